@@ -1,0 +1,1 @@
+"""supportops service kit: what every service is built from."""

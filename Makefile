@@ -1,0 +1,91 @@
+# supportops — `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+SERVICES := ticket-service billing-service onboarding-service escalation-service
+PYTEST_ARGS ?=
+ROLE ?= agent
+TENANT ?=
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: install
+install: ## Install the uv workspace (all services, libs and dev tools) into .venv
+	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv
+	$(UV) sync --frozen --all-packages
+
+.PHONY: infra-up
+infra-up: ## Start PostgreSQL, Kafka and stripe-mock (skips what KAFKA_BOOTSTRAP_SERVERS etc. point elsewhere)
+	deploy/local/infra.sh start
+
+.PHONY: infra-down
+infra-down: ## Stop PostgreSQL, Kafka and stripe-mock
+	deploy/local/infra.sh stop
+
+.PHONY: topics
+topics: ## Create every service's Kafka topics and dead-letter topics
+	@for s in $(SERVICES); do .venv/bin/$$s create-topics; done
+
+.PHONY: migrate
+migrate: ## Apply every service's database migrations
+	@for s in $(SERVICES); do .venv/bin/$$s migrate; done
+
+.PHONY: up
+up: install infra-up topics migrate ## Run the whole system: infrastructure, migrations and the four services
+	deploy/local/services.sh start
+	@scripts/print-urls.sh
+
+.PHONY: down
+down: ## Stop everything `make up` started
+	deploy/local/services.sh stop
+	deploy/local/infra.sh stop
+
+.PHONY: status
+status: ## Show what is running
+	-deploy/local/infra.sh status
+	-deploy/local/services.sh status
+
+.PHONY: logs
+logs: ## Tail the logs of the services and the infrastructure
+	deploy/local/services.sh logs
+	@for f in .local/logs/kafka.log .local/logs/postgres.log .local/logs/stripe-mock.log; do \
+		echo "==> $$f <=="; tail -n 15 $$f 2>/dev/null || true; done
+
+.PHONY: token
+token: ## Print a development JWT: make token ROLE=agent [TENANT=<tenant id>]
+	@.venv/bin/ticket-service token --role $(ROLE) $(if $(TENANT),--tenant $(TENANT),)
+
+.PHONY: test
+test: install ## Run every test tier (starts the infrastructure it needs, stops what it started)
+	scripts/with-infra.sh $(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: ## ruff and mypy (strict)
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+
+.PHONY: fmt
+fmt: ## Format and autofix
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+.PHONY: schemas
+schemas: ## Regenerate the event JSON Schemas and docs/asyncapi.yaml
+	$(UV) run --frozen python -m supportops_events.export
+
+.PHONY: bench-events
+bench-events: install ## Benchmark outbox -> relay -> Kafka -> consumer against raw aiokafka
+	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.events
+
+.PHONY: bench
+bench: bench-events ## Run every benchmark
+
+.PHONY: clean
+clean: down ## Stop everything and delete .local (downloads, data, logs)
+	rm -rf .local

@@ -1,0 +1,279 @@
+"""The app factory: one call gives a service its lifespan, health, auth, errors,
+telemetry, outbox relay and consumers, so a service's ``main.py`` stays short."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from supportops_events import registry
+
+from servicekit.auth import TokenVerifier
+from servicekit.consumer import EventConsumer, EventRouter
+from servicekit.context import EventContext, current_event_context
+from servicekit.db import Database
+from servicekit.errors import install_problem_handlers
+from servicekit.kafka import client_options, ensure_topics, make_producer
+from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from servicekit.outbox import SOURCE_INFO_KEY
+from servicekit.relay import OutboxRelay
+from servicekit.settings import ServiceSettings
+from servicekit.telemetry import setup_logging, setup_tracing
+
+logger = logging.getLogger("servicekit.app")
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+CORRELATION_HEADER = "X-Correlation-Id"
+
+
+@dataclass
+class ServiceDefinition:
+    """What a service is: its name, settings, HTTP routers, and event handlers."""
+
+    name: str
+    settings: ServiceSettings
+    routers: list[APIRouter] = field(default_factory=list)
+    events: EventRouter | None = None
+    produces: list[str] = field(default_factory=list)
+    title: str | None = None
+    description: str = ""
+    version: str = "0.1.0"
+    extra_lifespan: Lifespan | None = None
+    openapi_tags: list[dict[str, Any]] | None = None
+
+
+class KafkaRuntime:
+    """Producer, relay and consumers; started in the background so the API comes up
+    (and reports not-ready) even while the broker is away."""
+
+    def __init__(self, defn: ServiceDefinition, db: Database) -> None:
+        self.defn = defn
+        self.db = db
+        s = defn.settings
+        self.options = client_options(
+            s.kafka_bootstrap_servers,
+            security_protocol=s.kafka_security_protocol,
+            sasl_mechanism=s.kafka_sasl_mechanism,
+            sasl_username=s.kafka_sasl_username,
+            sasl_password=s.kafka_sasl_password,
+        )
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumer: EventConsumer | None = None
+        self.ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._boot(), name=f"{self.defn.name}-kafka"))
+
+    async def _boot(self) -> None:
+        s = self.defn.settings
+        backoff = 0.5
+        while not self._stopping:
+            producer = make_producer(self.options)
+            try:
+                await ensure_topics(
+                    self.options,
+                    self.topics_to_create(),
+                    partitions=s.kafka_topic_partitions,
+                    replication_factor=s.kafka_replication_factor,
+                )
+                await producer.start()
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                logger.warning("Kafka not reachable yet (%r); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            self.producer = producer
+            break
+        if self.producer is None:
+            return
+        if s.run_relay:
+            self.relay = OutboxRelay(
+                self.db,
+                self.producer,
+                service_name=self.defn.name,
+                batch_size=s.relay_batch_size,
+                poll_interval=s.relay_poll_interval_seconds,
+                topic_prefix=s.kafka_topic_prefix,
+            )
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if s.run_consumers and self.defn.events and self.defn.events.handlers:
+            self.consumer = EventConsumer(
+                db=self.db,
+                router=self.defn.events,
+                group_id=self.defn.name,
+                kafka_options=self.options,
+                dlq_producer=self.producer,
+                max_retries=s.consumer_max_retries,
+                retry_backoff=s.consumer_retry_backoff_seconds,
+                topic_prefix=s.kafka_topic_prefix,
+            )
+            self._tasks.append(asyncio.create_task(self._run_consumer(), name="consumer"))
+        self.ready.set()
+
+    async def _run_consumer(self) -> None:
+        assert self.consumer is not None
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                await self.consumer.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("consumer crashed; restarting in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def topics_to_create(self) -> list[str]:
+        topics = set(self.defn.produces)
+        if self.defn.events and self.defn.events.handlers:
+            topics.update(self.defn.events.topics())
+            topics.add(registry.dlq_topic(self.defn.name))
+        prefix = self.defn.settings.kafka_topic_prefix
+        return sorted(prefix + t for t in topics)
+
+    async def check(self, timeout: float = 2.0) -> None:
+        if self.producer is None:
+            raise RuntimeError("the Kafka producer has not started")
+        await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.consumer is not None:
+            self.consumer.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), 10.0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+
+
+def create_service_app(defn: ServiceDefinition) -> FastAPI:
+    settings = defn.settings
+    setup_logging(defn.name, level=settings.log_level, json_logs=settings.log_json)
+    setup_tracing(defn.name, otlp_endpoint=settings.otel_exporter_otlp_endpoint)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url, pool_size=settings.db_pool_size)
+        db.sessionmaker.configure(info={SOURCE_INFO_KEY: defn.name})
+        SQLAlchemyInstrumentor().instrument(engine=db.engine.sync_engine)
+        app.state.db = db
+        app.state.settings = settings
+        app.state.token_verifier = TokenVerifier(
+            secret=settings.jwt_secret,
+            jwks_url=settings.jwt_jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        kafka = KafkaRuntime(defn, db)
+        app.state.kafka = kafka
+        await kafka.start()
+        try:
+            if defn.extra_lifespan is not None:
+                async with defn.extra_lifespan(app):
+                    yield
+            else:
+                yield
+        finally:
+            await kafka.stop()
+            await db.dispose()
+
+    app = FastAPI(
+        title=defn.title or defn.name,
+        description=defn.description,
+        version=defn.version,
+        lifespan=lifespan,
+        openapi_tags=defn.openapi_tags,
+    )
+    install_problem_handlers(app)
+    _install_middleware(app, defn.name)
+    app.include_router(health_router())
+    if settings.run_api:
+        for router in defn.routers:
+            app.include_router(router)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app
+
+
+def _install_middleware(app: FastAPI, service: str) -> None:
+    @app.middleware("http")
+    async def correlation_and_metrics(request: Request, call_next: Any) -> Response:
+        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        token = current_event_context.set(EventContext(correlation_id=correlation_id))
+        started = time.perf_counter()
+        try:
+            response: Response = await call_next(request)
+        finally:
+            current_event_context.reset(token)
+        route = request.scope.get("route")
+        route_path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(service, request.method, route_path, response.status_code).inc()
+        HTTP_LATENCY.labels(service, request.method, route_path).observe(
+            time.perf_counter() - started
+        )
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: database and Kafka reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        db: Database = request.app.state.db
+        kafka: KafkaRuntime = request.app.state.kafka
+        try:
+            await asyncio.wait_for(db.ping(), 2.0)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        try:
+            await kafka.check()
+            checks["kafka"] = "ok"
+        except Exception as exc:
+            checks["kafka"] = f"unavailable: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,202 @@
+"""JWT bearer auth: roles, tenant confinement and typed FastAPI dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from servicekit.errors import Forbidden, NotFound, Unauthorized
+
+
+class Role(StrEnum):
+    agent = "agent"
+    billing = "billing"
+    onboarding = "onboarding"
+    qa = "qa"
+    admin = "admin"
+    service = "service"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: subject, roles, and the tenant they are confined to (if any)."""
+
+    subject: str
+    roles: frozenset[Role]
+    tenant_id: str | None = None
+    email: str | None = None
+    name: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def has_any(self, roles: Iterable[Role]) -> bool:
+        return Role.admin in self.roles or bool(self.roles & set(roles))
+
+    @property
+    def is_tenant_scoped(self) -> bool:
+        return self.tenant_id is not None
+
+    def can_see_tenant(self, tenant_id: str | None) -> bool:
+        return self.tenant_id is None or (tenant_id is not None and self.tenant_id == tenant_id)
+
+    def ensure_tenant(self, tenant_id: str | None, *, resource: str = "resource") -> None:
+        """A tenant-scoped caller asking for another tenant's data gets a 404, not a 403,
+        so the existence of other tenants' records is not revealed."""
+        if not self.can_see_tenant(tenant_id):
+            raise NotFound(f"{resource} not found")
+
+    def tenant_filter(self, requested: str | None) -> str | None:
+        """The tenant a list query must be confined to."""
+        if self.tenant_id is None:
+            return requested
+        if requested is not None and requested != self.tenant_id:
+            raise Forbidden("this token is confined to another tenant")
+        return self.tenant_id
+
+
+class TokenVerifier:
+    """Verifies bearer tokens: HS256 with a shared secret, or RS256 from a JWKS URL."""
+
+    def __init__(
+        self,
+        *,
+        secret: str | None,
+        jwks_url: str | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway_seconds: int = 30,
+    ) -> None:
+        self.secret = secret
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway_seconds
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            if self._jwks is not None:
+                signing_key = await asyncio.to_thread(
+                    self._jwks.get_signing_key_from_jwt, token
+                )
+                key: Any = signing_key.key
+                algorithms = ["RS256"]
+            else:
+                key = self.secret
+                algorithms = ["HS256"]
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                issuer=self.issuer,
+                audience=self.audience,
+                leeway=self.leeway,
+                options={
+                    "require": ["sub", "exp"],
+                    "verify_aud": self.audience is not None,
+                },
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("the token has expired", code="token-expired") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise Unauthorized("the token signature is invalid", code="invalid-token") from exc
+        except (jwt.InvalidTokenError, jwt.PyJWKClientError) as exc:
+            raise Unauthorized(f"the token is invalid: {exc}", code="invalid-token") from exc
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    raw_roles = claims.get("roles", [])
+    if isinstance(raw_roles, str):
+        raw_roles = [raw_roles]
+    roles = set()
+    for raw in raw_roles:
+        try:
+            roles.add(Role(raw))
+        except ValueError:
+            continue  # roles of other systems are ignored, never an error
+    tenant = claims.get("tenant_id")
+    return Principal(
+        subject=str(claims["sub"]),
+        roles=frozenset(roles),
+        tenant_id=str(tenant) if tenant else None,
+        email=claims.get("email"),
+        name=claims.get("name"),
+        claims=claims,
+    )
+
+
+def mint_token(
+    *,
+    secret: str,
+    roles: Iterable[str],
+    subject: str | None = None,
+    tenant_id: str | None = None,
+    ttl_seconds: int = 12 * 3600,
+    issuer: str | None = None,
+    audience: str | None = None,
+    email: str | None = None,
+    name: str | None = None,
+    now: float | None = None,
+) -> str:
+    """A development HS256 token (``make token``); tests use it too."""
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {
+        "sub": subject or f"dev-{uuid.uuid4().hex[:8]}",
+        "roles": list(roles),
+        "iat": issued,
+        "exp": issued + ttl_seconds,
+    }
+    if tenant_id:
+        claims["tenant_id"] = tenant_id
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
+    if email:
+        claims["email"] = email
+    if name:
+        claims["name"] = name
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("a bearer token is required")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = await verifier.verify(credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting callers with any of ``roles`` (admin always passes)."""
+    wanted = frozenset(roles)
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_any(wanted):
+            needed = ", ".join(sorted(r.value for r in wanted))
+            raise Forbidden(
+                f"this action needs one of the roles: {needed}",
+                code="insufficient-role",
+                required_roles=sorted(r.value for r in wanted),
+            )
+        return principal
+
+    return dependency

@@ -1,0 +1,102 @@
+"""The command line every service shares: serve, migrate, create-topics, token, scans."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from supportops_events import registry
+
+from servicekit.auth import Role, mint_token
+from servicekit.kafka import client_options, ensure_topics
+from servicekit.migrations import upgrade
+from servicekit.settings import ServiceSettings
+
+Command = Callable[[ServiceSettings, argparse.Namespace], Awaitable[int]]
+
+
+@dataclass
+class ServiceCli:
+    name: str
+    settings_factory: Callable[[], ServiceSettings]
+    app_import: str  # "ticket_service.main:create_app" (a factory)
+    migrations_dir: Path  # the folder holding env.py and versions/
+    produces: list[str] = field(default_factory=list)
+    consumes: list[str] = field(default_factory=list)
+    commands: dict[str, tuple[str, Command]] = field(default_factory=dict)
+
+    def main(self, argv: list[str] | None = None) -> int:
+        parser = argparse.ArgumentParser(prog=self.name)
+        sub = parser.add_subparsers(dest="command", required=True)
+        serve = sub.add_parser("serve", help="run the API, outbox relay and consumers")
+        serve.add_argument("--host")
+        serve.add_argument("--port", type=int)
+        serve.add_argument("--reload", action="store_true")
+        sub.add_parser("migrate", help="apply the database migrations (alembic upgrade head)")
+        sub.add_parser("create-topics", help="create this service's Kafka topics if missing")
+        token = sub.add_parser("token", help="print a development JWT")
+        token.add_argument("--role", action="append", choices=[r.value for r in Role])
+        token.add_argument("--tenant")
+        token.add_argument("--subject")
+        token.add_argument("--ttl", type=int, default=12 * 3600)
+        for command, (help_text, _) in self.commands.items():
+            sub.add_parser(command, help=help_text)
+        args = parser.parse_args(argv)
+        settings = self.settings_factory()
+        if args.command == "serve":
+            return self._serve(settings, args)
+        if args.command == "migrate":
+            upgrade(self.migrations_dir.parent, settings.database_url)
+            print(f"{self.name}: migrations applied")
+            return 0
+        if args.command == "create-topics":
+            return asyncio.run(self._create_topics(settings))
+        if args.command == "token":
+            if not settings.is_development:
+                print("tokens are minted only in development", file=sys.stderr)
+                return 2
+            print(
+                mint_token(
+                    secret=settings.jwt_secret,
+                    roles=args.role or ["agent"],
+                    subject=args.subject,
+                    tenant_id=args.tenant,
+                    ttl_seconds=args.ttl,
+                    issuer=settings.jwt_issuer,
+                    audience=settings.jwt_audience,
+                )
+            )
+            return 0
+        _, command_fn = self.commands[args.command]
+        return asyncio.run(command_fn(settings, args))
+
+    def _serve(self, settings: ServiceSettings, args: argparse.Namespace) -> int:
+        import uvicorn
+
+        uvicorn.run(
+            self.app_import,
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            reload=args.reload,
+            log_config=None,
+            timeout_graceful_shutdown=20,
+        )
+        return 0
+
+    async def _create_topics(self, settings: ServiceSettings) -> int:
+        topics = set(self.produces) | set(self.consumes)
+        if self.consumes:
+            topics.add(registry.dlq_topic(self.name))
+        created = await ensure_topics(
+            client_options(settings.kafka_bootstrap_servers),
+            [settings.kafka_topic_prefix + t for t in topics],
+            partitions=settings.kafka_topic_partitions,
+            replication_factor=settings.kafka_replication_factor,
+        )
+        print(f"{self.name}: topics ready ({len(created)} created)")
+        return 0

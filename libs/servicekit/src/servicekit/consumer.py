@@ -1,0 +1,377 @@
+"""Idempotent Kafka consumers: typed handlers, inbox, retries, dead letters, lag.
+
+For each batch a partition yields, the handlers run in one database transaction that
+also records every event id in the inbox; the Kafka offset is committed only after
+that transaction commits. A redelivered event finds its inbox row and has no second
+effect. If a handler fails, the batch is rolled back and replayed one event per
+transaction, with bounded retries; an event that cannot be decoded, or keeps failing,
+goes to ``<group>.dlq`` with the error in its headers, and the partition moves on.
+Infrastructure failures (database unreachable) are retried without limit, never
+dead-lettered: the partition simply waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import SpanKind
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from supportops_events import (
+    Envelope,
+    Event,
+    EventDecodeError,
+    UnknownEventType,
+    registry,
+)
+
+from servicekit.context import EventContext, current_event_context
+from servicekit.db import Database
+from servicekit.kafka import make_consumer
+from servicekit.metrics import CONSUMER_LAG, CONSUMER_PROCESSED, CONSUMER_RETRIES, DEAD_LETTERS
+from servicekit.tables import inbox
+from servicekit.telemetry import context_from_carrier, tracer
+
+logger = logging.getLogger("servicekit.consumer")
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+class Reject(Exception):  # noqa: N818 - a verb: the handler rejects the event
+    """Raised by a handler for an event that can never be processed: dead-letter it now."""
+
+
+class EventRouter:
+    """Handlers declared per event type with the typed model they accept."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Handler] = {}
+
+    def on(self, *models: type[Event]) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            for model in models:
+                event_type = model.event_type
+                if event_type in self.handlers:
+                    raise ValueError(f"a handler for {event_type} is already registered")
+                self.handlers[event_type] = handler
+            return handler
+
+        return register
+
+    def include(self, other: EventRouter) -> None:
+        for event_type, handler in other.handlers.items():
+            if event_type in self.handlers:
+                raise ValueError(f"a handler for {event_type} is already registered")
+            self.handlers[event_type] = handler
+
+    def topics(self) -> list[str]:
+        return sorted({registry.topic_for(t) for t in self.handlers})
+
+
+@dataclass
+class _Decoded:
+    record: ConsumerRecord[bytes, bytes]
+    envelope: Envelope | None = None
+    error: str | None = None
+    error_type: str | None = None
+    attempts: int = 0
+
+
+def _headers(record: ConsumerRecord[bytes, bytes]) -> list[tuple[str, bytes]]:
+    return [(k, v if isinstance(v, bytes) else bytes(v or b"")) for k, v in record.headers or ()]
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        router: EventRouter,
+        group_id: str,
+        kafka_options: dict[str, Any],
+        dlq_producer: AIOKafkaProducer,
+        topics: Iterable[str] | None = None,
+        max_retries: int = 3,
+        retry_backoff: float = 0.2,
+        max_backoff: float = 10.0,
+        consumer_overrides: dict[str, Any] | None = None,
+        topic_prefix: str = "",
+    ) -> None:
+        self.db = db
+        self.router = router
+        self.group_id = group_id
+        self.dlq_topic = topic_prefix + registry.dlq_topic(group_id)
+        base_topics = sorted(topics) if topics is not None else router.topics()
+        self.topics = [topic_prefix + t for t in base_topics]
+        self.kafka_options = kafka_options
+        self.dlq_producer = dlq_producer
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self.max_backoff = max_backoff
+        self.consumer_overrides = consumer_overrides or {}
+        self.consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self.processed = 0
+
+    async def start(self) -> None:
+        self.consumer = make_consumer(
+            self.kafka_options,
+            *self.topics,
+            group_id=self.group_id,
+            **self.consumer_overrides,
+        )
+        await self.consumer.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def close(self) -> None:
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await self.consumer.stop()
+            self.consumer = None
+
+    async def run(self) -> None:
+        if self.consumer is None:
+            await self.start()
+        assert self.consumer is not None
+        consumer = self.consumer
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                if not batch:
+                    continue
+                for tp, records in batch.items():
+                    if self._stopping.is_set():
+                        break
+                    done = await self._process_partition(tp, records)
+                    if done is not None:
+                        await self._commit(consumer, tp, done)
+                await self._update_lag(consumer)
+        finally:
+            await self.close()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset + 1})
+        except (CommitFailedError, KafkaError) as exc:
+            # Partition moved to another member: it re-reads from the last commit, and
+            # the inbox makes the replay harmless.
+            logger.warning("offset commit failed for %s: %r", tp, exc)
+
+    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            with contextlib.suppress(Exception):
+                position = await consumer.position(tp)
+                CONSUMER_LAG.labels(self.group_id, tp.topic, tp.partition).set(
+                    max(0, highwater - position)
+                )
+
+    # -- processing -----------------------------------------------------------------
+
+    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded | None:
+        try:
+            envelope = Envelope.from_kafka(headers=_headers(record), value=record.value or b"")
+        except UnknownEventType:
+            CONSUMER_PROCESSED.labels(self.group_id, "unknown", "skipped").inc()
+            return None
+        except EventDecodeError as exc:
+            return _Decoded(record=record, error=str(exc), error_type="decode")
+        if envelope.type not in self.router.handlers:
+            CONSUMER_PROCESSED.labels(self.group_id, envelope.type, "skipped").inc()
+            return None
+        return _Decoded(record=record, envelope=envelope)
+
+    async def _process_partition(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> int | None:
+        items = [d for d in (self._decode(r) for r in records) if d is not None]
+        for item in items:
+            if item.error is not None:
+                await self._dead_letter(item, reason="decode")
+        work = [d for d in items if d.envelope is not None]
+        if work:
+            await self._run_with_infra_retry(lambda: self._process_batch(work), work)
+        return records[-1].offset if records else None
+
+    async def _run_with_infra_retry(
+        self, attempt: Callable[[], Awaitable[None]], work: list[_Decoded]
+    ) -> None:
+        backoff = self.retry_backoff
+        while True:
+            try:
+                await attempt()
+                return
+            except INFRASTRUCTURE_ERRORS as exc:
+                if self._stopping.is_set():
+                    raise
+                logger.warning("infrastructure error, retrying in %.1fs: %r", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+            except Exception as exc:
+                logger.info("batch failed (%r); replaying one event at a time", exc)
+                for item in work:
+                    await self._process_one_with_retries(item)
+                return
+
+    async def _process_batch(self, work: list[_Decoded]) -> None:
+        async with self.db.unit_of_work() as session:
+            fresh = await self._claim(session, [d.envelope for d in work if d.envelope])
+            seen: set[str] = set()
+            for item in work:
+                envelope = item.envelope
+                assert envelope is not None
+                if envelope.id not in fresh or envelope.id in seen:
+                    continue
+                seen.add(envelope.id)
+                await self._handle(session, envelope)
+        for item in work:
+            assert item.envelope is not None
+            outcome = "processed" if item.envelope.id in seen else "duplicate"
+            CONSUMER_PROCESSED.labels(self.group_id, item.envelope.type, outcome).inc()
+        self.processed += len(seen)
+
+    async def _claim(self, session: AsyncSession, envelopes: list[Envelope]) -> set[str]:
+        if not envelopes:
+            return set()
+        unique = {e.id: e.type for e in envelopes}
+        result = await session.execute(
+            insert(inbox)
+            .values(
+                [
+                    {"consumer": self.group_id, "event_id": eid, "event_type": etype}
+                    for eid, etype in unique.items()
+                ]
+            )
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
+        return {row[0] for row in result}
+
+    async def _handle(self, session: AsyncSession, envelope: Envelope) -> None:
+        handler = self.router.handlers[envelope.type]
+        carrier = {"traceparent": envelope.traceparent} if envelope.traceparent else {}
+        if envelope.tracestate:
+            carrier["tracestate"] = envelope.tracestate
+        token = current_event_context.set(
+            EventContext(correlation_id=envelope.correlation_id, causation_id=envelope.id)
+        )
+        try:
+            with tracer("servicekit.consumer").start_as_current_span(
+                f"{envelope.type} process",
+                context=context_from_carrier(carrier),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.consumer.group.name": self.group_id,
+                    "messaging.message.id": envelope.id,
+                    "cloudevents.event_type": envelope.type,
+                    "tenant.id": envelope.tenant_id,
+                },
+            ):
+                await handler(session, envelope)
+        finally:
+            current_event_context.reset(token)
+
+    async def _process_one_with_retries(self, item: _Decoded) -> None:
+        assert item.envelope is not None
+        envelope = item.envelope
+        backoff = self.retry_backoff
+        while True:
+            item.attempts += 1
+            try:
+                async with self.db.unit_of_work() as session:
+                    fresh = await self._claim(session, [envelope])
+                    if envelope.id in fresh:
+                        await self._handle(session, envelope)
+                outcome = "processed" if envelope.id in fresh else "duplicate"
+                CONSUMER_PROCESSED.labels(self.group_id, envelope.type, outcome).inc()
+                self.processed += 1 if fresh else 0
+                return
+            except INFRASTRUCTURE_ERRORS as exc:
+                if self._stopping.is_set():
+                    raise
+                item.attempts -= 1  # not the event's fault
+                logger.warning("infrastructure error, retrying in %.1fs: %r", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+            except Reject as exc:
+                item.error, item.error_type = str(exc) or "rejected", "rejected"
+                break
+            except Exception as exc:
+                item.error, item.error_type = repr(exc), type(exc).__name__
+                if item.attempts > self.max_retries:
+                    break
+                CONSUMER_RETRIES.labels(self.group_id).inc()
+                logger.warning(
+                    "handler for %s failed (attempt %d): %r",
+                    envelope.type,
+                    item.attempts,
+                    exc,
+                    extra={"event_id": envelope.id, "event_type": envelope.type},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+        await self._dead_letter(item, reason=item.error_type or "failed")
+        await self._remember_dead_letter(envelope)
+
+    async def _remember_dead_letter(self, envelope: Envelope) -> None:
+        """So a redelivery of a dead-lettered event is not dead-lettered again."""
+        with contextlib.suppress(Exception):
+            async with self.db.unit_of_work() as session:
+                await session.execute(
+                    insert(inbox)
+                    .values(
+                        consumer=self.group_id,
+                        event_id=envelope.id,
+                        event_type=envelope.type,
+                        outcome="dead_lettered",
+                    )
+                    .on_conflict_do_nothing()
+                )
+
+    async def _dead_letter(self, item: _Decoded, *, reason: str) -> None:
+        record = item.record
+        headers = _headers(record) + [
+            ("dlq_error", (item.error or "")[:4000].encode()),
+            ("dlq_reason", reason.encode()),
+            ("dlq_consumer_group", self.group_id.encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_attempts", str(item.attempts).encode()),
+        ]
+        await self.dlq_producer.send_and_wait(
+            self.dlq_topic, value=record.value, key=record.key, headers=headers
+        )
+        event_type = item.envelope.type if item.envelope else "undecodable"
+        DEAD_LETTERS.labels(self.group_id, reason).inc()
+        CONSUMER_PROCESSED.labels(self.group_id, event_type, "dead_lettered").inc()
+        logger.error(
+            "dead-lettered a message from %s[%d]@%d: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            item.error,
+        )

@@ -1,0 +1,218 @@
+"""RFC 9457 problem details: domain errors carry their status; one handler renders them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://supportops.dev/problems/"
+
+logger = logging.getLogger("servicekit.errors")
+
+
+class ProblemError(Exception):
+    """A domain error that becomes a problem+json response.
+
+    ``code`` is the stable machine name; the problem ``type`` URI is derived from it.
+    ``extras`` become extension members of the problem object.
+    """
+
+    status: int = 400
+    code: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        title: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        **extras: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if title is not None:
+            self.title = title
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+        self.extras = extras
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        return problem_body(
+            status=self.status,
+            code=self.code,
+            title=self.title,
+            detail=self.detail,
+            instance=instance,
+            **self.extras,
+        )
+
+
+class BadRequest(ProblemError):
+    status, code, title = 400, "bad-request", "Bad request"
+
+
+class Unauthorized(ProblemError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str | None = None, **extras: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extras)
+
+
+class Forbidden(ProblemError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(ProblemError):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Conflict(ProblemError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class InvalidTransition(Conflict):
+    code, title = "invalid-transition", "Transition not allowed"
+
+
+class PreconditionFailed(ProblemError):
+    status, code, title = 412, "precondition-failed", "Precondition failed"
+
+
+class PreconditionRequired(ProblemError):
+    status, code, title = 428, "precondition-required", "Precondition required"
+
+
+class Unprocessable(ProblemError):
+    status, code, title = 422, "validation-error", "Invalid input"
+
+
+class ServiceUnavailable(ProblemError):
+    status, code, title = 503, "unavailable", "Service unavailable"
+
+
+def problem_body(
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    instance: str | None = None,
+    **extras: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extras)
+    return body
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        body, status_code=int(body["status"]), media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+_STATUS_CODES = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    409: ("conflict", "Conflict"),
+    412: ("precondition-failed", "Precondition failed"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("validation-error", "Invalid input"),
+    429: ("too-many-requests", "Too many requests"),
+}
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        where, rest = parts[0], parts[1:]
+        return ".".join(rest) if rest else where
+    return ".".join(parts)
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        errors.append(
+            {
+                "field": _field_path(loc),
+                "in": str(loc[0]) if loc else "body",
+                "message": str(err.get("msg", "invalid")),
+                "code": str(err.get("type", "invalid")),
+            }
+        )
+    return errors
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error leaves the service as problem+json; no stack trace ever does."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.to_problem(instance=request.url.path), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc)
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        return problem_response(
+            problem_body(
+                status=422,
+                code="validation-error",
+                title="Invalid input",
+                detail=f"Invalid value for: {fields}" if fields else "The request is invalid",
+                instance=request.url.path,
+                errors=errors,
+            )
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, title = _STATUS_CODES.get(exc.status_code, ("http-error", "HTTP error"))
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if detail == title:
+            detail = None
+        return problem_response(
+            problem_body(
+                status=exc.status_code,
+                code=code,
+                title=title,
+                detail=detail,
+                instance=request.url.path,
+            ),
+            dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            problem_body(
+                status=500,
+                code="internal-error",
+                title="Internal server error",
+                detail="An unexpected error occurred; it has been logged.",
+                instance=request.url.path,
+            )
+        )

@@ -1,0 +1,36 @@
+"""Prometheus metrics of the kit (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"]
+)
+OUTBOX_PENDING = Gauge("outbox_pending_events", "Events in the outbox not yet published", ["service"])
+OUTBOX_LAG = Gauge(
+    "outbox_lag_seconds", "Age of the oldest unpublished outbox event", ["service"]
+)
+OUTBOX_PUBLISHED = Counter(
+    "outbox_published_total", "Events published by the relay", ["service", "topic"]
+)
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "outbox_publish_failures_total", "Relay batches that failed to publish", ["service"]
+)
+CONSUMER_PROCESSED = Counter(
+    "consumer_events_total",
+    "Consumed events by outcome (processed, duplicate, skipped, dead_lettered)",
+    ["group", "event_type", "outcome"],
+)
+CONSUMER_LAG = Gauge(
+    "consumer_lag_messages", "Messages behind the partition's end", ["group", "topic", "partition"]
+)
+CONSUMER_RETRIES = Counter(
+    "consumer_retries_total", "Handler attempts that failed and were retried", ["group"]
+)
+DEAD_LETTERS = Counter(
+    "consumer_dead_letters_total", "Messages sent to a dead-letter topic", ["group", "reason"]
+)

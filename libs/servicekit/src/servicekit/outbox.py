@@ -1,0 +1,57 @@
+"""Transactional outbox: an event is stored in the caller's transaction, never sent here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from supportops_events import Envelope, Event
+
+from servicekit.context import current_event_context
+from servicekit.tables import outbox
+from servicekit.telemetry import current_trace_carrier
+
+SOURCE_INFO_KEY = "service_name"
+
+
+async def publish(
+    session: AsyncSession,
+    event: Event,
+    *,
+    subject: str | None = None,
+    source: str | None = None,
+) -> Envelope:
+    """Add ``event`` to the outbox in ``session``'s transaction.
+
+    It reaches Kafka only if, and after, that transaction commits. Correlation and
+    causation come from the request or event being handled; the current trace context
+    is stored so the relay can continue the trace.
+    """
+    ctx = current_event_context.get()
+    envelope = Envelope.new(
+        event,
+        source=source or str(session.info.get(SOURCE_INFO_KEY, "supportops")),
+        subject=subject,
+        correlation_id=ctx.correlation_id,
+        causation_id=ctx.causation_id,
+    )
+    carrier = current_trace_carrier()
+    if "traceparent" in carrier:
+        envelope.traceparent = carrier["traceparent"]
+        envelope.tracestate = carrier.get("tracestate")
+    record = envelope.to_kafka()
+    values: dict[str, Any] = {
+        "event_id": envelope.id,
+        "event_type": envelope.type,
+        "topic": record.topic,
+        "key": record.key.decode(),
+        "envelope": envelope.to_dict(),
+    }
+    await session.execute(outbox.insert().values(**values))
+    return envelope
+
+
+async def publish_all(
+    session: AsyncSession, events: list[Event], *, subject: str | None = None
+) -> list[Envelope]:
+    return [await publish(session, event, subject=subject) for event in events]

@@ -1,0 +1,122 @@
+"""Cursor (keyset) pagination: stable order, no duplicates or gaps across pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from servicekit.errors import BadRequest
+
+T = TypeVar("T")
+MAX_LIMIT = 200
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page")
+    ] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"dt": value.isoformat()}
+    if isinstance(value, date):
+        return {"d": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"u": str(value)}
+    if isinstance(value, Decimal):
+        return {"n": str(value)}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        ((tag, raw),) = value.items()
+        if tag == "dt":
+            return datetime.fromisoformat(raw)
+        if tag == "d":
+            return date.fromisoformat(raw)
+        if tag == "u":
+            return uuid.UUID(raw)
+        if tag == "n":
+            return Decimal(raw)
+    return value
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([_encode_value(v) for v in values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, expected_len: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list) or len(values) != expected_len:
+            raise ValueError("wrong shape")
+        return [_decode_value(v) for v in values]
+    except (ValueError, binascii.Error, json.JSONDecodeError, TypeError) as exc:
+        raise BadRequest(
+            "the cursor is not valid for this list", code="invalid-cursor", field="cursor"
+        ) from exc
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    keys: Sequence[InstrumentedAttribute[Any]],
+    params: PageParams,
+    direction: Literal["asc", "desc"] = "asc",
+) -> tuple[list[Any], str | None]:
+    """Run ``stmt`` (selecting ORM entities) one page at a time.
+
+    ``keys`` must identify a row uniquely (end with the primary key) so the order is
+    total: that is what makes pages free of duplicates and gaps even while rows are
+    inserted between requests.
+    """
+    if params.cursor:
+        after = decode_cursor(params.cursor, len(keys))
+        cmp = tuple_(*keys) > tuple_(*after)
+        if direction == "desc":
+            cmp = tuple_(*keys) < tuple_(*after)
+        stmt = stmt.where(cmp)
+    order = [k.asc() if direction == "asc" else k.desc() for k in keys]
+    stmt = stmt.order_by(*order).limit(params.limit + 1)
+    rows = list((await session.scalars(stmt)).all())
+    next_cursor = None
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        last = rows[-1]
+        next_cursor = encode_cursor([getattr(last, k.key) for k in keys])
+    return rows, next_cursor

@@ -1,0 +1,244 @@
+"""The outbox relay: moves committed outbox rows to Kafka, in order per key, at least once.
+
+Several replicas may run: each claims a batch with ``FOR UPDATE SKIP LOCKED`` and takes
+a transaction-scoped advisory lock per partition key first, so two relays never publish
+events of the same key at once (per-key order holds). A crash after Kafka acknowledged
+but before the rows were marked re-publishes them; consumers' inboxes absorb that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from sqlalchemy import text
+from supportops_events import Envelope
+
+from servicekit.db import Database
+from servicekit.metrics import (
+    OUTBOX_LAG,
+    OUTBOX_PENDING,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+)
+from servicekit.tables import OUTBOX_CHANNEL
+from servicekit.telemetry import context_from_carrier, current_trace_carrier, tracer
+
+logger = logging.getLogger("servicekit.relay")
+
+ADVISORY_NAMESPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox"
+
+CLAIM_SQL = text(
+    """
+WITH candidate_keys AS MATERIALIZED (
+    SELECT key, min(id) AS first_id
+    FROM outbox
+    WHERE published_at IS NULL
+    GROUP BY key
+    ORDER BY first_id
+    LIMIT :max_keys
+), locked_keys AS MATERIALIZED (
+    SELECT key FROM candidate_keys
+    WHERE pg_try_advisory_xact_lock(:namespace, hashtext(key))
+)
+SELECT o.id, o.topic, o.key, o.envelope
+FROM outbox o
+WHERE o.published_at IS NULL AND o.key IN (SELECT key FROM locked_keys)
+ORDER BY o.id
+LIMIT :batch_size
+FOR UPDATE OF o SKIP LOCKED
+"""
+)
+
+MARK_SQL = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
+FAILED_SQL = text(
+    "UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE id = ANY(:ids)"
+)
+LAG_SQL = text(
+    "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at)) "
+    "FROM outbox WHERE published_at IS NULL"
+)
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    failures: int = 0
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        producer: AIOKafkaProducer,
+        *,
+        service_name: str,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        max_backoff: float = 10.0,
+        topic_prefix: str = "",
+    ) -> None:
+        self.topic_prefix = topic_prefix
+        self.db = db
+        self.producer = producer
+        self.service_name = service_name
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self.stats = RelayStats()
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listen_conn: asyncpg.Connection | None = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def publish_pending(self) -> int:
+        """Claim and publish one batch; returns how many events were published."""
+        async with self.db.unit_of_work() as session:
+            rows = (
+                await session.execute(
+                    CLAIM_SQL,
+                    {
+                        "max_keys": self.batch_size,
+                        "namespace": ADVISORY_NAMESPACE,
+                        "batch_size": self.batch_size,
+                    },
+                )
+            ).all()
+            if not rows:
+                return 0
+            try:
+                await self._send(rows)
+            except Exception as exc:
+                OUTBOX_PUBLISH_FAILURES.labels(self.service_name).inc()
+                self.stats.failures += 1
+                await session.rollback()
+                await self._record_failure([r.id for r in rows], exc)
+                raise
+            await session.execute(MARK_SQL, {"ids": [r.id for r in rows]})
+        self.stats.published += len(rows)
+        for row in rows:
+            OUTBOX_PUBLISHED.labels(self.service_name, row.topic).inc()
+        return len(rows)
+
+    async def _send(self, rows: list[Any]) -> None:
+        pending = []
+        for row in rows:
+            envelope = Envelope.from_dict(row.envelope)
+            parent = context_from_carrier(
+                {"traceparent": envelope.traceparent} if envelope.traceparent else {}
+            )
+            with tracer("servicekit.relay").start_as_current_span(
+                f"{row.topic} publish",
+                context=parent,
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": row.topic,
+                    "messaging.message.id": envelope.id,
+                    "cloudevents.event_type": envelope.type,
+                },
+            ):
+                carrier = current_trace_carrier()
+                if "traceparent" in carrier:
+                    envelope.traceparent = carrier["traceparent"]
+                    envelope.tracestate = carrier.get("tracestate")
+                record = envelope.to_kafka()
+                pending.append(
+                    await self.producer.send(
+                        self.topic_prefix + record.topic,
+                        value=record.value, key=record.key, headers=record.headers
+                    )
+                )
+        # The idempotent producer keeps per-partition order; wait for every ack.
+        await asyncio.gather(*pending)
+
+    async def _record_failure(self, ids: list[int], exc: Exception) -> None:
+        with contextlib.suppress(Exception):
+            async with self.db.unit_of_work() as session:
+                await session.execute(FAILED_SQL, {"ids": ids, "error": repr(exc)[:2000]})
+
+    async def refresh_lag(self) -> tuple[int, float]:
+        async with self.db.engine.connect() as conn:
+            count, age = (await conn.execute(LAG_SQL)).one()
+        OUTBOX_PENDING.labels(self.service_name).set(count)
+        OUTBOX_LAG.labels(self.service_name).set(float(age or 0.0))
+        return int(count), float(age or 0.0)
+
+    async def drain(self) -> int:
+        """Publish until the outbox is empty (used by tests and at shutdown)."""
+        total = 0
+        while True:
+            published = await self.publish_pending()
+            total += published
+            if published == 0:
+                return total
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen_forever(), name="outbox-listen")
+        backoff = 0.2
+        last_lag = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping.is_set():
+                self._wakeup.clear()
+                try:
+                    published = await self.publish_pending()
+                    backoff = 0.2
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    logger.warning("relay publish failed, retrying in %.1fs: %r", backoff, exc)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                if loop.time() - last_lag > 5.0:
+                    with contextlib.suppress(Exception):
+                        await self.refresh_lag()
+                    last_lag = loop.time()
+                if published == self.batch_size:
+                    continue  # more is waiting
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+
+    async def _listen_forever(self) -> None:
+        """LISTEN for inserts; polling in ``run`` covers the gaps while disconnected."""
+        while not self._stopping.is_set():
+            try:
+                conn = await asyncpg.connect(self.db.asyncpg_dsn)
+                self._listen_conn = conn
+                await conn.add_listener(OUTBOX_CHANNEL, lambda *_: self._wakeup.set())
+                self._wakeup.set()  # catch what was inserted while we were away
+                while not self._stopping.is_set() and not conn.is_closed():
+                    await asyncio.sleep(1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.debug("outbox LISTEN connection failed: %r", exc)
+                await self._sleep(2.0)
+            finally:
+                conn_ = self._listen_conn
+                self._listen_conn = None
+                if conn_ is not None and not conn_.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(conn_.close())

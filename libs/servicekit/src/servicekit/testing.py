@@ -1,0 +1,140 @@
+"""Helpers for tests on the real PostgreSQL and Kafka: databases, tokens, topics.
+
+One broker and one PostgreSQL serve the whole run; isolation comes from a database per
+test session (truncated between tests) and a topic prefix per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import MetaData, text
+from supportops_events import Envelope, EventDecodeError, UnknownEventType
+
+from servicekit.auth import mint_token
+from servicekit.db import Database
+from servicekit.settings import DEV_JWT_SECRET
+
+PG_ADMIN_URL = os.environ.get(
+    "SUPPORTOPS_PG_ADMIN_URL", "postgresql://supportops:supportops@127.0.0.1:5432/postgres"
+)
+KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+def asyncpg_url(database: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{database}"
+
+
+def sqlalchemy_url(database: str) -> str:
+    return asyncpg_url(database).replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+async def create_database(name: str) -> str:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return sqlalchemy_url(name)
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+async def truncate_all(db: Database, *metadatas: MetaData) -> None:
+    names = sorted({t.name for m in metadatas for t in m.sorted_tables})
+    if not names:
+        return
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
+        )
+
+
+def token(
+    *roles: str, tenant_id: str | None = None, subject: str | None = None, **kwargs: Any
+) -> str:
+    return mint_token(
+        secret=DEV_JWT_SECRET,
+        roles=roles or ("agent",),
+        tenant_id=tenant_id,
+        subject=subject,
+        **kwargs,
+    )
+
+
+def auth(*roles: str, tenant_id: str | None = None, subject: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(*roles, tenant_id=tenant_id, subject=subject)}"}
+
+
+def topic_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}."
+
+
+async def read_topic(
+    topic: str,
+    *,
+    until: Callable[[list[Envelope]], bool],
+    timeout: float = 20.0,
+    bootstrap_servers: str = KAFKA_BOOTSTRAP,
+) -> list[Envelope]:
+    """Read a topic from the beginning with a plain consumer (no group) until ``until``
+    holds for what was read, or the timeout passes; returns what was read."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    read: list[Envelope] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        partitions: set[int] | None = None
+        while partitions is None:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions is None:
+                await consumer._client.force_metadata_update()  # noqa: SLF001
+                if asyncio.get_running_loop().time() > deadline:
+                    return read
+                await asyncio.sleep(0.1)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while not until(read) and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(*tps, timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        read.append(
+                            Envelope.from_kafka(
+                                headers=[(k, bytes(v)) for k, v in record.headers],
+                                value=record.value or b"",
+                            )
+                        )
+                    except (UnknownEventType, EventDecodeError):
+                        continue
+        return read
+    finally:
+        await consumer.stop()
+
+
+def of_types(envelopes: Iterable[Envelope], *types: str) -> list[Envelope]:
+    return [e for e in envelopes if e.type in types]

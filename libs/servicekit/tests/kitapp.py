@@ -1,0 +1,135 @@
+"""A small service built with the kit, used to test the kit through HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from servicekit.app import ServiceDefinition
+from servicekit.auth import Principal, Role, require_roles
+from servicekit.db import ServiceBase, make_metadata
+from servicekit.deps import SessionDep
+from servicekit.errors import NotFound
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import Page, PageDep, paginate
+from servicekit.settings import ServiceSettings
+from sqlalchemy import DateTime, Integer, String, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class KitSettings(ServiceSettings):
+    service_name = "kit-test"
+    env_prefix = "KITTEST_"
+
+
+class Base(ServiceBase):
+    __abstract__ = True
+    metadata = make_metadata()
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    rank: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ItemIn(BaseModel):
+    tenant_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    rank: int = Field(default=0, ge=0)
+
+
+class ItemOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: str
+    name: str
+    rank: int
+
+
+Agent = Annotated[Principal, Depends(require_roles(Role.agent))]
+Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
+
+router = APIRouter(prefix="/v1")
+CALLS = {"create": 0}
+
+
+@router.post("/items", status_code=201)
+async def create_item(
+    body: ItemIn, session: SessionDep, principal: Agent, idem: IdempotencyDep
+) -> ItemOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    principal.ensure_tenant(body.tenant_id, resource="tenant")
+    CALLS["create"] += 1
+    item = Item(tenant_id=body.tenant_id, name=body.name, rank=body.rank)
+    session.add(item)
+    await session.flush()
+    out = ItemOut.model_validate(item, from_attributes=True)
+    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+
+
+@router.get("/items")
+async def list_items(
+    session: SessionDep,
+    principal: Agent,
+    page: PageDep,
+    tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[ItemOut]:
+    stmt = select(Item)
+    tenant = principal.tenant_filter(tenant_id)
+    if tenant is not None:
+        stmt = stmt.where(Item.tenant_id == tenant)
+    rows, cursor = await paginate(
+        session, stmt, keys=[Item.rank, Item.id], params=page
+    )
+    return Page[ItemOut](
+        items=[ItemOut.model_validate(r, from_attributes=True) for r in rows],
+        next_cursor=cursor,
+    )
+
+
+@router.get("/items/{item_id}")
+async def get_item(item_id: uuid.UUID, session: SessionDep, principal: Agent) -> ItemOut:
+    item = await session.get(Item, item_id)
+    if item is None:
+        raise NotFound("item not found")
+    principal.ensure_tenant(item.tenant_id, resource="item")
+    return ItemOut.model_validate(item, from_attributes=True)
+
+
+@router.post("/items/fail-after-write", status_code=201)
+async def fail_after_write(body: ItemIn, session: SessionDep, principal: Agent) -> ItemOut:
+    session.add(Item(tenant_id=body.tenant_id, name=body.name))
+    await session.flush()
+    raise NotFound("deliberately failing after a flushed write")
+
+
+@router.get("/admin-only")
+async def admin_only(principal: Admin) -> dict[str, str]:
+    return {"subject": principal.subject}
+
+
+@router.get("/boom")
+async def boom(principal: Agent) -> dict[str, str]:
+    raise RuntimeError("secret internals: password=hunter2")
+
+
+def definition(settings: KitSettings) -> ServiceDefinition:
+    return ServiceDefinition(
+        name="kit-test",
+        settings=settings,
+        routers=[router],
+        produces=["tickets.events"],
+    )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

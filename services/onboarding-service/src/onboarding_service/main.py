@@ -1,0 +1,26 @@
+"""The onboarding-service app: ``create_app()`` for uvicorn (``--factory``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from servicekit.app import ServiceDefinition, create_service_app
+
+from onboarding_service.config import OnboardingSettings
+from onboarding_service.consumers import events
+
+SERVICE_NAME = "onboarding-service"
+PRODUCES = ['onboarding.events']
+
+
+def create_app(settings: OnboardingSettings | None = None) -> FastAPI:
+    return create_service_app(
+        ServiceDefinition(
+            name=SERVICE_NAME,
+            settings=settings or OnboardingSettings(),
+            title="supportops onboarding-service",
+            description="tenants, users, invitations, the onboarding checklist and access actions",
+            routers=[],
+            events=events,
+            produces=PRODUCES,
+        )
+    )
