@@ -8,7 +8,9 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from servicekit.app import create_service_app
+from servicekit.telemetry import setup_tracing
 from servicekit.db import Database
 from servicekit.tables import kit_metadata
 from servicekit.testing import create_database, drop_database, topic_prefix, truncate_all, unique_name
@@ -16,6 +18,15 @@ from servicekit.testing import create_database, drop_database, topic_prefix, tru
 sys.path.insert(0, str(Path(__file__).parent))
 
 import kitapp  # noqa: E402
+
+
+SPANS = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tracing() -> InMemorySpanExporter:
+    setup_tracing("kit-test", exporter=SPANS)
+    return SPANS
 
 
 @pytest.fixture(scope="session")

@@ -133,3 +133,77 @@ def definition(settings: KitSettings) -> ServiceDefinition:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+# --- event backbone fixtures ------------------------------------------------------------
+
+from supportops_events.tickets import (  # noqa: E402
+    Requester,
+    TicketChannel,
+    TicketCreated,
+    TicketPriority,
+    TicketStatus,
+)
+from servicekit.consumer import EventRouter, Reject  # noqa: E402
+from servicekit.outbox import publish  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+from supportops_events import Envelope  # noqa: E402
+
+
+class Effect(Base):
+    """One row per handled event: duplicates here would be double effects."""
+
+    __tablename__ = "effects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    handled_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+def ticket_created(tenant_id: str, seq: int, *, subject: str | None = None) -> TicketCreated:
+    return TicketCreated(
+        tenant_id=tenant_id,
+        ticket_id=f"tkt-{tenant_id}-{seq}",
+        status=TicketStatus.new,
+        subject=subject or f"seq-{seq}",
+        requester=Requester(email="pat@example.com", name="Pat"),
+        channel=TicketChannel.email,
+        priority=TicketPriority.normal,
+        created_at=now(),
+    )
+
+
+def effect_router(handled_by: str = "") -> EventRouter:
+    events = EventRouter()
+
+    @events.on(TicketCreated)
+    async def on_created(session: AsyncSession, envelope: Envelope) -> None:
+        data = envelope.data
+        assert isinstance(data, TicketCreated)
+        if data.subject == "poison":
+            raise ValueError("this event always fails")
+        if data.subject == "reject":
+            raise Reject("not processable")
+        session.add(
+            Effect(
+                event_id=envelope.id,
+                tenant_id=data.tenant_id,
+                seq=int(data.ticket_id.rsplit("-", 1)[1]),
+                handled_by=handled_by,
+            )
+        )
+        await session.flush()
+
+    return events
+
+
+class ItemEventIn(BaseModel):
+    tenant_id: str
+    seq: int = 0
+
+
+@router.post("/items/with-event", status_code=202)
+async def create_with_event(body: ItemEventIn, session: SessionDep, principal: Agent) -> dict[str, str]:
+    envelope = await publish(session, ticket_created(body.tenant_id, body.seq))
+    return {"event_id": envelope.id}

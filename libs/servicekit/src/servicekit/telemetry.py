@@ -12,7 +12,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 _configured = False
 
@@ -28,8 +28,8 @@ def setup_tracing(
     if _configured:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+    if exporter is not None:  # tests: export synchronously so spans are there at once
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
     elif otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
