@@ -9,16 +9,22 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from servicekit.app import create_service_app
-from servicekit.telemetry import setup_tracing
 from servicekit.db import Database
 from servicekit.tables import kit_metadata
-from servicekit.testing import create_database, drop_database, topic_prefix, truncate_all, unique_name
+from servicekit.telemetry import setup_tracing
+from servicekit.testing import (
+    create_database,
+    drop_database,
+    topic_prefix,
+    truncate_all,
+    unique_name,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import kitapp  # noqa: E402
-
+import kitapp
 
 SPANS = InMemorySpanExporter()
 
@@ -39,6 +45,7 @@ async def kit_db_url() -> AsyncIterator[str]:
         await conn.run_sync(kitapp.Base.metadata.create_all)
     # the NOTIFY trigger lives in the migration helper; install it here too
     from sqlalchemy import text
+
     from servicekit.tables import NOTIFY_FUNCTION_SQL, NOTIFY_TRIGGER_SQL
 
     async with db.engine.begin() as conn:

@@ -8,6 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
+from sqlalchemy import DateTime, Integer, String, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
 from servicekit.app import ServiceDefinition
 from servicekit.auth import Principal, Role, require_roles
 from servicekit.db import ServiceBase, make_metadata
@@ -16,8 +19,6 @@ from servicekit.errors import NotFound
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
 from servicekit.settings import ServiceSettings
-from sqlalchemy import DateTime, Integer, String, func, select
-from sqlalchemy.orm import Mapped, mapped_column
 
 
 class KitSettings(ServiceSettings):
@@ -36,9 +37,7 @@ class Item(Base):
     tenant_id: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(200))
     rank: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class ItemIn(BaseModel):
@@ -87,9 +86,7 @@ async def list_items(
     tenant = principal.tenant_filter(tenant_id)
     if tenant is not None:
         stmt = stmt.where(Item.tenant_id == tenant)
-    rows, cursor = await paginate(
-        session, stmt, keys=[Item.rank, Item.id], params=page
-    )
+    rows, cursor = await paginate(session, stmt, keys=[Item.rank, Item.id], params=page)
     return Page[ItemOut](
         items=[ItemOut.model_validate(r, from_attributes=True) for r in rows],
         next_cursor=cursor,
@@ -137,17 +134,18 @@ def now() -> datetime:
 
 # --- event backbone fixtures ------------------------------------------------------------
 
-from supportops_events.tickets import (  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.consumer import EventRouter, Reject
+from servicekit.outbox import publish
+from supportops_events import Envelope
+from supportops_events.tickets import (
     Requester,
     TicketChannel,
     TicketCreated,
     TicketPriority,
     TicketStatus,
 )
-from servicekit.consumer import EventRouter, Reject  # noqa: E402
-from servicekit.outbox import publish  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
-from supportops_events import Envelope  # noqa: E402
 
 
 class Effect(Base):
@@ -204,6 +202,8 @@ class ItemEventIn(BaseModel):
 
 
 @router.post("/items/with-event", status_code=202)
-async def create_with_event(body: ItemEventIn, session: SessionDep, principal: Agent) -> dict[str, str]:
+async def create_with_event(
+    body: ItemEventIn, session: SessionDep, principal: Agent
+) -> dict[str, str]:
     envelope = await publish(session, ticket_created(body.tenant_id, body.seq))
     return {"event_id": envelope.id}

@@ -15,8 +15,14 @@ async def main(url: str, prefix: str, batch: int) -> None:
     db = Database(url)
     producer = make_producer(client_options(KAFKA_BOOTSTRAP))
     await producer.start()
-    relay = OutboxRelay(db, producer, service_name="kit-test", topic_prefix=prefix,
-                        batch_size=batch, poll_interval=0.05)
+    relay = OutboxRelay(
+        db,
+        producer,
+        service_name="kit-test",
+        topic_prefix=prefix,
+        batch_size=batch,
+        poll_interval=0.05,
+    )
     await relay.run()
 
 

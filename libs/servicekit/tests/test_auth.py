@@ -6,6 +6,7 @@ import time
 
 import httpx
 import jwt
+
 from servicekit.auth import mint_token
 from servicekit.errors import PROBLEM_JSON
 from servicekit.settings import DEV_JWT_SECRET

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kitapp
 import pytest
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select, text
+
 from servicekit.consumer import EventConsumer
 from servicekit.db import Database
 from servicekit.kafka import client_options, ensure_topics, make_producer
 from servicekit.outbox import publish
 from servicekit.relay import OutboxRelay
 from servicekit.testing import KAFKA_BOOTSTRAP, read_topic
-from sqlalchemy import func, select, text
-
-import kitapp
 
 TOPIC = "tickets.events"
 GROUP = "kit-consumer"
@@ -154,7 +154,10 @@ async def test_crash_between_send_and_mark_republishes_and_consumers_apply_once(
             raise ConnectionResetError("relay died after Kafka acknowledged")
 
     crashing = CrashAfterSend(
-        backbone.db, backbone.producer, service_name="kit-test", topic_prefix=backbone.prefix,
+        backbone.db,
+        backbone.producer,
+        service_name="kit-test",
+        topic_prefix=backbone.prefix,
         batch_size=40,
     )
     with pytest.raises(ConnectionResetError):
@@ -170,8 +173,13 @@ async def test_crash_between_send_and_mark_republishes_and_consumers_apply_once(
 async def test_relay_process_killed_mid_stream_loses_nothing(backbone: Backbone) -> None:
     total = await publish_stream(backbone.db, tenants=5, per_tenant=200)
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "relay_process.py"),
-         backbone.db.url, backbone.prefix, "20"],
+        [
+            sys.executable,
+            str(Path(__file__).parent / "relay_process.py"),
+            backbone.db.url,
+            backbone.prefix,
+            "20",
+        ],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
     )
     try:
@@ -206,14 +214,12 @@ async def test_redelivery_and_rewound_offsets_have_no_second_effect(backbone: Ba
     # rewind the group's committed offsets to the beginning and consume again
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    rewinder = AIOKafkaConsumer(
-        group_id=GROUP, enable_auto_commit=False, **backbone.options
-    )
+    rewinder = AIOKafkaConsumer(group_id=GROUP, enable_auto_commit=False, **backbone.options)
     await rewinder.start()
     try:
         partitions = rewinder.partitions_for_topic(backbone.topic) or set()
         if not partitions:
-            await rewinder._client.force_metadata_update()  # noqa: SLF001
+            await rewinder._client.force_metadata_update()
             partitions = rewinder.partitions_for_topic(backbone.topic) or set()
         tps = [TopicPartition(backbone.topic, p) for p in partitions]
         rewinder.assign(tps)
@@ -237,7 +243,10 @@ async def test_poison_message_is_dead_lettered_and_the_partition_moves_on(
         await publish(session, kitapp.ticket_created("tenant-p", 2, subject="reject"))
     await backbone.relay().drain()
     await backbone.producer.send_and_wait(
-        backbone.topic, key=b"tenant-p", value=b"{not json", headers=[("ce_type", b"ticket.created")]
+        backbone.topic,
+        key=b"tenant-p",
+        value=b"{not json",
+        headers=[("ce_type", b"ticket.created")],
     )
     async with backbone.db.unit_of_work() as session:
         await publish(session, kitapp.ticket_created("tenant-p", 3))
@@ -254,7 +263,7 @@ async def test_poison_message_is_dead_lettered_and_the_partition_moves_on(
     try:
         partitions = sorted(reader.partitions_for_topic(backbone.dlq) or [])
         if not partitions:
-            await reader._client.force_metadata_update()  # noqa: SLF001
+            await reader._client.force_metadata_update()
             partitions = sorted(reader.partitions_for_topic(backbone.dlq) or [])
         tps = [TopicPartition(backbone.dlq, p) for p in partitions]
         reader.assign(tps)
@@ -337,7 +346,9 @@ async def test_broker_restart_during_a_stream_of_1000_events(backbone: Backbone)
         for chunk in range(10):
             async with backbone.db.unit_of_work() as session:
                 for seq in range(100):
-                    await publish(session, kitapp.ticket_created(f"tenant-{seq % 5}", chunk * 100 + seq))
+                    await publish(
+                        session, kitapp.ticket_created(f"tenant-{seq % 5}", chunk * 100 + seq)
+                    )
             if chunk == 3:
                 await asyncio.to_thread(subprocess.run, [str(kafka), "stop"], check=True)
             if chunk == 6:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import httpx
-from servicekit.testing import auth
 from test_auth import assert_problem
+
+from servicekit.testing import auth
 
 
 async def test_validation_error_names_each_bad_field(client: httpx.AsyncClient) -> None:
-    resp = await client.post(
-        "/v1/items", json={"tenant_id": "", "rank": -1}, headers=auth("agent")
-    )
+    resp = await client.post("/v1/items", json={"tenant_id": "", "rank": -1}, headers=auth("agent"))
     body = assert_problem(resp, 422, "validation-error")
     fields = {e["field"] for e in body["errors"]}  # type: ignore[attr-defined]
     assert fields == {"tenant_id", "name", "rank"}
@@ -37,8 +36,9 @@ async def test_bad_query_and_path_parameters(client: httpx.AsyncClient) -> None:
 
 async def test_unknown_route_and_method_are_problems(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/v1/nothing-here", headers=auth("agent")), 404, "not-found")
-    assert_problem(await client.delete("/v1/items", headers=auth("agent")), 405,
-                   "method-not-allowed")
+    assert_problem(
+        await client.delete("/v1/items", headers=auth("agent")), 405, "method-not-allowed"
+    )
 
 
 async def test_unexpected_error_is_500_problem_without_internals(

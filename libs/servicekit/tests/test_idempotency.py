@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from servicekit.db import Database
-from servicekit.testing import auth
+import kitapp
 from test_auth import assert_problem
 from test_unit_of_work import count_items
 
-import kitapp
+from servicekit.db import Database
+from servicekit.testing import auth
 
 
 async def test_replay_returns_the_first_response(client: httpx.AsyncClient, db: Database) -> None:
@@ -36,10 +36,12 @@ async def test_same_key_with_another_body_is_rejected(
 
 async def test_keys_are_scoped_per_caller(client: httpx.AsyncClient, db: Database) -> None:
     body = {"tenant_id": "t", "name": "a"}
-    a = await client.post("/v1/items", json=body, headers={**auth("agent", subject="a"),
-                                                           "Idempotency-Key": "shared"})
-    b = await client.post("/v1/items", json=body, headers={**auth("agent", subject="b"),
-                                                           "Idempotency-Key": "shared"})
+    a = await client.post(
+        "/v1/items", json=body, headers={**auth("agent", subject="a"), "Idempotency-Key": "shared"}
+    )
+    b = await client.post(
+        "/v1/items", json=body, headers={**auth("agent", subject="b"), "Idempotency-Key": "shared"}
+    )
     assert a.json()["id"] != b.json()["id"]
     assert await count_items(db) == 2
 

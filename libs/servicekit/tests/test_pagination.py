@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import kitapp
+from test_auth import assert_problem
+
 from servicekit.db import Database
 from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.testing import auth
-from test_auth import assert_problem
-
-import kitapp
 
 
 async def seed(db: Database, n: int, *, rank_mod: int = 3, prefix: str = "i") -> None:
@@ -64,7 +64,9 @@ async def test_rows_inserted_between_pages_cause_no_duplicates(
     assert len(ids) >= 10  # every original row is still seen
 
 
-async def test_exact_multiple_of_limit_ends_cleanly(client: httpx.AsyncClient, db: Database) -> None:
+async def test_exact_multiple_of_limit_ends_cleanly(
+    client: httpx.AsyncClient, db: Database
+) -> None:
     await seed(db, 6)
     first = (await client.get("/v1/items", params={"limit": 3}, headers=auth("agent"))).json()
     second = (

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import kitapp
 import pytest
-from servicekit.db import Database
-from servicekit.testing import auth
 from sqlalchemy import func, select
 
-import kitapp
+from servicekit.db import Database
+from servicekit.testing import auth
 
 
 async def count_items(db: Database) -> int:
@@ -29,7 +29,9 @@ async def test_failed_request_rolls_back_its_flushed_write(
 async def test_successful_request_commits_once_before_responding(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    resp = await client.post("/v1/items", json={"tenant_id": "t", "name": "x"}, headers=auth("agent"))
+    resp = await client.post(
+        "/v1/items", json={"tenant_id": "t", "name": "x"}, headers=auth("agent")
+    )
     assert resp.status_code == 201
     # visible from another connection as soon as the response arrived
     assert await count_items(db) == 1

@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from supportops_events import registry
 
 from servicekit.auth import TokenVerifier
 from servicekit.consumer import EventConsumer, EventRouter
@@ -32,6 +31,7 @@ from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
 from servicekit.telemetry import setup_logging, setup_tracing
+from supportops_events import registry
 
 logger = logging.getLogger("servicekit.app")
 

@@ -83,9 +83,7 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         try:
             if self._jwks is not None:
-                signing_key = await asyncio.to_thread(
-                    self._jwks.get_signing_key_from_jwt, token
-                )
+                signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
                 key: Any = signing_key.key
                 algorithms = ["RS256"]
             else:

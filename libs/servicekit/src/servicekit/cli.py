@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from supportops_events import registry
+from typing import Any
 
 from servicekit.auth import Role, mint_token
 from servicekit.kafka import client_options, ensure_topics
 from servicekit.migrations import upgrade
 from servicekit.settings import ServiceSettings
+from supportops_events import registry
 
-Command = Callable[[ServiceSettings, argparse.Namespace], Awaitable[int]]
+Command = Callable[[ServiceSettings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 @dataclass

@@ -25,13 +25,6 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from supportops_events import (
-    Envelope,
-    Event,
-    EventDecodeError,
-    UnknownEventType,
-    registry,
-)
 
 from servicekit.context import EventContext, current_event_context
 from servicekit.db import Database
@@ -39,6 +32,13 @@ from servicekit.kafka import make_consumer
 from servicekit.metrics import CONSUMER_LAG, CONSUMER_PROCESSED, CONSUMER_RETRIES, DEAD_LETTERS
 from servicekit.tables import inbox
 from servicekit.telemetry import context_from_carrier, tracer
+from supportops_events import (
+    Envelope,
+    Event,
+    EventDecodeError,
+    UnknownEventType,
+    registry,
+)
 
 logger = logging.getLogger("servicekit.consumer")
 
@@ -55,7 +55,7 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class Reject(Exception):  # noqa: N818 - a verb: the handler rejects the event
+class Reject(Exception):
     """Raised by a handler for an event that can never be processed: dead-letter it now."""
 
 
@@ -353,7 +353,8 @@ class EventConsumer:
 
     async def _dead_letter(self, item: _Decoded, *, reason: str) -> None:
         record = item.record
-        headers = _headers(record) + [
+        headers = [
+            *_headers(record),
             ("dlq_error", (item.error or "")[:4000].encode()),
             ("dlq_reason", reason.encode()),
             ("dlq_consumer_group", self.group_id.encode()),

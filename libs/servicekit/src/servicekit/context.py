@@ -13,5 +13,6 @@ class EventContext:
 
 
 current_event_context: ContextVar[EventContext] = ContextVar(
-    "current_event_context", default=EventContext()
+    "current_event_context",
+    default=EventContext(),  # noqa: B039 - frozen, never mutated
 )

@@ -51,9 +51,7 @@ class Database:
     @property
     def asyncpg_dsn(self) -> str:
         """The URL as plain asyncpg understands it (for LISTEN/NOTIFY)."""
-        return self.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:

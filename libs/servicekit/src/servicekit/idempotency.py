@@ -89,9 +89,7 @@ class Idempotency:
         if self.key is not None and self._claimed:
             await session.execute(
                 update(idempotency_keys)
-                .where(
-                    idempotency_keys.c.scope == self.scope, idempotency_keys.c.key == self.key
-                )
+                .where(idempotency_keys.c.scope == self.scope, idempotency_keys.c.key == self.key)
                 .values(
                     status_code=status_code,
                     response_body=jsonable_encoder(body),

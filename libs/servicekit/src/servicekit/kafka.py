@@ -110,9 +110,7 @@ async def _wait_for_metadata(admin: AIOKafkaAdminClient, topics: list[str], time
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         described = await admin.describe_topics(topics)
-        ready = all(
-            d.get("error_code", 0) == 0 and d.get("partitions") for d in described
-        )
+        ready = all(d.get("error_code", 0) == 0 and d.get("partitions") for d in described)
         if ready or asyncio.get_running_loop().time() > deadline:
             return
         await asyncio.sleep(0.2)

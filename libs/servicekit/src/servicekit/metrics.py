@@ -10,10 +10,10 @@ HTTP_REQUESTS = Counter(
 HTTP_LATENCY = Histogram(
     "http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"]
 )
-OUTBOX_PENDING = Gauge("outbox_pending_events", "Events in the outbox not yet published", ["service"])
-OUTBOX_LAG = Gauge(
-    "outbox_lag_seconds", "Age of the oldest unpublished outbox event", ["service"]
+OUTBOX_PENDING = Gauge(
+    "outbox_pending_events", "Events in the outbox not yet published", ["service"]
 )
+OUTBOX_LAG = Gauge("outbox_lag_seconds", "Age of the oldest unpublished outbox event", ["service"])
 OUTBOX_PUBLISHED = Counter(
     "outbox_published_total", "Events published by the relay", ["service", "topic"]
 )

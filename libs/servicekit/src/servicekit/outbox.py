@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from supportops_events import Envelope, Event
 
 from servicekit.context import current_event_context
 from servicekit.tables import outbox
 from servicekit.telemetry import current_trace_carrier
+from supportops_events import Envelope, Event
 
 SOURCE_INFO_KEY = "service_name"
 

@@ -16,10 +16,8 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import text
-from supportops_events import Envelope
 
 from servicekit.db import Database
 from servicekit.metrics import (
@@ -30,6 +28,7 @@ from servicekit.metrics import (
 )
 from servicekit.tables import OUTBOX_CHANNEL
 from servicekit.telemetry import context_from_carrier, current_trace_carrier, tracer
+from supportops_events import Envelope
 
 logger = logging.getLogger("servicekit.relay")
 
@@ -116,7 +115,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             try:
-                await self._send(rows)
+                await self._send(list(rows))
             except Exception as exc:
                 OUTBOX_PUBLISH_FAILURES.labels(self.service_name).inc()
                 self.stats.failures += 1
@@ -155,7 +154,9 @@ class OutboxRelay:
                 pending.append(
                     await self.producer.send(
                         self.topic_prefix + record.topic,
-                        value=record.value, key=record.key, headers=record.headers
+                        value=record.value,
+                        key=record.key,
+                        headers=record.headers,
                     )
                 )
         # The idempotent producer keeps per-partition order; wait for every ack.
@@ -229,8 +230,11 @@ class OutboxRelay:
                 self._listen_conn = conn
                 await conn.add_listener(OUTBOX_CHANNEL, lambda *_: self._wakeup.set())
                 self._wakeup.set()  # catch what was inserted while we were away
-                while not self._stopping.is_set() and not conn.is_closed():
-                    await asyncio.sleep(1.0)
+                while not conn.is_closed():
+                    # wake every second to notice a dropped connection
+                    await self._sleep(1.0)
+                    if self._stopping.is_set():
+                        break
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

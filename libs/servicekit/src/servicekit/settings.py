@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused outside dev/test
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "dev-only")
 
 
@@ -91,8 +91,7 @@ class ServiceSettings(BaseSettings):
             self.port = self.default_port
         if not self.database_url:
             self.database_url = (
-                "postgresql+asyncpg://supportops:supportops@127.0.0.1:5432/"
-                f"{self.default_database}"
+                f"postgresql+asyncpg://supportops:supportops@127.0.0.1:5432/{self.default_database}"
             )
         if self.environment is Environment.production:
             problems = self.placeholder_secrets()

@@ -96,9 +96,7 @@ def setup_logging(service_name: str, *, level: str = "INFO", json_logs: bool = T
     if json_logs:
         handler.setFormatter(JsonFormatter(service_name))
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.handlers = [handler]
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "kafka"):

@@ -15,11 +15,11 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import MetaData, text
-from supportops_events import Envelope, EventDecodeError, UnknownEventType
 
 from servicekit.auth import mint_token
 from servicekit.db import Database
 from servicekit.settings import DEV_JWT_SECRET
+from supportops_events import Envelope, EventDecodeError, UnknownEventType
 
 PG_ADMIN_URL = os.environ.get(
     "SUPPORTOPS_PG_ADMIN_URL", "postgresql://supportops:supportops@127.0.0.1:5432/postgres"
@@ -111,7 +111,7 @@ async def read_topic(
         while partitions is None:
             partitions = consumer.partitions_for_topic(topic)
             if partitions is None:
-                await consumer._client.force_metadata_update()  # noqa: SLF001
+                await consumer._client.force_metadata_update()
                 if asyncio.get_running_loop().time() > deadline:
                     return read
                 await asyncio.sleep(0.1)

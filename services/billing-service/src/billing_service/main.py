@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from servicekit.app import ServiceDefinition, create_service_app
 
 from billing_service.config import BillingSettings
 from billing_service.consumers import events
+from servicekit.app import ServiceDefinition, create_service_app
 
+DESCRIPTION = (
+    "plans, subscriptions, invoices, Stripe webhooks, renewals, refunds, credits, "
+    "disputes and dunning"
+)
 SERVICE_NAME = "billing-service"
-PRODUCES = ['billing.events']
+PRODUCES = ["billing.events"]
 
 
 def create_app(settings: BillingSettings | None = None) -> FastAPI:
@@ -18,7 +22,7 @@ def create_app(settings: BillingSettings | None = None) -> FastAPI:
             name=SERVICE_NAME,
             settings=settings or BillingSettings(),
             title="supportops billing-service",
-            description="plans, subscriptions, invoices, Stripe webhooks, renewals, refunds, credits, disputes and dunning",
+            description=DESCRIPTION,
             routers=[],
             events=events,
             produces=PRODUCES,

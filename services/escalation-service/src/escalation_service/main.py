@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from servicekit.app import ServiceDefinition, create_service_app
 
 from escalation_service.config import EscalationSettings
 from escalation_service.consumers import events
+from servicekit.app import ServiceDefinition, create_service_app
 
+DESCRIPTION = "bug reports, duplicate detection, reproduction, QA escalation and fan-out"
 SERVICE_NAME = "escalation-service"
-PRODUCES = ['escalation.events']
+PRODUCES = ["escalation.events"]
 
 
 def create_app(settings: EscalationSettings | None = None) -> FastAPI:
@@ -18,7 +19,7 @@ def create_app(settings: EscalationSettings | None = None) -> FastAPI:
             name=SERVICE_NAME,
             settings=settings or EscalationSettings(),
             title="supportops escalation-service",
-            description="bug reports, duplicate detection, reproduction, QA escalation and fan-out",
+            description=DESCRIPTION,
             routers=[],
             events=events,
             produces=PRODUCES,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from servicekit.cli import ServiceCli
-
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.main import PRODUCES, SERVICE_NAME
+from servicekit.cli import ServiceCli
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,7 +18,7 @@ def build_cli() -> ServiceCli:
         app_import="onboarding_service.main:create_app",
         migrations_dir=MIGRATIONS,
         produces=PRODUCES,
-        consumes=['billing.events', 'onboarding.commands'],
+        consumes=["billing.events", "onboarding.commands"],
     )
 
 

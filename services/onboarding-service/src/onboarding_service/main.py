@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from servicekit.app import ServiceDefinition, create_service_app
 
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import events
+from servicekit.app import ServiceDefinition, create_service_app
 
+DESCRIPTION = "tenants, users, invitations, the onboarding checklist and access actions"
 SERVICE_NAME = "onboarding-service"
-PRODUCES = ['onboarding.events']
+PRODUCES = ["onboarding.events"]
 
 
 def create_app(settings: OnboardingSettings | None = None) -> FastAPI:
@@ -18,7 +19,7 @@ def create_app(settings: OnboardingSettings | None = None) -> FastAPI:
             name=SERVICE_NAME,
             settings=settings or OnboardingSettings(),
             title="supportops onboarding-service",
-            description="tenants, users, invitations, the onboarding checklist and access actions",
+            description=DESCRIPTION,
             routers=[],
             events=events,
             produces=PRODUCES,

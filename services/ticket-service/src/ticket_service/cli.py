@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from servicekit.cli import ServiceCli
-
 from ticket_service.config import TicketSettings
 from ticket_service.main import PRODUCES, SERVICE_NAME
 
@@ -19,7 +18,7 @@ def build_cli() -> ServiceCli:
         app_import="ticket_service.main:create_app",
         migrations_dir=MIGRATIONS,
         produces=PRODUCES,
-        consumes=['billing.events', 'onboarding.events', 'escalation.events'],
+        consumes=["billing.events", "onboarding.events", "escalation.events"],
     )
 
 

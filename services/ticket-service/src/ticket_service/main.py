@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from servicekit.app import ServiceDefinition, create_service_app
 
+from servicekit.app import ServiceDefinition, create_service_app
 from ticket_service.config import TicketSettings
 from ticket_service.consumers import events
 
+DESCRIPTION = "intake, triage, SLAs, templates, account context, escalation and CSAT"
 SERVICE_NAME = "ticket-service"
-PRODUCES = ['tickets.events', 'onboarding.commands']
+PRODUCES = ["tickets.events", "onboarding.commands"]
 
 
 def create_app(settings: TicketSettings | None = None) -> FastAPI:
@@ -18,7 +19,7 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
             name=SERVICE_NAME,
             settings=settings or TicketSettings(),
             title="supportops ticket-service",
-            description="intake, triage, SLAs, templates, account context, escalation and CSAT",
+            description=DESCRIPTION,
             routers=[],
             events=events,
             produces=PRODUCES,

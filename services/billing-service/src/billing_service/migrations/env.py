@@ -1,7 +1,6 @@
 """Alembic environment of the billing-service."""
 
-from servicekit.migrations import run_env
-
 from billing_service.models import Base
+from servicekit.migrations import run_env
 
 run_env(Base.metadata)

@@ -1,7 +1,6 @@
 """Alembic environment of the escalation-service."""
 
-from servicekit.migrations import run_env
-
 from escalation_service.models import Base
+from servicekit.migrations import run_env
 
 run_env(Base.metadata)

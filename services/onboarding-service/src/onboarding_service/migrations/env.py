@@ -1,7 +1,6 @@
 """Alembic environment of the onboarding-service."""
 
-from servicekit.migrations import run_env
-
 from onboarding_service.models import Base
+from servicekit.migrations import run_env
 
 run_env(Base.metadata)

@@ -8,6 +8,7 @@ Create Date: 2026-11-22
 from collections.abc import Sequence
 
 from alembic import op
+
 from servicekit.migrations import create_kit_tables_v1, drop_kit_tables_v1
 
 revision: str = "0001"
