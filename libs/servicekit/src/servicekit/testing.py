@@ -9,17 +9,23 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from fastapi import FastAPI
 from sqlalchemy import MetaData, text
 
 from servicekit.auth import mint_token
 from servicekit.db import Database
 from servicekit.settings import DEV_JWT_SECRET
-from supportops_events import Envelope, EventDecodeError, UnknownEventType
+from supportops_events import Envelope, Event, EventDecodeError, UnknownEventType
+
+T = TypeVar("T")
 
 PG_ADMIN_URL = os.environ.get(
     "SUPPORTOPS_PG_ADMIN_URL", "postgresql://supportops:supportops@127.0.0.1:5432/postgres"
@@ -138,3 +144,69 @@ async def read_topic(
 
 def of_types(envelopes: Iterable[Envelope], *types: str) -> list[Envelope]:
     return [e for e in envelopes if e.type in types]
+
+
+async def migrated_database(prefix: str, migrations_dir: Path) -> tuple[str, str]:
+    """A new database with a service's migrations applied: returns (name, sqlalchemy url)."""
+    from servicekit.migrations import upgrade
+
+    name = unique_name(prefix)
+    url = await create_database(name)
+    await asyncio.to_thread(upgrade, migrations_dir.parent, url)
+    return name, url
+
+
+@asynccontextmanager
+async def app_client(
+    app: FastAPI, base_url: str = "http://test"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running (relay and consumers included), and a client."""
+    from asgi_lifespan import LifespanManager
+
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
+async def send_events(
+    events: Iterable[Event | Envelope],
+    *,
+    prefix: str,
+    source: str = "test",
+    bootstrap_servers: str = KAFKA_BOOTSTRAP,
+) -> list[Envelope]:
+    """Put events on their topics (under ``prefix``) as another service's relay would."""
+    from servicekit.kafka import client_options, ensure_topics, make_producer
+
+    envelopes = [e if isinstance(e, Envelope) else Envelope.new(e, source=source) for e in events]
+    options = client_options(bootstrap_servers)
+    await ensure_topics(options, {prefix + e.topic for e in envelopes}, partitions=3)
+    producer = make_producer(options)
+    await producer.start()
+    try:
+        for envelope in envelopes:
+            record = envelope.to_kafka()
+            await producer.send_and_wait(
+                prefix + record.topic, value=record.value, key=record.key, headers=record.headers
+            )
+    finally:
+        await producer.stop()
+    return envelopes
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.1,
+) -> T:
+    """Retry ``check`` until it returns without raising AssertionError (or time runs out)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(interval)
