@@ -42,6 +42,8 @@ from supportops_events import (
 
 logger = logging.getLogger("servicekit.consumer")
 
+LAG_REFRESH_SECONDS = 5.0
+
 E = TypeVar("E", bound=Event)
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
@@ -129,6 +131,7 @@ class EventConsumer:
         self.consumer_overrides = consumer_overrides or {}
         self.consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
+        self._lag_updated = 0.0
         self.processed = 0
 
     async def start(self) -> None:
@@ -159,23 +162,30 @@ class EventConsumer:
                 batch = await consumer.getmany(timeout_ms=500, max_records=500)
                 if not batch:
                     continue
+                processed: dict[TopicPartition, int] = {}
                 for tp, records in batch.items():
                     if self._stopping.is_set():
                         break
                     done = await self._process_partition(tp, records)
                     if done is not None:
-                        await self._commit(consumer, tp, done)
-                await self._update_lag(consumer)
+                        processed[tp] = done + 1
+                if processed:
+                    # one commit for the whole fetch, after every handler transaction
+                    await self._commit(consumer, processed)
+                now = asyncio.get_running_loop().time()
+                if now - self._lag_updated > LAG_REFRESH_SECONDS:
+                    self._lag_updated = now
+                    await self._update_lag(consumer)
         finally:
             await self.close()
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await consumer.commit({tp: offset + 1})
+            await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
-            # Partition moved to another member: it re-reads from the last commit, and
+            # Partitions moved to another member: it re-reads from the last commit, and
             # the inbox makes the replay harmless.
-            logger.warning("offset commit failed for %s: %r", tp, exc)
+            logger.warning("offset commit failed for %s: %r", sorted(offsets), exc)
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp in consumer.assignment():

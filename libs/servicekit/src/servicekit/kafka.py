@@ -40,7 +40,8 @@ def make_producer(options: dict[str, Any], **overrides: Any) -> AIOKafkaProducer
     config: dict[str, Any] = {
         "enable_idempotence": True,
         "acks": "all",
-        "linger_ms": 5,
+        # no linger: the relay hands over a whole batch at once, and latency matters
+        "linger_ms": 0,
         "request_timeout_ms": 15000,
         "retry_backoff_ms": 200,
         **options,

@@ -91,7 +91,8 @@ def create_kit_tables_v1(op: Any) -> None:
         sa.Column("event_type", sa.String(128), nullable=False),
         sa.Column("topic", sa.String(255), nullable=False),
         sa.Column("key", sa.String(255), nullable=False),
-        sa.Column("envelope", JSONB, nullable=False),
+        sa.Column("headers", JSONB, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),

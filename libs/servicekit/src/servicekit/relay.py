@@ -28,10 +28,10 @@ from servicekit.metrics import (
 )
 from servicekit.tables import OUTBOX_CHANNEL
 from servicekit.telemetry import context_from_carrier, current_trace_carrier, tracer
-from supportops_events import Envelope
 
 logger = logging.getLogger("servicekit.relay")
 
+TRACE_HEADERS = ("traceparent", "tracestate")
 ADVISORY_NAMESPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox"
 
 CLAIM_SQL = text(
@@ -47,7 +47,7 @@ WITH candidate_keys AS MATERIALIZED (
     SELECT key FROM candidate_keys
     WHERE pg_try_advisory_xact_lock(:namespace, hashtext(key))
 )
-SELECT o.id, o.topic, o.key, o.envelope
+SELECT o.id, o.event_id, o.event_type, o.topic, o.key, o.headers, o.payload
 FROM outbox o
 WHERE o.published_at IS NULL AND o.key IN (SELECT key FROM locked_keys)
 ORDER BY o.id
@@ -131,10 +131,8 @@ class OutboxRelay:
     async def _send(self, rows: list[Any]) -> None:
         pending = []
         for row in rows:
-            envelope = Envelope.from_dict(row.envelope)
-            parent = context_from_carrier(
-                {"traceparent": envelope.traceparent} if envelope.traceparent else {}
-            )
+            stored = {name: value for name, value in row.headers}
+            parent = context_from_carrier({k: stored[k] for k in TRACE_HEADERS if k in stored})
             with tracer("servicekit.relay").start_as_current_span(
                 f"{row.topic} publish",
                 context=parent,
@@ -142,21 +140,23 @@ class OutboxRelay:
                 attributes={
                     "messaging.system": "kafka",
                     "messaging.destination.name": row.topic,
-                    "messaging.message.id": envelope.id,
-                    "cloudevents.event_type": envelope.type,
+                    "messaging.message.id": row.event_id,
+                    "cloudevents.event_type": row.event_type,
                 },
             ):
-                carrier = current_trace_carrier()
-                if "traceparent" in carrier:
-                    envelope.traceparent = carrier["traceparent"]
-                    envelope.tracestate = carrier.get("tracestate")
-                record = envelope.to_kafka()
+                # continue the trace from this span: replace the stored trace headers
+                headers = [
+                    (name, value.encode())
+                    for name, value in row.headers
+                    if name not in TRACE_HEADERS
+                ]
+                headers.extend((k, v.encode()) for k, v in current_trace_carrier().items())
                 pending.append(
                     await self.producer.send(
-                        self.topic_prefix + record.topic,
-                        value=record.value,
-                        key=record.key,
-                        headers=record.headers,
+                        self.topic_prefix + row.topic,
+                        value=bytes(row.payload),
+                        key=row.key.encode(),
+                        headers=headers,
                     )
                 )
         # The idempotent producer keeps per-partition order; wait for every ack.

@@ -19,7 +19,10 @@ outbox = sa.Table(
     sa.Column("event_type", sa.String(128), nullable=False),
     sa.Column("topic", sa.String(255), nullable=False),
     sa.Column("key", sa.String(255), nullable=False),
-    sa.Column("envelope", JSONB, nullable=False),
+    # The Kafka record as it will be sent (CloudEvents binary mode): the relay sends
+    # bytes, it never re-encodes an event.
+    sa.Column("headers", JSONB, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
