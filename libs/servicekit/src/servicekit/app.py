@@ -66,6 +66,7 @@ class KafkaRuntime:
         self.options = client_options(
             s.kafka_bootstrap_servers,
             security_protocol=s.kafka_security_protocol,
+            ssl_cafile=s.kafka_ssl_cafile,
             sasl_mechanism=s.kafka_sasl_mechanism,
             sasl_username=s.kafka_sasl_username,
             sasl_password=s.kafka_sasl_password,
@@ -106,8 +107,8 @@ class KafkaRuntime:
                 continue
             self.producer = producer
             break
-        if self.producer is None:
-            return
+        if self.producer is None or self._stopping:
+            return  # stopped while booting: stop() closes the producer
         if s.run_relay:
             self.relay = OutboxRelay(
                 self.db,
@@ -161,13 +162,23 @@ class KafkaRuntime:
 
     async def stop(self) -> None:
         self._stopping = True
+        # Let the boot task finish first, so no relay or consumer starts after this.
+        if self._tasks:
+            boot = self._tasks[0]
+            boot.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await boot
         if self.consumer is not None:
             self.consumer.stop()
         if self.relay is not None:
             self.relay.stop()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+            try:
                 await asyncio.wait_for(asyncio.shield(task), 10.0)
+            except TimeoutError:
+                logger.warning("%s did not stop within 10 s; cancelling it", task.get_name())
+            except (asyncio.CancelledError, Exception):
+                pass
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

@@ -93,7 +93,14 @@ class ServiceCli:
         if self.consumes:
             topics.add(registry.dlq_topic(self.name))
         created = await ensure_topics(
-            client_options(settings.kafka_bootstrap_servers),
+            client_options(
+                settings.kafka_bootstrap_servers,
+                security_protocol=settings.kafka_security_protocol,
+                ssl_cafile=settings.kafka_ssl_cafile,
+                sasl_mechanism=settings.kafka_sasl_mechanism,
+                sasl_username=settings.kafka_sasl_username,
+                sasl_password=settings.kafka_sasl_password,
+            ),
             [settings.kafka_topic_prefix + t for t in topics],
             partitions=settings.kafka_topic_partitions,
             replication_factor=settings.kafka_replication_factor,

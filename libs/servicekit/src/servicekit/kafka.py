@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +19,7 @@ def client_options(
     bootstrap_servers: str,
     *,
     security_protocol: str = "PLAINTEXT",
+    ssl_cafile: str | None = None,
     sasl_mechanism: str | None = None,
     sasl_username: str | None = None,
     sasl_password: str | None = None,
@@ -26,6 +28,9 @@ def client_options(
         "bootstrap_servers": bootstrap_servers,
         "security_protocol": security_protocol,
     }
+    if security_protocol in ("SSL", "SASL_SSL"):
+        # aiokafka needs an SSL context for TLS; trust the cluster CA when one is given
+        options["ssl_context"] = ssl.create_default_context(cafile=ssl_cafile)
     if sasl_mechanism:
         options.update(
             sasl_mechanism=sasl_mechanism,

@@ -244,5 +244,4 @@ class OutboxRelay:
                 conn_ = self._listen_conn
                 self._listen_conn = None
                 if conn_ is not None and not conn_.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(conn_.close())
+                    conn_.terminate()  # immediate: never hang a shutdown on a goodbye

@@ -48,6 +48,7 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
     kafka_bootstrap_servers: str = _shared("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     kafka_security_protocol: str = _shared("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    kafka_ssl_cafile: str | None = _shared("KAFKA_SSL_CAFILE", None)
     kafka_sasl_mechanism: str | None = _shared("KAFKA_SASL_MECHANISM", None)
     kafka_sasl_username: str | None = _shared("KAFKA_SASL_USERNAME", None)
     kafka_sasl_password: str | None = _shared("KAFKA_SASL_PASSWORD", None)
