@@ -10,3 +10,16 @@ class EscalationSettings(ServiceSettings):
     env_prefix = "ESCALATION_"
     default_port = 8004
     default_database = "escalation"
+
+    duplicate_threshold: float = 0.45
+    """Trigram score (0-1) above which a new report is a duplicate of an open bug."""
+    qa_tracker: str = "internal"
+    """``internal`` (QA works in this API) or ``jira``."""
+    jira_base_url: str | None = None
+    jira_email: str | None = None
+    jira_api_token: str | None = None
+    jira_project_key: str = "QA"
+    jira_issue_type: str = "Bug"
+    jira_webhook_secret: str = "dev-jira-webhook-secret"
+    public_base_url: str = "http://127.0.0.1:8004"
+    """Where links back to a bug point (``{public_base_url}/v1/bugs/{id}``)."""

@@ -2,6 +2,146 @@
 
 from __future__ import annotations
 
-from servicekit.consumer import EventRouter
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-events = EventRouter()
+from escalation_service.bugs import repository, service
+from escalation_service.bugs.schemas import BugCreate, EnvironmentIn, TicketRef
+from escalation_service.clock import Clock, SystemClock
+from escalation_service.impact.service import record_plan, record_ticket
+from servicekit.consumer import EventRouter, Reject
+from supportops_events import Envelope
+from supportops_events.billing import (
+    SubscriptionActivated,
+    SubscriptionCanceled,
+    SubscriptionCreated,
+    SubscriptionEvent,
+    SubscriptionUpdated,
+)
+from supportops_events.tickets import (
+    TicketAssigned,
+    TicketCreated,
+    TicketEscalated,
+    TicketEvent,
+    TicketReopened,
+    TicketReplied,
+    TicketSlaBreached,
+    TicketSlaWarning,
+    TicketSolved,
+    TicketStatusChanged,
+    TicketTriaged,
+)
+
+DEFAULT_DUPLICATE_THRESHOLD = 0.45
+
+
+def build_events(
+    *, clock: Clock, duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
+) -> EventRouter:
+    events = EventRouter()
+
+    @events.on(TicketEscalated)
+    async def on_ticket_escalated(session: AsyncSession, envelope: Envelope) -> None:
+        data = envelope.data
+        assert isinstance(data, TicketEscalated)
+        # A different event id for a ticket we already filed changes nothing.
+        if await repository.link_of_ticket(session, data.ticket_id) is not None:
+            return
+        await record_ticket(
+            session,
+            ticket_id=data.ticket_id,
+            tenant_id=data.tenant_id,
+            status=data.status.value,
+            priority=data.priority.value,
+            at=envelope.time,
+        )
+        try:
+            report = report_from_ticket(data)
+        except ValidationError as exc:
+            raise Reject(f"escalated ticket cannot be filed: {exc}") from exc
+        await service.file_report(
+            session,
+            report=report,
+            ctx=service.Context(actor_id=data.escalated_by, now=clock.now()),
+            duplicate_threshold=duplicate_threshold,
+        )
+
+    for ticket_event in (
+        TicketCreated,
+        TicketTriaged,
+        TicketAssigned,
+        TicketReplied,
+        TicketStatusChanged,
+        TicketSolved,
+        TicketReopened,
+        TicketSlaWarning,
+        TicketSlaBreached,
+    ):
+        events.on(ticket_event)(on_ticket_event)
+
+    for subscription_event in (
+        SubscriptionCreated,
+        SubscriptionActivated,
+        SubscriptionUpdated,
+        SubscriptionCanceled,
+    ):
+        events.on(subscription_event)(on_subscription_event)
+
+    return events
+
+
+async def on_ticket_event(session: AsyncSession, envelope: Envelope) -> None:
+    data = envelope.data
+    assert isinstance(data, TicketEvent)
+    sla_state: str | None = None
+    if isinstance(data, TicketSlaBreached):
+        sla_state = "breached"
+    elif isinstance(data, TicketSlaWarning):
+        sla_state = "warning"
+    priority = getattr(data, "priority", None)
+    await record_ticket(
+        session,
+        ticket_id=data.ticket_id,
+        tenant_id=data.tenant_id,
+        status=data.status.value,
+        priority=str(priority.value) if priority is not None else None,
+        sla_state=sla_state,
+        at=envelope.time,
+    )
+
+
+async def on_subscription_event(session: AsyncSession, envelope: Envelope) -> None:
+    data = envelope.data
+    assert isinstance(data, SubscriptionEvent)
+    await record_plan(
+        session,
+        tenant_id=data.tenant_id,
+        plan_tier=data.plan_tier.value,
+        status=data.status.value,
+        at=envelope.time,
+    )
+
+
+def report_from_ticket(data: TicketEscalated) -> BugCreate:
+    env = data.environment
+    return BugCreate(
+        tenant_id=data.tenant_id[:64],
+        title=data.title[:200] or data.ticket_id,
+        summary=(data.description or "")[:10_000],
+        steps=[s[:2000] for s in data.steps if s.strip()][:50],
+        expected=data.expected[:10_000],
+        actual=data.actual[:10_000],
+        environment=EnvironmentIn(
+            app_version=(env.app_version or None) and env.app_version[:64],
+            browser=(env.browser or None) and env.browser[:120],
+            os=(env.os or None) and env.os[:120],
+            tenant_configuration={k[:200]: v[:500] for k, v in list(env.extra.items())[:50] if k},
+        ),
+        severity=data.severity,
+        linked_tickets=[
+            TicketRef.model_construct(ticket_id=data.ticket_id, tenant_id=data.tenant_id)
+        ],
+    )
+
+
+events = build_events(clock=SystemClock())

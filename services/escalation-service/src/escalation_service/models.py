@@ -2,9 +2,135 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
 from servicekit.db import ServiceBase, make_metadata
 
 
 class Base(ServiceBase):
     __abstract__ = True
     metadata = make_metadata()
+
+
+class Bug(Base):
+    """A bug report and where it is in the QA workflow."""
+
+    __tablename__ = "bugs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    number: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    steps: Mapped[list[str]] = mapped_column(JSON, default=list)
+    steps_text: Mapped[str] = mapped_column(Text, default="")
+    expected: Mapped[str] = mapped_column(Text, default="")
+    actual: Mapped[str] = mapped_column(Text, default="")
+    environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    severity: Mapped[str] = mapped_column(String(16))
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    affected_tenants: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    resolution: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    fixed_in_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    duplicate_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bugs.id"), nullable=True)
+    external_issue_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    completeness_score: Mapped[int] = mapped_column(Integer, default=0)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    reported_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reproduced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    @property
+    def key(self) -> str:
+        return f"BUG-{self.number}"
+
+
+class BugLink(Base):
+    """A ticket linked to a bug; a ticket is linked to at most one bug."""
+
+    __tablename__ = "bug_links"
+    __table_args__ = (UniqueConstraint("ticket_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    bug_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bugs.id"), index=True)
+    ticket_id: Mapped[str] = mapped_column(String(64))
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    is_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BugHistory(Base):
+    """One row per status change (and merge), moved along when bugs are merged."""
+
+    __tablename__ = "bug_history"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    bug_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bugs.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    actor_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    origin_bug_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Reproduction(Base):
+    """One attempt by QA to reproduce a bug."""
+
+    __tablename__ = "reproductions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    bug_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bugs.id"), index=True)
+    environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    steps_followed: Mapped[list[str]] = mapped_column(JSON, default=list)
+    outcome: Mapped[str] = mapped_column(String(32))
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    recorded_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TicketView(Base):
+    """What this service knows of a ticket, from ``ticket.*`` events."""
+
+    __tablename__ = "ticket_views"
+
+    ticket_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), default="")
+    priority: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sla_state: Mapped[str] = mapped_column(String(16), default="ok")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TenantPlan(Base):
+    """The plan tier of a tenant, from ``subscription.*`` events."""
+
+    __tablename__ = "tenant_plans"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    plan_tier: Mapped[str] = mapped_column(String(32))
+    subscription_status: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,277 @@
+"""HTTP API of bug reports: /v1/bugs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from escalation_service.bugs import repository, service
+from escalation_service.bugs.schemas import (
+    BugCreate,
+    BugCreateResult,
+    BugDetail,
+    BugOut,
+    BugState,
+    BugUpdate,
+    LinkIn,
+    MergeIn,
+    ReproductionIn,
+    ReproductionOut,
+    TransitionIn,
+)
+from escalation_service.clock import ClockDep
+from escalation_service.config import EscalationSettings
+from escalation_service.models import Bug, Reproduction
+from escalation_service.tracker.base import QaTracker
+from servicekit.auth import Principal, Role, require_roles
+from servicekit.deps import SessionDep
+from servicekit.errors import BadRequest, NotFound, PreconditionFailed, PreconditionRequired
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import Page, PageDep, paginate
+from supportops_events.escalation import BugSeverity
+
+router = APIRouter(prefix="/v1", tags=["bugs"])
+
+IDENT_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
+
+Reporter = Annotated[Principal, Depends(require_roles(Role.agent, Role.qa))]
+Reader = Annotated[Principal, Depends(require_roles(Role.agent, Role.qa, Role.service))]
+Qa = Annotated[Principal, Depends(require_roles(Role.qa))]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", max_length=64, description="The ETag of the bug as last read"),
+]
+
+
+def _settings(request: Request) -> EscalationSettings:
+    settings: EscalationSettings = request.app.state.settings
+    return settings
+
+
+def _tracker(request: Request) -> QaTracker:
+    tracker: QaTracker = request.app.state.qa_tracker
+    return tracker
+
+
+SettingsDep = Annotated[EscalationSettings, Depends(_settings)]
+TrackerDep = Annotated[QaTracker, Depends(_tracker)]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None, *, required: bool) -> int | None:
+    if value is None:
+        if required:
+            raise PreconditionRequired("send If-Match with the ETag of the bug")
+        return None
+    raw = value.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise PreconditionFailed("If-Match does not name a version of this bug")
+    return int(raw)
+
+
+async def _visible_bug(
+    session: AsyncSession, principal: Principal, bug_id: uuid.UUID, *, for_update: bool = False
+) -> Bug:
+    bug = await repository.get(session, bug_id, for_update=for_update)
+    if bug is None:
+        raise NotFound("bug not found")
+    principal.ensure_tenant(bug.tenant_id, resource="bug")
+    return bug
+
+
+def _ctx(principal: Principal, clock: ClockDep) -> service.Context:
+    return service.Context(actor_id=principal.subject, now=clock.now())
+
+
+@router.post(
+    "/bugs",
+    status_code=201,
+    responses={200: {"model": BugCreateResult, "description": "linked to a duplicate"}},
+)
+async def create_bug(
+    body: BugCreate,
+    session: SessionDep,
+    principal: Reporter,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    response: Response,
+) -> BugCreateResult:
+    """File a bug report; a duplicate of an open bug links its tickets there instead."""
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    principal.ensure_tenant(body.tenant_id, resource="tenant")
+    for ref in body.linked_tickets:
+        principal.ensure_tenant(ref.tenant_id, resource="tenant")
+    result = await service.file_report(
+        session,
+        report=body,
+        ctx=_ctx(principal, clock),
+        duplicate_threshold=settings.duplicate_threshold,
+    )
+    out = BugCreateResult(
+        outcome="created" if result.outcome == "created" else "linked_to_duplicate",
+        bug=await service.to_out(session, result.bug),
+        candidates=service.candidates_out(result.candidates),
+    )
+    status = 201 if result.outcome == "created" else 200
+    response.status_code = status
+    headers = {"ETag": etag(result.bug.version), "Location": f"/v1/bugs/{result.bug.id}"}
+    response.headers.update(headers)
+    return await idem.complete(session, out, status_code=status, headers=headers)  # type: ignore[no-any-return]
+
+
+@router.get("/bugs")
+async def list_bugs(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    tenant_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
+    status: BugState | None = None,
+    severity: BugSeverity | None = None,
+    ticket_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
+) -> Page[BugOut]:
+    stmt = repository.list_statement(
+        tenant_id=principal.tenant_filter(tenant_id),
+        status=status.value if status else None,
+        severity=severity.value if severity else None,
+        ticket_id=ticket_id,
+    )
+    rows, cursor = await paginate(session, stmt, keys=[Bug.created_at, Bug.id], params=page)
+    return Page[BugOut](
+        items=[await service.to_out(session, bug) for bug in rows], next_cursor=cursor
+    )
+
+
+@router.get("/bugs/{bug_id}")
+async def get_bug(
+    bug_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
+) -> BugDetail:
+    bug = await _visible_bug(session, principal, bug_id)
+    response.headers["ETag"] = etag(bug.version)
+    return await service.to_detail(session, bug)
+
+
+@router.patch("/bugs/{bug_id}")
+async def update_bug(
+    bug_id: uuid.UUID,
+    body: BugUpdate,
+    session: SessionDep,
+    principal: Reporter,
+    clock: ClockDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> BugDetail:
+    """Edit the report; ``If-Match`` is required (428 without it, 412 when stale)."""
+    version = parse_if_match(if_match, required=True)
+    assert version is not None
+    bug = await _visible_bug(session, principal, bug_id, for_update=True)
+    await service.update_report(
+        session, bug=bug, changes=body, if_match=version, ctx=_ctx(principal, clock)
+    )
+    response.headers["ETag"] = etag(bug.version)
+    return await service.to_detail(session, bug)
+
+
+@router.post("/bugs/{bug_id}/transitions")
+async def transition_bug(
+    bug_id: uuid.UUID,
+    body: TransitionIn,
+    session: SessionDep,
+    principal: Qa,
+    clock: ClockDep,
+    settings: SettingsDep,
+    tracker: TrackerDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> BugDetail:
+    """Move the bug along its workflow (409 ``invalid-transition`` when not allowed)."""
+    version = parse_if_match(if_match, required=False)
+    bug = await _visible_bug(session, principal, bug_id, for_update=True)
+    if version is not None and version != bug.version:
+        raise PreconditionFailed("the bug changed since it was read", current_version=bug.version)
+    await service.transition(
+        session,
+        bug=bug,
+        change=body,
+        ctx=_ctx(principal, clock),
+        tracker=tracker,
+        public_base_url=settings.public_base_url,
+    )
+    response.headers["ETag"] = etag(bug.version)
+    return await service.to_detail(session, bug)
+
+
+@router.post("/bugs/{bug_id}/reproductions", status_code=201)
+async def record_reproduction(
+    bug_id: uuid.UUID,
+    body: ReproductionIn,
+    session: SessionDep,
+    principal: Qa,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> ReproductionOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    bug = await _visible_bug(session, principal, bug_id, for_update=True)
+    reproduction = await service.record_reproduction(
+        session, bug=bug, attempt=body, ctx=_ctx(principal, clock)
+    )
+    out = _reproduction_out(reproduction)
+    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+
+
+@router.get("/bugs/{bug_id}/reproductions")
+async def list_reproductions(
+    bug_id: uuid.UUID, session: SessionDep, principal: Reader
+) -> list[ReproductionOut]:
+    bug = await _visible_bug(session, principal, bug_id)
+    return [_reproduction_out(r) for r in await repository.reproductions_of(session, bug.id)]
+
+
+@router.post("/bugs/{bug_id}/links")
+async def link_ticket(
+    bug_id: uuid.UUID,
+    body: LinkIn,
+    session: SessionDep,
+    principal: Reporter,
+    clock: ClockDep,
+    response: Response,
+) -> BugDetail:
+    """Link a ticket by hand; linking after a fix reopens the bug (a regression)."""
+    principal.ensure_tenant(body.tenant_id, resource="tenant")
+    bug = await _visible_bug(session, principal, bug_id, for_update=True)
+    if bug.duplicate_of_id is not None:
+        raise BadRequest("the bug was merged; link to the bug it was merged into")
+    await service.link_ticket(
+        session, bug=bug, ref=body, is_duplicate=False, ctx=_ctx(principal, clock)
+    )
+    response.headers["ETag"] = etag(bug.version)
+    return await service.to_detail(session, bug)
+
+
+@router.post("/bugs/{bug_id}/merge")
+async def merge_bug(
+    bug_id: uuid.UUID,
+    body: MergeIn,
+    session: SessionDep,
+    principal: Qa,
+    clock: ClockDep,
+    response: Response,
+) -> BugDetail:
+    """Fold this bug into ``into_bug_id``: links, reproductions and history move there."""
+    source = await _visible_bug(session, principal, bug_id, for_update=True)
+    target = await _visible_bug(session, principal, body.into_bug_id, for_update=True)
+    await service.merge(session, source=source, target=target, ctx=_ctx(principal, clock))
+    response.headers["ETag"] = etag(target.version)
+    return await service.to_detail(session, target)
+
+
+def _reproduction_out(reproduction: Reproduction) -> ReproductionOut:
+    return ReproductionOut.model_validate(reproduction, from_attributes=True)

@@ -1,0 +1,240 @@
+"""Request and response models of bug reports."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from supportops_events.escalation import BugResolution, BugSeverity
+
+Short = Annotated[str, Field(min_length=1, max_length=200)]
+Step = Annotated[str, Field(min_length=1, max_length=2000)]
+Text = Annotated[str, Field(max_length=10_000)]
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class Input(BaseModel):
+    """Base of request bodies: unknown fields and NUL characters are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("text must not contain NUL characters")
+        return data
+
+
+class BugState(StrEnum):
+    """Where a bug is in the QA workflow (finer than the event's ``BugStatus``)."""
+
+    reported = "reported"
+    reproducing = "reproducing"
+    reproduced = "reproduced"
+    cannot_reproduce = "cannot_reproduce"
+    needs_info = "needs_info"
+    escalated = "escalated"
+    in_progress = "in_progress"
+    fixed = "fixed"
+    verified = "verified"
+    closed = "closed"
+    wont_fix = "wont_fix"
+    reopened = "reopened"
+
+
+class ReproductionOutcome(StrEnum):
+    reproduced = "reproduced"
+    not_reproduced = "not_reproduced"
+    inconclusive = "inconclusive"
+
+
+class EnvironmentIn(Input):
+    app_version: str | None = Field(default=None, max_length=64)
+    browser: str | None = Field(default=None, max_length=120)
+    os: str | None = Field(default=None, max_length=120)
+    tenant_configuration: dict[Short, Annotated[str, Field(max_length=500)]] = Field(
+        default_factory=dict, max_length=50
+    )
+
+
+class Attachment(Input):
+    kind: Literal["link", "log_excerpt"]
+    name: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    content: str | None = Field(default=None, max_length=20_000)
+
+    @model_validator(mode="after")
+    def _has_payload(self) -> Attachment:
+        if self.kind == "link" and not self.url:
+            raise ValueError("a link attachment needs a url")
+        if self.kind == "log_excerpt" and not self.content:
+            raise ValueError("a log excerpt needs content")
+        return self
+
+
+class TicketRef(Input):
+    ticket_id: Ident
+    tenant_id: Ident
+
+
+class BugCreate(Input):
+    tenant_id: Ident
+    """The tenant the report comes from."""
+    title: Short
+    summary: Text = ""
+    steps: list[Step] = Field(default_factory=list, max_length=50)
+    expected: Text = ""
+    actual: Text = ""
+    environment: EnvironmentIn = Field(default_factory=EnvironmentIn)
+    severity: BugSeverity = BugSeverity.medium
+    attachments: list[Attachment] = Field(default_factory=list, max_length=50)
+    linked_tickets: list[TicketRef] = Field(default_factory=list, max_length=50)
+    affected_tenants: list[Ident] = Field(default_factory=list, max_length=200)
+    force_new: bool = False
+    """File a new bug even when a duplicate is found."""
+
+    @model_validator(mode="after")
+    def _distinct_tickets(self) -> BugCreate:
+        ids = [t.ticket_id for t in self.linked_tickets]
+        if len(ids) != len(set(ids)):
+            raise ValueError("linked_tickets lists a ticket twice")
+        return self
+
+
+class BugUpdate(Input):
+    title: Short | None = None
+    summary: Text | None = None
+    steps: list[Step] | None = Field(default=None, max_length=50)
+    expected: Text | None = None
+    actual: Text | None = None
+    environment: EnvironmentIn | None = None
+    severity: BugSeverity | None = None
+    attachments: list[Attachment] | None = Field(default=None, max_length=50)
+    affected_tenants: list[Ident] | None = Field(default=None, max_length=200)
+
+
+class TransitionIn(Input):
+    to: BugState
+    note: str | None = Field(default=None, max_length=5000)
+    question: str | None = Field(default=None, max_length=5000)
+    """Required when moving to ``needs_info``."""
+    escalated_to: str = Field(default="engineering", min_length=1, max_length=100)
+    fixed_in_version: str | None = Field(default=None, max_length=64)
+
+
+class ReproductionIn(Input):
+    environment: EnvironmentIn = Field(default_factory=EnvironmentIn)
+    steps_followed: list[Step] = Field(default_factory=list, max_length=50)
+    outcome: ReproductionOutcome
+    evidence: list[Attachment] = Field(default_factory=list, max_length=50)
+
+
+class ReproductionOut(BaseModel):
+    id: uuid.UUID
+    bug_id: uuid.UUID
+    environment: EnvironmentIn
+    steps_followed: list[str]
+    outcome: ReproductionOutcome
+    evidence: list[Attachment]
+    recorded_by: str | None
+    recorded_at: datetime
+
+
+class LinkIn(TicketRef):
+    pass
+
+
+class MergeIn(Input):
+    into_bug_id: uuid.UUID
+
+
+class Completeness(BaseModel):
+    score: int = Field(ge=0, le=100)
+    missing: list[str]
+
+
+class LinkedTicket(BaseModel):
+    ticket_id: str
+    tenant_id: str
+    is_duplicate: bool
+    linked_at: datetime
+    ticket_status: str | None = None
+    sla_state: str | None = None
+
+
+class Impact(BaseModel):
+    affected_tenants: list[str]
+    highest_customer_tier: str | None
+    tiers: dict[str, str]
+    """Known plan tier per affected tenant."""
+    open_linked_tickets: int
+    sla_breached_tickets: int
+    sla_at_risk_tickets: int
+
+
+class HistoryEntry(BaseModel):
+    from_status: str | None
+    to_status: str
+    note: str | None
+    actor_id: str | None
+    origin_bug_key: str | None
+    at: datetime
+
+
+class BugOut(BaseModel):
+    id: uuid.UUID
+    key: str
+    tenant_id: str
+    title: str
+    summary: str
+    steps: list[str]
+    expected: str
+    actual: str
+    environment: EnvironmentIn
+    severity: BugSeverity
+    attachments: list[Attachment]
+    status: BugState
+    resolution: BugResolution | None
+    fixed_in_version: str | None
+    duplicate_of_id: uuid.UUID | None
+    external_issue_key: str | None
+    completeness: Completeness
+    linked_tickets: list[LinkedTicket]
+    affected_tenants: list[str]
+    impact: Impact
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class BugDetail(BugOut):
+    history: list[HistoryEntry]
+
+
+class DuplicateCandidate(BaseModel):
+    bug_id: uuid.UUID
+    key: str
+    title: str
+    status: BugState
+    score: float
+
+
+class BugCreateResult(BaseModel):
+    outcome: Literal["created", "linked_to_duplicate"]
+    bug: BugOut
+    candidates: list[DuplicateCandidate]

@@ -1,0 +1,103 @@
+"""The bug state machine: which transitions exist and which event each one publishes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from escalation_service.bugs.schemas import BugState
+from servicekit.errors import InvalidTransition
+from supportops_events.escalation import BugStatus
+
+S = BugState
+
+
+class TransitionEvent(StrEnum):
+    """The one event a transition publishes (``none``: the catalog has no event for it)."""
+
+    reproduced = "bug.reproduced"
+    cannot_reproduce = "bug.cannot_reproduce"
+    needs_info = "bug.needs_info"
+    escalated = "bug.escalated"
+    resolved = "bug.resolved"
+    reopened = "bug.reopened"
+    closed = "bug.closed"
+    none = "none"
+
+
+OPEN_BEFORE_FIX = (
+    S.reported,
+    S.reproducing,
+    S.reproduced,
+    S.cannot_reproduce,
+    S.needs_info,
+    S.escalated,
+    S.in_progress,
+    S.reopened,
+)
+AFTER_FIX = (S.fixed, S.verified, S.closed, S.wont_fix)
+
+
+def transition_event(previous: BugState, current: BugState) -> TransitionEvent:
+    """The event of ``previous → current``; a 409 problem when the move is not allowed."""
+    event = _allowed(previous, current)
+    if event is None:
+        raise InvalidTransition(
+            f"a bug cannot go from {previous.value} to {current.value}",
+            code="invalid-transition",
+            from_status=previous.value,
+            to_status=current.value,
+            allowed=[s.value for s in allowed_targets(previous)],
+        )
+    return event
+
+
+def allowed_targets(previous: BugState) -> list[BugState]:
+    return [target for target in BugState if _allowed(previous, target) is not None]
+
+
+def _allowed(previous: BugState, current: BugState) -> TransitionEvent | None:
+    match (previous, current):
+        case (S.reported | S.needs_info | S.cannot_reproduce | S.reopened, S.reproducing):
+            # A QA-internal step: the catalog has no event for it.
+            return TransitionEvent.none
+        case (S.reproducing, S.reproduced):
+            return TransitionEvent.reproduced
+        case (S.reproducing, S.cannot_reproduce):
+            return TransitionEvent.cannot_reproduce
+        case (S.reported | S.reproducing | S.reopened, S.needs_info):
+            return TransitionEvent.needs_info
+        case (S.reproduced, S.escalated):
+            return TransitionEvent.escalated
+        case (S.escalated, S.in_progress):
+            return TransitionEvent.none
+        case (S.escalated | S.in_progress, S.fixed):
+            return TransitionEvent.resolved
+        case (S.fixed, S.verified):
+            return TransitionEvent.none
+        case (S.verified | S.wont_fix | S.cannot_reproduce, S.closed):
+            return TransitionEvent.closed
+        case (prev, S.wont_fix) if prev in OPEN_BEFORE_FIX:
+            return TransitionEvent.resolved
+        case (S.fixed | S.verified | S.closed | S.wont_fix | S.cannot_reproduce, S.reopened):
+            return TransitionEvent.reopened
+        case _:
+            return None
+
+
+def event_status(state: BugState) -> BugStatus:
+    """Our finer state as the catalog's coarser ``BugStatus`` carried by ``bug.*`` events."""
+    match state:
+        case S.reported | S.reproducing | S.reopened:
+            return BugStatus.reported
+        case S.reproduced:
+            return BugStatus.reproduced
+        case S.cannot_reproduce:
+            return BugStatus.cannot_reproduce
+        case S.needs_info:
+            return BugStatus.needs_info
+        case S.escalated | S.in_progress:
+            return BugStatus.escalated
+        case S.fixed | S.verified | S.wont_fix:
+            return BugStatus.resolved
+        case S.closed:
+            return BugStatus.closed

@@ -1,0 +1,25 @@
+"""The clock of the escalation-service: injected so tests can move time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
