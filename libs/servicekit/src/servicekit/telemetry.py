@@ -26,6 +26,9 @@ def setup_tracing(
     """Install a tracer provider once per process; export over OTLP when configured."""
     global _configured
     if _configured:
+        current = trace.get_tracer_provider()
+        if exporter is not None and isinstance(current, TracerProvider):
+            current.add_span_processor(SimpleSpanProcessor(exporter))
         return
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if exporter is not None:  # tests: export synchronously so spans are there at once

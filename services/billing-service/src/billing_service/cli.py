@@ -2,13 +2,56 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+from datetime import timedelta
 from pathlib import Path
 
+from billing_service.clock import system_clock
 from billing_service.config import BillingSettings
-from billing_service.main import PRODUCES, SERVICE_NAME
+from billing_service.main import PRODUCES, SERVICE_NAME, build_stripe
+from billing_service.renewals import service as renewals
+from billing_service.webhooks.worker import StripeWorker, reconcile
 from servicekit.cli import ServiceCli
+from servicekit.db import Database
+from servicekit.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def renewal_scan(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    """For a Kubernetes CronJob: idempotent, safe to overlap with another run."""
+    assert isinstance(settings, BillingSettings)
+    db = Database(settings.database_url)
+    try:
+        report = await renewals.scan(
+            db=db,
+            stripe=build_stripe(settings),
+            clock=system_clock,
+            window_days=settings.renewal_window_days,
+            grace_hours=settings.renewal_grace_hours,
+        )
+    finally:
+        await db.dispose()
+    print(json.dumps(report.__dict__))
+    return 1 if report.errors else 0
+
+
+async def reconcile_stripe(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    """Store and process the last 3 days of Stripe events that never arrived as webhooks,
+    and re-drive intents left pending by a crash."""
+    assert isinstance(settings, BillingSettings)
+    db = Database(settings.database_url)
+    stripe = build_stripe(settings)
+    try:
+        worker = StripeWorker(db=db, stripe=stripe, clock=system_clock, poll_seconds=1.0)
+        listed, stored = await reconcile(
+            db=db, stripe=stripe, worker=worker, since=system_clock() - timedelta(days=3)
+        )
+    finally:
+        await db.dispose()
+    print(json.dumps({"listed": listed, "stored": stored}))
+    return 0
 
 
 def build_cli() -> ServiceCli:
@@ -19,6 +62,13 @@ def build_cli() -> ServiceCli:
         migrations_dir=MIGRATIONS,
         produces=PRODUCES,
         consumes=["onboarding.events"],
+        commands={
+            "renewal-scan": (
+                "emit renewal events and issue missing renewal invoices",
+                renewal_scan,
+            ),
+            "reconcile-stripe": ("process Stripe events that never arrived", reconcile_stripe),
+        },
     )
 
 

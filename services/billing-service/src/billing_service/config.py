@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from servicekit.settings import ServiceSettings
+from servicekit.settings import ServiceSettings, _is_placeholder, _shared
+
+DEV_STRIPE_API_KEY = "sk_test_123"
+DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev-only-change-me"
+DEV_STRIPE_API_BASE = "http://127.0.0.1:12111"
 
 
 class BillingSettings(ServiceSettings):
@@ -10,3 +14,33 @@ class BillingSettings(ServiceSettings):
     env_prefix = "BILLING_"
     default_port = 8002
     default_database = "billing"
+
+    # STRIPE_* (the contract's names) or BILLING_STRIPE_*
+    stripe_api_key: str = _shared("STRIPE_API_KEY", DEV_STRIPE_API_KEY)
+    stripe_api_base: str | None = _shared("STRIPE_API_BASE", None)
+    """Unset: stripe-mock in development and tests, api.stripe.com in production."""
+    stripe_webhook_secret: str = _shared("STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET)
+    stripe_webhook_tolerance_seconds: int = 300
+    stripe_max_network_retries: int = 2
+    webhook_worker_poll_seconds: float = 1.0
+    """How often the worker looks for stored-but-unprocessed webhooks and pending intents."""
+    renewal_window_days: int = 30
+    renewal_grace_hours: int = 24
+    """How long after a period starts Stripe's renewal invoice may take to appear."""
+
+    def extra_placeholder_secrets(self) -> list[str]:
+        found = []
+        if self.stripe_api_key == DEV_STRIPE_API_KEY or len(self.stripe_api_key) < 16:
+            found.append("STRIPE_API_KEY")
+        if self.stripe_webhook_secret == DEV_STRIPE_WEBHOOK_SECRET or _is_placeholder(
+            self.stripe_webhook_secret
+        ):
+            found.append("STRIPE_WEBHOOK_SECRET")
+        return found
+
+    @property
+    def stripe_base(self) -> str | None:
+        """Where the Stripe client points; ``None`` means Stripe itself."""
+        if self.stripe_api_base:
+            return self.stripe_api_base
+        return None if not self.is_development else DEV_STRIPE_API_BASE

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
+from billing_service.clock import Clock, system_clock
 from billing_service.config import BillingSettings
 from billing_service.consumers import events
+from billing_service.corrections.endpoints import router as corrections_router
+from billing_service.invoices.endpoints import router as invoices_router
+from billing_service.plans.endpoints import router as plans_router
+from billing_service.renewals.endpoints import router as renewals_router
+from billing_service.stripe_gateway import StripeGateway
+from billing_service.subscriptions.endpoints import router as subscriptions_router
+from billing_service.webhooks.endpoints import router as webhooks_router
+from billing_service.webhooks.worker import StripeWorker
 from servicekit.app import ServiceDefinition, create_service_app
 
 DESCRIPTION = (
@@ -16,15 +28,51 @@ SERVICE_NAME = "billing-service"
 PRODUCES = ["billing.events"]
 
 
-def create_app(settings: BillingSettings | None = None) -> FastAPI:
+def build_stripe(settings: BillingSettings) -> StripeGateway:
+    return StripeGateway.build(
+        api_key=settings.stripe_api_key,
+        api_base=settings.stripe_base,
+        max_retries=settings.stripe_max_network_retries,
+    )
+
+
+def create_app(settings: BillingSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or BillingSettings()
+
+    @asynccontextmanager
+    async def billing_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.clock = getattr(app.state, "clock", None) or clock or system_clock
+        app.state.stripe = build_stripe(settings)
+        worker = StripeWorker(
+            db=app.state.db,
+            stripe=app.state.stripe,
+            clock=lambda: app.state.clock(),
+            poll_seconds=settings.webhook_worker_poll_seconds,
+        )
+        app.state.stripe_worker = worker
+        if settings.run_consumers:
+            worker.start()  # picks up events stored before a crash or restart
+        try:
+            yield
+        finally:
+            await worker.stop()
+
     return create_service_app(
         ServiceDefinition(
             name=SERVICE_NAME,
-            settings=settings or BillingSettings(),
+            settings=settings,
             title="supportops billing-service",
             description=DESCRIPTION,
-            routers=[],
+            routers=[
+                plans_router,
+                subscriptions_router,
+                invoices_router,
+                corrections_router,
+                renewals_router,
+                webhooks_router,
+            ],
             events=events,
             produces=PRODUCES,
+            extra_lifespan=billing_lifespan,
         )
     )

@@ -2,13 +2,53 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
+from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
+from onboarding_service.consumers import CONSUMES
 from onboarding_service.main import PRODUCES, SERVICE_NAME
+from onboarding_service.scans import apply_scheduled_suspensions, mark_inactive_users
 from servicekit.cli import ServiceCli
+from servicekit.db import Database
+from servicekit.outbox import SOURCE_INFO_KEY
+from servicekit.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _database(settings: ServiceSettings) -> Database:
+    db = Database(settings.database_url, pool_size=2)
+    db.sessionmaker.configure(info={SOURCE_INFO_KEY: SERVICE_NAME})
+    return db
+
+
+async def scheduled_suspensions(
+    settings: ServiceSettings, args: argparse.Namespace, *, clock: Clock | None = None
+) -> int:
+    db = _database(settings)
+    try:
+        count = await apply_scheduled_suspensions(db, now=(clock or SystemClock()).now())
+    finally:
+        await db.dispose()
+    print(f"{SERVICE_NAME}: {count} scheduled suspension(s) applied")
+    return 0
+
+
+async def inactive_user_scan(
+    settings: ServiceSettings, args: argparse.Namespace, *, clock: Clock | None = None
+) -> int:
+    assert isinstance(settings, OnboardingSettings)
+    db = _database(settings)
+    try:
+        count = await mark_inactive_users(
+            db, now=(clock or SystemClock()).now(), after_days=settings.inactive_after_days
+        )
+    finally:
+        await db.dispose()
+    print(f"{SERVICE_NAME}: {count} user(s) marked inactive")
+    return 0
 
 
 def build_cli() -> ServiceCli:
@@ -18,7 +58,17 @@ def build_cli() -> ServiceCli:
         app_import="onboarding_service.main:create_app",
         migrations_dir=MIGRATIONS,
         produces=PRODUCES,
-        consumes=["billing.events", "onboarding.commands"],
+        consumes=CONSUMES,
+        commands={
+            "scheduled-suspensions": (
+                "suspend tenants whose suspension date (subscription period end) has come",
+                scheduled_suspensions,
+            ),
+            "inactive-user-scan": (
+                "mark users inactive after ONBOARDING_INACTIVE_AFTER_DAYS without a sign-in",
+                inactive_user_scan,
+            ),
+        },
     )
 
 

@@ -2,6 +2,57 @@
 
 from __future__ import annotations
 
-from servicekit.consumer import EventRouter
+from datetime import timedelta
 
-events = EventRouter()
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onboarding_service.access.service import handle_access_request
+from onboarding_service.billing import service as billing
+from onboarding_service.clock import Clock
+from onboarding_service.config import OnboardingSettings
+from servicekit.consumer import EventRouter
+from supportops_events import Envelope
+from supportops_events import billing as bev
+from supportops_events.tickets import AccessActionRequested
+
+CONSUMES = ["billing.events", "onboarding.commands"]
+
+
+def build_events(*, clock: Clock, settings: OnboardingSettings) -> EventRouter:
+    events = EventRouter()
+
+    @events.on(
+        bev.SubscriptionCreated,
+        bev.SubscriptionActivated,
+        bev.SubscriptionUpdated,
+        bev.SubscriptionCanceled,
+    )
+    async def on_subscription(session: AsyncSession, envelope: Envelope) -> None:
+        assert isinstance(envelope.data, bev.SubscriptionEvent)
+        await billing.apply_subscription(
+            session, data=envelope.data, occurred_at=envelope.time, now=clock.now()
+        )
+
+    @events.on(bev.InvoicePaid)
+    async def on_invoice_paid(session: AsyncSession, envelope: Envelope) -> None:
+        assert isinstance(envelope.data, bev.InvoicePaid)
+        await billing.apply_invoice_paid(session, data=envelope.data, now=clock.now())
+
+    @events.on(bev.BillingFollowupRequired)
+    async def on_followup(session: AsyncSession, envelope: Envelope) -> None:
+        assert isinstance(envelope.data, bev.BillingFollowupRequired)
+        await billing.apply_followup(
+            session, data=envelope.data, settings=settings, now=clock.now()
+        )
+
+    @events.on(AccessActionRequested)
+    async def on_access_request(session: AsyncSession, envelope: Envelope) -> None:
+        assert isinstance(envelope.data, AccessActionRequested)
+        await handle_access_request(
+            session,
+            command=envelope.data,
+            now=clock.now(),
+            invitation_ttl=timedelta(hours=settings.invitation_ttl_hours),
+        )
+
+    return events

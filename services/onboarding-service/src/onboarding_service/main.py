@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
+from onboarding_service.checklist.endpoints import router as checklist_router
+from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
-from onboarding_service.consumers import events
+from onboarding_service.consumers import build_events
+from onboarding_service.tenants.endpoints import router as tenants_router
+from onboarding_service.users.endpoints import router as users_router
 from servicekit.app import ServiceDefinition, create_service_app
 
 DESCRIPTION = "tenants, users, invitations, the onboarding checklist and access actions"
@@ -13,15 +20,28 @@ SERVICE_NAME = "onboarding-service"
 PRODUCES = ["onboarding.events"]
 
 
-def create_app(settings: OnboardingSettings | None = None) -> FastAPI:
-    return create_service_app(
+def create_app(
+    settings: OnboardingSettings | None = None, *, clock: Clock | None = None
+) -> FastAPI:
+    settings = settings or OnboardingSettings()
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def provide_clock(app: FastAPI) -> AsyncIterator[None]:
+        app.state.clock = clock
+        yield
+
+    app = create_service_app(
         ServiceDefinition(
             name=SERVICE_NAME,
-            settings=settings or OnboardingSettings(),
+            settings=settings,
             title="supportops onboarding-service",
             description=DESCRIPTION,
-            routers=[],
-            events=events,
+            routers=[tenants_router, users_router, checklist_router],
+            events=build_events(clock=clock, settings=settings),
             produces=PRODUCES,
+            extra_lifespan=provide_clock,
         )
     )
+    app.state.clock = clock
+    return app

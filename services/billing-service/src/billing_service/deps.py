@@ -1,0 +1,64 @@
+"""Typed dependency aliases of the billing-service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pydantic import BaseModel
+from sqlalchemy import delete
+
+from servicekit.auth import Principal, Role, require_roles
+from servicekit.db import Database
+from servicekit.idempotency import Idempotency
+from servicekit.tables import idempotency_keys
+
+Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
+BillingStaff = Annotated[Principal, Depends(require_roles(Role.billing))]
+Reader = Annotated[
+    Principal,
+    Depends(
+        require_roles(Role.agent, Role.billing, Role.onboarding, Role.qa, Role.service, Role.admin)
+    ),
+]
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def run_idempotent(
+    *,
+    db: Database,
+    idem: Idempotency,
+    body: BaseModel,
+    action: Callable[[], Awaitable[BaseModel]],
+    status_code: int = 201,
+) -> Any:
+    """``Idempotency-Key`` around an action that talks to Stripe between its own
+    transactions: claim the key (committed), act, store the response; a failed action
+    releases the key so the client's retry runs afresh (Stripe's own idempotency keys,
+    derived from our records, keep that retry from duplicating anything)."""
+    async with db.unit_of_work() as session:
+        if (replay := await idem.begin(session, body)) is not None:
+            return replay
+    try:
+        out = await action()
+    except BaseException:
+        if idem.key is not None:
+            async with db.unit_of_work() as session:
+                await session.execute(
+                    delete(idempotency_keys).where(
+                        idempotency_keys.c.scope == idem.scope,
+                        idempotency_keys.c.key == idem.key,
+                        idempotency_keys.c.status_code.is_(None),
+                    )
+                )
+        raise
+    async with db.unit_of_work() as session:
+        return await idem.complete(session, out, status_code=status_code)

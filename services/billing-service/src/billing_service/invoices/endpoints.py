@@ -1,0 +1,139 @@
+"""``/v1/invoices``: list and filter, read, send, void."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from billing_service.clock import ClockDep
+from billing_service.deps import BillingStaff, DatabaseDep, Reader, run_idempotent
+from billing_service.invoices.schemas import InvoiceActionOut, InvoiceOut
+from billing_service.models import Invoice
+from billing_service.stripe_gateway import StripeDep
+from servicekit.auth import Principal
+from servicekit.deps import SessionDep
+from servicekit.errors import InvalidTransition, NotFound
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import Page, PageDep, paginate
+from supportops_events.billing import InvoiceStatus
+
+router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+
+
+def out(invoice: Invoice) -> InvoiceOut:
+    return InvoiceOut(
+        id=invoice.id,
+        tenant_id=invoice.tenant_id,
+        subscription_id=invoice.subscription_id,
+        stripe_invoice_id=invoice.stripe_invoice_id,
+        number=invoice.number,
+        status=InvoiceStatus(invoice.status),
+        collection_method=invoice.collection_method,  # type: ignore[arg-type]
+        currency=invoice.currency,
+        amount_due=invoice.amount_due,
+        amount_paid=invoice.amount_paid,
+        amount_remaining=invoice.amount_remaining,
+        attempt_count=invoice.attempt_count,
+        due_date=invoice.due_date,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        hosted_invoice_url=invoice.hosted_invoice_url,
+        is_renewal=invoice.is_renewal,
+        sent=invoice.sent,
+        followup_open=invoice.followup_cause is not None,
+    )
+
+
+@router.get("")
+async def list_invoices(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    clock: ClockDep,
+    tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+    subscription_id: uuid.UUID | None = None,
+    status: InvoiceStatus | None = None,
+    overdue: Annotated[bool | None, Query(description="open and past its due date")] = None,
+) -> Page[InvoiceOut]:
+    stmt = select(Invoice)
+    tenant = principal.tenant_filter(tenant_id)
+    if tenant is not None:
+        stmt = stmt.where(Invoice.tenant_id == tenant)
+    if subscription_id is not None:
+        stmt = stmt.where(Invoice.subscription_id == str(subscription_id))
+    if status is not None:
+        stmt = stmt.where(Invoice.status == status.value)
+    if overdue is not None:
+        is_overdue = (Invoice.status == "open") & (Invoice.due_date < clock())
+        stmt = stmt.where(is_overdue if overdue else ~is_overdue)
+    rows, cursor = await paginate(session, stmt, keys=[Invoice.created_at, Invoice.id], params=page)
+    return Page[InvoiceOut](items=[out(r) for r in rows], next_cursor=cursor)
+
+
+async def _load(session: SessionDep, invoice_id: uuid.UUID, principal: Principal) -> Invoice:
+    invoice = await session.get(Invoice, str(invoice_id))
+    if invoice is None:
+        raise NotFound("invoice not found")
+    principal.ensure_tenant(invoice.tenant_id, resource="invoice")
+    return invoice
+
+
+@router.get("/{invoice_id}")
+async def get_invoice(invoice_id: uuid.UUID, session: SessionDep, principal: Reader) -> InvoiceOut:
+    return out(await _load(session, invoice_id, principal))
+
+
+class InvoiceActionIn(BaseModel):
+    """No fields: the action is the path."""
+
+
+@router.post("/{invoice_id}/send", status_code=202, response_model=InvoiceActionOut)
+async def send_invoice(
+    invoice_id: uuid.UUID,
+    principal: BillingStaff,
+    db: DatabaseDep,
+    stripe: StripeDep,
+    idem: IdempotencyDep,
+) -> object:
+    """Ask Stripe to e-mail the invoice; ``invoice.sent`` follows from the webhook."""
+
+    async def action() -> InvoiceActionOut:
+        async with db.unit_of_work() as session:
+            invoice = await _load(session, invoice_id, principal)
+            if invoice.status != "open":
+                raise InvalidTransition(f"a {invoice.status} invoice cannot be sent")
+            snapshot = out(invoice)
+        await stripe.send_invoice(snapshot.stripe_invoice_id, key=f"send-{snapshot.id}")
+        return InvoiceActionOut(invoice=snapshot, requested="send")
+
+    return await run_idempotent(
+        db=db, idem=idem, body=InvoiceActionIn(), action=action, status_code=202
+    )
+
+
+@router.post("/{invoice_id}/void", status_code=202, response_model=InvoiceActionOut)
+async def void_invoice(
+    invoice_id: uuid.UUID,
+    principal: BillingStaff,
+    db: DatabaseDep,
+    stripe: StripeDep,
+    idem: IdempotencyDep,
+) -> object:
+    """Ask Stripe to void an open invoice; ``invoice.voided`` follows from the webhook."""
+
+    async def action() -> InvoiceActionOut:
+        async with db.unit_of_work() as session:
+            invoice = await _load(session, invoice_id, principal)
+            if invoice.status not in {"open", "uncollectible"}:
+                raise InvalidTransition(f"a {invoice.status} invoice cannot be voided")
+            snapshot = out(invoice)
+        await stripe.void_invoice(snapshot.stripe_invoice_id, key=f"void-{snapshot.id}")
+        return InvoiceActionOut(invoice=snapshot, requested="void")
+
+    return await run_idempotent(
+        db=db, idem=idem, body=InvoiceActionIn(), action=action, status_code=202
+    )

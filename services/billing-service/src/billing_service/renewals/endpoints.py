@@ -1,0 +1,82 @@
+"""``/v1/renewals``: the trackers, and the scan an admin can trigger by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from billing_service.clock import ClockDep
+from billing_service.config import BillingSettings
+from billing_service.deps import Admin, DatabaseDep, Reader
+from billing_service.models import Renewal
+from billing_service.renewals import service
+from billing_service.stripe_gateway import StripeDep
+from servicekit.deps import SessionDep
+from servicekit.pagination import Page, PageDep, paginate
+
+router = APIRouter(prefix="/v1/renewals", tags=["renewals"])
+
+RenewalState = Literal["upcoming", "invoiced", "paid", "at_risk"]
+
+
+class RenewalOut(BaseModel):
+    id: str
+    tenant_id: str
+    subscription_id: str
+    period_start: datetime
+    period_end: datetime
+    state: RenewalState
+    reason: str | None
+    invoice_id: str | None
+    stripe_invoice_id: str | None
+
+
+class ScanOut(BaseModel):
+    upcoming: int
+    invoiced: int
+    at_risk: int
+    overdue: int
+    errors: list[str]
+
+
+@router.get("")
+async def list_renewals(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+    state: RenewalState | None = None,
+) -> Page[RenewalOut]:
+    stmt = select(Renewal)
+    tenant = principal.tenant_filter(tenant_id)
+    if tenant is not None:
+        stmt = stmt.where(Renewal.tenant_id == tenant)
+    if state is not None:
+        stmt = stmt.where(Renewal.state == state)
+    rows, cursor = await paginate(
+        session, stmt, keys=[Renewal.period_start, Renewal.id], params=page
+    )
+    return Page[RenewalOut](
+        items=[RenewalOut.model_validate(r, from_attributes=True) for r in rows],
+        next_cursor=cursor,
+    )
+
+
+@router.post("/scan")
+async def run_scan(
+    request: Request, principal: Admin, db: DatabaseDep, stripe: StripeDep, clock: ClockDep
+) -> ScanOut:
+    """The same scan as the ``renewal-scan`` command (idempotent; safe to run any time)."""
+    settings: BillingSettings = request.app.state.settings
+    report = await service.scan(
+        db=db,
+        stripe=stripe,
+        clock=clock,
+        window_days=settings.renewal_window_days,
+        grace_hours=settings.renewal_grace_hours,
+    )
+    return ScanOut(**report.__dict__)

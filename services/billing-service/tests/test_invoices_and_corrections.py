@@ -1,0 +1,166 @@
+"""Invoices (list, send, void), refunds and credit notes against stripe-mock."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from billing_fixtures import (
+    AGENT,
+    BILLING,
+    BillingApp,
+    deliver,
+    invoice_object,
+    new_tenant,
+    of_tenant,
+)
+from billing_fixtures import stripe_event as make_event
+
+from servicekit.testing import auth, eventually, read_topic
+
+NOW = int(time.time())
+
+
+async def invoice_in_state(
+    billing: BillingApp, plan: dict[str, Any], *, event_type: str, status: str, **extra: Any
+) -> dict[str, Any]:
+    tenant = new_tenant()
+    response = await billing.client.post(
+        "/v1/subscriptions",
+        json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3},
+        headers=BILLING,
+    )
+    sub = response.json()
+    obj = invoice_object(sub, status=status, period_start=NOW, period_end=NOW + 30 * 86400, **extra)
+    await deliver(billing.client, make_event(event_type, obj, created=NOW))
+
+    async def listed() -> dict[str, Any]:
+        got = await billing.client.get(f"/v1/invoices?tenant_id={tenant}", headers=AGENT)
+        items = got.json()["items"]
+        assert items
+        return dict(items[0])
+
+    return await eventually(listed)
+
+
+async def test_invoice_filters_send_and_void(billing: BillingApp, plan: dict[str, Any]) -> None:
+    overdue = await invoice_in_state(
+        billing, plan, event_type="invoice.finalized", status="open", due_date=NOW - 86400
+    )
+    tenant = overdue["tenant_id"]
+    found = await billing.client.get(f"/v1/invoices?tenant_id={tenant}&overdue=true", headers=AGENT)
+    assert [i["id"] for i in found.json()["items"]] == [overdue["id"]]
+    not_overdue = await billing.client.get(
+        f"/v1/invoices?tenant_id={tenant}&overdue=false", headers=AGENT
+    )
+    assert not_overdue.json()["items"] == []
+    sent = await billing.client.post(
+        f"/v1/invoices/{overdue['id']}/send", headers={**BILLING, "Idempotency-Key": "s-1"}
+    )
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["requested"] == "send"
+    voided = await billing.client.post(f"/v1/invoices/{overdue['id']}/void", headers=BILLING)
+    assert voided.status_code == 202
+    envelopes = await read_topic(
+        billing.events_topic, until=lambda es: bool(of_tenant(es, tenant, "invoice.finalized"))
+    )
+    assert (
+        of_tenant(envelopes, tenant, "invoice.finalized")[0].data.model_dump()["status"] == "open"
+    )
+
+    paid = await invoice_in_state(
+        billing, plan, event_type="invoice.paid", status="paid", amount_paid=4500
+    )
+    refused = await billing.client.post(f"/v1/invoices/{paid['id']}/void", headers=BILLING)
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("/invalid-transition")
+    missing = await billing.client.post(f"/v1/invoices/{uuid.uuid4()}/send", headers=BILLING)
+    assert missing.status_code == 404
+    agent = await billing.client.post(f"/v1/invoices/{paid['id']}/send", headers=AGENT)
+    assert agent.status_code == 403
+    bad_filter = await billing.client.get("/v1/invoices?status=lost", headers=AGENT)
+    assert bad_filter.status_code == 422
+    other = await billing.client.get(
+        f"/v1/invoices/{paid['id']}", headers=auth("agent", tenant_id=new_tenant())
+    )
+    assert other.status_code == 404
+
+
+async def test_partial_refund_and_credit_note(billing: BillingApp, plan: dict[str, Any]) -> None:
+    paid = await invoice_in_state(
+        billing, plan, event_type="invoice.paid", status="paid", amount_paid=4500
+    )
+    tenant = paid["tenant_id"]
+    body = {
+        "stripe_charge_id": "ch_123",
+        "invoice_id": paid["id"],
+        "amount": 1000,
+        "reason": "requested_by_customer",
+    }
+    no_key = await billing.client.post("/v1/refunds", json=body, headers=BILLING)
+    assert no_key.status_code == 428
+    assert no_key.json()["type"].endswith("/idempotency-key-required")
+    too_much = await billing.client.post(
+        "/v1/refunds", json={**body, "amount": 9999}, headers={**BILLING, "Idempotency-Key": "r0"}
+    )
+    assert too_much.status_code == 422
+    headers = {**BILLING, "Idempotency-Key": f"refund-{tenant}"}
+    refund = await billing.client.post("/v1/refunds", json=body, headers=headers)
+    assert refund.status_code == 201, refund.text
+    assert refund.json()["stripe_id"].startswith("re_")
+    assert refund.json()["amount"] == 1000
+    replay = await billing.client.post("/v1/refunds", json=body, headers=headers)
+    assert replay.json()["id"] == refund.json()["id"]
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    reused = await billing.client.post("/v1/refunds", json={**body, "amount": 5}, headers=headers)
+    assert reused.status_code == 422
+    note = await billing.client.post(
+        "/v1/credit-notes",
+        json={"invoice_id": paid["id"], "amount": 500, "reason": "order_change"},
+        headers={**BILLING, "Idempotency-Key": f"cn-{tenant}"},
+    )
+    assert note.status_code == 201, note.text
+    assert note.json()["stripe_id"].startswith("cn_")
+    bad_reason = await billing.client.post(
+        "/v1/credit-notes",
+        json={"invoice_id": paid["id"], "amount": 500, "reason": "because"},
+        headers={**BILLING, "Idempotency-Key": "cn-bad"},
+    )
+    assert bad_reason.status_code == 422
+    listed = await billing.client.get(f"/v1/refunds?tenant_id={tenant}", headers=BILLING)
+    assert [r["id"] for r in listed.json()["items"]] == [refund.json()["id"]]
+    envelopes = await read_topic(
+        billing.events_topic, until=lambda es: bool(of_tenant(es, tenant, "credit_note.issued"))
+    )
+    assert [
+        e.type for e in of_tenant(envelopes, tenant, "refund.issued", "credit_note.issued")
+    ] == [
+        "refund.issued",
+        "credit_note.issued",
+    ]
+
+
+async def test_overdue_invoices_are_announced_once_per_extra_day(
+    billing: BillingApp, plan: dict[str, Any]
+) -> None:
+    due = int(billing.clock().timestamp()) - 3 * 86400 - 60
+    late = await invoice_in_state(
+        billing, plan, event_type="invoice.finalized", status="open", due_date=due
+    )
+    tenant = late["tenant_id"]
+    admin = auth("admin")
+    for _ in range(2):  # the second scan on the same day announces nothing new
+        assert (await billing.client.post("/v1/renewals/scan", headers=admin)).status_code == 200
+    billing.clock.advance(days=1)
+    assert (await billing.client.post("/v1/renewals/scan", headers=admin)).status_code == 200
+
+    def enough(es: list[Any]) -> bool:
+        return len(of_tenant(es, tenant, "invoice.overdue")) >= 2
+
+    envelopes = await read_topic(billing.events_topic, until=enough)
+    overdue = of_tenant(envelopes, tenant, "invoice.overdue")
+    assert [e.data.model_dump()["days_overdue"] for e in overdue] == [3, 4]
+    followups = of_tenant(envelopes, tenant, "billing.followup_required")
+    assert [f.data.model_dump()["cause"] for f in followups] == ["invoice_overdue"] * 2
+    assert followups[-1].data.model_dump()["days_overdue"] == 4

@@ -1,0 +1,190 @@
+"""``/v1/tenants/{id}/onboarding`` (checklist, net terms, welcome) and stuck onboardings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Response
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onboarding_service.checklist.schemas import (
+    ChecklistOut,
+    CompletionReport,
+    StepOut,
+    StuckOnboarding,
+    StuckOverdueStep,
+    WelcomeIn,
+    WelcomeOut,
+)
+from onboarding_service.checklist.service import steps_of, tick_step
+from onboarding_service.checklist.steps import Step
+from onboarding_service.checklist.welcome import render
+from onboarding_service.clock import ClockDep
+from onboarding_service.deps import PROBLEM_RESPONSES, Operator, Reader
+from onboarding_service.domain import TenantStatus
+from onboarding_service.models import OnboardingStep, Tenant, WelcomeMessage
+from onboarding_service.tenants import service as tenants
+from onboarding_service.tenants.endpoints import load_tenant
+from onboarding_service.tenants.repository import domains_of
+from servicekit.deps import SessionDep
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import Page, PageDep, paginate
+
+router = APIRouter(prefix="/v1", tags=["onboarding"], responses=PROBLEM_RESPONSES)
+
+
+def _step_out(step: OnboardingStep, now: datetime) -> StepOut:
+    done = step.completed_at is not None
+    return StepOut(
+        step=Step(step.step),
+        done=done,
+        started_at=step.started_at,
+        due_at=step.due_at,
+        overdue=not done and step.due_at < now,
+        completed_at=step.completed_at,
+        completed_by=step.completed_by,
+        source=step.source,
+        duration_seconds=(step.completed_at - step.started_at).total_seconds()
+        if step.completed_at
+        else None,
+    )
+
+
+async def checklist_of(session: AsyncSession, tenant: Tenant, now: datetime) -> ChecklistOut:
+    steps = [_step_out(s, now) for s in await steps_of(session, tenant.id)]
+    complete = bool(steps) and all(s.done for s in steps)
+    report = None
+    if complete and tenant.onboarded_at is not None:
+        started = min(s.started_at for s in steps)
+        report = CompletionReport(
+            started_at=started,
+            completed_at=tenant.onboarded_at,
+            total_duration_seconds=(tenant.onboarded_at - started).total_seconds(),
+            steps=steps,
+        )
+    return ChecklistOut(
+        tenant_id=tenant.id,
+        tenant_status=TenantStatus(tenant.status),
+        complete=complete,
+        steps=steps,
+        report=report,
+    )
+
+
+@router.get("/tenants/{tenant_id}/onboarding", summary="The onboarding checklist and report")
+async def get_checklist(
+    tenant_id: uuid.UUID, session: SessionDep, principal: Reader, clock: ClockDep
+) -> ChecklistOut:
+    tenant = await load_tenant(session, principal, tenant_id)
+    return await checklist_of(session, tenant, clock.now())
+
+
+@router.post(
+    "/tenants/{tenant_id}/onboarding/net-terms",
+    summary="Record that a send_invoice customer accepted net terms (payment confirmed)",
+    responses={409: {"description": "not a net-terms customer"}},
+)
+async def accept_net_terms(
+    tenant_id: uuid.UUID, session: SessionDep, principal: Operator, clock: ClockDep
+) -> ChecklistOut:
+    tenant = await load_tenant(session, principal, tenant_id, lock=True)
+    now = clock.now()
+    await tenants.accept_net_terms(session, tenant=tenant, by=principal.subject, now=now)
+    return await checklist_of(session, tenant, now)
+
+
+@router.post(
+    "/tenants/{tenant_id}/onboarding/welcome",
+    status_code=201,
+    summary="Send the welcome message from an approved template",
+)
+async def send_welcome(
+    tenant_id: uuid.UUID,
+    body: WelcomeIn,
+    response: Response,
+    session: SessionDep,
+    principal: Operator,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> WelcomeOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    tenant = await load_tenant(session, principal, tenant_id, lock=True)
+    now = clock.now()
+    domains = (await domains_of(session, [tenant.id]))[tenant.id]
+    subject, text = render(
+        body.template,
+        {
+            "company_name": tenant.company_name,
+            "admin_name": tenant.admin_name,
+            "admin_email": tenant.admin_email,
+            "plan_code": tenant.plan_code,
+            "seats": tenant.seat_limit,
+            "domains": domains,
+            "billing_email": tenant.billing_email,
+            "days_until_due": tenant.days_until_due,
+        },
+    )
+    message = WelcomeMessage(
+        id=uuid.uuid4(),
+        tenant_id=tenant.id,
+        template=body.template.value,
+        recipient=tenant.admin_email,
+        subject=subject[:300],
+        body=text,
+        sent_by=principal.subject[:200],
+        sent_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    await tick_step(
+        session,
+        tenant=tenant,
+        step=Step.welcome_sent,
+        now=now,
+        by=principal.subject,
+        source="welcome",
+    )
+    out = WelcomeOut.model_validate(message, from_attributes=True)
+    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+
+
+@router.get("/onboarding/stuck", summary="Onboardings with an overdue step")
+async def stuck(
+    session: SessionDep, principal: Reader, page: PageDep, clock: ClockDep
+) -> Page[StuckOnboarding]:
+    now = clock.now()
+    overdue = (OnboardingStep.completed_at.is_(None)) & (OnboardingStep.due_at < now)
+    stmt = select(Tenant).where(
+        Tenant.onboarded_at.is_(None),
+        Tenant.status != TenantStatus.churned.value,
+        exists().where(OnboardingStep.tenant_id == Tenant.id, overdue),
+    )
+    if principal.tenant_id is not None:
+        stmt = stmt.where(Tenant.id == _uuid_or_none(principal.tenant_id))
+    rows, cursor = await paginate(session, stmt, keys=[Tenant.created_at, Tenant.id], params=page)
+    items = []
+    for tenant in rows:
+        steps = await steps_of(session, tenant.id)
+        items.append(
+            StuckOnboarding(
+                tenant_id=tenant.id,
+                company_name=tenant.company_name,
+                started_at=tenant.created_at,
+                overdue_steps=[
+                    StuckOverdueStep(step=Step(s.step), due_at=s.due_at)
+                    for s in steps
+                    if s.completed_at is None and s.due_at < now
+                ],
+            )
+        )
+    return Page[StuckOnboarding](items=items, next_cursor=cursor)
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

@@ -1,0 +1,88 @@
+"""The tenant status machine: one match per transition, exactly one event each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onboarding_service.domain import TenantStatus, event_tenant_status
+from onboarding_service.models import Tenant
+from servicekit.errors import InvalidTransition
+from servicekit.outbox import publish
+from supportops_events import onboarding as ev
+
+ALLOWED: dict[TenantStatus, frozenset[TenantStatus]] = {
+    TenantStatus.onboarding: frozenset({TenantStatus.active, TenantStatus.churned}),
+    TenantStatus.active: frozenset({TenantStatus.suspended, TenantStatus.churned}),
+    TenantStatus.suspended: frozenset({TenantStatus.active, TenantStatus.churned}),
+    TenantStatus.churned: frozenset(),
+}
+
+
+async def transition_tenant(
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    target: TenantStatus,
+    now: datetime,
+    suspension_reason: ev.SuspensionReason = ev.SuspensionReason.manual,
+    reactivation_reason: ev.ReactivationReason = ev.ReactivationReason.manual,
+    invoice_id: str | None = None,
+    restricted: bool = False,
+) -> None:
+    previous = TenantStatus(tenant.status)
+    common = {"tenant_id": str(tenant.id), "company_name": tenant.company_name}
+    event: ev.OnboardingEvent
+    match (previous, target):
+        case (TenantStatus.onboarding, TenantStatus.active):
+            tenant.activated_at = now
+            event = ev.TenantActivated(**common, status=ev.TenantStatus.active, activated_at=now)
+        case (TenantStatus.active, TenantStatus.suspended):
+            tenant.suspended_at = now
+            tenant.suspension_reason = suspension_reason.value
+            tenant.restricted = restricted
+            tenant.scheduled_suspension_at = None
+            event = ev.TenantSuspended(
+                **common,
+                status=ev.TenantStatus.suspended,
+                reason=suspension_reason,
+                suspended_at=now,
+                invoice_id=invoice_id,
+                subscription_id=tenant.subscription_id,
+            )
+        case (TenantStatus.suspended, TenantStatus.active):
+            tenant.suspension_reason = None
+            tenant.restricted = False
+            event = ev.TenantReactivated(
+                **common,
+                status=ev.TenantStatus.active,
+                reason=reactivation_reason,
+                reactivated_at=now,
+                invoice_id=invoice_id,
+            )
+        case (
+            TenantStatus.onboarding | TenantStatus.active | TenantStatus.suspended,
+            TenantStatus.churned,
+        ):
+            # The catalog has no tenant.churned (yet): a churned tenant is blocked for good,
+            # which consumers see as a suspension whose reason says why.
+            tenant.churned_at = now
+            tenant.scheduled_suspension_at = None
+            event = ev.TenantSuspended(
+                **common,
+                status=event_tenant_status(TenantStatus.churned),
+                reason=suspension_reason,
+                suspended_at=now,
+                subscription_id=tenant.subscription_id,
+            )
+        case _:
+            raise InvalidTransition(
+                f"a tenant cannot go from {previous.value} to {target.value}",
+                current_status=previous.value,
+                requested_status=target.value,
+                allowed=sorted(s.value for s in ALLOWED[previous]),
+            )
+    tenant.status = target.value
+    tenant.updated_at = now
+    await publish(session, event)

@@ -1,0 +1,56 @@
+"""Every query on tenants and their domains."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onboarding_service.models import Tenant, TenantDomain
+
+
+async def taken_domains(session: AsyncSession, domains: Sequence[str]) -> list[str]:
+    rows = await session.scalars(
+        select(TenantDomain.domain).where(TenantDomain.domain.in_([d.lower() for d in domains]))
+    )
+    return sorted(rows.all())
+
+
+async def domains_of(
+    session: AsyncSession, tenant_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    rows = await session.execute(
+        select(TenantDomain.tenant_id, TenantDomain.domain)
+        .where(TenantDomain.tenant_id.in_(tenant_ids))
+        .order_by(TenantDomain.tenant_id, TenantDomain.position)
+    )
+    found: dict[uuid.UUID, list[str]] = {t: [] for t in tenant_ids}
+    for tenant_id, domain in rows.all():
+        found[tenant_id].append(domain)
+    return found
+
+
+def list_query(
+    *, status: str | None, plan_code: str | None, q: str | None, tenant_id: str | None
+) -> Select[tuple[Tenant]]:
+    stmt = select(Tenant)
+    if tenant_id is not None:
+        try:
+            stmt = stmt.where(Tenant.id == uuid.UUID(tenant_id))
+        except ValueError:
+            stmt = stmt.where(func.false())
+    if status is not None:
+        stmt = stmt.where(Tenant.status == status)
+    if plan_code is not None:
+        stmt = stmt.where(Tenant.plan_code == plan_code)
+    if q:
+        pattern = (
+            "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        by_domain = select(TenantDomain.tenant_id).where(TenantDomain.domain.like(pattern))
+        stmt = stmt.where(
+            or_(func.lower(Tenant.company_name).like(pattern), Tenant.id.in_(by_domain))
+        )
+    return stmt

@@ -1,0 +1,126 @@
+"""Request and response bodies of ``/v1/tenants``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from onboarding_service.domain import TenantStatus
+from onboarding_service.tenants.configuration import TenantConfiguration
+from onboarding_service.text import Email, Name, Reason
+from supportops_events.billing import CollectionMethod
+
+Domain = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=253,
+        pattern=r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$",
+    ),
+]
+PlanCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+DEFAULT_NET_TERMS_DAYS = 30
+
+
+class BillingDetails(Strict):
+    collection_method: CollectionMethod
+    billing_email: Email
+    days_until_due: int | None = Field(default=None, ge=1, le=365)
+    """Net terms in days for ``send_invoice`` (30 when omitted); refused for card collection."""
+
+    @model_validator(mode="after")
+    def _terms_match_method(self) -> BillingDetails:
+        if self.collection_method is CollectionMethod.send_invoice and self.days_until_due is None:
+            self.days_until_due = DEFAULT_NET_TERMS_DAYS
+        if (
+            self.collection_method is CollectionMethod.charge_automatically
+            and self.days_until_due is not None
+        ):
+            raise ValueError("days_until_due applies only to send_invoice")
+        return self
+
+
+class FirstAdmin(Strict):
+    email: Email
+    name: Name | None = None
+
+
+class TenantCreate(Strict):
+    company_name: Name
+    domains: list[Domain] = Field(min_length=1, max_length=20)
+    plan_code: PlanCode
+    seats: int = Field(ge=1, le=100_000)
+    billing: BillingDetails
+    configuration: TenantConfiguration = Field(default_factory=TenantConfiguration)
+    admin: FirstAdmin
+
+    @field_validator("domains")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("domains must be distinct")
+        return value
+
+
+class TenantUpdate(Strict):
+    """PATCH body: only what a specialist may change after creation."""
+
+    company_name: Name | None = None
+    billing_email: Email | None = None
+    configuration: TenantConfiguration | None = None
+
+
+class TenantTransition(Strict):
+    status: TenantStatus
+    reason: Reason | None = None
+
+
+class BillingOut(BaseModel):
+    collection_method: CollectionMethod
+    billing_email: str
+    days_until_due: int | None
+
+
+class AdminOut(BaseModel):
+    email: str
+    name: str | None
+
+
+class TenantOut(BaseModel):
+    id: uuid.UUID
+    company_name: str
+    status: TenantStatus
+    domains: list[str]
+    plan_code: str
+    seats: int
+    seat_limit: int
+    billing: BillingOut
+    configuration: dict[str, Any]
+    """The configuration as applied (see ``TenantConfiguration`` for the keys)."""
+    admin: AdminOut
+    subscription_id: str | None
+    restricted: bool
+    suspension_reason: str | None
+    scheduled_suspension_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    activated_at: datetime | None
+    onboarded_at: datetime | None
+    version: int

@@ -1,0 +1,256 @@
+"""Users and memberships: invitations, activation, the user status machine, seats."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onboarding_service.checklist.service import tick_step
+from onboarding_service.checklist.steps import Step
+from onboarding_service.domain import TenantStatus, UserRole, UserStatus
+from onboarding_service.models import Tenant, User
+from onboarding_service.users import repository
+from onboarding_service.users.events import user_fields
+from servicekit.errors import Conflict, InvalidTransition, NotFound
+from servicekit.outbox import publish
+from supportops_events import onboarding as ev
+
+OPEN_TENANT = frozenset({TenantStatus.onboarding, TenantStatus.active})
+
+
+class SeatLimitReached(Conflict):
+    code, title = "seat-limit-reached", "Seat limit reached"
+
+
+class TenantNotOpen(Conflict):
+    code, title = "tenant-not-active", "Tenant not active"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_invitation(user: User, *, now: datetime, ttl: timedelta) -> str:
+    token = secrets.token_urlsafe(32)
+    user.invitation_token_hash = hash_token(token)
+    user.invitation_expires_at = now + ttl
+    return token
+
+
+async def ensure_seat(session: AsyncSession, *, tenant: Tenant, now: datetime) -> None:
+    """The caller holds the tenant row FOR UPDATE, so the count cannot go stale."""
+    in_use = await repository.seats_in_use(session, tenant_id=tenant.id, now=now)
+    if in_use >= tenant.seat_limit:
+        raise SeatLimitReached(
+            f"all {tenant.seat_limit} seats are taken (pending invitations included)",
+            seat_limit=tenant.seat_limit,
+            seats_in_use=in_use,
+        )
+
+
+def ensure_open(tenant: Tenant) -> None:
+    if tenant.status not in OPEN_TENANT:
+        raise TenantNotOpen(
+            f"the tenant is {tenant.status}; its users cannot change", tenant_status=tenant.status
+        )
+
+
+async def invite_user(
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    email: str,
+    name: str | None,
+    role: UserRole,
+    invited_by: str,
+    now: datetime,
+    ttl: timedelta,
+) -> tuple[User, str]:
+    """Invite into a tenant whose row the caller holds FOR UPDATE."""
+    ensure_open(tenant)
+    existing = await repository.find_by_email(session, tenant_id=tenant.id, email=email)
+    if existing is not None:
+        raise Conflict(
+            f"{email} is already a member of this tenant",
+            code="user-exists",
+            email=email,
+            user_id=str(existing.id),
+        )
+    await ensure_seat(session, tenant=tenant, now=now)
+    user = User(
+        id=uuid.uuid4(),
+        tenant_id=tenant.id,
+        email=email.lower(),
+        name=name,
+        role=role.value,
+        status=UserStatus.invited.value,
+        invited_by=invited_by[:200],
+        invited_at=now,
+        status_changed_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    token = new_invitation(user, now=now, ttl=ttl)
+    session.add(user)
+    await session.flush()
+    await publish(
+        session,
+        ev.UserInvited(
+            **user_fields(user),
+            invited_by=invited_by,
+            invited_at=now,
+            expires_at=user.invitation_expires_at,
+        ),
+    )
+    if role is UserRole.admin:
+        await tick_step(
+            session, tenant=tenant, step=Step.admin_invited, now=now, by=invited_by, source="invite"
+        )
+    return user, token
+
+
+async def resend_invitation(
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    user: User,
+    by: str,
+    now: datetime,
+    ttl: timedelta,
+    request_id: str | None = None,
+    ticket_id: str | None = None,
+) -> str:
+    if user.status != UserStatus.invited:
+        raise InvalidTransition(
+            "only an invited user can get the activation e-mail again",
+            current_status=user.status,
+        )
+    expired = user.invitation_expires_at is None or user.invitation_expires_at <= now
+    if expired:  # an expired invitation gave its seat back; taking it again needs one
+        await ensure_seat(session, tenant=tenant, now=now)
+    token = new_invitation(user, now=now, ttl=ttl)
+    user.updated_at = now
+    await session.flush()
+    await publish(
+        session,
+        ev.UserInvited(
+            **user_fields(user, request_id=request_id, ticket_id=ticket_id),
+            invited_by=by,
+            invited_at=now,
+            expires_at=user.invitation_expires_at,
+            is_resend=True,
+        ),
+    )
+    return token
+
+
+async def set_user_status(
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    user: User,
+    target: UserStatus,
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
+    lock_reason: ev.LockReason = ev.LockReason.failed_logins,
+    request_id: str | None = None,
+    ticket_id: str | None = None,
+) -> None:
+    """The user status machine. Roles never change here: deactivate/reactivate keep them."""
+    previous = UserStatus(user.status)
+    if (previous, target) == (UserStatus.deactivated, UserStatus.active):
+        await ensure_seat(session, tenant=tenant, now=now)
+    event: ev.UserEvent | None
+    user.status = target.value  # events below carry the new status
+    fields = user_fields(user, request_id=request_id, ticket_id=ticket_id)
+    match (previous, target):
+        case (UserStatus.invited, UserStatus.active):
+            user.activated_at = now
+            user.invitation_token_hash = None
+            user.invitation_expires_at = None
+            event = ev.UserActivated(**fields, activated_at=now)
+        case (
+            UserStatus.invited | UserStatus.active | UserStatus.inactive | UserStatus.locked,
+            UserStatus.deactivated,
+        ):
+            user.session_epoch += 1
+            user.invitation_token_hash = None
+            event = ev.UserDeactivated(
+                **fields, deactivated_by=actor, reason=reason, deactivated_at=now
+            )
+        case (UserStatus.deactivated | UserStatus.inactive, UserStatus.active):
+            event = ev.UserReactivated(**fields, reactivated_by=actor, reactivated_at=now)
+        case (UserStatus.active | UserStatus.inactive, UserStatus.locked):
+            user.session_epoch += 1
+            user.lock_reason = lock_reason.value
+            event = ev.UserLocked(**fields, reason=lock_reason, locked_at=now)
+        case (UserStatus.locked, UserStatus.active):
+            user.lock_reason = None
+            event = ev.UserUnlocked(**fields, unlocked_by=actor, unlocked_at=now)
+        case (UserStatus.active, UserStatus.inactive):
+            event = None  # the catalog has no user.inactive; inactive users may still sign in
+        case _:
+            user.status = previous.value
+            raise InvalidTransition(
+                f"a user cannot go from {previous.value} to {target.value}",
+                current_status=previous.value,
+                requested_status=target.value,
+            )
+    user.status_changed_at = now
+    user.updated_at = now
+    await session.flush()
+    if event is not None:
+        await publish(session, event)
+    if (previous, target) == (
+        UserStatus.invited,
+        UserStatus.active,
+    ) and user.role == UserRole.admin:
+        await tick_step(
+            session, tenant=tenant, step=Step.admin_activated, now=now, by=actor, source="accept"
+        )
+
+
+async def reset_mfa(
+    session: AsyncSession,
+    *,
+    user: User,
+    by: str,
+    now: datetime,
+    request_id: str | None = None,
+    ticket_id: str | None = None,
+) -> None:
+    """Remove the second factor and revoke every session issued before now."""
+    if user.status not in {UserStatus.active, UserStatus.inactive, UserStatus.locked}:
+        raise InvalidTransition(
+            f"MFA cannot be reset for a {user.status} user", current_status=user.status
+        )
+    user.mfa_enrolled = False
+    user.mfa_reset_at = now
+    user.session_epoch += 1
+    user.updated_at = now
+    await session.flush()
+    await publish(
+        session,
+        ev.UserMfaReset(
+            **user_fields(user, request_id=request_id, ticket_id=ticket_id),
+            reset_by=by,
+            reset_at=now,
+        ),
+    )
+
+
+async def load_user_and_tenant(session: AsyncSession, user_id: uuid.UUID) -> tuple[User, Tenant]:
+    """Tenant row first, then the user, both FOR UPDATE (one lock order everywhere)."""
+    found = await session.get(User, user_id)
+    if found is None:
+        raise NotFound("user not found")
+    tenant = await repository.lock_tenant(session, found.tenant_id)
+    user = await repository.get_for_update(session, user_id)
+    if tenant is None or user is None:
+        raise NotFound("user not found")
+    return user, tenant

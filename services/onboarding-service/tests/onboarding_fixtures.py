@@ -1,0 +1,40 @@
+"""Helpers shared by the onboarding-service tests (a unique module name on purpose)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from servicekit.testing import auth
+
+OPERATOR = auth("onboarding")
+IDENTITY = auth("service")
+
+
+class ShiftableClock:
+    """Real time plus an offset tests can move (events keep flowing meanwhile)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def tenant_body(**overrides: Any) -> dict[str, Any]:
+    slug = uuid.uuid4().hex[:10]
+    body: dict[str, Any] = {
+        "company_name": f"Acme {slug}",
+        "domains": [f"acme-{slug}.com"],
+        "plan_code": "team-monthly",
+        "seats": 5,
+        "billing": {
+            "collection_method": "charge_automatically",
+            "billing_email": f"billing@acme-{slug}.com",
+        },
+        "configuration": {"locale": "en-US", "timezone": "Europe/Berlin"},
+        "admin": {"email": f"admin@acme-{slug}.com", "name": "Ada Admin"},
+    }
+    body.update(overrides)
+    return body

@@ -1,0 +1,140 @@
+"""Access actions from support's commands and from admin REST, with one set of rules."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from onboarding_fixtures import IDENTITY, OPERATOR
+
+from onboarding_service.config import OnboardingSettings
+from servicekit.testing import send_events
+from supportops_events import Envelope
+from supportops_events.samples import sample
+
+
+async def active_admin(client: httpx.AsyncClient, new_tenant: Any) -> tuple[str, dict[str, Any]]:
+    created = await new_tenant()
+    admin = created["admin_invitation"]
+    accepted = await client.post(
+        "/v1/invitations/accept", json={"token": admin["invitation_token"]}, headers=IDENTITY
+    )
+    return created["tenant"]["id"], accepted.json()
+
+
+def command(tenant_id: str, user: dict[str, Any], action: str, **overrides: Any) -> Any:
+    values = {
+        "tenant_id": tenant_id,
+        "request_id": f"req-{uuid.uuid4().hex[:12]}",
+        "action": action,
+        "user_id": user["id"],
+        "user_email": user["email"],
+        "ticket_id": "tkt-1",
+    }
+    values.update(overrides)
+    return sample("access.action_requested", **values)
+
+
+async def test_mfa_reset_command_revokes_sessions_and_completes(
+    client: httpx.AsyncClient,
+    new_tenant: Any,
+    published: Any,
+    onboarding_settings: OnboardingSettings,
+) -> None:
+    tenant_id, user = await active_admin(client, new_tenant)
+    request = command(tenant_id, user, "mfa_reset")
+    envelope = Envelope.new(request, source="ticket-service")
+    # the same command delivered twice (e.g. a producer retry with a new event id)
+    duplicate = Envelope.new(request, source="ticket-service")
+    await send_events([envelope, duplicate], prefix=onboarding_settings.kafka_topic_prefix)
+
+    events = await published(tenant_id, "access.action_completed", "user.mfa_reset")
+    completed = [e for e in events if e.type == "access.action_completed"]
+    assert completed[0].data.request_id == request.request_id  # type: ignore[attr-defined]
+    reset = next(e for e in events if e.type == "user.mfa_reset").data
+    assert reset.request_id == request.request_id  # type: ignore[attr-defined]
+    assert reset.ticket_id == "tkt-1"  # type: ignore[attr-defined]
+    after = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
+    assert after["session_epoch"] == 1  # revoked once, not twice
+    assert after["mfa_reset_at"] is not None
+    assert len(completed) == 1
+
+
+async def test_commands_that_do_not_apply_are_rejected_with_reasons(
+    client: httpx.AsyncClient,
+    new_tenant: Any,
+    published: Any,
+    onboarding_settings: OnboardingSettings,
+) -> None:
+    tenant_id, user = await active_admin(client, new_tenant)
+    other_tenant, _ = await active_admin(client, new_tenant)
+    unlock_active = command(tenant_id, user, "unlock")
+    wrong_tenant = command(other_tenant, user, "mfa_reset")
+    unknown = command(tenant_id, user, "reactivate", user_id=str(uuid.uuid4()))
+    await send_events(
+        [unlock_active, wrong_tenant, unknown], prefix=onboarding_settings.kafka_topic_prefix
+    )
+
+    mine = await published(tenant_id, "access.action_rejected", count=2)
+    reasons = {
+        e.data.request_id: e.data.reasons  # type: ignore[attr-defined]
+        for e in mine
+        if e.type == "access.action_rejected"
+    }
+    assert reasons[unlock_active.request_id] == ["invalid_user_state"]
+    assert reasons[unknown.request_id] == ["user_not_found"]
+    theirs = await published(other_tenant, "access.action_rejected")
+    rejected = next(e for e in theirs if e.type == "access.action_rejected").data
+    assert rejected.reasons == ["tenant_mismatch"]  # type: ignore[attr-defined]
+    unchanged = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
+    assert unchanged["session_epoch"] == 0
+
+
+async def test_rest_actions_follow_the_same_rules(
+    client: httpx.AsyncClient, new_tenant: Any, published: Any
+) -> None:
+    created = await new_tenant()
+    invited = created["admin_invitation"]["user"]
+    url = f"/v1/users/{invited['id']}/actions"
+
+    refused = await client.post(url, json={"action": "mfa_reset"}, headers=OPERATOR)
+    assert refused.status_code == 409
+    assert refused.json()["reasons"] == ["invalid_user_state"]
+
+    resent = await client.post(url, json={"action": "resend_activation"}, headers=OPERATOR)
+    assert resent.status_code == 200, resent.text
+    new_token = resent.json()["invitation_token"]
+    assert new_token != created["admin_invitation"]["invitation_token"]
+    old = await client.post(
+        "/v1/invitations/accept",
+        json={"token": created["admin_invitation"]["invitation_token"]},
+        headers=IDENTITY,
+    )
+    assert old.status_code == 404
+    fresh = await client.post("/v1/invitations/accept", json={"token": new_token}, headers=IDENTITY)
+    assert fresh.json()["status"] == "active"
+    invites = await published(created["tenant"]["id"], "user.invited", count=2)
+    assert [e.data.is_resend for e in invites if e.type == "user.invited"] == [False, True]  # type: ignore[attr-defined]
+
+    bad = await client.post(url, json={"action": "format_disk"}, headers=OPERATOR)
+    assert bad.status_code == 422
+
+
+async def test_actions_on_a_suspended_tenant_are_rejected(
+    client: httpx.AsyncClient,
+    new_tenant: Any,
+    published: Any,
+    onboarding_settings: OnboardingSettings,
+) -> None:
+    tenant_id, user = await active_admin(client, new_tenant)
+    status_url = f"/v1/tenants/{tenant_id}/status"
+    await client.post(status_url, json={"status": "active"}, headers=OPERATOR)
+    await client.post(status_url, json={"status": "suspended"}, headers=OPERATOR)
+    request = command(tenant_id, user, "mfa_reset")
+    await send_events([request], prefix=onboarding_settings.kafka_topic_prefix)
+
+    events = await published(tenant_id, "access.action_rejected")
+    rejected = next(e for e in events if e.type == "access.action_rejected").data
+    assert rejected.reasons == ["tenant_not_active"]  # type: ignore[attr-defined]
+    assert "user.mfa_reset" not in [e.type for e in events]
