@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 import yaml
 from k8s_support import K8S_DIR, REPO_ROOT
 
@@ -15,8 +14,6 @@ RULES = K8S_DIR / "components" / "monitoring" / "prometheus-rule.yaml"
 EXTERNAL = re.compile(r"^kube_")
 METRIC = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{")  # our rules always select a namespace
 PROMQL_WORDS = {"sum", "max", "min", "increase", "rate", "time", "by", "on", "unless", "and"}
-# Named by an alert, not exported yet. Each has a strict xfail below.
-PENDING = {"ticket_sla_breaches_total": "ticket-service: count ticket.sla_breached emitted"}
 
 
 DEFINITION = re.compile(
@@ -62,9 +59,7 @@ def test_every_alert_watches_a_supportops_or_kube_series() -> None:
 def test_alerts_name_only_exported_metrics() -> None:
     exported = exported_metrics()
     missing = {
-        alert: names - exported - PENDING.keys()
-        for alert, names in alert_metrics().items()
-        if names - exported - PENDING.keys()
+        alert: names - exported for alert, names in alert_metrics().items() if names - exported
     }
     assert missing == {}
 
@@ -76,10 +71,3 @@ def test_a_renamed_metric_is_caught(tmp_path: Path) -> None:
     )
     assert "outbox_age" in alert_metrics(renamed)["SupportopsOutboxLag"]
     assert "outbox_age" not in exported_metrics()
-
-
-@pytest.mark.xfail(strict=True, reason="metric not exported yet")
-@pytest.mark.parametrize("metric", sorted(PENDING))
-def test_pending_metric_is_now_exported(metric: str) -> None:
-    """XPASS means the code exports it now: delete it from PENDING above."""
-    assert metric in exported_metrics()

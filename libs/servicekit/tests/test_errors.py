@@ -56,3 +56,10 @@ async def test_correlation_id_is_echoed(client: httpx.AsyncClient) -> None:
     assert resp.headers["x-correlation-id"] == "abc-123"
     fresh = await client.get("/healthz")
     assert len(fresh.headers["x-correlation-id"]) == 36
+
+
+async def test_a_value_postgres_cannot_store_is_422_not_500(client: httpx.AsyncClient) -> None:
+    resp = await client.post(
+        "/v1/items", json={"tenant_id": "t", "name": "nul\u0000byte"}, headers=auth("agent")
+    )
+    assert_problem(resp, 422, "unstorable-value")

@@ -94,3 +94,9 @@ def test_cursor_round_trips_typed_values() -> None:
 
     values = [datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), uuid.uuid4(), 7, "x"]
     assert decode_cursor(encode_cursor(values), 4) == values
+
+
+async def test_forged_cursor_with_wrong_types_is_400(client: httpx.AsyncClient) -> None:
+    forged = encode_cursor(["x", "y"])  # keys are (rank: int, id: uuid)
+    resp = await client.get("/v1/items", params={"cursor": forged}, headers=auth("agent"))
+    assert_problem(resp, 400, "invalid-cursor")

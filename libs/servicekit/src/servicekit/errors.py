@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -203,6 +204,24 @@ def install_problem_handlers(app: FastAPI) -> None:
             ),
             dict(exc.headers) if exc.headers else None,
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 (data exception: a NUL byte, a number out of range, an
+        # invalid value for a type) is bad input that got past validation: a 422.
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+            return problem_response(
+                problem_body(
+                    status=422,
+                    code="unstorable-value",
+                    title="Invalid input",
+                    detail="A value in the request cannot be stored (for example a NUL "
+                    "character or a number out of range).",
+                    instance=request.url.path,
+                )
+            )
+        return await _unhandled(request, exc)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,7 @@ OUTBOX_PENDING = Gauge(
 )
 OUTBOX_LAG = Gauge("outbox_lag_seconds", "Age of the oldest unpublished outbox event", ["service"])
 OUTBOX_PUBLISHED = Counter(
-    "outbox_published_total", "Events published by the relay", ["service", "topic"]
+    "outbox_published_total", "Events published by the relay", ["service", "topic", "event_type"]
 )
 OUTBOX_PUBLISH_FAILURES = Counter(
     "outbox_publish_failures_total", "Relay batches that failed to publish", ["service"]

@@ -91,6 +91,23 @@ def decode_cursor(cursor: str, expected_len: int) -> list[Any]:
         ) from exc
 
 
+def _check_cursor_types(values: list[Any], keys: Sequence[InstrumentedAttribute[Any]]) -> None:
+    """A forged cursor must be a 400, never a database error."""
+    for value, key in zip(values, keys, strict=True):
+        try:
+            expected = key.type.python_type
+        except (NotImplementedError, AttributeError):
+            continue
+        if value is None:
+            continue
+        if expected is float and isinstance(value, int):
+            continue
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise BadRequest(
+                "the cursor is not valid for this list", code="invalid-cursor", field="cursor"
+            )
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
@@ -107,6 +124,7 @@ async def paginate(
     """
     if params.cursor:
         after = decode_cursor(params.cursor, len(keys))
+        _check_cursor_types(after, keys)
         cmp = tuple_(*keys) > tuple_(*after)
         if direction == "desc":
             cmp = tuple_(*keys) < tuple_(*after)

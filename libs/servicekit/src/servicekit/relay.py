@@ -125,7 +125,7 @@ class OutboxRelay:
             await session.execute(MARK_SQL, {"ids": [r.id for r in rows]})
         self.stats.published += len(rows)
         for row in rows:
-            OUTBOX_PUBLISHED.labels(self.service_name, row.topic).inc()
+            OUTBOX_PUBLISHED.labels(self.service_name, row.topic, row.event_type).inc()
         return len(rows)
 
     async def _send(self, rows: list[Any]) -> None:

@@ -2,13 +2,65 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.cli import ServiceCli
+from servicekit.db import Database
+from servicekit.outbox import SOURCE_INFO_KEY
+from servicekit.settings import ServiceSettings
+from ticket_service.clock import Clock, system_clock
 from ticket_service.config import TicketSettings
 from ticket_service.main import PRODUCES, SERVICE_NAME
+from ticket_service.sla.service import scan
+from ticket_service.tickets.service import auto_close
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+
+
+async def _in_unit_of_work(
+    settings: ServiceSettings, work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    db = Database(settings.database_url)
+    db.sessionmaker.configure(info={SOURCE_INFO_KEY: SERVICE_NAME})
+    try:
+        async with db.unit_of_work() as session:
+            return await work(session)
+    finally:
+        await db.dispose()
+
+
+async def run_sla_scan(settings: ServiceSettings, *, clock: Clock = system_clock) -> dict[str, int]:
+    """One SLA scan (a CronJob's run): warnings and breaches, each emitted once."""
+    now = clock()
+    return await _in_unit_of_work(settings, lambda session: scan(session, now=now))
+
+
+async def run_auto_close(settings: TicketSettings, *, clock: Clock = system_clock) -> int:
+    now = clock()
+    before = now - timedelta(hours=settings.auto_close_after_hours)
+    return await _in_unit_of_work(
+        settings, lambda session: auto_close(session, now=now, solved_before=before)
+    )
+
+
+async def _sla_scan_command(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    counts = await run_sla_scan(settings)
+    print(f"sla-scan: {counts['warning']} warnings, {counts['breached']} breaches emitted")
+    return 0
+
+
+async def _auto_close_command(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    assert isinstance(settings, TicketSettings)
+    closed = await run_auto_close(settings)
+    print(f"auto-close: {closed} tickets closed")
+    return 0
 
 
 def build_cli() -> ServiceCli:
@@ -19,6 +71,10 @@ def build_cli() -> ServiceCli:
         migrations_dir=MIGRATIONS,
         produces=PRODUCES,
         consumes=["billing.events", "onboarding.events", "escalation.events"],
+        commands={
+            "sla-scan": ("emit SLA warnings and breaches (once each)", _sla_scan_command),
+            "auto-close": ("close tickets solved long enough ago", _auto_close_command),
+        },
     )
 
 

@@ -10,3 +10,8 @@ class TicketSettings(ServiceSettings):
     env_prefix = "TICKET_"
     default_port = 8001
     default_database = "tickets"
+
+    auto_close_after_hours: int = 96
+    """Solved tickets close after this long (``auto-close`` command)."""
+    csat_secret: str | None = None
+    """Signs CSAT survey tokens; defaults to a key derived from ``JWT_SECRET``."""

@@ -2,6 +2,86 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from servicekit.consumer import EventRouter
+from supportops_events import Envelope
+from supportops_events import billing as b
+from supportops_events import escalation as e
+from supportops_events import onboarding as o
+from ticket_service.access.service import note_user_change, record_outcome
+from ticket_service.accounts import service as accounts
+from ticket_service.clock import system_clock
+from ticket_service.escalations.service import apply_bug_event
+from ticket_service.followups import service as followups
 
 events = EventRouter()
+
+
+@events.on(
+    o.TenantCreated, o.TenantActivated, o.TenantOnboarded, o.TenantSuspended, o.TenantReactivated
+)
+async def on_tenant(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.apply_tenant_event(session, envelope)
+
+
+@events.on(
+    o.UserInvited,
+    o.UserActivated,
+    o.UserDeactivated,
+    o.UserReactivated,
+    o.UserLocked,
+    o.UserUnlocked,
+    o.UserMfaReset,
+)
+async def on_user(session: AsyncSession, envelope: Envelope) -> None:
+    if await accounts.apply_user_event(session, envelope):
+        await note_user_change(session, envelope, at=system_clock())
+
+
+@events.on(o.AccessActionCompleted, o.AccessActionRejected)
+async def on_access_outcome(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.heard(session, envelope)
+    await record_outcome(session, envelope, at=system_clock())
+
+
+@events.on(
+    b.SubscriptionCreated, b.SubscriptionActivated, b.SubscriptionUpdated, b.SubscriptionCanceled
+)
+async def on_subscription(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.apply_subscription_event(session, envelope)
+
+
+@events.on(
+    b.InvoiceFinalized, b.InvoiceSent, b.InvoicePaymentFailed, b.InvoiceOverdue, b.InvoiceVoided
+)
+async def on_invoice(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.apply_invoice_event(session, envelope)
+
+
+@events.on(b.InvoicePaid)
+async def on_invoice_paid(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.apply_invoice_event(session, envelope)
+    await followups.invoice_paid(session, envelope, at=system_clock())
+
+
+@events.on(b.RenewalUpcoming, b.RenewalInvoiced, b.RenewalAtRisk, b.RenewalCompleted)
+async def on_renewal(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.apply_renewal_event(session, envelope)
+
+
+@events.on(b.BillingFollowupRequired)
+async def on_followup_required(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.heard(session, envelope)
+    await followups.open_followup(session, envelope, at=system_clock())
+
+
+@events.on(b.BillingFollowupResolved)
+async def on_followup_resolved(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.heard(session, envelope)
+    await followups.resolve_followup(session, envelope, at=system_clock())
+
+
+@events.on(*e.EVENTS)
+async def on_bug(session: AsyncSession, envelope: Envelope) -> None:
+    await apply_bug_event(session, envelope, at=system_clock())

@@ -2,26 +2,92 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError
 
 from servicekit.app import ServiceDefinition, create_service_app
+from servicekit.errors import problem_body, problem_response
+from ticket_service.access.endpoints import router as access_router
+from ticket_service.accounts.endpoints import router as accounts_router
+from ticket_service.agents.endpoints import router as agents_router
 from ticket_service.config import TicketSettings
 from ticket_service.consumers import events
+from ticket_service.csat.endpoints import router as csat_router
+from ticket_service.escalations.endpoints import router as escalations_router
+from ticket_service.intake.endpoints import router as intake_router
+from ticket_service.metrics.endpoints import router as metrics_router
+from ticket_service.sla.endpoints import router as sla_router
+from ticket_service.templates.endpoints import router as templates_router
+from ticket_service.tickets.endpoints import router as tickets_router
+from ticket_service.triage.endpoints import router as triage_router
 
 DESCRIPTION = "intake, triage, SLAs, templates, account context, escalation and CSAT"
 SERVICE_NAME = "ticket-service"
+logger = logging.getLogger("ticket_service")
 PRODUCES = ["tickets.events", "onboarding.commands"]
 
 
 def create_app(settings: TicketSettings | None = None) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         ServiceDefinition(
             name=SERVICE_NAME,
             settings=settings or TicketSettings(),
             title="supportops ticket-service",
             description=DESCRIPTION,
-            routers=[],
+            routers=[
+                tickets_router,
+                access_router,
+                escalations_router,
+                triage_router,
+                agents_router,
+                accounts_router,
+                templates_router,
+                csat_router,
+                metrics_router,
+                intake_router,
+                sla_router,
+            ],
             events=events,
             produces=PRODUCES,
+        )
+    )
+    # PostgreSQL refuses some text (NUL characters, say) that pydantic lets through:
+    # that is bad input, a 422, never a 500.
+    app.add_exception_handler(DBAPIError, _database_error)
+    return app
+
+
+def _is_bad_value(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DataError | asyncpg.exceptions.DataError):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not _is_bad_value(exc):
+        logger.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(
+            problem_body(
+                status=500,
+                code="internal-error",
+                title="Internal server error",
+                detail="An unexpected error occurred; it has been logged.",
+                instance=request.url.path,
+            )
+        )
+    return problem_response(
+        problem_body(
+            status=422,
+            code="unstorable-value",
+            title="Invalid input",
+            detail="a value contains characters or magnitudes that cannot be stored",
+            instance=request.url.path,
         )
     )

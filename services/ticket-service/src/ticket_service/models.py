@@ -2,9 +2,308 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Computed,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
 from servicekit.db import ServiceBase, make_metadata
+
+SEARCH_EXPRESSION = "to_tsvector('english', coalesce(subject, '') || ' ' || coalesce(body, ''))"
 
 
 class Base(ServiceBase):
     __abstract__ = True
     metadata = make_metadata()
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_search", "search", postgresql_using="gin"),
+        Index("ix_tickets_tags", "tags", postgresql_using="gin"),
+        Index("ix_tickets_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    requester_email: Mapped[str] = mapped_column(String(320))
+    requester_name: Mapped[str | None] = mapped_column(String(200))
+    requester_user_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    priority: Mapped[str] = mapped_column(String(16), index=True)
+    category: Mapped[str | None] = mapped_column(String(64), index=True)
+    subcategory: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(64), index=True)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    assignee_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    triage_rule_id: Mapped[uuid.UUID | None] = mapped_column()
+    followup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    followup_invoice_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    search: Mapped[Any] = mapped_column(TSVECTOR, Computed(SEARCH_EXPRESSION, persisted=True))
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    solved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TimelineEntry(Base):
+    """One line of a ticket's audit trail: a reply, a note, or a system entry."""
+
+    __tablename__ = "timeline_entries"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # insertion order: entries written in one transaction share their timestamp
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # reply | note | system
+    author_type: Mapped[str] = mapped_column(String(16))  # agent | customer | system
+    author_id: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str | None] = mapped_column(String(64))  # what happened (system entries)
+    body: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str | None] = mapped_column(Text)  # why
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    template_key: Mapped[str | None] = mapped_column(String(100))
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TriageRule(Base):
+    __tablename__ = "triage_rules"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    actions: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    queues: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Account(Base):
+    """Verified account context of a tenant, built only from onboarding and billing events."""
+
+    __tablename__ = "accounts"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    tenant_status: Mapped[str | None] = mapped_column(String(32))
+    tenant_status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    domains: Mapped[list[str]] = mapped_column(ARRAY(String(255)), default=list)
+    subscription_id: Mapped[str | None] = mapped_column(String(64))
+    subscription_status: Mapped[str | None] = mapped_column(String(32))
+    subscription_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    plan_code: Mapped[str | None] = mapped_column(String(64))
+    plan_tier: Mapped[str | None] = mapped_column(String(32))
+    seats: Mapped[int | None] = mapped_column(Integer)
+    renewal_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_heard_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_event_type: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccountUser(Base):
+    __tablename__ = "account_users"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32))
+    state_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccountInvoice(Base):
+    __tablename__ = "account_invoices"
+
+    invoice_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    number: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_remaining: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    state_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Bug(Base):
+    __tablename__ = "bugs"
+
+    bug_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    state_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TicketBug(Base):
+    __tablename__ = "ticket_bugs"
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    bug_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccessRequest(Base):
+    __tablename__ = "access_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(64))
+    user_email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16))  # requested | completed | rejected
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Escalation(Base):
+    __tablename__ = "escalations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    steps: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    expected: Mapped[str] = mapped_column(Text)
+    actual: Mapped[str] = mapped_column(Text)
+    environment: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    severity: Mapped[str] = mapped_column(String(16))
+    escalated_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Template(Base):
+    """An approved response template; editing adds a version, old versions stay."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    key: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    variables: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SlaNotification(Base):
+    """An SLA warning or breach already published: each is emitted once per ticket."""
+
+    __tablename__ = "sla_notifications"
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # warning | breached
+    emitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Macro(Base):
+    """A one-step agent action: a template reply plus status, priority and tag changes."""
+
+    __tablename__ = "macros"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    template_key: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str | None] = mapped_column(String(16))
+    priority: Mapped[str | None] = mapped_column(String(16))
+    add_tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    remove_tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CsatResponse(Base):
+    """A satisfaction rating: one per solve of a ticket."""
+
+    __tablename__ = "csat_responses"
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    solved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InboundMessage(Base):
+    """An inbound e-mail already taken in, by its ``Message-ID``: for dedup and threading."""
+
+    __tablename__ = "inbound_messages"
+
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BusinessCalendarRow(Base):
+    __tablename__ = "business_calendars"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    workdays: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    opens: Mapped[time] = mapped_column(Time)
+    closes: Mapped[time] = mapped_column(Time)
+    holidays: Mapped[list[date]] = mapped_column(ARRAY(Date), default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class SlaPolicy(Base):
+    """Targets in business minutes for one priority and plan tier (``default``: any tier)."""
+
+    __tablename__ = "sla_policies"
+    __table_args__ = (UniqueConstraint("plan_tier", "priority"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    plan_tier: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16))
+    first_response_minutes: Mapped[int] = mapped_column(Integer)
+    resolution_minutes: Mapped[int] = mapped_column(Integer)
+    calendar_id: Mapped[str] = mapped_column(ForeignKey("business_calendars.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)

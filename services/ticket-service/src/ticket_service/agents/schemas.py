@@ -1,0 +1,34 @@
+"""API shapes of the agents registry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+QueueName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class AgentIn(BaseModel):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@:-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    available: bool = True
+    queues: list[QueueName] = Field(default_factory=list, max_length=50)
+
+
+class AgentPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    available: bool | None = None
+    queues: list[QueueName] | None = Field(default=None, max_length=50)
+
+
+class AgentOut(BaseModel):
+    id: str
+    name: str
+    email: str | None
+    available: bool
+    queues: list[str]
+    open_tickets: int
+    created_at: datetime

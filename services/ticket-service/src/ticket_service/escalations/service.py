@@ -1,0 +1,220 @@
+"""QA escalation: send a reproducible report, then follow the bug through QA."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.outbox import publish
+from supportops_events import Envelope
+from supportops_events.escalation import (
+    BugEvent,
+    BugResolution,
+    BugResolved,
+    Environment,
+)
+from supportops_events.tickets import Requester, TicketEscalated, TicketPriority, TicketStatus
+from ticket_service.accounts.service import apply_bug_state
+from ticket_service.escalations.schemas import EscalationIn
+from ticket_service.models import Account, Escalation, Ticket, TicketBug, TimelineEntry
+from ticket_service.templates.service import latest_approved, render
+from ticket_service.tickets.schemas import MessageKind
+from ticket_service.tickets.service import (
+    SYSTEM,
+    Actor,
+    add_entry,
+    add_message,
+    change_status,
+    system_note,
+)
+
+DONE = (TicketStatus.solved.value, TicketStatus.closed.value)
+
+
+async def escalate(
+    session: AsyncSession, *, ticket: Ticket, body: EscalationIn, actor: Actor, at: datetime
+) -> Escalation:
+    title = body.title or ticket.subject
+    escalation = Escalation(
+        id=uuid.uuid4(),
+        ticket_id=ticket.id,
+        title=title,
+        steps=list(body.steps),
+        expected=body.expected,
+        actual=body.actual,
+        environment=body.environment.model_dump(mode="json"),
+        severity=body.severity.value,
+        escalated_by=actor.id or "system",
+        created_at=at,
+    )
+    session.add(escalation)
+    await session.flush()
+    if ticket.status != TicketStatus.on_hold.value:
+        await change_status(
+            session,
+            ticket=ticket,
+            to=TicketStatus.on_hold,
+            actor=actor,
+            at=at,
+            reason="escalated to QA as a potential bug",
+        )
+    await add_entry(
+        session,
+        ticket=ticket,
+        kind="system",
+        actor=actor,
+        at=at,
+        action="escalated",
+        body=f"escalated to QA ({body.severity.value}): {title}",
+        reason="potential bug with a reproducible report",
+        data={"escalation_id": str(escalation.id), "severity": body.severity.value},
+    )
+    account = await session.get(Account, ticket.tenant_id)
+    await publish(
+        session,
+        TicketEscalated(
+            tenant_id=ticket.tenant_id,
+            ticket_id=str(ticket.id),
+            status=TicketStatus(ticket.status),
+            title=title,
+            description=ticket.body[:5000],
+            steps=list(body.steps),
+            expected=body.expected,
+            actual=body.actual,
+            environment=Environment.model_validate(body.environment.model_dump()),
+            severity=body.severity,
+            requester=Requester(
+                user_id=ticket.requester_user_id,
+                email=ticket.requester_email,
+                name=ticket.requester_name,
+            ),
+            tenant_name=account.company_name if account else None,
+            priority=TicketPriority(ticket.priority),
+            escalated_by=escalation.escalated_by,
+            escalated_at=at,
+        ),
+    )
+    return escalation
+
+
+def _describe(event: BugEvent) -> str:
+    name = event.event_type.removeprefix("bug.").replace("_", " ")
+    return f"{event.key} {name}: {event.title} (status {event.status.value})"
+
+
+async def apply_bug_event(session: AsyncSession, envelope: Envelope, *, at: datetime) -> None:
+    """Record the bug, link its tickets, and note the change on each linked ticket."""
+    event = envelope.data
+    assert isinstance(event, BugEvent)
+    fresh = await apply_bug_state(session, envelope)
+    for raw_id in event.linked_ticket_ids:
+        try:
+            ticket_id = uuid.UUID(raw_id)
+        except ValueError:
+            continue
+        ticket = await session.get(Ticket, ticket_id, with_for_update=True)
+        if ticket is None:
+            continue  # linked to a ticket this service does not know
+        await session.execute(
+            insert(TicketBug)
+            .values(ticket_id=ticket.id, bug_id=event.bug_id, linked_at=at)
+            .on_conflict_do_nothing()
+        )
+        if not fresh or await _already_noted(session, ticket=ticket, event=event):
+            continue  # an older or a repeated state: link only
+        await system_note(
+            session,
+            ticket=ticket,
+            action=event.event_type,
+            body=_describe(event),
+            at=at,
+            reason=getattr(event, "notes", None) or getattr(event, "reason", None),
+            data={"bug_id": event.bug_id, "bug_key": event.key, "status": event.status.value},
+        )
+        if isinstance(event, BugResolved) and ticket.status not in DONE:
+            await _tell_fixed(session, ticket=ticket, event=event, at=at)
+    await session.flush()
+
+
+async def _already_noted(session: AsyncSession, *, ticket: Ticket, event: BugEvent) -> bool:
+    """Whether the ticket's latest entry about this bug already says the same thing
+    (a different event id carrying a state already applied)."""
+    last = (
+        await session.scalars(
+            select(TimelineEntry)
+            .where(
+                TimelineEntry.ticket_id == ticket.id,
+                TimelineEntry.data["bug_id"].astext == event.bug_id,
+            )
+            .order_by(TimelineEntry.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    return (
+        last is not None
+        and last.action == event.event_type
+        and last.data.get("status") == event.status.value
+    )
+
+
+async def _tell_fixed(
+    session: AsyncSession, *, ticket: Ticket, event: BugResolved, at: datetime
+) -> None:
+    await add_message(
+        session,
+        ticket=ticket,
+        kind=MessageKind.note,
+        body=f"{event.key} resolved as {event.resolution.value}"
+        + (f" in {event.fixed_in_version}" if event.fixed_in_version else "")
+        + (f": {event.resolution_note}" if event.resolution_note else ""),
+        actor=SYSTEM,
+        at=at,
+    )
+    if event.resolution is not BugResolution.fixed:
+        return  # an agent tells the customer why it was not fixed
+    template = await latest_approved(session, "bug_fixed")
+    text = render(
+        template.body,
+        declared=list(template.variables),
+        values={
+            "requester_name": ticket.requester_name or "there",
+            "bug_key": event.key,
+            "bug_title": event.title,
+            "fixed_in_version": event.fixed_in_version or "",
+        },
+    )
+    await add_message(
+        session,
+        ticket=ticket,
+        kind=MessageKind.reply,
+        body=text,
+        actor=SYSTEM,
+        at=at,
+        template_key=template.key,
+        template_version=template.version,
+    )
+    await change_status(
+        session,
+        ticket=ticket,
+        to=TicketStatus.solved,
+        actor=SYSTEM,
+        at=at,
+        reason=f"linked bug {event.key} was fixed",
+        resolution="bug fixed",
+    )
+
+
+async def escalations_of(session: AsyncSession, ticket_id: uuid.UUID) -> list[Escalation]:
+    return list(
+        (
+            await session.scalars(
+                select(Escalation)
+                .where(Escalation.ticket_id == ticket_id)
+                .order_by(Escalation.created_at)
+            )
+        ).all()
+    )

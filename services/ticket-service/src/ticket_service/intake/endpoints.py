@@ -1,0 +1,37 @@
+"""``POST /v1/inbound-email``: the mail provider's webhook (service token)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from servicekit.auth import Principal, Role, require_roles
+from servicekit.deps import SessionDep
+from ticket_service.clock import ClockDep
+from ticket_service.intake.schemas import InboundEmailIn, InboundEmailOut
+from ticket_service.intake.service import take_in
+from ticket_service.roles import ensure_staff
+
+router = APIRouter(tags=["intake"])
+ServiceCaller = Annotated[Principal, Depends(require_roles(Role.service))]
+
+
+@router.post(
+    "/v1/inbound-email",
+    status_code=201,
+    summary="Take in an e-mail: new ticket, or a reply threaded onto its ticket",
+    responses={200: {"description": "A Message-ID already taken in; nothing new happened"}},
+)
+async def inbound_email(
+    mail: InboundEmailIn,
+    session: SessionDep,
+    principal: ServiceCaller,
+    clock: ClockDep,
+    response: Response,
+) -> InboundEmailOut:
+    ensure_staff(principal)
+    out = await take_in(session, mail=mail, at=clock())
+    if out.duplicate:
+        response.status_code = 200
+    return out

@@ -1,0 +1,91 @@
+"""E-mail intake: dedup by Message-ID, thread replies by In-Reply-To/References."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.errors import Unprocessable
+from supportops_events.tickets import ReplyAuthor
+from ticket_service.intake.schemas import InboundEmailIn, InboundEmailOut
+from ticket_service.models import Account, InboundMessage, Ticket, TimelineEntry
+from ticket_service.tickets.schemas import Channel, MessageKind, RequesterIn, TicketIn
+from ticket_service.tickets.service import Actor, add_message, create_ticket
+
+
+def normalize(message_id: str) -> str:
+    return message_id.strip().strip("<>").strip().lower()
+
+
+async def _tenant_for(session: AsyncSession, email: str) -> str | None:
+    domain = email.rsplit("@", 1)[-1].lower()
+    tenant_id: str | None = await session.scalar(
+        select(Account.tenant_id).where(Account.domains.contains([domain])).limit(1)
+    )
+    return tenant_id
+
+
+async def take_in(session: AsyncSession, *, mail: InboundEmailIn, at: datetime) -> InboundEmailOut:
+    message_id = normalize(mail.message_id)
+    # concurrent deliveries of one message queue up here; the later one sees the first
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"inbound-email:{message_id}"},
+    )
+    seen = await session.get(InboundMessage, message_id)
+    if seen is not None:
+        return InboundEmailOut(
+            ticket_id=seen.ticket_id, entry_id=seen.entry_id, threaded=False, duplicate=True
+        )
+    parents = [normalize(m) for m in [mail.in_reply_to, *reversed(mail.references)] if m]
+    parent = None
+    if parents:
+        parent = (
+            await session.scalars(
+                select(InboundMessage).where(InboundMessage.message_id.in_(parents)).limit(1)
+            )
+        ).first()
+    customer = Actor(kind=ReplyAuthor.customer, id=mail.sender.email.lower())
+    if parent is not None:
+        ticket = await session.get(Ticket, parent.ticket_id, with_for_update=True)
+        assert ticket is not None
+        entry = await add_message(
+            session, ticket=ticket, kind=MessageKind.reply, body=mail.text, actor=customer, at=at
+        )
+        entry_id: uuid.UUID | None = entry.id
+        threaded = True
+    else:
+        tenant_id = mail.tenant_id or await _tenant_for(session, mail.sender.email)
+        if tenant_id is None:
+            raise Unprocessable(
+                "no tenant is known for the sender's domain; pass tenant_id",
+                code="tenant-unknown",
+                field="tenant_id",
+            )
+        body = TicketIn(
+            tenant_id=tenant_id,
+            requester=RequesterIn(email=mail.sender.email, name=mail.sender.name),
+            channel=Channel.email,
+            subject=mail.subject or "(no subject)",
+            body=mail.text,
+        )
+        ticket = await create_ticket(session, body=body, actor=customer, at=at)
+        entry_id = None
+        threaded = False
+    if entry_id is None:
+        entry_id = await session.scalar(
+            select(TimelineEntry.id)
+            .where(TimelineEntry.ticket_id == ticket.id, TimelineEntry.action == "created")
+            .limit(1)
+        )
+        assert entry_id is not None
+    session.add(
+        InboundMessage(message_id=message_id, ticket_id=ticket.id, entry_id=entry_id, created_at=at)
+    )
+    await session.flush()
+    return InboundEmailOut(
+        ticket_id=ticket.id, entry_id=entry_id, threaded=threaded, duplicate=False
+    )

@@ -1,0 +1,182 @@
+"""``/v1/business-calendars`` and ``/v1/sla-policies``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Response
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.deps import SessionDep
+from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import Page, PageDep
+from ticket_service.etags import check_if_match, etag
+from ticket_service.models import BusinessCalendarRow, SlaPolicy
+from ticket_service.paging import page_of
+from ticket_service.roles import Admin, AgentOnly
+from ticket_service.sla.schemas import (
+    BusinessCalendarIn,
+    BusinessCalendarOut,
+    BusinessCalendarPatch,
+    SlaPolicyIn,
+    SlaPolicyOut,
+    SlaPolicyPatch,
+)
+
+router = APIRouter(tags=["sla"])
+CalendarId = Annotated[str, Path(min_length=1, max_length=64)]
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=200)]
+
+
+def _calendar_out(row: BusinessCalendarRow) -> BusinessCalendarOut:
+    return BusinessCalendarOut.model_validate(row, from_attributes=True)
+
+
+def _policy_out(row: SlaPolicy) -> SlaPolicyOut:
+    return SlaPolicyOut.model_validate(row, from_attributes=True)
+
+
+async def _flush(session: AsyncSession, conflict: str) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(conflict, code="already-exists") from exc
+
+
+async def _calendar(session: AsyncSession, calendar_id: str) -> BusinessCalendarRow:
+    row = await session.get(BusinessCalendarRow, calendar_id)
+    if row is None:
+        raise NotFound("business calendar not found")
+    return row
+
+
+@router.get("/v1/business-calendars", summary="Business calendars")
+async def list_calendars(
+    session: SessionDep, principal: AgentOnly, page: PageDep
+) -> Page[BusinessCalendarOut]:
+    rows, cursor = await page_of(
+        session, select(BusinessCalendarRow), keys=[BusinessCalendarRow.id], params=page
+    )
+    return Page[BusinessCalendarOut](items=[_calendar_out(r) for r in rows], next_cursor=cursor)
+
+
+@router.post("/v1/business-calendars", status_code=201, summary="Add a calendar (admin)")
+async def create_calendar(
+    body: BusinessCalendarIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> BusinessCalendarOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    row = BusinessCalendarRow(
+        **body.model_dump(exclude={"workdays", "holidays"}),
+        workdays=sorted(set(body.workdays)),
+        holidays=sorted(set(body.holidays)),
+        version=1,
+    )
+    session.add(row)
+    await _flush(session, "a calendar with this id exists")
+    return await idem.complete(session, _calendar_out(row), status_code=201)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/business-calendars/{calendar_id}", summary="One business calendar")
+async def get_calendar(
+    calendar_id: CalendarId, session: SessionDep, principal: AgentOnly, response: Response
+) -> BusinessCalendarOut:
+    row = await _calendar(session, calendar_id)
+    response.headers["ETag"] = etag(row.version)
+    return _calendar_out(row)
+
+
+@router.patch("/v1/business-calendars/{calendar_id}", summary="Change a calendar (If-Match)")
+async def update_calendar(
+    calendar_id: CalendarId,
+    patch: BusinessCalendarPatch,
+    session: SessionDep,
+    principal: Admin,
+    response: Response,
+    if_match: IfMatch = None,
+) -> BusinessCalendarOut:
+    row = await _calendar(session, calendar_id)
+    check_if_match(if_match, row.version)
+    opens: time = patch.opens or row.opens
+    closes: time = patch.closes or row.closes
+    if opens >= closes:
+        raise Unprocessable("opens must be before closes", field="opens")
+    row.opens, row.closes = opens, closes
+    if patch.name is not None:
+        row.name = patch.name
+    if patch.timezone is not None:
+        row.timezone = patch.timezone
+    if patch.workdays is not None:
+        row.workdays = sorted(set(patch.workdays))
+    if patch.holidays is not None:
+        row.holidays = sorted(set(patch.holidays))
+    row.version += 1
+    await session.flush()
+    response.headers["ETag"] = etag(row.version)
+    return _calendar_out(row)
+
+
+@router.get("/v1/sla-policies", summary="SLA policies")
+async def list_policies(
+    session: SessionDep, principal: AgentOnly, page: PageDep
+) -> Page[SlaPolicyOut]:
+    rows, cursor = await page_of(
+        session,
+        select(SlaPolicy),
+        keys=[SlaPolicy.plan_tier, SlaPolicy.priority, SlaPolicy.id],
+        params=page,
+    )
+    return Page[SlaPolicyOut](items=[_policy_out(r) for r in rows], next_cursor=cursor)
+
+
+@router.post("/v1/sla-policies", status_code=201, summary="Add an SLA policy (admin)")
+async def create_policy(
+    body: SlaPolicyIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> SlaPolicyOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    await _calendar(session, body.calendar_id)
+    row = SlaPolicy(
+        id=uuid.uuid4(),
+        plan_tier=body.plan_tier,
+        priority=body.priority.value,
+        first_response_minutes=body.first_response_minutes,
+        resolution_minutes=body.resolution_minutes,
+        calendar_id=body.calendar_id,
+        version=1,
+    )
+    session.add(row)
+    await _flush(session, "a policy for this tier and priority exists")
+    return await idem.complete(session, _policy_out(row), status_code=201)  # type: ignore[no-any-return]
+
+
+@router.patch("/v1/sla-policies/{policy_id}", summary="Change an SLA policy (If-Match)")
+async def update_policy(
+    policy_id: uuid.UUID,
+    patch: SlaPolicyPatch,
+    session: SessionDep,
+    principal: Admin,
+    response: Response,
+    if_match: IfMatch = None,
+) -> SlaPolicyOut:
+    row = await session.get(SlaPolicy, policy_id)
+    if row is None:
+        raise NotFound("SLA policy not found")
+    check_if_match(if_match, row.version)
+    if patch.calendar_id is not None:
+        await _calendar(session, patch.calendar_id)
+        row.calendar_id = patch.calendar_id
+    if patch.first_response_minutes is not None:
+        row.first_response_minutes = patch.first_response_minutes
+    if patch.resolution_minutes is not None:
+        row.resolution_minutes = patch.resolution_minutes
+    row.version += 1
+    await session.flush()
+    response.headers["ETag"] = etag(row.version)
+    return _policy_out(row)

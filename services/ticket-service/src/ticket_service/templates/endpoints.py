@@ -1,0 +1,189 @@
+"""``/v1/templates`` and ``/v1/macros``; template replies and macro runs on tickets."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response
+from sqlalchemy import func, select
+
+from servicekit.deps import SessionDep
+from servicekit.errors import NotFound
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import Page, PageDep
+from ticket_service.clock import ClockDep
+from ticket_service.etags import check_if_match, etag
+from ticket_service.models import Macro, Template
+from ticket_service.paging import page_of
+from ticket_service.roles import Admin, AgentOnly, ensure_staff
+from ticket_service.templates import macros
+from ticket_service.templates import service as templates
+from ticket_service.templates.schemas import (
+    MacroApplyIn,
+    MacroIn,
+    MacroOut,
+    RenderIn,
+    RenderOut,
+    TemplateEdit,
+    TemplateIn,
+    TemplateOut,
+    TemplateReplyIn,
+)
+from ticket_service.tickets.schemas import TicketOut, TimelineEntryOut
+from ticket_service.tickets.service import Actor, load_ticket, to_out
+
+router = APIRouter(tags=["templates and macros"])
+Key = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+def _template_out(t: Template) -> TemplateOut:
+    return TemplateOut.model_validate(t, from_attributes=True)
+
+
+@router.post("/v1/templates", status_code=201, summary="Add a response template (admin)")
+async def create_template(
+    body: TemplateIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> TemplateOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    out = _template_out(await templates.create(session, body=body))
+    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/templates", summary="Templates, latest version of each")
+async def list_templates(
+    session: SessionDep, principal: AgentOnly, page: PageDep
+) -> Page[TemplateOut]:
+    newest = select(Template.key, func.max(Template.version).label("v")).group_by(Template.key)
+    sub = newest.subquery()
+    stmt = select(Template).join(sub, (Template.key == sub.c.key) & (Template.version == sub.c.v))
+    rows, cursor = await page_of(session, stmt, keys=[Template.key, Template.id], params=page)
+    return Page[TemplateOut](items=[_template_out(t) for t in rows], next_cursor=cursor)
+
+
+@router.get("/v1/templates/{key}", summary="A template (latest version, or ?version=)")
+async def get_template(
+    key: Key,
+    session: SessionDep,
+    principal: AgentOnly,
+    response: Response,
+    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> TemplateOut:
+    if version is None:
+        template = await templates.latest(session, key)
+    else:
+        found = await session.scalar(
+            select(Template).where(Template.key == key, Template.version == version)
+        )
+        if found is None:
+            raise NotFound("no such template version", code="template-not-found")
+        template = found
+    response.headers["ETag"] = etag(template.version)
+    return _template_out(template)
+
+
+@router.patch("/v1/templates/{key}", summary="Edit a template: adds a version (If-Match)")
+async def edit_template(
+    key: Key,
+    body: TemplateEdit,
+    session: SessionDep,
+    principal: Admin,
+    response: Response,
+    if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
+) -> TemplateOut:
+    current = await templates.latest(session, key)
+    check_if_match(if_match, current.version)
+    template = await templates.edit(session, current=current, edit=body)
+    response.headers["ETag"] = etag(template.version)
+    return _template_out(template)
+
+
+@router.post("/v1/templates/{key}/render", summary="Preview a template with variables")
+async def render_template(
+    key: Key, body: RenderIn, session: SessionDep, principal: AgentOnly
+) -> RenderOut:
+    template = await templates.latest(session, key)
+    sample = {name: f"<{name}>" for name in templates.BUILTINS}
+    text = templates.render(
+        template.body, declared=list(template.variables), values={**sample, **body.variables}
+    )
+    return RenderOut(key=template.key, version=template.version, text=text)
+
+
+@router.post(
+    "/v1/tickets/{ticket_id}/template-replies",
+    status_code=201,
+    summary="Reply with an approved template (records the version sent)",
+)
+async def reply_with_template(
+    ticket_id: uuid.UUID,
+    body: TemplateReplyIn,
+    session: SessionDep,
+    principal: AgentOnly,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> TimelineEntryOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    ensure_staff(principal)
+    ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
+    entry = await templates.reply_with_template(
+        session,
+        ticket=ticket,
+        key=body.template_key,
+        variables=body.variables,
+        actor=Actor.of(principal),
+        at=clock(),
+    )
+    out = TimelineEntryOut.model_validate(entry, from_attributes=True)
+    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+
+
+@router.post("/v1/macros", status_code=201, summary="Add a macro (admin)")
+async def create_macro(
+    body: MacroIn, session: SessionDep, principal: Admin, idem: IdempotencyDep, clock: ClockDep
+) -> MacroOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    macro = await macros.create_macro(session, body=body, at=clock())
+    out = MacroOut.model_validate(macro, from_attributes=True)
+    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/macros", summary="Macros, by name")
+async def list_macros(session: SessionDep, principal: AgentOnly, page: PageDep) -> Page[MacroOut]:
+    rows, cursor = await page_of(session, select(Macro), keys=[Macro.name, Macro.id], params=page)
+    return Page[MacroOut](
+        items=[MacroOut.model_validate(m, from_attributes=True) for m in rows], next_cursor=cursor
+    )
+
+
+@router.post(
+    "/v1/tickets/{ticket_id}/macros/{macro_id}",
+    summary="Apply a macro to a ticket, all or nothing (If-Match required)",
+)
+async def apply_macro(
+    ticket_id: uuid.UUID,
+    macro_id: uuid.UUID,
+    body: MacroApplyIn,
+    session: SessionDep,
+    principal: AgentOnly,
+    clock: ClockDep,
+    response: Response,
+    if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
+) -> TicketOut:
+    ensure_staff(principal)
+    ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
+    check_if_match(if_match, ticket.version)
+    macro = await macros.get_macro(session, macro_id)
+    await macros.apply_macro(
+        session,
+        ticket=ticket,
+        macro=macro,
+        variables=body.variables,
+        actor=Actor.of(principal),
+        at=clock(),
+    )
+    response.headers["ETag"] = etag(ticket.version)
+    return to_out(ticket)

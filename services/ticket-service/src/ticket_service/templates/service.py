@@ -1,0 +1,203 @@
+"""Approved response templates: sandboxed rendering with declared variables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.errors import Conflict, NotFound, Unprocessable
+from ticket_service.models import Template, Ticket, TimelineEntry
+from ticket_service.templates.schemas import TemplateEdit, TemplateIn
+from ticket_service.tickets.schemas import MessageKind
+from ticket_service.tickets.service import Actor, add_message
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox also refuses the operators that build huge values (``'x' * 10**9``)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" or isinstance(left, str | list) or isinstance(right, str | list):
+            raise SecurityError(f"the operator {operator!r} is not allowed here")
+        return super().call_binop(context, operator, left, right)
+
+
+_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False)
+RENDER_ERRORS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError)
+
+
+def render(body: str, *, declared: list[str], values: dict[str, Any]) -> str:
+    """Render ``body`` in the sandbox; a declared variable without a value is a 422."""
+    missing = [name for name in declared if name not in values]
+    if missing:
+        raise Unprocessable(
+            f"missing template variable: {', '.join(missing)}",
+            code="template-variable-missing",
+            field="variables",
+            missing=missing,
+        )
+    try:
+        return _ENV.from_string(body).render(**values)
+    except UndefinedError as exc:
+        raise Unprocessable(
+            f"the template uses an undeclared variable: {exc.message}",
+            code="template-variable-missing",
+            field="variables",
+        ) from exc
+    except TemplateSyntaxError as exc:
+        raise Unprocessable(f"the template is invalid: {exc.message}", field="body") from exc
+    except SecurityError as exc:
+        raise Unprocessable(
+            f"the template does something the sandbox forbids: {exc}",
+            code="template-unsafe",
+            field="body",
+        ) from exc
+    except RENDER_ERRORS as exc:
+        raise Unprocessable(
+            f"the template cannot be rendered: {exc}", code="template-render-failed", field="body"
+        ) from exc
+
+
+def check_template(body: str, *, declared: list[str]) -> None:
+    """The body must parse, and use only the variables it declares (plus built-ins)."""
+    try:
+        parsed = _ENV.parse(body)
+    except TemplateSyntaxError as exc:
+        raise Unprocessable(
+            f"the template is invalid: {exc.message}", code="template-invalid", field="body"
+        ) from exc
+    undeclared = sorted(meta.find_undeclared_variables(parsed) - set(declared) - set(BUILTINS))
+    if undeclared:
+        raise Unprocessable(
+            f"the template uses undeclared variables: {', '.join(undeclared)}",
+            code="template-undeclared-variable",
+            field="variables",
+            undeclared=undeclared,
+        )
+
+
+BUILTINS = ("requester_name", "requester_email", "ticket_subject", "ticket_id")
+
+
+def ticket_variables(ticket: Ticket) -> dict[str, str]:
+    """Variables every template may use, filled from the ticket."""
+    return {
+        "requester_name": ticket.requester_name or "there",
+        "requester_email": ticket.requester_email,
+        "ticket_subject": ticket.subject,
+        "ticket_id": str(ticket.id),
+    }
+
+
+async def latest(session: AsyncSession, key: str) -> Template:
+    template = (
+        await session.scalars(
+            select(Template).where(Template.key == key).order_by(Template.version.desc()).limit(1)
+        )
+    ).first()
+    if template is None:
+        raise NotFound(f"no template {key!r}", code="template-not-found")
+    return template
+
+
+async def create(session: AsyncSession, *, body: TemplateIn) -> Template:
+    check_template(body.body, declared=body.variables)
+    exists = await session.scalar(select(Template.id).where(Template.key == body.key).limit(1))
+    if exists is not None:
+        raise Conflict(
+            "a template with this key exists; edit it to add a version", code="template-exists"
+        )
+    template = Template(
+        id=uuid.uuid4(),
+        key=body.key,
+        version=1,
+        title=body.title,
+        body=body.body,
+        variables=list(body.variables),
+        approved=body.approved,
+    )
+    session.add(template)
+    await session.flush()
+    await session.refresh(template)
+    return template
+
+
+async def edit(session: AsyncSession, *, current: Template, edit: TemplateEdit) -> Template:
+    """Editing never changes a sent version: it adds the next one."""
+    variables = list(edit.variables) if edit.variables is not None else list(current.variables)
+    body = edit.body if edit.body is not None else current.body
+    check_template(body, declared=variables)
+    template = Template(
+        id=uuid.uuid4(),
+        key=current.key,
+        version=current.version + 1,
+        title=edit.title if edit.title is not None else current.title,
+        body=body,
+        variables=variables,
+        approved=edit.approved if edit.approved is not None else current.approved,
+    )
+    session.add(template)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("the template was edited concurrently", code="version-conflict") from exc
+    await session.refresh(template)
+    return template
+
+
+async def reply_with_template(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    key: str,
+    variables: dict[str, str],
+    actor: Actor,
+    at: datetime,
+) -> TimelineEntry:
+    """A public reply through the template path: approved templates only."""
+    template = await latest(session, key)
+    if not template.approved:
+        raise Conflict(
+            f"template {key!r} version {template.version} is not approved for replies",
+            code="template-not-approved",
+        )
+    text = render(
+        template.body,
+        declared=list(template.variables),
+        values={**ticket_variables(ticket), **variables},
+    )
+    return await add_message(
+        session,
+        ticket=ticket,
+        kind=MessageKind.reply,
+        body=text,
+        actor=actor,
+        at=at,
+        template_key=template.key,
+        template_version=template.version,
+    )
+
+
+async def latest_approved(session: AsyncSession, key: str) -> Template:
+    template = (
+        await session.scalars(
+            select(Template)
+            .where(Template.key == key, Template.approved.is_(True))
+            .order_by(Template.version.desc())
+            .limit(1)
+        )
+    ).first()
+    if template is None:
+        raise NotFound(f"no approved template {key!r}", code="template-not-found")
+    return template

@@ -1,0 +1,170 @@
+"""``/v1/tickets``: intake, list and search, one ticket with its timeline, updates, messages."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy import func, select
+
+from servicekit.deps import SessionDep
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import Page, PageDep
+from supportops_events.tickets import TicketPriority, TicketStatus
+from ticket_service.clock import ClockDep
+from ticket_service.etags import check_if_match, etag
+from ticket_service.models import SlaNotification, Ticket
+from ticket_service.paging import page_of
+from ticket_service.roles import TicketReader, ensure_staff
+from ticket_service.tickets import service
+from ticket_service.tickets.schemas import (
+    MessageIn,
+    TicketDetail,
+    TicketIn,
+    TicketOut,
+    TicketPatch,
+    TimelineEntryOut,
+)
+
+router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
+
+
+@router.post("", status_code=201, summary="Open a ticket (Idempotency-Key honoured)")
+async def create_ticket(
+    body: TicketIn,
+    session: SessionDep,
+    principal: TicketReader,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+    response: Response,
+) -> TicketOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    principal.ensure_tenant(body.tenant_id, resource="tenant")
+    ticket = await service.create_ticket(
+        session, body=body, actor=service.Actor.of(principal), at=clock()
+    )
+    out = service.to_out(ticket)
+    headers = {"ETag": etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
+    response.headers.update(headers)
+    return await idem.complete(session, out, status_code=201, headers=headers)  # type: ignore[no-any-return]
+
+
+@router.get("", summary="List and search tickets (newest first)")
+async def list_tickets(
+    session: SessionDep,
+    principal: TicketReader,
+    page: PageDep,
+    status: TicketStatus | None = None,
+    priority: TicketPriority | None = None,
+    queue: Filter = None,
+    category: Filter = None,
+    assignee: Filter = None,
+    tenant_id: Filter = None,
+    tag: Filter = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Full-text search")
+    ] = None,
+    sla_state: Annotated[
+        Literal["warning", "breached"] | None,
+        Query(description="Tickets whose SLA scan emitted a warning (not yet breached) / breach"),
+    ] = None,
+) -> Page[TicketOut]:
+    stmt = select(Ticket)
+    tenant = principal.tenant_filter(tenant_id)
+    if tenant is not None:
+        stmt = stmt.where(Ticket.tenant_id == tenant)
+    if status is not None:
+        stmt = stmt.where(Ticket.status == status.value)
+    if priority is not None:
+        stmt = stmt.where(Ticket.priority == priority.value)
+    if queue is not None:
+        stmt = stmt.where(Ticket.queue == queue)
+    if category is not None:
+        main, _, sub = category.partition("/")
+        stmt = stmt.where(Ticket.category == main)
+        if sub:
+            stmt = stmt.where(Ticket.subcategory == sub)
+    if assignee is not None:
+        stmt = stmt.where(Ticket.assignee_id == assignee)
+    if tag is not None:
+        stmt = stmt.where(Ticket.tags.contains([tag]))
+    if q is not None:
+        stmt = stmt.where(Ticket.search.op("@@")(func.websearch_to_tsquery("english", q)))
+    if sla_state is not None:
+        breached = select(SlaNotification.ticket_id).where(SlaNotification.kind == "breached")
+        if sla_state == "breached":
+            stmt = stmt.where(Ticket.id.in_(breached))
+        else:
+            warned = select(SlaNotification.ticket_id).where(SlaNotification.kind == "warning")
+            stmt = stmt.where(Ticket.id.in_(warned), Ticket.id.not_in(breached))
+    rows, cursor = await page_of(
+        session, stmt, keys=[Ticket.created_at, Ticket.id], params=page, direction="desc"
+    )
+    return Page[TicketOut](items=[service.to_out(t) for t in rows], next_cursor=cursor)
+
+
+@router.get("/{ticket_id}", summary="One ticket with its timeline and account context")
+async def get_ticket(
+    ticket_id: uuid.UUID,
+    session: SessionDep,
+    principal: TicketReader,
+    response: Response,
+    clock: ClockDep,
+) -> TicketDetail:
+    ticket = await service.load_ticket(session, ticket_id, principal=principal)
+    response.headers["ETag"] = etag(ticket.version)
+    return await service.detail(session, ticket, principal=principal, now=clock())
+
+
+@router.patch(
+    "/{ticket_id}",
+    summary="Change status, priority, routing, tags or assignee (If-Match required)",
+)
+async def update_ticket(
+    ticket_id: uuid.UUID,
+    patch: TicketPatch,
+    session: SessionDep,
+    principal: TicketReader,
+    clock: ClockDep,
+    response: Response,
+    if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
+) -> TicketOut:
+    ensure_staff(principal)
+    ticket = await service.load_ticket(session, ticket_id, principal=principal, for_update=True)
+    check_if_match(if_match, ticket.version)
+    await service.update_ticket(
+        session, ticket=ticket, patch=patch, actor=service.Actor.of(principal), at=clock()
+    )
+    response.headers["ETag"] = etag(ticket.version)
+    return service.to_out(ticket)
+
+
+@router.post(
+    "/{ticket_id}/messages",
+    status_code=201,
+    summary="Add a public reply or an internal note (Idempotency-Key honoured)",
+)
+async def add_message(
+    ticket_id: uuid.UUID,
+    body: MessageIn,
+    session: SessionDep,
+    principal: TicketReader,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> TimelineEntryOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    ticket = await service.load_ticket(session, ticket_id, principal=principal, for_update=True)
+    entry = await service.add_message(
+        session,
+        ticket=ticket,
+        kind=body.kind,
+        body=body.body,
+        actor=service.Actor.of(principal),
+        at=clock(),
+    )
+    out = TimelineEntryOut.model_validate(entry, from_attributes=True)
+    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]

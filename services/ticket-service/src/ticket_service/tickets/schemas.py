@@ -1,0 +1,118 @@
+"""API shapes of tickets and their timeline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from supportops_events.tickets import TicketPriority, TicketStatus
+from ticket_service.accounts.schemas import AccountOut
+from ticket_service.categories import AccessSubcategory, Category
+from ticket_service.sla.schemas import TicketSlaOut
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Channel(StrEnum):
+    email = "email"
+    chat = "chat"
+    phone = "phone"
+    social = "social"
+    web = "web"
+    api = "api"
+
+
+class MessageKind(StrEnum):
+    reply = "reply"
+    note = "note"
+
+
+class RequesterIn(BaseModel):
+    email: str = Field(max_length=320, pattern=EMAIL_PATTERN)
+    name: str | None = Field(default=None, max_length=200)
+    user_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class TicketIn(BaseModel):
+    tenant_id: str = Field(min_length=1, max_length=64)
+    requester: RequesterIn
+    channel: Channel
+    subject: str = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1, max_length=50_000)
+
+
+class TicketPatch(BaseModel):
+    status: TicketStatus | None = None
+    priority: TicketPriority | None = None
+    queue: str | None = Field(default=None, min_length=1, max_length=64)
+    category: Category | None = None
+    subcategory: AccessSubcategory | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=50)
+    assignee_id: str | None = Field(default=None, min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class MessageIn(BaseModel):
+    kind: MessageKind
+    body: str = Field(min_length=1, max_length=50_000)
+
+
+class RequesterOut(BaseModel):
+    email: str
+    name: str | None
+    user_id: str | None
+
+
+class TicketOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: str
+    requester: RequesterOut
+    channel: str
+    subject: str
+    body: str
+    status: TicketStatus
+    priority: TicketPriority
+    category: str | None
+    subcategory: str | None
+    queue: str | None
+    tags: list[str]
+    assignee_id: str | None
+    followup_key: str | None
+    version: int
+    first_response_at: datetime | None
+    solved_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TimelineEntryOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    author_type: str
+    author_id: str | None
+    action: str | None
+    body: str
+    reason: str | None
+    data: dict[str, Any]
+    template_key: str | None
+    template_version: int | None
+    created_at: datetime
+
+
+class BugLinkOut(BaseModel):
+    bug_id: str
+    key: str
+    title: str
+    status: str
+
+
+class TicketDetail(TicketOut):
+    timeline: list[TimelineEntryOut]
+    sla: TicketSlaOut
+    account: AccountOut | None
+    linked_bugs: list[BugLinkOut]

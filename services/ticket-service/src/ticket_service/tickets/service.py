@@ -1,0 +1,701 @@
+"""Tickets: intake, the status machine, the timeline, assignment and replies.
+
+Every state change writes a timeline entry (who, when, what, why) and publishes its
+event in the same transaction. ``ticket.status_changed`` is published for every status
+change; ``ticket.solved`` and ``ticket.reopened`` additionally mark those two.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Principal
+from servicekit.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
+from servicekit.outbox import publish
+from supportops_events.tickets import (
+    ReplyAuthor,
+    ReplyVisibility,
+    Requester,
+    TicketAssigned,
+    TicketChannel,
+    TicketCreated,
+    TicketPriority,
+    TicketReopened,
+    TicketReplied,
+    TicketSolved,
+    TicketStatus,
+    TicketStatusChanged,
+    TicketTriaged,
+)
+from ticket_service.accounts.service import account_view
+from ticket_service.agents.service import least_loaded_agent
+from ticket_service.categories import AccessSubcategory, Category
+from ticket_service.models import Account, Agent, Bug, Ticket, TicketBug, TimelineEntry
+from ticket_service.sla.service import ticket_sla
+from ticket_service.tickets.schemas import (
+    BugLinkOut,
+    MessageKind,
+    RequesterOut,
+    TicketDetail,
+    TicketIn,
+    TicketOut,
+    TicketPatch,
+    TimelineEntryOut,
+)
+from ticket_service.triage.engine import TicketFacts
+from ticket_service.triage.service import run_triage
+
+S = TicketStatus
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: an agent, the customer, or the system (id None)."""
+
+    kind: ReplyAuthor
+    id: str | None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        kind = ReplyAuthor.customer if principal.is_tenant_scoped else ReplyAuthor.agent
+        return cls(kind=kind, id=principal.subject)
+
+
+SYSTEM = Actor(kind=ReplyAuthor.system, id=None)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+async def load_ticket(
+    session: AsyncSession,
+    ticket_id: uuid.UUID,
+    *,
+    principal: Principal | None = None,
+    for_update: bool = False,
+) -> Ticket:
+    ticket = await session.get(Ticket, ticket_id, with_for_update=for_update)
+    if ticket is None:
+        raise NotFound("ticket not found")
+    if principal is not None:
+        principal.ensure_tenant(ticket.tenant_id, resource="ticket")
+    return ticket
+
+
+def to_out(ticket: Ticket) -> TicketOut:
+    return TicketOut(
+        id=ticket.id,
+        tenant_id=ticket.tenant_id,
+        requester=RequesterOut(
+            email=ticket.requester_email,
+            name=ticket.requester_name,
+            user_id=ticket.requester_user_id,
+        ),
+        channel=ticket.channel,
+        subject=ticket.subject,
+        body=ticket.body,
+        status=TicketStatus(ticket.status),
+        priority=TicketPriority(ticket.priority),
+        category=ticket.category,
+        subcategory=ticket.subcategory,
+        queue=ticket.queue,
+        tags=list(ticket.tags or []),
+        assignee_id=ticket.assignee_id,
+        followup_key=ticket.followup_key,
+        version=ticket.version,
+        first_response_at=ticket.first_response_at,
+        solved_at=ticket.solved_at,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+    )
+
+
+async def detail(
+    session: AsyncSession, ticket: Ticket, *, principal: Principal, now: datetime
+) -> TicketDetail:
+    stmt = select(TimelineEntry).where(TimelineEntry.ticket_id == ticket.id)
+    if principal.is_tenant_scoped:
+        # customers see the conversation, not internal notes or system entries
+        stmt = stmt.where(TimelineEntry.kind == "reply")
+    entries = (
+        await session.scalars(stmt.order_by(TimelineEntry.created_at, TimelineEntry.seq))
+    ).all()
+    bugs = (
+        await session.scalars(
+            select(Bug)
+            .join(TicketBug, TicketBug.bug_id == Bug.bug_id)
+            .where(TicketBug.ticket_id == ticket.id)
+            .order_by(Bug.key)
+        )
+    ).all()
+    account = None if principal.is_tenant_scoped else await account_view(session, ticket.tenant_id)
+    return TicketDetail(
+        **to_out(ticket).model_dump(),
+        timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in entries],
+        sla=await ticket_sla(session, ticket, now=now),
+        account=account,
+        linked_bugs=[BugLinkOut.model_validate(b, from_attributes=True) for b in bugs],
+    )
+
+
+# --- timeline ---------------------------------------------------------------------------
+
+
+async def add_entry(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    kind: str,
+    actor: Actor,
+    at: datetime,
+    body: str = "",
+    action: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    template_key: str | None = None,
+    template_version: int | None = None,
+) -> TimelineEntry:
+    entry = TimelineEntry(
+        id=uuid.uuid4(),
+        ticket_id=ticket.id,
+        kind=kind,
+        author_type=actor.kind.value,
+        author_id=actor.id,
+        action=action,
+        body=body,
+        reason=reason,
+        data=data or {},
+        template_key=template_key,
+        template_version=template_version,
+        created_at=at,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def system_note(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    action: str,
+    body: str,
+    at: datetime,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    return await add_entry(
+        session,
+        ticket=ticket,
+        kind="system",
+        actor=SYSTEM,
+        at=at,
+        body=body,
+        action=action,
+        reason=reason,
+        data=data,
+    )
+
+
+def _touch(ticket: Ticket, at: datetime) -> None:
+    ticket.version += 1
+    ticket.updated_at = at
+
+
+# --- the status machine -----------------------------------------------------------------
+
+
+def _kind(previous: TicketStatus, current: TicketStatus) -> str | None:
+    match (previous, current):
+        case (S.new, S.open | S.pending | S.on_hold):
+            return "work"
+        case (S.open, S.pending | S.on_hold) | (S.pending, S.open | S.on_hold):
+            return "work"
+        case (S.on_hold, S.open | S.pending):
+            return "work"
+        case (S.new | S.open | S.pending | S.on_hold, S.solved):
+            return "solve"
+        case (S.solved, S.open):
+            return "reopen"
+        case (S.solved, S.closed):
+            return "close"
+        case _:
+            return None
+
+
+def allowed_from(previous: TicketStatus) -> list[TicketStatus]:
+    return [s for s in TicketStatus if _kind(previous, s) is not None]
+
+
+def transition_kind(previous: TicketStatus, current: TicketStatus) -> str:
+    """What a status change means; a change not allowed is refused (409)."""
+    kind = _kind(previous, current)
+    if kind is None:
+        raise InvalidTransition(
+            f"a ticket cannot go from {previous.value} to {current.value}",
+            previous=previous.value,
+            requested=current.value,
+            allowed=sorted(s.value for s in allowed_from(previous)),
+        )
+    return kind
+
+
+async def change_status(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    to: TicketStatus,
+    actor: Actor,
+    at: datetime,
+    reason: str | None = None,
+    resolution: str | None = None,
+) -> None:
+    previous = TicketStatus(ticket.status)
+    if previous is to:
+        return
+    kind = transition_kind(previous, to)
+    ticket.status = to.value
+    if kind == "solve":
+        ticket.solved_at = at
+    elif kind == "reopen":
+        ticket.solved_at = None
+    _touch(ticket, at)
+    await add_entry(
+        session,
+        ticket=ticket,
+        kind="system",
+        actor=actor,
+        at=at,
+        action="status_changed",
+        body=f"status {previous.value} → {to.value}",
+        reason=reason,
+        data={"previous": previous.value, "current": to.value},
+    )
+    await publish(
+        session,
+        TicketStatusChanged(
+            tenant_id=ticket.tenant_id,
+            ticket_id=str(ticket.id),
+            status=to,
+            previous_status=previous,
+            changed_by=actor.id,
+            reason=reason,
+            changed_at=at,
+        ),
+    )
+    if kind == "solve":
+        linked = (
+            await session.scalars(select(TicketBug.bug_id).where(TicketBug.ticket_id == ticket.id))
+        ).all()
+        await publish(
+            session,
+            TicketSolved(
+                tenant_id=ticket.tenant_id,
+                ticket_id=str(ticket.id),
+                status=to,
+                solved_by=actor.id if actor.kind is ReplyAuthor.agent else None,
+                automatic=actor.kind is ReplyAuthor.system,
+                resolution=resolution or reason,
+                linked_bug_ids=list(linked),
+                solved_at=at,
+            ),
+        )
+    elif kind == "reopen":
+        await publish(
+            session,
+            TicketReopened(
+                tenant_id=ticket.tenant_id,
+                ticket_id=str(ticket.id),
+                status=to,
+                previous_status=previous,
+                reopened_by=actor.id,
+                reason=reason,
+                reopened_at=at,
+            ),
+        )
+
+
+# --- assignment ---------------------------------------------------------------------------
+
+
+async def assign(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    assignee_id: str,
+    actor: Actor,
+    at: datetime,
+    reason: str,
+) -> None:
+    previous = ticket.assignee_id
+    if previous == assignee_id:
+        return
+    ticket.assignee_id = assignee_id
+    _touch(ticket, at)
+    await add_entry(
+        session,
+        ticket=ticket,
+        kind="system",
+        actor=actor,
+        at=at,
+        action="assigned",
+        body=f"assigned to {assignee_id}",
+        reason=reason,
+        data={"previous_assignee_id": previous, "assignee_id": assignee_id},
+    )
+    await publish(
+        session,
+        TicketAssigned(
+            tenant_id=ticket.tenant_id,
+            ticket_id=str(ticket.id),
+            status=TicketStatus(ticket.status),
+            assignee_id=assignee_id,
+            queue=ticket.queue,
+            previous_assignee_id=previous,
+            assigned_by=actor.id,
+        ),
+    )
+
+
+async def auto_assign(session: AsyncSession, *, ticket: Ticket, at: datetime) -> None:
+    if ticket.queue is None:
+        return
+    agent = await least_loaded_agent(session, queue=ticket.queue)
+    if agent is None:
+        await system_note(
+            session,
+            ticket=ticket,
+            action="assignment_skipped",
+            body=f"no available agent in queue {ticket.queue}",
+            at=at,
+        )
+        return
+    await assign(
+        session,
+        ticket=ticket,
+        assignee_id=agent.id,
+        actor=SYSTEM,
+        at=at,
+        reason=f"least-loaded available agent of queue {ticket.queue}",
+    )
+
+
+# --- intake -------------------------------------------------------------------------------
+
+
+def category_label(category: str | None, subcategory: str | None) -> str:
+    return f"{category}/{subcategory}" if category and subcategory else (category or "other")
+
+
+async def create_ticket(
+    session: AsyncSession,
+    *,
+    body: TicketIn,
+    actor: Actor,
+    at: datetime,
+    channel: TicketChannel | None = None,
+    followup_key: str | None = None,
+    forced_triage: tuple[Category, AccessSubcategory | None, TicketPriority, str, list[str]]
+    | None = None,
+) -> Ticket:
+    ticket = Ticket(
+        id=uuid.uuid4(),
+        tenant_id=body.tenant_id,
+        requester_email=body.requester.email.lower(),
+        requester_name=body.requester.name,
+        requester_user_id=body.requester.user_id,
+        channel=(channel or TicketChannel(body.channel.value)).value,
+        subject=body.subject,
+        body=body.body,
+        status=TicketStatus.new.value,
+        priority=TicketPriority.normal.value,
+        tags=[],
+        followup_key=followup_key,
+        version=1,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(ticket)
+    await session.flush()
+    # the opening message is the requester's words, whoever typed them in
+    opener = (
+        actor
+        if actor.kind is ReplyAuthor.system
+        else Actor(kind=ReplyAuthor.customer, id=ticket.requester_email)
+    )
+    await add_entry(
+        session,
+        ticket=ticket,
+        kind="reply",
+        actor=opener,
+        at=at,
+        body=body.body,
+        action="created",
+        data={"channel": ticket.channel, "subject": ticket.subject, "created_by": actor.id},
+    )
+    requester = Requester(
+        user_id=ticket.requester_user_id,
+        email=ticket.requester_email,
+        name=ticket.requester_name,
+    )
+    await publish(
+        session,
+        TicketCreated(
+            tenant_id=ticket.tenant_id,
+            ticket_id=str(ticket.id),
+            status=TicketStatus.new,
+            subject=ticket.subject,
+            requester=requester,
+            channel=TicketChannel(ticket.channel),
+            priority=TicketPriority.normal,
+            category=forced_triage[0].value if forced_triage else None,
+            queue=forced_triage[3] if forced_triage else None,
+            tags=list(forced_triage[4]) if forced_triage else [],
+            followup_key=followup_key,
+            created_at=at,
+        ),
+    )
+    await triage_ticket(session, ticket=ticket, at=at, forced=forced_triage)
+    await auto_assign(session, ticket=ticket, at=at)
+    return ticket
+
+
+async def triage_ticket(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    at: datetime,
+    forced: tuple[Category, AccessSubcategory | None, TicketPriority, str, list[str]] | None = None,
+) -> None:
+    if forced is not None:
+        category, subcategory, priority, queue, tags = forced
+        rule_id, rule_name, reasons = None, None, ["opened by the system with a fixed routing"]
+    else:
+        account = await session.get(Account, ticket.tenant_id)
+        outcome = await run_triage(
+            session,
+            facts=TicketFacts(
+                subject=ticket.subject,
+                body=ticket.body,
+                channel=ticket.channel,
+                requester_email=ticket.requester_email,
+                plan_tier=account.plan_tier if account else None,
+            ),
+        )
+        category, subcategory, priority = outcome.category, outcome.subcategory, outcome.priority
+        queue, tags = outcome.queue, outcome.tags
+        rule_id, rule_name, reasons = outcome.rule_id, outcome.rule_name, outcome.reasons
+    ticket.category = category.value
+    ticket.subcategory = subcategory.value if subcategory else None
+    ticket.priority = priority.value
+    ticket.queue = queue
+    ticket.tags = sorted(set(ticket.tags or []) | set(tags))
+    ticket.triage_rule_id = rule_id
+    label = category_label(ticket.category, ticket.subcategory)
+    await add_entry(
+        session,
+        ticket=ticket,
+        kind="system",
+        actor=SYSTEM,
+        at=at,
+        action="triaged",
+        body=f"triaged as {label}, priority {priority.value}, queue {queue}"
+        + (f" by rule {rule_name!r}" if rule_name else ""),
+        reason="; ".join(reasons),
+        data={
+            "rule_id": str(rule_id) if rule_id else None,
+            "rule_name": rule_name,
+            "category": ticket.category,
+            "subcategory": ticket.subcategory,
+            "priority": ticket.priority,
+            "queue": queue,
+            "tags": ticket.tags,
+        },
+    )
+    await publish(
+        session,
+        TicketTriaged(
+            tenant_id=ticket.tenant_id,
+            ticket_id=str(ticket.id),
+            status=TicketStatus(ticket.status),
+            category=label,
+            queue=queue,
+            priority=priority,
+            tags=list(ticket.tags),
+            automatic=True,
+        ),
+    )
+
+
+# --- messages -----------------------------------------------------------------------------
+
+
+async def add_message(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    kind: MessageKind,
+    body: str,
+    actor: Actor,
+    at: datetime,
+    template_key: str | None = None,
+    template_version: int | None = None,
+) -> TimelineEntry:
+    status = TicketStatus(ticket.status)
+    if kind is MessageKind.note and actor.kind is ReplyAuthor.customer:
+        raise Forbidden("customers cannot add internal notes", code="staff-only")
+    if status is S.closed and kind is MessageKind.reply:
+        raise Conflict("the ticket is closed; open a new one", code="ticket-closed")
+    entry = await add_entry(
+        session,
+        ticket=ticket,
+        kind=kind.value,
+        actor=actor,
+        at=at,
+        body=body,
+        action="replied" if kind is MessageKind.reply else "noted",
+        template_key=template_key,
+        template_version=template_version,
+    )
+    public = kind is MessageKind.reply
+    # only a public reply by an agent stops the first-response clock
+    first_response = public and actor.kind is ReplyAuthor.agent and not ticket.first_response_at
+    if first_response:
+        ticket.first_response_at = at
+    _touch(ticket, at)
+    await publish(
+        session,
+        TicketReplied(
+            tenant_id=ticket.tenant_id,
+            ticket_id=str(ticket.id),
+            status=status,
+            reply_id=str(entry.id),
+            author=actor.kind,
+            author_id=actor.id,
+            visibility=ReplyVisibility.public if public else ReplyVisibility.internal,
+            template_key=template_key,
+            is_first_response=first_response,
+            replied_at=at,
+        ),
+    )
+    if public and actor.kind is ReplyAuthor.customer and status in (S.solved, S.pending):
+        await change_status(
+            session, ticket=ticket, to=S.open, actor=actor, at=at, reason="the customer replied"
+        )
+    elif public and actor.kind is ReplyAuthor.agent and status is S.new:
+        await change_status(
+            session, ticket=ticket, to=S.open, actor=actor, at=at, reason="an agent replied"
+        )
+    return entry
+
+
+# --- automation ---------------------------------------------------------------------------
+
+
+async def auto_close(session: AsyncSession, *, now: datetime, solved_before: datetime) -> int:
+    """Close tickets solved before ``solved_before``; returns how many were closed."""
+    tickets = (
+        await session.scalars(
+            select(Ticket)
+            .where(Ticket.status == S.solved.value, Ticket.solved_at < solved_before)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for ticket in tickets:
+        await change_status(
+            session,
+            ticket=ticket,
+            to=S.closed,
+            actor=SYSTEM,
+            at=now,
+            reason="solved long enough ago without a customer reply",
+        )
+    return len(tickets)
+
+
+# --- updates ------------------------------------------------------------------------------
+
+
+async def update_ticket(
+    session: AsyncSession, *, ticket: Ticket, patch: TicketPatch, actor: Actor, at: datetime
+) -> None:
+    if patch.status is not None:
+        await change_status(
+            session, ticket=ticket, to=patch.status, actor=actor, at=at, reason=patch.reason
+        )
+    if patch.assignee_id is not None:
+        if await session.get(Agent, patch.assignee_id) is None:
+            raise Unprocessable(
+                "no agent with this id is registered", code="unknown-agent", field="assignee_id"
+            )
+        await assign(
+            session,
+            ticket=ticket,
+            assignee_id=patch.assignee_id,
+            actor=actor,
+            at=at,
+            reason=patch.reason or "manual reassignment",
+        )
+    routing_changed = False
+    if patch.category is not None or patch.subcategory is not None:
+        category = patch.category or Category(ticket.category or "other")
+        subcategory = patch.subcategory
+        if subcategory is not None and category is not Category.access:
+            raise Unprocessable(
+                "a subcategory is only defined for the access category",
+                code="validation-error",
+                field="subcategory",
+            )
+        current = (category.value, subcategory.value if subcategory else None)
+        routing_changed |= current != (ticket.category, ticket.subcategory)
+        ticket.category, ticket.subcategory = current
+    if patch.priority is not None and patch.priority.value != ticket.priority:
+        ticket.priority = patch.priority.value
+        routing_changed = True
+    if patch.queue is not None and patch.queue != ticket.queue:
+        ticket.queue = patch.queue
+        routing_changed = True
+    if patch.tags is not None and sorted(set(patch.tags)) != sorted(ticket.tags or []):
+        ticket.tags = sorted(set(patch.tags))
+        routing_changed = True
+    if routing_changed:
+        _touch(ticket, at)
+        await add_entry(
+            session,
+            ticket=ticket,
+            kind="system",
+            actor=actor,
+            at=at,
+            action="retriaged",
+            body=f"set to {category_label(ticket.category, ticket.subcategory)}, "
+            f"priority {ticket.priority}, queue {ticket.queue}",
+            reason=patch.reason,
+            data={
+                "category": ticket.category,
+                "subcategory": ticket.subcategory,
+                "priority": ticket.priority,
+                "queue": ticket.queue,
+                "tags": ticket.tags,
+            },
+        )
+        await publish(
+            session,
+            TicketTriaged(
+                tenant_id=ticket.tenant_id,
+                ticket_id=str(ticket.id),
+                status=TicketStatus(ticket.status),
+                category=category_label(ticket.category, ticket.subcategory),
+                queue=ticket.queue or "support",
+                priority=TicketPriority(ticket.priority),
+                tags=list(ticket.tags),
+                automatic=False,
+                triaged_by=actor.id,
+            ),
+        )
+    await session.flush()

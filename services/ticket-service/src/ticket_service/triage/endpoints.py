@@ -1,0 +1,97 @@
+"""``/v1/triage-rules``: ordered triage rules and dry runs."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Header, Response
+from sqlalchemy import select
+
+from servicekit.deps import SessionDep
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import Page, PageDep
+from ticket_service.clock import ClockDep
+from ticket_service.etags import check_if_match, etag
+from ticket_service.models import TriageRule
+from ticket_service.paging import page_of
+from ticket_service.roles import Admin, AgentOnly
+from ticket_service.triage import service
+from ticket_service.triage.schemas import (
+    DryRunIn,
+    TriageOutcome,
+    TriageRuleIn,
+    TriageRuleOut,
+    TriageRulePatch,
+)
+
+router = APIRouter(prefix="/v1/triage-rules", tags=["triage"])
+
+
+@router.get("", summary="Triage rules in evaluation order")
+async def list_rules(
+    session: SessionDep, principal: AgentOnly, page: PageDep
+) -> Page[TriageRuleOut]:
+    rows, cursor = await page_of(
+        session, select(TriageRule), keys=[TriageRule.position, TriageRule.id], params=page
+    )
+    return Page[TriageRuleOut](items=[service.to_out(r) for r in rows], next_cursor=cursor)
+
+
+@router.post("", status_code=201, summary="Add a triage rule (admin)")
+async def create_rule(
+    body: TriageRuleIn,
+    session: SessionDep,
+    principal: Admin,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> TriageRuleOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    rule = await service.create_rule(session, body=body, at=clock())
+    out = service.to_out(rule)
+    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+
+
+@router.post("/dry-run", summary="What the rules would do to a ticket text")
+async def dry_run(body: DryRunIn, session: SessionDep, principal: AgentOnly) -> TriageOutcome:
+    return await service.dry_run(session, body=body)
+
+
+@router.get("/{rule_id}", summary="One triage rule")
+async def get_rule(
+    rule_id: uuid.UUID, session: SessionDep, principal: AgentOnly, response: Response
+) -> TriageRuleOut:
+    rule = await service.get_rule(session, rule_id)
+    response.headers["ETag"] = etag(rule.version)
+    return service.to_out(rule)
+
+
+@router.patch("/{rule_id}", summary="Change a triage rule (admin; If-Match required)")
+async def update_rule(
+    rule_id: uuid.UUID,
+    patch: TriageRulePatch,
+    session: SessionDep,
+    principal: Admin,
+    response: Response,
+    clock: ClockDep,
+    if_match: str | None = Header(default=None, alias="If-Match", max_length=100),
+) -> TriageRuleOut:
+    rule = await service.get_rule(session, rule_id)
+    check_if_match(if_match, rule.version)
+    rule = await service.update_rule(session, rule=rule, patch=patch, at=clock())
+    response.headers["ETag"] = etag(rule.version)
+    return service.to_out(rule)
+
+
+@router.delete("/{rule_id}", status_code=204, summary="Remove a triage rule (admin; If-Match)")
+async def delete_rule(
+    rule_id: uuid.UUID,
+    session: SessionDep,
+    principal: Admin,
+    if_match: str | None = Header(default=None, alias="If-Match", max_length=100),
+) -> Response:
+    rule = await service.get_rule(session, rule_id)
+    check_if_match(if_match, rule.version)
+    await session.delete(rule)
+    await session.flush()
+    return Response(status_code=204)

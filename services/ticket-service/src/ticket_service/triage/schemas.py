@@ -1,0 +1,113 @@
+"""API shapes of triage rules and dry runs."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from supportops_events.billing import PlanTier
+from supportops_events.tickets import TicketPriority
+from ticket_service.categories import AccessSubcategory, Category
+from ticket_service.tickets.schemas import Channel
+
+MAX_PATTERN_LENGTH = 200
+# A quantified group that itself contains a quantifier, e.g. ``(a+)+`` or ``(\w*)*``:
+# the classic shape of catastrophic backtracking. Refused outright.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,)")
+
+
+Keyword = Annotated[str, Field(min_length=1, max_length=100)]
+Domain = Annotated[str, Field(min_length=1, max_length=255)]
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def check_pattern(pattern: str) -> str:
+    if _NESTED_QUANTIFIER.search(pattern):
+        raise ValueError(f"pattern {pattern!r} nests quantifiers (catastrophic backtracking)")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from exc
+    return pattern
+
+
+Pattern = Annotated[
+    str, Field(min_length=1, max_length=MAX_PATTERN_LENGTH), AfterValidator(check_pattern)
+]
+
+
+class RuleConditions(BaseModel):
+    """Every condition given must hold; within one condition any listed value suffices."""
+
+    channels: list[Channel] = Field(default_factory=list, max_length=10)
+    keywords: list[Keyword] = Field(default_factory=list, max_length=50)
+    """Case-insensitive words or phrases looked for in subject and body."""
+    patterns: list[Pattern] = Field(default_factory=list, max_length=20)
+    """Regular expressions (case-insensitive) searched in subject and body."""
+    requester_domains: list[Domain] = Field(default_factory=list, max_length=50)
+    plan_tiers: list[PlanTier] = Field(default_factory=list, max_length=4)
+
+
+class RuleActions(BaseModel):
+    category: Category
+    subcategory: AccessSubcategory | None = None
+    priority: TicketPriority | None = None
+    queue: str = Field(default="support", min_length=1, max_length=64)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _subcategory_fits(self) -> RuleActions:
+        if self.subcategory is not None and self.category is not Category.access:
+            raise ValueError("subcategory is only defined for the access category")
+        return self
+
+
+class TriageRuleIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    position: int = Field(ge=0, le=1_000_000)
+    enabled: bool = True
+    conditions: RuleConditions
+    actions: RuleActions
+
+
+class TriageRulePatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    position: int | None = Field(default=None, ge=0, le=1_000_000)
+    enabled: bool | None = None
+    conditions: RuleConditions | None = None
+    actions: RuleActions | None = None
+
+
+class TriageRuleOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    position: int
+    enabled: bool
+    conditions: RuleConditions
+    actions: RuleActions
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class DryRunIn(BaseModel):
+    subject: str = Field(min_length=1, max_length=300)
+    body: str = Field(default="", max_length=50_000)
+    channel: Channel = Channel.email
+    requester_email: str | None = Field(default=None, max_length=320)
+    plan_tier: PlanTier | None = None
+
+
+class TriageOutcome(BaseModel):
+    rule_id: uuid.UUID | None
+    rule_name: str | None
+    reasons: list[str]
+    category: Category
+    subcategory: AccessSubcategory | None
+    priority: TicketPriority
+    queue: str
+    tags: list[str]

@@ -1,0 +1,141 @@
+"""QA escalation and bug events on tickets; proactive billing follow-up tickets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ticket_service_testkit import AGENT, Service, error_fields, open_ticket, problem, tenant
+
+from servicekit.testing import eventually, send_events
+from supportops_events.samples import sample
+
+REPORT = {
+    "steps": ["Open Reports", "Click Save on any report"],
+    "expected": "The report is saved",
+    "actual": "An error 500 page appears",
+    "environment": {"app_version": "4.12.0", "browser": "Firefox 128"},
+    "severity": "high",
+}
+
+
+async def _detail(svc: Service, ticket_id: str) -> dict[str, Any]:
+    response = await svc.client.get(f"/v1/tickets/{ticket_id}", headers=AGENT)
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_escalation_refuses_an_incomplete_report_naming_what_is_missing(
+    svc: Service,
+) -> None:
+    ticket = await open_ticket(svc.client, tenant(), subject="Save fails", body="error 500")
+    url = f"/v1/tickets/{ticket['id']}/escalations"
+    incomplete = {"steps": [], "expected": "n/a", "environment": {}, "severity": "meh"}
+    body = problem(await svc.client.post(url, json=incomplete, headers=AGENT), 422)
+    assert error_fields(body) == {"steps", "expected", "actual", "environment", "severity"}
+    blank_step = {**REPORT, "steps": ["Open Reports", "  "]}
+    body = problem(await svc.client.post(url, json=blank_step, headers=AGENT), 422)
+    assert error_fields(body) == {"steps.1"}
+    assert (await _detail(svc, ticket["id"]))["status"] == "new"
+
+
+async def test_escalate_then_bug_resolved_solves_with_the_fixed_reply(svc: Service) -> None:
+    t = tenant()
+    ticket = await open_ticket(svc.client, t, subject="Save fails", body="error 500 on save")
+    assert ticket["category"] == "potential_bug"
+    response = await svc.client.post(
+        f"/v1/tickets/{ticket['id']}/escalations", json=REPORT, headers=AGENT
+    )
+    assert response.status_code == 201, response.text
+    assert (await _detail(svc, ticket["id"]))["status"] == "on_hold"
+    (escalated,) = await svc.events_of(
+        "tickets.events", subject=ticket["id"], count=1, types={"ticket.escalated"}
+    )
+    assert escalated.data.steps == REPORT["steps"]  # type: ignore[attr-defined]
+    assert escalated.data.status == "on_hold"
+
+    bug = {"tenant_id": t, "bug_id": f"bug-{t}", "key": f"BUG-{t}", "title": "Save fails"}
+    linked = [ticket["id"], "tkt-of-someone-else"]
+    await send_events(
+        [
+            sample(
+                "bug.reported",
+                **bug,
+                status="reported",
+                linked_ticket_ids=linked,
+                ticket_id=ticket["id"],
+            ),
+            sample("bug.reproduced", **bug, status="reproduced", linked_ticket_ids=linked),
+        ],
+        prefix=svc.prefix,
+    )
+
+    async def reproduced() -> None:
+        detail = await _detail(svc, ticket["id"])
+        assert [b["status"] for b in detail["linked_bugs"]] == ["reproduced"]
+        assert detail["account"]["open_bugs"][0]["key"] == f"BUG-{t}"
+
+    await eventually(reproduced)
+    resolved = sample(
+        "bug.resolved",
+        **bug,
+        status="resolved",
+        linked_ticket_ids=linked,
+        fixed_in_version="4.12.1",
+    )
+    await send_events([resolved, resolved], prefix=svc.prefix)
+
+    async def solved() -> dict[str, Any]:
+        detail = await _detail(svc, ticket["id"])
+        assert detail["status"] == "solved"
+        return detail
+
+    detail = await eventually(solved)
+    fixed = [e for e in detail["timeline"] if e["template_key"] == "bug_fixed"]
+    assert len(fixed) == 1 and "4.12.1" in fixed[0]["body"]
+    actions = [e["action"] for e in detail["timeline"] if e["kind"] == "system"]
+    assert actions.count("bug.resolved") == 1
+    assert "bug.reproduced" in actions
+    assert detail["account"]["open_bugs"] == []
+    (solved_event,) = await svc.events_of(
+        "tickets.events", subject=ticket["id"], count=1, types={"ticket.solved"}
+    )
+    assert solved_event.data.linked_bug_ids == [f"bug-{t}"]  # type: ignore[attr-defined]
+    assert solved_event.data.automatic is True  # type: ignore[attr-defined]
+
+
+async def test_billing_followup_opens_one_ticket_and_payment_solves_it(svc: Service) -> None:
+    t = tenant()
+    key, invoice = f"invoice:{t}", f"inv-{t}"
+    required = {"tenant_id": t, "followup_key": key, "invoice_id": invoice}
+    await send_events(
+        [
+            sample("billing.followup_required", **required),
+            sample("billing.followup_required", **required, cause="invoice_overdue"),
+        ],
+        prefix=svc.prefix,
+    )
+
+    async def opened() -> dict[str, Any]:
+        listed = (
+            await svc.client.get(f"/v1/tickets?tenant_id={t}&queue=billing", headers=AGENT)
+        ).json()
+        assert len(listed["items"]) == 1
+        item: dict[str, Any] = listed["items"][0]
+        return item
+
+    ticket = await eventually(opened)
+    assert ticket["followup_key"] == key
+    assert ticket["channel"] == "proactive"
+    assert ticket["category"] == "billing" and ticket["priority"] == "high"
+    await send_events([sample("invoice.paid", tenant_id=t, invoice_id=invoice)], prefix=svc.prefix)
+
+    async def solved() -> dict[str, Any]:
+        detail = await _detail(svc, ticket["id"])
+        assert detail["status"] == "solved"
+        return detail
+
+    detail = await eventually(solved)
+    notes = [e for e in detail["timeline"] if e["action"] == "followup_resolved"]
+    assert len(notes) == 1 and "paid" in notes[0]["body"]
+    listed = (await svc.client.get(f"/v1/tickets?tenant_id={t}", headers=AGENT)).json()
+    assert len(listed["items"]) == 1  # still one ticket for the key

@@ -1,0 +1,80 @@
+"""Small typed helpers for the ticket-service tests (unique module name on purpose)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from servicekit.testing import auth, read_topic
+from supportops_events import Envelope
+from ticket_service.config import TicketSettings
+
+AGENT = auth("agent", subject="agent-ann")
+ADMIN = auth("admin", subject="admin-ada")
+
+
+@dataclass
+class Service:
+    client: httpx.AsyncClient
+    app: FastAPI
+    prefix: str
+    settings: TicketSettings
+
+    async def events_of(
+        self, topic: str, *, subject: str, count: int, types: set[str] | None = None
+    ) -> list[Envelope]:
+        """The events of one subject (ticket id, request id) on ``topic``, in order."""
+
+        def mine(read: list[Envelope]) -> list[Envelope]:
+            return [e for e in read if e.subject == subject and (types is None or e.type in types)]
+
+        read = await read_topic(self.prefix + topic, until=lambda r: len(mine(r)) >= count)
+        return mine(read)
+
+
+def tenant() -> str:
+    return f"ten-{uuid.uuid4().hex[:10]}"
+
+
+def ticket_body(
+    tenant_id: str,
+    *,
+    subject: str = "Question",
+    body: str = "Hello there",
+    channel: str = "email",
+    email: str = "pat@example.com",
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "requester": {"email": email, "name": "Pat Doe"},
+        "channel": channel,
+        "subject": subject,
+        "body": body,
+    }
+
+
+async def open_ticket(
+    client: httpx.AsyncClient, tenant_id: str, headers: dict[str, str] | None = None, **kw: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/tickets", json=ticket_body(tenant_id, **kw), headers=headers or AGENT
+    )
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
+def error_fields(body: dict[str, Any]) -> set[str]:
+    return {e["field"] for e in body.get("errors", [])}
