@@ -39,7 +39,7 @@ async def test_expired_token_is_401(client: httpx.AsyncClient) -> None:
 
 
 async def test_bad_signature_is_401(client: httpx.AsyncClient) -> None:
-    forged = mint_token(secret="another-secret-of-enough-length", roles=["admin"])
+    forged = mint_token(secret="another-secret-of-enough-length-32b", roles=["admin"])
     resp = await client.get("/v1/items", headers={"Authorization": f"Bearer {forged}"})
     assert_problem(resp, 401, "invalid-token")
 
