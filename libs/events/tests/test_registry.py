@@ -102,7 +102,16 @@ CATALOG: dict[str, str] = {
     ),
 }
 # Added for flow 3: lets the ticket service solve the follow-up ticket automatically.
-ADDITIONS: dict[str, str] = {"billing.followup_resolved": "billing.events"}
+# Added in session 2: the tenant's terminal state, the user inactivity scan and the bug
+# workflow's remaining transitions (one event per transition).
+ADDITIONS: dict[str, str] = {
+    "billing.followup_resolved": "billing.events",
+    "tenant.churned": "onboarding.events",
+    "user.marked_inactive": "onboarding.events",
+    "bug.reproducing": "escalation.events",
+    "bug.in_progress": "escalation.events",
+    "bug.verified": "escalation.events",
+}
 
 MODULES = {
     tickets: "ticket-service",

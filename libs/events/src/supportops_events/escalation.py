@@ -27,11 +27,18 @@ class BugStatus(StrEnum):
     """Where a bug is in the QA workflow."""
 
     reported = "reported"
+    reproducing = "reproducing"
     needs_info = "needs_info"
     reproduced = "reproduced"
     cannot_reproduce = "cannot_reproduce"
     escalated = "escalated"
+    in_progress = "in_progress"
     resolved = "resolved"
+    """Fixed (or otherwise resolved), not verified yet."""
+    verified = "verified"
+    """QA confirmed the fix in the released version."""
+    wont_fix = "wont_fix"
+    reopened = "reopened"
     closed = "closed"
 
 
@@ -117,6 +124,14 @@ class BugLinked(BugEvent):
     linked_at: AwareDatetime
 
 
+class BugReproducing(BugEvent):
+    """QA started trying to reproduce the bug."""
+
+    event_type: ClassVar[str] = "bug.reproducing"
+
+    started_at: AwareDatetime
+
+
 class BugReproduced(BugEvent):
     """QA reproduced the bug."""
 
@@ -158,6 +173,15 @@ class BugEscalated(BugEvent):
     escalated_at: AwareDatetime
 
 
+class BugInProgress(BugEvent):
+    """Engineering started working on the fix."""
+
+    event_type: ClassVar[str] = "bug.in_progress"
+
+    external_issue_key: str | None = None
+    started_at: AwareDatetime
+
+
 class BugResolved(BugEvent):
     """The bug was fixed (or otherwise resolved); linked tickets can tell the customer."""
 
@@ -167,6 +191,15 @@ class BugResolved(BugEvent):
     fixed_in_version: str | None = None
     resolution_note: str | None = None
     resolved_at: AwareDatetime
+
+
+class BugVerified(BugEvent):
+    """QA verified the fix; linked tickets may be told it is confirmed."""
+
+    event_type: ClassVar[str] = "bug.verified"
+
+    fixed_in_version: str | None = None
+    verified_at: AwareDatetime
 
 
 class BugReopened(BugEvent):
@@ -191,11 +224,14 @@ class BugClosed(BugEvent):
 EVENTS: tuple[type[Event], ...] = (
     BugReported,
     BugLinked,
+    BugReproducing,
     BugReproduced,
     BugCannotReproduce,
     BugNeedsInfo,
     BugEscalated,
+    BugInProgress,
     BugResolved,
+    BugVerified,
     BugReopened,
     BugClosed,
 )

@@ -22,6 +22,8 @@ class TenantStatus(StrEnum):
     active = "active"
     suspended = "suspended"
     """Access blocked, e.g. long overdue or subscription ended."""
+    churned = "churned"
+    """The customer left for good; terminal."""
 
 
 class SuspensionReason(StrEnum):
@@ -46,6 +48,9 @@ class UserStatus(StrEnum):
     invited = "invited"
     """Invited; the activation link was not used yet."""
     active = "active"
+    inactive = "inactive"
+    """No sign-in for longer than the tenant's inactivity policy; signing in again
+    (or a reactivation) makes the user active."""
     locked = "locked"
     """Temporarily locked, e.g. after too many failed logins."""
     deactivated = "deactivated"
@@ -197,6 +202,17 @@ class TenantReactivated(TenantEvent):
     """The invoice whose payment reactivated the tenant, if any."""
 
 
+class TenantChurned(TenantEvent):
+    """The customer left for good (terminal): the subscription ended and was not renewed,
+    or support closed the tenant by hand."""
+
+    event_type: ClassVar[str] = "tenant.churned"
+
+    reason: str | None = None
+    churned_at: AwareDatetime
+    subscription_id: str | None = None
+
+
 # --- users ----------------------------------------------------------------------------
 
 
@@ -237,6 +253,18 @@ class UserReactivated(UserEvent):
 
     reactivated_by: str | None = None
     reactivated_at: AwareDatetime
+
+
+class UserMarkedInactive(UserEvent):
+    """The user has not signed in for longer than the inactivity policy allows."""
+
+    event_type: ClassVar[str] = "user.marked_inactive"
+
+    last_sign_in_at: AwareDatetime | None = None
+    """The last sign-in seen, or none if the user never signed in after activation."""
+    inactive_days: int = Field(ge=0)
+    """The policy threshold in days that was exceeded."""
+    marked_at: AwareDatetime
 
 
 class UserLocked(UserEvent):
@@ -296,10 +324,12 @@ EVENTS: tuple[type[Event], ...] = (
     TenantOnboarded,
     TenantSuspended,
     TenantReactivated,
+    TenantChurned,
     UserInvited,
     UserActivated,
     UserDeactivated,
     UserReactivated,
+    UserMarkedInactive,
     UserLocked,
     UserUnlocked,
     UserMfaReset,
