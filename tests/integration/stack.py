@@ -17,6 +17,8 @@ from servicekit.testing import create_database, drop_database, topic_prefix, uni
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".local" / "logs" / "tests"
+STRIPE_WEBHOOK_SECRET = "whsec_integration-journeys-0123456789"
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111")
 
 
 @dataclass
@@ -103,7 +105,12 @@ class Stack:
         self.services[name].start()
 
 
-async def start_stack(base_port: int = 18001) -> Stack:
+async def start_stack(
+    base_port: int = 18001,
+    *,
+    otlp_endpoint: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
     prefix = topic_prefix()
     stack = Stack(prefix=prefix)
     common = {
@@ -111,7 +118,14 @@ async def start_stack(base_port: int = 18001) -> Stack:
         "ENVIRONMENT": "test",
         "KAFKA_TOPIC_PREFIX": prefix,
         "LOG_LEVEL": "INFO",
+        "STRIPE_API_BASE": STRIPE_API_BASE,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+        **(extra_env or {}),
     }
+    if otlp_endpoint:
+        # export spans to the journeys' collector, in small batches without delay
+        common["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
+        common["OTEL_BSP_SCHEDULE_DELAY"] = "200"
     for offset, (name, env_prefix) in enumerate(SERVICES):
         database = unique_name(f"it_{name.split('-')[0]}")
         url = await create_database(database)
