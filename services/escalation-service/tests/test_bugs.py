@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from escalation_fixtures import AGENT, QA, Running, bug_events, create, report, uid
+from escalation_fixtures import AGENT, QA, Running, bug_events, create, move, report, uid
 
 from servicekit.testing import auth
 
@@ -176,13 +176,224 @@ async def test_updates_need_a_current_if_match(running: Running) -> None:
     assert ok.headers["ETag"] != current.headers["ETag"]
 
 
-async def test_a_tenant_token_sees_only_its_tenant(running: Running) -> None:
-    bug = await create(running.client, report())
-    other = auth("agent", tenant_id=uid("ten"))
-    hidden = await running.client.get(f"/v1/bugs/{bug['id']}", headers=other)
-    assert hidden.status_code == 404
-    mine = auth("agent", tenant_id=bug["tenant_id"])
-    shown = await running.client.get(f"/v1/bugs/{bug['id']}", headers=mine)
-    assert shown.status_code == 200
-    listed = await running.client.get("/v1/bugs", headers=other)
-    assert listed.json()["items"] == []
+async def test_a_tenant_token_sees_the_bugs_affecting_it_without_other_tenants_ids(
+    running: Running,
+) -> None:
+    client = running.client
+    reporter, linked_tenant, listed_tenant, stranger = (uid("ten") for _ in range(4))
+    reporter_ticket, linked_ticket = uid("tkt"), uid("tkt")
+    bug = await create(
+        client,
+        report(
+            tenant_id=reporter,
+            linked_tickets=[{"ticket_id": reporter_ticket, "tenant_id": reporter}],
+            affected_tenants=[listed_tenant],
+        ),
+    )
+    bug_id = bug["id"]
+    linked = await client.post(
+        f"/v1/bugs/{bug_id}/links",
+        json={"ticket_id": linked_ticket, "tenant_id": linked_tenant},
+        headers=AGENT,
+    )
+    assert linked.status_code == 200
+    noted = await move(
+        client,
+        bug_id,
+        "reproducing",
+        note=f"{reporter} sent logs on {reporter_ticket}; {linked_tenant} on {linked_ticket}.",
+    )
+    assert noted.status_code == 200
+
+    # Unscoped agents, QA, admins and services see everything.
+    for everyone in (AGENT, QA, auth("admin"), auth("service")):
+        full = await client.get(f"/v1/bugs/{bug_id}", headers=everyone)
+        assert full.status_code == 200
+        assert full.json()["tenant_id"] == reporter
+        assert [t["ticket_id"] for t in full.json()["linked_tickets"]] == [
+            reporter_ticket,
+            linked_ticket,
+        ]
+        assert full.json()["affected_tenants"] == sorted([reporter, linked_tenant, listed_tenant])
+
+    # The tenant of a linked ticket: its own ticket and tenant, nothing of the others.
+    as_linked = auth("agent", tenant_id=linked_tenant)
+    seen = await client.get(f"/v1/bugs/{bug_id}", headers=as_linked)
+    assert seen.status_code == 200, seen.text
+    detail = seen.json()
+    assert detail["tenant_id"] is None
+    assert detail["linked_tickets"] == [
+        {**detail["linked_tickets"][0], "ticket_id": linked_ticket, "tenant_id": linked_tenant}
+    ]
+    assert detail["affected_tenants"] == [linked_tenant]
+    assert detail["impact"]["affected_tenants"] == [linked_tenant]
+    assert detail["impact"]["open_linked_tickets"] == 1
+    assert detail["attachments"] == []
+    assert detail["environment"]["tenant_configuration"] == {}
+    assert detail["environment"]["app_version"] == "4.12.0"
+    assert detail["history"][-1]["note"] == (
+        f"[hidden] sent logs on [hidden]; {linked_tenant} on {linked_ticket}."
+    )
+    for foreign in (reporter, reporter_ticket, listed_tenant):
+        assert foreign not in seen.text
+    listed = await client.get("/v1/bugs", headers=as_linked)
+    assert [b["id"] for b in listed.json()["items"]] == [bug_id]
+    assert reporter_ticket not in listed.text and reporter not in listed.text
+    by_own_ticket = await client.get(
+        "/v1/bugs", params={"ticket_id": linked_ticket}, headers=as_linked
+    )
+    assert [b["id"] for b in by_own_ticket.json()["items"]] == [bug_id]
+    probing = await client.get("/v1/bugs", params={"ticket_id": reporter_ticket}, headers=as_linked)
+    assert probing.json()["items"] == []
+    metrics = await client.get("/v1/metrics", headers=as_linked)
+    assert metrics.json()["bugs"] == 1
+
+    # The reporting tenant sees its report in full, but not the other tenants' ids.
+    as_reporter = await client.get(f"/v1/bugs/{bug_id}", headers=auth("agent", tenant_id=reporter))
+    assert as_reporter.json()["tenant_id"] == reporter
+    assert [t["ticket_id"] for t in as_reporter.json()["linked_tickets"]] == [reporter_ticket]
+    assert as_reporter.json()["attachments"] == bug["attachments"]
+    assert as_reporter.json()["environment"]["tenant_configuration"] == {"locale": "de-DE"}
+    for foreign in (linked_tenant, linked_ticket, listed_tenant):
+        assert foreign not in as_reporter.text
+
+    # A tenant only listed as affected sees the bug, no tickets.
+    as_listed = await client.get(
+        f"/v1/bugs/{bug_id}", headers=auth("agent", tenant_id=listed_tenant)
+    )
+    assert as_listed.status_code == 200
+    assert as_listed.json()["linked_tickets"] == []
+    assert as_listed.json()["affected_tenants"] == [listed_tenant]
+
+    # Anyone else: as if the bug did not exist.
+    as_stranger = auth("agent", tenant_id=stranger)
+    assert (await client.get(f"/v1/bugs/{bug_id}", headers=as_stranger)).status_code == 404
+    assert (
+        await client.get(f"/v1/bugs/{bug_id}/reproductions", headers=as_stranger)
+    ).status_code == 404
+    assert (await client.get("/v1/bugs", headers=as_stranger)).json()["items"] == []
+    assert (await client.get("/v1/metrics", headers=as_stranger)).json()["bugs"] == 0
+    other_filter = await client.get("/v1/bugs", params={"tenant_id": reporter}, headers=as_stranger)
+    assert other_filter.status_code == 403
+
+
+async def test_a_tenant_token_changes_only_its_own_reports_but_links_its_tickets(
+    running: Running,
+) -> None:
+    client = running.client
+    reporter, linked_tenant = uid("ten"), uid("ten")
+    bug = await create(client, report(tenant_id=reporter))
+    bug_id = bug["id"]
+    await client.post(
+        f"/v1/bugs/{bug_id}/links",
+        json={"ticket_id": uid("tkt"), "tenant_id": linked_tenant},
+        headers=AGENT,
+    )
+    etag = (await client.get(f"/v1/bugs/{bug_id}", headers=QA)).headers["ETag"]
+
+    as_linked = auth("agent", "qa", tenant_id=linked_tenant)
+    edit = await client.patch(
+        f"/v1/bugs/{bug_id}", json={"summary": "hijacked"}, headers={**as_linked, "If-Match": etag}
+    )
+    assert edit.status_code == 403
+    assert edit.json()["type"].endswith("/bug-of-another-tenant")
+    transition = await client.post(
+        f"/v1/bugs/{bug_id}/transitions", json={"to": "reproducing"}, headers=as_linked
+    )
+    assert transition.status_code == 403
+    attempt = await client.post(
+        f"/v1/bugs/{bug_id}/reproductions",
+        json={"outcome": "reproduced"},
+        headers={**as_linked, "Idempotency-Key": uid("k")},
+    )
+    assert attempt.status_code == 403
+    foreign_ticket = await client.post(
+        f"/v1/bugs/{bug_id}/links",
+        json={"ticket_id": uid("tkt"), "tenant_id": reporter},
+        headers=as_linked,
+    )
+    assert foreign_ticket.status_code == 404
+    own_ticket = uid("tkt")
+    linked = await client.post(
+        f"/v1/bugs/{bug_id}/links",
+        json={"ticket_id": own_ticket, "tenant_id": linked_tenant},
+        headers=as_linked,
+    )
+    assert linked.status_code == 200, linked.text
+    assert len(linked.json()["linked_tickets"]) == 2
+    assert all(t["tenant_id"] == linked_tenant for t in linked.json()["linked_tickets"])
+
+    as_reporter = auth("agent", tenant_id=reporter)
+    own_edit = await client.patch(
+        f"/v1/bugs/{bug_id}",
+        json={"summary": "Every PDF export is empty since 4.12."},
+        headers={**as_reporter, "If-Match": linked.headers["ETag"]},
+    )
+    assert own_edit.status_code == 200, own_edit.text
+    assert (await client.get(f"/v1/bugs/{bug_id}", headers=QA)).json()["version"] == 4
+
+    # It cannot name other tenants, and what it cannot see survives its edits.
+    naming_others = await client.patch(
+        f"/v1/bugs/{bug_id}",
+        json={"affected_tenants": [reporter, uid("ten")]},
+        headers={**as_reporter, "If-Match": own_edit.headers["ETag"]},
+    )
+    assert naming_others.status_code == 404
+    narrowed = await client.patch(
+        f"/v1/bugs/{bug_id}",
+        json={"affected_tenants": [reporter]},
+        headers={**as_reporter, "If-Match": own_edit.headers["ETag"]},
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["affected_tenants"] == [reporter]
+    full = (await client.get(f"/v1/bugs/{bug_id}", headers=QA)).json()
+    assert full["affected_tenants"] == sorted([reporter, linked_tenant])
+    filing_for_others = await client.post(
+        "/v1/bugs",
+        json=report(tenant_id=reporter, affected_tenants=[linked_tenant]),
+        headers={**as_reporter, "Idempotency-Key": uid("k")},
+    )
+    assert filing_for_others.status_code == 404
+
+
+async def test_a_tenant_reporting_a_known_bug_sees_only_its_side_of_it(running: Running) -> None:
+    client = running.client
+    original = await create(client, report())
+    title = original["title"]
+    elsewhere = await create(client, report(title=f"{title} in Safari", force_new=True))
+    second_tenant = uid("ten")
+    as_second = auth("agent", tenant_id=second_tenant)
+    own = await create(
+        client,
+        report(tenant_id=second_tenant, title=f"{title} in Edge", force_new=True),
+        **as_second,
+    )
+    duplicate = report(tenant_id=second_tenant)
+    response = await client.post(
+        "/v1/bugs", json=duplicate, headers={**as_second, "Idempotency-Key": uid("k")}
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["outcome"] == "linked_to_duplicate"
+    assert result["bug"]["id"] == original["id"]
+    assert result["bug"]["tenant_id"] is None
+    assert [t["ticket_id"] for t in result["bug"]["linked_tickets"]] == [
+        duplicate["linked_tickets"][0]["ticket_id"]
+    ]
+    # Another tenant's similar bug is a candidate for QA, not for this tenant.
+    assert [c["bug_id"] for c in result["candidates"]] == [original["id"], own["id"]]
+    for foreign in (
+        elsewhere["id"],
+        elsewhere["tenant_id"],
+        original["tenant_id"],
+        original["linked_tickets"][0]["ticket_id"],
+    ):
+        assert foreign not in response.text
+    unscoped = await client.post(
+        "/v1/bugs", json=report(), headers={**AGENT, "Idempotency-Key": uid("k")}
+    )
+    assert {c["bug_id"] for c in unscoped.json()["candidates"]} == {
+        original["id"],
+        elsewhere["id"],
+        own["id"],
+    }

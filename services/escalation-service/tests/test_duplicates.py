@@ -137,8 +137,8 @@ async def test_merging_moves_links_and_history_and_closes_the_source(running: Ru
     assert closed["resolution"] == "duplicate"
     assert closed["duplicate_of_id"] == target["id"]
 
-    events = await bug_events(running.prefix, source["id"], count=2)
-    assert events[-1].type == "bug.closed"
+    events = await bug_events(running.prefix, source["id"], count=3)
+    assert [e.type for e in events] == ["bug.reported", "bug.reproducing", "bug.closed"]
     assert events[-1].data.resolution == "duplicate"  # type: ignore[union-attr]
     again = await running.client.post(
         f"/v1/bugs/{source['id']}/merge", json={"into_bug_id": target["id"]}, headers=QA

@@ -89,8 +89,13 @@ async def test_escalating_files_a_well_formed_jira_issue(jira_app: Running, jira
         assert text in description
     assert f"https://escalation.example.com/v1/bugs/{bug['id']}" in description
 
-    events = await bug_events(jira_app.prefix, bug["id"], count=3)
-    assert events[-1].type == "bug.escalated"
+    events = await bug_events(jira_app.prefix, bug["id"], count=4)
+    assert [e.type for e in events] == [
+        "bug.reported",
+        "bug.reproducing",
+        "bug.reproduced",
+        "bug.escalated",
+    ]
     assert events[-1].data.external_issue_key == key  # type: ignore[union-attr]
 
 
@@ -149,9 +154,66 @@ async def test_jira_status_changes_move_the_bug(jira_app: Running, jira: FakeJir
     unmapped = await client.post("/v1/jira/webhooks", content=body, headers=headers)
     assert unmapped.json()["outcome"] == "ignored"
 
-    events = await bug_events(jira_app.prefix, bug["id"], count=4)
-    assert events[-1].type == "bug.resolved"
-    assert (await client.get(f"/v1/bugs/{bug['id']}", headers=QA)).json()["status"] == "fixed"
+    body, headers = signed(status_update(key, "Verified"))
+    verified = await client.post("/v1/jira/webhooks", content=body, headers=headers)
+    assert verified.json()["status"] == "verified"
+
+    events = await bug_events(jira_app.prefix, bug["id"], count=7)
+    assert [(e.type, e.data.status) for e in events[3:]] == [  # type: ignore[union-attr]
+        ("bug.escalated", "escalated"),
+        ("bug.in_progress", "in_progress"),
+        ("bug.resolved", "resolved"),
+        ("bug.verified", "verified"),
+    ]
+    assert events[4].data.external_issue_key == key  # type: ignore[union-attr]
+    assert all(e.data.actor_id == "jira" for e in events[4:])  # type: ignore[union-attr]
+    detail = (await client.get(f"/v1/bugs/{bug['id']}", headers=QA)).json()
+    assert detail["status"] == "verified"
+    assert detail["history"][-1]["note"] == f"Jira {key}: Verified"
+
+
+async def test_odd_webhook_payloads_are_ignored_or_refused_never_a_500(
+    jira_app: Running, jira: FakeJira
+) -> None:
+    client = jira_app.client
+    odd_payloads: list[Any] = [
+        {"issue": {"key": "QA-1"}, "changelog": "status"},
+        {"issue": {"key": "QA-1"}, "changelog": [{"field": "status"}]},
+        {"issue": {"key": "QA-1"}, "changelog": {"items": {"field": "status"}}},
+        {"issue": {"key": "QA-1"}, "changelog": {"items": [7, {"field": "status", "toString": 1}]}},
+        {"issue": ["QA-1"]},
+        {
+            "issue": {"key": "QA-\u0000"},
+            "changelog": {"items": [{"field": "status", "toString": "Done"}]},
+        },
+    ]
+    for payload in odd_payloads:
+        body, headers = signed(payload)
+        response = await client.post("/v1/jira/webhooks", content=body, headers=headers)
+        assert response.status_code == 200, (payload, response.text)
+        assert response.json()["outcome"] == "ignored"
+    for raw in (b"[1, 2]", b"{not json"):
+        signature = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        response = await client.post(
+            "/v1/jira/webhooks", content=raw, headers={"X-Hub-Signature": f"sha256={signature}"}
+        )
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+    # A bug merged into another ignores its Jira issue from then on.
+    source = await reproduced_bug(jira_app)
+    key = (await move(client, source["id"], "escalated")).json()["external_issue_key"]
+    target = await create(client, report(title="Calendar sync duplicates events", force_new=True))
+    merged = await client.post(
+        f"/v1/bugs/{source['id']}/merge", json={"into_bug_id": target["id"]}, headers=QA
+    )
+    assert merged.status_code == 200, merged.text
+    body, headers = signed(status_update(key, "Reopened"))
+    ignored = await client.post("/v1/jira/webhooks", content=body, headers=headers)
+    assert ignored.status_code == 200
+    assert ignored.json()["outcome"] == "ignored"
+    assert ignored.json()["reason"] == "the bug was merged"
+    assert (await client.get(f"/v1/bugs/{source['id']}", headers=QA)).json()["status"] == "closed"
 
 
 async def test_an_unsigned_or_forged_webhook_is_refused(jira_app: Running) -> None:

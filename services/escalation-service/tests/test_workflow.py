@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 from escalation_fixtures import (
     AGENT,
     QA,
@@ -13,6 +16,15 @@ from escalation_fixtures import (
     reproduce,
     uid,
 )
+
+from escalation_service.bugs.schemas import BugState
+from escalation_service.bugs.workflow import (
+    OPEN_BEFORE_FIX,
+    allowed_targets,
+    event_status,
+    transition_event,
+)
+from supportops_events.escalation import EVENTS
 
 
 async def test_a_bug_goes_from_report_to_closed_with_one_event_per_transition(
@@ -47,7 +59,9 @@ async def test_a_bug_goes_from_report_to_closed_with_one_event_per_transition(
         assert response.status_code == 200, response.text
     fixed = await move(client, bug_id, "fixed", fixed_in_version="4.12.1")
     assert fixed.json()["resolution"] == "fixed"
-    assert (await move(client, bug_id, "verified")).status_code == 200
+    verified = await move(client, bug_id, "verified", fixed_in_version="4.12.2")
+    assert verified.status_code == 200
+    assert verified.json()["fixed_in_version"] == "4.12.2"
     closed = await move(client, bug_id, "closed")
     assert closed.json()["status"] == "closed"
     assert [h["to_status"] for h in closed.json()["history"]] == [
@@ -62,20 +76,44 @@ async def test_a_bug_goes_from_report_to_closed_with_one_event_per_transition(
     ]
 
     tickets = [body["linked_tickets"][0]["ticket_id"], second_ticket]
-    events = await bug_events(running.prefix, bug_id, count=6)
-    assert [e.type for e in events] == [
-        "bug.reported",
-        "bug.linked",
-        "bug.reproduced",
-        "bug.escalated",
-        "bug.resolved",
-        "bug.closed",
+    events = await bug_events(running.prefix, bug_id, count=9)
+    # One event per step, in order, each carrying the bug's own status and every ticket.
+    assert [(e.type, e.data.status) for e in events] == [  # type: ignore[union-attr]
+        ("bug.reported", "reported"),
+        ("bug.linked", "reported"),
+        ("bug.reproducing", "reproducing"),
+        ("bug.reproduced", "reproduced"),
+        ("bug.escalated", "escalated"),
+        ("bug.in_progress", "in_progress"),
+        ("bug.resolved", "resolved"),
+        ("bug.verified", "verified"),
+        ("bug.closed", "closed"),
     ]
-    resolved, closed_event = events[4].data, events[5].data
-    assert resolved.linked_ticket_ids == tickets  # type: ignore[union-attr]
+    (
+        reported,
+        linked_event,
+        reproducing,
+        reproduced_event,
+        escalated,
+        in_progress,
+        resolved,
+        verified_event,
+        closed_event,
+    ) = [e.data for e in events]
+    assert reported.linked_ticket_ids == tickets[:1]  # type: ignore[union-attr]
+    for later in events[1:]:
+        assert later.data.linked_ticket_ids == tickets  # type: ignore[union-attr]
+    assert linked_event.ticket_id == second_ticket  # type: ignore[union-attr]
+    assert reproducing.started_at == running.clock.current - timedelta(hours=2)  # type: ignore[union-attr]
+    assert reproduced_event.notes == "fails with font missing"  # type: ignore[union-attr]
+    assert reproduced_event.environment.browser == "Chrome 122"  # type: ignore[union-attr]
+    assert escalated.escalated_to == "engineering"  # type: ignore[union-attr]
+    assert in_progress.started_at == running.clock.current  # type: ignore[union-attr]
+    assert resolved.resolution == "fixed"  # type: ignore[union-attr]
     assert resolved.fixed_in_version == "4.12.1"  # type: ignore[union-attr]
-    assert closed_event.linked_ticket_ids == tickets  # type: ignore[union-attr]
-    assert closed_event.status == "closed"  # type: ignore[union-attr]
+    assert verified_event.fixed_in_version == "4.12.2"  # type: ignore[union-attr]
+    assert closed_event.resolution == "fixed"  # type: ignore[union-attr]
+    assert all(e.data.actor_id == "qa-ada" for e in events[2:])  # type: ignore[union-attr]
 
     metrics = await client.get("/v1/metrics", params={"tenant_id": body["tenant_id"]}, headers=QA)
     assert metrics.status_code == 200
@@ -86,6 +124,90 @@ async def test_a_bug_goes_from_report_to_closed_with_one_event_per_transition(
         "escalated_without_rework_share": 1.0,
         "mean_time_to_reproduce_seconds": 7200.0,
         "reproduction_rate": 1.0,
+    }
+
+
+async def test_side_branches_emit_their_own_event_and_status(running: Running) -> None:
+    """needs_info, cannot_reproduce, closing without a fix, reopening and wont_fix."""
+    client = running.client
+    bug = await create(client, report())
+    bug_id = bug["id"]
+    steps: list[tuple[str, dict[str, str]]] = [
+        ("needs_info", {"question": "Which PDF viewer?"}),
+        ("reproducing", {}),
+        ("cannot_reproduce", {"note": "renders fine on 4.12.0"}),
+        ("closed", {}),
+        ("reopened", {"note": "a customer sent a screen recording"}),
+        ("reproducing", {}),
+        ("wont_fix", {"note": "the legacy exporter is retired"}),
+        ("closed", {}),
+    ]
+    for target, extra in steps:
+        response = await move(client, bug_id, target, **extra)
+        assert response.status_code == 200, (target, response.text)
+
+    events = await bug_events(running.prefix, bug_id, count=1 + len(steps))
+    assert [(e.type, e.data.status) for e in events] == [  # type: ignore[union-attr]
+        ("bug.reported", "reported"),
+        ("bug.needs_info", "needs_info"),
+        ("bug.reproducing", "reproducing"),
+        ("bug.cannot_reproduce", "cannot_reproduce"),
+        ("bug.closed", "closed"),
+        ("bug.reopened", "reopened"),
+        ("bug.reproducing", "reproducing"),
+        ("bug.resolved", "wont_fix"),
+        ("bug.closed", "closed"),
+    ]
+    data = [e.data for e in events]
+    assert data[1].question == "Which PDF viewer?"  # type: ignore[union-attr]
+    assert data[3].notes == "renders fine on 4.12.0"  # type: ignore[union-attr]
+    assert data[4].resolution == "cannot_reproduce"  # type: ignore[union-attr]
+    assert data[5].previous_status == "closed"  # type: ignore[union-attr]
+    assert data[5].reason == "a customer sent a screen recording"  # type: ignore[union-attr]
+    assert data[7].resolution == "wont_fix"  # type: ignore[union-attr]
+    assert data[7].resolution_note == "the legacy exporter is retired"  # type: ignore[union-attr]
+    assert data[8].resolution == "wont_fix"  # type: ignore[union-attr]
+
+
+def test_every_transition_has_exactly_one_catalog_event() -> None:
+    """The whole table: the event of each allowed move and the status it carries."""
+    expected = {
+        ("reported", "reproducing"): "bug.reproducing",
+        ("needs_info", "reproducing"): "bug.reproducing",
+        ("cannot_reproduce", "reproducing"): "bug.reproducing",
+        ("reopened", "reproducing"): "bug.reproducing",
+        ("reproducing", "reproduced"): "bug.reproduced",
+        ("reproducing", "cannot_reproduce"): "bug.cannot_reproduce",
+        ("reported", "needs_info"): "bug.needs_info",
+        ("reproducing", "needs_info"): "bug.needs_info",
+        ("reopened", "needs_info"): "bug.needs_info",
+        ("reproduced", "escalated"): "bug.escalated",
+        ("escalated", "in_progress"): "bug.in_progress",
+        ("escalated", "fixed"): "bug.resolved",
+        ("in_progress", "fixed"): "bug.resolved",
+        ("fixed", "verified"): "bug.verified",
+        ("verified", "closed"): "bug.closed",
+        ("wont_fix", "closed"): "bug.closed",
+        ("cannot_reproduce", "closed"): "bug.closed",
+        **{(state.value, "wont_fix"): "bug.resolved" for state in OPEN_BEFORE_FIX},
+        **{
+            (state, "reopened"): "bug.reopened"
+            for state in ("fixed", "verified", "closed", "wont_fix", "cannot_reproduce")
+        },
+    }
+    allowed = {
+        (previous.value, current.value): transition_event(previous, current).value
+        for previous in BugState
+        for current in allowed_targets(previous)
+    }
+    assert allowed == expected
+    assert set(allowed.values()) | {"bug.reported", "bug.linked"} == {
+        model.event_type for model in EVENTS
+    }
+    statuses = {state.value: event_status(state).value for state in BugState}
+    assert statuses == {
+        **{state.value: state.value for state in BugState if state != BugState.fixed},
+        "fixed": "resolved",
     }
 
 
@@ -187,11 +309,27 @@ async def test_a_ticket_linked_after_the_fix_reopens_the_bug(running: Running) -
     assert linked.status_code == 200
     assert linked.json()["status"] == "reopened"
     assert linked.json()["resolution"] is None
-    events = await bug_events(running.prefix, bug_id, count=6)
-    assert [e.type for e in events][-2:] == ["bug.linked", "bug.reopened"]
+    assert (
+        linked.json()["history"][-1]["note"]
+        == f"regression: ticket {late_ticket} linked after the fix"
+    )
+    events = await bug_events(running.prefix, bug_id, count=7)
+    assert [e.type for e in events] == [
+        "bug.reported",
+        "bug.reproducing",
+        "bug.reproduced",
+        "bug.escalated",
+        "bug.resolved",
+        "bug.linked",
+        "bug.reopened",
+    ]
     reopened = events[-1].data
+    assert reopened.status == "reopened"  # type: ignore[union-attr]
     assert reopened.previous_status == "resolved"  # type: ignore[union-attr]
-    assert late_ticket in reopened.linked_ticket_ids  # type: ignore[union-attr]
+    assert reopened.linked_ticket_ids == [  # type: ignore[union-attr]
+        bug["linked_tickets"][0]["ticket_id"],
+        late_ticket,
+    ]
     again = await client.post(
         f"/v1/bugs/{bug_id}/links",
         json={"ticket_id": late_ticket, "tenant_id": bug["tenant_id"]},
@@ -199,3 +337,92 @@ async def test_a_ticket_linked_after_the_fix_reopens_the_bug(running: Running) -
     )
     assert again.status_code == 200
     assert len(again.json()["linked_tickets"]) == 2
+    assert again.json()["version"] == linked.json()["version"]
+
+
+async def test_a_closed_fixed_bug_reopens_but_wont_fix_only_links(running: Running) -> None:
+    client = running.client
+    fixed = await create(client, report())
+    await move(client, fixed["id"], "reproducing")
+    await reproduce(client, fixed["id"])
+    for target in ("reproduced", "escalated", "fixed", "verified", "closed"):
+        assert (await move(client, fixed["id"], target)).status_code == 200
+    declined = await create(
+        client, report(title="Tooltip on the export button has a typo", force_new=True)
+    )
+    assert (await move(client, declined["id"], "wont_fix")).status_code == 200
+
+    for bug, expected_status in ((fixed, "reopened"), (declined, "wont_fix")):
+        response = await client.post(
+            f"/v1/bugs/{bug['id']}/links",
+            json={"ticket_id": uid("tkt"), "tenant_id": bug["tenant_id"]},
+            headers=AGENT,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == expected_status
+
+    reopened = await bug_events(running.prefix, fixed["id"], count=9)
+    assert [e.type for e in reopened][-2:] == ["bug.linked", "bug.reopened"]
+    assert reopened[-1].data.previous_status == "closed"  # type: ignore[union-attr]
+    only_linked = await bug_events(running.prefix, declined["id"], count=3)
+    assert [(e.type, e.data.status) for e in only_linked] == [  # type: ignore[union-attr]
+        ("bug.reported", "reported"),
+        ("bug.resolved", "wont_fix"),
+        ("bug.linked", "wont_fix"),
+    ]
+
+
+async def test_a_merged_bug_cannot_move_and_bad_merges_are_problems(running: Running) -> None:
+    client = running.client
+    target = await create(client, report())
+    source = await create(
+        client, report(title="Calendar sync drops recurring events", force_new=True)
+    )
+    merged = await client.post(
+        f"/v1/bugs/{source['id']}/merge", json={"into_bug_id": target["id"]}, headers=QA
+    )
+    assert merged.status_code == 200, merged.text
+    reopen = await move(client, source["id"], "reopened")
+    assert reopen.status_code == 409
+    assert reopen.json()["type"].endswith("/bug-merged")
+    assert reopen.json()["duplicate_of_id"] == target["id"]
+
+    into_self = await client.post(
+        f"/v1/bugs/{target['id']}/merge", json={"into_bug_id": target["id"]}, headers=QA
+    )
+    assert into_self.status_code == 409
+    nowhere = await client.post(
+        f"/v1/bugs/{target['id']}/merge", json={"into_bug_id": str(uuid.uuid4())}, headers=QA
+    )
+    assert nowhere.status_code == 404
+    not_an_id = await client.post(
+        f"/v1/bugs/{target['id']}/merge", json={"into_bug_id": "BUG-1"}, headers=QA
+    )
+    assert not_an_id.status_code == 422
+    assert not_an_id.json()["errors"][0]["field"].endswith("into_bug_id")
+
+
+async def test_merging_into_a_fixed_bug_a_ticket_that_came_later_reopens_it(
+    running: Running,
+) -> None:
+    client = running.client
+    target = await create(client, report())
+    await move(client, target["id"], "reproducing")
+    await reproduce(client, target["id"])
+    for step in ("reproduced", "escalated", "fixed"):
+        assert (await move(client, target["id"], step)).status_code == 200
+    running.clock.advance(days=3)
+    source = await create(
+        client, report(title="PDF invoices blank again after update", force_new=True)
+    )
+    merged = await client.post(
+        f"/v1/bugs/{source['id']}/merge", json={"into_bug_id": target["id"]}, headers=QA
+    )
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["status"] == "reopened"
+    events = await bug_events(running.prefix, target["id"], count=7)
+    assert [e.type for e in events][-2:] == ["bug.linked", "bug.reopened"]
+    assert events[-1].data.linked_ticket_ids == [  # type: ignore[union-attr]
+        target["linked_tickets"][0]["ticket_id"],
+        source["linked_tickets"][0]["ticket_id"],
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from escalation_service.bugs import repository, service
+from escalation_service.bugs import service
 from escalation_service.bugs.schemas import BugCreate, EnvironmentIn, TicketRef
 from escalation_service.clock import Clock, SystemClock
 from escalation_service.impact.service import record_plan, record_ticket
@@ -44,9 +44,10 @@ def build_events(
     async def on_ticket_escalated(session: AsyncSession, envelope: Envelope) -> None:
         data = envelope.data
         assert isinstance(data, TicketEscalated)
-        # A different event id for a ticket we already filed changes nothing.
-        if await repository.link_of_ticket(session, data.ticket_id) is not None:
-            return
+        try:
+            report = report_from_ticket(data)
+        except ValidationError as exc:
+            raise Reject(f"escalated ticket cannot be filed: {exc}") from exc
         await record_ticket(
             session,
             ticket_id=data.ticket_id,
@@ -55,11 +56,8 @@ def build_events(
             priority=data.priority.value,
             at=envelope.time,
         )
-        try:
-            report = report_from_ticket(data)
-        except ValidationError as exc:
-            raise Reject(f"escalated ticket cannot be filed: {exc}") from exc
-        await service.file_report(
+        # A different event id for a ticket we already filed changes nothing (None).
+        await service.file_escalated_ticket(
             session,
             report=report,
             ctx=service.Context(actor_id=data.escalated_by, now=clock.now()),
@@ -125,7 +123,7 @@ async def on_subscription_event(session: AsyncSession, envelope: Envelope) -> No
 def report_from_ticket(data: TicketEscalated) -> BugCreate:
     env = data.environment
     return BugCreate(
-        tenant_id=data.tenant_id[:64],
+        tenant_id=data.tenant_id,
         title=data.title[:200] or data.ticket_id,
         summary=(data.description or "")[:10_000],
         steps=[s[:2000] for s in data.steps if s.strip()][:50],
@@ -138,9 +136,8 @@ def report_from_ticket(data: TicketEscalated) -> BugCreate:
             tenant_configuration={k[:200]: v[:500] for k, v in list(env.extra.items())[:50] if k},
         ),
         severity=data.severity,
-        linked_tickets=[
-            TicketRef.model_construct(ticket_id=data.ticket_id, tenant_id=data.tenant_id)
-        ],
+        # Ids are not cut to fit: a shortened id would name another ticket (or tenant).
+        linked_tickets=[TicketRef(ticket_id=data.ticket_id, tenant_id=data.tenant_id)],
     )
 
 

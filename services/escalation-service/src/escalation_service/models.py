@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     String,
     Text,
@@ -70,7 +71,10 @@ class BugLink(Base):
     """A ticket linked to a bug; a ticket is linked to at most one bug."""
 
     __tablename__ = "bug_links"
-    __table_args__ = (UniqueConstraint("ticket_id"),)
+    __table_args__ = (
+        UniqueConstraint("ticket_id"),
+        Index("ix_bug_links_tenant_id", "tenant_id", "bug_id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)

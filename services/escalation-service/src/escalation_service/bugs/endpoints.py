@@ -28,7 +28,13 @@ from escalation_service.models import Bug, Reproduction
 from escalation_service.tracker.base import QaTracker
 from servicekit.auth import Principal, Role, require_roles
 from servicekit.deps import SessionDep
-from servicekit.errors import BadRequest, NotFound, PreconditionFailed, PreconditionRequired
+from servicekit.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
 from supportops_events.escalation import BugSeverity
@@ -76,13 +82,34 @@ def parse_if_match(value: str | None, *, required: bool) -> int | None:
 
 
 async def _visible_bug(
-    session: AsyncSession, principal: Principal, bug_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession,
+    principal: Principal,
+    bug_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    to_change: bool = False,
 ) -> Bug:
+    """The bug if the caller may see it: a tenant-scoped token sees the bugs affecting its
+    tenant (404 otherwise, as if it did not exist). With ``to_change`` it must also be
+    the tenant the bug was first reported from (403: it can see the bug, not change it)."""
     bug = await repository.get(session, bug_id, for_update=for_update)
     if bug is None:
         raise NotFound("bug not found")
-    principal.ensure_tenant(bug.tenant_id, resource="bug")
+    await _ensure_visible(session, principal, bug)
+    if to_change and principal.tenant_id is not None and bug.tenant_id != principal.tenant_id:
+        raise Forbidden(
+            "this token may change only bugs first reported from its tenant",
+            code="bug-of-another-tenant",
+        )
     return bug
+
+
+async def _ensure_visible(session: AsyncSession, principal: Principal, bug: Bug) -> None:
+    tenant = principal.tenant_id
+    if tenant is None or bug.tenant_id == tenant:
+        return
+    if not await repository.is_visible_to(session, bug.id, tenant):
+        raise NotFound("bug not found")
 
 
 def _ctx(principal: Principal, clock: ClockDep) -> service.Context:
@@ -109,16 +136,26 @@ async def create_bug(
     principal.ensure_tenant(body.tenant_id, resource="tenant")
     for ref in body.linked_tickets:
         principal.ensure_tenant(ref.tenant_id, resource="tenant")
+    for tenant in body.affected_tenants:
+        principal.ensure_tenant(tenant, resource="tenant")
     result = await service.file_report(
         session,
         report=body,
         ctx=_ctx(principal, clock),
         duplicate_threshold=settings.duplicate_threshold,
     )
+    candidates = result.candidates
+    if principal.tenant_id is not None:
+        # Only the bugs this tenant may see: the one it was linked to, its own others.
+        candidates = [
+            c
+            for c in candidates
+            if await repository.is_visible_to(session, c.bug.id, principal.tenant_id)
+        ]
     out = BugCreateResult(
         outcome="created" if result.outcome == "created" else "linked_to_duplicate",
-        bug=await service.to_out(session, result.bug),
-        candidates=service.candidates_out(result.candidates),
+        bug=await service.to_out(session, result.bug, tenant_scope=principal.tenant_id),
+        candidates=service.candidates_out(candidates),
     )
     status = 201 if result.outcome == "created" else 200
     response.status_code = status
@@ -137,15 +174,21 @@ async def list_bugs(
     severity: BugSeverity | None = None,
     ticket_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
 ) -> Page[BugOut]:
+    """Bugs, oldest first; ``tenant_id``: the bugs affecting that tenant (first reported
+    from it, listing it among the affected tenants, or linked to one of its tickets)."""
     stmt = repository.list_statement(
         tenant_id=principal.tenant_filter(tenant_id),
         status=status.value if status else None,
         severity=severity.value if severity else None,
         ticket_id=ticket_id,
+        ticket_of_tenant_only=principal.tenant_id is not None,
     )
     rows, cursor = await paginate(session, stmt, keys=[Bug.created_at, Bug.id], params=page)
     return Page[BugOut](
-        items=[await service.to_out(session, bug) for bug in rows], next_cursor=cursor
+        items=[
+            await service.to_out(session, bug, tenant_scope=principal.tenant_id) for bug in rows
+        ],
+        next_cursor=cursor,
     )
 
 
@@ -155,7 +198,7 @@ async def get_bug(
 ) -> BugDetail:
     bug = await _visible_bug(session, principal, bug_id)
     response.headers["ETag"] = etag(bug.version)
-    return await service.to_detail(session, bug)
+    return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
 @router.patch("/bugs/{bug_id}")
@@ -171,12 +214,19 @@ async def update_bug(
     """Edit the report; ``If-Match`` is required (428 without it, 412 when stale)."""
     version = parse_if_match(if_match, required=True)
     assert version is not None
-    bug = await _visible_bug(session, principal, bug_id, for_update=True)
+    for tenant in body.affected_tenants or []:
+        principal.ensure_tenant(tenant, resource="tenant")
+    bug = await _visible_bug(session, principal, bug_id, for_update=True, to_change=True)
     await service.update_report(
-        session, bug=bug, changes=body, if_match=version, ctx=_ctx(principal, clock)
+        session,
+        bug=bug,
+        changes=body,
+        if_match=version,
+        ctx=_ctx(principal, clock),
+        tenant_scope=principal.tenant_id,
     )
     response.headers["ETag"] = etag(bug.version)
-    return await service.to_detail(session, bug)
+    return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
 @router.post("/bugs/{bug_id}/transitions")
@@ -193,7 +243,7 @@ async def transition_bug(
 ) -> BugDetail:
     """Move the bug along its workflow (409 ``invalid-transition`` when not allowed)."""
     version = parse_if_match(if_match, required=False)
-    bug = await _visible_bug(session, principal, bug_id, for_update=True)
+    bug = await _visible_bug(session, principal, bug_id, for_update=True, to_change=True)
     if version is not None and version != bug.version:
         raise PreconditionFailed("the bug changed since it was read", current_version=bug.version)
     await service.transition(
@@ -205,7 +255,7 @@ async def transition_bug(
         public_base_url=settings.public_base_url,
     )
     response.headers["ETag"] = etag(bug.version)
-    return await service.to_detail(session, bug)
+    return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
 @router.post("/bugs/{bug_id}/reproductions", status_code=201)
@@ -219,7 +269,7 @@ async def record_reproduction(
 ) -> ReproductionOut:
     if (replay := await idem.begin(session, body)) is not None:
         return replay  # type: ignore[return-value]
-    bug = await _visible_bug(session, principal, bug_id, for_update=True)
+    bug = await _visible_bug(session, principal, bug_id, for_update=True, to_change=True)
     reproduction = await service.record_reproduction(
         session, bug=bug, attempt=body, ctx=_ctx(principal, clock)
     )
@@ -253,7 +303,7 @@ async def link_ticket(
         session, bug=bug, ref=body, is_duplicate=False, ctx=_ctx(principal, clock)
     )
     response.headers["ETag"] = etag(bug.version)
-    return await service.to_detail(session, bug)
+    return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
 @router.post("/bugs/{bug_id}/merge")
@@ -266,11 +316,15 @@ async def merge_bug(
     response: Response,
 ) -> BugDetail:
     """Fold this bug into ``into_bug_id``: links, reproductions and history move there."""
-    source = await _visible_bug(session, principal, bug_id, for_update=True)
-    target = await _visible_bug(session, principal, body.into_bug_id, for_update=True)
+    locked = await repository.lock_all(session, [bug_id, body.into_bug_id])
+    source, target = locked.get(bug_id), locked.get(body.into_bug_id)
+    if source is None or target is None:
+        raise NotFound("bug not found")
+    for bug in (source, target):
+        await _visible_bug(session, principal, bug.id, to_change=True)
     await service.merge(session, source=source, target=target, ctx=_ctx(principal, clock))
     response.headers["ETag"] = etag(target.version)
-    return await service.to_detail(session, target)
+    return await service.to_detail(session, target, tenant_scope=principal.tenant_id)
 
 
 def _reproduction_out(reproduction: Reproduction) -> ReproductionOut:

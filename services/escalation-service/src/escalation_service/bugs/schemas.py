@@ -199,7 +199,9 @@ class HistoryEntry(BaseModel):
 class BugOut(BaseModel):
     id: uuid.UUID
     key: str
-    tenant_id: str
+    tenant_id: str | None
+    """The tenant the bug was first reported from; null for a tenant-scoped caller of
+    another tenant."""
     title: str
     summary: str
     steps: list[str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,9 +30,9 @@ from escalation_service.bugs.schemas import (
     TransitionIn,
 )
 from escalation_service.bugs.workflow import (
-    AFTER_FIX,
     TransitionEvent,
     event_status,
+    is_after_fix,
     transition_event,
 )
 from escalation_service.impact.service import impact_of, ticket_views
@@ -43,14 +44,17 @@ from supportops_events.escalation import (
     BugCannotReproduce,
     BugClosed,
     BugEscalated,
+    BugInProgress,
     BugLinked,
     BugNeedsInfo,
     BugReopened,
     BugReported,
     BugReproduced,
+    BugReproducing,
     BugResolution,
     BugResolved,
     BugSeverity,
+    BugVerified,
     Environment,
 )
 
@@ -81,6 +85,30 @@ async def file_report(
     duplicate_threshold: float,
 ) -> FilingResult:
     """File a new bug, or link its tickets to an open duplicate (``bug.linked``)."""
+    await repository.lock_filing(session)
+    return await _file(session, report=report, ctx=ctx, duplicate_threshold=duplicate_threshold)
+
+
+async def file_escalated_ticket(
+    session: AsyncSession,
+    *,
+    report: BugCreate,
+    ctx: Context,
+    duplicate_threshold: float,
+) -> FilingResult | None:
+    """File (or link) the bug of an escalated ticket; None when the ticket is linked
+    already (another event carrying the same escalation changes nothing)."""
+    await repository.lock_filing(session)
+    for ref in report.linked_tickets:
+        if await repository.link_of_ticket(session, ref.ticket_id) is not None:
+            return None
+    return await _file(session, report=report, ctx=ctx, duplicate_threshold=duplicate_threshold)
+
+
+async def _file(
+    session: AsyncSession, *, report: BugCreate, ctx: Context, duplicate_threshold: float
+) -> FilingResult:
+    # The caller holds the filing lock: no other report is being filed right now.
     steps_text = "\n".join(report.steps)
     candidates = await repository.duplicate_candidates(
         session,
@@ -89,25 +117,17 @@ async def file_report(
         actual=report.actual,
         min_score=duplicate_threshold,
     )
-    if candidates and not report.force_new:
-        target = candidates[0].bug
-        for ref in report.linked_tickets:
-            await link_ticket(session, bug=target, ref=ref, is_duplicate=True, ctx=ctx)
-        new_tenants = {report.tenant_id, *report.affected_tenants} - set(target.affected_tenants)
-        if new_tenants:
-            target.affected_tenants = sorted({*target.affected_tenants, *new_tenants})
-            target.version += 1
-            target.updated_at = ctx.now
-        await session.flush()
-        return FilingResult(outcome="linked_to_duplicate", bug=target, candidates=candidates)
+    if not report.force_new:
+        for candidate in candidates:
+            # Lock the bug and read it again: it may have been closed or merged meanwhile.
+            target = await repository.get(session, candidate.bug.id, for_update=True)
+            if target is None or not _takes_duplicates(target):
+                continue
+            await _link_duplicate(session, target=target, report=report, ctx=ctx)
+            return FilingResult(outcome="linked_to_duplicate", bug=target, candidates=candidates)
 
     for ref in report.linked_tickets:
-        if await repository.link_of_ticket(session, ref.ticket_id) is not None:
-            raise Conflict(
-                f"ticket {ref.ticket_id} is already linked to a bug",
-                code="ticket-already-linked",
-                ticket_id=ref.ticket_id,
-            )
+        await _refuse_if_linked_elsewhere(session, ticket_id=ref.ticket_id, bug_id=None)
     bug = Bug(
         id=uuid.uuid4(),
         tenant_id=report.tenant_id,
@@ -132,15 +152,16 @@ async def file_report(
     session.add(bug)
     await session.flush()
     for ref in report.linked_tickets:
-        session.add(
-            BugLink(
-                bug_id=bug.id,
-                ticket_id=ref.ticket_id,
-                tenant_id=ref.tenant_id,
-                is_duplicate=False,
-                linked_at=ctx.now,
-            )
+        linked = await repository.insert_link(
+            session,
+            bug_id=bug.id,
+            ticket_id=ref.ticket_id,
+            tenant_id=ref.tenant_id,
+            is_duplicate=False,
+            linked_at=ctx.now,
         )
+        if not linked:  # linked by hand to another bug since we looked
+            await _refuse_if_linked_elsewhere(session, ticket_id=ref.ticket_id, bug_id=bug.id)
     session.add(
         BugHistory(
             bug_id=bug.id, from_status=None, to_status="reported", actor_id=ctx.actor_id, at=ctx.now
@@ -163,31 +184,63 @@ async def file_report(
     return FilingResult(outcome="created", bug=bug, candidates=candidates)
 
 
+def _takes_duplicates(bug: Bug) -> bool:
+    return bug.duplicate_of_id is None and BugState(bug.status) not in (
+        BugState.closed,
+        BugState.wont_fix,
+    )
+
+
+async def _link_duplicate(
+    session: AsyncSession, *, target: Bug, report: BugCreate, ctx: Context
+) -> None:
+    # Refuse before changing anything: one ticket cannot belong to two bugs.
+    for ref in report.linked_tickets:
+        await _refuse_if_linked_elsewhere(session, ticket_id=ref.ticket_id, bug_id=target.id)
+    for ref in report.linked_tickets:
+        await link_ticket(session, bug=target, ref=ref, is_duplicate=True, ctx=ctx)
+    new_tenants = {report.tenant_id, *report.affected_tenants} - set(target.affected_tenants)
+    if new_tenants:
+        target.affected_tenants = sorted({*target.affected_tenants, *new_tenants})
+        target.version += 1
+        target.updated_at = ctx.now
+    await session.flush()
+
+
+async def _refuse_if_linked_elsewhere(
+    session: AsyncSession, *, ticket_id: str, bug_id: uuid.UUID | None
+) -> None:
+    """A 409 when the ticket is linked to a bug other than ``bug_id``."""
+    existing = await repository.link_of_ticket(session, ticket_id)
+    if existing is not None and existing.bug_id != bug_id:
+        raise Conflict(
+            f"ticket {ticket_id} is already linked to another bug",
+            code="ticket-already-linked",
+            ticket_id=ticket_id,
+            bug_id=str(existing.bug_id),
+        )
+
+
 async def link_ticket(
     session: AsyncSession, *, bug: Bug, ref: TicketRef, is_duplicate: bool, ctx: Context
 ) -> bool:
-    """Link a ticket (``bug.linked``); after a fix this is a regression and reopens the bug.
+    """Link a ticket (``bug.linked``); after a fix this is a regression and reopens the bug
+    (``bug.reopened``). The caller holds the bug's row lock.
 
-    Returns False when the ticket was already linked to this bug (nothing happens)."""
-    existing = await repository.link_of_ticket(session, ref.ticket_id)
-    if existing is not None:
-        if existing.bug_id == bug.id:
-            return False
-        raise Conflict(
-            f"ticket {ref.ticket_id} is already linked to another bug",
-            code="ticket-already-linked",
-            ticket_id=ref.ticket_id,
-            bug_id=str(existing.bug_id),
-        )
-    session.add(
-        BugLink(
-            bug_id=bug.id,
-            ticket_id=ref.ticket_id,
-            tenant_id=ref.tenant_id,
-            is_duplicate=is_duplicate,
-            linked_at=ctx.now,
-        )
+    Returns False when the ticket was already linked to this bug (nothing happens); a 409
+    when it is linked to another bug, also when that link is being made concurrently."""
+    await _refuse_if_linked_elsewhere(session, ticket_id=ref.ticket_id, bug_id=bug.id)
+    linked = await repository.insert_link(
+        session,
+        bug_id=bug.id,
+        ticket_id=ref.ticket_id,
+        tenant_id=ref.tenant_id,
+        is_duplicate=is_duplicate,
+        linked_at=ctx.now,
     )
+    if not linked:
+        await _refuse_if_linked_elsewhere(session, ticket_id=ref.ticket_id, bug_id=bug.id)
+        return False
     if ref.tenant_id not in bug.affected_tenants:
         bug.affected_tenants = sorted({*bug.affected_tenants, ref.tenant_id})
     bug.version += 1
@@ -203,7 +256,7 @@ async def link_ticket(
             linked_at=ctx.now,
         ),
     )
-    if BugState(bug.status) in AFTER_FIX:
+    if is_after_fix(BugState(bug.status), bug.resolution):
         await transition(
             session,
             bug=bug,
@@ -228,6 +281,12 @@ async def transition(
     tracker: QaTracker | None = None,
     public_base_url: str = "",
 ) -> Bug:
+    if bug.duplicate_of_id is not None:
+        raise Conflict(
+            f"{bug.key} was merged into another bug; move that one instead",
+            code="bug-merged",
+            duplicate_of_id=str(bug.duplicate_of_id),
+        )
     previous, current = BugState(bug.status), change.to
     kind = transition_event(previous, current)
     await _check_preconditions(session, bug=bug, current=current, change=change)
@@ -252,6 +311,8 @@ async def transition(
             bug.escalated_at = ctx.now
         case BugState.fixed:
             bug.resolution, bug.resolved_at = BugResolution.fixed.value, ctx.now
+            bug.fixed_in_version = change.fixed_in_version
+        case BugState.verified if change.fixed_in_version:
             bug.fixed_in_version = change.fixed_in_version
         case BugState.wont_fix:
             bug.resolution, bug.resolved_at = BugResolution.wont_fix.value, ctx.now
@@ -328,6 +389,8 @@ async def _publish_transition(
 ) -> None:
     state = _state(bug, links, ctx)
     match kind:
+        case TransitionEvent.reproducing:
+            await publish(session, BugReproducing(**state, started_at=ctx.now))
         case TransitionEvent.reproduced:
             reproductions = await repository.reproductions_of(session, bug.id)
             last_success = [r for r in reproductions if r.outcome == "reproduced"][-1]
@@ -358,6 +421,13 @@ async def _publish_transition(
                     escalated_at=ctx.now,
                 ),
             )
+        case TransitionEvent.in_progress:
+            await publish(
+                session,
+                BugInProgress(
+                    **state, external_issue_key=bug.external_issue_key, started_at=ctx.now
+                ),
+            )
         case TransitionEvent.resolved:
             await publish(
                 session,
@@ -368,6 +438,11 @@ async def _publish_transition(
                     resolution_note=change.note,
                     resolved_at=ctx.now,
                 ),
+            )
+        case TransitionEvent.verified:
+            await publish(
+                session,
+                BugVerified(**state, fixed_in_version=bug.fixed_in_version, verified_at=ctx.now),
             )
         case TransitionEvent.reopened:
             await publish(
@@ -388,8 +463,6 @@ async def _publish_transition(
                     closed_at=ctx.now,
                 ),
             )
-        case TransitionEvent.none:
-            pass
 
 
 # --- reproductions, edits, merge ------------------------------------------------------
@@ -421,8 +494,16 @@ async def record_reproduction(
 
 
 async def update_report(
-    session: AsyncSession, *, bug: Bug, changes: BugUpdate, if_match: int, ctx: Context
+    session: AsyncSession,
+    *,
+    bug: Bug,
+    changes: BugUpdate,
+    if_match: int,
+    ctx: Context,
+    tenant_scope: str | None = None,
 ) -> Bug:
+    """Edit the report. A tenant-scoped editor sees only its own tenant among the affected
+    ones, so the tenants it cannot see are kept whatever list it sends."""
     if if_match != bug.version:
         raise PreconditionFailed("the bug changed since it was read", current_version=bug.version)
     if BugState(bug.status) == BugState.closed or bug.duplicate_of_id is not None:
@@ -442,7 +523,8 @@ async def update_report(
             case "attachments":
                 bug.attachments = [Attachment.model_validate(a).model_dump() for a in value]
             case "affected_tenants":
-                bug.affected_tenants = sorted(set(value))
+                kept = [t for t in bug.affected_tenants if tenant_scope not in (None, t)]
+                bug.affected_tenants = sorted({*kept, *value})
             case _:
                 setattr(bug, field_name, value)
     bug.version += 1
@@ -454,7 +536,10 @@ async def update_report(
 
 async def merge(session: AsyncSession, *, source: Bug, target: Bug, ctx: Context) -> Bug:
     """Fold ``source`` into ``target``: links, history and reproductions move; the source
-    closes as a duplicate (``bug.closed``), each moved ticket is ``bug.linked`` to the target."""
+    closes as a duplicate (``bug.closed``), each moved ticket is ``bug.linked`` to the target.
+
+    A moved ticket that was linked after the target was fixed is a regression: the target
+    reopens (``bug.reopened``). The caller holds both bugs' row locks."""
     if source.id == target.id:
         raise Conflict("a bug cannot be merged into itself", code="merge-into-self")
     for bug in (source, target):
@@ -506,6 +591,18 @@ async def merge(session: AsyncSession, *, source: Bug, target: Bug, ctx: Context
                 linked_at=ctx.now,
             ),
         )
+    fixed_at = target.resolved_at
+    late = [link.ticket_id for link in moved if fixed_at is not None and link.linked_at > fixed_at]
+    if late and is_after_fix(BugState(target.status), target.resolution):
+        await transition(
+            session,
+            bug=target,
+            change=TransitionIn(
+                to=BugState.reopened,
+                note=f"regression: ticket {late[0]} (merged from {source.key}) came after the fix",
+            ),
+            ctx=ctx,
+        )
     await refresh_quality(session, target)
     return target
 
@@ -519,23 +616,68 @@ async def refresh_quality(session: AsyncSession, bug: Bug) -> None:
     await session.flush()
 
 
-async def to_out(session: AsyncSession, bug: Bug) -> BugOut:
+@dataclass(frozen=True)
+class _Scoped:
+    """What of a bug one caller may see: a tenant-scoped caller sees its own tickets and
+    tenant only, never other tenants' ticket or tenant ids (nor the reporting tenant's
+    attachments and configuration when the bug was reported from another tenant)."""
+
+    links: list[BugLink]
+    affected_tenants: list[str]
+    own_report: bool
+    hidden_ids: frozenset[str]
+
+
+async def _scoped(session: AsyncSession, bug: Bug, tenant_scope: str | None) -> _Scoped:
     links = await repository.links_of(session, bug.id)
+    if tenant_scope is None:
+        return _Scoped(
+            links=links,
+            affected_tenants=bug.affected_tenants,
+            own_report=True,
+            hidden_ids=frozenset(),
+        )
+    hidden = {
+        *(link.ticket_id for link in links if link.tenant_id != tenant_scope),
+        *(link.tenant_id for link in links),
+        *bug.affected_tenants,
+        bug.tenant_id,
+    } - {tenant_scope}
+    return _Scoped(
+        links=[link for link in links if link.tenant_id == tenant_scope],
+        affected_tenants=[tenant_scope],
+        own_report=bug.tenant_id == tenant_scope,
+        hidden_ids=frozenset(hidden),
+    )
+
+
+async def to_out(session: AsyncSession, bug: Bug, *, tenant_scope: str | None = None) -> BugOut:
+    """The bug as ``tenant_scope`` may see it (None: everything)."""
+    return await _out(session, bug, await _scoped(session, bug, tenant_scope))
+
+
+async def _out(session: AsyncSession, bug: Bug, scoped: _Scoped) -> BugOut:
+    links = scoped.links
     views = await ticket_views(session, [link.ticket_id for link in links])
     score, missing = completeness(await _facts(session, bug))
-    impact = await impact_of(session, links=links, affected_tenants=bug.affected_tenants)
+    impact = await impact_of(session, links=links, affected_tenants=scoped.affected_tenants)
+    environment = EnvironmentIn.model_validate(bug.environment)
+    attachments = [Attachment.model_validate(a) for a in bug.attachments]
+    if not scoped.own_report:
+        environment = environment.model_copy(update={"tenant_configuration": {}})
+        attachments = []
     return BugOut(
         id=bug.id,
         key=bug.key,
-        tenant_id=bug.tenant_id,
+        tenant_id=bug.tenant_id if scoped.own_report else None,
         title=bug.title,
         summary=bug.summary,
         steps=bug.steps,
         expected=bug.expected,
         actual=bug.actual,
-        environment=EnvironmentIn.model_validate(bug.environment),
+        environment=environment,
         severity=BugSeverity(bug.severity),
-        attachments=[Attachment.model_validate(a) for a in bug.attachments],
+        attachments=attachments,
         status=BugState(bug.status),
         resolution=BugResolution(bug.resolution) if bug.resolution else None,
         fixed_in_version=bug.fixed_in_version,
@@ -561,8 +703,11 @@ async def to_out(session: AsyncSession, bug: Bug) -> BugOut:
     )
 
 
-async def to_detail(session: AsyncSession, bug: Bug) -> BugDetail:
-    out = await to_out(session, bug)
+async def to_detail(
+    session: AsyncSession, bug: Bug, *, tenant_scope: str | None = None
+) -> BugDetail:
+    scoped = await _scoped(session, bug, tenant_scope)
+    out = await _out(session, bug, scoped)
     history = await repository.history_of(session, bug.id)
     return BugDetail(
         **out.model_dump(),
@@ -570,7 +715,7 @@ async def to_detail(session: AsyncSession, bug: Bug) -> BugDetail:
             HistoryEntry(
                 from_status=h.from_status,
                 to_status=h.to_status,
-                note=h.note,
+                note=redact(h.note, scoped.hidden_ids) if h.note else h.note,
                 actor_id=h.actor_id,
                 origin_bug_key=h.origin_bug_key,
                 at=h.at,
@@ -578,6 +723,14 @@ async def to_detail(session: AsyncSession, bug: Bug) -> BugDetail:
             for h in history
         ],
     )
+
+
+def redact(text: str, hidden_ids: frozenset[str]) -> str:
+    """``text`` with each of ``hidden_ids`` (standing alone) replaced by ``[hidden]``."""
+    if not hidden_ids:
+        return text
+    alternatives = "|".join(re.escape(i) for i in sorted(hidden_ids, key=len, reverse=True))
+    return re.sub(rf"(?<![A-Za-z0-9_\-])(?:{alternatives})(?![A-Za-z0-9_\-])", "[hidden]", text)
 
 
 def candidates_out(candidates: list[repository.Candidate]) -> list[DuplicateCandidate]:

@@ -6,22 +6,24 @@ from enum import StrEnum
 
 from escalation_service.bugs.schemas import BugState
 from servicekit.errors import InvalidTransition
-from supportops_events.escalation import BugStatus
+from supportops_events.escalation import BugResolution, BugStatus
 
 S = BugState
 
 
 class TransitionEvent(StrEnum):
-    """The one event a transition publishes (``none``: the catalog has no event for it)."""
+    """The one catalog event a transition publishes."""
 
+    reproducing = "bug.reproducing"
     reproduced = "bug.reproduced"
     cannot_reproduce = "bug.cannot_reproduce"
     needs_info = "bug.needs_info"
     escalated = "bug.escalated"
+    in_progress = "bug.in_progress"
     resolved = "bug.resolved"
+    verified = "bug.verified"
     reopened = "bug.reopened"
     closed = "bug.closed"
-    none = "none"
 
 
 OPEN_BEFORE_FIX = (
@@ -34,7 +36,7 @@ OPEN_BEFORE_FIX = (
     S.in_progress,
     S.reopened,
 )
-AFTER_FIX = (S.fixed, S.verified, S.closed, S.wont_fix)
+"""States from which a bug may still be declared ``wont_fix``."""
 
 
 def transition_event(previous: BugState, current: BugState) -> TransitionEvent:
@@ -58,8 +60,7 @@ def allowed_targets(previous: BugState) -> list[BugState]:
 def _allowed(previous: BugState, current: BugState) -> TransitionEvent | None:
     match (previous, current):
         case (S.reported | S.needs_info | S.cannot_reproduce | S.reopened, S.reproducing):
-            # A QA-internal step: the catalog has no event for it.
-            return TransitionEvent.none
+            return TransitionEvent.reproducing
         case (S.reproducing, S.reproduced):
             return TransitionEvent.reproduced
         case (S.reproducing, S.cannot_reproduce):
@@ -69,11 +70,11 @@ def _allowed(previous: BugState, current: BugState) -> TransitionEvent | None:
         case (S.reproduced, S.escalated):
             return TransitionEvent.escalated
         case (S.escalated, S.in_progress):
-            return TransitionEvent.none
+            return TransitionEvent.in_progress
         case (S.escalated | S.in_progress, S.fixed):
             return TransitionEvent.resolved
         case (S.fixed, S.verified):
-            return TransitionEvent.none
+            return TransitionEvent.verified
         case (S.verified | S.wont_fix | S.cannot_reproduce, S.closed):
             return TransitionEvent.closed
         case (prev, S.wont_fix) if prev in OPEN_BEFORE_FIX:
@@ -85,19 +86,23 @@ def _allowed(previous: BugState, current: BugState) -> TransitionEvent | None:
 
 
 def event_status(state: BugState) -> BugStatus:
-    """Our finer state as the catalog's coarser ``BugStatus`` carried by ``bug.*`` events."""
+    """Our state as the catalog's ``BugStatus``: the same name, except ``fixed``, which
+    the catalog calls ``resolved`` (fixed, not verified yet)."""
     match state:
-        case S.reported | S.reproducing | S.reopened:
-            return BugStatus.reported
-        case S.reproduced:
-            return BugStatus.reproduced
-        case S.cannot_reproduce:
-            return BugStatus.cannot_reproduce
-        case S.needs_info:
-            return BugStatus.needs_info
-        case S.escalated | S.in_progress:
-            return BugStatus.escalated
-        case S.fixed | S.verified | S.wont_fix:
+        case S.fixed:
             return BugStatus.resolved
+        case _:
+            return BugStatus(state.value)
+
+
+def is_after_fix(state: BugState, resolution: str | None) -> bool:
+    """Whether a new customer report of this bug is a regression: it was fixed (and
+    perhaps verified or closed as fixed). ``wont_fix`` and ``cannot_reproduce`` were never
+    fixed, so a new ticket there is only linked."""
+    match state:
+        case S.fixed | S.verified:
+            return True
         case S.closed:
-            return BugStatus.closed
+            return resolution == BugResolution.fixed.value
+        case _:
+            return False

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs.schemas import Impact
-from escalation_service.models import BugLink, TenantPlan, TicketView
+from escalation_service.models import Base, BugLink, TenantPlan, TicketView
+
+M = TypeVar("M", bound=Base)
 
 TIER_RANK = {"starter": 1, "team": 2, "business": 3, "enterprise": 4}
 CLOSED_TICKET_STATES = ("solved", "closed")
@@ -25,19 +29,24 @@ async def record_ticket(
     sla_state: str | None = None,
 ) -> None:
     """Apply a ticket event; an event older than what we hold changes nothing."""
-    view = await session.get(TicketView, ticket_id)
-    if view is None:
-        session.add(
-            TicketView(
-                ticket_id=ticket_id,
-                tenant_id=tenant_id,
-                status=status,
-                priority=priority,
-                sla_state=sla_state or "ok",
-                updated_at=at,
-            )
+    # Insert-if-absent first: two events of a new ticket handled at once cannot collide.
+    created = await session.execute(
+        insert(TicketView)
+        .values(
+            ticket_id=ticket_id,
+            tenant_id=tenant_id,
+            status=status,
+            priority=priority,
+            sla_state=sla_state or "ok",
+            updated_at=at,
         )
-    elif at >= view.updated_at:
+        .on_conflict_do_nothing(index_elements=[TicketView.ticket_id])
+        .returning(TicketView.ticket_id)
+    )
+    if created.first() is not None:
+        return
+    view = await _locked(session, TicketView, TicketView.ticket_id == ticket_id)
+    if at >= view.updated_at:
         view.status = status
         view.updated_at = at
         if priority is not None:
@@ -54,18 +63,25 @@ def _sla_rank(state: str) -> int:
 async def record_plan(
     session: AsyncSession, *, tenant_id: str, plan_tier: str, status: str, at: datetime
 ) -> None:
-    plan = await session.get(TenantPlan, tenant_id)
-    if plan is None:
-        session.add(
-            TenantPlan(
-                tenant_id=tenant_id, plan_tier=plan_tier, subscription_status=status, updated_at=at
-            )
-        )
-    elif at >= plan.updated_at:
+    created = await session.execute(
+        insert(TenantPlan)
+        .values(tenant_id=tenant_id, plan_tier=plan_tier, subscription_status=status, updated_at=at)
+        .on_conflict_do_nothing(index_elements=[TenantPlan.tenant_id])
+        .returning(TenantPlan.tenant_id)
+    )
+    if created.first() is not None:
+        return
+    plan = await _locked(session, TenantPlan, TenantPlan.tenant_id == tenant_id)
+    if at >= plan.updated_at:
         plan.plan_tier = plan_tier
         plan.subscription_status = status
         plan.updated_at = at
     await session.flush()
+
+
+async def _locked(session: AsyncSession, model: type[M], where: ColumnElement[bool]) -> M:
+    stmt = select(model).where(where).with_for_update().execution_options(populate_existing=True)
+    return (await session.scalars(stmt)).one()
 
 
 async def ticket_views(session: AsyncSession, ticket_ids: list[str]) -> dict[str, TicketView]:

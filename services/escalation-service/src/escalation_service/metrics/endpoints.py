@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Float, and_, case, cast, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from escalation_service.bugs.repository import affects_tenant
 from escalation_service.models import Bug, Reproduction
 from servicekit.auth import Principal, Role, require_roles
 from servicekit.deps import SessionDep
@@ -36,13 +37,14 @@ async def bug_metrics(
     principal: Reader,
     tenant_id: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")] = None,
 ) -> BugMetrics:
+    """Over the bugs affecting ``tenant_id`` (a tenant-scoped token: its own tenant)."""
     return await compute(session, tenant_id=principal.tenant_filter(tenant_id))
 
 
 async def compute(session: AsyncSession, *, tenant_id: str | None) -> BugMetrics:
     scope: list[ColumnElement[bool]] = [Bug.duplicate_of_id.is_(None)]
     if tenant_id is not None:
-        scope.append(Bug.tenant_id == tenant_id)
+        scope.append(affects_tenant(tenant_id))
     attempted = exists().where(Reproduction.bug_id == Bug.id)
     row = (
         await session.execute(

@@ -19,7 +19,7 @@ from escalation_service.clock import ClockDep
 from escalation_service.config import EscalationSettings
 from escalation_service.models import Bug
 from servicekit.deps import SessionDep
-from servicekit.errors import BadRequest, Unauthorized
+from servicekit.errors import BadRequest, ProblemError, Unauthorized
 
 router = APIRouter(prefix="/v1", tags=["jira"])
 
@@ -61,7 +61,8 @@ def status_change(payload: dict[str, Any]) -> tuple[str, str] | None:
     issue = payload.get("issue")
     if not isinstance(issue, dict) or not isinstance(issue.get("key"), str):
         return None
-    items = (payload.get("changelog") or {}).get("items") or []
+    changelog = payload.get("changelog")
+    items = changelog.get("items") if isinstance(changelog, dict) else None
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and item.get("field") == "status":
             to = item.get("toString")
@@ -114,6 +115,10 @@ async def apply_status_change(
     if bug is None:
         return WebhookResult(outcome="ignored", reason=f"no bug for {issue_key}")
     current = BugState(bug.status)
+    if bug.duplicate_of_id is not None:
+        return WebhookResult(
+            outcome="ignored", reason="the bug was merged", bug_id=str(bug.id), status=current
+        )
     if current == target:
         return WebhookResult(
             outcome="ignored", reason="already there", bug_id=str(bug.id), status=current
@@ -126,10 +131,16 @@ async def apply_status_change(
             bug_id=str(bug.id),
             status=current,
         )
-    await service.transition(
-        session,
-        bug=bug,
-        change=TransitionIn(to=target, note=f"Jira {issue_key}: {jira_status}"),
-        ctx=ctx,
-    )
+    try:
+        await service.transition(
+            session,
+            bug=bug,
+            change=TransitionIn(to=target, note=f"Jira {issue_key}: {jira_status[:200]}"),
+            ctx=ctx,
+        )
+    except ProblemError as exc:
+        # A precondition of ours failed before anything changed; Jira cannot fix it.
+        return WebhookResult(
+            outcome="ignored", reason=exc.detail or exc.code, bug_id=str(bug.id), status=current
+        )
     return WebhookResult(outcome="applied", bug_id=str(bug.id), status=BugState(bug.status))
