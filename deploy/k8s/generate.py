@@ -178,12 +178,12 @@ SERVICES = (
         produces=("onboarding.events",),
         consumes=("billing.events", "onboarding.commands"),
         scans=(
-            Scan("inactive-user-scan", "0 3 * * *", 3600, "deactivates long-inactive users"),
+            Scan("inactive-user-scan", "0 3 * * *", 3600, "marks long-inactive users inactive"),
             Scan(
                 "scheduled-suspensions",
                 "*/15 * * * *",
                 840,
-                "suspends tenants whose suspension date has come",
+                "suspends (and churns) tenants whose date has come",
             ),
         ),
     ),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR
 
 from onboarding_service.config import OnboardingSettings
-from servicekit.testing import send_events
+from servicekit.testing import auth, send_events
 from supportops_events import Envelope
 from supportops_events.samples import sample
 
@@ -138,3 +139,163 @@ async def test_actions_on_a_suspended_tenant_are_rejected(
     rejected = next(e for e in events if e.type == "access.action_rejected").data
     assert rejected.reasons == ["tenant_not_active"]  # type: ignore[attr-defined]
     assert "user.mfa_reset" not in [e.type for e in events]
+
+
+async def test_rest_action_naming_a_ticket_publishes_the_outcome_for_it(
+    client: httpx.AsyncClient, new_tenant: Any, published: Any
+) -> None:
+    tenant_id, user = await active_admin(client, new_tenant)
+
+    done = await client.post(
+        f"/v1/users/{user['id']}/actions",
+        json={"action": "mfa_reset", "ticket_id": "tkt-42", "reason": "lost phone"},
+        headers=OPERATOR,
+    )
+
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["ticket_id"] == "tkt-42"
+    request_id = body["request_id"]
+    assert request_id.startswith("rest-")
+    assert body["user"]["session_epoch"] == 1
+    events = await published(tenant_id, "access.action_completed", "user.mfa_reset")
+    completed = next(e for e in events if e.type == "access.action_completed").data
+    assert completed.request_id == request_id  # type: ignore[attr-defined]
+    assert completed.ticket_id == "tkt-42"  # type: ignore[attr-defined]
+    assert completed.action == "mfa_reset"  # type: ignore[attr-defined]
+    assert completed.user_id == user["id"]  # type: ignore[attr-defined]
+    assert completed.user_email == user["email"]  # type: ignore[attr-defined]
+    assert completed.user_status == "active"  # type: ignore[attr-defined]
+    reset = next(e for e in events if e.type == "user.mfa_reset").data
+    assert reset.request_id == request_id  # type: ignore[attr-defined]
+    assert reset.ticket_id == "tkt-42"  # type: ignore[attr-defined]
+
+
+async def test_rest_refusal_naming_a_ticket_is_published_and_answered_409(
+    client: httpx.AsyncClient, new_tenant: Any, published: Any
+) -> None:
+    tenant_id, user = await active_admin(client, new_tenant)
+    url = f"/v1/users/{user['id']}/actions"
+
+    refused = await client.post(
+        url,
+        json={"action": "unlock", "ticket_id": "tkt-7", "request_id": "req-rest-unlock-1"},
+        headers=OPERATOR,
+    )
+
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["type"].endswith("/access-action-rejected")
+    assert problem["reasons"] == ["invalid_user_state"]
+    assert problem["request_id"] == "req-rest-unlock-1"
+    events = await published(tenant_id, "access.action_rejected")
+    rejected = next(e for e in events if e.type == "access.action_rejected").data
+    assert rejected.request_id == "req-rest-unlock-1"  # type: ignore[attr-defined]
+    assert rejected.ticket_id == "tkt-7"  # type: ignore[attr-defined]
+    assert rejected.reasons == ["invalid_user_state"]  # type: ignore[attr-defined]
+    assert "user.unlocked" not in [e.type for e in events]
+
+    # the same request id again, even for an action that would apply: handled once
+    replay = await client.post(
+        url,
+        json={"action": "mfa_reset", "ticket_id": "tkt-7", "request_id": "req-rest-unlock-1"},
+        headers=OPERATOR,
+    )
+    assert replay.status_code == 409
+    assert replay.json()["type"].endswith("/access-request-handled")
+    assert replay.json()["outcome"] == "rejected"
+    after = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
+    assert after["session_epoch"] == 0
+
+
+async def test_rest_actions_without_a_ticket_publish_only_the_user_event(
+    client: httpx.AsyncClient, new_tenant: Any, published: Any
+) -> None:
+    tenant_id, user = await active_admin(client, new_tenant)
+    url = f"/v1/users/{user['id']}/actions"
+
+    refused = await client.post(url, json={"action": "reactivate"}, headers=OPERATOR)
+    done = await client.post(url, json={"action": "mfa_reset"}, headers=OPERATOR)
+    await client.post(f"/v1/users/{user['id']}/deactivate", json={}, headers=OPERATOR)
+
+    assert refused.status_code == 409
+    assert done.status_code == 200
+    assert done.json()["request_id"] is None
+    events = await published(tenant_id, "user.deactivated")
+    types = [e.type for e in events]
+    assert "user.mfa_reset" in types
+    assert "access.action_completed" not in types
+    assert "access.action_rejected" not in types
+    reset = next(e for e in events if e.type == "user.mfa_reset").data
+    assert reset.request_id is None  # type: ignore[attr-defined]
+
+
+async def test_rest_action_input_is_validated(
+    client: httpx.AsyncClient, new_tenant: Any, published: Any
+) -> None:
+    tenant_id, user = await active_admin(client, new_tenant)
+    url = f"/v1/users/{user['id']}/actions"
+
+    orphan = await client.post(
+        url, json={"action": "mfa_reset", "request_id": "req-1"}, headers=OPERATOR
+    )
+    spaced = await client.post(
+        url, json={"action": "mfa_reset", "ticket_id": "tkt 1"}, headers=OPERATOR
+    )
+    long_id = await client.post(
+        url, json={"action": "mfa_reset", "ticket_id": "t" * 129}, headers=OPERATOR
+    )
+    nul = await client.post(
+        url, json={"action": "mfa_reset", "ticket_id": "tkt\u0000"}, headers=OPERATOR
+    )
+    unknown = await client.post(
+        f"/v1/users/{uuid.uuid4()}/actions",
+        json={"action": "mfa_reset", "ticket_id": "tkt-1"},
+        headers=OPERATOR,
+    )
+    other_tenant = await client.post(
+        url,
+        json={"action": "mfa_reset", "ticket_id": "tkt-1"},
+        headers=auth("onboarding", tenant_id=str(uuid.uuid4())),
+    )
+
+    for response in (orphan, spaced, long_id, nul):
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"]
+    assert unknown.status_code == 404
+    assert other_tenant.status_code == 404
+    after = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
+    assert after["session_epoch"] == 0
+    await client.post(f"/v1/users/{user['id']}/deactivate", json={}, headers=OPERATOR)
+    events = await published(tenant_id, "user.deactivated")
+    assert not [e.type for e in events if e.type.startswith("access.")]
+
+
+async def test_reactivate_command_works_from_inactive(
+    client: httpx.AsyncClient,
+    new_tenant: Any,
+    published: Any,
+    clock: Any,
+    onboarding_settings: OnboardingSettings,
+) -> None:
+    tenant_id, user = await active_admin(client, new_tenant)
+    clock.offset = timedelta(days=365)
+    try:
+        scan = await client.post(
+            "/v1/scans/inactive-users", json={"tenant_id": tenant_id}, headers=OPERATOR
+        )
+    finally:
+        clock.offset = timedelta(0)
+    assert [m["user_id"] for m in scan.json()["marked"]] == [user["id"]]
+    request = command(tenant_id, user, "reactivate")
+    await send_events([request], prefix=onboarding_settings.kafka_topic_prefix)
+
+    events = await published(tenant_id, "access.action_completed", "user.reactivated")
+    completed = next(e for e in events if e.type == "access.action_completed").data
+    assert completed.user_status == "active"  # type: ignore[attr-defined]
+    reactivated = next(e for e in events if e.type == "user.reactivated").data
+    assert reactivated.request_id == request.request_id  # type: ignore[attr-defined]
+    assert (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()[
+        "status"
+    ] == "active"

@@ -226,15 +226,18 @@ async def test_cancellation_suspends_at_period_end_via_the_scan(
         assert tenant["scheduled_suspension_at"] is not None
 
     await eventually(scheduled)
-    await apply_scheduled_suspensions(db, now=clock.now() + timedelta(days=1))
+    grace = timedelta(days=30)
+    await apply_scheduled_suspensions(db, now=clock.now() + timedelta(days=1), churn_after=grace)
     tenant = (await client.get(f"/v1/tenants/{tenant_id}", headers=OPERATOR)).json()
     assert tenant["status"] == "active"
 
-    await apply_scheduled_suspensions(db, now=ends_at + timedelta(minutes=1))
+    suspended_at = ends_at + timedelta(minutes=1)
+    await apply_scheduled_suspensions(db, now=suspended_at, churn_after=grace)
     tenant = (await client.get(f"/v1/tenants/{tenant_id}", headers=OPERATOR)).json()
     assert tenant["status"] == "suspended"
     assert tenant["suspension_reason"] == "subscription_canceled"
     assert tenant["scheduled_suspension_at"] is None
+    assert tenant["scheduled_churn_at"] is not None
     events = await published(tenant_id, "tenant.suspended")
     assert next(e for e in events if e.type == "tenant.suspended").data.reason == (  # type: ignore[attr-defined]
         "subscription_canceled"

@@ -45,7 +45,7 @@ async def test_scheduled_suspensions_command_applies_due_suspensions(
     )
 
     assert code == 0
-    assert "scheduled suspension(s) applied" in capsys.readouterr().out
+    assert "1 scheduled suspension(s) applied" in capsys.readouterr().out
     tenant_out = (await client.get(f"/v1/tenants/{tenant_id}", headers=OPERATOR)).json()
     assert tenant_out["status"] == "suspended"
     assert tenant_out["suspension_reason"] == "subscription_canceled"

@@ -236,20 +236,28 @@ async def test_status_machine_and_forbidden_transitions(
     assert (await go("active")).json()["status"] == "active"
     assert (await go("suspended")).json()["status"] == "suspended"
     assert (await go("active")).json()["status"] == "active"
-    assert (await go("churned")).json()["status"] == "churned"
-    assert (await go("active")).status_code == 409
-
-    events = await published(
-        tenant_id, "tenant.activated", "tenant.suspended", "tenant.reactivated"
+    churned = await client.post(
+        url, json={"status": "churned", "reason": "moved to a competitor"}, headers=OPERATOR
     )
+    assert churned.json()["status"] == "churned"
+    assert churned.json()["churn_reason"] == "moved to a competitor"
+    for target in ("active", "suspended", "onboarding", "churned"):
+        terminal = await go(target)
+        assert terminal.status_code == 409, target
+        assert terminal.json()["allowed"] == []
+
+    events = await published(tenant_id, "tenant.churned")
     types = [e.type for e in events if e.type.startswith("tenant.")]
     assert types == [
         "tenant.created",
         "tenant.activated",
         "tenant.suspended",
         "tenant.reactivated",
-        "tenant.suspended",
+        "tenant.churned",
     ]
+    data = next(e for e in events if e.type == "tenant.churned").data
+    assert data.status == "churned"  # type: ignore[attr-defined]
+    assert data.reason == "moved to a competitor"  # type: ignore[attr-defined]
 
 
 async def test_stale_if_match_on_status_change_is_412(
@@ -263,3 +271,21 @@ async def test_stale_if_match_on_status_change_is_412(
     )
     assert response.status_code == 412
     assert response.json()["type"].endswith("/etag-mismatch")
+
+
+async def test_a_tenant_claim_that_is_no_uuid_sees_nothing(
+    client: httpx.AsyncClient, new_tenant: Any
+) -> None:
+    await new_tenant()
+    scoped = auth("admin", tenant_id="not-a-uuid")
+
+    for query in ("", "?status=onboarding", "?status=churned&plan_code=team-monthly&q=acme"):
+        listed = await client.get(f"/v1/tenants{query}", headers=scoped)
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["items"] == []
+    stuck = await client.get("/v1/onboarding/stuck", headers=scoped)
+    assert stuck.status_code == 200
+    assert stuck.json()["items"] == []
+    scan = await client.post("/v1/scans/inactive-users", headers=scoped)
+    assert scan.status_code == 200
+    assert scan.json()["marked"] == []

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR
 
-from onboarding_service.scans import mark_inactive_users
+from onboarding_service.scans import run_inactive_user_scan
 from servicekit.db import Database
 from servicekit.testing import auth
 
@@ -188,11 +188,11 @@ async def test_inactive_scan_and_sign_in(
     )
     now = clock.now()
 
-    assert await mark_inactive_users(db, now=now + timedelta(days=10), after_days=90) >= 0
+    await run_inactive_user_scan(db, now=now + timedelta(days=10), after_days=90)
     assert (await client.get(f"/v1/users/{user_id}", headers=OPERATOR)).json()["status"] == (
         "active"
     )
-    await mark_inactive_users(db, now=now + timedelta(days=91), after_days=90)
+    await run_inactive_user_scan(db, now=now + timedelta(days=91), after_days=90)
     user = (await client.get(f"/v1/users/{user_id}", headers=OPERATOR)).json()
     assert user["status"] == "inactive"
     assert user["role"] == "admin"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from onboarding_service.billing.service import churn_delay
 from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import CONSUMES
 from onboarding_service.main import PRODUCES, SERVICE_NAME
-from onboarding_service.scans import apply_scheduled_suspensions, mark_inactive_users
+from onboarding_service.scans import apply_scheduled_suspensions, run_inactive_user_scan
 from servicekit.cli import ServiceCli
 from servicekit.db import Database
 from servicekit.outbox import SOURCE_INFO_KEY
@@ -27,12 +28,18 @@ def _database(settings: ServiceSettings) -> Database:
 async def scheduled_suspensions(
     settings: ServiceSettings, args: argparse.Namespace, *, clock: Clock | None = None
 ) -> int:
+    assert isinstance(settings, OnboardingSettings)
     db = _database(settings)
     try:
-        count = await apply_scheduled_suspensions(db, now=(clock or SystemClock()).now())
+        result = await apply_scheduled_suspensions(
+            db, now=(clock or SystemClock()).now(), churn_after=churn_delay(settings)
+        )
     finally:
         await db.dispose()
-    print(f"{SERVICE_NAME}: {count} scheduled suspension(s) applied")
+    print(
+        f"{SERVICE_NAME}: {result.suspended} scheduled suspension(s) applied, "
+        f"{result.churned} tenant(s) churned"
+    )
     return 0
 
 
@@ -42,12 +49,12 @@ async def inactive_user_scan(
     assert isinstance(settings, OnboardingSettings)
     db = _database(settings)
     try:
-        count = await mark_inactive_users(
+        marked = await run_inactive_user_scan(
             db, now=(clock or SystemClock()).now(), after_days=settings.inactive_after_days
         )
     finally:
         await db.dispose()
-    print(f"{SERVICE_NAME}: {count} user(s) marked inactive")
+    print(f"{SERVICE_NAME}: {len(marked)} user(s) marked inactive")
     return 0
 
 
@@ -61,7 +68,8 @@ def build_cli() -> ServiceCli:
         consumes=CONSUMES,
         commands={
             "scheduled-suspensions": (
-                "suspend tenants whose suspension date (subscription period end) has come",
+                "suspend tenants whose canceled subscription ended, and churn those whose "
+                "ONBOARDING_CHURN_AFTER_CANCELLATION_DAYS since then are over",
                 scheduled_suspensions,
             ),
             "inactive-user-scan": (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from servicekit.settings import ServiceSettings
 
 
@@ -11,11 +13,17 @@ class OnboardingSettings(ServiceSettings):
     default_port = 8003
     default_database = "onboarding"
 
-    invitation_ttl_hours: int = 7 * 24
+    invitation_ttl_hours: int = Field(default=7 * 24, ge=1)
     """How long an invitation token can be accepted."""
-    inactive_after_days: int = 90
-    """A user without a sign-in for this many days is marked ``inactive`` by the scan."""
-    suspend_after_days_overdue: int = 30
-    """Billing policy: a follow-up for an invoice overdue this long suspends the tenant."""
-    suspend_after_failed_attempts: int = 4
-    """Billing policy: a follow-up after this many failed payment attempts suspends it."""
+    inactive_after_days: int = Field(default=90, ge=1)
+    """A user without a sign-in for this many days is marked ``inactive`` by the scan
+    (unless the tenant's configuration sets its own ``inactive_after_days``)."""
+    lock_after_failed_sign_ins: int = Field(default=5, ge=1)
+    """This many failed sign-ins in a row (reported by the identity system) lock a user."""
+    suspend_after_days_overdue: int = Field(default=30, ge=0)
+    """Billing policy: an invoice overdue this long suspends (restricts) the tenant."""
+    suspend_after_failed_attempts: int = Field(default=4, ge=1)
+    """Billing policy: this many failed payment attempts suspend (restrict) the tenant."""
+    churn_after_cancellation_days: int = Field(default=30, ge=0)
+    """A tenant suspended because its subscription ended churns this many days later,
+    unless reactivated meanwhile; 0 turns automatic churn off (churn by hand)."""

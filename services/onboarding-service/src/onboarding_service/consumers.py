@@ -30,7 +30,11 @@ def build_events(*, clock: Clock, settings: OnboardingSettings) -> EventRouter:
     async def on_subscription(session: AsyncSession, envelope: Envelope) -> None:
         assert isinstance(envelope.data, bev.SubscriptionEvent)
         await billing.apply_subscription(
-            session, data=envelope.data, occurred_at=envelope.time, now=clock.now()
+            session,
+            data=envelope.data,
+            occurred_at=envelope.time,
+            settings=settings,
+            now=clock.now(),
         )
 
     @events.on(bev.InvoicePaid)
@@ -38,10 +42,13 @@ def build_events(*, clock: Clock, settings: OnboardingSettings) -> EventRouter:
         assert isinstance(envelope.data, bev.InvoicePaid)
         await billing.apply_invoice_paid(session, data=envelope.data, now=clock.now())
 
-    @events.on(bev.BillingFollowupRequired)
-    async def on_followup(session: AsyncSession, envelope: Envelope) -> None:
-        assert isinstance(envelope.data, bev.BillingFollowupRequired)
-        await billing.apply_followup(
+    @events.on(bev.BillingFollowupRequired, bev.InvoiceOverdue, bev.InvoicePaymentFailed)
+    async def on_payment_problem(session: AsyncSession, envelope: Envelope) -> None:
+        assert isinstance(
+            envelope.data,
+            bev.BillingFollowupRequired | bev.InvoiceOverdue | bev.InvoicePaymentFailed,
+        )
+        await billing.apply_payment_problem(
             session, data=envelope.data, settings=settings, now=clock.now()
         )
 

@@ -9,9 +9,11 @@ from supportops_events import onboarding as ev
 
 class TenantStatus(StrEnum):
     onboarding = "onboarding"
+    """Created, not live yet (the catalog's ``pending``)."""
     active = "active"
     suspended = "suspended"
     churned = "churned"
+    """The customer left for good: terminal."""
 
 
 class UserStatus(StrEnum):
@@ -29,21 +31,25 @@ class UserRole(StrEnum):
 
 
 def event_tenant_status(status: TenantStatus | str) -> ev.TenantStatus:
-    """The catalog knows pending/active/suspended; churned tenants are blocked for good."""
+    """The catalog calls an onboarding tenant ``pending``; the other statuses match."""
     match TenantStatus(status):
         case TenantStatus.onboarding:
             return ev.TenantStatus.pending
         case TenantStatus.active:
             return ev.TenantStatus.active
-        case TenantStatus.suspended | TenantStatus.churned:
+        case TenantStatus.suspended:
             return ev.TenantStatus.suspended
+        case TenantStatus.churned:
+            return ev.TenantStatus.churned
 
 
 def event_user_status(status: UserStatus | str) -> ev.UserStatus:
-    """``inactive`` users can still sign in, so the catalog sees them as active."""
+    """The service's user statuses are the catalog's."""
     match UserStatus(status):
-        case UserStatus.inactive | UserStatus.active:
+        case UserStatus.active:
             return ev.UserStatus.active
+        case UserStatus.inactive:
+            return ev.UserStatus.inactive
         case UserStatus.invited:
             return ev.UserStatus.invited
         case UserStatus.locked:

@@ -11,6 +11,7 @@ from onboarding_service.checklist.endpoints import router as checklist_router
 from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import build_events
+from onboarding_service.scan_endpoints import router as scans_router
 from onboarding_service.tenants.endpoints import router as tenants_router
 from onboarding_service.users.endpoints import router as users_router
 from servicekit.app import ServiceDefinition, create_service_app
@@ -37,7 +38,7 @@ def create_app(
             settings=settings,
             title="supportops onboarding-service",
             description=DESCRIPTION,
-            routers=[tenants_router, users_router, checklist_router],
+            routers=[tenants_router, users_router, checklist_router, scans_router],
             events=build_events(clock=clock, settings=settings),
             produces=PRODUCES,
             extra_lifespan=provide_clock,

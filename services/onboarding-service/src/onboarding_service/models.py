@@ -65,6 +65,11 @@ class Tenant(Base):
     onboarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     churned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    churn_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    scheduled_churn_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, index=True
+    )
+    """When a tenant suspended because its subscription ended churns (the scan applies it)."""
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -111,6 +116,11 @@ class User(Base):
     mfa_enrolled: Mapped[bool] = mapped_column(Boolean, default=False)
     mfa_reset_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     lock_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    failed_sign_in_count: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed sign-ins in a row (reset by a successful one, an unlock or a reactivation)."""
+    last_failed_sign_in_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
     status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -155,7 +165,8 @@ class WelcomeMessage(Base):
 
 
 class AccessRequest(Base):
-    """An ``access.action_requested`` command and its outcome: each performed at most once."""
+    """An access request and its outcome, each performed at most once: the
+    ``access.action_requested`` commands, and REST actions that name a ticket."""
 
     __tablename__ = "access_requests"
 
@@ -166,4 +177,8 @@ class AccessRequest(Base):
     ticket_id: Mapped[str] = mapped_column(String(128))
     outcome: Mapped[str] = mapped_column(String(16))
     reasons: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    source: Mapped[str] = mapped_column(String(16), default="command")
+    """``command`` (access.action_requested) or ``rest`` (an admin action)."""
+    requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,20 +1,35 @@
-"""Scheduled scans (Kubernetes CronJobs): suspensions that came due, inactive users."""
+"""Scheduled scans (Kubernetes CronJobs, and the admin endpoint for inactive users):
+suspensions and churns whose date came, users without a recent sign-in."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, Integer, cast, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from onboarding_service.billing.service import suspend_for_cancellation
+from onboarding_service.billing.service import churn_after_cancellation, suspend_for_cancellation
 from onboarding_service.domain import UserStatus
 from onboarding_service.models import Tenant, User
-from onboarding_service.users.service import set_user_status
+from onboarding_service.users.service import OPEN_TENANT, mark_inactive
 from servicekit.db import Database
 
+INACTIVE_SCAN = "inactive-user-scan"
 
-async def apply_scheduled_suspensions(db: Database, *, now: datetime) -> int:
-    """Suspend every tenant whose scheduled suspension (period end) has come."""
+
+@dataclass(frozen=True)
+class ScheduledResult:
+    suspended: int
+    churned: int
+
+
+async def apply_scheduled_suspensions(
+    db: Database, *, now: datetime, churn_after: timedelta | None
+) -> ScheduledResult:
+    """Suspend every tenant whose subscription end (scheduled suspension) has come, then
+    churn every tenant whose grace period after that is over."""
     async with db.unit_of_work() as session:
         due = await session.scalars(
             select(Tenant)
@@ -22,35 +37,84 @@ async def apply_scheduled_suspensions(db: Database, *, now: datetime) -> int:
             .order_by(Tenant.scheduled_suspension_at, Tenant.id)
             .with_for_update(skip_locked=True)
         )
-        tenants = list(due.all())
-        for tenant in tenants:
-            await suspend_for_cancellation(session, tenant=tenant, now=now)
+        suspended = list(due.all())
+        for tenant in suspended:
+            await suspend_for_cancellation(session, tenant=tenant, now=now, churn_after=churn_after)
             tenant.scheduled_suspension_at = None
         await session.flush()
-        return len(tenants)
-
-
-async def mark_inactive_users(db: Database, *, now: datetime, after_days: int) -> int:
-    """Active users with no sign-in (or activation) for ``after_days`` become inactive."""
-    cutoff = now - timedelta(days=after_days)
     async with db.unit_of_work() as session:
-        last_seen = func.coalesce(User.last_sign_in_at, User.activated_at, User.created_at)
-        found = await session.scalars(
-            select(User)
-            .where(User.status == UserStatus.active.value, last_seen < cutoff)
-            .order_by(User.id)
+        due = await session.scalars(
+            select(Tenant)
+            .where(Tenant.scheduled_churn_at <= now)
+            .order_by(Tenant.scheduled_churn_at, Tenant.id)
             .with_for_update(skip_locked=True)
         )
-        users = list(found.all())
-        for user in users:
-            tenant = await session.get(Tenant, user.tenant_id)
-            assert tenant is not None
-            await set_user_status(
-                session,
-                tenant=tenant,
-                user=user,
-                target=UserStatus.inactive,
-                now=now,
-                actor="inactive-user-scan",
+        churned = 0
+        for tenant in due.all():
+            churned += await churn_after_cancellation(session, tenant=tenant, now=now)
+        await session.flush()
+    return ScheduledResult(suspended=len(suspended), churned=churned)
+
+
+@dataclass(frozen=True)
+class MarkedInactive:
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    last_sign_in_at: datetime | None
+    inactive_days: int
+
+
+async def mark_inactive_users(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    after_days: int,
+    tenant_id: uuid.UUID | None = None,
+) -> list[MarkedInactive]:
+    """Active users of live tenants with no sign-in (or, never signed in, no activation)
+    for longer than the tenant's ``inactive_after_days`` (its configuration) or else
+    ``after_days`` become ``inactive`` (``user.marked_inactive``).
+
+    Users whose row is held by a request are skipped (``SKIP LOCKED``): the next run gets
+    them, and two runs never mark a user twice.
+    """
+    threshold = func.coalesce(
+        cast(Tenant.configuration["inactive_after_days"].astext, Integer), after_days
+    )
+    last_seen = func.coalesce(User.last_sign_in_at, User.activated_at, User.created_at)
+    cutoff = cast(literal(now), DateTime(timezone=True)) - func.make_interval(0, 0, 0, threshold)
+    stmt = (
+        select(User, Tenant, threshold)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .where(
+            User.status == UserStatus.active.value,
+            Tenant.status.in_([s.value for s in OPEN_TENANT]),
+            last_seen < cutoff,
+        )
+        .order_by(User.tenant_id, User.id)
+        .with_for_update(of=User, skip_locked=True)
+    )
+    if tenant_id is not None:
+        stmt = stmt.where(User.tenant_id == tenant_id)
+    marked = []
+    for user, tenant, days in (await session.execute(stmt)).all():
+        await mark_inactive(
+            session, tenant=tenant, user=user, now=now, inactive_days=days, actor=INACTIVE_SCAN
+        )
+        marked.append(
+            MarkedInactive(
+                user_id=user.id,
+                tenant_id=user.tenant_id,
+                last_sign_in_at=user.last_sign_in_at,
+                inactive_days=days,
             )
-        return len(users)
+        )
+    return marked
+
+
+async def run_inactive_user_scan(
+    db: Database, *, now: datetime, after_days: int
+) -> list[MarkedInactive]:
+    """The CronJob's run: the whole scan in one transaction."""
+    async with db.unit_of_work() as session:
+        return await mark_inactive_users(session, now=now, after_days=after_days)

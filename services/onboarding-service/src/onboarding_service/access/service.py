@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onboarding_service.domain import UserStatus, event_user_status
@@ -114,6 +115,76 @@ async def perform_action(
     return user, token
 
 
+async def already_handled(session: AsyncSession, request_id: str) -> AccessRequest | None:
+    return await session.get(AccessRequest, request_id[:128])
+
+
+async def record_outcome(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    request_id: str,
+    ticket_id: str,
+    action: Action,
+    user_id: str,
+    user_email: str | None,
+    requested_by: str,
+    reason: str | None,
+    source: str,
+    now: datetime,
+    user: User | None = None,
+    refused: AccessRefused | None = None,
+) -> None:
+    """Publish ``access.action_completed`` (``user`` as it is now) or
+    ``access.action_rejected`` (``refused``), and remember the request as handled."""
+    outcome: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "request_id": request_id,
+        "ticket_id": ticket_id,
+        "action": action,
+        "user_id": user_id,
+        "user_email": user_email,
+    }
+    if refused is not None:
+        await publish(
+            session,
+            ev.AccessActionRejected(
+                **outcome, reasons=refused.reasons, detail=refused.detail, rejected_at=now
+            ),
+        )
+    else:
+        assert user is not None
+        await publish(
+            session,
+            ev.AccessActionCompleted(
+                **outcome, user_status=event_user_status(user.status), completed_at=now
+            ),
+        )
+    session.add(
+        AccessRequest(
+            request_id=request_id[:128],
+            tenant_id=tenant_id[:64],
+            action=action.value,
+            user_id=user_id[:64],
+            ticket_id=ticket_id[:128],
+            outcome="rejected" if refused is not None else "completed",
+            reasons=[r.value for r in refused.reasons] if refused is not None else [],
+            source=source,
+            requested_by=requested_by[:200],
+            reason=reason[:500] if reason else None,
+            handled_at=now,
+        )
+    )
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent request with the same id got there first
+        raise Conflict(
+            f"access request {request_id} was already handled",
+            code="access-request-handled",
+            request_id=request_id,
+        ) from exc
+
+
 async def handle_access_request(
     session: AsyncSession,
     *,
@@ -122,17 +193,10 @@ async def handle_access_request(
     invitation_ttl: timedelta,
 ) -> None:
     """Perform a requested action at most once per ``request_id``, answering either way."""
-    if await session.get(AccessRequest, command.request_id) is not None:
+    if await already_handled(session, command.request_id) is not None:
         return
-    outcome: dict[str, Any] = {
-        "tenant_id": command.tenant_id,
-        "request_id": command.request_id,
-        "ticket_id": command.ticket_id,
-        "action": command.action,
-        "user_id": command.user_id,
-        "user_email": command.user_email,
-    }
-    reasons: list[str] = []
+    user: User | None = None
+    refused: AccessRefused | None = None
     try:
         user, _ = await perform_action(
             session,
@@ -146,31 +210,76 @@ async def handle_access_request(
             request_id=command.request_id,
             ticket_id=command.ticket_id,
         )
-    except AccessRefused as refused:
-        reasons = [r.value for r in refused.reasons]
-        await publish(
-            session,
-            ev.AccessActionRejected(
-                **outcome, reasons=refused.reasons, detail=refused.detail, rejected_at=now
-            ),
-        )
-    else:
-        await publish(
-            session,
-            ev.AccessActionCompleted(
-                **outcome, user_status=event_user_status(user.status), completed_at=now
-            ),
-        )
-    session.add(
-        AccessRequest(
-            request_id=command.request_id[:128],
-            tenant_id=command.tenant_id[:64],
-            action=command.action.value,
-            user_id=command.user_id[:64],
-            ticket_id=command.ticket_id[:128],
-            outcome="rejected" if reasons else "completed",
-            reasons=reasons,
-            handled_at=now,
-        )
+    except AccessRefused as exc:
+        refused = exc
+    await record_outcome(
+        session,
+        tenant_id=command.tenant_id,
+        request_id=command.request_id,
+        ticket_id=command.ticket_id,
+        action=command.action,
+        user_id=command.user_id,
+        user_email=command.user_email,
+        requested_by=command.requested_by,
+        reason=command.reason,
+        source="command",
+        now=now,
+        user=user,
+        refused=refused,
     )
-    await session.flush()
+
+
+async def perform_admin_action(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    action: Action,
+    by: str,
+    reason: str | None,
+    ticket_id: str | None,
+    request_id: str | None,
+    now: datetime,
+    invitation_ttl: timedelta,
+) -> tuple[User | None, str | None, AccessRefused | None]:
+    """An admin's REST action, with the command's rules: ``(user, token, None)`` when
+    done, ``(None, None, refusal)`` when refused. When it names a ticket, the outcome is
+    also published for that ticket (and remembered under ``request_id``), refusals too:
+    the caller commits either way."""
+    user: User | None = None
+    token: str | None = None
+    refused: AccessRefused | None = None
+    try:
+        user, token = await perform_action(
+            session,
+            action=action,
+            user_id=str(user_id),
+            tenant_id=None,
+            by=by,
+            now=now,
+            invitation_ttl=invitation_ttl,
+            request_id=request_id,
+            ticket_id=ticket_id,
+        )
+    except AccessRefused as exc:
+        refused = exc
+    if ticket_id is not None and request_id is not None:
+        found = user or await session.get(User, user_id)
+        assert found is not None  # the caller found the user
+        await record_outcome(
+            session,
+            tenant_id=str(found.tenant_id),
+            request_id=request_id,
+            ticket_id=ticket_id,
+            action=action,
+            user_id=str(user_id),
+            user_email=found.email,
+            requested_by=by,
+            reason=reason,
+            source="rest",
+            now=now,
+            user=user,
+            refused=refused,
+        )
+        if refused is not None:
+            refused.extras["request_id"] = request_id
+    return user, token, refused

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from servicekit.fields import StrictBool
+
 
 class DataRegion(StrEnum):
     us = "us"
@@ -36,14 +38,14 @@ HttpsUrl = Annotated[
 class SsoConfiguration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = False
+    enabled: StrictBool = False
     protocol: SsoProtocol | None = None
     metadata_url: (
         Annotated[str, StringConstraints(pattern=r"^https://[^\s\x00-\x1f\x7f]+$", max_length=2000)]
         | None
     ) = None
     """The identity provider's metadata (SAML) or discovery (OIDC) document, over https."""
-    enforce: bool = False
+    enforce: StrictBool = False
     """Password sign-in is refused when SSO is enforced."""
 
     @model_validator(mode="after")
@@ -71,10 +73,13 @@ class TenantConfiguration(BaseModel):
     locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en-US"
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "UTC"
     data_region: DataRegion = DataRegion.us
-    mfa_required: bool = True
+    mfa_required: StrictBool = True
     session_timeout_minutes: int = Field(default=720, ge=5, le=43200)
     sso: SsoConfiguration = Field(default_factory=SsoConfiguration)
-    feature_flags: dict[FeatureFlag, bool] = Field(default_factory=dict, max_length=100)
+    feature_flags: dict[FeatureFlag, StrictBool] = Field(default_factory=dict, max_length=100)
+    inactive_after_days: int | None = Field(default=None, ge=1, le=3650)
+    """The tenant's inactivity policy: users without a sign-in for this many days are
+    marked inactive (the service's ``ONBOARDING_INACTIVE_AFTER_DAYS`` when unset)."""
 
     @field_validator("timezone")
     @classmethod

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,7 @@ from onboarding_service.tenants import repository, service
 from onboarding_service.tenants.schemas import (
     AdminOut,
     BillingOut,
+    ChurnIn,
     PlanCode,
     TenantCreate,
     TenantOut,
@@ -70,6 +71,10 @@ def tenant_out(tenant: Tenant, domains: list[str]) -> TenantOut:
         restricted=tenant.restricted,
         suspension_reason=tenant.suspension_reason,
         scheduled_suspension_at=tenant.scheduled_suspension_at,
+        suspended_at=tenant.suspended_at,
+        scheduled_churn_at=tenant.scheduled_churn_at,
+        churned_at=tenant.churned_at,
+        churn_reason=tenant.churn_reason,
         created_at=tenant.created_at,
         updated_at=tenant.updated_at,
         activated_at=tenant.activated_at,
@@ -205,6 +210,32 @@ async def change_status(
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
     check_if_match(if_match, version=tenant.version, required=False)
-    await service.change_status(session, tenant=tenant, target=body.status, now=clock.now())
+    await service.change_status(
+        session, tenant=tenant, target=body.status, now=clock.now(), reason=body.reason
+    )
+    response.headers["ETag"] = etag(tenant.version)
+    return await render(session, tenant)
+
+
+@router.post(
+    "/{tenant_id}/churn",
+    summary="The customer left: churn the tenant for good (If-Match optional)",
+    responses={409: {"description": "already churned"}},
+)
+async def churn_tenant(
+    tenant_id: uuid.UUID,
+    response: Response,
+    session: SessionDep,
+    principal: Operator,
+    clock: ClockDep,
+    if_match: IfMatchHeader = None,
+    body: Annotated[ChurnIn | None, Body()] = None,
+) -> TenantOut:
+    tenant = await load_tenant(session, principal, tenant_id, lock=True)
+    check_if_match(if_match, version=tenant.version, required=False)
+    reason = body.reason if body is not None else None
+    await service.change_status(
+        session, tenant=tenant, target=TenantStatus.churned, now=clock.now(), reason=reason
+    )
     response.headers["ETag"] = etag(tenant.version)
     return await render(session, tenant)

@@ -13,11 +13,16 @@ from servicekit.outbox import publish
 from supportops_events import onboarding as ev
 
 ALLOWED: dict[TenantStatus, frozenset[TenantStatus]] = {
+    # An onboarding that never went live can be closed (e.g. its subscription was canceled).
     TenantStatus.onboarding: frozenset({TenantStatus.active, TenantStatus.churned}),
     TenantStatus.active: frozenset({TenantStatus.suspended, TenantStatus.churned}),
     TenantStatus.suspended: frozenset({TenantStatus.active, TenantStatus.churned}),
     TenantStatus.churned: frozenset(),
 }
+
+MANUAL_CHURN = "manual"
+SUBSCRIPTION_CANCELED = "subscription_canceled"
+"""The churn reason when a subscription ended (before go-live, or after the grace period)."""
 
 
 async def transition_tenant(
@@ -28,9 +33,14 @@ async def transition_tenant(
     now: datetime,
     suspension_reason: ev.SuspensionReason = ev.SuspensionReason.manual,
     reactivation_reason: ev.ReactivationReason = ev.ReactivationReason.manual,
+    churn_reason: str | None = None,
     invoice_id: str | None = None,
     restricted: bool = False,
 ) -> None:
+    """Move ``tenant`` (whose row the caller holds) to ``target``, or 409.
+
+    ``churned`` is terminal, so ``tenant.churned`` is published at most once per tenant.
+    """
     previous = TenantStatus(tenant.status)
     common = {"tenant_id": str(tenant.id), "company_name": tenant.company_name}
     event: ev.OnboardingEvent
@@ -42,7 +52,8 @@ async def transition_tenant(
             tenant.suspended_at = now
             tenant.suspension_reason = suspension_reason.value
             tenant.restricted = restricted
-            tenant.scheduled_suspension_at = None
+            if suspension_reason is ev.SuspensionReason.subscription_canceled:
+                tenant.scheduled_suspension_at = None
             event = ev.TenantSuspended(
                 **common,
                 status=ev.TenantStatus.suspended,
@@ -54,6 +65,7 @@ async def transition_tenant(
         case (TenantStatus.suspended, TenantStatus.active):
             tenant.suspension_reason = None
             tenant.restricted = False
+            tenant.scheduled_churn_at = None
             event = ev.TenantReactivated(
                 **common,
                 status=ev.TenantStatus.active,
@@ -65,15 +77,15 @@ async def transition_tenant(
             TenantStatus.onboarding | TenantStatus.active | TenantStatus.suspended,
             TenantStatus.churned,
         ):
-            # The catalog has no tenant.churned (yet): a churned tenant is blocked for good,
-            # which consumers see as a suspension whose reason says why.
             tenant.churned_at = now
+            tenant.churn_reason = (churn_reason or MANUAL_CHURN)[:500]
             tenant.scheduled_suspension_at = None
-            event = ev.TenantSuspended(
+            tenant.scheduled_churn_at = None
+            event = ev.TenantChurned(
                 **common,
                 status=event_tenant_status(TenantStatus.churned),
-                reason=suspension_reason,
-                suspended_at=now,
+                reason=tenant.churn_reason,
+                churned_at=now,
                 subscription_id=tenant.subscription_id,
             )
         case _:

@@ -90,6 +90,12 @@ class TenantUpdate(Strict):
 class TenantTransition(Strict):
     status: TenantStatus
     reason: Reason | None = None
+    """Kept as the churn reason when ``status`` is ``churned``."""
+
+
+class ChurnIn(Strict):
+    reason: Reason | None = None
+    """Why the customer left (``manual`` when omitted); carried by ``tenant.churned``."""
 
 
 class BillingOut(BaseModel):
@@ -119,6 +125,12 @@ class TenantOut(BaseModel):
     restricted: bool
     suspension_reason: str | None
     scheduled_suspension_at: datetime | None
+    """When a canceled subscription ends and the tenant is suspended."""
+    suspended_at: datetime | None
+    scheduled_churn_at: datetime | None
+    """When a tenant suspended because its subscription ended churns automatically."""
+    churned_at: datetime | None
+    churn_reason: str | None
     created_at: datetime
     updated_at: datetime
     activated_at: datetime | None

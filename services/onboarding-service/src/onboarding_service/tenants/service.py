@@ -130,9 +130,16 @@ async def update_tenant(
 
 
 async def change_status(
-    session: AsyncSession, *, tenant: Tenant, target: TenantStatus, now: datetime
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    target: TenantStatus,
+    now: datetime,
+    reason: str | None = None,
 ) -> None:
-    await transition_tenant(session, tenant=tenant, target=target, now=now)
+    """A specialist's status change: suspensions and reactivations are ``manual``; the
+    free-text reason is kept as the churn reason."""
+    await transition_tenant(session, tenant=tenant, target=target, now=now, churn_reason=reason)
     await session.flush()
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Body, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onboarding_service.access.service import perform_action
+from onboarding_service.access import service as access
 from onboarding_service.clock import ClockDep
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.deps import (
@@ -24,6 +27,7 @@ from onboarding_service.deps import (
 )
 from onboarding_service.domain import UserRole, UserStatus
 from onboarding_service.models import Tenant, User
+from onboarding_service.scans import mark_inactive_users
 from onboarding_service.tenants.endpoints import load_tenant
 from onboarding_service.users import repository, service
 from onboarding_service.users.schemas import (
@@ -31,26 +35,38 @@ from onboarding_service.users.schemas import (
     AccessActionIn,
     AccessActionOut,
     DeactivateIn,
+    InactiveScanIn,
+    InactiveScanOut,
     InvitationOut,
     InviteIn,
     LockIn,
+    MarkedInactiveOut,
     SignInIn,
+    SignInOutcome,
     UserOut,
     UserUpdate,
     user_out,
 )
 from servicekit.auth import Principal
 from servicekit.deps import SessionDep
-from servicekit.errors import Conflict, NotFound
+from servicekit.errors import Conflict, NotFound, Unprocessable, problem_response
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
 
 router = APIRouter(prefix="/v1", tags=["users"], responses=PROBLEM_RESPONSES)
 
 
-def _ttl(request: Request) -> timedelta:
+SIGN_IN_CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of our clock a reported sign-in may be (the identity system's clock)."""
+
+
+def _settings(request: Request) -> OnboardingSettings:
     settings: OnboardingSettings = request.app.state.settings
-    return timedelta(hours=settings.invitation_ttl_hours)
+    return settings
+
+
+def _ttl(request: Request) -> timedelta:
+    return timedelta(hours=_settings(request).invitation_ttl_hours)
 
 
 async def _user_for_update(
@@ -244,42 +260,53 @@ async def lock(
 
 @router.post(
     "/users/{user_id}/sign-ins",
-    summary="Record a sign-in (reported by the identity system)",
+    summary="Record a sign-in attempt, successful or failed (reported by the identity system)",
+    responses={409: {"description": "a successful sign-in of a user who may not sign in"}},
 )
 async def record_sign_in(
     user_id: uuid.UUID,
     body: SignInIn,
+    request: Request,
     session: SessionDep,
     principal: IdentitySystem,
     clock: ClockDep,
 ) -> UserOut:
-    user, tenant = await _user_for_update(session, principal, user_id)
     now = clock.now()
     at = body.signed_in_at or now
-    if user.status not in {UserStatus.active, UserStatus.inactive}:
-        raise Conflict(f"a {user.status} user cannot sign in", code="sign-in-not-allowed")
-    if user.last_sign_in_at is None or at > user.last_sign_in_at:
-        user.last_sign_in_at = at
-    if body.mfa_enrolled is not None:
-        user.mfa_enrolled = body.mfa_enrolled
-    if user.status == UserStatus.inactive:
-        await service.set_user_status(
-            session,
-            tenant=tenant,
-            user=user,
-            target=UserStatus.active,
-            now=now,
-            actor=principal.subject,
+    if at > now + SIGN_IN_CLOCK_SKEW:
+        raise Unprocessable(
+            "signed_in_at lies in the future",
+            errors=[
+                {
+                    "field": "signed_in_at",
+                    "in": "body",
+                    "message": "must not lie in the future",
+                    "code": "future",
+                }
+            ],
         )
-    user.updated_at = now
-    await session.flush()
+    user, tenant = await _user_for_update(session, principal, user_id)
+    await service.record_sign_in(
+        session,
+        tenant=tenant,
+        user=user,
+        succeeded=body.outcome is SignInOutcome.succeeded,
+        at=at,
+        now=now,
+        lock_after=_settings(request).lock_after_failed_sign_ins,
+        mfa_enrolled=body.mfa_enrolled,
+        actor=principal.subject,
+    )
     return user_out(user)
 
 
 @router.post(
     "/users/{user_id}/actions",
     summary="Perform an access action (same rules as access.action_requested)",
-    responses={409: {"description": "rejected, with reasons"}},
+    response_model=AccessActionOut,
+    responses={
+        409: {"description": "rejected (with reasons), or the request_id was handled before"}
+    },
 )
 async def access_action(
     user_id: uuid.UUID,
@@ -288,18 +315,79 @@ async def access_action(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-) -> AccessActionOut:
+) -> AccessActionOut | JSONResponse:
     found = await session.get(User, user_id)
     if found is None:
         raise NotFound("user not found")
     principal.ensure_tenant(str(found.tenant_id), resource="user")
-    user, token = await perform_action(
+    ticket_id = body.ticket_id
+    request_id: str | None = None
+    if ticket_id is not None:
+        request_id = body.request_id or f"rest-{uuid.uuid4()}"
+        if (earlier := await access.already_handled(session, request_id)) is not None:
+            raise Conflict(
+                f"access request {request_id} was already handled",
+                code="access-request-handled",
+                request_id=request_id,
+                outcome=earlier.outcome,
+                reasons=earlier.reasons,
+            )
+    user, token, refused = await access.perform_admin_action(
         session,
+        user_id=user_id,
         action=body.action,
-        user_id=str(user_id),
-        tenant_id=None,
         by=principal.subject,
+        reason=body.reason,
+        ticket_id=ticket_id,
+        request_id=request_id,
         now=clock.now(),
         invitation_ttl=_ttl(request),
     )
-    return AccessActionOut(action=body.action, user=user_out(user), invitation_token=token)
+    if refused is not None:
+        if ticket_id is None:
+            raise refused
+        # The ticket heard about the refusal, so it must commit: answer, do not raise.
+        return problem_response(refused.to_problem(instance=request.url.path))
+    assert user is not None
+    return AccessActionOut(
+        action=body.action,
+        user=user_out(user),
+        invitation_token=token,
+        ticket_id=ticket_id,
+        request_id=request_id,
+    )
+
+
+@router.post(
+    "/scans/inactive-users",
+    summary="Mark users inactive after days without a sign-in (what the CronJob runs)",
+)
+async def inactive_user_scan(
+    request: Request,
+    session: SessionDep,
+    principal: Operator,
+    clock: ClockDep,
+    body: Annotated[InactiveScanIn | None, Body()] = None,
+) -> InactiveScanOut:
+    body = body or InactiveScanIn()
+    tenant_id = body.tenant_id
+    if principal.tenant_id is not None:
+        if tenant_id is not None:
+            principal.ensure_tenant(str(tenant_id), resource="tenant")
+        tenant_id = _uuid_or_nil(principal.tenant_id)
+    now = clock.now()
+    after_days = body.after_days or _settings(request).inactive_after_days
+    marked = await mark_inactive_users(session, now=now, after_days=after_days, tenant_id=tenant_id)
+    return InactiveScanOut(
+        scanned_at=now,
+        after_days=after_days,
+        marked=[MarkedInactiveOut(**asdict(m)) for m in marked],
+    )
+
+
+def _uuid_or_nil(value: str) -> uuid.UUID:
+    """A tenant claim that is no UUID names no tenant of ours: scan nothing."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return uuid.UUID(int=0)

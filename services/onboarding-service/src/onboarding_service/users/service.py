@@ -158,14 +158,16 @@ async def set_user_status(
     actor: str,
     reason: str | None = None,
     lock_reason: ev.LockReason = ev.LockReason.failed_logins,
+    inactive_days: int = 0,
     request_id: str | None = None,
     ticket_id: str | None = None,
 ) -> None:
-    """The user status machine. Roles never change here: deactivate/reactivate keep them."""
+    """The user status machine, one event per transition. Roles never change here:
+    deactivate/reactivate keep them."""
     previous = UserStatus(user.status)
     if (previous, target) == (UserStatus.deactivated, UserStatus.active):
         await ensure_seat(session, tenant=tenant, now=now)
-    event: ev.UserEvent | None
+    event: ev.UserEvent
     user.status = target.value  # events below carry the new status
     fields = user_fields(user, request_id=request_id, ticket_id=ticket_id)
     match (previous, target):
@@ -184,6 +186,7 @@ async def set_user_status(
                 **fields, deactivated_by=actor, reason=reason, deactivated_at=now
             )
         case (UserStatus.deactivated | UserStatus.inactive, UserStatus.active):
+            user.failed_sign_in_count = 0
             event = ev.UserReactivated(**fields, reactivated_by=actor, reactivated_at=now)
         case (UserStatus.active | UserStatus.inactive, UserStatus.locked):
             user.session_epoch += 1
@@ -191,9 +194,16 @@ async def set_user_status(
             event = ev.UserLocked(**fields, reason=lock_reason, locked_at=now)
         case (UserStatus.locked, UserStatus.active):
             user.lock_reason = None
+            user.failed_sign_in_count = 0
             event = ev.UserUnlocked(**fields, unlocked_by=actor, unlocked_at=now)
         case (UserStatus.active, UserStatus.inactive):
-            event = None  # the catalog has no user.inactive; inactive users may still sign in
+            # Sessions stay: an inactive user may still sign in, which makes them active.
+            event = ev.UserMarkedInactive(
+                **fields,
+                last_sign_in_at=user.last_sign_in_at,
+                inactive_days=inactive_days,
+                marked_at=now,
+            )
         case _:
             user.status = previous.value
             raise InvalidTransition(
@@ -204,8 +214,7 @@ async def set_user_status(
     user.status_changed_at = now
     user.updated_at = now
     await session.flush()
-    if event is not None:
-        await publish(session, event)
+    await publish(session, event)
     if (previous, target) == (
         UserStatus.invited,
         UserStatus.active,
@@ -213,6 +222,83 @@ async def set_user_status(
         await tick_step(
             session, tenant=tenant, step=Step.admin_activated, now=now, by=actor, source="accept"
         )
+
+
+async def mark_inactive(
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    user: User,
+    now: datetime,
+    inactive_days: int,
+    actor: str,
+) -> None:
+    """No sign-in for ``inactive_days``: ``active → inactive`` (``user.marked_inactive``)."""
+    await set_user_status(
+        session,
+        tenant=tenant,
+        user=user,
+        target=UserStatus.inactive,
+        now=now,
+        actor=actor,
+        inactive_days=inactive_days,
+    )
+
+
+SIGNED_IN = frozenset({UserStatus.active, UserStatus.inactive})
+"""Who can sign in (so a sign-in can succeed, or a failure can lock them)."""
+
+
+async def record_sign_in(
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    user: User,
+    succeeded: bool,
+    at: datetime,
+    now: datetime,
+    lock_after: int,
+    mfa_enrolled: bool | None,
+    actor: str,
+) -> None:
+    """A sign-in reported by the identity system (the caller holds tenant and user rows).
+
+    Success: recorded, the failure streak ends, an inactive user is active again; only
+    someone who may sign in can succeed (409 otherwise). Failure: counted (whatever the
+    status); the ``lock_after``-th failure in a row locks an active or inactive user.
+    """
+    if succeeded:
+        if user.status not in SIGNED_IN:
+            raise Conflict(
+                f"a {user.status} user cannot sign in",
+                code="sign-in-not-allowed",
+                user_status=user.status,
+            )
+        if user.last_sign_in_at is None or at > user.last_sign_in_at:
+            user.last_sign_in_at = at
+        user.failed_sign_in_count = 0
+        if mfa_enrolled is not None:
+            user.mfa_enrolled = mfa_enrolled
+        if user.status == UserStatus.inactive:
+            await set_user_status(
+                session, tenant=tenant, user=user, target=UserStatus.active, now=now, actor=actor
+            )
+    else:
+        user.failed_sign_in_count += 1
+        if user.last_failed_sign_in_at is None or at > user.last_failed_sign_in_at:
+            user.last_failed_sign_in_at = at
+        if user.status in SIGNED_IN and user.failed_sign_in_count >= lock_after:
+            await set_user_status(
+                session,
+                tenant=tenant,
+                user=user,
+                target=UserStatus.locked,
+                now=now,
+                actor=actor,
+                lock_reason=ev.LockReason.failed_logins,
+            )
+    user.updated_at = now
+    await session.flush()
 
 
 async def reset_mfa(
