@@ -35,8 +35,12 @@ topics: ## Create every service's Kafka topics and dead-letter topics
 migrate: ## Apply every service's database migrations
 	@for s in $(SERVICES); do .venv/bin/$$s migrate; done
 
+.PHONY: seed
+seed: ## Seed default data: billing's plans (and their Stripe products and prices), idempotent
+	.venv/bin/billing-service seed-plans
+
 .PHONY: up
-up: install infra-up topics migrate ## Run the whole system: infrastructure, migrations and the four services
+up: install infra-up topics migrate seed ## Run the whole system: infrastructure, migrations and the four services
 	deploy/local/services.sh start
 	@scripts/print-urls.sh
 
@@ -59,6 +63,20 @@ logs: ## Tail the logs of the services and the infrastructure
 .PHONY: token
 token: ## Print a development JWT: make token ROLE=agent [TENANT=<tenant id>]
 	@.venv/bin/ticket-service token --role $(ROLE) $(if $(TENANT),--tenant $(TENANT),)
+
+DEMO_ARGS ?=
+
+.PHONY: demo
+demo: ## Seed a realistic dataset through the APIs and print what to look at (runs `make up` when needed)
+	@deploy/local/infra.sh status >/dev/null 2>&1 && deploy/local/services.sh status >/dev/null 2>&1 \
+		|| $(MAKE) up
+	$(UV) run --frozen python -m scripts.demo $(DEMO_ARGS)
+
+.PHONY: api-tour
+api-tour: ## Regenerate docs/api-tour.md from real requests to the running system
+	@deploy/local/infra.sh status >/dev/null 2>&1 && deploy/local/services.sh status >/dev/null 2>&1 \
+		|| $(MAKE) up
+	$(UV) run --frozen python -m scripts.api_tour
 
 .PHONY: test
 test: install ## Run every test tier (starts the infrastructure it needs, stops what it started)

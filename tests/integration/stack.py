@@ -1,10 +1,11 @@
-"""The whole system as real processes: four uvicorn services on test databases and a
+"""The whole system as real processes: four uvicorn services (on free ports) on test databases and a
 test topic prefix, on the one Kafka and PostgreSQL of the run."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -105,8 +106,15 @@ class Stack:
         self.services[name].start()
 
 
+def free_port() -> int:
+    """A port nobody listens on now: runs in parallel never collide on fixed ports."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 async def start_stack(
-    base_port: int = 18001,
+    base_port: int | None = None,
     *,
     otlp_endpoint: str | None = None,
     extra_env: dict[str, str] | None = None,
@@ -131,7 +139,11 @@ async def start_stack(
         url = await create_database(database)
         env = {**common, f"{env_prefix}DATABASE_URL": url}
         svc = ServiceProcess(
-            name=name, prefix=env_prefix, port=base_port + offset, database=database, env=env
+            name=name,
+            prefix=env_prefix,
+            port=free_port() if base_port is None else base_port + offset,
+            database=database,
+            env=env,
         )
         migrate = await asyncio.to_thread(
             subprocess.run,

@@ -3,11 +3,14 @@ webhook payloads signed exactly as Stripe signs them."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +18,13 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from billing_service.config import DEV_STRIPE_WEBHOOK_SECRET, BillingSettings
+from billing_service.config import (
+    DEV_STRIPE_API_BASE,
+    DEV_STRIPE_API_KEY,
+    DEV_STRIPE_WEBHOOK_SECRET,
+    BillingSettings,
+)
+from billing_service.stripe_gateway import StripeGateway
 from servicekit.db import Database
 from servicekit.testing import auth
 from supportops_events import Envelope
@@ -70,6 +79,30 @@ async def deliver(
     )
 
 
+@functools.cache
+def _stripe_shape(path: str) -> dict[str, Any]:
+    """One of stripe-mock's canned objects: a complete object as Stripe's API spec
+    describes it (every field, nested objects included)."""
+    response = httpx.get(
+        f"{DEV_STRIPE_API_BASE}/v1/{path}", auth=(DEV_STRIPE_API_KEY, ""), timeout=10
+    )
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def stripe_shape(kind: str) -> dict[str, Any]:
+    """A fresh copy of a real Stripe object shape (``subscription``, ``invoice``,
+    ``charge``, ``dispute``), to overlay with a test's own values."""
+    paths = {
+        "subscription": "subscriptions/sub_shape",
+        "invoice": "invoices/in_shape",
+        "charge": "charges/ch_shape",
+        "dispute": "disputes/dp_shape",
+    }
+    return copy.deepcopy(_stripe_shape(paths[kind]))
+
+
 def subscription_object(
     sub: dict[str, Any],
     *,
@@ -79,33 +112,47 @@ def subscription_object(
     period_start: int,
     period_end: int,
     cancel_at_period_end: bool = False,
+    canceled_at: int | None = None,
+    ended_at: int | None = None,
+    schedule: str | None = None,
 ) -> dict[str, Any]:
     """A Stripe subscription as the 2026 API writes it (period on the item)."""
-    return {
-        "id": sub["stripe_subscription_id"],
-        "object": "subscription",
-        "customer": sub["stripe_customer_id"],
-        "status": status,
-        "collection_method": sub["collection_method"],
-        "cancel_at_period_end": cancel_at_period_end,
-        "canceled_at": None,
-        "ended_at": None,
-        "created": period_start,
-        "items": {
-            "object": "list",
-            "data": [
-                {
-                    "id": f"si_{uuid.uuid4().hex[:14]}",
-                    "object": "subscription_item",
-                    "price": {"id": price_id, "object": "price"},
-                    "quantity": quantity,
-                    "current_period_start": period_start,
-                    "current_period_end": period_end,
-                }
-            ],
-        },
-        "metadata": {"subscription_id": sub["id"], "tenant_id": sub["tenant_id"]},
-    }
+    obj = stripe_shape("subscription")
+    item = copy.deepcopy(obj["items"]["data"][0])
+    item.update(
+        {
+            "id": f"si_{uuid.uuid4().hex[:14]}",
+            "price": {**item["price"], "id": price_id},
+            "quantity": quantity,
+            "current_period_start": period_start,
+            "current_period_end": period_end,
+            "subscription": sub["stripe_subscription_id"],
+        }
+    )
+    obj.update(
+        {
+            "id": sub["stripe_subscription_id"],
+            "customer": sub["stripe_customer_id"],
+            "status": status,
+            "collection_method": sub["collection_method"],
+            "days_until_due": sub.get("days_until_due"),
+            "cancel_at_period_end": cancel_at_period_end,
+            "cancel_at": period_end if cancel_at_period_end else None,
+            "canceled_at": canceled_at,
+            "ended_at": ended_at,
+            "created": period_start,
+            "start_date": period_start,
+            "billing_cycle_anchor": period_start,
+            "trial_start": None,
+            "trial_end": None,
+            "pending_update": None,
+            "pause_collection": None,
+            "schedule": schedule,
+            "items": {**obj["items"], "data": [item]},
+            "metadata": {"subscription_id": sub["id"], "tenant_id": sub["tenant_id"]},
+        }
+    )
+    return obj
 
 
 def invoice_object(
@@ -122,31 +169,89 @@ def invoice_object(
     next_payment_attempt: int | None = None,
     due_date: int | None = None,
 ) -> dict[str, Any]:
-    return {
-        "id": stripe_invoice_id or f"in_{uuid.uuid4().hex[:14]}",
-        "object": "invoice",
-        "customer": sub["stripe_customer_id"],
-        "customer_email": "billing@example.com",
-        "parent": {
-            "type": "subscription_details",
-            "subscription_details": {"subscription": sub["stripe_subscription_id"]},
-        },
-        "status": status,
-        "number": "ACME-0001",
-        "collection_method": sub["collection_method"],
-        "currency": "usd",
-        "amount_due": amount_due,
-        "amount_paid": amount_paid,
-        "amount_remaining": amount_due - amount_paid,
-        "attempt_count": attempt_count,
-        "billing_reason": billing_reason,
-        "period_start": period_start,
-        "period_end": period_end,
-        "due_date": due_date,
-        "next_payment_attempt": next_payment_attempt,
-        "hosted_invoice_url": "https://invoice.stripe.com/i/test",
-        "status_transitions": {"finalized_at": period_start, "paid_at": None},
-    }
+    obj = stripe_shape("invoice")
+    obj.update(
+        {
+            "id": stripe_invoice_id or f"in_{uuid.uuid4().hex[:14]}",
+            "customer": sub["stripe_customer_id"],
+            "customer_email": "billing@example.com",
+            "parent": {
+                "type": "subscription_details",
+                "quote_details": None,
+                "subscription_details": {
+                    "metadata": None,
+                    "subscription": sub["stripe_subscription_id"],
+                },
+            },
+            "status": status,
+            "number": "ACME-0001",
+            "collection_method": sub["collection_method"],
+            "currency": "usd",
+            "amount_due": amount_due,
+            "amount_paid": amount_paid,
+            "amount_remaining": amount_due - amount_paid,
+            "attempt_count": attempt_count,
+            "attempted": attempt_count > 0,
+            "billing_reason": billing_reason,
+            "period_start": period_start,
+            "period_end": period_end,
+            "due_date": due_date,
+            "next_payment_attempt": next_payment_attempt,
+            "hosted_invoice_url": "https://invoice.stripe.com/i/test",
+            "last_finalization_error": None,
+            "status_transitions": {
+                "finalized_at": period_start,
+                "marked_uncollectible_at": None,
+                "paid_at": None,
+                "voided_at": None,
+            },
+        }
+    )
+    return obj
+
+
+def upcoming_invoice_object(sub: dict[str, Any], *, period_end: int) -> dict[str, Any]:
+    """``invoice.upcoming`` carries an invoice that does not exist yet (no id)."""
+    obj = invoice_object(
+        sub, period_start=period_end - 30 * 86400, period_end=period_end, status="draft"
+    )
+    obj.pop("id")
+    obj.update({"billing_reason": "upcoming", "number": None, "next_payment_attempt": period_end})
+    return obj
+
+
+def charge_object(sub: dict[str, Any], *, charge_id: str, amount: int) -> dict[str, Any]:
+    obj = stripe_shape("charge")
+    obj.update(
+        {
+            "id": charge_id,
+            "customer": sub["stripe_customer_id"],
+            "currency": "usd",
+            "amount": amount,
+            "amount_captured": amount,
+            "invoice": None,
+        }
+    )
+    return obj
+
+
+def dispute_object(*, dispute_id: str, charge_id: str, amount: int, status: str) -> dict[str, Any]:
+    obj = stripe_shape("dispute")
+    obj.update(
+        {
+            "id": dispute_id,
+            "charge": charge_id,
+            "amount": amount,
+            "currency": "usd",
+            "reason": "fraudulent",
+            "status": status,
+        }
+    )
+    return obj
+
+
+def if_match(etag: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    return {**(headers or BILLING), "If-Match": etag}
 
 
 def of_tenant(envelopes: list[Envelope], tenant_id: str, *types: str) -> list[Envelope]:
@@ -173,3 +278,56 @@ class BillingApp:
     @property
     def events_topic(self) -> str:
         return self.settings.kafka_topic_prefix + "billing.events"
+
+
+PaymentMethods = Callable[[dict[str, Any]], None]
+
+
+def no_payment_method(remote: dict[str, Any]) -> None:
+    """A subscription and customer with nothing Stripe could charge."""
+    remote["default_payment_method"] = remote["default_source"] = None
+    customer = remote["customer"]
+    customer["invoice_settings"]["default_payment_method"] = None
+    customer["default_source"] = None
+
+
+def card_expiring(month: int, year: int) -> PaymentMethods:
+    def alter(remote: dict[str, Any]) -> None:
+        no_payment_method(remote)
+        method = copy.deepcopy(_stripe_shape("payment_methods/pm_shape"))
+        method["card"].update({"exp_month": month, "exp_year": year, "last4": "4242"})
+        remote["customer"]["invoice_settings"]["default_payment_method"] = method
+
+    return alter
+
+
+class AlteredStripe(StripeGateway):
+    """The real gateway — every call still goes to stripe-mock and passes its validation —
+    with answers stripe-mock cannot be made to give: a customer without a usable card, or
+    Stripe refusing a subscription (sent with a value Stripe's spec rejects)."""
+
+    def __init__(
+        self,
+        real: StripeGateway,
+        *,
+        payment_methods: PaymentMethods | None = None,
+        refuse_subscriptions: bool = False,
+    ) -> None:
+        super().__init__(real.client)
+        self.payment_methods = payment_methods
+        self.refuse_subscriptions = refuse_subscriptions
+        self.payment_method_reads = 0
+
+    async def retrieve_subscription_with_payment_methods(
+        self, subscription_id: str
+    ) -> dict[str, Any]:
+        remote = await super().retrieve_subscription_with_payment_methods(subscription_id)
+        self.payment_method_reads += 1
+        if self.payment_methods is not None:
+            self.payment_methods(remote)
+        return remote
+
+    async def create_subscription(self, **kwargs: Any) -> dict[str, Any]:
+        if self.refuse_subscriptions:
+            kwargs["collection_method"] = "not_a_collection_method"
+        return await super().create_subscription(**kwargs)

@@ -11,6 +11,7 @@ from billing_fixtures import (
     BILLING,
     BillingApp,
     deliver,
+    if_match,
     invoice_object,
     new_tenant,
     of_tenant,
@@ -55,13 +56,50 @@ async def test_invoice_filters_send_and_void(billing: BillingApp, plan: dict[str
         f"/v1/invoices?tenant_id={tenant}&overdue=false", headers=AGENT
     )
     assert not_overdue.json()["items"] == []
+    read = await billing.client.get(f"/v1/invoices/{overdue['id']}", headers=AGENT)
+    etag = read.headers["ETag"]
+    assert etag == f'"{read.json()["version"]}"'
+    no_etag = await billing.client.post(f"/v1/invoices/{overdue['id']}/send", headers=BILLING)
+    assert no_etag.status_code == 428
+    assert no_etag.json()["type"].endswith("/if-match-required")
+    stale = await billing.client.post(
+        f"/v1/invoices/{overdue['id']}/void", headers=if_match('"999"')
+    )
+    assert stale.status_code == 412
+    assert stale.json()["current_etag"] == etag
     sent = await billing.client.post(
-        f"/v1/invoices/{overdue['id']}/send", headers={**BILLING, "Idempotency-Key": "s-1"}
+        f"/v1/invoices/{overdue['id']}/send",
+        headers={**if_match(etag), "Idempotency-Key": "s-1"},
     )
     assert sent.status_code == 202, sent.text
     assert sent.json()["requested"] == "send"
-    voided = await billing.client.post(f"/v1/invoices/{overdue['id']}/void", headers=BILLING)
+    voided = await billing.client.post(f"/v1/invoices/{overdue['id']}/void", headers=if_match(etag))
     assert voided.status_code == 202
+
+    # Stripe's webhook changes the invoice: the ETag read before no longer matches
+    sub = await billing.client.get(f"/v1/subscriptions/{overdue['subscription_id']}", headers=AGENT)
+    sent_event = make_event(
+        "invoice.sent",
+        invoice_object(
+            sub.json(),
+            stripe_invoice_id=overdue["stripe_invoice_id"],
+            period_start=NOW,
+            period_end=NOW + 30 * 86400,
+            due_date=NOW - 86400,
+        ),
+        created=NOW + 5,
+    )
+    await deliver(billing.client, sent_event)
+
+    async def marked_sent() -> str:
+        got = await billing.client.get(f"/v1/invoices/{overdue['id']}", headers=AGENT)
+        assert got.json()["sent"] is True
+        return got.headers["ETag"]
+
+    newer = await eventually(marked_sent)
+    assert newer != etag
+    late = await billing.client.post(f"/v1/invoices/{overdue['id']}/send", headers=if_match(etag))
+    assert late.status_code == 412
     envelopes = await read_topic(
         billing.events_topic, until=lambda es: bool(of_tenant(es, tenant, "invoice.finalized"))
     )
@@ -72,10 +110,10 @@ async def test_invoice_filters_send_and_void(billing: BillingApp, plan: dict[str
     paid = await invoice_in_state(
         billing, plan, event_type="invoice.paid", status="paid", amount_paid=4500
     )
-    refused = await billing.client.post(f"/v1/invoices/{paid['id']}/void", headers=BILLING)
+    refused = await billing.client.post(f"/v1/invoices/{paid['id']}/void", headers=if_match("*"))
     assert refused.status_code == 409
     assert refused.json()["type"].endswith("/invalid-transition")
-    missing = await billing.client.post(f"/v1/invoices/{uuid.uuid4()}/send", headers=BILLING)
+    missing = await billing.client.post(f"/v1/invoices/{uuid.uuid4()}/send", headers=if_match("*"))
     assert missing.status_code == 404
     agent = await billing.client.post(f"/v1/invoices/{paid['id']}/send", headers=AGENT)
     assert agent.status_code == 403

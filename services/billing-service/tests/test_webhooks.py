@@ -12,13 +12,17 @@ from billing_fixtures import (
     AGENT,
     BILLING,
     BillingApp,
+    charge_object,
     deliver,
+    dispute_object,
+    if_match,
     invoice_object,
     new_tenant,
     of_tenant,
     sign,
     stripe_event,
     subscription_object,
+    upcoming_invoice_object,
 )
 from sqlalchemy import func, select
 
@@ -27,7 +31,7 @@ from billing_service.stripe_gateway import StripeGateway
 from billing_service.subscriptions import service as subscriptions
 from billing_service.subscriptions.schemas import SubscriptionIn
 from billing_service.webhooks.worker import StripeWorker, reconcile
-from servicekit.testing import eventually, read_topic
+from servicekit.testing import auth, eventually, read_topic
 
 NOW = int(time.time())
 DAY = 86400
@@ -228,38 +232,27 @@ async def test_refund_and_dispute_become_catalog_events(
 ) -> None:
     sub = await subscribed(billing, plan)
     tenant = sub["tenant_id"]
-    charge = {
-        "id": f"ch_{tenant}",
-        "object": "charge",
-        "customer": sub["stripe_customer_id"],
-        "currency": "usd",
-        "amount": 4500,
-        "amount_refunded": 1000,
-        "refunds": {
-            "object": "list",
-            "data": [
-                {
-                    "id": f"re_{tenant}",
-                    "object": "refund",
-                    "amount": 1000,
-                    "currency": "usd",
-                    "reason": "requested_by_customer",
-                    "status": "succeeded",
-                }
-            ],
-        },
-    }
-    await deliver(billing.client, stripe_event("charge.refunded", charge, created=NOW))
-    dispute = {
-        "id": f"dp_{tenant}",
-        "object": "dispute",
+    charge = charge_object(sub, charge_id=f"ch_{tenant}", amount=4500)
+    refund = {
+        **charge["refunds"]["data"][0],
+        "id": f"re_{tenant}",
         "charge": charge["id"],
-        "amount": 3500,
+        "amount": 1000,
         "currency": "usd",
-        "reason": "fraudulent",
-        "status": "needs_response",
-        "evidence_details": {"due_by": NOW + 7 * DAY},
+        "reason": "requested_by_customer",
+        "status": "succeeded",
     }
+    charge.update(
+        {
+            "amount_refunded": 1000,
+            "refunds": {**charge["refunds"], "data": [refund]},
+        }
+    )
+    await deliver(billing.client, stripe_event("charge.refunded", charge, created=NOW))
+    dispute = dispute_object(
+        dispute_id=f"dp_{tenant}", charge_id=charge["id"], amount=3500, status="needs_response"
+    )
+    dispute["evidence_details"]["due_by"] = NOW + 7 * DAY
     await deliver(billing.client, stripe_event("charge.dispute.created", dispute, created=NOW + 1))
     won = {**dispute, "status": "won"}
     await deliver(billing.client, stripe_event("charge.dispute.closed", won, created=NOW + 2))
@@ -306,7 +299,9 @@ async def test_event_older_than_our_own_change_does_not_undo_it(
 ) -> None:
     sub = await subscribed(billing, plan)
     upgraded = await billing.client.post(
-        f"/v1/subscriptions/{sub['id']}/change", json={"seats": 9}, headers=BILLING
+        f"/v1/subscriptions/{sub['id']}/change",
+        json={"seats": 9},
+        headers=if_match(f'"{sub["version"]}"'),
     )
     assert upgraded.json()["seats"] == 9
     created_before = int(billing.clock().timestamp()) - 60
@@ -366,3 +361,148 @@ async def test_event_arriving_before_our_intent_is_recorded_waits_for_it(
     assert await processed(billing, paid["id"]) == "applied"
     listed = await billing.client.get(f"/v1/invoices?tenant_id={tenant}", headers=AGENT)
     assert [i["status"] for i in listed.json()["items"]] == ["paid"]
+
+
+async def test_cancellation_made_on_stripe_is_announced_once_per_cancellation(
+    billing: BillingApp, plan: dict[str, Any]
+) -> None:
+    """Canceled in Stripe's dashboard: the flag is the cancellation (``subscription.canceled``
+    with ``ends_at``); Stripe deleting the subscription later is ``subscription.updated``.
+    A withdrawn cancellation followed by a new one is a second cancellation."""
+    sub = await subscribed(billing, plan)
+    tenant = sub["tenant_id"]
+    base = int(billing.clock().timestamp()) + 100
+    start, end = base - DAY, base + 29 * DAY
+
+    def state(created: int, **changes: Any) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "status": "active",
+            "price_id": plan["stripe_price_id"],
+            "quantity": 3,
+            "period_start": start,
+            "period_end": end,
+            **changes,
+        }
+        return stripe_event(
+            "customer.subscription.deleted"
+            if fields["status"] == "canceled"
+            else "customer.subscription.updated",
+            subscription_object(sub, **fields),
+            created=created,
+        )
+
+    sequence = [
+        state(base),  # activated
+        state(base + 1, cancel_at_period_end=True),  # canceled, ends at period end
+        state(base + 2, cancel_at_period_end=False),  # withdrawn: updated
+        state(base + 3, cancel_at_period_end=True),  # canceled again
+        state(base + 4, cancel_at_period_end=True, status="canceled", ended_at=end),  # updated
+    ]
+    for event in sequence:
+        await deliver(billing.client, event)
+        assert await processed(billing, event["id"]) == "applied"
+    envelopes = await read_topic(
+        billing.events_topic,
+        until=lambda es: len(of_tenant(es, tenant, "subscription.updated")) >= 2,
+    )
+    lifecycle = [
+        (e.type, e.data.model_dump()["cancel_at_period_end"], e.data.model_dump()["status"])
+        for e in of_tenant(envelopes, tenant)
+        if e.type != "subscription.created"
+    ]
+    assert lifecycle == [
+        ("subscription.activated", False, "active"),
+        ("subscription.canceled", True, "active"),
+        ("subscription.updated", False, "active"),
+        ("subscription.canceled", True, "active"),
+        ("subscription.updated", True, "canceled"),
+    ]
+    canceled = of_tenant(envelopes, tenant, "subscription.canceled")
+    assert {int(e.data.model_dump()["ends_at"].timestamp()) for e in canceled} == {end}
+
+
+async def test_cancel_now_through_rest_then_stripes_deletion_is_one_cancellation(
+    billing: BillingApp, plan: dict[str, Any]
+) -> None:
+    sub = await subscribed(billing, plan)
+    tenant = sub["tenant_id"]
+    canceled = await billing.client.post(
+        f"/v1/subscriptions/{sub['id']}/cancel",
+        json={"at_period_end": False, "reason": "fraud"},
+        headers=if_match(f'"{sub["version"]}"'),
+    )
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["status"] == "canceled"
+    now = int(billing.clock().timestamp()) + 5
+    deleted = stripe_event(
+        "customer.subscription.deleted",
+        subscription_object(
+            sub,
+            status="canceled",
+            price_id=plan["stripe_price_id"],
+            quantity=3,
+            period_start=now - DAY,
+            period_end=now + 29 * DAY,
+            canceled_at=now,
+            ended_at=now,
+        ),
+        created=now,
+    )
+    await deliver(billing.client, deleted)
+    assert await processed(billing, deleted["id"]) == "applied"
+    envelopes = await read_topic(
+        billing.events_topic,
+        until=lambda es: bool(of_tenant(es, tenant, "subscription.updated")),
+    )
+    assert [e.type for e in of_tenant(envelopes, tenant)] == [
+        "subscription.created",
+        "subscription.canceled",
+        "subscription.updated",  # the period Stripe reported, nothing more to announce
+    ]
+    assert (
+        await billing.client.post(
+            f"/v1/subscriptions/{sub['id']}/cancel",
+            json={"at_period_end": False},
+            headers=if_match("*"),
+        )
+    ).status_code == 409
+
+
+async def test_invoice_upcoming_announces_the_renewal_once(
+    billing: BillingApp, plan: dict[str, Any]
+) -> None:
+    sub = await subscribed(billing, plan)
+    tenant = sub["tenant_id"]
+    now = int(billing.clock().timestamp()) + 200
+    end = now + 5 * DAY
+    active = stripe_event(
+        "customer.subscription.updated",
+        subscription_object(
+            sub,
+            status="active",
+            price_id=plan["stripe_price_id"],
+            quantity=3,
+            period_start=end - 30 * DAY,
+            period_end=end,
+        ),
+        created=now,
+    )
+    await deliver(billing.client, active)
+    await processed(billing, active["id"])
+    upcoming = stripe_event(
+        "invoice.upcoming", upcoming_invoice_object(sub, period_end=end), created=now + 1
+    )
+    again = stripe_event(
+        "invoice.upcoming", upcoming_invoice_object(sub, period_end=end), created=now + 2
+    )
+    await deliver(billing.client, upcoming)
+    assert await processed(billing, upcoming["id"]) == "applied"
+    await deliver(billing.client, again)
+    assert await processed(billing, again["id"]) == "unchanged"
+    scan = await billing.client.post("/v1/renewals/scan", headers=auth("admin"))
+    assert scan.status_code == 200
+    envelopes = await read_topic(
+        billing.events_topic, until=lambda es: bool(of_tenant(es, tenant, "renewal.upcoming"))
+    )
+    (announced,) = of_tenant(envelopes, tenant, "renewal.upcoming")
+    assert int(announced.data.model_dump()["renews_at"].timestamp()) == end

@@ -95,6 +95,12 @@ class FollowupCause(StrEnum):
     invoice_overdue = "invoice_overdue"
     renewal_at_risk = "renewal_at_risk"
     dispute_opened = "dispute_opened"
+    plan_unknown = "plan_unknown"
+    """A new tenant names a plan billing does not know: its subscription waits for a person."""
+    plan_archived = "plan_archived"
+    """A new tenant names an archived plan: its subscription waits for a person."""
+    subscription_rejected = "subscription_rejected"
+    """Stripe refused to create the tenant's customer or subscription."""
 
 
 class FollowupResolution(StrEnum):
@@ -105,6 +111,12 @@ class FollowupResolution(StrEnum):
     renewal_completed = "renewal_completed"
     dispute_closed = "dispute_closed"
     subscription_canceled = "subscription_canceled"
+    subscription_created = "subscription_created"
+    """The tenant's subscription was finally created (e.g. with a plan a person chose)."""
+    payment_method_updated = "payment_method_updated"
+    """The customer now has a usable payment method for the renewal."""
+    cancellation_withdrawn = "cancellation_withdrawn"
+    """The subscription no longer ends at period end."""
 
 
 # --- bases ----------------------------------------------------------------------------
@@ -140,6 +152,13 @@ class SubscriptionEvent(BillingEvent):
     current_period_start: AwareDatetime
     current_period_end: AwareDatetime
     cancel_at_period_end: bool
+    pending_plan_code: str | None = None
+    """A downgrade scheduled for ``pending_change_at``: the plan it moves to."""
+    pending_seats: int | None = Field(default=None, ge=0)
+    """A downgrade scheduled for ``pending_change_at``: the seats it moves to."""
+    pending_change_at: AwareDatetime | None = None
+    """When the scheduled downgrade takes effect (the current period's end); none when
+    no change is pending."""
 
 
 class InvoiceEvent(BillingEvent):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -24,9 +25,10 @@ from servicekit.auth import TokenVerifier
 from servicekit.consumer import EventConsumer, EventRouter
 from servicekit.context import EventContext, current_event_context
 from servicekit.db import Database
-from servicekit.errors import install_problem_handlers
+from servicekit.errors import install_problem_handlers, problem_body, problem_response
 from servicekit.kafka import client_options, ensure_topics, make_producer
 from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from servicekit.openapi import install_problem_documentation
 from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
@@ -37,6 +39,7 @@ logger = logging.getLogger("servicekit.app")
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 CORRELATION_HEADER = "X-Correlation-Id"
+HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE"})
 
 
 @dataclass
@@ -226,6 +229,7 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         openapi_tags=defn.openapi_tags,
     )
     install_problem_handlers(app)
+    install_problem_documentation(app)
     _install_middleware(app, defn.name)
     app.include_router(health_router())
     if settings.run_api:
@@ -242,9 +246,10 @@ def _install_middleware(app: FastAPI, service: str) -> None:
         token = current_event_context.set(EventContext(correlation_id=correlation_id))
         started = time.perf_counter()
         try:
-            response: Response = await call_next(request)
+            response: Response = _method_not_allowed(request) or await call_next(request)
         finally:
             current_event_context.reset(token)
+        _complete_allow_header(request, response)
         route = request.scope.get("route")
         route_path = getattr(route, "path", "unmatched")
         HTTP_REQUESTS.labels(service, request.method, route_path, response.status_code).inc()
@@ -255,6 +260,69 @@ def _install_middleware(app: FastAPI, service: str) -> None:
         return response
 
 
+class ResourceMethods:
+    """Which methods each documented resource supports, read from the OpenAPI paths the
+    way OpenAPI reads them: a concrete path (``/v1/rules/dry-run``) wins over a templated
+    sibling (``/v1/rules/{rule_id}``) that would also match the URL."""
+
+    def __init__(self, paths: dict[str, Any]) -> None:
+        self.concrete: dict[str, set[str]] = {}
+        self.templated: list[tuple[re.Pattern[str], set[str]]] = []
+        for path, item in paths.items():
+            methods = {m.upper() for m in item if m.upper() in HTTP_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            if "{" in path:
+                pattern = "".join(
+                    "[^/]+" if part.startswith("{") else re.escape(part)
+                    for part in re.split(r"(\{[^/]+?\})", path)
+                )
+                self.templated.append((re.compile(f"^{pattern}$"), methods))
+            else:
+                self.concrete[path] = methods
+
+    def allowed(self, path: str) -> set[str] | None:
+        if path in self.concrete:
+            return self.concrete[path]
+        found = [methods for pattern, methods in self.templated if pattern.match(path)]
+        return set().union(*found) if found else None
+
+
+def _resource_methods(app: FastAPI) -> ResourceMethods:
+    table: ResourceMethods | None = getattr(app.state, "resource_methods", None)
+    if table is None:
+        table = ResourceMethods(app.openapi().get("paths", {}))
+        app.state.resource_methods = table
+    return table
+
+
+def _method_not_allowed(request: Request) -> Response | None:
+    """A 405 for a method a concrete path does not support, even where a templated
+    sibling would take the URL (``PATCH /v1/rules/dry-run`` is not ``/v1/rules/{id}``)."""
+    table = _resource_methods(request.app)
+    methods = table.concrete.get(request.url.path)
+    if methods is None or request.method in methods:
+        return None
+    return problem_response(
+        problem_body(
+            status=405,
+            code="method-not-allowed",
+            title="Method not allowed",
+            instance=request.url.path,
+        ),
+        {"Allow": ", ".join(sorted(methods))},
+    )
+
+
+def _complete_allow_header(request: Request, response: Response) -> None:
+    """Starlette's 405 names only the methods of the one route it tried; a client needs
+    every method the resource supports."""
+    if response.status_code == 405:
+        methods = _resource_methods(request.app).allowed(request.url.path)
+        if methods:
+            response.headers["Allow"] = ", ".join(sorted(methods))
+
+
 def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
@@ -262,7 +330,11 @@ def health_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: database and Kafka reachable")
+    @router.get(
+        "/readyz",
+        summary="Readiness: database and Kafka reachable",
+        responses={503: {"description": "The database or Kafka is not reachable (yet)"}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
         db: Database = request.app.state.db

@@ -10,6 +10,7 @@ from pathlib import Path
 from billing_service.clock import system_clock
 from billing_service.config import BillingSettings
 from billing_service.main import PRODUCES, SERVICE_NAME, build_stripe
+from billing_service.plans import service as plans
 from billing_service.renewals import service as renewals
 from billing_service.webhooks.worker import StripeWorker, reconcile
 from servicekit.cli import ServiceCli
@@ -30,6 +31,7 @@ async def renewal_scan(settings: ServiceSettings, args: argparse.Namespace) -> i
             clock=system_clock,
             window_days=settings.renewal_window_days,
             grace_hours=settings.renewal_grace_hours,
+            claim_timeout=timedelta(seconds=settings.renewal_claim_timeout_seconds),
         )
     finally:
         await db.dispose()
@@ -54,6 +56,19 @@ async def reconcile_stripe(settings: ServiceSettings, args: argparse.Namespace) 
     return 0
 
 
+async def seed_plans(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    """The default plan set (one monthly and one yearly plan per tier), on Stripe too.
+    Idempotent: run by ``make up`` on every start; plans that exist are left alone."""
+    assert isinstance(settings, BillingSettings)
+    db = Database(settings.database_url)
+    try:
+        report = await plans.seed_plans(db=db, stripe=build_stripe(settings))
+    finally:
+        await db.dispose()
+    print(json.dumps(report.__dict__))
+    return 0
+
+
 def build_cli() -> ServiceCli:
     return ServiceCli(
         name=SERVICE_NAME,
@@ -68,6 +83,10 @@ def build_cli() -> ServiceCli:
                 renewal_scan,
             ),
             "reconcile-stripe": ("process Stripe events that never arrived", reconcile_stripe),
+            "seed-plans": (
+                "create the default plans (and their Stripe products and prices) if missing",
+                seed_plans,
+            ),
         },
     )
 

@@ -27,6 +27,9 @@ class BillingSettings(ServiceSettings):
     renewal_window_days: int = 30
     renewal_grace_hours: int = 24
     """How long after a period starts Stripe's renewal invoice may take to appear."""
+    renewal_claim_timeout_seconds: int = 600
+    """After this long a scan's claim on issuing a renewal invoice counts as left by a
+    crashed scan and is taken over (same Stripe idempotency keys)."""
 
     def extra_placeholder_secrets(self) -> list[str]:
         found = []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pydantic import BaseModel
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 
 from servicekit.auth import Principal, Role, require_roles
 from servicekit.db import Database
@@ -31,6 +32,11 @@ def get_database(request: Request) -> Database:
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
+ABANDONED_CLAIM = timedelta(minutes=10)
+"""An ``Idempotency-Key`` claimed this long ago without a stored response belongs to a
+request that died mid-way (a crash between Stripe's answer and ours): a retry takes it
+over, and the Stripe keys derived from our records make that retry safe."""
+
 
 async def run_idempotent(
     *,
@@ -45,6 +51,15 @@ async def run_idempotent(
     releases the key so the client's retry runs afresh (Stripe's own idempotency keys,
     derived from our records, keep that retry from duplicating anything)."""
     async with db.unit_of_work() as session:
+        if idem.key is not None:
+            await session.execute(
+                delete(idempotency_keys).where(
+                    idempotency_keys.c.scope == idem.scope,
+                    idempotency_keys.c.key == idem.key,
+                    idempotency_keys.c.status_code.is_(None),
+                    idempotency_keys.c.created_at < func.now() - ABANDONED_CLAIM,
+                )
+            )
         if (replay := await idem.begin(session, body)) is not None:
             return replay
     try:

@@ -44,19 +44,34 @@ class Plan(Base):
     stripe_product_id: Mapped[str | None] = mapped_column(String(255))
     stripe_price_id: Mapped[str | None] = mapped_column(String(255), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Archived plans stay readable (and keep their subscribers) but cannot be chosen."""
+    stripe_price_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    """False once Stripe's price is deactivated; an archived plan whose price is still
+    active is an intent the Stripe worker finishes."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Subscription(Base):
     """One subscription per tenant. ``sync_state`` = ``pending`` is a recorded intent whose
-    Stripe customer/subscription may not exist yet; the worker re-drives it."""
+    Stripe customer/subscription may not exist yet; the worker re-drives it.
+    ``needs_attention`` is a request a person must fix (unknown or archived plan, Stripe
+    refused it); a later ``POST /v1/subscriptions`` for the tenant replaces it."""
 
     __tablename__ = "subscriptions"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_id)
     tenant_id: Mapped[str] = mapped_column(String(64), unique=True)
     company_name: Mapped[str | None] = mapped_column(String(200))
     billing_email: Mapped[str | None] = mapped_column(String(320))
-    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"))
+    plan_id: Mapped[str | None] = mapped_column(ForeignKey("plans.id"))
+    """None only while ``needs_attention`` because the requested plan is unknown."""
+    requested_plan_code: Mapped[str | None] = mapped_column(String(64))
+    attention_reason: Mapped[str | None] = mapped_column(String(32))
+    attention_detail: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(16), default="rest")
+    """``rest`` or ``tenant.created``: who asked for the subscription."""
+    followup_cause: Mapped[str | None] = mapped_column(String(32))
+    """The open billing follow-up about this subscription, if any."""
     seats: Mapped[int] = mapped_column(Integer)
     collection_method: Mapped[str] = mapped_column(String(32))
     days_until_due: Mapped[int | None] = mapped_column(Integer)
@@ -65,6 +80,9 @@ class Subscription(Base):
     sync_state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     sync_error: Mapped[str | None] = mapped_column(Text)
     sync_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    intent_seq: Mapped[int] = mapped_column(Integer, default=0)
+    """Bumped when a request that needed attention is replaced: the Stripe idempotency
+    keys of the new request differ from those of the refused one."""
     next_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When the worker may re-drive a failed intent (exponential backoff)."""
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -75,6 +93,14 @@ class Subscription(Base):
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
     canceled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    cancel_announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When ``subscription.canceled`` went out for the current cancellation: later state
+    changes (Stripe deleting the subscription at period end) are ``subscription.updated``."""
+    pending_plan_id: Mapped[str | None] = mapped_column(ForeignKey("plans.id"))
+    pending_seats: Mapped[int | None] = mapped_column(Integer)
+    pending_change_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """A downgrade scheduled on Stripe (a subscription schedule) for the period end."""
+    stripe_schedule_id: Mapped[str | None] = mapped_column(String(255))
     ever_activated: Mapped[bool] = mapped_column(Boolean, default=False)
     stripe_state_at: Mapped[int] = mapped_column(BigInteger, default=0)
     """``created`` of the newest Stripe event applied: older events never overwrite."""
@@ -109,7 +135,11 @@ class Invoice(Base):
     followup_cause: Mapped[str | None] = mapped_column(String(32))
     """The open billing follow-up about this invoice, if any."""
     stripe_state_at: Mapped[int] = mapped_column(BigInteger, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    """The ETag: bumped by every change (webhooks included)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class StripeEvent(Base):
@@ -150,6 +180,8 @@ class Renewal(Base):
     issuing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """Set when a scan claimed the tracker to issue the renewal invoice (the intent,
     committed before Stripe is called)."""
+    followup_reason: Mapped[str | None] = mapped_column(String(64))
+    """The risk reason of the open renewal follow-up (``renewal:<id>:<reason>``), if any."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -73,18 +73,38 @@ class StripeGateway:
         )
 
     async def create_price(
-        self, *, key: str, product: str, currency: str, unit_amount: int, interval: str
+        self,
+        *,
+        key: str,
+        product: str,
+        currency: str,
+        unit_amount: int,
+        interval: str,
+        metadata: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "product": product,
+            "currency": currency,
+            "unit_amount": unit_amount,
+            "recurring": {"interval": interval},
+        }
+        if metadata:
+            params["metadata"] = metadata
         return await self._call(
             "create a price",
             self.client.v1.prices.create_async(
-                params={
-                    "product": product,
-                    "currency": currency,
-                    "unit_amount": unit_amount,
-                    "recurring": {"interval": interval},
-                },
+                params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": key},
+            ),
+        )
+
+    async def deactivate_price(self, price_id: str, *, key: str) -> dict[str, Any]:
+        """Archived plans: Stripe refuses new subscriptions on an inactive price, while the
+        subscriptions already on it go on."""
+        return await self._call(
+            "deactivate a price",
+            self.client.v1.prices.update_async(
+                price_id, params={"active": False}, options={"idempotency_key": key}
             ),
         )
 
@@ -157,6 +177,60 @@ class StripeGateway:
             self.client.v1.subscriptions.cancel_async(
                 subscription_id,
                 params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": key},
+            ),
+        )
+
+    async def retrieve_subscription_with_payment_methods(
+        self, subscription_id: str
+    ) -> dict[str, Any]:
+        """The subscription with every place Stripe looks for the payment method of a
+        renewal expanded: the subscription's own default, then the customer's."""
+        return await self._call(
+            "read a subscription",
+            self.client.v1.subscriptions.retrieve_async(
+                subscription_id,
+                params={
+                    "expand": [
+                        "default_payment_method",
+                        "default_source",
+                        "customer",
+                        "customer.invoice_settings.default_payment_method",
+                        "customer.default_source",
+                    ]
+                },
+            ),
+        )
+
+    async def schedule_from_subscription(self, subscription_id: str, *, key: str) -> dict[str, Any]:
+        return await self._call(
+            "schedule a subscription change",
+            self.client.v1.subscription_schedules.create_async(
+                params={"from_subscription": subscription_id},
+                options={"idempotency_key": key},
+            ),
+        )
+
+    async def update_schedule(
+        self, schedule_id: str, *, key: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._call(
+            "schedule a subscription change",
+            self.client.v1.subscription_schedules.update_async(
+                schedule_id,
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": key},
+            ),
+        )
+
+    async def release_schedule(self, schedule_id: str, *, key: str) -> dict[str, Any]:
+        """Detach the schedule: the subscription keeps its current items, the scheduled
+        phase is dropped."""
+        return await self._call(
+            "withdraw a scheduled subscription change",
+            self.client.v1.subscription_schedules.release_async(
+                schedule_id,
+                params={"preserve_cancel_date": False},
                 options={"idempotency_key": key},
             ),
         )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from billing_service.clock import ClockDep
 from billing_service.deps import BillingStaff, DatabaseDep, Reader, run_idempotent
+from billing_service.etags import PRECONDITION_RESPONSES, IfMatch, check_if_match, etag
 from billing_service.invoices.schemas import InvoiceActionOut, InvoiceOut
 from billing_service.models import Invoice
 from billing_service.stripe_gateway import StripeDep
@@ -45,6 +46,7 @@ def out(invoice: Invoice) -> InvoiceOut:
         is_renewal=invoice.is_renewal,
         sent=invoice.sent,
         followup_open=invoice.followup_cause is not None,
+        version=invoice.version,
     )
 
 
@@ -83,31 +85,46 @@ async def _load(session: SessionDep, invoice_id: uuid.UUID, principal: Principal
 
 
 @router.get("/{invoice_id}")
-async def get_invoice(invoice_id: uuid.UUID, session: SessionDep, principal: Reader) -> InvoiceOut:
-    return out(await _load(session, invoice_id, principal))
+async def get_invoice(
+    invoice_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
+) -> InvoiceOut:
+    invoice = await _load(session, invoice_id, principal)
+    response.headers["ETag"] = etag(invoice.version)
+    return out(invoice)
 
 
 class InvoiceActionIn(BaseModel):
     """No fields: the action is the path."""
 
 
-@router.post("/{invoice_id}/send", status_code=202, response_model=InvoiceActionOut)
+@router.post(
+    "/{invoice_id}/send",
+    status_code=202,
+    response_model=InvoiceActionOut,
+    responses=PRECONDITION_RESPONSES,
+)
 async def send_invoice(
     invoice_id: uuid.UUID,
     principal: BillingStaff,
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
+    if_match: IfMatch = None,
 ) -> object:
-    """Ask Stripe to e-mail the invoice; ``invoice.sent`` follows from the webhook."""
+    """Ask Stripe to e-mail the invoice; ``invoice.sent`` follows from the webhook.
+    ``If-Match`` required; ``Idempotency-Key`` honoured."""
 
     async def action() -> InvoiceActionOut:
         async with db.unit_of_work() as session:
             invoice = await _load(session, invoice_id, principal)
+            check_if_match(if_match, invoice.version)
             if invoice.status != "open":
                 raise InvalidTransition(f"a {invoice.status} invoice cannot be sent")
             snapshot = out(invoice)
-        await stripe.send_invoice(snapshot.stripe_invoice_id, key=f"send-{snapshot.id}")
+        # keyed by the version read: sending again after Stripe's answer is a new send
+        await stripe.send_invoice(
+            snapshot.stripe_invoice_id, key=f"send-{snapshot.id}-v{snapshot.version}"
+        )
         return InvoiceActionOut(invoice=snapshot, requested="send")
 
     return await run_idempotent(
@@ -115,19 +132,27 @@ async def send_invoice(
     )
 
 
-@router.post("/{invoice_id}/void", status_code=202, response_model=InvoiceActionOut)
+@router.post(
+    "/{invoice_id}/void",
+    status_code=202,
+    response_model=InvoiceActionOut,
+    responses=PRECONDITION_RESPONSES,
+)
 async def void_invoice(
     invoice_id: uuid.UUID,
     principal: BillingStaff,
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
+    if_match: IfMatch = None,
 ) -> object:
-    """Ask Stripe to void an open invoice; ``invoice.voided`` follows from the webhook."""
+    """Ask Stripe to void an open invoice; ``invoice.voided`` follows from the webhook.
+    ``If-Match`` required; ``Idempotency-Key`` honoured."""
 
     async def action() -> InvoiceActionOut:
         async with db.unit_of_work() as session:
             invoice = await _load(session, invoice_id, principal)
+            check_if_match(if_match, invoice.version)
             if invoice.status not in {"open", "uncollectible"}:
                 raise InvalidTransition(f"a {invoice.status} invoice cannot be voided")
             snapshot = out(invoice)

@@ -29,6 +29,8 @@ class InvoiceOut(BaseModel):
     is_renewal: bool
     sent: bool
     followup_open: bool
+    version: int
+    """The ETag of the invoice (every change, webhooks included, bumps it)."""
 
 
 class InvoiceActionOut(BaseModel):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.models import Invoice, Subscription
-from billing_service.subscriptions.service import ts
+from billing_service.stripe_time import ts
 from supportops_events.billing import CollectionMethod, InvoiceStatus
 
 KNOWN_STATUSES = {s.value for s in InvoiceStatus}

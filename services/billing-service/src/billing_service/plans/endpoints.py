@@ -1,26 +1,44 @@
-"""``/v1/plans``: admins write, every authenticated caller reads."""
+"""``/v1/plans``: admins write and archive, every authenticated caller reads."""
 
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 
+from billing_service.clock import ClockDep
 from billing_service.deps import Admin, DatabaseDep, Reader, run_idempotent
+from billing_service.etags import PRECONDITION_RESPONSES, IfMatch, etag
 from billing_service.models import Plan
 from billing_service.plans import service
-from billing_service.plans.schemas import PlanIn, PlanOut
+from billing_service.plans.schemas import Interval, PlanIn, PlanOut
 from billing_service.stripe_gateway import StripeDep
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
+from supportops_events.billing import PlanTier
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
 
-def _out(plan: Plan) -> PlanOut:
-    return PlanOut.model_validate(plan, from_attributes=True)
+def out(plan: Plan) -> PlanOut:
+    return PlanOut(
+        id=plan.id,
+        code=plan.code,
+        name=plan.name,
+        tier=PlanTier(plan.tier),
+        unit_amount=plan.unit_amount,
+        currency=plan.currency,
+        interval=cast(Interval, plan.interval),
+        stripe_product_id=plan.stripe_product_id,
+        stripe_price_id=plan.stripe_price_id,
+        archived=plan.archived_at is not None,
+        archived_at=plan.archived_at,
+        stripe_price_active=plan.stripe_price_active,
+        version=plan.version,
+    )
 
 
 @router.post("", status_code=201, response_model=PlanOut)
@@ -31,18 +49,49 @@ async def create_plan(
     stripe: StripeDep,
     idem: IdempotencyDep,
 ) -> object:
+    """Creates the Stripe product and price unless their ids are given."""
+
     async def action() -> PlanOut:
-        return _out(await service.create_plan(db=db, stripe=stripe, body=body))
+        return out(await service.create_plan(db=db, stripe=stripe, body=body))
 
     return await run_idempotent(db=db, idem=idem, body=body, action=action)
 
 
 @router.get("")
-async def list_plans(session: SessionDep, principal: Reader, page: PageDep) -> Page[PlanOut]:
-    rows, cursor = await paginate(session, select(Plan), keys=[Plan.code, Plan.id], params=page)
-    return Page[PlanOut](items=[_out(r) for r in rows], next_cursor=cursor)
+async def list_plans(
+    session: SessionDep, principal: Reader, page: PageDep, archived: bool | None = None
+) -> Page[PlanOut]:
+    """Every plan, archived ones included unless ``archived=false``."""
+    stmt = select(Plan)
+    if archived is not None:
+        stmt = stmt.where(Plan.archived_at.is_not(None) if archived else Plan.archived_at.is_(None))
+    rows, cursor = await paginate(session, stmt, keys=[Plan.code, Plan.id], params=page)
+    return Page[PlanOut](items=[out(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/{plan_id}")
-async def get_plan(plan_id: uuid.UUID, session: SessionDep, principal: Reader) -> PlanOut:
-    return _out(await service.get(session, str(plan_id)))
+async def get_plan(
+    plan_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
+) -> PlanOut:
+    plan = await service.get(session, str(plan_id))
+    response.headers["ETag"] = etag(plan.version)
+    return out(plan)
+
+
+@router.post("/{plan_id}/archive", responses=PRECONDITION_RESPONSES)
+async def archive_plan(
+    plan_id: uuid.UUID,
+    principal: Admin,
+    db: DatabaseDep,
+    stripe: StripeDep,
+    clock: ClockDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PlanOut:
+    """No new subscription or change can choose the plan from now on; its subscribers
+    keep it; it stays readable; Stripe's price is deactivated."""
+    plan = await service.archive(
+        db=db, stripe=stripe, plan_id=str(plan_id), if_match=if_match, now=clock()
+    )
+    response.headers["ETag"] = etag(plan.version)
+    return out(plan)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -32,3 +33,8 @@ class PlanOut(BaseModel):
     interval: Interval
     stripe_product_id: str | None
     stripe_price_id: str | None
+    archived: bool
+    archived_at: datetime | None
+    stripe_price_active: bool
+    """False once Stripe's price is deactivated (archived plans)."""
+    version: int

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -20,7 +20,7 @@ from servicekit.pagination import Page, PageDep, paginate
 
 router = APIRouter(prefix="/v1/renewals", tags=["renewals"])
 
-RenewalState = Literal["upcoming", "invoiced", "paid", "at_risk"]
+RenewalState = Literal["upcoming", "invoiced", "paid", "at_risk", "overdue"]
 
 
 class RenewalOut(BaseModel):
@@ -33,6 +33,8 @@ class RenewalOut(BaseModel):
     reason: str | None
     invoice_id: str | None
     stripe_invoice_id: str | None
+    followup_reason: str | None
+    """The risk a person was asked to follow up on, while that follow-up is open."""
 
 
 class ScanOut(BaseModel):
@@ -40,6 +42,7 @@ class ScanOut(BaseModel):
     invoiced: int
     at_risk: int
     overdue: int
+    payment_methods_checked: int
     errors: list[str]
 
 
@@ -78,5 +81,6 @@ async def run_scan(
         clock=clock,
         window_days=settings.renewal_window_days,
         grace_hours=settings.renewal_grace_hours,
+        claim_timeout=timedelta(seconds=settings.renewal_claim_timeout_seconds),
     )
     return ScanOut(**report.__dict__)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
 from billing_service.clock import ClockDep
 from billing_service.deps import BillingStaff, DatabaseDep, Reader, run_idempotent
-from billing_service.models import Plan, Subscription
+from billing_service.etags import PRECONDITION_RESPONSES, IfMatch, etag
+from billing_service.models import Subscription
 from billing_service.stripe_gateway import StripeDep
 from billing_service.subscriptions import service
 from billing_service.subscriptions.schemas import (
@@ -18,32 +19,14 @@ from billing_service.subscriptions.schemas import (
     SubscriptionChange,
     SubscriptionIn,
     SubscriptionOut,
+    SyncState,
 )
 from servicekit.deps import SessionDep
-from servicekit.errors import BadRequest
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
 from supportops_events.billing import SubscriptionStatus
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
-
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=64,
-        description="The ETag of the last read; optional (412 on mismatch)",
-    ),
-]
-
-
-def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 9:
-        raise BadRequest("If-Match must be an ETag returned by this API", field="If-Match")
-    return int(raw)
 
 
 @router.post("", status_code=201, response_model=SubscriptionOut)
@@ -54,18 +37,22 @@ async def create_subscription(
     stripe: StripeDep,
     idem: IdempotencyDep,
     clock: ClockDep,
+    response: Response,
 ) -> object:
+    """One subscription per tenant: a pending request for the tenant is resumed, one that
+    needs attention (unknown plan, refused by Stripe) is replaced by this one, an
+    existing subscription is a 409."""
     principal.ensure_tenant(body.tenant_id, resource="tenant")
 
     async def action() -> SubscriptionOut:
         async with db.unit_of_work() as session:
-            sub = await service.record_intent(session, body=body)
+            sub = await service.record_intent(session, body=body, refuse_existing=True)
             sub_id = sub.id
-        sub = await service.drive_pending(db=db, stripe=stripe, subscription_id=sub_id, clock=clock)
+        await service.drive_pending(db=db, stripe=stripe, subscription_id=sub_id, clock=clock)
         async with db.unit_of_work() as session:
-            plan = await session.get(Plan, sub.plan_id)
-            assert plan is not None
-            return service.out(sub, plan)
+            created = await service.render(session, await service.get(session, sub_id))
+        response.headers["ETag"] = etag(created.version)
+        return created
 
     return await run_idempotent(db=db, idem=idem, body=body, action=action)
 
@@ -77,6 +64,10 @@ async def list_subscriptions(
     page: PageDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
     status: SubscriptionStatus | None = None,
+    sync_state: Annotated[
+        SyncState | None,
+        Query(description="`needs_attention`: requests a person must fix"),
+    ] = None,
 ) -> Page[SubscriptionOut]:
     stmt = select(Subscription)
     tenant = principal.tenant_filter(tenant_id)
@@ -84,14 +75,12 @@ async def list_subscriptions(
         stmt = stmt.where(Subscription.tenant_id == tenant)
     if status is not None:
         stmt = stmt.where(Subscription.status == status.value)
+    if sync_state is not None:
+        stmt = stmt.where(Subscription.sync_state == sync_state)
     rows, cursor = await paginate(
         session, stmt, keys=[Subscription.created_at, Subscription.id], params=page
     )
-    items = []
-    for sub in rows:
-        plan = await session.get(Plan, sub.plan_id)
-        assert plan is not None
-        items.append(service.out(sub, plan))
+    items = [await service.render(session, sub) for sub in rows]
     return Page[SubscriptionOut](items=items, next_cursor=cursor)
 
 
@@ -101,13 +90,13 @@ async def get_subscription(
 ) -> SubscriptionOut:
     sub = await service.get(session, str(subscription_id))
     principal.ensure_tenant(sub.tenant_id, resource="subscription")
-    plan = await session.get(Plan, sub.plan_id)
-    assert plan is not None
-    response.headers["ETag"] = f'"{sub.version}"'
-    return service.out(sub, plan)
+    response.headers["ETag"] = etag(sub.version)
+    return await service.render(session, sub)
 
 
-@router.post("/{subscription_id}/change")
+@router.post(
+    "/{subscription_id}/change", response_model=SubscriptionOut, responses=PRECONDITION_RESPONSES
+)
 async def change_subscription(
     subscription_id: uuid.UUID,
     body: SubscriptionChange,
@@ -115,21 +104,33 @@ async def change_subscription(
     db: DatabaseDep,
     stripe: StripeDep,
     clock: ClockDep,
+    idem: IdempotencyDep,
+    response: Response,
     if_match: IfMatch = None,
-) -> SubscriptionOut:
-    """Upgrade now (prorated) or downgrade from the next period."""
-    return await service.change(
-        db=db,
-        stripe=stripe,
-        subscription_id=str(subscription_id),
-        body=body,
-        if_match=_version(if_match),
-        tenant_guard=lambda t: principal.ensure_tenant(t, resource="subscription"),
-        clock=clock,
-    )
+) -> object:
+    """Upgrade now (prorated) or downgrade at the period end (scheduled on Stripe, shown as
+    ``pending_change``); naming the plan and seats in effect withdraws a scheduled
+    downgrade. ``If-Match`` required; ``Idempotency-Key`` honoured."""
+
+    async def action() -> SubscriptionOut:
+        changed = await service.change(
+            db=db,
+            stripe=stripe,
+            subscription_id=str(subscription_id),
+            body=body,
+            if_match=if_match,
+            tenant_guard=lambda t: principal.ensure_tenant(t, resource="subscription"),
+            clock=clock,
+        )
+        response.headers["ETag"] = etag(changed.version)
+        return changed
+
+    return await run_idempotent(db=db, idem=idem, body=body, action=action, status_code=200)
 
 
-@router.post("/{subscription_id}/cancel")
+@router.post(
+    "/{subscription_id}/cancel", response_model=SubscriptionOut, responses=PRECONDITION_RESPONSES
+)
 async def cancel_subscription(
     subscription_id: uuid.UUID,
     body: SubscriptionCancel,
@@ -137,15 +138,24 @@ async def cancel_subscription(
     db: DatabaseDep,
     stripe: StripeDep,
     clock: ClockDep,
+    idem: IdempotencyDep,
+    response: Response,
     if_match: IfMatch = None,
-) -> SubscriptionOut:
-    """Cancel at period end (default) or now, with a reason."""
-    return await service.cancel(
-        db=db,
-        stripe=stripe,
-        subscription_id=str(subscription_id),
-        body=body,
-        if_match=_version(if_match),
-        tenant_guard=lambda t: principal.ensure_tenant(t, resource="subscription"),
-        clock=clock,
-    )
+) -> object:
+    """Cancel at period end (default) or now, with a reason. ``If-Match`` required;
+    ``Idempotency-Key`` honoured."""
+
+    async def action() -> SubscriptionOut:
+        canceled = await service.cancel(
+            db=db,
+            stripe=stripe,
+            subscription_id=str(subscription_id),
+            body=body,
+            if_match=if_match,
+            tenant_guard=lambda t: principal.ensure_tenant(t, resource="subscription"),
+            clock=clock,
+        )
+        response.headers["ETag"] = etag(canceled.version)
+        return canceled
+
+    return await run_idempotent(db=db, idem=idem, body=body, action=action, status_code=200)

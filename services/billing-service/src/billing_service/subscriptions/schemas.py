@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from servicekit.fields import StrictBool
 from supportops_events.billing import CollectionMethod, SubscriptionStatus
 
 
@@ -32,29 +34,54 @@ class SubscriptionChange(BaseModel):
 
 
 class SubscriptionCancel(BaseModel):
-    at_period_end: bool = True
+    at_period_end: StrictBool = True
     reason: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+SyncState = Literal["pending", "synced", "needs_attention"]
+
+
+class PendingChange(BaseModel):
+    """A downgrade scheduled on Stripe for the end of the current period."""
+
+    plan_code: str
+    seats: int
+    effective_at: datetime
+    recurring_amount: int
+    stripe_schedule_id: str | None
 
 
 class SubscriptionOut(BaseModel):
     id: str
     tenant_id: str
     plan_code: str
+    """The plan in effect; while ``needs_attention`` the plan the tenant asked for."""
     seats: int
     status: SubscriptionStatus
     collection_method: CollectionMethod
     days_until_due: int | None
-    currency: str
-    recurring_amount: int
+    currency: str | None
+    """None only while the requested plan is unknown."""
+    recurring_amount: int | None
     stripe_customer_id: str | None
     stripe_subscription_id: str | None
-    sync_state: str
+    sync_state: SyncState
+    attention_reason: str | None = Field(
+        default=None,
+        description="Why a person must act (`plan_unknown`, `plan_archived`, "
+        "`stripe_rejected`) while `sync_state` is `needs_attention`",
+    )
+    attention_detail: str | None = None
     current_period_start: datetime | None
     current_period_end: datetime | None
     cancel_at_period_end: bool
     canceled_at: datetime | None
     cancel_reason: str | None
+    pending_change: PendingChange | None = None
     version: int
-    change_effective: str | None = Field(
-        default=None, description="`now` (upgrade, prorated) or `period_end` (downgrade)"
+    change_effective: Literal["now", "period_end"] | None = Field(
+        default=None,
+        description="On a change: `now` (upgrade, prorated) or `period_end` (downgrade, "
+        "scheduled: see `pending_change`); none when nothing changed or a scheduled "
+        "downgrade was withdrawn",
     )

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.dunning import service as dunning
 from billing_service.invoices import service as invoices
-from billing_service.models import Correction, Invoice
+from billing_service.models import Correction, Invoice, Plan
 from billing_service.renewals import service as renewals
+from billing_service.stripe_time import ts
 from billing_service.subscriptions import service as subscriptions
-from billing_service.subscriptions.service import ts
 from servicekit.outbox import publish
 from supportops_events.billing import (
     BillingFollowupRequired,
@@ -88,8 +88,30 @@ async def process(session: AsyncSession, *, event: dict[str, Any], now: datetime
         return await _dispute(
             session, obj=obj, created=created, closed=event_type.endswith("closed"), now=now
         )
-    # invoice.upcoming has no invoice id yet; the renewal scan covers what it announces.
+    if event_type == "invoice.upcoming":
+        return await _upcoming(session, obj=obj, now=now)
     return "ignored"
+
+
+async def _upcoming(session: AsyncSession, *, obj: dict[str, Any], now: datetime) -> str:
+    """Stripe announces the renewal invoice (it has no id yet): ``renewal.upcoming``, once
+    per period, whether Stripe or the renewal scan says it first."""
+    sub = await invoices.subscription_for_customer(
+        session, customer=None, stripe_subscription=invoices.stripe_subscription_of(obj)
+    )
+    if sub is None:
+        return "unmatched"
+    if (
+        sub.sync_state != "synced"
+        or sub.status not in renewals.RENEWABLE
+        or sub.current_period_end is None
+        or sub.plan_id is None
+    ):
+        return "unchanged"
+    plan = await session.get(Plan, sub.plan_id)
+    assert plan is not None
+    _, fresh = await renewals.track(session, sub=sub, plan=plan, now=now)
+    return "applied" if fresh else "unchanged"
 
 
 async def _invoice(
@@ -126,7 +148,7 @@ async def _invoice(
             await dunning.resolve_for_invoice(
                 session, invoice=invoice, resolution=FollowupResolution.invoice_paid, now=now
             )
-            await renewals.on_invoice_paid(session, invoice=invoice, paid_at=paid_at)
+            await renewals.on_invoice_paid(session, invoice=invoice, paid_at=paid_at, now=now)
         case "invoice.payment_failed":
             next_attempt = ts(obj.get("next_payment_attempt"))
             error = obj.get("last_finalization_error") or {}
@@ -149,7 +171,7 @@ async def _invoice(
             )
             if invoice.is_renewal:
                 await renewals.on_invoice_trouble(
-                    session, invoice=invoice, reason=RenewalRiskReason.payment_failed
+                    session, invoice=invoice, reason=RenewalRiskReason.payment_failed, now=now
                 )
         case "invoice.overdue":
             days = max(0, (now - invoice.due_date).days) if invoice.due_date else 0
@@ -165,7 +187,7 @@ async def _invoice(
             )
             if invoice.is_renewal:
                 await renewals.on_invoice_trouble(
-                    session, invoice=invoice, reason=RenewalRiskReason.invoice_overdue
+                    session, invoice=invoice, reason=RenewalRiskReason.invoice_overdue, now=now
                 )
         case "invoice.voided":
             await publish(session, InvoiceVoided(**fields, voided_at=at))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.clock import Clock
 from billing_service.models import StripeEvent, Subscription
+from billing_service.plans import service as plans
 from billing_service.stripe_gateway import StripeGateway
 from billing_service.subscriptions import service as subscriptions
 from billing_service.webhooks import processor
@@ -38,6 +39,8 @@ class StripeWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._plan_retries: dict[str, tuple[datetime, int]] = {}
+        """Backoff of price deactivations Stripe failed (per process: a restart retries)."""
 
     def nudge(self) -> None:
         self._wake.set()
@@ -66,9 +69,25 @@ class StripeWorker:
             self._wake.clear()
 
     async def run_once(self) -> int:
-        """One round: re-drive pending subscriptions, then process stored events."""
+        """One round: re-drive pending subscriptions and archived plans whose Stripe price
+        is still active, then process stored events."""
         async with self.db.unit_of_work() as session:
             pending = await subscriptions.pending_ids(session, now=self.clock())
+            now = self.clock()
+            archived = await plans.archived_with_active_price(
+                session, archived_before=now - timedelta(minutes=1)
+            )
+        for plan_id in archived:
+            retry_at, failures = self._plan_retries.get(plan_id, (now, 0))
+            if retry_at > now:
+                continue
+            try:
+                await plans.deactivate_price(db=self.db, stripe=self.stripe, plan_id=plan_id)
+                self._plan_retries.pop(plan_id, None)
+            except Exception:
+                logger.exception("deactivating the Stripe price of plan %s failed", plan_id)
+                backoff = timedelta(seconds=min(2**failures, 300))
+                self._plan_retries[plan_id] = (now + backoff, failures + 1)
         for subscription_id in pending:
             try:
                 await subscriptions.drive_pending(
