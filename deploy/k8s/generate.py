@@ -140,6 +140,10 @@ SERVICES = (
         host="tickets",
         produces=("tickets.events", "onboarding.commands"),
         consumes=("billing.events", "onboarding.events", "escalation.events"),
+        extra_secrets=(
+            # signs the customers' CSAT survey links (required in production)
+            SecretEnv("TICKET_CSAT_SECRET", "ticket-service-csat", "secret"),
+        ),
         scans=(
             Scan("sla-scan", "*/2 * * * *", 110, "emits SLA warnings and breaches"),
             Scan("auto-close", "17 * * * *", 1800, "closes solved tickets past their window"),

@@ -174,3 +174,190 @@ async def test_access_action_requested_then_completed_adds_note_and_approved_rep
     assert f"ada@{t}.example" in replies[0]["body"] and "Pat Doe" in replies[0]["body"]
     assert replies[0]["template_version"] == 1
     assert any(e["action"] == "user.mfa_reset" for e in detail["timeline"])
+
+
+async def test_churned_tenant_and_inactive_user_are_shown_and_gate_actions(svc: Service) -> None:
+    t = tenant()
+    await seed_account(svc, t)
+    await send_events(
+        [
+            env(
+                "user.marked_inactive",
+                10,
+                tenant_id=t,
+                user_id=f"{t}-cy",
+                email=f"cy@{t}.example",
+                inactive_days=90,
+            )
+        ],
+        prefix=svc.prefix,
+    )
+
+    async def inactive() -> None:
+        users = {u["email"]: u for u in (await _account(svc, t))["users"]}
+        cy = users.get(f"cy@{t}.example", {})
+        assert (cy.get("status"), cy.get("reported_at")) == ("inactive", "2026-01-05T12:10:00Z")
+
+    await eventually(inactive)
+    ticket = await open_ticket(svc.client, t, subject="Account inactive", body="cannot get in")
+    url = f"/v1/tickets/{ticket['id']}/access-actions"
+    # an inactive user can be reactivated (and reset), as onboarding-service allows
+    reactivate = await svc.client.post(
+        url, json={"action": "reactivate", "user_email": f"cy@{t}.example"}, headers=AGENT
+    )
+    assert reactivate.status_code == 202, reactivate.text
+    unlock = await svc.client.post(
+        url, json={"action": "unlock", "user_id": f"{t}-cy"}, headers=AGENT
+    )
+    assert [r["code"] for r in problem(unlock, 409)["reasons"]] == [
+        "action_does_not_fit_user_status"
+    ]
+
+    await send_events(
+        [env("tenant.churned", 20, tenant_id=t, company_name=f"Co {t}")], prefix=svc.prefix
+    )
+
+    async def churned() -> dict[str, Any]:
+        account = await _account(svc, t)
+        assert account["tenant_status"] == "churned"
+        return account
+
+    account = await eventually(churned)
+    assert account["tenant_status_reason"] == "subscription ended"
+    assert account["tenant_status_since"] == "2026-01-05T12:20:00Z"
+    detail = (await svc.client.get(f"/v1/tickets/{ticket['id']}", headers=AGENT)).json()
+    assert detail["account"]["tenant_status"] == "churned"
+    refused = await svc.client.post(
+        url, json={"action": "mfa_reset", "user_id": f"{t}-ada"}, headers=AGENT
+    )
+    assert [r["code"] for r in problem(refused, 409)["reasons"]] == ["tenant_churned"]
+
+
+async def test_cancellation_and_suspension_show_in_the_account_view(svc: Service) -> None:
+    t = tenant()
+    await seed_account(svc, t)
+    ticket = await open_ticket(svc.client, t)
+    await send_events(
+        [
+            env("subscription.canceled", 30, tenant_id=t, plan_tier="business", seats=30),
+            env(
+                "tenant.suspended",
+                31,
+                tenant_id=t,
+                company_name=f"Co {t}",
+                reason="subscription_canceled",
+            ),
+        ],
+        prefix=svc.prefix,
+    )
+
+    async def suspended() -> dict[str, Any]:
+        detail: dict[str, Any] = (
+            await svc.client.get(f"/v1/tickets/{ticket['id']}", headers=AGENT)
+        ).json()
+        assert detail["account"]["tenant_status"] == "suspended"
+        return detail
+
+    account = (await eventually(suspended))["account"]
+    assert account["subscription_status"] == "canceled"
+    assert account["cancel_at_period_end"] is True
+    assert account["tenant_status_reason"] == "subscription_canceled"
+    assert account["last_event_type"] == "tenant.suspended"
+    refused = await svc.client.post(
+        f"/v1/tickets/{ticket['id']}/access-actions",
+        json={"action": "mfa_reset", "user_id": f"{t}-ada"},
+        headers=AGENT,
+    )
+    assert [r["code"] for r in problem(refused, 409)["reasons"]] == ["tenant_suspended"]
+
+
+async def test_access_action_rejected_adds_a_note_with_the_reason_and_no_reply(
+    svc: Service,
+) -> None:
+    t = tenant()
+    await seed_account(svc, t)
+    ticket = await open_ticket(svc.client, t, subject="Locked out", body="bob is locked")
+    response = await svc.client.post(
+        f"/v1/tickets/{ticket['id']}/access-actions",
+        json={"action": "unlock", "user_id": f"{t}-bob"},
+        headers=AGENT,
+    )
+    assert response.status_code == 202, response.text
+    request = response.json()
+    rejected = sample(
+        "access.action_rejected",
+        tenant_id=t,
+        request_id=request["id"],
+        ticket_id=ticket["id"],
+        action="unlock",
+        user_id=f"{t}-bob",
+        reasons=["invalid_user_state"],
+        detail="the user was unlocked meanwhile",
+    )
+    await send_events([rejected, rejected], prefix=svc.prefix)
+
+    async def noted() -> dict[str, Any]:
+        detail: dict[str, Any] = (
+            await svc.client.get(f"/v1/tickets/{ticket['id']}", headers=AGENT)
+        ).json()
+        assert any(e["kind"] == "note" for e in detail["timeline"])
+        return detail
+
+    detail = await eventually(noted)
+    (note,) = [e for e in detail["timeline"] if e["kind"] == "note"]
+    assert "unlock rejected" in note["body"] and "invalid_user_state" in note["body"]
+    assert "unlocked meanwhile" in note["body"]
+    assert [e["author_type"] for e in detail["timeline"] if e["kind"] == "reply"] == ["customer"]
+
+
+def test_every_event_the_ticket_service_follows_has_a_handler() -> None:
+    from supportops_events import billing, escalation, onboarding
+    from ticket_service.consumers import events
+
+    # every billing, onboarding and escalation event: none is skipped as unknown
+    followed = {m.event_type for m in (*onboarding.EVENTS, *escalation.EVENTS, *billing.EVENTS)}
+    assert followed - set(events.handlers) == set()
+
+
+async def test_disputes_and_corrections_show_in_the_account_view(svc: Service) -> None:
+    t = tenant()
+    await seed_account(svc, t)
+    dispute = {"tenant_id": t, "dispute_id": f"dp-{t}", "invoice_id": f"{t}-inv"}
+    await send_events(
+        [
+            env("dispute.opened", 40, **dispute, status="needs_response", amount=4900),
+            env("refund.issued", 41, tenant_id=t, refund_id=f"re-{t}", amount=1000),
+            env("credit_note.issued", 42, tenant_id=t, credit_note_id=f"cn-{t}", amount=500),
+        ],
+        prefix=svc.prefix,
+    )
+
+    async def arrived() -> dict[str, Any]:
+        account = await _account(svc, t)
+        assert len(account["recent_corrections"]) == 2
+        return account
+
+    account = await eventually(arrived)
+    assert [(d["dispute_id"], d["status"], d["amount"]) for d in account["open_disputes"]] == [
+        (f"dp-{t}", "needs_response", 4900)
+    ]
+    assert [(c["kind"], c["amount"]) for c in account["recent_corrections"]] == [
+        ("credit_note", 500),
+        ("refund", 1000),
+    ]
+    await send_events(
+        [
+            env("dispute.closed", 50, **dispute, status="won", amount=4900),
+            env("dispute.opened", 45, **dispute, status="needs_response", amount=4900),  # late
+            env("refund.issued", 60, tenant_id=t, refund_id=f"re2-{t}", amount=700),  # marker
+        ],
+        prefix=svc.prefix,
+    )
+
+    async def after_marker() -> dict[str, Any]:
+        account = await _account(svc, t)
+        assert len(account["recent_corrections"]) == 3
+        return account
+
+    account = await eventually(after_marker)
+    assert account["open_disputes"] == []  # the late "opened" changed nothing

@@ -1,12 +1,31 @@
-"""CSAT surveys with signed tokens, one rating per solve; support KPIs by queue."""
+"""CSAT: the signed survey link sent on solve, answered once without a login; support
+KPIs by queue, paused time not counted."""
 
 from __future__ import annotations
 
+import base64
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from ticket_service_testkit import ADMIN, AGENT, Service, open_ticket, problem, tenant
+import pytest
+from ticket_service_testkit import (
+    ADMIN,
+    AGENT,
+    MovableClock,
+    Service,
+    open_ticket,
+    patch_ticket,
+    post_message,
+    problem,
+    tenant,
+)
 
 from servicekit.testing import auth
+
+NY = ZoneInfo("America/New_York")
 
 
 async def _solve(svc: Service, ticket_id: str) -> None:
@@ -18,48 +37,159 @@ async def _solve(svc: Service, ticket_id: str) -> None:
     assert solved.status_code == 200, solved.text
 
 
-async def test_csat_one_rating_per_solve_with_a_signed_token(svc: Service) -> None:
+@pytest.fixture
+def clock(svc: Service) -> Iterator[MovableClock]:
+    moving = MovableClock(ny(1, 9))  # Monday 1 February 2027
+    svc.app.state.clock = moving
+    yield moving
+    del svc.app.state.clock
+
+
+def ny(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2027, 2, day, hour, minute, tzinfo=NY)
+
+
+def _surveys(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in detail["timeline"] if e["action"] == "csat_survey_sent"]
+
+
+def _token_of(entry: dict[str, Any]) -> str:
+    found = re.search(r"/v1/csat-surveys/([A-Za-z0-9_.-]+)", entry["body"])
+    assert found is not None, entry["body"]
+    return found.group(1)
+
+
+def _tampered(token: str, **changes: str) -> str:
+    payload, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    for old, new in changes.items():
+        raw = raw.replace(old, new)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=") + "." + signature
+
+
+async def test_solving_sends_the_signed_survey_link_answered_once_without_a_login(
+    svc: Service, clock: MovableClock
+) -> None:
     t = tenant()
     customer = auth("agent", tenant_id=t, subject="pat@example.com")
     ticket = await open_ticket(svc.client, t, headers=customer)
-    survey_url = f"/v1/tickets/{ticket['id']}/csat-survey"
-    problem(await svc.client.get(survey_url, headers=AGENT), 409)
-    await _solve(svc, ticket["id"])
-    token = (await svc.client.get(survey_url, headers=customer)).json()["token"]
+    tid = ticket["id"]
+    problem(await svc.client.get(f"/v1/tickets/{tid}/csat-survey", headers=AGENT), 409)
+    await post_message(svc.client, tid, AGENT, "Done for you.")
+    clock.now = ny(1, 10)
+    await patch_ticket(svc.client, tid, {"status": "solved"})
 
+    # the customer got the link: a public message, through the approved template
+    portal = (await svc.client.get(f"/v1/tickets/{tid}", headers=customer)).json()
+    (sent,) = _surveys(portal)
+    assert (sent["kind"], sent["author_type"]) == ("reply", "system")
+    assert (sent["template_key"], sent["template_version"]) == ("csat_survey", 1)
+    assert sent["data"]["expires_at"] == "2027-02-15T15:00:00+00:00"  # 14 days
+    assert "Pat Doe" in sent["body"] and "2027-02-15 15:00 UTC" in sent["body"]
+    token = _token_of(sent)
+    staff = (await svc.client.get(f"/v1/tickets/{tid}/csat-survey", headers=AGENT)).json()
+    assert staff["token"] == token and staff["url"] in sent["body"]
+    assert staff["answered"] is False
+    problem(await svc.client.get(f"/v1/tickets/{tid}/csat-survey"), 401)  # staff view: login
+    replies = await svc.events_of("tickets.events", subject=tid, count=2, types={"ticket.replied"})
+    assert [(e.data.author, e.data.template_key, e.data.visibility) for e in replies] == [  # type: ignore[attr-defined]
+        ("agent", None, "public"),
+        ("system", "csat_survey", "public"),
+    ]
+
+    # the link needs no bearer token; the signed token is the credential
+    survey_url = f"/v1/csat-surveys/{token}"
+    view = await svc.client.get(survey_url)
+    assert view.status_code == 200, view.text
+    assert (view.json()["ticket_id"], view.json()["answered"]) == (tid, False)
+    assert view.json()["subject"] == ticket["subject"]
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-    bad = await svc.client.post(
-        "/v1/csat-responses", json={"token": forged, "rating": 5}, headers=customer
+    assert problem(await svc.client.get(f"/v1/csat-surveys/{forged}"), 422)["type"].endswith(
+        "/invalid-token"
     )
-    assert problem(bad, 422)["type"].endswith("/invalid-token")
-    out_of_range = await svc.client.post(
-        "/v1/csat-responses", json={"token": token, "rating": 6}, headers=customer
-    )
+    longer = _tampered(token, **{"2027-02-15": "2099-02-15"})
+    refused = await svc.client.post(f"/v1/csat-surveys/{longer}", json={"rating": 5})
+    assert problem(refused, 422)["type"].endswith("/invalid-token")
+    out_of_range = await svc.client.post(survey_url, json={"rating": 6})
     assert problem(out_of_range, 422)["errors"][0]["field"] == "rating"
-    rated = await svc.client.post(
-        "/v1/csat-responses",
-        json={"token": token, "rating": 4, "comment": "quick, thanks"},
-        headers=customer,
-    )
+
+    clock.now = ny(2, 9)
+    rated = await svc.client.post(survey_url, json={"rating": 4, "comment": "quick, thanks"})
     assert rated.status_code == 201, rated.text
+    assert rated.json()["rating"] == 4
     again = await svc.client.post(
         "/v1/csat-responses", json={"token": token, "rating": 1}, headers=customer
     )
     assert problem(again, 409)["type"].endswith("/survey-answered")
+    answered = (await svc.client.get(survey_url)).json()
+    assert (answered["answered"], answered["rating"], answered["comment"]) == (
+        True,
+        4,
+        "quick, thanks",
+    )
+    detail = (await svc.client.get(f"/v1/tickets/{tid}", headers=AGENT)).json()
+    (note,) = [e for e in detail["timeline"] if e["action"] == "csat_rated"]
+    assert (note["author_type"], note["author_id"], note["data"]["rating"]) == (
+        "customer",
+        "pat@example.com",
+        4,
+    )
 
-    # reopened and solved again: the old token is spent, a new solve gets a new survey
-    await svc.client.post(
-        f"/v1/tickets/{ticket['id']}/messages",
-        json={"kind": "reply", "body": "one more thing"},
-        headers=customer,
-    )
-    await _solve(svc, ticket["id"])
-    stale = await svc.client.post(
-        "/v1/csat-responses", json={"token": token, "rating": 2}, headers=customer
-    )
-    assert problem(stale, 409)["type"].endswith("/survey-expired")
-    fresh = (await svc.client.get(survey_url, headers=customer)).json()["token"]
+    # reopened and solved again: the old link is spent, a new solve sends a new one
+    await post_message(svc.client, tid, customer, "one more thing")
+    clock.now = ny(2, 10)
+    await patch_ticket(svc.client, tid, {"status": "solved"})
+    detail = (await svc.client.get(f"/v1/tickets/{tid}", headers=AGENT)).json()
+    first, second = _surveys(detail)
+    assert _token_of(first) == token
+    fresh = _token_of(second)
     assert fresh != token
+    stale = await svc.client.post(survey_url, json={"rating": 2})
+    assert problem(stale, 409)["type"].endswith("/survey-superseded")
+
+    # and it expires
+    clock.now = ny(16, 10)  # 14 days after the second solve
+    expired = await svc.client.post(f"/v1/csat-surveys/{fresh}", json={"rating": 3})
+    body = problem(expired, 410)
+    assert body["type"].endswith("/survey-expired")
+    assert body["expires_at"] == "2027-02-16T15:00:00+00:00"
+
+
+async def test_metrics_subtract_paused_time(svc: Service, clock: MovableClock) -> None:
+    t = tenant()
+    queue = f"pq-{t}"
+    clock.now = ny(8, 9)
+    customer = auth("agent", tenant_id=t, subject="pat@example.com")
+    ticket = await open_ticket(svc.client, t, headers=customer)
+    tid = ticket["id"]
+    await patch_ticket(svc.client, tid, {"queue": queue})
+    clock.now = ny(8, 9, 30)
+    await patch_ticket(svc.client, tid, {"status": "pending"})
+    clock.now = ny(8, 13, 30)
+    await patch_ticket(svc.client, tid, {"status": "open"})
+    clock.now = ny(8, 14)
+    await post_message(svc.client, tid, AGENT, "First answer")
+    clock.now = ny(8, 14, 10)
+    await post_message(svc.client, tid, customer, "A follow-up question")
+    clock.now = ny(8, 14, 40)
+    await post_message(svc.client, tid, AGENT, "Second answer")
+    clock.now = ny(8, 15)
+    await patch_ticket(svc.client, tid, {"status": "solved"})
+
+    params = {"from": "2027-02-08T00:00:00Z", "to": "2027-02-09T00:00:00Z", "queue": queue}
+    response = await svc.client.get("/v1/metrics", params=params, headers=AGENT)
+    assert response.status_code == 200, response.text
+    (metrics,) = response.json()["by_queue"]
+    # four hours in pending are not counted: 30 + 30 minutes, not 300
+    assert metrics["first_response"] == {"count": 1, "median_minutes": 60.0, "p90_minutes": 60.0}
+    assert metrics["next_response"]["median_minutes"] == 30.0
+    assert metrics["resolution"]["median_minutes"] == 120.0  # 30 + 90, not 360
+    assert metrics["sla_attainment"] == {
+        "first_response": 1.0,
+        "next_response": 1.0,
+        "resolution": 1.0,
+    }
+    assert metrics["first_contact_resolution_rate"] == 0.0  # two agent replies
 
 
 async def test_metrics_by_queue(svc: Service) -> None:
@@ -87,7 +217,8 @@ async def test_metrics_by_queue(svc: Service) -> None:
     token = (
         await svc.client.get(f"/v1/tickets/{answered['id']}/csat-survey", headers=AGENT)
     ).json()["token"]
-    await svc.client.post("/v1/csat-responses", json={"token": token, "rating": 5}, headers=AGENT)
+    rated = await svc.client.post("/v1/csat-responses", json={"token": token, "rating": 5})
+    assert rated.status_code == 201, rated.text
 
     now = datetime.now(UTC)
     params = {
@@ -105,8 +236,39 @@ async def test_metrics_by_queue(svc: Service) -> None:
     assert (metrics["csat_average"], metrics["csat_responses"]) == (5.0, 1)
     assert metrics["escalation_rate"] == 0.0
     assert metrics["backlog_by_status"] == {"new": 1}
+    assert metrics["sla_attainment"]["first_response"] == 1.0
+    assert metrics["sla_first_response_attainment"] == 1.0
 
     backwards = {**params, "from": params["to"], "to": params["from"]}
     problem(await svc.client.get("/v1/metrics", params=backwards, headers=AGENT), 422)
     naive = {**params, "from": "2026-01-01T00:00:00"}
     problem(await svc.client.get("/v1/metrics", params=naive, headers=AGENT), 422)
+
+
+async def test_a_broken_survey_template_does_not_stop_the_solve(svc: Service) -> None:
+    current = await svc.client.get("/v1/templates/csat_survey", headers=AGENT)
+    original = current.json()
+    broken = await svc.client.patch(
+        "/v1/templates/csat_survey",
+        json={
+            "body": original["body"] + "\n{{ coupon_code }}",
+            "variables": [*original["variables"], "coupon_code"],
+        },
+        headers={**ADMIN, "If-Match": current.headers["ETag"]},
+    )
+    assert broken.status_code == 200, broken.text
+    try:
+        ticket = await open_ticket(svc.client, tenant())
+        await patch_ticket(svc.client, ticket["id"], {"status": "solved"})
+        detail = (await svc.client.get(f"/v1/tickets/{ticket['id']}", headers=AGENT)).json()
+        assert detail["status"] == "solved"
+        assert _surveys(detail) == []
+        (note,) = [e for e in detail["timeline"] if e["action"] == "csat_survey_not_sent"]
+        assert "coupon_code" in note["reason"]
+    finally:
+        restored = await svc.client.patch(
+            "/v1/templates/csat_survey",
+            json={"body": original["body"], "variables": original["variables"]},
+            headers={**ADMIN, "If-Match": broken.headers["ETag"]},
+        )
+        assert restored.status_code == 200, restored.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ticket_service_testkit import AGENT, Service, error_fields, problem, tenant
+from ticket_service_testkit import AGENT, Service, error_fields, patch_ticket, problem, tenant
 
 from servicekit.testing import auth, eventually, send_events
 from supportops_events.samples import sample
@@ -89,3 +89,26 @@ async def test_tenant_comes_from_verified_domains_or_is_a_422(svc: Service) -> N
         headers=SERVICE,
     )
     assert error_fields(problem(bad, 422)) == {"from.email", "text"}
+
+
+async def test_a_reply_to_a_closed_ticket_opens_a_follow_up(svc: Service) -> None:
+    t = tenant()
+    first = await svc.client.post(
+        "/v1/inbound-email", json=mail(f"<c-{t}@mail>", tenant_id=t), headers=SERVICE
+    )
+    closed_id = first.json()["ticket_id"]
+    await patch_ticket(svc.client, closed_id, {"status": "solved"})
+    await patch_ticket(svc.client, closed_id, {"status": "closed"})
+    answer = mail(f"<d-{t}@mail>", in_reply_to=f"<c-{t}@mail>", text="It broke again")
+    response = await svc.client.post("/v1/inbound-email", json=answer, headers=SERVICE)
+    assert response.status_code == 201, response.text
+    out = response.json()
+    assert (out["threaded"], out["follow_up_of"]) == (False, closed_id)
+    assert out["ticket_id"] != closed_id
+    follow_up = (await svc.client.get(f"/v1/tickets/{out['ticket_id']}", headers=AGENT)).json()
+    assert follow_up["tenant_id"] == t and follow_up["body"] == "It broke again"
+    (note,) = [e for e in follow_up["timeline"] if e["action"] == "follow_up"]
+    assert note["data"]["follow_up_of"] == closed_id
+    closed = (await svc.client.get(f"/v1/tickets/{closed_id}", headers=AGENT)).json()
+    assert closed["status"] == "closed"
+    assert "It broke again" not in [e["body"] for e in closed["timeline"]]

@@ -139,3 +139,96 @@ async def test_billing_followup_opens_one_ticket_and_payment_solves_it(svc: Serv
     assert len(notes) == 1 and "paid" in notes[0]["body"]
     listed = (await svc.client.get(f"/v1/tickets?tenant_id={t}", headers=AGENT)).json()
     assert len(listed["items"]) == 1  # still one ticket for the key
+
+
+async def test_every_bug_transition_lands_on_linked_tickets_verified_included(
+    svc: Service,
+) -> None:
+    t = tenant()
+    ticket = await open_ticket(svc.client, t, subject="Export fails", body="error 500 on export")
+    bug = {"tenant_id": t, "bug_id": f"bug-{t}", "key": f"BUG-{t}", "title": "Export fails"}
+    linked = [ticket["id"]]
+    transitions = [
+        ("bug.reported", "reported", {"ticket_id": ticket["id"]}),
+        ("bug.reproducing", "reproducing", {}),
+        ("bug.reproduced", "reproduced", {}),
+        ("bug.escalated", "escalated", {}),
+        ("bug.in_progress", "in_progress", {}),
+        ("bug.resolved", "resolved", {"fixed_in_version": "4.13.0"}),
+        ("bug.verified", "verified", {"fixed_in_version": "4.13.0"}),
+    ]
+    events = [
+        sample(kind, **bug, status=status, linked_ticket_ids=linked, **extra)
+        for kind, status, extra in transitions
+    ]
+    await send_events([*events, events[-1]], prefix=svc.prefix)  # verified twice
+
+    async def verified() -> dict[str, Any]:
+        detail = await _detail(svc, ticket["id"])
+        assert [b["status"] for b in detail["linked_bugs"]] == ["verified"]
+        return detail
+
+    detail = await eventually(verified)
+    bug_entries = [
+        e for e in detail["timeline"] if e["kind"] == "system" and e["data"].get("bug_id")
+    ]
+    assert [(e["action"], e["data"]["status"]) for e in bug_entries] == [
+        (kind, status) for kind, status, _ in transitions
+    ]
+    assert "in progress" in bug_entries[4]["body"]
+    assert detail["status"] == "solved"  # the fix was announced with the approved reply
+    assert [e["template_key"] for e in detail["timeline"] if e["kind"] == "reply"][1:] == [
+        "bug_fixed",
+        "csat_survey",
+    ]
+    assert detail["account"]["open_bugs"] == []
+
+
+async def test_followup_resolved_solves_the_proactive_ticket_without_a_survey(
+    svc: Service,
+) -> None:
+    t = tenant()
+    key = f"renewal:{t}"
+    await send_events(
+        [
+            sample(
+                "billing.followup_required", tenant_id=t, followup_key=key, cause="renewal_at_risk"
+            )
+        ],
+        prefix=svc.prefix,
+    )
+
+    async def opened() -> dict[str, Any]:
+        listed = (await svc.client.get(f"/v1/tickets?tenant_id={t}", headers=AGENT)).json()
+        assert [i["followup_key"] for i in listed["items"]] == [key]
+        item: dict[str, Any] = listed["items"][0]
+        return item
+
+    ticket = await eventually(opened)
+    assert ticket["queue"] == "billing" and "renewal_at_risk" in ticket["tags"]
+    await send_events(
+        [
+            sample(
+                "billing.followup_resolved",
+                tenant_id=t,
+                followup_key=key,
+                cause="renewal_at_risk",
+                resolution="invoice_paid",
+            )
+        ],
+        prefix=svc.prefix,
+    )
+
+    async def solved() -> dict[str, Any]:
+        detail = await _detail(svc, ticket["id"])
+        assert detail["status"] == "solved"
+        return detail
+
+    detail = await eventually(solved)
+    (note,) = [e for e in detail["timeline"] if e["action"] == "followup_resolved"]
+    assert "invoice_paid" in note["body"]
+    assert not [e for e in detail["timeline"] if e["action"] == "csat_survey_sent"]
+    (solved_event,) = await svc.events_of(
+        "tickets.events", subject=ticket["id"], count=1, types={"ticket.solved"}
+    )
+    assert solved_event.data.automatic is True  # type: ignore[attr-defined]

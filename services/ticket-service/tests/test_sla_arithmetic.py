@@ -1,19 +1,32 @@
-"""Business-time arithmetic on the default calendar, across both DST changes of 2026."""
+"""Business-time arithmetic on the default calendar, across both DST changes of 2026;
+clock readings, stored deadlines and next-response cycles (pure, no database)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from ticket_service.models import Ticket
 from ticket_service.sla.calendar import (
     DEFAULT_CALENDAR,
     BusinessCalendar,
     add_business_minutes,
     business_minutes_between,
 )
-from ticket_service.sla.clock import Interval, SlaState, read_clock
+from ticket_service.sla.clock import (
+    ClockPhase,
+    Interval,
+    SlaState,
+    live_state,
+    most_urgent,
+    read_clock,
+)
+from ticket_service.sla.policy import Targets
+from ticket_service.sla.service import HistoryEntry as SlaEntry
+from ticket_service.sla.service import compute_clocks
 
 NY = ZoneInfo("America/New_York")
 
@@ -113,3 +126,118 @@ def test_clock_pauses_warns_breaches_and_stops() -> None:
         now=ny(2026, 1, 9),
     )
     assert met.state is SlaState.met and met.elapsed_seconds == 120 * 60
+
+
+def test_stored_deadlines_give_the_same_state_as_reading_the_clock() -> None:
+    """The list filters on (phase, due_at, warn_at) stored at the last change; at any later
+    moment without a change that must say what reading the clock says."""
+    created = ny(2026, 3, 5, 15)  # Thursday before the spring change, 120-minute target
+    histories: list[tuple[list[Interval], datetime | None]] = [
+        ([Interval(created, None)], None),  # running all along
+        ([Interval(created, ny(2026, 3, 5, 16)), Interval(ny(2026, 3, 6, 16, 30), None)], None),
+        ([Interval(created, ny(2026, 3, 5, 16, 45))], None),  # paused short of its target
+        ([Interval(created, ny(2026, 3, 9, 11))], None),  # paused after its target
+        ([Interval(created, None)], ny(2026, 3, 5, 16, 30)),  # stopped in time
+        ([Interval(created, None)], ny(2026, 3, 9, 12)),  # stopped late
+    ]
+    for running, stopped_at in histories:
+        last_change = max(
+            [i.start for i in running] + [i.end for i in running if i.end] + [stopped_at or created]
+        )
+        stored = read_clock(
+            DEFAULT_CALENDAR,
+            target_minutes=120,
+            running=running,
+            stopped_at=stopped_at,
+            now=last_change,
+        )
+        moment = last_change
+        while moment < ny(2026, 3, 11):
+            moment += timedelta(minutes=7)
+            live = read_clock(
+                DEFAULT_CALENDAR,
+                target_minutes=120,
+                running=running,
+                stopped_at=stopped_at,
+                now=moment,
+            )
+            from_deadlines = live_state(
+                stored.phase, due_at=stored.due_at, warn_at=stored.warn_at, now=moment
+            )
+            assert from_deadlines is live.state, (running, stopped_at, moment)
+            if live.running:
+                assert live.due_at == stored.due_at  # deadlines do not move with the reader
+
+
+def test_warning_starts_when_a_quarter_is_left() -> None:
+    reading = read_clock(
+        DEFAULT_CALENDAR,
+        target_minutes=240,
+        running=[Interval(ny(2026, 1, 5, 15), None)],
+        stopped_at=None,
+        now=ny(2026, 1, 5, 15),
+    )
+    # 120 minutes Monday, 60 more Tuesday: 180 of 240 elapsed at Tuesday 10:00
+    assert reading.warn_at == ny(2026, 1, 6, 10)
+    assert reading.due_at == ny(2026, 1, 6, 11)
+    assert reading.phase is ClockPhase.running
+    assert most_urgent([SlaState.met, None, SlaState.paused, SlaState.warning]) is SlaState.warning
+    assert most_urgent([None, None]) is None
+
+
+def _ticket(created: datetime, *, status: str, first_response_at: datetime | None) -> Ticket:
+    return Ticket(
+        id=uuid.uuid4(),
+        tenant_id="t",
+        status=status,
+        priority="urgent",
+        created_at=created,
+        first_response_at=first_response_at,
+        solved_at=None,
+    )
+
+
+def _entry(
+    at: datetime, *, author: str = "system", kind: str = "reply", current: str | None = None
+) -> SlaEntry:
+    action = "status_changed" if current else "replied"
+    return SlaEntry(uuid.uuid4(), kind, author, action, current, at)
+
+
+def test_next_response_cycles_from_the_history() -> None:
+    created = ny(2026, 1, 5, 9)
+    targets = Targets(DEFAULT_CALENDAR, first_response=60, next_response=30, resolution=480)
+    history = [
+        _entry(created, author="customer"),  # the opening message starts no cycle
+        _entry(ny(2026, 1, 5, 9, 5), author="customer"),  # nor does a nudge before any answer
+        _entry(ny(2026, 1, 5, 9, 20), author="agent"),
+        _entry(ny(2026, 1, 5, 9, 20), author="agent", kind="system", current="open"),
+        _entry(ny(2026, 1, 5, 10), author="customer"),  # cycle 1
+        _entry(ny(2026, 1, 5, 10, 5), author="customer"),  # same wait
+        _entry(ny(2026, 1, 5, 10, 20), author="agent"),  # answered in 20
+        _entry(ny(2026, 1, 5, 11), author="customer"),  # cycle 2
+        _entry(ny(2026, 1, 5, 11, 10), author="agent", kind="system", current="on_hold"),
+        _entry(ny(2026, 1, 5, 14), author="agent", kind="system", current="open"),
+    ]
+    ticket = _ticket(created, status="open", first_response_at=ny(2026, 1, 5, 9, 20))
+    clocks = compute_clocks(ticket, history, targets=targets, now=ny(2026, 1, 5, 14, 15))
+    assert clocks.first_response.state is SlaState.met
+    assert clocks.first_response.elapsed_seconds == 20 * 60
+    first, second = clocks.next_response
+    assert (first.started_at, first.stopped_at) == (ny(2026, 1, 5, 10), ny(2026, 1, 5, 10, 20))
+    assert first.reading.state is SlaState.met
+    # 10 minutes before the hold, 15 after it: on hold does not count
+    assert (second.stopped_at, second.reading.elapsed_seconds) == (None, 25 * 60)
+    assert second.reading.state is SlaState.warning
+    assert second.reading.due_at == ny(2026, 1, 5, 14, 20)
+    assert clocks.state is SlaState.warning
+    assert clocks.resolution.elapsed_seconds == (130 + 15) * 60
+
+    # solving ends the wait and stops every clock
+    solved = [*history, _entry(ny(2026, 1, 5, 14, 30), kind="system", current="solved")]
+    ticket.status, ticket.solved_at = "solved", ny(2026, 1, 5, 14, 30)
+    clocks = compute_clocks(ticket, solved, targets=targets, now=ny(2026, 1, 6, 12))
+    assert clocks.next_response[-1].stopped_at == ny(2026, 1, 5, 14, 30)
+    assert clocks.next_response[-1].reading.state is SlaState.missed
+    assert clocks.resolution.state is SlaState.met
+    assert clocks.state is SlaState.missed

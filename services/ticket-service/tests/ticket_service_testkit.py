@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -34,6 +35,43 @@ class Service:
 
         read = await read_topic(self.prefix + topic, until=lambda r: len(mine(r)) >= count)
         return mine(read)
+
+
+class MovableClock:
+    """The app's injected clock (``app.state.clock``), moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def patch_ticket(
+    client: httpx.AsyncClient, ticket_id: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """PATCH a ticket as an agent with a fresh If-Match; returns the updated ticket."""
+    url = f"/v1/tickets/{ticket_id}"
+    etag = (await client.get(url, headers=AGENT)).headers["ETag"]
+    response = await client.patch(url, json=changes, headers={**AGENT, "If-Match": etag})
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def post_message(
+    client: httpx.AsyncClient,
+    ticket_id: str,
+    headers: dict[str, str],
+    body: str,
+    kind: str = "reply",
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/v1/tickets/{ticket_id}/messages", json={"kind": kind, "body": body}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
 
 
 def tenant() -> str:

@@ -16,7 +16,7 @@ from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.settings import ServiceSettings
 from ticket_service.clock import Clock, system_clock
 from ticket_service.config import TicketSettings
-from ticket_service.main import PRODUCES, SERVICE_NAME
+from ticket_service.main import PRODUCES, SERVICE_NAME, configure_sessions
 from ticket_service.sla.service import scan
 from ticket_service.tickets.service import auto_close
 
@@ -29,6 +29,8 @@ async def _in_unit_of_work(
 ) -> T:
     db = Database(settings.database_url)
     db.sessionmaker.configure(info={SOURCE_INFO_KEY: SERVICE_NAME})
+    if isinstance(settings, TicketSettings):
+        configure_sessions(db, settings)
     try:
         async with db.unit_of_work() as session:
             return await work(session)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from servicekit.settings import ServiceSettings
+from pydantic import Field, field_validator
+
+from servicekit.settings import ServiceSettings, _is_placeholder
 
 
 class TicketSettings(ServiceSettings):
@@ -14,4 +16,26 @@ class TicketSettings(ServiceSettings):
     auto_close_after_hours: int = 96
     """Solved tickets close after this long (``auto-close`` command)."""
     csat_secret: str | None = None
-    """Signs CSAT survey tokens; defaults to a key derived from ``JWT_SECRET``."""
+    """Signs CSAT survey links; defaults to a key derived from ``JWT_SECRET``. Required in
+    production when ``JWT_SECRET`` is not a real secret (e.g. tokens verified by JWKS)."""
+    csat_survey_url: str = Field(
+        default="http://127.0.0.1:8001/v1/csat-surveys/{token}", min_length=8, max_length=500
+    )
+    """The link sent to the customer on solve; ``{token}`` is replaced by the signed token.
+    Point it at the customer portal's survey page, which posts to
+    ``/v1/csat-surveys/{token}``."""
+    csat_survey_valid_days: int = Field(default=14, ge=1, le=365)
+    """How long a survey link can be answered after the solve."""
+
+    @field_validator("csat_survey_url")
+    @classmethod
+    def _has_token_placeholder(cls, value: str) -> str:
+        if "{token}" not in value:
+            raise ValueError("csat_survey_url must contain {token}")
+        return value
+
+    def extra_placeholder_secrets(self) -> list[str]:
+        # the survey key must not be derivable from a development default
+        if self.csat_secret is not None:
+            return ["TICKET_CSAT_SECRET"] if _is_placeholder(self.csat_secret) else []
+        return ["TICKET_CSAT_SECRET"] if _is_placeholder(self.jwt_secret) else []

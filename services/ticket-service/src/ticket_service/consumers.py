@@ -19,7 +19,12 @@ events = EventRouter()
 
 
 @events.on(
-    o.TenantCreated, o.TenantActivated, o.TenantOnboarded, o.TenantSuspended, o.TenantReactivated
+    o.TenantCreated,
+    o.TenantActivated,
+    o.TenantOnboarded,
+    o.TenantSuspended,
+    o.TenantReactivated,
+    o.TenantChurned,
 )
 async def on_tenant(session: AsyncSession, envelope: Envelope) -> None:
     await accounts.apply_tenant_event(session, envelope)
@@ -30,6 +35,7 @@ async def on_tenant(session: AsyncSession, envelope: Envelope) -> None:
     o.UserActivated,
     o.UserDeactivated,
     o.UserReactivated,
+    o.UserMarkedInactive,
     o.UserLocked,
     o.UserUnlocked,
     o.UserMfaReset,
@@ -49,7 +55,7 @@ async def on_access_outcome(session: AsyncSession, envelope: Envelope) -> None:
     b.SubscriptionCreated, b.SubscriptionActivated, b.SubscriptionUpdated, b.SubscriptionCanceled
 )
 async def on_subscription(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_subscription_event(session, envelope)
+    await accounts.apply_subscription_event(session, envelope, at=system_clock())
 
 
 @events.on(
@@ -68,6 +74,16 @@ async def on_invoice_paid(session: AsyncSession, envelope: Envelope) -> None:
 @events.on(b.RenewalUpcoming, b.RenewalInvoiced, b.RenewalAtRisk, b.RenewalCompleted)
 async def on_renewal(session: AsyncSession, envelope: Envelope) -> None:
     await accounts.apply_renewal_event(session, envelope)
+
+
+@events.on(b.DisputeOpened, b.DisputeClosed)
+async def on_dispute(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.apply_dispute_event(session, envelope)
+
+
+@events.on(b.RefundIssued, b.CreditNoteIssued)
+async def on_correction(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.apply_correction_event(session, envelope)
 
 
 @events.on(b.BillingFollowupRequired)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -10,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError
 
 from servicekit.app import ServiceDefinition, create_service_app
+from servicekit.db import Database
 from servicekit.errors import problem_body, problem_response
 from ticket_service.access.endpoints import router as access_router
 from ticket_service.accounts.endpoints import router as accounts_router
@@ -17,6 +20,7 @@ from ticket_service.agents.endpoints import router as agents_router
 from ticket_service.config import TicketSettings
 from ticket_service.consumers import events
 from ticket_service.csat.endpoints import router as csat_router
+from ticket_service.csat.service import SESSION_INFO_KEY, SurveyLinks
 from ticket_service.escalations.endpoints import router as escalations_router
 from ticket_service.intake.endpoints import router as intake_router
 from ticket_service.metrics.endpoints import router as metrics_router
@@ -31,11 +35,28 @@ logger = logging.getLogger("ticket_service")
 PRODUCES = ["tickets.events", "onboarding.commands"]
 
 
+def configure_sessions(db: Database, settings: TicketSettings) -> None:
+    """Give every session of ``db`` what domain code needs beyond the database: the
+    survey links of these settings (solving a ticket sends one, in a request or a
+    consumer alike)."""
+    info = dict(db.sessionmaker.kw.get("info") or {})
+    info[SESSION_INFO_KEY] = SurveyLinks.from_settings(settings)
+    db.sessionmaker.configure(info=info)
+
+
 def create_app(settings: TicketSettings | None = None) -> FastAPI:
+    settings = settings or TicketSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # runs before the consumers' first poll: no await between start and here
+        configure_sessions(app.state.db, settings)
+        yield
+
     app = create_service_app(
         ServiceDefinition(
             name=SERVICE_NAME,
-            settings=settings or TicketSettings(),
+            settings=settings,
             title="supportops ticket-service",
             description=DESCRIPTION,
             routers=[
@@ -53,6 +74,7 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
             ],
             events=events,
             produces=PRODUCES,
+            extra_lifespan=lifespan,
         )
     )
     # PostgreSQL refuses some text (NUL characters, say) that pydantic lets through:

@@ -67,6 +67,19 @@ class Ticket(Base):
     solved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Derived SLA deadlines, rewritten whenever a clock can change (see sla.service): the
+    # phase of each clock (running, paused, breached, met, missed), when it is due and
+    # when its warning starts. With ``now`` they give the live SLA state in SQL.
+    sla_first_response_phase: Mapped[str | None] = mapped_column(String(16))
+    sla_first_response_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_first_response_warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_next_response_phase: Mapped[str | None] = mapped_column(String(16))
+    sla_next_response_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_next_response_warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_resolution_phase: Mapped[str | None] = mapped_column(String(16))
+    sla_resolution_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_resolution_warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TimelineEntry(Base):
@@ -124,6 +137,7 @@ class Account(Base):
     company_name: Mapped[str | None] = mapped_column(String(200))
     tenant_status: Mapped[str | None] = mapped_column(String(32))
     tenant_status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    tenant_status_reason: Mapped[str | None] = mapped_column(String(200))
     domains: Mapped[list[str]] = mapped_column(ARRAY(String(255)), default=list)
     subscription_id: Mapped[str | None] = mapped_column(String(64))
     subscription_status: Mapped[str | None] = mapped_column(String(32))
@@ -161,6 +175,38 @@ class AccountInvoice(Base):
     amount_remaining: Mapped[int] = mapped_column(Integer)
     due_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     state_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccountDispute(Base):
+    """A payment dispute of the tenant (from ``dispute.*``): agents must know of it."""
+
+    __tablename__ = "account_disputes"
+
+    dispute_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    evidence_due_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    state_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccountCorrection(Base):
+    """A refund or credit note issued to the tenant (``refund.issued``,
+    ``credit_note.issued``); ``id`` is ``<kind>:<billing id>``."""
+
+    __tablename__ = "account_corrections"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # refund | credit_note
+    invoice_id: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Bug(Base):
@@ -231,13 +277,16 @@ class Template(Base):
 
 
 class SlaNotification(Base):
-    """An SLA warning or breach already published: each is emitted once per ticket."""
+    """An SLA warning or breach already published: each is emitted once per ticket and
+    clock (per cycle for next response: ``cycle`` is the id of the customer reply that
+    started it; empty for first response and resolution)."""
 
     __tablename__ = "sla_notifications"
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # warning | breached
+    cycle: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
     emitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -304,6 +353,7 @@ class SlaPolicy(Base):
     plan_tier: Mapped[str] = mapped_column(String(32))
     priority: Mapped[str] = mapped_column(String(16))
     first_response_minutes: Mapped[int] = mapped_column(Integer)
+    next_response_minutes: Mapped[int] = mapped_column(Integer)
     resolution_minutes: Mapped[int] = mapped_column(Integer)
     calendar_id: Mapped[str] = mapped_column(ForeignKey("business_calendars.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -26,10 +26,10 @@ from ticket_service.templates.service import latest_approved, render
 from ticket_service.tickets.schemas import MessageKind
 from ticket_service.tickets.service import SYSTEM, Actor, add_entry, add_message
 
-# The user statuses each action applies to.
+# The user statuses each action applies to (the same rules onboarding-service applies).
 FITTING_STATUSES: dict[AccessAction, set[UserStatus]] = {
-    AccessAction.mfa_reset: {UserStatus.active, UserStatus.locked},
-    AccessAction.reactivate: {UserStatus.deactivated},
+    AccessAction.mfa_reset: {UserStatus.active, UserStatus.inactive, UserStatus.locked},
+    AccessAction.reactivate: {UserStatus.deactivated, UserStatus.inactive},
     AccessAction.unlock: {UserStatus.locked},
     AccessAction.resend_activation: {UserStatus.invited},
 }
@@ -56,6 +56,10 @@ def gate(
         )
     elif account.tenant_status == "suspended":
         reasons.append({"code": "tenant_suspended", "detail": "the tenant is suspended"})
+    elif account.tenant_status == "churned":
+        reasons.append(
+            {"code": "tenant_churned", "detail": "the tenant has left (churned) for good"}
+        )
     if user is None:
         reasons.append({"code": "user_unknown", "detail": "no such user is known"})
     elif user.tenant_id != ticket.tenant_id:
@@ -82,7 +86,15 @@ async def request_action(
         conditions.append(AccountUser.user_id == body.user_id)
     if body.user_email is not None:
         conditions.append(func.lower(AccountUser.email) == body.user_email.lower())
-    user = (await session.scalars(select(AccountUser).where(or_(*conditions)).limit(1))).first()
+    # the same e-mail may exist in several tenants: the ticket's own tenant comes first
+    user = (
+        await session.scalars(
+            select(AccountUser)
+            .where(or_(*conditions))
+            .order_by((AccountUser.tenant_id != ticket.tenant_id), AccountUser.user_id)
+            .limit(1)
+        )
+    ).first()
     account = await session.get(Account, ticket.tenant_id)
     reasons = gate(action=body.action, ticket=ticket, account=account, user=user)
     if reasons:

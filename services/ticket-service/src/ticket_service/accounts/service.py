@@ -9,26 +9,52 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportops_events import Envelope
 from supportops_events.billing import (
+    CreditNoteIssued,
+    DisputeEvent,
     InvoiceEvent,
     InvoiceOverdue,
+    RefundIssued,
     RenewalEvent,
     SubscriptionEvent,
 )
 from supportops_events.escalation import BugEvent
-from supportops_events.onboarding import TenantCreated, TenantEvent, UserEvent
+from supportops_events.onboarding import (
+    TenantChurned,
+    TenantCreated,
+    TenantEvent,
+    TenantReactivated,
+    TenantSuspended,
+    UserEvent,
+)
 from ticket_service.accounts.schemas import (
     AccountBugOut,
+    AccountCorrectionOut,
+    AccountDisputeOut,
     AccountInvoiceOut,
     AccountOut,
     AccountUserOut,
 )
-from ticket_service.models import Account, AccountInvoice, AccountUser, Bug, Ticket, TicketBug
+from ticket_service.models import (
+    Account,
+    AccountCorrection,
+    AccountDispute,
+    AccountInvoice,
+    AccountUser,
+    Bug,
+    Ticket,
+    TicketBug,
+)
+from ticket_service.sla.service import refresh_many
 
-CLOSED_BUG_STATUSES = ("resolved", "closed")
+CLOSED_DISPUTE_STATUSES = ("won", "lost", "warning_closed")
+RECENT_CORRECTIONS = 10
+# A bug is open until it is fixed (resolved, then verified) or given up (won't fix, closed).
+CLOSED_BUG_STATUSES = ("resolved", "verified", "wont_fix", "closed")
 
 
 async def _account(session: AsyncSession, tenant_id: str) -> Account:
@@ -64,7 +90,19 @@ async def apply_tenant_event(session: AsyncSession, envelope: Envelope) -> None:
     if _newer(account.tenant_status_at, envelope.time):
         account.tenant_status = event.status.value
         account.tenant_status_at = envelope.time
+        account.tenant_status_reason = _status_reason(event)
     await session.flush()
+
+
+def _status_reason(event: TenantEvent) -> str | None:
+    """Why the tenant is in its status, when the event says (suspended, churned...)."""
+    match event:
+        case TenantSuspended() | TenantReactivated():
+            return event.reason.value
+        case TenantChurned():
+            return (event.reason or "churned")[:200]
+        case _:
+            return None
 
 
 async def apply_user_event(session: AsyncSession, envelope: Envelope) -> bool:
@@ -98,10 +136,13 @@ async def apply_user_event(session: AsyncSession, envelope: Envelope) -> bool:
     return fresh
 
 
-async def apply_subscription_event(session: AsyncSession, envelope: Envelope) -> None:
+async def apply_subscription_event(
+    session: AsyncSession, envelope: Envelope, *, at: datetime
+) -> None:
     event = envelope.data
     assert isinstance(event, SubscriptionEvent)
     account = await heard(session, envelope)
+    previous_tier = account.plan_tier
     if _newer(account.subscription_at, envelope.time):
         account.subscription_id = event.subscription_id
         account.subscription_status = event.status.value
@@ -112,6 +153,9 @@ async def apply_subscription_event(session: AsyncSession, envelope: Envelope) ->
         account.cancel_at_period_end = event.cancel_at_period_end
         account.subscription_at = envelope.time
     await session.flush()
+    if account.plan_tier != previous_tier:
+        # the tier sets the SLA targets of the tenant's open tickets
+        await refresh_many(session, at=at, where=[Ticket.tenant_id == account.tenant_id])
 
 
 async def apply_invoice_event(session: AsyncSession, envelope: Envelope) -> None:
@@ -149,8 +193,52 @@ async def apply_renewal_event(session: AsyncSession, envelope: Envelope) -> None
     assert isinstance(event, RenewalEvent)
     account = await heard(session, envelope)
     if account.subscription_at is None or envelope.time >= account.subscription_at:
-        account.renewal_date = event.period_end
+        account.renewal_date = event.period_start  # renews as it starts
     await session.flush()
+
+
+async def apply_dispute_event(session: AsyncSession, envelope: Envelope) -> None:
+    event = envelope.data
+    assert isinstance(event, DisputeEvent)
+    await heard(session, envelope)
+    dispute = await session.get(AccountDispute, event.dispute_id, with_for_update=True)
+    if dispute is None:
+        dispute = AccountDispute(dispute_id=event.dispute_id, tenant_id=event.tenant_id)
+        session.add(dispute)
+    elif not _newer(dispute.state_at, envelope.time):
+        return
+    dispute.invoice_id = event.invoice_id
+    dispute.currency = event.currency
+    dispute.amount = event.amount
+    dispute.reason = event.reason[:64]
+    dispute.status = event.status.value
+    dispute.evidence_due_by = getattr(event, "evidence_due_by", None) or dispute.evidence_due_by
+    dispute.state_at = envelope.time
+    await session.flush()
+
+
+async def apply_correction_event(session: AsyncSession, envelope: Envelope) -> None:
+    event = envelope.data
+    assert isinstance(event, RefundIssued | CreditNoteIssued)
+    await heard(session, envelope)
+    if isinstance(event, RefundIssued):
+        kind, billing_id = "refund", event.refund_id
+    else:
+        kind, billing_id = "credit_note", event.credit_note_id
+    await session.execute(
+        insert(AccountCorrection)
+        .values(
+            id=f"{kind}:{billing_id}"[:100],
+            tenant_id=event.tenant_id,
+            kind=kind,
+            invoice_id=event.invoice_id,
+            currency=event.currency,
+            amount=event.amount,
+            reason=event.reason[:200] if event.reason else None,
+            issued_at=envelope.time,
+        )
+        .on_conflict_do_nothing()
+    )
 
 
 async def apply_bug_state(session: AsyncSession, envelope: Envelope) -> bool:
@@ -216,11 +304,31 @@ async def account_view(session: AsyncSession, tenant_id: str) -> AccountOut | No
             .order_by(Bug.key)
         )
     ).all()
+    disputes = (
+        await session.scalars(
+            select(AccountDispute)
+            .where(
+                AccountDispute.tenant_id == tenant_id,
+                AccountDispute.status.not_in(CLOSED_DISPUTE_STATUSES),
+            )
+            .order_by(AccountDispute.state_at.desc(), AccountDispute.dispute_id)
+        )
+    ).all()
+    corrections = (
+        await session.scalars(
+            select(AccountCorrection)
+            .where(AccountCorrection.tenant_id == tenant_id)
+            .order_by(AccountCorrection.issued_at.desc(), AccountCorrection.id)
+            .limit(RECENT_CORRECTIONS)
+        )
+    ).all()
     invoice_out = [AccountInvoiceOut.model_validate(i, from_attributes=True) for i in invoices]
     return AccountOut(
         tenant_id=account.tenant_id,
         company_name=account.company_name,
         tenant_status=account.tenant_status,
+        tenant_status_reason=account.tenant_status_reason,
+        tenant_status_since=account.tenant_status_at,
         domains=list(account.domains or []),
         subscription_status=account.subscription_status,
         plan_code=account.plan_code,
@@ -228,9 +336,23 @@ async def account_view(session: AsyncSession, tenant_id: str) -> AccountOut | No
         seats=account.seats,
         renewal_date=account.renewal_date,
         cancel_at_period_end=account.cancel_at_period_end,
-        users=[AccountUserOut.model_validate(u, from_attributes=True) for u in users],
+        users=[
+            AccountUserOut(
+                user_id=u.user_id,
+                email=u.email,
+                name=u.name,
+                status=u.status,
+                role=u.role,
+                reported_at=u.state_at,
+            )
+            for u in users
+        ],
         open_invoices=invoice_out,
         overdue_invoices=[i for i in invoice_out if i.overdue],
+        open_disputes=[AccountDisputeOut.model_validate(d, from_attributes=True) for d in disputes],
+        recent_corrections=[
+            AccountCorrectionOut.model_validate(c, from_attributes=True) for c in corrections
+        ],
         open_bugs=[AccountBugOut.model_validate(b, from_attributes=True) for b in bugs],
         last_heard_at=account.last_heard_at,
         last_event_type=account.last_event_type,

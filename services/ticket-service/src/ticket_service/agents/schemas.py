@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from servicekit.fields import StrictBool
+
 QueueName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -14,13 +16,13 @@ class AgentIn(BaseModel):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@:-]+$")
     name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=320)
-    available: bool = True
+    available: StrictBool = True
     queues: list[QueueName] = Field(default_factory=list, max_length=50)
 
 
 class AgentPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    available: bool | None = None
+    available: StrictBool | None = None
     queues: list[QueueName] | None = Field(default=None, max_length=50)
 
 

@@ -1,20 +1,78 @@
-"""CSAT: a signed survey token per solve, and one rating per token."""
+"""CSAT: the survey link sent on each solve, its signed token, and one rating per solve.
+
+The link carries a token that names one ticket, one solve of it and an expiry time,
+signed with HMAC-SHA256 under a key derived from ``TICKET_CSAT_SECRET``. The token is
+the customer's credential for that one survey (as the signature is for a webhook): it
+cannot be made for another ticket or solve, or made to last longer, without the key.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.errors import Conflict, Unprocessable
+from servicekit.errors import Conflict, NotFound, ProblemError, Unprocessable
+from supportops_events.tickets import TicketChannel
+from ticket_service.config import TicketSettings
 from ticket_service.models import CsatResponse, Ticket
+from ticket_service.templates.service import latest_approved, render, ticket_variables
+from ticket_service.tickets.schemas import MessageKind
+from ticket_service.tickets.service import SYSTEM, add_message, system_note
 
-_CONTEXT = b"ticket-service csat v1"
+_CONTEXT = b"ticket-service csat v2"
+_VERSION = "v2"
+SESSION_INFO_KEY = "ticket_service.csat_links"
+"""Where the app and the CLI put the ``SurveyLinks`` of their settings on each session."""
+SURVEY_TEMPLATE = "csat_survey"
+
+
+class SurveyExpired(ProblemError):
+    status, code, title = 410, "survey-expired", "Survey link expired"
+
+
+@dataclass(frozen=True)
+class SurveyLinks:
+    """How survey links are signed and built: the key, the URL and how long they last."""
+
+    secret: str
+    url_template: str
+    valid_for: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: TicketSettings) -> SurveyLinks:
+        return cls(
+            secret=settings.csat_secret or settings.jwt_secret,
+            url_template=settings.csat_survey_url,
+            valid_for=timedelta(days=settings.csat_survey_valid_days),
+        )
+
+    def url(self, token: str) -> str:
+        return self.url_template.replace("{token}", token)
+
+
+def links_of(session: AsyncSession) -> SurveyLinks:
+    links = session.info.get(SESSION_INFO_KEY)
+    if isinstance(links, SurveyLinks):
+        return links
+    # a session made outside the app and the CLI: the settings of the environment
+    return SurveyLinks.from_settings(TicketSettings())
+
+
+@dataclass(frozen=True)
+class SurveyClaim:
+    """What a valid token says: this ticket's solve at ``solved_at``, until ``expires_at``."""
+
+    ticket_id: uuid.UUID
+    solved_at: datetime
+    expires_at: datetime
 
 
 def _key(secret: str) -> bytes:
@@ -26,55 +84,85 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
 
 
-def survey_token(*, secret: str, ticket_id: uuid.UUID, solved_at: datetime) -> str:
-    """A token naming one solve of one ticket, signed with a key derived from the secret."""
-    payload = f"{ticket_id}|{solved_at.isoformat()}".encode()
+def survey_token(*, secret: str, claim: SurveyClaim) -> str:
+    payload = "|".join(
+        (_VERSION, str(claim.ticket_id), claim.solved_at.isoformat(), claim.expires_at.isoformat())
+    ).encode()
     signature = hmac.new(_key(secret), payload, hashlib.sha256).digest()
     return f"{_b64(payload)}.{_b64(signature)}"
 
 
-def read_token(*, secret: str, token: str) -> tuple[uuid.UUID, datetime]:
+def claim_for(ticket: Ticket, links: SurveyLinks) -> SurveyClaim:
+    assert ticket.solved_at is not None
+    solved_at = ticket.solved_at.astimezone(UTC)  # one token per solve, whatever the zone
+    return SurveyClaim(
+        ticket_id=ticket.id, solved_at=solved_at, expires_at=solved_at + links.valid_for
+    )
+
+
+def read_token(*, secret: str, token: str) -> SurveyClaim:
+    """The claim of a genuine token; 422 ``invalid-token`` for anything else."""
     invalid = Unprocessable("the survey token is not valid", code="invalid-token", field="token")
     try:
         encoded_payload, encoded_signature = token.split(".", 1)
         payload, signature = _unb64(encoded_payload), _unb64(encoded_signature)
-    except ValueError as exc:
+    except (ValueError, binascii.Error, UnicodeEncodeError) as exc:
         raise invalid from exc
     expected = hmac.new(_key(secret), payload, hashlib.sha256).digest()
     if not hmac.compare_digest(signature, expected):
         raise invalid
     try:
-        raw_id, raw_time = payload.decode().split("|", 1)
-        return uuid.UUID(raw_id), datetime.fromisoformat(raw_time)
+        version, raw_id, raw_solved, raw_expires = payload.decode().split("|")
+        if version != _VERSION:
+            raise ValueError(version)
+        claim = SurveyClaim(
+            ticket_id=uuid.UUID(raw_id),
+            solved_at=datetime.fromisoformat(raw_solved),
+            expires_at=datetime.fromisoformat(raw_expires),
+        )
     except ValueError as exc:
         raise invalid from exc
+    return claim
+
+
+async def survey_ticket(
+    session: AsyncSession, *, links: SurveyLinks, token: str, now: datetime, for_update: bool
+) -> tuple[Ticket, SurveyClaim]:
+    """The ticket a token may rate now: 422 forged, 410 expired, 409 superseded."""
+    claim = read_token(secret=links.secret, token=token)
+    ticket = await session.get(Ticket, claim.ticket_id, with_for_update=for_update)
+    if ticket is None:
+        raise Unprocessable("the survey token is not valid", code="invalid-token", field="token")
+    if ticket.solved_at != claim.solved_at:
+        raise Conflict(
+            "this survey belongs to an earlier solve of the ticket; a newer survey was sent",
+            code="survey-superseded",
+        )
+    if now >= claim.expires_at:
+        raise SurveyExpired(
+            f"the survey could be answered until {claim.expires_at.isoformat()}",
+            expires_at=claim.expires_at.isoformat(),
+        )
+    return ticket, claim
 
 
 async def record_rating(
     session: AsyncSession,
     *,
-    secret: str,
-    token: str,
+    ticket: Ticket,
+    claim: SurveyClaim,
     rating: int,
     comment: str | None,
     at: datetime,
-) -> tuple[Ticket, CsatResponse]:
-    ticket_id, solved_at = read_token(secret=secret, token=token)
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise Unprocessable("the survey token is not valid", code="invalid-token", field="token")
-    if ticket.solved_at != solved_at:
-        raise Conflict(
-            "this survey belongs to an earlier solve of the ticket", code="survey-expired"
-        )
+) -> CsatResponse:
     inserted = await session.execute(
         insert(CsatResponse)
         .values(
             ticket_id=ticket.id,
-            solved_at=solved_at,
+            solved_at=claim.solved_at,
             tenant_id=ticket.tenant_id,
             queue=ticket.queue,
             rating=rating,
@@ -86,6 +174,56 @@ async def record_rating(
     )
     if inserted.first() is None:
         raise Conflict("this survey was already answered", code="survey-answered")
-    response = await session.get(CsatResponse, (ticket.id, solved_at))
+    response = await session.get(CsatResponse, (ticket.id, claim.solved_at))
     assert response is not None
-    return ticket, response
+    return response
+
+
+async def send_survey(session: AsyncSession, *, ticket: Ticket, at: datetime) -> None:
+    """On solve: send the customer the survey link, as a public message on the timeline.
+
+    Proactive tickets (opened by the system, e.g. a billing follow-up) get none: the
+    customer asked for nothing there.
+    """
+    if ticket.channel == TicketChannel.proactive.value or ticket.solved_at is None:
+        return
+    links = links_of(session)
+    claim = claim_for(ticket, links)
+    url = links.url(survey_token(secret=links.secret, claim=claim))
+    try:
+        template = await latest_approved(session, SURVEY_TEMPLATE)
+        text = render(
+            template.body,
+            declared=list(template.variables),
+            values={
+                **ticket_variables(ticket),
+                "survey_url": url,
+                "expires_on": claim.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+            },
+        )
+    except (NotFound, Unprocessable) as exc:
+        # a broken survey template must not stop the solve: say so where agents look
+        await system_note(
+            session,
+            ticket=ticket,
+            action="csat_survey_not_sent",
+            body="the satisfaction survey could not be sent",
+            reason=exc.detail,
+            at=at,
+        )
+        return
+    await add_message(
+        session,
+        ticket=ticket,
+        kind=MessageKind.reply,
+        body=text,
+        actor=SYSTEM,
+        at=at,
+        template_key=template.key,
+        template_version=template.version,
+        action="csat_survey_sent",
+        data={
+            "solved_at": claim.solved_at.isoformat(),
+            "expires_at": claim.expires_at.isoformat(),
+        },
+    )

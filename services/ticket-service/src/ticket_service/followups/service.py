@@ -22,6 +22,9 @@ CAUSE_TEXT = {
     "invoice_overdue": "an invoice is overdue",
     "renewal_at_risk": "the renewal is at risk",
     "dispute_opened": "a payment was disputed",
+    "plan_unknown": "the plan the tenant signed up for is unknown to billing",
+    "plan_archived": "the tenant signed up for an archived plan",
+    "subscription_rejected": "Stripe refused to create the subscription",
 }
 
 

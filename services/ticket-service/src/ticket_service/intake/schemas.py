@@ -43,3 +43,6 @@ class InboundEmailOut(BaseModel):
     """Whether the message was added to an existing ticket."""
     duplicate: bool
     """Whether this Message-ID had been taken in before (nothing new happened)."""
+    follow_up_of: uuid.UUID | None = None
+    """The closed ticket the message answered: a closed ticket takes no more replies, so
+    the message opened this follow-up ticket instead."""

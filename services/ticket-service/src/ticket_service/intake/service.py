@@ -9,11 +9,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Unprocessable
-from supportops_events.tickets import ReplyAuthor
+from supportops_events.tickets import ReplyAuthor, TicketStatus
 from ticket_service.intake.schemas import InboundEmailIn, InboundEmailOut
 from ticket_service.models import Account, InboundMessage, Ticket, TimelineEntry
 from ticket_service.tickets.schemas import Channel, MessageKind, RequesterIn, TicketIn
-from ticket_service.tickets.service import Actor, add_message, create_ticket
+from ticket_service.tickets.service import Actor, add_message, create_ticket, system_note
 
 
 def normalize(message_id: str) -> str:
@@ -49,16 +49,24 @@ async def take_in(session: AsyncSession, *, mail: InboundEmailIn, at: datetime) 
             )
         ).first()
     customer = Actor(kind=ReplyAuthor.customer, id=mail.sender.email.lower())
+    ticket = None
     if parent is not None:
         ticket = await session.get(Ticket, parent.ticket_id, with_for_update=True)
         assert ticket is not None
+    follow_up_of: uuid.UUID | None = None
+    tenant_id: str | None
+    if ticket is not None and ticket.status != TicketStatus.closed.value:
         entry = await add_message(
             session, ticket=ticket, kind=MessageKind.reply, body=mail.text, actor=customer, at=at
         )
         entry_id: uuid.UUID | None = entry.id
         threaded = True
     else:
-        tenant_id = mail.tenant_id or await _tenant_for(session, mail.sender.email)
+        if ticket is not None:
+            # a closed ticket takes no more replies: the answer opens a follow-up ticket
+            follow_up_of, tenant_id = ticket.id, ticket.tenant_id
+        else:
+            tenant_id = mail.tenant_id or await _tenant_for(session, mail.sender.email)
         if tenant_id is None:
             raise Unprocessable(
                 "no tenant is known for the sender's domain; pass tenant_id",
@@ -73,6 +81,16 @@ async def take_in(session: AsyncSession, *, mail: InboundEmailIn, at: datetime) 
             body=mail.text,
         )
         ticket = await create_ticket(session, body=body, actor=customer, at=at)
+        if follow_up_of is not None:
+            await system_note(
+                session,
+                ticket=ticket,
+                action="follow_up",
+                body=f"follow-up of closed ticket {follow_up_of}",
+                reason="the customer answered an e-mail of a closed ticket",
+                at=at,
+                data={"follow_up_of": str(follow_up_of)},
+            )
         entry_id = None
         threaded = False
     if entry_id is None:
@@ -87,5 +105,9 @@ async def take_in(session: AsyncSession, *, mail: InboundEmailIn, at: datetime) 
     )
     await session.flush()
     return InboundEmailOut(
-        ticket_id=ticket.id, entry_id=entry_id, threaded=threaded, duplicate=False
+        ticket_id=ticket.id,
+        entry_id=entry_id,
+        threaded=threaded,
+        duplicate=False,
+        follow_up_of=follow_up_of,
     )

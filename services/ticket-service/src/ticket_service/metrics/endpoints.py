@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from servicekit.deps import SessionDep
 from servicekit.errors import Unprocessable
+from servicekit.fields import IsoDateTime
 from ticket_service.clock import ClockDep
 from ticket_service.metrics.service import MetricsOut, support_metrics
 from ticket_service.roles import AgentOnly, ensure_staff
@@ -22,8 +23,8 @@ async def get_metrics(
     session: SessionDep,
     principal: AgentOnly,
     clock: ClockDep,
-    created_from: Annotated[datetime | None, Query(alias="from")] = None,
-    created_to: Annotated[datetime | None, Query(alias="to")] = None,
+    created_from: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+    created_to: Annotated[IsoDateTime | None, Query(alias="to")] = None,
     queue: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> MetricsOut:
     ensure_staff(principal)
@@ -36,4 +37,6 @@ async def get_metrics(
         raise Unprocessable("from and to need a time zone offset", field="from")
     if not start < end or end - start > MAX_RANGE:
         raise Unprocessable("from must be before to, at most 366 days apart", field="from")
-    return await support_metrics(session, created_from=start, created_to=end, queue=queue)
+    return await support_metrics(
+        session, created_from=start, created_to=end, queue=queue, now=clock()
+    )

@@ -10,10 +10,9 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportops_events.tickets import TicketPriority
-from ticket_service.models import Account, CsatResponse, Escalation, Ticket, TimelineEntry
-from ticket_service.sla.calendar import business_minutes_between
-from ticket_service.sla.policy import PolicyBook
+from ticket_service.models import CsatResponse, Escalation, Ticket, TimelineEntry
+from ticket_service.sla.clock import ClockReading, SlaState
+from ticket_service.sla.service import TicketClocks, clocks_of
 
 ACTIVE = ("new", "open", "pending", "on_hold")
 MAX_TICKETS = 50_000
@@ -25,18 +24,35 @@ class Distribution(BaseModel):
     p90_minutes: float | None
 
 
+class SlaAttainment(BaseModel):
+    """Share of clocks that met their target, of those met, missed or breached (clocks
+    still running short of their target are not counted yet)."""
+
+    first_response: float | None
+    next_response: float | None
+    resolution: float | None
+
+
 class QueueMetrics(BaseModel):
     queue: str
     tickets: int
     first_response: Distribution
-    """Business minutes (the ticket's SLA calendar) from creation to the first agent reply."""
+    """Business minutes (the ticket's SLA calendar) from creation to the first public
+    agent reply, time in pending/on_hold not counted."""
+    next_response: Distribution
+    """Business minutes from a customer's reply to the agent's next public reply, per
+    answered wait, time in pending/on_hold not counted."""
     resolution: Distribution
-    """Business minutes from creation to the (last) solve."""
+    """Business minutes from creation to the (last) solve, time in pending/on_hold not
+    counted."""
     first_contact_resolution_rate: float | None
+    """Solved tickets answered with exactly one public agent reply, of all solved."""
     csat_average: float | None
     csat_responses: int
     escalation_rate: float | None
+    sla_attainment: SlaAttainment
     sla_first_response_attainment: float | None
+    """Same as ``sla_attainment.first_response`` (kept for existing clients)."""
     backlog_by_status: dict[str, int]
     """Current open work of the queue (not limited to the range)."""
 
@@ -62,18 +78,31 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _attainment(readings: list[ClockReading]) -> float | None:
+    met = sum(r.state is SlaState.met for r in readings)
+    failed = sum(r.state in (SlaState.missed, SlaState.breached) for r in readings)
+    return _rate(met, met + failed)
+
+
 async def support_metrics(
-    session: AsyncSession, *, created_from: datetime, created_to: datetime, queue: str | None
+    session: AsyncSession,
+    *,
+    created_from: datetime,
+    created_to: datetime,
+    queue: str | None,
+    now: datetime,
 ) -> MetricsOut:
     stmt = select(Ticket).where(Ticket.created_at >= created_from, Ticket.created_at < created_to)
     if queue is not None:
         stmt = stmt.where(Ticket.queue == queue)
-    tickets = list((await session.scalars(stmt.limit(MAX_TICKETS))).all())
-    ids = [t.id for t in tickets]
+    stmt = stmt.order_by(Ticket.created_at, Ticket.id).limit(MAX_TICKETS)
+    tickets = list((await session.scalars(stmt)).all())
+    # the same tickets as a subquery: a list of 50,000 ids would exceed the bind limit
+    ids = stmt.with_only_columns(Ticket.id).scalar_subquery()
     agent_replies: Counter[object] = Counter()
     escalated: set[object] = set()
     ratings: dict[object, list[int]] = defaultdict(list)
-    if ids:
+    if tickets:
         rows = await session.execute(
             select(TimelineEntry.ticket_id, func.count())
             .where(
@@ -99,21 +128,7 @@ async def support_metrics(
             )
         ).all():
             ratings[ticket_id].append(rating)
-    book = await PolicyBook.load(session)
-    tenants = {t.tenant_id for t in tickets}
-    tiers: dict[str, str | None] = {}
-    if tenants:
-        tiers = dict(
-            (
-                await session.execute(
-                    select(Account.tenant_id, Account.plan_tier).where(
-                        Account.tenant_id.in_(tenants)
-                    )
-                )
-            )
-            .tuples()
-            .all()
-        )
+    clocks = await clocks_of(session, tickets, now=now)
     backlog_stmt = select(Ticket.queue, Ticket.status, func.count()).where(
         Ticket.status.in_(ACTIVE)
     )
@@ -126,29 +141,45 @@ async def support_metrics(
         backlog[q or "unrouted"][status] = count
 
     def compute(name: str, group: list[Ticket], backlog_of: dict[str, int]) -> QueueMetrics:
-        first, resolution, within = [], [], 0
+        first: list[int] = []
+        following: list[int] = []
+        resolution: list[int] = []
+        outcomes: dict[str, list[ClockReading]] = defaultdict(list)
         solved = fcr = 0
         for t in group:
-            calendar, target, _ = book.lookup(TicketPriority(t.priority), tiers.get(t.tenant_id))
+            c: TicketClocks = clocks[t.id]
             if t.first_response_at is not None:
-                minutes = business_minutes_between(calendar, t.created_at, t.first_response_at)
-                first.append(minutes)
-                within += minutes <= target
-            if t.solved_at is not None:
-                resolution.append(business_minutes_between(calendar, t.created_at, t.solved_at))
+                first.append(c.first_response.elapsed_seconds // 60)
+            following += [
+                cycle.reading.elapsed_seconds // 60
+                for cycle in c.next_response
+                if cycle.stopped_at is not None
+            ]
+            outcomes["first_response"].append(c.first_response)
+            outcomes["next_response"] += [cycle.reading for cycle in c.next_response]
+            outcomes["resolution"].append(c.resolution)
+            if t.solved_at is not None and t.status in ("solved", "closed"):
+                resolution.append(c.resolution.elapsed_seconds // 60)
                 solved += 1
                 fcr += agent_replies[t.id] == 1
         scores = [r for t in group for r in ratings.get(t.id, [])]
+        attainment = {metric: _attainment(readings) for metric, readings in outcomes.items()}
         return QueueMetrics(
             queue=name,
             tickets=len(group),
             first_response=_distribution(first),
+            next_response=_distribution(following),
             resolution=_distribution(resolution),
             first_contact_resolution_rate=_rate(fcr, solved),
             csat_average=round(statistics.fmean(scores), 2) if scores else None,
             csat_responses=len(scores),
             escalation_rate=_rate(sum(t.id in escalated for t in group), len(group)),
-            sla_first_response_attainment=_rate(within, len(first)),
+            sla_attainment=SlaAttainment(
+                first_response=attainment.get("first_response"),
+                next_response=attainment.get("next_response"),
+                resolution=attainment.get("resolution"),
+            ),
+            sla_first_response_attainment=attainment.get("first_response"),
             backlog_by_status=backlog_of,
         )
 

@@ -34,14 +34,83 @@ class Interval:
     end: datetime | None
 
 
+class ClockPhase(StrEnum):
+    """What a clock was doing when last read; with ``due_at``/``warn_at`` and the time
+    it gives the live state (``live_state``) without reading the clock again."""
+
+    running = "running"
+    paused = "paused"
+    breached = "breached"
+    """Paused after its target was reached."""
+    met = "met"
+    missed = "missed"
+
+
+# Most urgent first: a ticket's SLA state is the most urgent state of its clocks.
+STATE_URGENCY = (
+    SlaState.breached,
+    SlaState.warning,
+    SlaState.running,
+    SlaState.paused,
+    SlaState.missed,
+    SlaState.met,
+)
+
+
 @dataclass(frozen=True)
 class ClockReading:
     target_minutes: int
     elapsed_seconds: int
     remaining_seconds: int
     due_at: datetime | None
-    """When the target is reached if the clock keeps running; None while paused."""
+    """When the target is (or was) reached if the clock keeps running; None while
+    paused short of it."""
     state: SlaState
+    warn_at: datetime | None = None
+    """When the warning starts (under 25% left), same rule as ``due_at``."""
+    running: bool = False
+    """Whether the clock is running now (not paused, not stopped)."""
+    stopped: bool = False
+
+    @property
+    def phase(self) -> ClockPhase:
+        if self.stopped:
+            return ClockPhase.met if self.state is SlaState.met else ClockPhase.missed
+        if self.running:
+            return ClockPhase.running
+        if self.state is SlaState.breached:
+            return ClockPhase.breached
+        return ClockPhase.paused
+
+
+def warning_threshold_seconds(target_seconds: int) -> int:
+    """Elapsed seconds from which a clock warns (``remaining <= target * share``)."""
+    return target_seconds - int(target_seconds * WARNING_SHARE)
+
+
+def live_state(
+    phase: ClockPhase | str | None,
+    *,
+    due_at: datetime | None,
+    warn_at: datetime | None,
+    now: datetime,
+) -> SlaState | None:
+    """The state of a clock at ``now`` from its stored phase and deadlines."""
+    if phase is None:
+        return None
+    phase = ClockPhase(phase)
+    if phase is ClockPhase.running:
+        if due_at is not None and now >= due_at:
+            return SlaState.breached
+        if warn_at is not None and now >= warn_at:
+            return SlaState.warning
+        return SlaState.running
+    return SlaState(phase.value)
+
+
+def most_urgent(states: list[SlaState | None]) -> SlaState | None:
+    present = [s for s in states if s is not None]
+    return min(present, key=STATE_URGENCY.index) if present else None
 
 
 def read_clock(
@@ -59,21 +128,30 @@ def read_clock(
     """
     until = stopped_at or now
     target = target_minutes * 60
+    threshold = warning_threshold_seconds(target)
     elapsed = 0
     due_at: datetime | None = None
+    warn_at: datetime | None = None
     still_running = False
     for interval in running:
         still_running = interval.end is None and stopped_at is None
+        if still_running:
+            # counted from the start of the running stretch, not from now, so the
+            # deadlines do not depend on when the clock is read
+            if due_at is None:
+                due_at = add_business_seconds(calendar, interval.start, target - elapsed)
+            if warn_at is None:
+                warn_at = add_business_seconds(calendar, interval.start, threshold - elapsed)
         end = min(interval.end or until, until)
         if end <= interval.start:
             continue
         seconds = business_seconds_between(calendar, interval.start, end)
+        if warn_at is None and elapsed + seconds >= threshold:
+            warn_at = add_business_seconds(calendar, interval.start, threshold - elapsed)
         if due_at is None and elapsed + seconds >= target:
             due_at = add_business_seconds(calendar, interval.start, target - elapsed)
         elapsed += seconds
     remaining = max(target - elapsed, 0)
-    if due_at is None and still_running:
-        due_at = add_business_seconds(calendar, now, remaining)
     if stopped_at is not None:
         state = SlaState.met if elapsed <= target else SlaState.missed
     elif elapsed >= target:
@@ -90,4 +168,7 @@ def read_clock(
         remaining_seconds=remaining,
         due_at=due_at,
         state=state,
+        warn_at=warn_at,
+        running=still_running,
+        stopped=stopped_at is not None,
     )

@@ -15,8 +15,9 @@ from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep
+from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
-from ticket_service.models import BusinessCalendarRow, SlaPolicy
+from ticket_service.models import BusinessCalendarRow, SlaPolicy, Ticket
 from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
 from ticket_service.sla.schemas import (
@@ -27,6 +28,7 @@ from ticket_service.sla.schemas import (
     SlaPolicyOut,
     SlaPolicyPatch,
 )
+from ticket_service.sla.service import refresh_many
 
 router = APIRouter(tags=["sla"])
 CalendarId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -99,6 +101,7 @@ async def update_calendar(
     session: SessionDep,
     principal: Admin,
     response: Response,
+    clock: ClockDep,
     if_match: IfMatch = None,
 ) -> BusinessCalendarOut:
     row = await _calendar(session, calendar_id)
@@ -118,6 +121,8 @@ async def update_calendar(
         row.holidays = sorted(set(patch.holidays))
     row.version += 1
     await session.flush()
+    # every open ticket's deadlines move with the calendar, in this transaction
+    await refresh_many(session, at=clock())
     response.headers["ETag"] = etag(row.version)
     return _calendar_out(row)
 
@@ -137,7 +142,11 @@ async def list_policies(
 
 @router.post("/v1/sla-policies", status_code=201, summary="Add an SLA policy (admin)")
 async def create_policy(
-    body: SlaPolicyIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
+    body: SlaPolicyIn,
+    session: SessionDep,
+    principal: Admin,
+    idem: IdempotencyDep,
+    clock: ClockDep,
 ) -> SlaPolicyOut:
     if (replay := await idem.begin(session, body)) is not None:
         return replay  # type: ignore[return-value]
@@ -147,12 +156,14 @@ async def create_policy(
         plan_tier=body.plan_tier,
         priority=body.priority.value,
         first_response_minutes=body.first_response_minutes,
+        next_response_minutes=body.next_response_minutes or body.first_response_minutes,
         resolution_minutes=body.resolution_minutes,
         calendar_id=body.calendar_id,
         version=1,
     )
     session.add(row)
     await _flush(session, "a policy for this tier and priority exists")
+    await refresh_many(session, at=clock(), where=[Ticket.priority == row.priority])
     return await idem.complete(session, _policy_out(row), status_code=201)  # type: ignore[no-any-return]
 
 
@@ -163,6 +174,7 @@ async def update_policy(
     session: SessionDep,
     principal: Admin,
     response: Response,
+    clock: ClockDep,
     if_match: IfMatch = None,
 ) -> SlaPolicyOut:
     row = await session.get(SlaPolicy, policy_id)
@@ -174,9 +186,12 @@ async def update_policy(
         row.calendar_id = patch.calendar_id
     if patch.first_response_minutes is not None:
         row.first_response_minutes = patch.first_response_minutes
+    if patch.next_response_minutes is not None:
+        row.next_response_minutes = patch.next_response_minutes
     if patch.resolution_minutes is not None:
         row.resolution_minutes = patch.resolution_minutes
     row.version += 1
     await session.flush()
+    await refresh_many(session, at=clock(), where=[Ticket.priority == row.priority])
     response.headers["ETag"] = etag(row.version)
     return _policy_out(row)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from servicekit.fields import IsoDate, LocalTime
 from supportops_events.tickets import SlaMetric, TicketPriority
 from ticket_service.sla.clock import SlaState
 
@@ -22,8 +23,24 @@ class SlaClockOut(BaseModel):
     state: SlaState
 
 
+class NextResponseOut(SlaClockOut):
+    """The latest next-response cycle: the customer wrote after the first response."""
+
+    waiting_since: datetime
+    """The customer's public reply that started the wait."""
+    answered_at: datetime | None
+    """The agent's public reply (or the solve) that ended it; None while waiting."""
+    cycles: int
+    """How many next-response cycles the ticket had so far."""
+
+
 class TicketSlaOut(BaseModel):
+    state: SlaState | None
+    """The most urgent state of the clocks below (breached, warning, running, paused,
+    missed, met): what the ``sla_state`` list filter matches."""
     first_response: SlaClockOut
+    next_response: NextResponseOut | None
+    """None until a customer writes again after the first response."""
     resolution: SlaClockOut
 
 
@@ -45,9 +62,9 @@ class BusinessCalendarIn(BaseModel):
     timezone: ZoneName
     workdays: list[Weekday] = Field(min_length=1, max_length=7)
     """Monday = 0."""
-    opens: time
-    closes: time
-    holidays: list[date] = Field(default_factory=list, max_length=400)
+    opens: LocalTime
+    closes: LocalTime
+    holidays: list[IsoDate] = Field(default_factory=list, max_length=400)
 
     @model_validator(mode="after")
     def _opens_before_closing(self) -> BusinessCalendarIn:
@@ -62,9 +79,9 @@ class BusinessCalendarPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: ZoneName | None = None
     workdays: list[Weekday] | None = Field(default=None, min_length=1, max_length=7)
-    opens: time | None = None
-    closes: time | None = None
-    holidays: list[date] | None = Field(default=None, max_length=400)
+    opens: LocalTime | None = None
+    closes: LocalTime | None = None
+    holidays: list[IsoDate] | None = Field(default=None, max_length=400)
 
     @model_validator(mode="after")
     def _wall_clock(self) -> BusinessCalendarPatch:
@@ -91,12 +108,15 @@ class SlaPolicyIn(BaseModel):
     plan_tier: Literal["default", "starter", "team", "business", "enterprise"]
     priority: TicketPriority
     first_response_minutes: Minutes
+    next_response_minutes: Minutes | None = None
+    """Defaults to the first-response target."""
     resolution_minutes: Minutes
     calendar_id: str = Field(default="default", min_length=1, max_length=64)
 
 
 class SlaPolicyPatch(BaseModel):
     first_response_minutes: Minutes | None = None
+    next_response_minutes: Minutes | None = None
     resolution_minutes: Minutes | None = None
     calendar_id: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -106,6 +126,7 @@ class SlaPolicyOut(BaseModel):
     plan_tier: str
     priority: TicketPriority
     first_response_minutes: int
+    next_response_minutes: int
     resolution_minutes: int
     calendar_id: str
     version: int

@@ -177,13 +177,14 @@ async def apply_macro(
     ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
     check_if_match(if_match, ticket.version)
     macro = await macros.get_macro(session, macro_id)
+    at = clock()
     await macros.apply_macro(
         session,
         ticket=ticket,
         macro=macro,
         variables=body.variables,
         actor=Actor.of(principal),
-        at=clock(),
+        at=at,
     )
     response.headers["ETag"] = etag(ticket.version)
-    return to_out(ticket)
+    return to_out(ticket, now=at)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from servicekit.fields import StrictBool
 from supportops_events.tickets import TicketPriority, TicketStatus
 
 TemplateKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_.-]+$")]
@@ -21,7 +22,7 @@ class TemplateIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=20_000)
     variables: list[VariableName] = Field(default_factory=list, max_length=50)
-    approved: bool = False
+    approved: StrictBool = False
 
 
 class TemplateEdit(BaseModel):
@@ -30,7 +31,7 @@ class TemplateEdit(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, min_length=1, max_length=20_000)
     variables: list[VariableName] | None = Field(default=None, max_length=50)
-    approved: bool | None = None
+    approved: StrictBool | None = None
 
 
 class TemplateOut(BaseModel):

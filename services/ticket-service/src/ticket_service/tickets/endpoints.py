@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy import func, select
@@ -14,9 +14,11 @@ from servicekit.pagination import Page, PageDep
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
-from ticket_service.models import SlaNotification, Ticket
+from ticket_service.models import Ticket
 from ticket_service.paging import page_of
 from ticket_service.roles import TicketReader, ensure_staff
+from ticket_service.sla.clock import SlaState
+from ticket_service.sla.service import sla_state_is
 from ticket_service.tickets import service
 from ticket_service.tickets.schemas import (
     MessageIn,
@@ -43,10 +45,11 @@ async def create_ticket(
     if (replay := await idem.begin(session, body)) is not None:
         return replay  # type: ignore[return-value]
     principal.ensure_tenant(body.tenant_id, resource="tenant")
+    at = clock()
     ticket = await service.create_ticket(
-        session, body=body, actor=service.Actor.of(principal), at=clock()
+        session, body=body, actor=service.Actor.of(principal), at=at
     )
-    out = service.to_out(ticket)
+    out = service.to_out(ticket, now=at)
     headers = {"ETag": etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
     response.headers.update(headers)
     return await idem.complete(session, out, status_code=201, headers=headers)  # type: ignore[no-any-return]
@@ -57,6 +60,7 @@ async def list_tickets(
     session: SessionDep,
     principal: TicketReader,
     page: PageDep,
+    clock: ClockDep,
     status: TicketStatus | None = None,
     priority: TicketPriority | None = None,
     queue: Filter = None,
@@ -68,10 +72,15 @@ async def list_tickets(
         str | None, Query(min_length=1, max_length=200, description="Full-text search")
     ] = None,
     sla_state: Annotated[
-        Literal["warning", "breached"] | None,
-        Query(description="Tickets whose SLA scan emitted a warning (not yet breached) / breach"),
+        SlaState | None,
+        Query(
+            description="The ticket's SLA state now (its most urgent clock): breached, "
+            "warning, running, paused, missed or met; computed from the stored deadlines "
+            "and the current time, not from what the last scan published"
+        ),
     ] = None,
 ) -> Page[TicketOut]:
+    now = clock()
     stmt = select(Ticket)
     tenant = principal.tenant_filter(tenant_id)
     if tenant is not None:
@@ -94,16 +103,11 @@ async def list_tickets(
     if q is not None:
         stmt = stmt.where(Ticket.search.op("@@")(func.websearch_to_tsquery("english", q)))
     if sla_state is not None:
-        breached = select(SlaNotification.ticket_id).where(SlaNotification.kind == "breached")
-        if sla_state == "breached":
-            stmt = stmt.where(Ticket.id.in_(breached))
-        else:
-            warned = select(SlaNotification.ticket_id).where(SlaNotification.kind == "warning")
-            stmt = stmt.where(Ticket.id.in_(warned), Ticket.id.not_in(breached))
+        stmt = stmt.where(sla_state_is(sla_state, now=now))
     rows, cursor = await page_of(
         session, stmt, keys=[Ticket.created_at, Ticket.id], params=page, direction="desc"
     )
-    return Page[TicketOut](items=[service.to_out(t) for t in rows], next_cursor=cursor)
+    return Page[TicketOut](items=[service.to_out(t, now=now) for t in rows], next_cursor=cursor)
 
 
 @router.get("/{ticket_id}", summary="One ticket with its timeline and account context")
@@ -135,11 +139,12 @@ async def update_ticket(
     ensure_staff(principal)
     ticket = await service.load_ticket(session, ticket_id, principal=principal, for_update=True)
     check_if_match(if_match, ticket.version)
+    at = clock()
     await service.update_ticket(
-        session, ticket=ticket, patch=patch, actor=service.Actor.of(principal), at=clock()
+        session, ticket=ticket, patch=patch, actor=service.Actor.of(principal), at=at
     )
     response.headers["ETag"] = etag(ticket.version)
-    return service.to_out(ticket)
+    return service.to_out(ticket, now=at)
 
 
 @router.post(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.accounts.schemas import AccountOut
 from ticket_service.categories import AccessSubcategory, Category
+from ticket_service.sla.clock import SlaState
 from ticket_service.sla.schemas import TicketSlaOut
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -88,6 +89,11 @@ class TicketOut(BaseModel):
     solved_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    sla_state: SlaState | None
+    """The most urgent state of the ticket's SLA clocks now: breached, warning, running,
+    paused, missed or met."""
+    sla_due_at: datetime | None
+    """The earliest deadline of a running SLA clock (in the past when breached)."""
 
 
 class TimelineEntryOut(BaseModel):

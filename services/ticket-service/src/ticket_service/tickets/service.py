@@ -37,7 +37,7 @@ from ticket_service.accounts.service import account_view
 from ticket_service.agents.service import least_loaded_agent
 from ticket_service.categories import AccessSubcategory, Category
 from ticket_service.models import Account, Agent, Bug, Ticket, TicketBug, TimelineEntry
-from ticket_service.sla.service import ticket_sla
+from ticket_service.sla.service import next_due, refresh, stored_state, ticket_sla
 from ticket_service.tickets.schemas import (
     BugLinkOut,
     MessageKind,
@@ -88,7 +88,8 @@ async def load_ticket(
     return ticket
 
 
-def to_out(ticket: Ticket) -> TicketOut:
+def to_out(ticket: Ticket, *, now: datetime) -> TicketOut:
+    """The ticket as lists show it; its SLA state is live at ``now`` (stored deadlines)."""
     return TicketOut(
         id=ticket.id,
         tenant_id=ticket.tenant_id,
@@ -113,6 +114,8 @@ def to_out(ticket: Ticket) -> TicketOut:
         solved_at=ticket.solved_at,
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,
+        sla_state=stored_state(ticket, now=now),
+        sla_due_at=next_due(ticket),
     )
 
 
@@ -135,10 +138,14 @@ async def detail(
         )
     ).all()
     account = None if principal.is_tenant_scoped else await account_view(session, ticket.tenant_id)
+    sla = await ticket_sla(session, ticket, now=now)
+    out = to_out(ticket, now=now)
+    # the detail reads the clocks themselves; the list's state comes from stored deadlines
+    out.sla_state = sla.state
     return TicketDetail(
-        **to_out(ticket).model_dump(),
+        **out.model_dump(),
         timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in entries],
-        sla=await ticket_sla(session, ticket, now=now),
+        sla=sla,
         account=account,
         linked_bugs=[BugLinkOut.model_validate(b, from_attributes=True) for b in bugs],
     )
@@ -319,6 +326,11 @@ async def change_status(
                 reopened_at=at,
             ),
         )
+    await refresh(session, ticket, at=at)
+    if kind == "solve":
+        from ticket_service.csat.service import send_survey  # it replies through tickets
+
+        await send_survey(session, ticket=ticket, at=at)
 
 
 # --- assignment ---------------------------------------------------------------------------
@@ -463,6 +475,7 @@ async def create_ticket(
     )
     await triage_ticket(session, ticket=ticket, at=at, forced=forced_triage)
     await auto_assign(session, ticket=ticket, at=at)
+    await refresh(session, ticket, at=at)
     return ticket
 
 
@@ -546,6 +559,8 @@ async def add_message(
     at: datetime,
     template_key: str | None = None,
     template_version: int | None = None,
+    action: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> TimelineEntry:
     status = TicketStatus(ticket.status)
     if kind is MessageKind.note and actor.kind is ReplyAuthor.customer:
@@ -559,7 +574,8 @@ async def add_message(
         actor=actor,
         at=at,
         body=body,
-        action="replied" if kind is MessageKind.reply else "noted",
+        action=action or ("replied" if kind is MessageKind.reply else "noted"),
+        data=data,
         template_key=template_key,
         template_version=template_version,
     )
@@ -592,6 +608,9 @@ async def add_message(
         await change_status(
             session, ticket=ticket, to=S.open, actor=actor, at=at, reason="an agent replied"
         )
+    elif public and actor.kind is not ReplyAuthor.system:
+        # a public reply starts or stops a response clock
+        await refresh(session, ticket, at=at)
     return entry
 
 
@@ -655,7 +674,8 @@ async def update_ticket(
         current = (category.value, subcategory.value if subcategory else None)
         routing_changed |= current != (ticket.category, ticket.subcategory)
         ticket.category, ticket.subcategory = current
-    if patch.priority is not None and patch.priority.value != ticket.priority:
+    retarget = patch.priority is not None and patch.priority.value != ticket.priority
+    if patch.priority is not None and retarget:
         ticket.priority = patch.priority.value
         routing_changed = True
     if patch.queue is not None and patch.queue != ticket.queue:
@@ -698,4 +718,6 @@ async def update_ticket(
                 triaged_by=actor.id,
             ),
         )
+    if retarget:
+        await refresh(session, ticket, at=at)  # the priority sets the SLA targets
     await session.flush()

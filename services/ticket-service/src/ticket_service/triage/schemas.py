@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from servicekit.fields import StrictBool
 from supportops_events.billing import PlanTier
 from supportops_events.tickets import TicketPriority
 from ticket_service.categories import AccessSubcategory, Category
@@ -69,7 +70,7 @@ class RuleActions(BaseModel):
 class TriageRuleIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     position: int = Field(ge=0, le=1_000_000)
-    enabled: bool = True
+    enabled: StrictBool = True
     conditions: RuleConditions
     actions: RuleActions
 
@@ -77,7 +78,7 @@ class TriageRuleIn(BaseModel):
 class TriageRulePatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     position: int | None = Field(default=None, ge=0, le=1_000_000)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     conditions: RuleConditions | None = None
     actions: RuleActions | None = None
 
