@@ -70,6 +70,9 @@ class Subscription(Base):
     attention_detail: Mapped[str | None] = mapped_column(Text)
     origin: Mapped[str] = mapped_column(String(16), default="rest")
     """``rest`` or ``tenant.created``: who asked for the subscription."""
+    origin_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    """Correlation and trace of the request or event that asked for it
+    (``capture_context``): the worker creating it on Stripe continues that trace."""
     followup_cause: Mapped[str | None] = mapped_column(String(32))
     """The open billing follow-up about this subscription, if any."""
     seats: Mapped[int] = mapped_column(Integer)
@@ -158,6 +161,9 @@ class StripeEvent(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    origin_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    """Correlation and trace of the request that delivered it (``capture_context``), so
+    the events its processing publishes belong to that request's trace."""
 
 
 class Renewal(Base):

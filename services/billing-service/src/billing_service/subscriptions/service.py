@@ -40,6 +40,7 @@ from billing_service.subscriptions.schemas import (
     SubscriptionIn,
     SubscriptionOut,
 )
+from servicekit.context import capture_context, resume_context
 from servicekit.db import Database
 from servicekit.errors import Conflict, InvalidTransition, NotFound, Unprocessable
 from servicekit.outbox import publish
@@ -271,6 +272,7 @@ async def record_intent(
                 ever_activated=False,
                 stripe_state_at=0,
                 version=1,
+                origin_context=capture_context(),
                 **_request_values(body, origin=origin),
             )
             .on_conflict_do_nothing(index_elements=["tenant_id"])
@@ -280,6 +282,7 @@ async def record_intent(
     if sub.sync_state == NEEDS_ATTENTION:
         for name, value in _request_values(body, origin=origin).items():
             setattr(sub, name, value)
+        sub.origin_context = capture_context()
         sub.plan_id, sub.requested_plan_code = plan.id, None
         sub.billing_email = body.billing_email or sub.billing_email
         sub.company_name = body.company_name or sub.company_name
@@ -382,7 +385,25 @@ async def drive_pending(
     subscription_id: str,
     clock: Clock,
 ) -> Subscription:
-    """Create the Stripe customer and subscription of a pending intent (idempotent)."""
+    """Create the Stripe customer and subscription of a pending intent (idempotent),
+    continuing the correlation and trace of whoever asked for it."""
+    async with db.unit_of_work() as session:
+        origin = await session.scalar(
+            select(Subscription.origin_context).where(Subscription.id == subscription_id)
+        )
+    with resume_context(origin, "billing.subscription.create_on_stripe"):
+        return await _drive_pending(
+            db=db, stripe=stripe, subscription_id=subscription_id, clock=clock
+        )
+
+
+async def _drive_pending(
+    *,
+    db: Database,
+    stripe: StripeGateway,
+    subscription_id: str,
+    clock: Clock,
+) -> Subscription:
     async with db.unit_of_work() as session:
         sub = await get(session, subscription_id)
         if sub.sync_state != "pending" or sub.plan_id is None:

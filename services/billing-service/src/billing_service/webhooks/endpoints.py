@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from billing_service.config import BillingSettings
 from billing_service.deps import DatabaseDep
 from billing_service.models import StripeEvent
+from servicekit.context import capture_context
 from servicekit.errors import BadRequest
 
 router = APIRouter(prefix="/v1/stripe", tags=["stripe"])
@@ -74,6 +75,7 @@ async def receive_webhook(
                 payload=event,
                 source="webhook",
                 attempts=0,
+                origin_context=capture_context(),
             )
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(StripeEvent.id)

@@ -20,6 +20,7 @@ from billing_service.plans import service as plans
 from billing_service.stripe_gateway import StripeGateway
 from billing_service.subscriptions import service as subscriptions
 from billing_service.webhooks import processor
+from servicekit.context import resume_context
 from servicekit.db import Database
 
 logger = logging.getLogger("billing_service.stripe_worker")
@@ -129,7 +130,8 @@ class StripeWorker:
                 ).first()
                 if row is None:
                     return False  # another replica has it, or it is done
-                outcome = await processor.process(session, event=row.payload, now=now)
+                with resume_context(row.origin_context, f"billing.stripe_event {row.type}"):
+                    outcome = await processor.process(session, event=row.payload, now=now)
                 if outcome == "unmatched" and await _awaiting_intent(session, row):
                     row.last_error = "deferred: a subscription intent is still being created"
                     return False
