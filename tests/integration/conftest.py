@@ -54,3 +54,12 @@ async def journey(stack: Stack, tap: EventTap, traces: TraceCollector) -> AsyncI
         yield running
     finally:
         await running.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The first journey of a run also starts the stack (about 30 s, more on a busy
+    machine): give journeys a longer budget than the suite's default."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(300))
