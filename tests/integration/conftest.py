@@ -45,6 +45,8 @@ async def tap(stack: Stack) -> AsyncIterator[EventTap]:
         yield running
     finally:
         await running.stop()
+    # every record any service published decoded as a CloudEvent with the SDK
+    assert running.undecodable == [], running.undecodable[:3]
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ the journeys check what any other consumer of the topics would see."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,10 +88,8 @@ class EventTap:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         await self._consumer.stop()
 
     async def _run(self) -> None:
@@ -111,7 +110,7 @@ class EventTap:
                 KafkaMessage(headers=header_map, key=key, value=value or b""),
                 data_unmarshaller=lambda body: json.loads(body),
             )
-        except Exception:  # noqa: BLE001 - kept for the assertion that nothing was undecodable
+        except Exception:  # kept for the assertion that nothing was undecodable
             self.undecodable.append((topic, value))
             return
         attributes = dict(ce.get_attributes())
@@ -156,13 +155,15 @@ class EventTap:
                 seen = [(e.type, e.tenant) for e in self.events[-30:]]
                 raise AssertionError(f"timed out waiting for {what}; last events: {seen}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.5))
-            except TimeoutError:
-                pass
 
     async def wait_types(
-        self, tenant: str, *types: str, timeout: float = 30.0, where: Callable[[Event], bool] | None = None
+        self,
+        tenant: str,
+        *types: str,
+        timeout: float = 30.0,
+        where: Callable[[Event], bool] | None = None,
     ) -> list[Event]:
         """Wait until each of ``types`` was seen at least once for ``tenant``."""
         await self.wait_for(

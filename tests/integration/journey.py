@@ -58,8 +58,9 @@ class Journey:
         idempotency_key: str | None = None,
         extra: dict[str, str] | None = None,
     ) -> dict[str, str]:
+        bearer = token(*(roles or ("admin",)), tenant_id=tenant_id, subject=subject)
         headers = {
-            "Authorization": f"Bearer {token(*(roles or ('admin',)), tenant_id=tenant_id, subject=subject)}",
+            "Authorization": f"Bearer {bearer}",
             "traceparent": f"00-{self.trace_id}-{secrets.token_hex(8)}-01",
             "X-Correlation-Id": self.correlation_id,
         }

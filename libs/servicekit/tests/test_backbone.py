@@ -214,7 +214,11 @@ async def test_redelivery_and_rewound_offsets_have_no_second_effect(backbone: Ba
     # rewind the group's committed offsets to the beginning and consume again
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    rewinder = AIOKafkaConsumer(group_id=GROUP, enable_auto_commit=False, **backbone.options)
+    rewinder = AIOKafkaConsumer(
+        group_id=backbone.prefix + GROUP,  # the group is namespaced like the topics
+        enable_auto_commit=False,
+        **backbone.options,
+    )
     await rewinder.start()
     try:
         partitions = rewinder.partitions_for_topic(backbone.topic) or set()
@@ -223,6 +227,9 @@ async def test_redelivery_and_rewound_offsets_have_no_second_effect(backbone: Ba
             partitions = rewinder.partitions_for_topic(backbone.topic) or set()
         tps = [TopicPartition(backbone.topic, p) for p in partitions]
         rewinder.assign(tps)
+        # the consumer committed under its namespaced group
+        committed = [await rewinder.committed(tp) for tp in tps]
+        assert sum(offset or 0 for offset in committed) >= total, committed
         await rewinder.commit({tp: 0 for tp in tps})
     finally:
         await rewinder.stop()

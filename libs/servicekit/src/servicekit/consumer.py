@@ -120,6 +120,9 @@ class EventConsumer:
         self.db = db
         self.router = router
         self.group_id = group_id
+        # The Kafka group is namespaced like the topics: stacks with different prefixes on
+        # one broker (test runs) never share a group, nor its rebalances.
+        self.kafka_group_id = topic_prefix + group_id
         self.dlq_topic = topic_prefix + registry.dlq_topic(group_id)
         base_topics = sorted(topics) if topics is not None else router.topics()
         self.topics = [topic_prefix + t for t in base_topics]
@@ -138,7 +141,7 @@ class EventConsumer:
         self.consumer = make_consumer(
             self.kafka_options,
             *self.topics,
-            group_id=self.group_id,
+            group_id=self.kafka_group_id,
             **self.consumer_overrides,
         )
         await self.consumer.start()
