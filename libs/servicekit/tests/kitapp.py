@@ -207,3 +207,28 @@ async def create_with_event(
 ) -> dict[str, str]:
     envelope = await publish(session, ticket_created(body.tenant_id, body.seq))
     return {"event_id": envelope.id}
+
+
+# --- literal request fields (servicekit.fields) -------------------------------------------
+
+from servicekit.fields import AwareIsoDateTime, IsoDate, IsoDateTime, LocalTime, StrictBool
+
+
+class ReminderIn(BaseModel):
+    at: IsoDateTime
+    confirmed_at: AwareIsoDateTime | None = None
+    daily_at: LocalTime | None = None
+    on: IsoDate | None = None
+    urgent: StrictBool = False
+
+
+@router.post("/reminders")
+async def echo_reminder(body: ReminderIn, principal: Agent) -> ReminderIn:
+    return body
+
+
+@router.get("/reminders")
+async def reminders_after(
+    principal: Agent, after: Annotated[IsoDateTime | None, Query()] = None
+) -> dict[str, str | None]:
+    return {"after": after.isoformat() if after else None}

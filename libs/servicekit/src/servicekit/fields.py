@@ -20,7 +20,7 @@ _NUMBER = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 
 
 def _iso_text(value: Any) -> Any:
-    if isinstance(value, bool) or isinstance(value, int | float):
+    if isinstance(value, int | float):  # bool is an int too
         raise ValueError("expected an ISO 8601 string, not a number")
     if isinstance(value, str) and _NUMBER.match(value):
         raise ValueError("expected an ISO 8601 string, not a number")

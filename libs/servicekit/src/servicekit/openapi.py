@@ -51,8 +51,7 @@ PROBLEM_RESPONSES: dict[int, str] = {
     "an Idempotency-Key still in progress",
     412: "If-Match names a version that is no longer current",
     422: "Invalid input; `errors` names each field",
-    428: "A precondition header (If-Match, or Idempotency-Key where it is mandatory) "
-    "is missing",
+    428: "A precondition header (If-Match, or Idempotency-Key where it is mandatory) is missing",
 }
 # Every API operation: its webhooks authenticate by signature, so 401/403 apply there too.
 ALWAYS = (400, 401, 403, 404, 409, 422)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from servicekit.fields import StrictBool
 from supportops_events.escalation import BugResolution, BugSeverity
 
 Short = Annotated[str, Field(min_length=1, max_length=200)]
@@ -105,7 +106,7 @@ class BugCreate(Input):
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
     linked_tickets: list[TicketRef] = Field(default_factory=list, max_length=50)
     affected_tenants: list[Ident] = Field(default_factory=list, max_length=200)
-    force_new: bool = False
+    force_new: StrictBool = False
     """File a new bug even when a duplicate is found."""
 
     @model_validator(mode="after")
