@@ -99,7 +99,7 @@ def test_classic_sdk_reads_our_records(event_type: str) -> None:
     assert event["tenantid"] == SAMPLE_TENANT_ID
     assert event["correlationid"] == "corr-1"
     assert event["causationid"] == "cause-1"
-    assert event["dataversion"] == "1"
+    assert event["dataversion"] == str(registry.model_for(event_type).version)
     assert event["partitionkey"] == SAMPLE_TENANT_ID.encode()
     assert event.get_data() == env.data.model_dump(mode="json")
 
@@ -138,7 +138,7 @@ def test_core_sdk_reads_our_records(event_type: str) -> None:
     assert event.get_extension("tenantid") == SAMPLE_TENANT_ID
     assert event.get_extension("correlationid") == "corr-1"
     assert event.get_extension("causationid") == "cause-1"
-    assert event.get_extension("dataversion") == "1"
+    assert event.get_extension("dataversion") == str(registry.model_for(event_type).version)
     assert event.get_extension("partitionkey") == SAMPLE_TENANT_ID
     assert event.get_data() == env.data.model_dump(mode="json")
 

@@ -130,9 +130,13 @@ class BillingEvent(Event):
 
 
 class SubscriptionEvent(BillingEvent):
-    """The full state of a subscription, carried by every ``subscription.*`` event."""
+    """The full state of a subscription, carried by every ``subscription.*`` event.
+
+    Version 2 added the scheduled downgrade (``pending_plan_code``, ``pending_seats``,
+    ``pending_change_at``)."""
 
     subject_field: ClassVar[str | None] = "subscription_id"
+    version: ClassVar[int] = 2
 
     subscription_id: str
     """billing-service's id of the subscription."""
