@@ -81,6 +81,27 @@ async def test_failed_sign_ins_are_counted_and_too_many_lock_the_user(
     assert unlocked.json()["user"]["failed_sign_in_count"] == 0
 
 
+async def test_a_retried_report_with_its_idempotency_key_is_counted_once(
+    client: httpx.AsyncClient,
+    new_tenant: Any,
+    onboarding_settings: OnboardingSettings,
+) -> None:
+    admin = await active_admin(client, new_tenant)
+    path = f"/v1/users/{admin['id']}/sign-ins"
+    key = {**IDENTITY, "Idempotency-Key": f"signin-{uuid.uuid4()}"}
+    answers = [
+        await client.post(path, json={"outcome": "failed"}, headers=key)
+        for _ in range(onboarding_settings.lock_after_failed_sign_ins + 2)
+    ]
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["failed_sign_in_count"] for a in answers} == {1}
+    assert (await user(client, admin["id"]))["status"] == "active"
+    # the same key with another report is a conflict, not a second count
+    other = await client.post(path, json={"outcome": "succeeded"}, headers=key)
+    assert other.status_code in (409, 422), other.text
+    assert (await user(client, admin["id"]))["failed_sign_in_count"] == 1
+
+
 async def test_a_successful_sign_in_ends_the_failure_streak(
     client: httpx.AsyncClient, new_tenant: Any, onboarding_settings: OnboardingSettings
 ) -> None:

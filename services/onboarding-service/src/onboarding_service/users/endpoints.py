@@ -270,7 +270,12 @@ async def record_sign_in(
     session: SessionDep,
     principal: IdentitySystem,
     clock: ClockDep,
+    idem: IdempotencyDep,
 ) -> UserOut:
+    """A retried report with the same ``Idempotency-Key`` is answered as the first time
+    and counted once (a failed sign-in reported twice must not lock a user early)."""
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
     now = clock.now()
     at = body.signed_in_at or now
     if at > now + SIGN_IN_CLOCK_SKEW:
@@ -297,7 +302,7 @@ async def record_sign_in(
         mfa_enrolled=body.mfa_enrolled,
         actor=principal.subject,
     )
-    return user_out(user)
+    return await idem.complete(session, user_out(user), status_code=200)  # type: ignore[no-any-return]
 
 
 @router.post(
