@@ -6,14 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, DBAPIError
+from fastapi import FastAPI
 
 from servicekit.app import ServiceDefinition, create_service_app
 from servicekit.db import Database
-from servicekit.errors import problem_body, problem_response
 from ticket_service.access.endpoints import router as access_router
 from ticket_service.accounts.endpoints import router as accounts_router
 from ticket_service.agents.endpoints import router as agents_router
@@ -77,39 +73,4 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
             extra_lifespan=lifespan,
         )
     )
-    # PostgreSQL refuses some text (NUL characters, say) that pydantic lets through:
-    # that is bad input, a 422, never a 500.
-    app.add_exception_handler(DBAPIError, _database_error)
     return app
-
-
-def _is_bad_value(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, DataError | asyncpg.exceptions.DataError):
-            return True
-        seen = seen.__cause__ or getattr(seen, "orig", None)
-    return False
-
-
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if not _is_bad_value(exc):
-        logger.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem_response(
-            problem_body(
-                status=500,
-                code="internal-error",
-                title="Internal server error",
-                detail="An unexpected error occurred; it has been logged.",
-                instance=request.url.path,
-            )
-        )
-    return problem_response(
-        problem_body(
-            status=422,
-            code="unstorable-value",
-            title="Invalid input",
-            detail="a value contains characters or magnitudes that cannot be stored",
-            instance=request.url.path,
-        )
-    )
