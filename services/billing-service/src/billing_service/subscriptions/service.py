@@ -244,6 +244,44 @@ def _request_values(body: SubscriptionIn, *, origin: str) -> dict[str, Any]:
     }
 
 
+async def _insert_request(
+    session: AsyncSession,
+    *,
+    body: SubscriptionIn,
+    origin: str,
+    plan_id: str | None,
+    sync_state: str,
+    **extra: Any,
+) -> Subscription:
+    """Insert the tenant's first subscription request (a concurrent insert for the same
+    tenant wins and is returned instead)."""
+    await session.execute(
+        insert(Subscription)
+        .values(
+            id=str(uuid.uuid4()),
+            tenant_id=body.tenant_id,
+            company_name=body.company_name,
+            billing_email=body.billing_email,
+            plan_id=plan_id,
+            status=SubscriptionStatus.incomplete.value,
+            sync_state=sync_state,
+            sync_attempts=0,
+            intent_seq=0,
+            cancel_at_period_end=False,
+            ever_activated=False,
+            stripe_state_at=0,
+            version=1,
+            origin_context=capture_context(),
+            **_request_values(body, origin=origin),
+            **extra,
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id"])
+    )
+    sub = await _by_tenant(session, body.tenant_id)
+    assert sub is not None
+    return sub
+
+
 async def record_intent(
     session: AsyncSession,
     *,
@@ -256,29 +294,9 @@ async def record_intent(
     plan = await plans.selectable(session, body.plan_code)
     sub = await _by_tenant(session, body.tenant_id)
     if sub is None:
-        await session.execute(
-            insert(Subscription)
-            .values(
-                id=str(uuid.uuid4()),
-                tenant_id=body.tenant_id,
-                company_name=body.company_name,
-                billing_email=body.billing_email,
-                plan_id=plan.id,
-                status=SubscriptionStatus.incomplete.value,
-                sync_state="pending",
-                sync_attempts=0,
-                intent_seq=0,
-                cancel_at_period_end=False,
-                ever_activated=False,
-                stripe_state_at=0,
-                version=1,
-                origin_context=capture_context(),
-                **_request_values(body, origin=origin),
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id"])
+        sub = await _insert_request(
+            session, body=body, origin=origin, plan_id=plan.id, sync_state="pending"
         )
-        sub = await _by_tenant(session, body.tenant_id)
-        assert sub is not None
     if sub.sync_state == NEEDS_ATTENTION:
         for name, value in _request_values(body, origin=origin).items():
             setattr(sub, name, value)
@@ -327,31 +345,16 @@ async def _record_attention(
     )
     sub = await _by_tenant(session, body.tenant_id)
     if sub is None:
-        await session.execute(
-            insert(Subscription)
-            .values(
-                id=str(uuid.uuid4()),
-                tenant_id=body.tenant_id,
-                company_name=body.company_name,
-                billing_email=body.billing_email,
-                plan_id=None,
-                requested_plan_code=body.plan_code,
-                attention_reason=reason,
-                attention_detail=detail,
-                status=SubscriptionStatus.incomplete.value,
-                sync_state=NEEDS_ATTENTION,
-                sync_attempts=0,
-                intent_seq=0,
-                cancel_at_period_end=False,
-                ever_activated=False,
-                stripe_state_at=0,
-                version=1,
-                **_request_values(body, origin="tenant.created"),
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id"])
+        sub = await _insert_request(
+            session,
+            body=body,
+            origin="tenant.created",
+            plan_id=None,
+            sync_state=NEEDS_ATTENTION,
+            requested_plan_code=body.plan_code,
+            attention_reason=reason,
+            attention_detail=detail,
         )
-        sub = await _by_tenant(session, body.tenant_id)
-        assert sub is not None
     elif sub.sync_state == NEEDS_ATTENTION:
         for name, value in _request_values(body, origin="tenant.created").items():
             setattr(sub, name, value)
