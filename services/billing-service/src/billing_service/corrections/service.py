@@ -31,6 +31,28 @@ def out(record: Correction) -> CorrectionOut:
     return CorrectionOut.model_validate(record, from_attributes=True)
 
 
+async def by_stripe_id(session: AsyncSession, stripe_id: str) -> Correction | None:
+    """The refund or credit note Stripe knows as ``stripe_id``, if we recorded it."""
+    return (
+        await session.scalars(select(Correction).where(Correction.stripe_id == stripe_id))
+    ).first()
+
+
+def refund_issued(record: Correction, *, default_status: str) -> RefundIssued:
+    """``refund.issued`` for a recorded refund (ours through REST, or seen on a webhook)."""
+    return RefundIssued(
+        tenant_id=record.tenant_id,
+        refund_id=record.id,
+        stripe_refund_id=record.stripe_id,
+        invoice_id=record.invoice_id,
+        stripe_charge_id=record.stripe_charge_id,
+        currency=record.currency,
+        amount=record.amount,
+        reason=record.reason,
+        status=record.status or default_status,
+    )
+
+
 async def _invoice(session: AsyncSession, invoice_id: str, principal: Principal) -> Invoice:
     invoice = await session.get(Invoice, invoice_id)
     if invoice is None:
@@ -62,9 +84,7 @@ async def issue_refund(
     params["metadata"] = {"tenant_id": tenant}
     refund = await stripe.create_refund(key=key, params=params)
     async with db.unit_of_work() as session:
-        existing = (
-            await session.scalars(select(Correction).where(Correction.stripe_id == refund["id"]))
-        ).first()
+        existing = await by_stripe_id(session, str(refund["id"]))
         if existing is not None:
             return out(existing)
         record = Correction(
@@ -81,20 +101,7 @@ async def issue_refund(
         )
         session.add(record)
         await session.flush()
-        await publish(
-            session,
-            RefundIssued(
-                tenant_id=tenant,
-                refund_id=record.id,
-                stripe_refund_id=record.stripe_id,
-                invoice_id=record.invoice_id,
-                stripe_charge_id=record.stripe_charge_id,
-                currency=record.currency,
-                amount=record.amount,
-                reason=record.reason,
-                status=record.status or "pending",
-            ),
-        )
+        await publish(session, refund_issued(record, default_status="pending"))
         await session.refresh(record)
         return out(record)
 
@@ -119,9 +126,7 @@ async def issue_credit_note(
         params["memo"] = body.memo
     note = await stripe.create_credit_note(key=key, params=params)
     async with db.unit_of_work() as session:
-        existing = (
-            await session.scalars(select(Correction).where(Correction.stripe_id == note["id"]))
-        ).first()
+        existing = await by_stripe_id(session, str(note["id"]))
         if existing is not None:
             return out(existing)
         record = Correction(

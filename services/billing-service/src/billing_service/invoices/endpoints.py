@@ -16,6 +16,7 @@ from billing_service.invoices.schemas import InvoiceActionOut, InvoiceOut
 from billing_service.models import Invoice
 from billing_service.stripe_gateway import StripeDep
 from servicekit.auth import Principal
+from servicekit.db import Database
 from servicekit.deps import SessionDep
 from servicekit.errors import InvalidTransition, NotFound
 from servicekit.idempotency import IdempotencyDep
@@ -97,6 +98,25 @@ class InvoiceActionIn(BaseModel):
     """No fields: the action is the path."""
 
 
+async def _actionable(
+    db: Database,
+    invoice_id: uuid.UUID,
+    principal: Principal,
+    if_match: str | None,
+    *,
+    allowed: set[str],
+    verb: str,
+) -> InvoiceOut:
+    """The invoice as read, checked against ``If-Match`` and the statuses the action
+    allows; the Stripe call is made after this transaction, never inside it."""
+    async with db.unit_of_work() as session:
+        invoice = await _load(session, invoice_id, principal)
+        check_if_match(if_match, invoice.version)
+        if invoice.status not in allowed:
+            raise InvalidTransition(f"a {invoice.status} invoice cannot be {verb}")
+        return out(invoice)
+
+
 @router.post(
     "/{invoice_id}/send",
     status_code=202,
@@ -115,12 +135,9 @@ async def send_invoice(
     ``If-Match`` required; ``Idempotency-Key`` honoured."""
 
     async def action() -> InvoiceActionOut:
-        async with db.unit_of_work() as session:
-            invoice = await _load(session, invoice_id, principal)
-            check_if_match(if_match, invoice.version)
-            if invoice.status != "open":
-                raise InvalidTransition(f"a {invoice.status} invoice cannot be sent")
-            snapshot = out(invoice)
+        snapshot = await _actionable(
+            db, invoice_id, principal, if_match, allowed={"open"}, verb="sent"
+        )
         # keyed by the version read: sending again after Stripe's answer is a new send
         await stripe.send_invoice(
             snapshot.stripe_invoice_id, key=f"send-{snapshot.id}-v{snapshot.version}"
@@ -150,12 +167,9 @@ async def void_invoice(
     ``If-Match`` required; ``Idempotency-Key`` honoured."""
 
     async def action() -> InvoiceActionOut:
-        async with db.unit_of_work() as session:
-            invoice = await _load(session, invoice_id, principal)
-            check_if_match(if_match, invoice.version)
-            if invoice.status not in {"open", "uncollectible"}:
-                raise InvalidTransition(f"a {invoice.status} invoice cannot be voided")
-            snapshot = out(invoice)
+        snapshot = await _actionable(
+            db, invoice_id, principal, if_match, allowed={"open", "uncollectible"}, verb="voided"
+        )
         await stripe.void_invoice(snapshot.stripe_invoice_id, key=f"void-{snapshot.id}")
         return InvoiceActionOut(invoice=snapshot, requested="void")
 

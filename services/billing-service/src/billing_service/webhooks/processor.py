@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_service.corrections import service as corrections
 from billing_service.dunning import service as dunning
 from billing_service.invoices import service as invoices
 from billing_service.models import Correction, Invoice, Plan
@@ -35,7 +36,6 @@ from supportops_events.billing import (
     InvoicePaymentFailed,
     InvoiceSent,
     InvoiceVoided,
-    RefundIssued,
     RenewalInvoicedReason,
     RenewalRiskReason,
 )
@@ -229,10 +229,7 @@ async def _refunds(session: AsyncSession, *, charge: dict[str, Any], created: in
     for refund in (charge.get("refunds") or {}).get("data") or []:
         if not isinstance(refund, dict) or not refund.get("id"):
             continue
-        exists = (
-            await session.scalars(select(Correction).where(Correction.stripe_id == refund["id"]))
-        ).first()
-        if exists is not None:
+        if await corrections.by_stripe_id(session, str(refund["id"])) is not None:
             continue
         record = Correction(
             kind="refund",
@@ -248,20 +245,7 @@ async def _refunds(session: AsyncSession, *, charge: dict[str, Any], created: in
         )
         session.add(record)
         await session.flush()
-        await publish(
-            session,
-            RefundIssued(
-                tenant_id=tenant,
-                refund_id=record.id,
-                stripe_refund_id=record.stripe_id,
-                invoice_id=record.invoice_id,
-                stripe_charge_id=record.stripe_charge_id,
-                currency=record.currency,
-                amount=record.amount,
-                reason=record.reason,
-                status=record.status or "succeeded",
-            ),
-        )
+        await publish(session, corrections.refund_issued(record, default_status="succeeded"))
         emitted += 1
     return "applied" if emitted else "unchanged"
 
@@ -270,10 +254,7 @@ async def _credit_note(session: AsyncSession, *, obj: dict[str, Any], created: i
     invoice = await _invoice_by_stripe(session, obj.get("invoice"))
     if invoice is None or not obj.get("id"):
         return "unmatched"
-    exists = (
-        await session.scalars(select(Correction).where(Correction.stripe_id == obj["id"]))
-    ).first()
-    if exists is not None:
+    if await corrections.by_stripe_id(session, str(obj["id"])) is not None:
         return "unchanged"
     record = Correction(
         kind="credit_note",

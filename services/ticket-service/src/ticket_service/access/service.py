@@ -22,7 +22,7 @@ from supportops_events.onboarding import (
 from supportops_events.tickets import AccessActionRequested
 from ticket_service.access.schemas import AccessActionIn
 from ticket_service.models import AccessRequest, Account, AccountUser, Ticket
-from ticket_service.templates.service import latest_approved, render
+from ticket_service.templates.service import send_approved_reply
 from ticket_service.tickets.schemas import MessageKind
 from ticket_service.tickets.service import SYSTEM, Actor, add_entry, add_message
 
@@ -174,25 +174,17 @@ async def record_outcome(session: AsyncSession, envelope: Envelope, *, at: datet
         )
         if ticket.status == "closed":
             return  # a closed ticket takes no more replies; the note records the outcome
-        template = await latest_approved(session, "access_action_completed")
-        text = render(
-            template.body,
-            declared=list(template.variables),
+        await send_approved_reply(
+            session,
+            ticket=ticket,
+            key="access_action_completed",
             values={
                 "requester_name": ticket.requester_name or "there",
                 "action_label": ACTION_LABELS[event.action],
                 "user_email": request.user_email,
             },
-        )
-        await add_message(
-            session,
-            ticket=ticket,
-            kind=MessageKind.reply,
-            body=text,
             actor=SYSTEM,
             at=at,
-            template_key=template.key,
-            template_version=template.version,
         )
     elif isinstance(event, AccessActionRejected):
         request.status = "rejected"

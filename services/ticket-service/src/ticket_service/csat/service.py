@@ -23,9 +23,8 @@ from servicekit.errors import Conflict, NotFound, ProblemError, Unprocessable
 from supportops_events.tickets import TicketChannel
 from ticket_service.config import TicketSettings
 from ticket_service.models import CsatResponse, Ticket
-from ticket_service.templates.service import latest_approved, render, ticket_variables
-from ticket_service.tickets.schemas import MessageKind
-from ticket_service.tickets.service import SYSTEM, add_message, system_note
+from ticket_service.templates.service import send_approved_reply, ticket_variables
+from ticket_service.tickets.service import SYSTEM, system_note
 
 _CONTEXT = b"ticket-service csat v2"
 _VERSION = "v2"
@@ -191,14 +190,21 @@ async def send_survey(session: AsyncSession, *, ticket: Ticket, at: datetime) ->
     claim = claim_for(ticket, links)
     url = links.url(survey_token(secret=links.secret, claim=claim))
     try:
-        template = await latest_approved(session, SURVEY_TEMPLATE)
-        text = render(
-            template.body,
-            declared=list(template.variables),
+        await send_approved_reply(
+            session,
+            ticket=ticket,
+            key=SURVEY_TEMPLATE,
             values={
                 **ticket_variables(ticket),
                 "survey_url": url,
                 "expires_on": claim.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+            },
+            actor=SYSTEM,
+            at=at,
+            action="csat_survey_sent",
+            data={
+                "solved_at": claim.solved_at.isoformat(),
+                "expires_at": claim.expires_at.isoformat(),
             },
         )
     except (NotFound, Unprocessable) as exc:
@@ -211,19 +217,3 @@ async def send_survey(session: AsyncSession, *, ticket: Ticket, at: datetime) ->
             reason=exc.detail,
             at=at,
         )
-        return
-    await add_message(
-        session,
-        ticket=ticket,
-        kind=MessageKind.reply,
-        body=text,
-        actor=SYSTEM,
-        at=at,
-        template_key=template.key,
-        template_version=template.version,
-        action="csat_survey_sent",
-        data={
-            "solved_at": claim.solved_at.isoformat(),
-            "expires_at": claim.expires_at.isoformat(),
-        },
-    )

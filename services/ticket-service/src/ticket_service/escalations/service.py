@@ -21,7 +21,7 @@ from supportops_events.tickets import Requester, TicketEscalated, TicketPriority
 from ticket_service.accounts.service import apply_bug_state
 from ticket_service.escalations.schemas import EscalationIn
 from ticket_service.models import Account, Escalation, Ticket, TicketBug, TimelineEntry
-from ticket_service.templates.service import latest_approved, render
+from ticket_service.templates.service import send_approved_reply
 from ticket_service.tickets.schemas import MessageKind
 from ticket_service.tickets.service import (
     SYSTEM,
@@ -176,26 +176,18 @@ async def _tell_fixed(
     )
     if event.resolution is not BugResolution.fixed:
         return  # an agent tells the customer why it was not fixed
-    template = await latest_approved(session, "bug_fixed")
-    text = render(
-        template.body,
-        declared=list(template.variables),
+    await send_approved_reply(
+        session,
+        ticket=ticket,
+        key="bug_fixed",
         values={
             "requester_name": ticket.requester_name or "there",
             "bug_key": event.key,
             "bug_title": event.title,
             "fixed_in_version": event.fixed_in_version or "",
         },
-    )
-    await add_message(
-        session,
-        ticket=ticket,
-        kind=MessageKind.reply,
-        body=text,
         actor=SYSTEM,
         at=at,
-        template_key=template.key,
-        template_version=template.version,
     )
     await change_status(
         session,

@@ -172,20 +172,65 @@ async def reply_with_template(
             f"template {key!r} version {template.version} is not approved for replies",
             code="template-not-approved",
         )
-    text = render(
-        template.body,
-        declared=list(template.variables),
+    return await _reply(
+        session,
+        ticket=ticket,
+        template=template,
         values={**ticket_variables(ticket), **variables},
+        actor=actor,
+        at=at,
     )
+
+
+async def send_approved_reply(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    key: str,
+    values: dict[str, Any],
+    at: datetime,
+    actor: Actor,
+    action: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """A public reply from the newest approved version of ``key`` (the system's replies:
+    access outcomes, bug fixes, surveys)."""
+    template = await latest_approved(session, key)
+    return await _reply(
+        session,
+        ticket=ticket,
+        template=template,
+        values=values,
+        actor=actor,
+        at=at,
+        action=action,
+        data=data,
+    )
+
+
+async def _reply(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    template: Template,
+    values: dict[str, Any],
+    actor: Actor,
+    at: datetime,
+    action: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """Render ``template`` and post it as a public reply recording the version sent."""
     return await add_message(
         session,
         ticket=ticket,
         kind=MessageKind.reply,
-        body=text,
+        body=render(template.body, declared=list(template.variables), values=values),
         actor=actor,
         at=at,
         template_key=template.key,
         template_version=template.version,
+        action=action,
+        data=data,
     )
 
 
