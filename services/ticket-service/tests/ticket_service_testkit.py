@@ -116,3 +116,10 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 def error_fields(body: dict[str, Any]) -> set[str]:
     return {e["field"] for e in body.get("errors", [])}
+
+
+async def portal_ticket(svc: Service, tenant_id: str, user_id: str, **kw: Any) -> dict[str, Any]:
+    """A ticket opened through the customer portal by ``user_id`` (the token's subject)."""
+    portal = auth("agent", tenant_id=tenant_id, subject=user_id)
+    kw.setdefault("email", f"{user_id.rsplit('-', 1)[-1]}@{tenant_id}.example")
+    return await open_ticket(svc.client, tenant_id, headers=portal, **kw)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from onboarding_service.access.confirmation import CodeGenerator, random_code
 from onboarding_service.checklist.endpoints import router as checklist_router
 from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
@@ -22,8 +23,12 @@ PRODUCES = ["onboarding.events"]
 
 
 def create_app(
-    settings: OnboardingSettings | None = None, *, clock: Clock | None = None
+    settings: OnboardingSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    codes: CodeGenerator = random_code,
 ) -> FastAPI:
+    """``codes`` makes the one-time codes of MFA resets; tests pass their own to know them."""
     settings = settings or OnboardingSettings()
     clock = clock or SystemClock()
 
@@ -39,7 +44,7 @@ def create_app(
             title="supportops onboarding-service",
             description=DESCRIPTION,
             routers=[tenants_router, users_router, checklist_router, scans_router],
-            events=build_events(clock=clock, settings=settings),
+            events=build_events(clock=clock, settings=settings, codes=codes),
             produces=PRODUCES,
             extra_lifespan=provide_clock,
         )
