@@ -7,7 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from test_accounts_access import env, seed_account
-from ticket_service_testkit import AGENT, Service, open_ticket, portal_ticket, problem, tenant
+from ticket_service_testkit import (
+    ADMIN,
+    AGENT,
+    Service,
+    open_ticket,
+    portal_ticket,
+    problem,
+    tenant,
+)
 
 from servicekit.testing import auth, eventually, send_events
 from supportops_events.samples import sample
@@ -248,6 +256,15 @@ async def test_mfa_reset_waits_for_the_code_the_agent_enters(svc: Service) -> No
         attempts_left=2,
     )
     completed = sample("access.action_completed", **step, action="mfa_reset", user_id=f"{t}-ada")
+    # an unreviewed edit of the system's reply is not what the customer gets
+    template_url = "/v1/templates/access_action_completed"
+    etag = (await svc.client.get(template_url, headers=AGENT)).headers["ETag"]
+    edited = await svc.client.patch(
+        template_url,
+        json={"body": "UNREVIEWED {{ user_email }} {{ action_label }} {{ requester_name }}"},
+        headers={**ADMIN, "If-Match": etag},
+    )
+    assert edited.status_code == 200, edited.text
     await send_events([failed, completed], prefix=svc.prefix)
 
     async def answered() -> list[dict[str, Any]]:
@@ -256,6 +273,8 @@ async def test_mfa_reset_waits_for_the_code_the_agent_enters(svc: Service) -> No
         return entries
 
     entries = await eventually(answered)
+    (reply,) = [e for e in entries if e["template_key"] == "access_action_completed"]
+    assert "UNREVIEWED" not in reply["body"] and reply["template_version"] == 1
     (wrong,) = [e for e in entries if e["action"] == "access_confirmation_failed"]
     assert "2 attempt(s) left" in wrong["body"]
     late = await svc.client.post(url, json={"code": "493817"}, headers=AGENT)

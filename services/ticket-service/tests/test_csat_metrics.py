@@ -14,6 +14,7 @@ import pytest
 from ticket_service_testkit import (
     ADMIN,
     AGENT,
+    REVIEWER,
     MovableClock,
     Service,
     open_ticket,
@@ -257,6 +258,9 @@ async def test_a_broken_survey_template_does_not_stop_the_solve(svc: Service) ->
         headers={**ADMIN, "If-Match": current.headers["ETag"]},
     )
     assert broken.status_code == 200, broken.text
+    # only an approved version is sent: a second admin approves the broken one
+    approval = f"/v1/templates/csat_survey/versions/{broken.json()['version']}/approval"
+    assert (await svc.client.post(approval, headers=REVIEWER)).status_code == 200
     try:
         ticket = await open_ticket(svc.client, tenant())
         await patch_ticket(svc.client, ticket["id"], {"status": "solved"})
@@ -272,3 +276,5 @@ async def test_a_broken_survey_template_does_not_stop_the_solve(svc: Service) ->
             headers={**ADMIN, "If-Match": broken.headers["ETag"]},
         )
         assert restored.status_code == 200, restored.text
+        again = f"/v1/templates/csat_survey/versions/{restored.json()['version']}/approval"
+        assert (await svc.client.post(again, headers=REVIEWER)).status_code == 200

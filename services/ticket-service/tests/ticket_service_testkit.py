@@ -16,6 +16,7 @@ from ticket_service.config import TicketSettings
 
 AGENT = auth("agent", subject="agent-ann")
 ADMIN = auth("admin", subject="admin-ada")
+REVIEWER = auth("admin", subject="admin-rex")  # a second admin: four eyes on templates
 
 
 @dataclass

@@ -261,7 +261,8 @@ class Escalation(Base):
 
 
 class Template(Base):
-    """An approved response template; editing adds a version, old versions stay."""
+    """A response template version; editing adds an unapproved version, old ones stay.
+    Replies use the newest version a second person approved."""
 
     __tablename__ = "templates"
     __table_args__ = (UniqueConstraint("key", "version"),)
@@ -274,6 +275,10 @@ class Template(Base):
     variables: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     approved: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # four eyes: who wrote this version, and the other person who approved it
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SlaNotification(Base):

@@ -47,7 +47,7 @@ async def create_template(
 ) -> TemplateOut:
     if (replay := await idem.begin(session, body)) is not None:
         return replay  # type: ignore[return-value]
-    out = _template_out(await templates.create(session, body=body))
+    out = _template_out(await templates.create(session, body=body, author=principal.subject))
     return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
 
 
@@ -83,7 +83,10 @@ async def get_template(
     return _template_out(template)
 
 
-@router.patch("/v1/templates/{key}", summary="Edit a template: adds a version (If-Match)")
+@router.patch(
+    "/v1/templates/{key}",
+    summary="Edit a template: adds an unapproved version (If-Match)",
+)
 async def edit_template(
     key: Key,
     body: TemplateEdit,
@@ -94,7 +97,7 @@ async def edit_template(
 ) -> TemplateOut:
     current = await templates.latest(session, key)
     check_if_match(if_match, current.version)
-    template = await templates.edit(session, current=current, edit=body)
+    template = await templates.edit(session, current=current, edit=body, author=principal.subject)
     response.headers["ETag"] = etag(template.version)
     return _template_out(template)
 
@@ -105,10 +108,32 @@ async def render_template(
 ) -> RenderOut:
     template = await templates.latest(session, key)
     sample = {name: f"<{name}>" for name in templates.BUILTINS}
-    text = templates.render(
-        template.body, declared=list(template.variables), values={**sample, **body.variables}
+    values = {**sample, **body.variables}
+    declared = list(template.variables)
+    text = templates.render(template.body, declared=declared, values=values)
+    html = templates.render_html(template.body, declared=declared, values=values)
+    return RenderOut(key=template.key, version=template.version, text=text, html=html)
+
+
+@router.post(
+    "/v1/templates/{key}/versions/{version}/approval",
+    summary="Approve a template version (admin, not its author): replies then use it",
+    responses={
+        403: {"description": "the author cannot approve their own version (four eyes)"},
+        409: {"description": "the version is approved already"},
+    },
+)
+async def approve_template(
+    key: Key,
+    version: Annotated[int, Path(ge=1, le=1_000_000)],
+    session: SessionDep,
+    principal: Admin,
+    clock: ClockDep,
+) -> TemplateOut:
+    template = await templates.approve(
+        session, key=key, version=version, approver=principal.subject, at=clock()
     )
-    return RenderOut(key=template.key, version=template.version, text=text)
+    return _template_out(template)
 
 
 @router.post(

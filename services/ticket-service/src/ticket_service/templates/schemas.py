@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from servicekit.fields import StrictBool
 from supportops_events.tickets import TicketPriority, TicketStatus
@@ -22,7 +22,25 @@ class TemplateIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=20_000)
     variables: list[VariableName] = Field(default_factory=list, max_length=50)
-    approved: StrictBool = False
+    approved: StrictBool = Field(
+        default=False,
+        description="Always false: a version is approved by another user "
+        "(POST /v1/templates/{key}/versions/{version}/approval)",
+    )
+
+    @field_validator("approved")
+    @classmethod
+    def _starts_unapproved(cls, value: bool) -> bool:
+        return _not_self_approved(value)
+
+
+def _not_self_approved(value: bool) -> bool:
+    if value:
+        raise ValueError(
+            "a template version starts unapproved; another user approves it "
+            "with POST /v1/templates/{key}/versions/{version}/approval"
+        )
+    return value
 
 
 class TemplateEdit(BaseModel):
@@ -31,7 +49,14 @@ class TemplateEdit(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, min_length=1, max_length=20_000)
     variables: list[VariableName] | None = Field(default=None, max_length=50)
-    approved: StrictBool | None = None
+    approved: StrictBool | None = Field(
+        default=None, description="Never true: the new version starts unapproved"
+    )
+
+    @field_validator("approved")
+    @classmethod
+    def _starts_unapproved(cls, value: bool | None) -> bool | None:
+        return None if value is None else _not_self_approved(value)
 
 
 class TemplateOut(BaseModel):
@@ -43,6 +68,9 @@ class TemplateOut(BaseModel):
     variables: list[str]
     approved: bool
     created_at: datetime
+    created_by: str | None
+    approved_by: str | None
+    approved_at: datetime | None
 
 
 class RenderIn(BaseModel):
@@ -53,6 +81,9 @@ class RenderOut(BaseModel):
     key: str
     version: int
     text: str
+    """The plain-text part: template and values as written."""
+    html: str
+    """The HTML part: template text and values escaped."""
 
 
 class TemplateReplyIn(BaseModel):
