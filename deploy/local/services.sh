@@ -40,6 +40,10 @@ ready() { [[ $(http_status "http://127.0.0.1:$1/readyz") == 200 ]]; }
 cmd_start() {
   local name port pid failed=0
   [[ -x $VENV_BIN/ticket-service ]] || die "the workspace is not installed: run 'make install'"
+  if [[ ${ENVIRONMENT:-development} != production ]]; then
+    # until outbound mail exists (issue #16), an MFA reset's one-time code is written here
+    export ONBOARDING_CONFIRMATION_CODE_DROP="${ONBOARDING_CONFIRMATION_CODE_DROP:-$ROOT/.local/codes}"
+  fi
   local -a started=()
   for name in $(selected "$@"); do
     port=$(port_of "$name")
