@@ -27,6 +27,12 @@ router = APIRouter(prefix="/v1/tickets", tags=["access actions"])
     "/{ticket_id}/access-actions",
     status_code=202,
     summary="Request an access action after the verification gate (409 listing reasons)",
+    responses={
+        409: {
+            "description": "verification-failed: `reasons` (the failed checks) and `checks` "
+            "(all of them, also recorded on the ticket's timeline)"
+        }
+    },
 )
 async def create_access_action(
     ticket_id: uuid.UUID,
