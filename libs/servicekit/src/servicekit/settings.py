@@ -67,8 +67,15 @@ class ServiceSettings(BaseSettings):
     run_consumers: bool = True
     relay_batch_size: int = 200
     relay_poll_interval_seconds: float = 1.0
+    # the relay's own pool: request traffic exhausting db_pool_size never stops delivery
+    relay_db_pool_size: int = 2
     consumer_max_retries: int = 3
     consumer_retry_backoff_seconds: float = 0.2
+    # infrastructure errors are retried without limit; this caps the wait between tries
+    consumer_max_backoff_seconds: float = 10.0
+    consumer_lag_refresh_seconds: float = 5.0
+    # the watchdog: a partition with lag and no progress this long restarts the consumer
+    consumer_stall_seconds: float = 30.0
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
