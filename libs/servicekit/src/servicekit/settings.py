@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicekit.localstack import default_database_url, default_kafka_bootstrap
+
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "dev-only")
 
@@ -46,7 +48,8 @@ class ServiceSettings(BaseSettings):
     port: int = 0
     database_url: str = ""
     db_pool_size: int = 10
-    kafka_bootstrap_servers: str = _shared("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    # empty: the local broker on SUPPORTOPS_KAFKA_PORT (servicekit.localstack)
+    kafka_bootstrap_servers: str = _shared("KAFKA_BOOTSTRAP_SERVERS", "")
     kafka_security_protocol: str = _shared("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
     kafka_ssl_cafile: str | None = _shared("KAFKA_SSL_CAFILE", None)
     kafka_sasl_mechanism: str | None = _shared("KAFKA_SASL_MECHANISM", None)
@@ -98,9 +101,9 @@ class ServiceSettings(BaseSettings):
         if not self.port:
             self.port = self.default_port
         if not self.database_url:
-            self.database_url = (
-                f"postgresql+asyncpg://supportops:supportops@127.0.0.1:5432/{self.default_database}"
-            )
+            self.database_url = default_database_url(self.default_database)
+        if not self.kafka_bootstrap_servers:
+            self.kafka_bootstrap_servers = default_kafka_bootstrap()
         if self.environment is Environment.production:
             problems = self.placeholder_secrets()
             if problems:
