@@ -291,6 +291,10 @@ class EventConsumer:
             lags[tp] = (position, lag)
         return lags
 
+    def reported_partitions(self) -> set[TopicPartition]:
+        """The partitions this consumer currently reports lag for."""
+        return set(self._lag_labels)
+
     def _drop_lag(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             with contextlib.suppress(KeyError):
