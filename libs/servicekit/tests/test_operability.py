@@ -315,3 +315,6 @@ async def test_requests_answer_503_with_retry_after_while_the_database_is_unreac
         assert body["type"] == "https://supportops.dev/problems/unavailable"
         assert "5432" not in response.text and "Connect call" not in response.text
     assert bug.status_code == 500  # a bug is still a bug
+    documented = app.openapi()["paths"]["/v1/items"]["get"]["responses"]["503"]
+    assert "application/problem+json" in documented["content"]
+    assert "Retry-After" in documented["headers"]
