@@ -71,3 +71,12 @@ def test_a_renamed_metric_is_caught(tmp_path: Path) -> None:
     )
     assert "outbox_age" in alert_metrics(renamed)["SupportopsOutboxLag"]
     assert "outbox_age" not in exported_metrics()
+
+
+def test_relay_publish_failures_and_watchdog_restarts_page_someone() -> None:
+    used = alert_metrics()
+    assert used["SupportopsOutboxPublishFailing"] == {"outbox_publish_failures_total"}
+    assert used["SupportopsConsumerWatchdogRestarts"] == {"consumer_watchdog_restarts_total"}
+    assert {"outbox_publish_failures_total", "consumer_watchdog_restarts_total"} <= (
+        exported_metrics()
+    )

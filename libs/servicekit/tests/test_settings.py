@@ -17,6 +17,7 @@ class DemoSettings(ServiceSettings):
 
 def test_defaults_and_prefixed_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("SUPPORTOPS_KAFKA_PORT", raising=False)  # a second stack's run
     monkeypatch.setenv("DEMO_PORT", "9000")
     s = DemoSettings()
     assert s.port == 9000

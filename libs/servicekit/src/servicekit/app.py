@@ -76,6 +76,7 @@ class KafkaRuntime:
         )
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
+        self.relay_db: Database | None = None
         self.consumer: EventConsumer | None = None
         self.ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -113,8 +114,11 @@ class KafkaRuntime:
         if self.producer is None or self._stopping:
             return  # stopped while booting: stop() closes the producer
         if s.run_relay:
+            # its own small pool: request traffic exhausting the API's pool (or holding
+            # it during an overload) never stops event delivery
+            self.relay_db = Database(s.database_url, pool_size=s.relay_db_pool_size, max_overflow=0)
             self.relay = OutboxRelay(
-                self.db,
+                self.relay_db,
                 self.producer,
                 service_name=self.defn.name,
                 batch_size=s.relay_batch_size,
@@ -131,7 +135,10 @@ class KafkaRuntime:
                 dlq_producer=self.producer,
                 max_retries=s.consumer_max_retries,
                 retry_backoff=s.consumer_retry_backoff_seconds,
+                max_backoff=s.consumer_max_backoff_seconds,
                 topic_prefix=s.kafka_topic_prefix,
+                lag_refresh_seconds=s.consumer_lag_refresh_seconds,
+                stall_seconds=s.consumer_stall_seconds,
             )
             self._tasks.append(asyncio.create_task(self._run_consumer(), name="consumer"))
         self.ready.set()
@@ -188,6 +195,16 @@ class KafkaRuntime:
         if self.producer is not None:
             with contextlib.suppress(Exception):
                 await self.producer.stop()
+        if self.relay_db is not None:
+            await self.relay_db.dispose()
+
+    @property
+    def needed_for_readiness(self) -> bool:
+        """Only workers (relay, consumers) need Kafka to do their job; an API-only pod
+        never produces (the outbox does), so a broker outage must not take it out of
+        its Service (docs/decisions/0003)."""
+        s = self.defn.settings
+        return s.run_relay or s.run_consumers
 
 
 def create_service_app(defn: ServiceDefinition) -> FastAPI:
@@ -332,7 +349,7 @@ def health_router() -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="Readiness: database and Kafka reachable",
+        summary="Readiness: database reachable, and Kafka for a worker (relay, consumers)",
         responses={503: {"description": "The database or Kafka is not reachable (yet)"}},
     )
     async def readyz(request: Request) -> JSONResponse:
@@ -344,11 +361,12 @@ def health_router() -> APIRouter:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unavailable: {type(exc).__name__}"
-        try:
-            await kafka.check()
-            checks["kafka"] = "ok"
-        except Exception as exc:
-            checks["kafka"] = f"unavailable: {type(exc).__name__}"
+        if kafka.needed_for_readiness:
+            try:
+                await kafka.check()
+                checks["kafka"] = "ok"
+            except Exception as exc:
+                checks["kafka"] = f"unavailable: {type(exc).__name__}"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not_ready", "checks": checks},

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicekit.localstack import default_database_url, default_kafka_bootstrap
+
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "dev-only")
 
@@ -46,7 +48,8 @@ class ServiceSettings(BaseSettings):
     port: int = 0
     database_url: str = ""
     db_pool_size: int = 10
-    kafka_bootstrap_servers: str = _shared("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    # empty: the local broker on SUPPORTOPS_KAFKA_PORT (servicekit.localstack)
+    kafka_bootstrap_servers: str = _shared("KAFKA_BOOTSTRAP_SERVERS", "")
     kafka_security_protocol: str = _shared("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
     kafka_ssl_cafile: str | None = _shared("KAFKA_SSL_CAFILE", None)
     kafka_sasl_mechanism: str | None = _shared("KAFKA_SASL_MECHANISM", None)
@@ -67,8 +70,15 @@ class ServiceSettings(BaseSettings):
     run_consumers: bool = True
     relay_batch_size: int = 200
     relay_poll_interval_seconds: float = 1.0
+    # the relay's own pool: request traffic exhausting db_pool_size never stops delivery
+    relay_db_pool_size: int = 2
     consumer_max_retries: int = 3
     consumer_retry_backoff_seconds: float = 0.2
+    # infrastructure errors are retried without limit; this caps the wait between tries
+    consumer_max_backoff_seconds: float = 10.0
+    consumer_lag_refresh_seconds: float = 5.0
+    # the watchdog: a partition with lag and no progress this long restarts the consumer
+    consumer_stall_seconds: float = 30.0
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -91,9 +101,9 @@ class ServiceSettings(BaseSettings):
         if not self.port:
             self.port = self.default_port
         if not self.database_url:
-            self.database_url = (
-                f"postgresql+asyncpg://supportops:supportops@127.0.0.1:5432/{self.default_database}"
-            )
+            self.database_url = default_database_url(self.default_database)
+        if not self.kafka_bootstrap_servers:
+            self.kafka_bootstrap_servers = default_kafka_bootstrap()
         if self.environment is Environment.production:
             problems = self.placeholder_secrets()
             if problems:

@@ -22,15 +22,17 @@ from sqlalchemy import MetaData, text
 
 from servicekit.auth import mint_token
 from servicekit.db import Database
+from servicekit.localstack import default_database_url, default_kafka_bootstrap
 from servicekit.settings import DEV_JWT_SECRET
 from supportops_events import Envelope, Event, EventDecodeError, UnknownEventType
 
 T = TypeVar("T")
 
-PG_ADMIN_URL = os.environ.get(
-    "SUPPORTOPS_PG_ADMIN_URL", "postgresql://supportops:supportops@127.0.0.1:5432/postgres"
+# The local stack's addresses (SUPPORTOPS_PG_PORT / SUPPORTOPS_KAFKA_PORT), unless given.
+PG_ADMIN_URL = os.environ.get("SUPPORTOPS_PG_ADMIN_URL") or default_database_url(
+    "postgres", driver="postgresql"
 )
-KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or default_kafka_bootstrap()
 
 
 def asyncpg_url(database: str) -> str:

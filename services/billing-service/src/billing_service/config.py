@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from servicekit.localstack import default_stripe_api_base
 from servicekit.settings import ServiceSettings, _is_placeholder, _shared
 
 DEV_STRIPE_API_KEY = "sk_test_123"
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev-only-change-me"
-DEV_STRIPE_API_BASE = "http://127.0.0.1:12111"
+# stripe-mock on SUPPORTOPS_STRIPE_MOCK_PORT (read again by stripe_base, at call time)
+DEV_STRIPE_API_BASE = default_stripe_api_base()
 
 
 class BillingSettings(ServiceSettings):
@@ -46,4 +48,4 @@ class BillingSettings(ServiceSettings):
         """Where the Stripe client points; ``None`` means Stripe itself."""
         if self.stripe_api_base:
             return self.stripe_api_base
-        return None if not self.is_development else DEV_STRIPE_API_BASE
+        return None if not self.is_development else default_stripe_api_base()
