@@ -361,3 +361,33 @@ async def test_webhook_metrics_count_received_verified_rejected_and_processed(
     assert grew("stripe_webhooks_rejected_total", reason="invalid_signature") == 1
     assert grew("stripe_webhooks_rejected_total", reason="missing_signature") == 1
     assert grew("stripe_events_processed_total", event_type="payout.paid", outcome="ignored") == 1
+
+
+async def test_a_stripe_answer_with_impossible_data_is_not_trusted_to_settle_a_tie(
+    billing: BillingApp, plan: dict[str, Any]
+) -> None:
+    """stripe-mock answers the re-fetch with its canned subscription (ending at period
+    end, a period ending before it starts): the arrival order settles the tie instead,
+    and no cancellation is invented."""
+    sub = await subscribed(billing, plan)
+    tenant, t = sub["tenant_id"], base_time(billing)
+    shape = {"price_id": plan["stripe_price_id"], "period_start": t, "period_end": t + 30 * DAY}
+    four, six = (
+        stripe_event(
+            "customer.subscription.updated",
+            subscription_object(sub, status="active", quantity=seats, **shape),
+            created=t,
+        )
+        for seats in (4, 6)
+    )
+    assert await deliver_all(billing, four, six) == ["applied", "applied"]
+    state = (await billing.client.get(f"/v1/subscriptions/{sub['id']}", headers=AGENT)).json()
+    assert (state["seats"], state["cancel_at_period_end"]) == (6, False)
+    events = await tenant_events(
+        billing, tenant, lambda es: any(e.type == "subscription.updated" for e in es)
+    )
+    assert [e.type for e in events] == [
+        "subscription.created",
+        "subscription.activated",
+        "subscription.updated",
+    ]
