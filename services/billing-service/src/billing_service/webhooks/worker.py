@@ -192,9 +192,10 @@ class StripeWorker:
                     own = dict(row.payload["data"]["object"])
                 # Outside any transaction: Stripe's current state settles the order.
                 fetched = await self._fetch(object_kind, object_id)
-                if object_kind == "customer" and subscriptions.valid_period(
-                    fetched, subscription_id=None
-                )[2]:
+                if (
+                    object_kind == "customer"
+                    and subscriptions.valid_period(fetched, subscription_id=None)[2]
+                ):
                     # Stripe answered with data that cannot be true (stripe-mock's canned
                     # object does): not trusted; the arrival order settles this tie.
                     fetched = own
