@@ -30,7 +30,7 @@ from billing_fixtures import (
     stripe_event,
     subscription_object,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from billing_service.models import StripeEvent
@@ -43,6 +43,13 @@ SEATS = 3
 UNIT_AMOUNT = 1500
 MAX_EXAMPLES = int(os.environ.get("STRIPE_MODEL_EXAMPLES", "30"))
 """Examples per run; each is ~10-15 webhooks (about 0.5 s)."""
+PHASES = (
+    [Phase.explicit, Phase.reuse, Phase.generate]
+    if os.environ.get("CI")
+    else [Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]
+)
+"""In CI a failure is reported as found (shrinking one can take minutes, past the
+per-test timeout); locally it is shrunk to a minimal life and delivery."""
 
 
 @dataclass
@@ -321,8 +328,10 @@ async def model(billing: BillingApp, plan: dict[str, Any]) -> Any:
         worker.stripe = real
 
 
+@pytest.mark.timeout(600)
 @settings(
     max_examples=MAX_EXAMPLES,
+    phases=PHASES,
     deadline=None,
     derandomize=True,  # the same examples on every run (CI and locally): reproducible
     database=None,

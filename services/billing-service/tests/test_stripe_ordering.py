@@ -14,7 +14,9 @@ from billing_fixtures import (
     BILLING,
     BillingApp,
     StripeNow,
+    charge_object,
     deliver,
+    dispute_object,
     invoice_object,
     metric_value,
     new_tenant,
@@ -391,3 +393,29 @@ async def test_a_stripe_answer_with_impossible_data_is_not_trusted_to_settle_a_t
         "subscription.activated",
         "subscription.updated",
     ]
+
+
+async def test_a_dispute_closed_before_its_opening_arrived_is_announced_once_each(
+    billing: BillingApp, plan: dict[str, Any]
+) -> None:
+    sub = await subscribed(billing, plan)
+    tenant, t = sub["tenant_id"], base_time(billing)
+    charge = charge_object(sub, charge_id=f"ch_{tenant}", amount=4500)
+    charge["metadata"] = {"tenant_id": tenant}
+    opened = dispute_object(
+        dispute_id=f"dp_{tenant}", charge_id=charge["id"], amount=4500, status="needs_response"
+    )
+    opened["charge"] = charge  # expanded: the dispute's tenant is found from it
+    closed = {**opened, "status": "won"}
+    assert await deliver_all(
+        billing,
+        stripe_event("charge.dispute.closed", closed, created=t),
+        stripe_event("charge.dispute.created", opened, created=t),  # same second, late
+    ) == ["applied", "stale"]
+    events = await tenant_events(
+        billing, tenant, lambda es: any(e.type == "dispute.closed" for e in es)
+    )
+    disputes = [e for e in events if not e.type.startswith("subscription.")]
+    # the opening is implied and announced first; no follow-up for a dispute already won
+    assert [e.type for e in disputes] == ["dispute.opened", "dispute.closed"]
+    assert disputes[1].data.model_dump()["status"] == "won"

@@ -67,6 +67,7 @@ HANDLED_TYPES = (
     }
 )
 DISPUTE_STATUSES = {s.value for s in DisputeStatus}
+CLOSED_DISPUTE_STATUSES = {"won", "lost", "warning_closed"}
 
 
 async def process(
@@ -334,7 +335,11 @@ async def _dispute(
             select(Correction).where(Correction.stripe_id == dispute_id).with_for_update()
         )
     ).first()
-    if record is not None and created < record.stripe_state_at:
+    if record is not None and (
+        created < record.stripe_state_at
+        # a closed dispute stays closed: an opening of the same second is older
+        or (not closed and record.status in CLOSED_DISPUTE_STATUSES)
+    ):
         return "stale"
     if record is None:
         tenant = await _tenant_of_charge(session, charge) if isinstance(charge, dict) else None
@@ -378,8 +383,14 @@ async def _dispute(
     }
     key = f"dispute:{dispute_id}"
     if closed:
-        if previous_status in {"won", "lost", "warning_closed"}:
+        if previous_status in CLOSED_DISPUTE_STATUSES:
             return "unchanged"
+        if previous_status is None:
+            # closed before its opening arrived: the opening is implied and announced
+            # first (no follow-up: there is nothing left to do), so the late
+            # charge.dispute.created has nothing left to say
+            due_by = ts((obj.get("evidence_details") or {}).get("due_by"))
+            await publish(session, DisputeOpened(**common, evidence_due_by=due_by))
         await publish(session, DisputeClosed(**common, closed_at=ts(created) or now))
         if previous_status is not None:
             await publish(
