@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from billing_service.config import (
     DEV_STRIPE_API_BASE,
@@ -331,3 +332,33 @@ class AlteredStripe(StripeGateway):
         if self.refuse_subscriptions:
             kwargs["collection_method"] = "not_a_collection_method"
         return await super().create_subscription(**kwargs)
+
+
+class StripeNow(StripeGateway):
+    """The real gateway — reads still go to stripe-mock and pass its validation — whose
+    ``retrieve`` answers carry Stripe's current state as a test decides it (stripe-mock
+    answers every read with one canned object)."""
+
+    def __init__(self, real: StripeGateway) -> None:
+        super().__init__(real.client)
+        self.current: dict[str, dict[str, Any]] = {}
+        self.reads: list[str] = []
+
+    async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
+        await super().retrieve_subscription(subscription_id)
+        self.reads.append(subscription_id)
+        return copy.deepcopy(self.current[subscription_id])
+
+    async def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
+        await super().retrieve_invoice(invoice_id)
+        self.reads.append(invoice_id)
+        return copy.deepcopy(self.current[invoice_id])
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition (0 when absent)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

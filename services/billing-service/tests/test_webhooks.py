@@ -128,18 +128,22 @@ async def test_activation_duplicates_and_out_of_order_delivery(
     assert (await deliver(billing.client, past_due)).status_code == 200
     assert await processed(billing, past_due["id"]) == "applied"
     assert (await deliver(billing.client, active)).status_code == 200
-    assert await processed(billing, active["id"]) == "stale"
+    # the late snapshot changes no state, but its fact (the activation) is still news
+    assert await processed(billing, active["id"]) == "applied"
     duplicate = await deliver(billing.client, past_due)
     assert duplicate.status_code == 200
     assert duplicate.json()["duplicate"] is True
     state = await get_sub(billing, sub)
     assert state["status"] == "past_due"
     envelopes = await read_topic(
-        billing.events_topic, until=lambda es: bool(of_tenant(es, tenant, "subscription.updated"))
+        billing.events_topic,
+        until=lambda es: bool(of_tenant(es, tenant, "subscription.activated")),
     )
     changes = of_tenant(envelopes, tenant, "subscription.updated", "subscription.activated")
+    # announced once, carrying the current state, so no consumer moves back to active
     assert [(e.type, e.data.model_dump()["status"]) for e in changes] == [
-        ("subscription.updated", "past_due")
+        ("subscription.updated", "past_due"),
+        ("subscription.activated", "past_due"),
     ]
 
 
@@ -212,7 +216,9 @@ async def test_failed_payment_requires_followup_and_payment_resolves_it(
         until=lambda es: bool(of_tenant(es, tenant, "billing.followup_resolved")),
     )
     types = [e.type for e in of_tenant(envelopes, tenant) if not e.type.startswith("subscr")]
+    # a failed payment shows the invoice was finalized: that fact is announced first
     assert types == [
+        "invoice.finalized",
         "invoice.payment_failed",
         "billing.followup_required",
         "invoice.paid",

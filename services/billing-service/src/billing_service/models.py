@@ -137,6 +137,10 @@ class Invoice(Base):
     """The days overdue last announced: ``invoice.overdue`` once per extra day."""
     followup_cause: Mapped[str | None] = mapped_column(String(32))
     """The open billing follow-up about this invoice, if any."""
+    facts: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
+    """The facts announced (``finalized``, ``sent``, ``paid``, ``voided``,
+    ``payment_failed:<attempt>``) and when: each is published once, whatever the order
+    Stripe's events arrive in, and no older event takes one back."""
     stripe_state_at: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(Integer, default=1)
     """The ETag: bumped by every change (webhooks included)."""
@@ -164,6 +168,11 @@ class StripeEvent(Base):
     origin_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     """Correlation and trace of the request that delivered it (``capture_context``), so
     the events its processing publishes belong to that request's trace."""
+    object_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    """The Stripe object the event is about (``data.object.id``): the worker never
+    processes an object's event while an earlier one of the same object is unprocessed."""
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When a failed event is tried again (backoff); it is retried without limit."""
 
 
 class Renewal(Base):
