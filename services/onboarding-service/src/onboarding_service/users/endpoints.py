@@ -190,19 +190,12 @@ async def update_user(
     clock: ClockDep,
     if_match: IfMatchHeader = None,
 ) -> UserOut:
-    user, _ = await _user_for_update(session, principal, user_id)
+    user, tenant = await _user_for_update(session, principal, user_id)
     check_if_match(if_match, version=user.version, required=True)
-    if body.role is not None and body.role != user.role and user.role == UserRole.admin:
-        admins = await session.scalars(
-            select(User.id).where(
-                User.tenant_id == user.tenant_id,
-                User.role == UserRole.admin.value,
-                User.status.in_([UserStatus.active, UserStatus.inactive, UserStatus.locked]),
-                User.id != user.id,
-            )
+    if body.role is not None:
+        await service.ensure_active_admin_remains(
+            session, tenant=tenant, user=user, role=body.role, status=user.status
         )
-        if not admins.first():
-            raise Conflict("a tenant keeps at least one admin", code="last-admin")
     if body.name is not None:
         user.name = body.name
     if body.role is not None:
