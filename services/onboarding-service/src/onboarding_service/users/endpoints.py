@@ -44,13 +44,14 @@ from onboarding_service.users.schemas import (
     SignInIn,
     SignInOutcome,
     UserOut,
-    UserUpdate,
+    UserSettable,
     user_out,
 )
 from servicekit.auth import Principal
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound, Unprocessable, problem_response
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
 from servicekit.pagination import Page, PageDep, paginate
 
 router = APIRouter(prefix="/v1", tags=["users"], responses=PROBLEM_RESPONSES)
@@ -179,11 +180,16 @@ async def get_user(
 @router.patch(
     "/users/{user_id}",
     summary="Change a user's name or role (If-Match required)",
-    responses={412: {"description": "stale ETag"}, 428: {"description": "If-Match missing"}},
+    responses={
+        409: {"description": "the last active admin would lose the admin role"},
+        412: {"description": "stale ETag"},
+        428: {"description": "If-Match missing"},
+    },
+    **merge_patch_route(UserSettable),
 )
 async def update_user(
     user_id: uuid.UUID,
-    body: UserUpdate,
+    body: MergePatch,
     response: Response,
     session: SessionDep,
     principal: Operator,
@@ -192,14 +198,15 @@ async def update_user(
 ) -> UserOut:
     user, tenant = await _user_for_update(session, principal, user_id)
     check_if_match(if_match, version=user.version, required=True)
-    if body.role is not None:
+    merged = apply_merge_patch(
+        UserSettable, document={"name": user.name, "role": user.role}, patch=body
+    )
+    if merged.role != user.role:
         await service.ensure_active_admin_remains(
-            session, tenant=tenant, user=user, role=body.role, status=user.status
+            session, tenant=tenant, user=user, role=merged.role, status=user.status
         )
-    if body.name is not None:
-        user.name = body.name
-    if body.role is not None:
-        user.role = body.role.value
+    user.name = merged.name
+    user.role = merged.role.value
     user.updated_at = clock.now()
     await session.flush()
     response.headers["ETag"] = etag(user.version)
