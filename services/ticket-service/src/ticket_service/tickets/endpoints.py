@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.clock import ClockDep
@@ -25,7 +26,7 @@ from ticket_service.tickets.schemas import (
     TicketDetail,
     TicketIn,
     TicketOut,
-    TicketPatch,
+    TicketSettable,
     TimelineEntryOut,
 )
 
@@ -126,10 +127,11 @@ async def get_ticket(
 @router.patch(
     "/{ticket_id}",
     summary="Change status, priority, routing, tags or assignee (If-Match required)",
+    **merge_patch_route(TicketSettable),
 )
 async def update_ticket(
     ticket_id: uuid.UUID,
-    patch: TicketPatch,
+    patch: MergePatch,
     session: SessionDep,
     principal: TicketReader,
     clock: ClockDep,

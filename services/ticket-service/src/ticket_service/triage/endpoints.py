@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
@@ -21,7 +22,6 @@ from ticket_service.triage.schemas import (
     TriageOutcome,
     TriageRuleIn,
     TriageRuleOut,
-    TriageRulePatch,
 )
 
 router = APIRouter(prefix="/v1/triage-rules", tags=["triage"])
@@ -66,10 +66,14 @@ async def get_rule(
     return service.to_out(rule)
 
 
-@router.patch("/{rule_id}", summary="Change a triage rule (admin; If-Match required)")
+@router.patch(
+    "/{rule_id}",
+    summary="Change a triage rule (admin; If-Match required)",
+    **merge_patch_route(TriageRuleIn),
+)
 async def update_rule(
     rule_id: uuid.UUID,
-    patch: TriageRulePatch,
+    patch: MergePatch,
     session: SessionDep,
     principal: Admin,
     response: Response,
