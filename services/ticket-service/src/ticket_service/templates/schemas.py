@@ -25,13 +25,14 @@ class TemplateIn(BaseModel):
     approved: StrictBool = False
 
 
-class TemplateEdit(BaseModel):
-    """A new version of a template; fields left out are carried over."""
+class TemplateSettable(BaseModel):
+    """What an edit merge-patches (RFC 7396) into the next version; members left out are
+    carried over from the current one."""
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = Field(default=None, min_length=1, max_length=20_000)
-    variables: list[VariableName] | None = Field(default=None, max_length=50)
-    approved: StrictBool | None = None
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=20_000)
+    variables: list[VariableName] = Field(default_factory=list, max_length=50)
+    approved: StrictBool = False
 
 
 class TemplateOut(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.merge_patch import apply_merge_patch
 from ticket_service.models import Template, Ticket, TimelineEntry
-from ticket_service.templates.schemas import TemplateEdit, TemplateIn
+from ticket_service.templates.schemas import TemplateIn, TemplateSettable
 from ticket_service.tickets.schemas import MessageKind
 from ticket_service.tickets.service import Actor, add_message
 
@@ -132,19 +134,25 @@ async def create(session: AsyncSession, *, body: TemplateIn) -> Template:
     return template
 
 
-async def edit(session: AsyncSession, *, current: Template, edit: TemplateEdit) -> Template:
-    """Editing never changes a sent version: it adds the next one."""
-    variables = list(edit.variables) if edit.variables is not None else list(current.variables)
-    body = edit.body if edit.body is not None else current.body
-    check_template(body, declared=variables)
+async def edit(session: AsyncSession, *, current: Template, patch: Mapping[str, Any]) -> Template:
+    """Editing never changes a sent version: it adds the next one, ``patch`` (an RFC 7396
+    merge patch) applied to the current one."""
+    document = {
+        "title": current.title,
+        "body": current.body,
+        "variables": list(current.variables),
+        "approved": current.approved,
+    }
+    merged = apply_merge_patch(TemplateSettable, document=document, patch=patch)
+    check_template(merged.body, declared=list(merged.variables))
     template = Template(
         id=uuid.uuid4(),
         key=current.key,
         version=current.version + 1,
-        title=edit.title if edit.title is not None else current.title,
-        body=body,
-        variables=variables,
-        approved=edit.approved if edit.approved is not None else current.approved,
+        title=merged.title,
+        body=merged.body,
+        variables=list(merged.variables),
+        approved=merged.approved,
     )
     session.add(template)
     try:
