@@ -202,7 +202,13 @@ async def get_bug(
     return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
-@router.patch("/bugs/{bug_id}", **merge_patch_route(BugSettable))
+@router.patch(
+    "/bugs/{bug_id}",
+    **merge_patch_route(
+        BugSettable,
+        description="Edit the report; `If-Match` is required (428 without it, 412 when stale).",
+    ),
+)
 async def update_bug(
     bug_id: uuid.UUID,
     body: MergePatch,
@@ -212,11 +218,12 @@ async def update_bug(
     response: Response,
     if_match: IfMatch = None,
 ) -> BugDetail:
-    """Edit the report; ``If-Match`` is required (428 without it, 412 when stale)."""
-    version = parse_if_match(if_match, required=True)
-    assert version is not None
+    if if_match is None:
+        parse_if_match(if_match, required=True)  # 428 before anything else
     bug = await _visible_bug(session, principal, bug_id, for_update=True, to_change=True)
     merged = service.merged_report(bug, patch=body, tenant_scope=principal.tenant_id)
+    version = parse_if_match(if_match, required=True)  # after validation: bad input is a 422
+    assert version is not None
     if "affected_tenants" in body:
         for tenant in merged.affected_tenants:
             principal.ensure_tenant(tenant, resource="tenant")

@@ -188,9 +188,16 @@ async def update_tenant(
     if_match: IfMatchHeader = None,
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
+    # invalid input is refused (422) before the precondition is looked at (412)
+    merged = service.merged_settable(tenant, body)
     check_if_match(if_match, version=tenant.version, required=True)
     await service.update_tenant(
-        session, tenant=tenant, patch=body, by=principal.subject, now=clock.now()
+        session,
+        tenant=tenant,
+        merged=merged,
+        configuration_named="configuration" in body,
+        by=principal.subject,
+        now=clock.now(),
     )
     response.headers["ETag"] = etag(tenant.version)
     return await render(session, tenant)

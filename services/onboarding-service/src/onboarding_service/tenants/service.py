@@ -119,21 +119,26 @@ def settable_of(tenant: Tenant) -> dict[str, Any]:
     }
 
 
+def merged_settable(tenant: Tenant, patch: dict[str, Any]) -> TenantSettable:
+    """The tenant with an RFC 7396 merge patch applied, validated (422 naming the field):
+    configuration keys the patch does not name are kept."""
+    return apply_merge_patch(TenantSettable, document=settable_of(tenant), patch=patch)
+
+
 async def update_tenant(
     session: AsyncSession,
     *,
     tenant: Tenant,
-    patch: dict[str, Any],
+    merged: TenantSettable,
+    configuration_named: bool,
     by: str,
     now: datetime,
 ) -> None:
-    """Apply an RFC 7396 merge patch: configuration keys not named are kept."""
-    current = settable_of(tenant)
-    merged = apply_merge_patch(TenantSettable, document=current, patch=patch)
+    """Store a merged tenant; naming the configuration ticks the checklist step."""
     tenant.company_name = merged.company_name
     tenant.billing_email = merged.billing_email
     tenant.configuration = merged.configuration.model_dump(mode="json")
-    if "configuration" in patch:
+    if configuration_named:
         await tick_step(
             session,
             tenant=tenant,

@@ -197,10 +197,11 @@ async def update_user(
     if_match: IfMatchHeader = None,
 ) -> UserOut:
     user, tenant = await _user_for_update(session, principal, user_id)
-    check_if_match(if_match, version=user.version, required=True)
+    # invalid input is refused (422) before the precondition is looked at (412)
     merged = apply_merge_patch(
         UserSettable, document={"name": user.name, "role": user.role}, patch=body
     )
+    check_if_match(if_match, version=user.version, required=True)
     if merged.role != user.role:
         await service.ensure_active_admin_remains(
             session, tenant=tenant, user=user, role=merged.role, status=user.status

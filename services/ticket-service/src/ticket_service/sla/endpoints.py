@@ -109,11 +109,11 @@ async def update_calendar(
     if_match: IfMatch = None,
 ) -> BusinessCalendarOut:
     row = await _calendar(session, calendar_id)
-    check_if_match(if_match, row.version)
     current = _calendar_out(row).model_dump(
         mode="json", include=set(BusinessCalendarSettable.model_fields)
     )
     merged = apply_merge_patch(BusinessCalendarSettable, document=current, patch=patch)
+    check_if_match(if_match, row.version)  # after validation: bad input is a 422
     row.name, row.timezone = merged.name, merged.timezone
     row.opens, row.closes = merged.opens, merged.closes
     row.workdays = sorted(set(merged.workdays))
@@ -183,9 +183,9 @@ async def update_policy(
     row = await session.get(SlaPolicy, policy_id)
     if row is None:
         raise NotFound("SLA policy not found")
-    check_if_match(if_match, row.version)
     current = _policy_out(row).model_dump(mode="json", include=set(SlaPolicySettable.model_fields))
     merged = apply_merge_patch(SlaPolicySettable, document=current, patch=patch)
+    check_if_match(if_match, row.version)  # after validation: bad input is a 422
     if merged.calendar_id != row.calendar_id:
         await _calendar(session, merged.calendar_id)
     row.calendar_id = merged.calendar_id

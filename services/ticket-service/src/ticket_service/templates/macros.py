@@ -17,7 +17,7 @@ from servicekit.errors import Conflict, NotFound
 from ticket_service.models import Macro, Ticket
 from ticket_service.templates.schemas import MacroIn
 from ticket_service.templates.service import latest, reply_with_template
-from ticket_service.tickets.service import Actor, update_ticket
+from ticket_service.tickets.service import Actor, merged_ticket, update_ticket
 
 
 async def create_macro(session: AsyncSession, *, body: MacroIn, at: datetime) -> Macro:
@@ -69,4 +69,5 @@ async def apply_macro(
         patch["status"] = macro.status
     if macro.priority is not None:
         patch["priority"] = macro.priority
-    await update_ticket(session, ticket=ticket, patch=patch, actor=actor, at=at)
+    merged = merged_ticket(ticket, patch)
+    await update_ticket(session, ticket=ticket, merged=merged, actor=actor, at=at)

@@ -140,10 +140,11 @@ async def update_ticket(
 ) -> TicketOut:
     ensure_staff(principal)
     ticket = await service.load_ticket(session, ticket_id, principal=principal, for_update=True)
+    merged = service.merged_ticket(ticket, patch)  # 422 before 412
     check_if_match(if_match, ticket.version)
     at = clock()
     await service.update_ticket(
-        session, ticket=ticket, patch=patch, actor=service.Actor.of(principal), at=at
+        session, ticket=ticket, merged=merged, actor=service.Actor.of(principal), at=at
     )
     response.headers["ETag"] = etag(ticket.version)
     return service.to_out(ticket, now=at)

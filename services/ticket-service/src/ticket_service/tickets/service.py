@@ -657,20 +657,24 @@ def settable_of(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-async def update_ticket(
-    session: AsyncSession,
-    *,
-    ticket: Ticket,
-    patch: Mapping[str, Any],
-    actor: Actor,
-    at: datetime,
-) -> None:
-    """Apply an RFC 7396 merge patch; each change is one timeline entry and event."""
+def merged_ticket(ticket: Ticket, patch: Mapping[str, Any]) -> TicketSettable:
+    """The ticket with an RFC 7396 merge patch applied, validated (422 naming the field)."""
     patch = dict(patch)
     if "category" in patch and "subcategory" not in patch:
         # a subcategory belongs to its category: naming a category starts it afresh
         patch["subcategory"] = None
-    merged = apply_merge_patch(TicketSettable, document=settable_of(ticket), patch=patch)
+    return apply_merge_patch(TicketSettable, document=settable_of(ticket), patch=patch)
+
+
+async def update_ticket(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    merged: TicketSettable,
+    actor: Actor,
+    at: datetime,
+) -> None:
+    """Store a merged ticket (``merged_ticket``); each change is one timeline entry."""
     if merged.status.value != ticket.status:
         await change_status(
             session, ticket=ticket, to=merged.status, actor=actor, at=at, reason=merged.reason

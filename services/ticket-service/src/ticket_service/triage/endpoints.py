@@ -81,8 +81,9 @@ async def update_rule(
     if_match: str | None = Header(default=None, alias="If-Match", max_length=100),
 ) -> TriageRuleOut:
     rule = await service.get_rule(session, rule_id)
+    merged = service.merged_rule(rule, patch)  # 422 before 412
     check_if_match(if_match, rule.version)
-    rule = await service.update_rule(session, rule=rule, patch=patch, at=clock())
+    rule = await service.update_rule(session, rule=rule, merged=merged, at=clock())
     response.headers["ETag"] = etag(rule.version)
     return service.to_out(rule)
 

@@ -106,12 +106,15 @@ def settable_of(rule: TriageRule) -> dict[str, Any]:
     }
 
 
+def merged_rule(rule: TriageRule, patch: dict[str, Any]) -> TriageRuleIn:
+    """The rule with an RFC 7396 merge patch applied: ``{"conditions": {"keywords": [...]}}``
+    keeps the other conditions and the actions; validated as a new rule would be."""
+    return apply_merge_patch(TriageRuleIn, document=settable_of(rule), patch=patch)
+
+
 async def update_rule(
-    session: AsyncSession, *, rule: TriageRule, patch: dict[str, Any], at: datetime
+    session: AsyncSession, *, rule: TriageRule, merged: TriageRuleIn, at: datetime
 ) -> TriageRule:
-    """An RFC 7396 merge patch: ``{"conditions": {"keywords": [...]}}`` keeps the other
-    conditions and the actions; the merged rule is validated as a new one would be."""
-    merged = apply_merge_patch(TriageRuleIn, document=settable_of(rule), patch=patch)
     rule.name = merged.name
     rule.position = merged.position
     rule.enabled = merged.enabled
