@@ -1,5 +1,5 @@
-"""A tenant always keeps an active admin: no role change or deactivation may take the
-power of the last one, not even two admins demoting each other at the same moment."""
+"""A tenant always keeps an active admin: no role change, deactivation or removal may take
+the power of the last one, not even two admins demoting each other at the same moment."""
 
 from __future__ import annotations
 
@@ -111,6 +111,36 @@ async def test_the_last_active_admin_keeps_the_role(
     assert await active_admin_ids(client, tenant_id) == {member["id"]}
 
 
+async def test_the_last_active_admin_cannot_be_removed(
+    client: httpx.AsyncClient, new_tenant: Any, published: Any
+) -> None:
+    tenant_id, admin = await tenant_with_active_admin(client, new_tenant)
+    member = await invite_active(client, tenant_id, role="member", name="ada")
+
+    refused = await client.delete(f"/v1/users/{admin['id']}", headers=OPERATOR)
+
+    assert_last_admin_problem(refused, admin)
+    assert (await client.get(f"/v1/users/{admin['id']}", headers=OPERATOR)).status_code == 200
+    # a member can go: deactivated (sessions revoked, read models told), then forgotten
+    removed = await client.delete(f"/v1/users/{member['id']}", headers=OPERATOR)
+    assert removed.status_code == 204, removed.text
+    assert (await client.get(f"/v1/users/{member['id']}", headers=OPERATOR)).status_code == 404
+    events = await published(tenant_id, "user.deactivated")
+    gone = next(e for e in events if e.type == "user.deactivated").data
+    assert (gone.user_id, gone.reason) == (member["id"], "removed")  # type: ignore[attr-defined]
+    # and so can an admin once another one can run the tenant
+    second = await invite_active(client, tenant_id, role="admin", name="joan")
+    assert (await client.delete(f"/v1/users/{admin['id']}", headers=OPERATOR)).status_code == 204
+    assert await active_admin_ids(client, tenant_id) == {second["id"]}
+    # the e-mail of a removed user can be invited again
+    again = await client.post(
+        f"/v1/tenants/{tenant_id}/users",
+        json={"email": member["email"], "role": "member"},
+        headers=OPERATOR,
+    )
+    assert again.status_code == 201, again.text
+
+
 async def test_a_locked_admin_does_not_count_as_active(
     client: httpx.AsyncClient, new_tenant: Any
 ) -> None:
@@ -146,16 +176,19 @@ async def test_two_admins_demoting_each_other_at_once_leave_one(
     assert len(await active_admin_ids(client, tenant_id)) == 1
 
 
-async def test_demotion_and_deactivation_at_once_leave_one(
+async def test_demotion_deactivation_and_removal_at_once_leave_one(
     client: httpx.AsyncClient, new_tenant: Any
 ) -> None:
     tenant_id, first = await tenant_with_active_admin(client, new_tenant)
     second = await invite_active(client, tenant_id, role="admin", name="katherine")
+    third = await invite_active(client, tenant_id, role="admin", name="dorothy")
 
     responses = await asyncio.gather(
         demote(client, first),
         client.post(f"/v1/users/{second['id']}/deactivate", json={}, headers=OPERATOR),
+        client.delete(f"/v1/users/{third['id']}", headers=OPERATOR),
     )
 
-    assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+    assert sorted(r.status_code for r in responses)[-1] == 409, [r.text for r in responses]
+    assert len([r for r in responses if r.status_code == 409]) == 1
     assert len(await active_admin_ids(client, tenant_id)) == 1

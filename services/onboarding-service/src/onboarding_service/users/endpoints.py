@@ -235,6 +235,30 @@ async def deactivate(
     return user_out(user)
 
 
+@router.delete(
+    "/users/{user_id}",
+    status_code=204,
+    summary="Remove a user from the tenant (deactivated, then forgotten; If-Match optional)",
+    responses={
+        409: {"description": "the last active admin of the tenant"},
+        412: {"description": "stale ETag"},
+    },
+)
+async def remove_user(
+    user_id: uuid.UUID,
+    session: SessionDep,
+    principal: Operator,
+    clock: ClockDep,
+    if_match: IfMatchHeader = None,
+) -> Response:
+    user, tenant = await _user_for_update(session, principal, user_id)
+    check_if_match(if_match, version=user.version, required=False)
+    await service.remove_user(
+        session, tenant=tenant, user=user, now=clock.now(), actor=principal.subject
+    )
+    return Response(status_code=204)
+
+
 @router.post(
     "/users/{user_id}/lock",
     summary="Lock a user (reported by the identity system)",

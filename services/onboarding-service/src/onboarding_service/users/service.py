@@ -49,8 +49,8 @@ async def ensure_active_admin_remains(
     role: UserRole | str,
     status: UserStatus | str,
 ) -> None:
-    """Refuse to take admin power from the tenant's last active admin (role change and
-    deactivation, and any future removal: every such path calls this before it writes).
+    """Refuse to take admin power from the tenant's last active admin (role change,
+    deactivation, removal: every such path calls this before it writes).
     Locks (by the identity system) and the inactivity mark are not refused: a lock
     protects the account, and an inactive admin can still sign in.
 
@@ -270,6 +270,34 @@ async def set_user_status(
         await tick_step(
             session, tenant=tenant, step=Step.admin_activated, now=now, by=actor, source="accept"
         )
+
+
+REMOVED = "removed"
+"""The deactivation reason ``user.deactivated`` carries when a user is removed."""
+
+
+async def remove_user(
+    session: AsyncSession, *, tenant: Tenant, user: User, now: datetime, actor: str
+) -> None:
+    """Remove a membership (the caller holds tenant and user rows): the user is
+    deactivated first (``user.deactivated``, reason ``removed``: sessions revoked, the
+    seat freed, read models told), then forgotten, so the e-mail can be invited again.
+    The last active admin cannot be removed."""
+    await ensure_active_admin_remains(
+        session, tenant=tenant, user=user, role=user.role, status=UserStatus.deactivated
+    )
+    if user.status != UserStatus.deactivated:
+        await set_user_status(
+            session,
+            tenant=tenant,
+            user=user,
+            target=UserStatus.deactivated,
+            now=now,
+            actor=actor,
+            reason=REMOVED,
+        )
+    await session.delete(user)
+    await session.flush()
 
 
 async def mark_inactive(
