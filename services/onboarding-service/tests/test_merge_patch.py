@@ -136,6 +136,12 @@ async def test_an_invalid_merged_document_is_a_422_naming_the_field(
     assert bad_merge.json()["errors"][0]["field"] == "configuration.sso"
     assert "needs protocol" in bad_merge.json()["errors"][0]["message"]
     assert not_an_object.status_code == 422
+    stale_and_bad = await client.patch(
+        configured_tenant,
+        json={"configuration": {"locale": 42}},
+        headers={**OPERATOR, "If-Match": '"999"', "Content-Type": MERGE_PATCH},
+    )
+    assert stale_and_bad.status_code == 422, stale_and_bad.text  # validation before If-Match
     after = (await client.get(configured_tenant, headers=OPERATOR)).json()
     assert after["configuration"] == before["configuration"]
     assert after["version"] == before["version"]

@@ -231,6 +231,9 @@ async def test_a_template_edit_carries_over_what_it_does_not_name(svc: Service) 
     # the kept body uses the variable: removing the declaration is refused
     undeclared = await merge_patch(svc.client, url, {"variables": None})
     assert undeclared.status_code == 422, undeclared.text
+    # bad input is a 422 even with a stale If-Match: validation comes first
+    stale_and_bad = await merge_patch(svc.client, url, {"approved": {}}, etag='"999"')
+    assert error_fields(problem(stale_and_bad, 422)) == {"approved"}
 
 
 async def test_every_patch_operation_is_documented_as_a_merge_patch(svc: Service) -> None:

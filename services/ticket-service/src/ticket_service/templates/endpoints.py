@@ -98,8 +98,9 @@ async def edit_template(
     if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
 ) -> TemplateOut:
     current = await templates.latest(session, key)
+    merged = templates.merged_edit(current, body)  # 422 before 412
     check_if_match(if_match, current.version)
-    template = await templates.edit(session, current=current, patch=body)
+    template = await templates.edit(session, current=current, merged=merged)
     response.headers["ETag"] = etag(template.version)
     return _template_out(template)
 

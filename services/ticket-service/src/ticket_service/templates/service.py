@@ -134,16 +134,19 @@ async def create(session: AsyncSession, *, body: TemplateIn) -> Template:
     return template
 
 
-async def edit(session: AsyncSession, *, current: Template, patch: Mapping[str, Any]) -> Template:
-    """Editing never changes a sent version: it adds the next one, ``patch`` (an RFC 7396
-    merge patch) applied to the current one."""
+def merged_edit(current: Template, patch: Mapping[str, Any]) -> TemplateSettable:
+    """The next version: ``patch`` (an RFC 7396 merge patch) applied to ``current``."""
     document = {
         "title": current.title,
         "body": current.body,
         "variables": list(current.variables),
         "approved": current.approved,
     }
-    merged = apply_merge_patch(TemplateSettable, document=document, patch=patch)
+    return apply_merge_patch(TemplateSettable, document=document, patch=patch)
+
+
+async def edit(session: AsyncSession, *, current: Template, merged: TemplateSettable) -> Template:
+    """Editing never changes a sent version: it adds the next one."""
     check_template(merged.body, declared=list(merged.variables))
     template = Template(
         id=uuid.uuid4(),
