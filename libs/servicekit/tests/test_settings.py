@@ -41,6 +41,11 @@ def test_production_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(ValidationError, match="JWT_SECRET"):
         DemoSettings()
     monkeypatch.setenv("JWT_SECRET", "a7f3c9e1b5d84f2a9c6e0b3d7f1a5c8e")
+    # unset, the database URL would be the development one, password included
+    monkeypatch.delenv("DEMO_DATABASE_URL", raising=False)
+    with pytest.raises(ValidationError, match="DEMO_DATABASE_URL"):
+        DemoSettings()
+    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql+asyncpg://demo:s3cr3t-0123456789@db/demo")
     assert DemoSettings().environment == "production"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from servicekit.localstack import default_stripe_api_base
-from servicekit.settings import ServiceSettings, _is_placeholder, _shared
+from servicekit.settings import ServiceSettings, _shared
 
 DEV_STRIPE_API_KEY = "sk_test_123"
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev-only-change-me"
@@ -16,6 +16,7 @@ class BillingSettings(ServiceSettings):
     env_prefix = "BILLING_"
     default_port = 8002
     default_database = "billing"
+    secret_fields = ServiceSettings.secret_fields | {"stripe_api_key", "stripe_webhook_secret"}
 
     # STRIPE_* (the contract's names) or BILLING_STRIPE_*
     stripe_api_key: str = _shared("STRIPE_API_KEY", DEV_STRIPE_API_KEY)
@@ -32,16 +33,6 @@ class BillingSettings(ServiceSettings):
     renewal_claim_timeout_seconds: int = 600
     """After this long a scan's claim on issuing a renewal invoice counts as left by a
     crashed scan and is taken over (same Stripe idempotency keys)."""
-
-    def extra_placeholder_secrets(self) -> list[str]:
-        found = []
-        if self.stripe_api_key == DEV_STRIPE_API_KEY or len(self.stripe_api_key) < 16:
-            found.append("STRIPE_API_KEY")
-        if self.stripe_webhook_secret == DEV_STRIPE_WEBHOOK_SECRET or _is_placeholder(
-            self.stripe_webhook_secret
-        ):
-            found.append("STRIPE_WEBHOOK_SECRET")
-        return found
 
     @property
     def stripe_base(self) -> str | None:

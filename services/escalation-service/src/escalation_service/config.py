@@ -10,6 +10,7 @@ class EscalationSettings(ServiceSettings):
     env_prefix = "ESCALATION_"
     default_port = 8004
     default_database = "escalation"
+    secret_fields = ServiceSettings.secret_fields | {"jira_api_token", "jira_webhook_secret"}
 
     duplicate_threshold: float = 0.45
     """Trigram score (0-1) above which a new report is a duplicate of an open bug."""
@@ -23,3 +24,10 @@ class EscalationSettings(ServiceSettings):
     jira_webhook_secret: str = "dev-jira-webhook-secret"
     public_base_url: str = "http://127.0.0.1:8004"
     """Where links back to a bug point (``{public_base_url}/v1/bugs/{id}``)."""
+
+    def secret_unused(self, name: str) -> bool:
+        # The API token only signs calls to Jira; the webhook secret is always in use,
+        # since the signed webhook endpoint is always served.
+        if name == "jira_api_token":
+            return self.qa_tracker != "jira"
+        return super().secret_unused(name)

@@ -12,6 +12,7 @@ class TicketSettings(ServiceSettings):
     env_prefix = "TICKET_"
     default_port = 8001
     default_database = "tickets"
+    secret_fields = ServiceSettings.secret_fields | {"csat_secret"}
 
     auto_close_after_hours: int = 96
     """Solved tickets close after this long (``auto-close`` command)."""
@@ -34,8 +35,8 @@ class TicketSettings(ServiceSettings):
             raise ValueError("csat_survey_url must contain {token}")
         return value
 
-    def extra_placeholder_secrets(self) -> list[str]:
-        # the survey key must not be derivable from a development default
-        if self.csat_secret is not None:
-            return ["TICKET_CSAT_SECRET"] if _is_placeholder(self.csat_secret) else []
-        return ["TICKET_CSAT_SECRET"] if _is_placeholder(self.jwt_secret) else []
+    def secret_unused(self, name: str) -> bool:
+        # Unset, the survey key is derived from JWT_SECRET: fine only if that one is real.
+        if name == "csat_secret" and self.csat_secret is None:
+            return not _is_placeholder(self.jwt_secret)
+        return super().secret_unused(name)

@@ -14,8 +14,8 @@ from escalation_service.bugs.schemas import (
     BugCreateResult,
     BugDetail,
     BugOut,
+    BugSettable,
     BugState,
-    BugUpdate,
     LinkIn,
     MergeIn,
     ReproductionIn,
@@ -36,6 +36,7 @@ from servicekit.errors import (
     PreconditionRequired,
 )
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep, paginate
 from supportops_events.escalation import BugSeverity
 
@@ -201,26 +202,35 @@ async def get_bug(
     return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
-@router.patch("/bugs/{bug_id}")
+@router.patch(
+    "/bugs/{bug_id}",
+    **merge_patch_route(
+        BugSettable,
+        description="Edit the report; `If-Match` is required (428 without it, 412 when stale).",
+    ),
+)
 async def update_bug(
     bug_id: uuid.UUID,
-    body: BugUpdate,
+    body: MergePatch,
     session: SessionDep,
     principal: Reporter,
     clock: ClockDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> BugDetail:
-    """Edit the report; ``If-Match`` is required (428 without it, 412 when stale)."""
-    version = parse_if_match(if_match, required=True)
-    assert version is not None
-    for tenant in body.affected_tenants or []:
-        principal.ensure_tenant(tenant, resource="tenant")
+    if if_match is None:
+        parse_if_match(if_match, required=True)  # 428 before anything else
     bug = await _visible_bug(session, principal, bug_id, for_update=True, to_change=True)
+    merged = service.merged_report(bug, patch=body, tenant_scope=principal.tenant_id)
+    version = parse_if_match(if_match, required=True)  # after validation: bad input is a 422
+    assert version is not None
+    if "affected_tenants" in body:
+        for tenant in merged.affected_tenants:
+            principal.ensure_tenant(tenant, resource="tenant")
     await service.update_report(
         session,
         bug=bug,
-        changes=body,
+        merged=merged,
         if_match=version,
         ctx=_ctx(principal, clock),
         tenant_scope=principal.tenant_id,

@@ -117,16 +117,21 @@ class BugCreate(Input):
         return self
 
 
-class BugUpdate(Input):
-    title: Short | None = None
-    summary: Text | None = None
-    steps: list[Step] | None = Field(default=None, max_length=50)
-    expected: Text | None = None
-    actual: Text | None = None
-    environment: EnvironmentIn | None = None
-    severity: BugSeverity | None = None
-    attachments: list[Attachment] | None = Field(default=None, max_length=50)
-    affected_tenants: list[Ident] | None = Field(default=None, max_length=200)
+class BugSettable(Input):
+    """The report as a PATCH merge-patches it (RFC 7396): ``environment`` merges key by
+    key; lists (steps, attachments, affected tenants) are replaced whole."""
+
+    title: Short
+    summary: Text = ""
+    steps: list[Step] = Field(default_factory=list, max_length=50)
+    expected: Text = ""
+    actual: Text = ""
+    environment: EnvironmentIn = Field(default_factory=EnvironmentIn)
+    severity: BugSeverity = BugSeverity.medium
+    attachments: list[Attachment] = Field(default_factory=list, max_length=50)
+    affected_tenants: list[Ident] = Field(default_factory=list, max_length=200)
+    """As the editor sees them: a tenant-scoped editor's list keeps the tenants it
+    cannot see."""
 
 
 class TransitionIn(Input):

@@ -17,8 +17,8 @@ from escalation_service.bugs.schemas import (
     BugCreate,
     BugDetail,
     BugOut,
+    BugSettable,
     BugState,
-    BugUpdate,
     Completeness,
     DuplicateCandidate,
     EnvironmentIn,
@@ -39,6 +39,7 @@ from escalation_service.impact.service import impact_of, ticket_views
 from escalation_service.models import Bug, BugHistory, BugLink, Reproduction
 from escalation_service.tracker.base import QaTracker, TrackerIssue
 from servicekit.errors import Conflict, PreconditionFailed, Unprocessable
+from servicekit.merge_patch import apply_merge_patch
 from servicekit.outbox import publish
 from supportops_events.escalation import (
     BugCannotReproduce,
@@ -493,40 +494,54 @@ async def record_reproduction(
     return reproduction
 
 
+def settable_of(bug: Bug, *, tenant_scope: str | None = None) -> dict[str, Any]:
+    """The report as the document a PATCH merge-patches, as ``tenant_scope`` sees it."""
+    return {
+        "title": bug.title,
+        "summary": bug.summary,
+        "steps": list(bug.steps),
+        "expected": bug.expected,
+        "actual": bug.actual,
+        "environment": dict(bug.environment),
+        "severity": bug.severity,
+        "attachments": [dict(a) for a in bug.attachments],
+        "affected_tenants": [t for t in bug.affected_tenants if tenant_scope in (None, t)],
+    }
+
+
+def merged_report(
+    bug: Bug, *, patch: dict[str, Any], tenant_scope: str | None = None
+) -> BugSettable:
+    """The report with an RFC 7396 merge patch applied, validated (422 naming the field)."""
+    return apply_merge_patch(
+        BugSettable, document=settable_of(bug, tenant_scope=tenant_scope), patch=patch
+    )
+
+
 async def update_report(
     session: AsyncSession,
     *,
     bug: Bug,
-    changes: BugUpdate,
+    merged: BugSettable,
     if_match: int,
     ctx: Context,
     tenant_scope: str | None = None,
 ) -> Bug:
-    """Edit the report. A tenant-scoped editor sees only its own tenant among the affected
-    ones, so the tenants it cannot see are kept whatever list it sends."""
+    """Store the merged report. A tenant-scoped editor sees only its own tenant among the
+    affected ones, so the tenants it cannot see are kept whatever list it sends."""
     if if_match != bug.version:
         raise PreconditionFailed("the bug changed since it was read", current_version=bug.version)
     if BugState(bug.status) == BugState.closed or bug.duplicate_of_id is not None:
         raise Conflict("a closed or merged bug cannot be edited", code="bug-closed")
-    data = changes.model_dump(exclude_unset=True)
-    for field_name, value in data.items():
-        if value is None:
-            continue
-        match field_name:
-            case "steps":
-                bug.steps = list(value)
-                bug.steps_text = "\n".join(value)
-            case "severity":
-                bug.severity = BugSeverity(value).value
-            case "environment":
-                bug.environment = EnvironmentIn.model_validate(value).model_dump()
-            case "attachments":
-                bug.attachments = [Attachment.model_validate(a).model_dump() for a in value]
-            case "affected_tenants":
-                kept = [t for t in bug.affected_tenants if tenant_scope not in (None, t)]
-                bug.affected_tenants = sorted({*kept, *value})
-            case _:
-                setattr(bug, field_name, value)
+    bug.title, bug.summary = merged.title, merged.summary
+    bug.expected, bug.actual = merged.expected, merged.actual
+    bug.steps = list(merged.steps)
+    bug.steps_text = "\n".join(merged.steps)
+    bug.severity = merged.severity.value
+    bug.environment = merged.environment.model_dump()
+    bug.attachments = [a.model_dump() for a in merged.attachments]
+    kept = [t for t in bug.affected_tenants if tenant_scope not in (None, t)]
+    bug.affected_tenants = sorted({*kept, *merged.affected_tenants})
     bug.version += 1
     bug.updated_at = ctx.now
     await session.flush()

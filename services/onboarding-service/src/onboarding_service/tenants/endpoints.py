@@ -30,8 +30,8 @@ from onboarding_service.tenants.schemas import (
     PlanCode,
     TenantCreate,
     TenantOut,
+    TenantSettable,
     TenantTransition,
-    TenantUpdate,
 )
 from onboarding_service.text import SearchText
 from onboarding_service.users.repository import lock_tenant
@@ -40,6 +40,7 @@ from servicekit.auth import Principal
 from servicekit.deps import SessionDep
 from servicekit.errors import Forbidden, NotFound
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep, paginate
 from supportops_events.billing import CollectionMethod
 
@@ -175,10 +176,11 @@ async def get_tenant(
     "/{tenant_id}",
     summary="Update name, billing e-mail or configuration (If-Match required)",
     responses={412: {"description": "stale ETag"}, 428: {"description": "If-Match missing"}},
+    **merge_patch_route(TenantSettable),
 )
 async def update_tenant(
     tenant_id: uuid.UUID,
-    body: TenantUpdate,
+    body: MergePatch,
     response: Response,
     session: SessionDep,
     principal: Operator,
@@ -186,9 +188,16 @@ async def update_tenant(
     if_match: IfMatchHeader = None,
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
+    # invalid input is refused (422) before the precondition is looked at (412)
+    merged = service.merged_settable(tenant, body)
     check_if_match(if_match, version=tenant.version, required=True)
     await service.update_tenant(
-        session, tenant=tenant, body=body, by=principal.subject, now=clock.now()
+        session,
+        tenant=tenant,
+        merged=merged,
+        configuration_named="configuration" in body,
+        by=principal.subject,
+        now=clock.now(),
     )
     response.headers["ETag"] = etag(tenant.version)
     return await render(session, tenant)

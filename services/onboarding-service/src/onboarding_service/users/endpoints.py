@@ -44,13 +44,14 @@ from onboarding_service.users.schemas import (
     SignInIn,
     SignInOutcome,
     UserOut,
-    UserUpdate,
+    UserSettable,
     user_out,
 )
 from servicekit.auth import Principal
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound, Unprocessable, problem_response
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
 from servicekit.pagination import Page, PageDep, paginate
 
 router = APIRouter(prefix="/v1", tags=["users"], responses=PROBLEM_RESPONSES)
@@ -179,34 +180,34 @@ async def get_user(
 @router.patch(
     "/users/{user_id}",
     summary="Change a user's name or role (If-Match required)",
-    responses={412: {"description": "stale ETag"}, 428: {"description": "If-Match missing"}},
+    responses={
+        409: {"description": "the last active admin would lose the admin role"},
+        412: {"description": "stale ETag"},
+        428: {"description": "If-Match missing"},
+    },
+    **merge_patch_route(UserSettable),
 )
 async def update_user(
     user_id: uuid.UUID,
-    body: UserUpdate,
+    body: MergePatch,
     response: Response,
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
     if_match: IfMatchHeader = None,
 ) -> UserOut:
-    user, _ = await _user_for_update(session, principal, user_id)
+    user, tenant = await _user_for_update(session, principal, user_id)
+    # invalid input is refused (422) before the precondition is looked at (412)
+    merged = apply_merge_patch(
+        UserSettable, document={"name": user.name, "role": user.role}, patch=body
+    )
     check_if_match(if_match, version=user.version, required=True)
-    if body.role is not None and body.role != user.role and user.role == UserRole.admin:
-        admins = await session.scalars(
-            select(User.id).where(
-                User.tenant_id == user.tenant_id,
-                User.role == UserRole.admin.value,
-                User.status.in_([UserStatus.active, UserStatus.inactive, UserStatus.locked]),
-                User.id != user.id,
-            )
+    if merged.role != user.role:
+        await service.ensure_active_admin_remains(
+            session, tenant=tenant, user=user, role=merged.role, status=user.status
         )
-        if not admins.first():
-            raise Conflict("a tenant keeps at least one admin", code="last-admin")
-    if body.name is not None:
-        user.name = body.name
-    if body.role is not None:
-        user.role = body.role.value
+    user.name = merged.name
+    user.role = merged.role.value
     user.updated_at = clock.now()
     await session.flush()
     response.headers["ETag"] = etag(user.version)
@@ -232,6 +233,30 @@ async def deactivate(
         reason=body.reason,
     )
     return user_out(user)
+
+
+@router.delete(
+    "/users/{user_id}",
+    status_code=204,
+    summary="Remove a user from the tenant (deactivated, then forgotten; If-Match optional)",
+    responses={
+        409: {"description": "the last active admin of the tenant"},
+        412: {"description": "stale ETag"},
+    },
+)
+async def remove_user(
+    user_id: uuid.UUID,
+    session: SessionDep,
+    principal: Operator,
+    clock: ClockDep,
+    if_match: IfMatchHeader = None,
+) -> Response:
+    user, tenant = await _user_for_update(session, principal, user_id)
+    check_if_match(if_match, version=user.version, required=False)
+    await service.remove_user(
+        session, tenant=tenant, user=user, now=clock.now(), actor=principal.subject
+    )
+    return Response(status_code=204)
 
 
 @router.post(

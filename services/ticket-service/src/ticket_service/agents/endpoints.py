@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
 from servicekit.pagination import Page, PageDep
-from ticket_service.agents.schemas import AgentIn, AgentOut, AgentPatch
+from ticket_service.agents.schemas import AgentIn, AgentOut, AgentSettable
 from ticket_service.agents.service import open_ticket_count
 from ticket_service.models import Agent
 from ticket_service.paging import page_of
@@ -72,18 +73,19 @@ async def get_agent(agent_id: AgentId, session: SessionDep, principal: AgentOnly
     return await _out(session, agent)
 
 
-@router.patch("/{agent_id}", summary="Change availability or queues")
+@router.patch(
+    "/{agent_id}",
+    summary="Change availability or queues",
+    **merge_patch_route(AgentSettable),
+)
 async def update_agent(
-    agent_id: AgentId, patch: AgentPatch, session: SessionDep, principal: AgentOnly
+    agent_id: AgentId, patch: MergePatch, session: SessionDep, principal: AgentOnly
 ) -> AgentOut:
     agent = await session.get(Agent, agent_id, with_for_update=True)
     if agent is None:
         raise NotFound("agent not found")
-    if patch.name is not None:
-        agent.name = patch.name
-    if patch.available is not None:
-        agent.available = patch.available
-    if patch.queues is not None:
-        agent.queues = list(patch.queues)
+    current = {"name": agent.name, "available": agent.available, "queues": list(agent.queues)}
+    merged = apply_merge_patch(AgentSettable, document=current, patch=patch)
+    agent.name, agent.available, agent.queues = merged.name, merged.available, merged.queues
     await session.flush()
     return await _out(session, agent)

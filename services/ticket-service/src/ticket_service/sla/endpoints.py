@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Response
@@ -12,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.deps import SessionDep
-from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.errors import Conflict, NotFound
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
@@ -23,10 +23,10 @@ from ticket_service.roles import Admin, AgentOnly
 from ticket_service.sla.schemas import (
     BusinessCalendarIn,
     BusinessCalendarOut,
-    BusinessCalendarPatch,
+    BusinessCalendarSettable,
     SlaPolicyIn,
     SlaPolicyOut,
-    SlaPolicyPatch,
+    SlaPolicySettable,
 )
 from ticket_service.sla.service import refresh_many
 
@@ -94,10 +94,14 @@ async def get_calendar(
     return _calendar_out(row)
 
 
-@router.patch("/v1/business-calendars/{calendar_id}", summary="Change a calendar (If-Match)")
+@router.patch(
+    "/v1/business-calendars/{calendar_id}",
+    summary="Change a calendar (If-Match)",
+    **merge_patch_route(BusinessCalendarSettable),
+)
 async def update_calendar(
     calendar_id: CalendarId,
-    patch: BusinessCalendarPatch,
+    patch: MergePatch,
     session: SessionDep,
     principal: Admin,
     response: Response,
@@ -105,20 +109,15 @@ async def update_calendar(
     if_match: IfMatch = None,
 ) -> BusinessCalendarOut:
     row = await _calendar(session, calendar_id)
-    check_if_match(if_match, row.version)
-    opens: time = patch.opens or row.opens
-    closes: time = patch.closes or row.closes
-    if opens >= closes:
-        raise Unprocessable("opens must be before closes", field="opens")
-    row.opens, row.closes = opens, closes
-    if patch.name is not None:
-        row.name = patch.name
-    if patch.timezone is not None:
-        row.timezone = patch.timezone
-    if patch.workdays is not None:
-        row.workdays = sorted(set(patch.workdays))
-    if patch.holidays is not None:
-        row.holidays = sorted(set(patch.holidays))
+    current = _calendar_out(row).model_dump(
+        mode="json", include=set(BusinessCalendarSettable.model_fields)
+    )
+    merged = apply_merge_patch(BusinessCalendarSettable, document=current, patch=patch)
+    check_if_match(if_match, row.version)  # after validation: bad input is a 422
+    row.name, row.timezone = merged.name, merged.timezone
+    row.opens, row.closes = merged.opens, merged.closes
+    row.workdays = sorted(set(merged.workdays))
+    row.holidays = sorted(set(merged.holidays))
     row.version += 1
     await session.flush()
     # every open ticket's deadlines move with the calendar, in this transaction
@@ -167,10 +166,14 @@ async def create_policy(
     return await idem.complete(session, _policy_out(row), status_code=201)  # type: ignore[no-any-return]
 
 
-@router.patch("/v1/sla-policies/{policy_id}", summary="Change an SLA policy (If-Match)")
+@router.patch(
+    "/v1/sla-policies/{policy_id}",
+    summary="Change an SLA policy (If-Match)",
+    **merge_patch_route(SlaPolicySettable),
+)
 async def update_policy(
     policy_id: uuid.UUID,
-    patch: SlaPolicyPatch,
+    patch: MergePatch,
     session: SessionDep,
     principal: Admin,
     response: Response,
@@ -180,16 +183,15 @@ async def update_policy(
     row = await session.get(SlaPolicy, policy_id)
     if row is None:
         raise NotFound("SLA policy not found")
-    check_if_match(if_match, row.version)
-    if patch.calendar_id is not None:
-        await _calendar(session, patch.calendar_id)
-        row.calendar_id = patch.calendar_id
-    if patch.first_response_minutes is not None:
-        row.first_response_minutes = patch.first_response_minutes
-    if patch.next_response_minutes is not None:
-        row.next_response_minutes = patch.next_response_minutes
-    if patch.resolution_minutes is not None:
-        row.resolution_minutes = patch.resolution_minutes
+    current = _policy_out(row).model_dump(mode="json", include=set(SlaPolicySettable.model_fields))
+    merged = apply_merge_patch(SlaPolicySettable, document=current, patch=patch)
+    check_if_match(if_match, row.version)  # after validation: bad input is a 422
+    if merged.calendar_id != row.calendar_id:
+        await _calendar(session, merged.calendar_id)
+    row.calendar_id = merged.calendar_id
+    row.first_response_minutes = merged.first_response_minutes
+    row.next_response_minutes = merged.next_response_minutes or merged.first_response_minutes
+    row.resolution_minutes = merged.resolution_minutes
     row.version += 1
     await session.flush()
     await refresh_many(session, at=clock(), where=[Ticket.priority == row.priority])

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from servicekit.deps import SessionDep
 from servicekit.errors import NotFound
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
@@ -25,10 +26,10 @@ from ticket_service.templates.schemas import (
     MacroOut,
     RenderIn,
     RenderOut,
-    TemplateEdit,
     TemplateIn,
     TemplateOut,
     TemplateReplyIn,
+    TemplateSettable,
 )
 from ticket_service.tickets.schemas import TicketOut, TimelineEntryOut
 from ticket_service.tickets.service import Actor, load_ticket, to_out
@@ -86,18 +87,22 @@ async def get_template(
 @router.patch(
     "/v1/templates/{key}",
     summary="Edit a template: adds an unapproved version (If-Match)",
+    **merge_patch_route(TemplateSettable),
 )
 async def edit_template(
     key: Key,
-    body: TemplateEdit,
+    body: MergePatch,
     session: SessionDep,
     principal: Admin,
     response: Response,
     if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
 ) -> TemplateOut:
     current = await templates.latest(session, key)
+    merged = templates.merged_edit(current, body)  # 422 before 412
     check_if_match(if_match, current.version)
-    template = await templates.edit(session, current=current, edit=body, author=principal.subject)
+    template = await templates.edit(
+        session, current=current, merged=merged, author=principal.subject
+    )
     response.headers["ETag"] = etag(template.version)
     return _template_out(template)
 

@@ -43,20 +43,21 @@ def _not_self_approved(value: bool) -> bool:
     return value
 
 
-class TemplateEdit(BaseModel):
-    """A new version of a template; fields left out are carried over."""
+class TemplateSettable(BaseModel):
+    """What an edit merge-patches (RFC 7396) into the next version; members left out are
+    carried over from the current one."""
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = Field(default=None, min_length=1, max_length=20_000)
-    variables: list[VariableName] | None = Field(default=None, max_length=50)
-    approved: StrictBool | None = Field(
-        default=None, description="Never true: the new version starts unapproved"
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=20_000)
+    variables: list[VariableName] = Field(default_factory=list, max_length=50)
+    approved: StrictBool = Field(
+        default=False, description="Never true: the new version starts unapproved"
     )
 
     @field_validator("approved")
     @classmethod
-    def _starts_unapproved(cls, value: bool | None) -> bool | None:
-        return None if value is None else _not_self_approved(value)
+    def _starts_unapproved(cls, value: bool) -> bool:
+        return _not_self_approved(value)
 
 
 class TemplateOut(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from servicekit.merge_patch import apply_merge_patch
 from ticket_service.models import Template, Ticket, TimelineEntry
-from ticket_service.templates.schemas import TemplateEdit, TemplateIn
+from ticket_service.templates.schemas import TemplateIn, TemplateSettable
 from ticket_service.tickets.schemas import MessageKind
 from ticket_service.tickets.service import Actor, add_message
 
@@ -161,21 +163,31 @@ async def create(session: AsyncSession, *, body: TemplateIn, author: str) -> Tem
     return template
 
 
+def merged_edit(current: Template, patch: Mapping[str, Any]) -> TemplateSettable:
+    """The next version: ``patch`` (an RFC 7396 merge patch) applied to ``current``. The
+    next version starts unapproved whatever the current one is."""
+    document = {
+        "title": current.title,
+        "body": current.body,
+        "variables": list(current.variables),
+        "approved": False,
+    }
+    return apply_merge_patch(TemplateSettable, document=document, patch=patch)
+
+
 async def edit(
-    session: AsyncSession, *, current: Template, edit: TemplateEdit, author: str
+    session: AsyncSession, *, current: Template, merged: TemplateSettable, author: str
 ) -> Template:
     """Editing never changes a sent version: it adds the next one, unapproved, while the
     last approved version stays the one replies use."""
-    variables = list(edit.variables) if edit.variables is not None else list(current.variables)
-    body = edit.body if edit.body is not None else current.body
-    check_template(body, declared=variables)
+    check_template(merged.body, declared=list(merged.variables))
     template = Template(
         id=uuid.uuid4(),
         key=current.key,
         version=current.version + 1,
-        title=edit.title if edit.title is not None else current.title,
-        body=body,
-        variables=variables,
+        title=merged.title,
+        body=merged.body,
+        variables=list(merged.variables),
         approved=False,
         created_by=author,
     )

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.clock import ClockDep
@@ -25,7 +26,7 @@ from ticket_service.tickets.schemas import (
     TicketDetail,
     TicketIn,
     TicketOut,
-    TicketPatch,
+    TicketSettable,
     TimelineEntryOut,
 )
 
@@ -126,10 +127,11 @@ async def get_ticket(
 @router.patch(
     "/{ticket_id}",
     summary="Change status, priority, routing, tags or assignee (If-Match required)",
+    **merge_patch_route(TicketSettable),
 )
 async def update_ticket(
     ticket_id: uuid.UUID,
-    patch: TicketPatch,
+    patch: MergePatch,
     session: SessionDep,
     principal: TicketReader,
     clock: ClockDep,
@@ -138,10 +140,11 @@ async def update_ticket(
 ) -> TicketOut:
     ensure_staff(principal)
     ticket = await service.load_ticket(session, ticket_id, principal=principal, for_update=True)
+    merged = service.merged_ticket(ticket, patch)  # 422 before 412
     check_if_match(if_match, ticket.version)
     at = clock()
     await service.update_ticket(
-        session, ticket=ticket, patch=patch, actor=service.Actor.of(principal), at=at
+        session, ticket=ticket, merged=merged, actor=service.Actor.of(principal), at=at
     )
     response.headers["ETag"] = etag(ticket.version)
     return service.to_out(ticket, now=at)

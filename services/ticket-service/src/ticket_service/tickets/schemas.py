@@ -47,15 +47,20 @@ class TicketIn(BaseModel):
     body: str = Field(min_length=1, max_length=50_000)
 
 
-class TicketPatch(BaseModel):
-    status: TicketStatus | None = None
-    priority: TicketPriority | None = None
+class TicketSettable(BaseModel):
+    """What a PATCH of a ticket merge-patches (RFC 7396). ``null`` removes the queue or
+    the category (back to untriaged, "other"); status, priority and assignee cannot be
+    removed. Naming another category without a subcategory drops the old subcategory."""
+
+    status: TicketStatus
+    priority: TicketPriority
     queue: str | None = Field(default=None, min_length=1, max_length=64)
     category: Category | None = None
     subcategory: AccessSubcategory | None = None
-    tags: list[Tag] | None = Field(default=None, max_length=50)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     assignee_id: str | None = Field(default=None, min_length=1, max_length=64)
     reason: str | None = Field(default=None, max_length=1000)
+    """Not stored as a field: why this change was made (on the timeline)."""
 
 
 class MessageIn(BaseModel):

@@ -8,6 +8,7 @@ change; ``ticket.solved`` and ``ticket.reopened`` additionally mark those two.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
+from servicekit.merge_patch import apply_merge_patch
 from servicekit.outbox import publish
 from supportops_events.tickets import (
     ReplyAuthor,
@@ -45,7 +47,7 @@ from ticket_service.tickets.schemas import (
     TicketDetail,
     TicketIn,
     TicketOut,
-    TicketPatch,
+    TicketSettable,
     TimelineEntryOut,
 )
 from ticket_service.triage.engine import TicketFacts
@@ -641,48 +643,81 @@ async def auto_close(session: AsyncSession, *, now: datetime, solved_before: dat
 # --- updates ------------------------------------------------------------------------------
 
 
+def settable_of(ticket: Ticket) -> dict[str, Any]:
+    """The ticket as the document a PATCH merge-patches."""
+    return {
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "queue": ticket.queue,
+        "category": ticket.category,
+        "subcategory": ticket.subcategory,
+        "tags": list(ticket.tags or []),
+        "assignee_id": ticket.assignee_id,
+        "reason": None,
+    }
+
+
+def merged_ticket(ticket: Ticket, patch: Mapping[str, Any]) -> TicketSettable:
+    """The ticket with an RFC 7396 merge patch applied, validated (422 naming the field)."""
+    patch = dict(patch)
+    if "category" in patch and "subcategory" not in patch:
+        # a subcategory belongs to its category: naming a category starts it afresh
+        patch["subcategory"] = None
+    return apply_merge_patch(TicketSettable, document=settable_of(ticket), patch=patch)
+
+
 async def update_ticket(
-    session: AsyncSession, *, ticket: Ticket, patch: TicketPatch, actor: Actor, at: datetime
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    merged: TicketSettable,
+    actor: Actor,
+    at: datetime,
 ) -> None:
-    if patch.status is not None:
+    """Store a merged ticket (``merged_ticket``); each change is one timeline entry."""
+    if merged.status.value != ticket.status:
         await change_status(
-            session, ticket=ticket, to=patch.status, actor=actor, at=at, reason=patch.reason
+            session, ticket=ticket, to=merged.status, actor=actor, at=at, reason=merged.reason
         )
-    if patch.assignee_id is not None:
-        if await session.get(Agent, patch.assignee_id) is None:
+    if merged.assignee_id != ticket.assignee_id:
+        if merged.assignee_id is None:
+            raise Unprocessable(
+                "a ticket cannot be unassigned; assign it to another agent",
+                code="validation-error",
+                field="assignee_id",
+            )
+        if await session.get(Agent, merged.assignee_id) is None:
             raise Unprocessable(
                 "no agent with this id is registered", code="unknown-agent", field="assignee_id"
             )
         await assign(
             session,
             ticket=ticket,
-            assignee_id=patch.assignee_id,
+            assignee_id=merged.assignee_id,
             actor=actor,
             at=at,
-            reason=patch.reason or "manual reassignment",
+            reason=merged.reason or "manual reassignment",
         )
     routing_changed = False
-    if patch.category is not None or patch.subcategory is not None:
-        category = patch.category or Category(ticket.category or "other")
-        subcategory = patch.subcategory
-        if subcategory is not None and category is not Category.access:
-            raise Unprocessable(
-                "a subcategory is only defined for the access category",
-                code="validation-error",
-                field="subcategory",
-            )
-        current = (category.value, subcategory.value if subcategory else None)
-        routing_changed |= current != (ticket.category, ticket.subcategory)
-        ticket.category, ticket.subcategory = current
-    retarget = patch.priority is not None and patch.priority.value != ticket.priority
-    if patch.priority is not None and retarget:
-        ticket.priority = patch.priority.value
+    category, subcategory = merged.category, merged.subcategory
+    if subcategory is not None and category is not Category.access:
+        raise Unprocessable(
+            "a subcategory is only defined for the access category",
+            code="validation-error",
+            field="subcategory",
+        )
+    current = (category.value if category else None, subcategory.value if subcategory else None)
+    routing_changed |= current != (ticket.category, ticket.subcategory)
+    ticket.category, ticket.subcategory = current
+    retarget = merged.priority.value != ticket.priority
+    if retarget:
+        ticket.priority = merged.priority.value
         routing_changed = True
-    if patch.queue is not None and patch.queue != ticket.queue:
-        ticket.queue = patch.queue
+    if merged.queue != ticket.queue:
+        ticket.queue = merged.queue
         routing_changed = True
-    if patch.tags is not None and sorted(set(patch.tags)) != sorted(ticket.tags or []):
-        ticket.tags = sorted(set(patch.tags))
+    if sorted(set(merged.tags)) != sorted(ticket.tags or []):
+        ticket.tags = sorted(set(merged.tags))
         routing_changed = True
     if routing_changed:
         _touch(ticket, at)
@@ -695,7 +730,7 @@ async def update_ticket(
             action="retriaged",
             body=f"set to {category_label(ticket.category, ticket.subcategory)}, "
             f"priority {ticket.priority}, queue {ticket.queue}",
-            reason=patch.reason,
+            reason=merged.reason,
             data={
                 "category": ticket.category,
                 "subcategory": ticket.subcategory,

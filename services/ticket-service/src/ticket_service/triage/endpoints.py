@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
@@ -21,7 +22,6 @@ from ticket_service.triage.schemas import (
     TriageOutcome,
     TriageRuleIn,
     TriageRuleOut,
-    TriageRulePatch,
 )
 
 router = APIRouter(prefix="/v1/triage-rules", tags=["triage"])
@@ -66,10 +66,14 @@ async def get_rule(
     return service.to_out(rule)
 
 
-@router.patch("/{rule_id}", summary="Change a triage rule (admin; If-Match required)")
+@router.patch(
+    "/{rule_id}",
+    summary="Change a triage rule (admin; If-Match required)",
+    **merge_patch_route(TriageRuleIn),
+)
 async def update_rule(
     rule_id: uuid.UUID,
-    patch: TriageRulePatch,
+    patch: MergePatch,
     session: SessionDep,
     principal: Admin,
     response: Response,
@@ -77,8 +81,9 @@ async def update_rule(
     if_match: str | None = Header(default=None, alias="If-Match", max_length=100),
 ) -> TriageRuleOut:
     rule = await service.get_rule(session, rule_id)
+    merged = service.merged_rule(rule, patch)  # 422 before 412
     check_if_match(if_match, rule.version)
-    rule = await service.update_rule(session, rule=rule, patch=patch, at=clock())
+    rule = await service.update_rule(session, rule=rule, merged=merged, at=clock())
     response.headers["ETag"] = etag(rule.version)
     return service.to_out(rule)
 

@@ -75,14 +75,6 @@ class TriageRuleIn(BaseModel):
     actions: RuleActions
 
 
-class TriageRulePatch(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    position: int | None = Field(default=None, ge=0, le=1_000_000)
-    enabled: StrictBool | None = None
-    conditions: RuleConditions | None = None
-    actions: RuleActions | None = None
-
-
 class TriageRuleOut(BaseModel):
     id: uuid.UUID
     name: str

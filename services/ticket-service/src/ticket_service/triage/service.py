@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, NotFound
+from servicekit.merge_patch import apply_merge_patch
 from ticket_service.models import TriageRule
 from ticket_service.triage.engine import Rule, TicketFacts, triage
 from ticket_service.triage.schemas import (
@@ -19,7 +21,6 @@ from ticket_service.triage.schemas import (
     TriageOutcome,
     TriageRuleIn,
     TriageRuleOut,
-    TriageRulePatch,
 )
 
 
@@ -94,19 +95,31 @@ async def create_rule(session: AsyncSession, *, body: TriageRuleIn, at: datetime
     return rule
 
 
+def settable_of(rule: TriageRule) -> dict[str, Any]:
+    """The rule as the document a PATCH merge-patches (everything but its identity)."""
+    return {
+        "name": rule.name,
+        "position": rule.position,
+        "enabled": rule.enabled,
+        "conditions": dict(rule.conditions),
+        "actions": dict(rule.actions),
+    }
+
+
+def merged_rule(rule: TriageRule, patch: dict[str, Any]) -> TriageRuleIn:
+    """The rule with an RFC 7396 merge patch applied: ``{"conditions": {"keywords": [...]}}``
+    keeps the other conditions and the actions; validated as a new rule would be."""
+    return apply_merge_patch(TriageRuleIn, document=settable_of(rule), patch=patch)
+
+
 async def update_rule(
-    session: AsyncSession, *, rule: TriageRule, patch: TriageRulePatch, at: datetime
+    session: AsyncSession, *, rule: TriageRule, merged: TriageRuleIn, at: datetime
 ) -> TriageRule:
-    if patch.name is not None:
-        rule.name = patch.name
-    if patch.position is not None:
-        rule.position = patch.position
-    if patch.enabled is not None:
-        rule.enabled = patch.enabled
-    if patch.conditions is not None:
-        rule.conditions = patch.conditions.model_dump(mode="json")
-    if patch.actions is not None:
-        rule.actions = patch.actions.model_dump(mode="json")
+    rule.name = merged.name
+    rule.position = merged.position
+    rule.enabled = merged.enabled
+    rule.conditions = merged.conditions.model_dump(mode="json")
+    rule.actions = merged.actions.model_dump(mode="json")
     rule.version += 1
     rule.updated_at = at
     await _flush_unique(session)
