@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from ticket_service_testkit import ADMIN, AGENT, Service, error_fields, problem, tenant
 
@@ -81,10 +83,17 @@ async def test_a_new_rule_earlier_in_order_wins_and_explains_itself(svc: Service
 
 
 @pytest.mark.parametrize(
-    "pattern",
-    ["(unclosed", "(a+)+$", r"(\w*)*x", "x" * 201],
+    ("pattern", "reason"),
+    [
+        ("(unclosed", "missing )"),
+        (r"(?<!x)invoice", "invalid perl operator"),  # lookbehind needs backtracking
+        (r"(a)\1", "invalid escape sequence"),  # so do backreferences
+        ("x" * 201, None),
+    ],
 )
-async def test_bad_or_catastrophic_patterns_are_refused(svc: Service, pattern: str) -> None:
+async def test_patterns_re2_cannot_run_in_linear_time_are_refused_by_name(
+    svc: Service, pattern: str, reason: str | None
+) -> None:
     rule = {
         "name": f"bad {tenant()}",
         "position": 1,
@@ -92,7 +101,42 @@ async def test_bad_or_catastrophic_patterns_are_refused(svc: Service, pattern: s
         "actions": {"category": "other"},
     }
     response = await svc.client.post("/v1/triage-rules", json=rule, headers=ADMIN)
-    assert "conditions.patterns.0" in error_fields(problem(response, 422))
+    body = problem(response, 422)
+    assert "conditions.patterns.0" in error_fields(body)
+    if reason is not None:
+        message = next(e["message"] for e in body["errors"] if e["field"].endswith("patterns.0"))
+        assert repr(pattern) in message and "RE2" in message and reason in message
+
+
+@pytest.mark.parametrize("pattern", ["(a|a)*$", "(x+x+)+y", r"(\w*)*!"])
+async def test_backtracking_shaped_patterns_run_in_linear_time(svc: Service, pattern: str) -> None:
+    """With Python's backtracking ``re`` each of these takes exponential time on the
+    pathological body below (the request would never return); RE2 answers at once."""
+    marker = f"re2{tenant().replace('-', '')}"
+    rule = {
+        "name": f"linear {marker}",
+        "position": 1,
+        "conditions": {"keywords": [marker], "patterns": [pattern]},
+        "actions": {"category": "sales", "queue": "linear"},
+    }
+    created = await svc.client.post("/v1/triage-rules", json=rule, headers=ADMIN)
+    assert created.status_code == 201, created.text
+    try:
+        pathological = {"subject": marker, "body": "x" * 19_000 + "a" * 30 + "\u2603"}
+        started = time.perf_counter()
+        outcome = await svc.client.post(
+            "/v1/triage-rules/dry-run", json=pathological, headers=AGENT
+        )
+        elapsed = time.perf_counter() - started
+        assert outcome.status_code == 200, outcome.text
+        assert elapsed < 2.0  # generous: RE2 takes well under a millisecond here
+        fired = outcome.json()["rule_name"] == rule["name"]
+        assert fired == (pattern == "(a|a)*$")  # that one matches the empty string at the end
+    finally:
+        etag = created.headers.get("ETag") or '"1"'
+        await svc.client.delete(
+            f"/v1/triage-rules/{created.json()['id']}", headers={**ADMIN, "If-Match": etag}
+        )
 
 
 async def test_rules_are_admin_only_and_actions_validated(svc: Service) -> None:

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from supportops_events.tickets import TicketPriority
 from ticket_service.categories import Category
+from ticket_service.triage import regex
 from ticket_service.triage.schemas import RuleActions, RuleConditions, TriageOutcome
 
 # Matching is bounded: very long bodies are only searched in their first part.
@@ -54,7 +55,7 @@ def _matches(conditions: RuleConditions, facts: TicketFacts) -> list[str] | None
             return None
         reasons.append("keywords matched: " + ", ".join(repr(h) for h in hits))
     if conditions.patterns:
-        found = [p for p in conditions.patterns if re.search(p, text, re.IGNORECASE)]
+        found = [p for p in conditions.patterns if regex.search(p, text)]
         if not found:
             return None
         reasons.append("patterns matched: " + ", ".join(repr(p) for p in found))
