@@ -14,20 +14,30 @@ moves an existing one between the parts. The held-out part is written to
 ticket-service package (``ticket_service/triage/corpus/tickets-train.jsonl``) because the
 service fits its model from it. Tuning reads the training part alone.
 
+Bug-report pairs come from ``source/bugs-*.yaml`` (see :func:`bug_pairs`) and go to
+``bug-pairs-train.jsonl`` and ``bug-pairs-heldout.jsonl``; the duplicate detector's weights
+and threshold are fitted on the training pairs only.
+
 Run: ``uv run --frozen python benchmarks/corpus/build.py``
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 HELDOUT = HERE / "tickets-heldout.jsonl"
 TRAIN = ROOT / "services/ticket-service/src/ticket_service/triage/corpus/tickets-train.jsonl"
+BUGS_TRAIN = HERE / "bug-pairs-train.jsonl"
+BUGS_HELDOUT = HERE / "bug-pairs-heldout.jsonl"
 HELDOUT_SHARE = 0.25
 
 GREETINGS = [
@@ -177,7 +187,68 @@ def is_heldout(ticket_id: str) -> bool:
     return int(hashlib.sha256(ticket_id.encode()).hexdigest()[:8], 16) / 2**32 < HELDOUT_SHARE
 
 
+def bug_pairs() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pairs of bug reports from ``source/bugs-*.yaml``: every two reports of one defect
+    are a duplicate pair; every report of one defect against every report of the other
+    defect of its family (same area, shared words) is a near-miss. A whole family is held
+    out or not (its defects never straddle the split), by the same hash rule as tickets."""
+    train: list[dict[str, Any]] = []
+    heldout: list[dict[str, Any]] = []
+    for path in sorted((HERE / "source").glob("bugs-*.yaml")):
+        for family in yaml.safe_load(path.read_text()):
+            name = family["family"]
+            first, second = family["bugs"]
+            pairs = [
+                (a, b, True, f"{name}/{n}")
+                for n, bug in enumerate((first, second))
+                for a, b in itertools.combinations(bug, 2)
+            ] + [(a, b, False, f"{name}/x") for a in first for b in second]
+            target = heldout if is_heldout(f"bugs:{name}") else train
+            for i, (a, b, duplicate, group) in enumerate(pairs):
+                target.append(
+                    {
+                        "id": f"{name}-{i:02d}",
+                        "family": name,
+                        "group": group,
+                        "duplicate": duplicate,
+                        "a": _report(a),
+                        "b": _report(b),
+                    }
+                )
+    return train, heldout
+
+
+def _report(raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "title": raw["title"],
+        "description": raw.get("description", ""),
+        "steps": list(raw.get("steps", [])),
+        "actual": raw.get("actual", ""),
+        "error": raw.get("error", ""),
+        "environment": {
+            k: str(v) for k, v in raw.get("environment", {}).items() if k != "tenant_configuration"
+        }
+        | (
+            {
+                "tenant_configuration": {
+                    str(k): str(v) for k, v in raw["environment"]["tenant_configuration"].items()
+                }
+            }
+            if "tenant_configuration" in raw.get("environment", {})
+            else {}
+        ),
+    }
+
+
 def main() -> None:
+    train_pairs, heldout_pairs = bug_pairs()
+    for path, pairs in ((BUGS_TRAIN, train_pairs), (BUGS_HELDOUT, heldout_pairs)):
+        path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs))
+    dup = sum(p["duplicate"] for p in train_pairs + heldout_pairs)
+    print(  # noqa: T201
+        f"{len(train_pairs) + len(heldout_pairs)} bug pairs ({dup} duplicates), "
+        f"{len(heldout_pairs)} held out"
+    )
     tickets = []
     for path in sorted((HERE / "source").glob("tickets-*.txt")):
         for n, raw in enumerate(parse(path), start=1):
