@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from ticket_service_testkit import ADMIN, AGENT, Service, open_ticket, patch_ticket, problem, tenant
 
+from ticket_service.cli import run_triage_refit
 from ticket_service.triage.model import clean_text, fit_model, load_corpus
 
 
@@ -179,3 +180,16 @@ def test_the_fast_path_gives_exactly_what_scikit_learn_gives() -> None:
         )[0]
         assert np.allclose(ours, reference)
         assert model.predict(subject, body).label == model.labels[int(np.argmax(reference))]
+
+
+async def test_the_scheduled_refit_command_records_one_version_per_set_of_examples(
+    svc: Service,
+) -> None:
+    first = await run_triage_refit(svc.settings)
+    assert first.version.startswith("tfidf-sgd-")
+    assert first.corpus_examples == len(load_corpus())
+    again = await run_triage_refit(svc.settings)
+    assert (again.version, again.created) == (first.version, False)
+    # the running service picks the recorded version up on its next poll
+    listed = (await svc.client.get("/v1/triage-model", headers=AGENT)).json()
+    assert listed["corpus_examples"] == first.corpus_examples
