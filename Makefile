@@ -6,6 +6,7 @@ SHELL := /usr/bin/env bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 SERVICES := ticket-service billing-service onboarding-service escalation-service
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 ROLE ?= agent
 TENANT ?=
 
@@ -101,8 +102,12 @@ schemas: ## Regenerate the event JSON Schemas and docs/asyncapi.yaml
 bench-events: install ## Benchmark outbox -> relay -> Kafka -> consumer against raw aiokafka
 	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.events
 
+.PHONY: bench-quality
+bench-quality: install ## Triage and duplicate-detection quality on the held-out corpus (tables + .local/bench/quality.png)
+	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.quality $(BENCH_ARGS)
+
 .PHONY: bench
-bench: bench-events ## Run every benchmark
+bench: bench-events bench-quality ## Run every benchmark
 
 .PHONY: clean
 clean: down ## Stop everything and delete .local (downloads, data, logs)

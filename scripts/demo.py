@@ -1087,6 +1087,19 @@ class Seeder:
             ticket.triaged_category = detail["category"]
             ticket.triaged_subcategory = detail["subcategory"]
             agent = detail.get("assignee_id") or "agent-ava"
+            planned = (ticket.category, ticket.subcategory)
+            if (detail["category"], detail["subcategory"]) != planned:
+                # the agent corrects the classifier (or settles a triage_review ticket):
+                # the correction becomes a labelled example for the next refit
+                await self._patch(
+                    ticket,
+                    {
+                        "category": ticket.category,
+                        "subcategory": ticket.subcategory,
+                        "reason": "re-triaged by the agent",
+                    },
+                    agent,
+                )
             fate = ticket.fate
             if fate in {"new", "escalated"}:
                 return

@@ -147,6 +147,12 @@ SERVICES = (
         scans=(
             Scan("sla-scan", "*/2 * * * *", 110, "emits SLA warnings and breaches"),
             Scan("auto-close", "17 * * * *", 1800, "closes solved tickets past their window"),
+            Scan(
+                "triage-refit",
+                "41 3 * * *",
+                600,
+                "refits the triage classifier from the corpus and agents' corrections",
+            ),
         ),
     ),
     Service(

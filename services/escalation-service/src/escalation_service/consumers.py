@@ -32,7 +32,7 @@ from supportops_events.tickets import (
     TicketTriaged,
 )
 
-DEFAULT_DUPLICATE_THRESHOLD = 0.45
+DEFAULT_DUPLICATE_THRESHOLD = 0.72
 
 
 def build_events(

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from servicekit.db import ServiceBase, make_metadata
@@ -27,6 +29,13 @@ from servicekit.db import ServiceBase, make_metadata
 class Base(ServiceBase):
     __abstract__ = True
     metadata = make_metadata()
+
+
+SEARCH_EXPRESSION = (
+    "setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A') || "
+    "setweight(to_tsvector('english'::regconfig, coalesce(summary, '') || ' ' || "
+    "coalesce(steps_text, '') || ' ' || coalesce(actual, '')), 'B')"
+)
 
 
 class Bug(Base):
@@ -61,6 +70,14 @@ class Bug(Base):
     reproduced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Duplicate detection (bugs.similarity): the weighted full-text document of the whole
+    # report, kept by PostgreSQL, and the hashes of its normalised error messages.
+    search: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed(SEARCH_EXPRESSION, persisted=True), deferred=True
+    )
+    error_fingerprints: Mapped[list[str]] = mapped_column(
+        ARRAY(String(16)), default=list, server_default="{}"
+    )
 
     @property
     def key(self) -> str:

@@ -20,6 +20,9 @@ from escalation_service.bugs.schemas import (
     MergeIn,
     ReproductionIn,
     ReproductionOut,
+    SimilarBug,
+    SimilarIn,
+    SimilarOut,
     TransitionIn,
 )
 from escalation_service.clock import ClockDep
@@ -163,6 +166,39 @@ async def create_bug(
     headers = {"ETag": etag(result.bug.version), "Location": f"/v1/bugs/{result.bug.id}"}
     response.headers.update(headers)
     return await idem.complete(session, out, status_code=status, headers=headers)  # type: ignore[no-any-return]
+
+
+@router.post("/bugs/similar", summary="Open bugs like a report, before filing it")
+async def similar_bugs(
+    body: SimilarIn, session: SessionDep, principal: Reporter, settings: SettingsDep
+) -> SimilarOut:
+    """Scores the whole report (title, description, steps, actual and the error messages in
+    them) against every open bug: PostgreSQL full-text and trigram signals plus an error
+    fingerprint, combined into one score. Nothing is written."""
+    probe = repository.Probe(
+        title=body.title, description=body.description, steps=tuple(body.steps), actual=body.actual
+    )
+    found = await service.similar(session, probe=probe, limit=body.limit)
+    if principal.tenant_id is not None:
+        found = [
+            c
+            for c in found
+            if await repository.is_visible_to(session, c.bug.id, principal.tenant_id)
+        ]
+    return SimilarOut(
+        items=[
+            SimilarBug(
+                bug_id=c.bug.id,
+                key=c.bug.key,
+                title=c.bug.title,
+                status=BugState(c.bug.status),
+                score=c.score,
+                reasons=c.reasons,
+            )
+            for c in found
+        ],
+        auto_link_threshold=settings.duplicate_threshold,
+    )
 
 
 @router.get("/bugs")

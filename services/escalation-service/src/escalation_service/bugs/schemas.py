@@ -240,6 +240,36 @@ class DuplicateCandidate(BaseModel):
     title: str
     status: BugState
     score: float
+    """Probability-like score (0-1) that the report describes this bug; linked
+    automatically only at or above the service's ``duplicate_threshold``."""
+    reasons: list[str] = Field(default_factory=list)
+    """What the two share, strongest first (error fingerprint, words, title, rank)."""
+
+
+class SimilarIn(Input):
+    """A report an agent is about to file."""
+
+    title: Short
+    description: Text = ""
+    actual: Text = ""
+    steps: list[Step] = Field(default_factory=list, max_length=50)
+    environment: EnvironmentIn = Field(default_factory=EnvironmentIn)
+    limit: int = Field(default=5, ge=1, le=20)
+
+
+class SimilarBug(BaseModel):
+    bug_id: uuid.UUID
+    key: str
+    title: str
+    status: BugState
+    score: float
+    reasons: list[str]
+
+
+class SimilarOut(BaseModel):
+    items: list[SimilarBug]
+    auto_link_threshold: float
+    """A report scoring this much against an item would be linked to it when filed."""
 
 
 class BugCreateResult(BaseModel):

@@ -29,6 +29,7 @@ from escalation_service.bugs.schemas import (
     TicketRef,
     TransitionIn,
 )
+from escalation_service.bugs.similarity import error_fingerprints
 from escalation_service.bugs.workflow import (
     TransitionEvent,
     event_status,
@@ -111,15 +112,19 @@ async def _file(
 ) -> FilingResult:
     # The caller holds the filing lock: no other report is being filed right now.
     steps_text = "\n".join(report.steps)
-    candidates = await repository.duplicate_candidates(
-        session,
+    probe = repository.Probe(
         title=report.title,
-        steps_text=steps_text,
-        actual=report.actual,
-        min_score=duplicate_threshold,
+        description=report.summary,
+        steps=tuple(report.steps),
+        actual=_with_logs(report),
+    )
+    # Candidates above the suggestion floor are listed for a human; only those above the
+    # (high-confidence) duplicate threshold are linked automatically.
+    candidates = await repository.duplicate_candidates(
+        session, probe=probe, min_score=min(SUGGEST_FLOOR, duplicate_threshold)
     )
     if not report.force_new:
-        for candidate in candidates:
+        for candidate in (c for c in candidates if c.score >= duplicate_threshold):
             # Lock the bug and read it again: it may have been closed or merged meanwhile.
             target = await repository.get(session, candidate.bug.id, for_update=True)
             if target is None or not _takes_duplicates(target):
@@ -139,6 +144,7 @@ async def _file(
         expected=report.expected,
         actual=report.actual,
         environment=report.environment.model_dump(),
+        error_fingerprints=probe.fingerprints,
         severity=report.severity.value,
         attachments=[a.model_dump() for a in report.attachments],
         affected_tenants=sorted({report.tenant_id, *report.affected_tenants}),
@@ -183,6 +189,29 @@ async def _file(
         ),
     )
     return FilingResult(outcome="created", bug=bug, candidates=candidates)
+
+
+SUGGEST_FLOOR = 0.2
+"""Candidates scoring at least this are shown to the filer (never linked below the threshold)."""
+
+
+def _log_texts(attachments: list[dict[str, Any]]) -> list[str]:
+    return [str(a.get("content")) for a in attachments if a.get("kind") == "log_excerpt"]
+
+
+async def similar(
+    session: AsyncSession, *, probe: repository.Probe, limit: int
+) -> list[repository.Candidate]:
+    """Open bugs like ``probe``, best first, for an agent deciding before filing."""
+    return await repository.duplicate_candidates(
+        session, probe=probe, min_score=SUGGEST_FLOOR, limit=limit
+    )
+
+
+def _with_logs(report: BugCreate) -> str:
+    """The actual result plus pasted log excerpts: error messages often live in the logs."""
+    logs = [a.content for a in report.attachments if a.kind == "log_excerpt" and a.content]
+    return "\n".join([report.actual, *logs])
 
 
 def _takes_duplicates(bug: Bug) -> bool:
@@ -542,6 +571,9 @@ async def update_report(
     bug.attachments = [a.model_dump() for a in merged.attachments]
     kept = [t for t in bug.affected_tenants if tenant_scope not in (None, t)]
     bug.affected_tenants = sorted({*kept, *merged.affected_tenants})
+    bug.error_fingerprints = error_fingerprints(
+        bug.title, bug.summary, bug.steps_text, bug.actual, *_log_texts(bug.attachments)
+    )
     bug.version += 1
     bug.updated_at = ctx.now
     await session.flush()
@@ -756,6 +788,7 @@ def candidates_out(candidates: list[repository.Candidate]) -> list[DuplicateCand
             title=c.bug.title,
             status=BugState(c.bug.status),
             score=c.score,
+            reasons=c.reasons,
         )
         for c in candidates
     ]

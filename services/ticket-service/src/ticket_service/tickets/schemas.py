@@ -74,6 +74,22 @@ class RequesterOut(BaseModel):
     user_id: str | None
 
 
+class TriageEvidence(BaseModel):
+    """A phrase of the ticket that pushed the classifier towards its answer. ``…ssw…``
+    marks a character n-gram (robust to typos); plain text is a word or two-word phrase."""
+
+    feature: str
+    weight: float
+
+
+class TriageJudgment(BaseModel):
+    """How the classifier judged the ticket (absent when a rule or the system routed it)."""
+
+    confidence: float
+    model_version: str
+    evidence: list[TriageEvidence]
+
+
 class TicketOut(BaseModel):
     id: uuid.UUID
     tenant_id: str
@@ -99,6 +115,7 @@ class TicketOut(BaseModel):
     paused, missed or met."""
     sla_due_at: datetime | None
     """The earliest deadline of a running SLA clock (in the past when breached)."""
+    triage: TriageJudgment | None = None
 
 
 class TimelineEntryOut(BaseModel):

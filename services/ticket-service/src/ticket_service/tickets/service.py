@@ -49,9 +49,12 @@ from ticket_service.tickets.schemas import (
     TicketOut,
     TicketSettable,
     TimelineEntryOut,
+    TriageEvidence,
+    TriageJudgment,
 )
+from ticket_service.triage.classifier import REVIEW_QUEUE
 from ticket_service.triage.engine import TicketFacts
-from ticket_service.triage.service import run_triage
+from ticket_service.triage.service import record_example, run_triage
 
 S = TicketStatus
 
@@ -118,6 +121,17 @@ def to_out(ticket: Ticket, *, now: datetime) -> TicketOut:
         updated_at=ticket.updated_at,
         sla_state=stored_state(ticket, now=now),
         sla_due_at=next_due(ticket),
+        triage=_judgment(ticket),
+    )
+
+
+def _judgment(ticket: Ticket) -> TriageJudgment | None:
+    if ticket.triage_model_version is None or ticket.triage_confidence is None:
+        return None
+    return TriageJudgment(
+        confidence=ticket.triage_confidence,
+        model_version=ticket.triage_model_version,
+        evidence=[TriageEvidence.model_validate(e) for e in ticket.triage_evidence or []],
     )
 
 
@@ -491,6 +505,7 @@ async def triage_ticket(
     if forced is not None:
         category, subcategory, priority, queue, tags = forced
         rule_id, rule_name, reasons = None, None, ["opened by the system with a fixed routing"]
+        judged = None
     else:
         account = await session.get(Account, ticket.tenant_id)
         outcome = await run_triage(
@@ -506,12 +521,18 @@ async def triage_ticket(
         category, subcategory, priority = outcome.category, outcome.subcategory, outcome.priority
         queue, tags = outcome.queue, outcome.tags
         rule_id, rule_name, reasons = outcome.rule_id, outcome.rule_name, outcome.reasons
+        judged = outcome
     ticket.category = category.value
     ticket.subcategory = subcategory.value if subcategory else None
     ticket.priority = priority.value
     ticket.queue = queue
     ticket.tags = sorted(set(ticket.tags or []) | set(tags))
     ticket.triage_rule_id = rule_id
+    ticket.triage_confidence = judged.confidence if judged else None
+    ticket.triage_model_version = judged.model_version if judged else None
+    ticket.triage_evidence = (
+        [e.model_dump() for e in judged.evidence] if judged and judged.model_version else None
+    )
     label = category_label(ticket.category, ticket.subcategory)
     await add_entry(
         session,
@@ -531,6 +552,10 @@ async def triage_ticket(
             "priority": ticket.priority,
             "queue": queue,
             "tags": ticket.tags,
+            "confidence": ticket.triage_confidence,
+            "model_version": ticket.triage_model_version,
+            "evidence": ticket.triage_evidence,
+            "needs_review": bool(judged and judged.needs_review),
         },
     )
     await publish(
@@ -699,6 +724,8 @@ async def update_ticket(
             reason=merged.reason or "manual reassignment",
         )
     routing_changed = False
+    judged_as = (ticket.category, ticket.subcategory)
+    was_in_review = ticket.queue == REVIEW_QUEUE
     category, subcategory = merged.category, merged.subcategory
     if subcategory is not None and category is not Category.access:
         raise Unprocessable(
@@ -721,6 +748,13 @@ async def update_ticket(
         routing_changed = True
     if routing_changed:
         _touch(ticket, at)
+        corrected = (ticket.category, ticket.subcategory) != judged_as
+        confirmed = was_in_review and ticket.queue != REVIEW_QUEUE
+        if ticket.category is not None and (corrected or confirmed):
+            # an agent's correction (or confirmation of an unsure suggestion, by routing it
+            # out of the review queue) teaches the classifier: a labelled example for the
+            # next refit (see triage.service)
+            await record_example(session, ticket=ticket, previous=judged_as, by=actor.id, at=at)
         await add_entry(
             session,
             ticket=ticket,

@@ -1,4 +1,5 @@
-"""``/v1/triage-rules``: ordered triage rules and dry runs."""
+"""``/v1/triage-rules``: ordered triage rules and dry runs; ``/v1/triage-model``: the
+classifier in use, the agents' labelled examples and a refit."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
-from ticket_service.models import TriageRule
+from ticket_service.models import TriageExample, TriageRule
 from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
 from ticket_service.triage import service
 from ticket_service.triage.schemas import (
     DryRunIn,
+    TriageExampleOut,
+    TriageModelOut,
     TriageOutcome,
+    TriageRefitOut,
     TriageRuleIn,
     TriageRuleOut,
 )
@@ -100,3 +104,29 @@ async def delete_rule(
     await session.delete(rule)
     await session.flush()
     return Response(status_code=204)
+
+
+model_router = APIRouter(prefix="/v1/triage-model", tags=["triage"])
+
+
+@model_router.get("", summary="The triage classifier in use by this process")
+async def current_model(session: SessionDep, principal: AgentOnly) -> TriageModelOut:
+    return await service.model_info(session)
+
+
+@model_router.get("/examples", summary="Tickets agents re-triaged: the labelled examples")
+async def list_examples(
+    session: SessionDep, principal: AgentOnly, page: PageDep
+) -> Page[TriageExampleOut]:
+    rows, cursor = await page_of(
+        session, select(TriageExample), keys=[TriageExample.seq, TriageExample.id], params=page
+    )
+    return Page[TriageExampleOut](
+        items=[TriageExampleOut.model_validate(r, from_attributes=True) for r in rows],
+        next_cursor=cursor,
+    )
+
+
+@model_router.post("/refit", summary="Refit from the corpus and the agents' examples (admin)")
+async def refit_model(session: SessionDep, principal: Admin, clock: ClockDep) -> TriageRefitOut:
+    return await service.refit_now(session, at=clock())
