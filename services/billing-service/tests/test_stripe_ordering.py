@@ -419,3 +419,35 @@ async def test_a_dispute_closed_before_its_opening_arrived_is_announced_once_eac
     # the opening is implied and announced first; no follow-up for a dispute already won
     assert [e.type for e in disputes] == ["dispute.opened", "dispute.closed"]
     assert disputes[1].data.model_dump()["status"] == "won"
+
+
+async def test_an_older_attempts_failure_arriving_late_is_not_announced_again(
+    billing: BillingApp, plan: dict[str, Any]
+) -> None:
+    """Found by the model test: attempt 2's failure, then attempt 1's of the same second,
+    announced two failures both saying ``attempt_count`` 2."""
+    sub = await subscribed(billing, plan)
+    tenant, t = sub["tenant_id"], base_time(billing)
+    period = {"period_start": t, "period_end": t + 30 * DAY, "stripe_invoice_id": f"in_{tenant}"}
+    first, second = (
+        stripe_event(
+            "invoice.payment_failed",
+            invoice_object(sub, attempt_count=attempt, **period),
+            created=t,
+        )
+        for attempt in (1, 2)
+    )
+    assert await deliver_all(billing, second, first) == ["applied", "applied"]
+    events = await tenant_events(
+        billing, tenant, lambda es: any(e.type == "billing.followup_required" for e in es)
+    )
+    assert [
+        (e.type, e.data.model_dump().get("attempt_count"))
+        for e in events
+        if e.type.startswith(("invoice.", "billing."))
+    ] == [
+        ("invoice.finalized", 2),
+        ("invoice.payment_failed", 2),
+        ("billing.followup_required", 2),
+    ]
+    assert (await only_invoice(billing, tenant))["attempt_count"] == 2

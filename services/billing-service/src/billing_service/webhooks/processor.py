@@ -136,7 +136,8 @@ async def _invoice(
     voided). A fact implied by a newer state (``paid`` implies ``finalized``) is
     announced with it, just before it, so a late ``invoice.finalized`` has nothing left
     to say; no fact is announced twice and none after a state that contradicts it (a
-    payment failure arriving after the invoice is paid or void is recorded, not news)."""
+    payment failure arriving after the invoice is paid or void, or after a later
+    attempt's failure, is recorded, not news)."""
     invoice, outcome = await invoices.mirror(
         session, obj=obj, event_created=created, now=now, fetched=fetched
     )
@@ -174,9 +175,12 @@ async def _invoice(
                 session, invoice=invoice, reason=RenewalInvoicedReason.stripe_automatic
             )
     attempt = int(obj.get("attempt_count") or 0)
+    failed_before = [int(f.split(":")[1]) for f in facts if f.startswith("payment_failed:")]
     if (
         event_type == "invoice.payment_failed"
         and invoice.status not in invoices.TERMINAL
+        # an older attempt's failure arriving after a newer one's is not news
+        and attempt > max(failed_before, default=-1)
         and fresh(f"payment_failed:{attempt}", at)
     ):
         next_attempt = ts(obj.get("next_payment_attempt"))
