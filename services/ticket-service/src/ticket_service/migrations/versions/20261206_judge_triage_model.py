@@ -4,7 +4,7 @@ rules switched off (the classifier replaces them; they stay, disabled, as a refe
 can be switched back on as overrides).
 
 Revision ID: 20261206_judge_triage_model
-Revises: 0009
+Revises: 20261206_access_template_review
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "20261206_judge_triage_model"
-down_revision: str | None = "0009"
+down_revision: str | None = "20261206_access_template_review"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
