@@ -39,7 +39,7 @@ async def test_seeded_rules_classify_common_requests(
 
 
 async def test_a_new_rule_earlier_in_order_wins_and_explains_itself(svc: Service) -> None:
-    t = tenant()
+    t = await svc.tenant()
     rule = {
         "name": f"vip {t}",
         "position": 5,

@@ -103,6 +103,11 @@ async def mirror(
     invoice.period_start = ts(obj.get("period_start")) or now
     invoice.period_end = ts(obj.get("period_end")) or now
     invoice.hosted_invoice_url = obj.get("hosted_invoice_url")
+    charge = obj.get("charge")
+    if isinstance(charge, dict):  # expanded
+        charge = charge.get("id")
+    if isinstance(charge, str) and charge:
+        invoice.stripe_charge_id = charge
     invoice.is_renewal = obj.get("billing_reason") == "subscription_cycle" or invoice.is_renewal
     invoice.stripe_state_at = event_created
     await session.flush()

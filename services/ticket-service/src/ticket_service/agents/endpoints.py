@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from servicekit.authz import STAFF, owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound
 from servicekit.idempotency import IdempotencyDep
@@ -34,7 +35,12 @@ async def _out(session: SessionDep, agent: Agent) -> AgentOut:
     )
 
 
-@router.post("", status_code=201, summary="Register an agent (admin)")
+@router.post(
+    "",
+    dependencies=[owned(exempt={"id": STAFF})],
+    status_code=201,
+    summary="Register an agent (admin)",
+)
 async def create_agent(
     body: AgentIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> AgentOut:
@@ -64,7 +70,7 @@ async def list_agents(session: SessionDep, principal: AgentOnly, page: PageDep) 
     return Page[AgentOut](items=[await _out(session, a) for a in rows], next_cursor=cursor)
 
 
-@router.get("/{agent_id}", summary="One agent")
+@router.get("/{agent_id}", dependencies=[owned(exempt={"agent_id": STAFF})], summary="One agent")
 async def get_agent(agent_id: AgentId, session: SessionDep, principal: AgentOnly) -> AgentOut:
     agent = await session.get(Agent, agent_id)
     if agent is None:
@@ -72,7 +78,11 @@ async def get_agent(agent_id: AgentId, session: SessionDep, principal: AgentOnly
     return await _out(session, agent)
 
 
-@router.patch("/{agent_id}", summary="Change availability or queues")
+@router.patch(
+    "/{agent_id}",
+    dependencies=[owned(exempt={"agent_id": STAFF})],
+    summary="Change availability or queues",
+)
 async def update_agent(
     agent_id: AgentId, patch: AgentPatch, session: SessionDep, principal: AgentOnly
 ) -> AgentOut:

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Header, Response
 from sqlalchemy import select
 
+from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep
@@ -57,7 +58,9 @@ async def dry_run(body: DryRunIn, session: SessionDep, principal: AgentOnly) -> 
     return await service.dry_run(session, body=body)
 
 
-@router.get("/{rule_id}", summary="One triage rule")
+@router.get(
+    "/{rule_id}", dependencies=[owned(exempt={"rule_id": GLOBAL_CONFIG})], summary="One triage rule"
+)
 async def get_rule(
     rule_id: uuid.UUID, session: SessionDep, principal: AgentOnly, response: Response
 ) -> TriageRuleOut:
@@ -66,7 +69,11 @@ async def get_rule(
     return service.to_out(rule)
 
 
-@router.patch("/{rule_id}", summary="Change a triage rule (admin; If-Match required)")
+@router.patch(
+    "/{rule_id}",
+    dependencies=[owned(exempt={"rule_id": GLOBAL_CONFIG})],
+    summary="Change a triage rule (admin; If-Match required)",
+)
 async def update_rule(
     rule_id: uuid.UUID,
     patch: TriageRulePatch,
@@ -83,7 +90,12 @@ async def update_rule(
     return service.to_out(rule)
 
 
-@router.delete("/{rule_id}", status_code=204, summary="Remove a triage rule (admin; If-Match)")
+@router.delete(
+    "/{rule_id}",
+    dependencies=[owned(exempt={"rule_id": GLOBAL_CONFIG})],
+    status_code=204,
+    summary="Remove a triage rule (admin; If-Match)",
+)
 async def delete_rule(
     rule_id: uuid.UUID,
     session: SessionDep,
