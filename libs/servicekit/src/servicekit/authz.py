@@ -59,7 +59,7 @@ GLOBAL_CONFIG: Final = "global configuration shared by every tenant, not a tenan
 STAFF: Final = "an agent of the support team, not a tenant's record"
 SIGNED_LINK: Final = "a signed link that is its own credential and names its record"
 
-ID_LIKE = re.compile(r"^(id|.+_id|.+_ids)$")
+ID_LIKE = re.compile(r"^(id|.+_id|.+_ids|tenants|.+_tenants)$")
 """Names the start-up check treats as ids; path parameters are always ids."""
 
 

@@ -214,7 +214,10 @@ async def get_bug(
     return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
-@router.patch("/bugs/{bug_id}", dependencies=[owned(path={"bug_id": "bug"})])
+@router.patch(
+    "/bugs/{bug_id}",
+    dependencies=[owned(path={"bug_id": "bug"}, body={"affected_tenants": "tenant"})],
+)
 async def update_bug(
     bug_id: uuid.UUID,
     body: BugUpdate,
