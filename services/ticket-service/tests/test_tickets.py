@@ -13,7 +13,8 @@ from ticket_service_testkit import (
     ticket_body,
 )
 
-from servicekit.testing import auth
+from servicekit.testing import auth, deliver
+from supportops_events.samples import sample
 
 
 async def test_create_triages_and_publishes_created_then_triaged(svc: Service) -> None:
@@ -333,6 +334,16 @@ async def test_a_customer_token_files_tickets_as_itself_only(svc: Service) -> No
     assert listed["items"] == []
     own = await open_ticket(svc.client, t, headers=customer, email="Pat@Example.com")
     assert own["requester"]["email"].casefold() == "pat@example.com"
+    # a user id of the tenant is the caller's only when it is the user with its e-mail
+    for user_id, email in (("u-pat", "pat@example.com"), ("u-boss", "boss@example.com")):
+        await deliver(svc.app, sample("user.activated", tenant_id=t, user_id=user_id, email=email))
+    as_pat = ticket_body(t)
+    as_pat["requester"]["user_id"] = "u-pat"
+    assert (await svc.client.post("/v1/tickets", json=as_pat, headers=customer)).status_code == 201
+    as_boss = ticket_body(t)
+    as_boss["requester"]["user_id"] = "u-boss"
+    forged_user = await svc.client.post("/v1/tickets", json=as_boss, headers=customer)
+    assert problem(forged_user, 403)["fields"] == ["requester.user_id"]
     # Staff still file on a customer's behalf.
     await open_ticket(svc.client, t, email="someone@example.com")
 

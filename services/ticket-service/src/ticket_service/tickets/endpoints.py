@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.authz import STAFF, owned
@@ -17,7 +18,7 @@ from servicekit.pagination import Page, PageDep
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
-from ticket_service.models import Ticket
+from ticket_service.models import AccountUser, Ticket
 from ticket_service.paging import page_of
 from ticket_service.roles import TicketReader, ensure_staff
 from ticket_service.sla.clock import SlaState
@@ -36,17 +37,22 @@ router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
-def ensure_own_requester(principal: Principal, body: TicketIn) -> None:
+async def ensure_own_requester(session: AsyncSession, principal: Principal, body: TicketIn) -> None:
     """A tenant-confined token (a customer's portal session) files tickets as itself only:
-    its subject or e-mail claim is the requester, never someone else of the tenant."""
+    the requester's e-mail is its subject or e-mail claim, and a requester ``user_id`` is
+    the caller (its subject) or the tenant's user with that e-mail."""
     if principal.tenant_id is None:
         return  # staff file tickets on behalf of customers
     caller = {i.casefold() for i in (principal.subject, principal.email) if i}
+    email = body.requester.email.casefold()
     wrong = []
-    if body.requester.email.casefold() not in caller:
+    if email not in caller:
         wrong.append("requester.email")
-    if body.requester.user_id is not None and body.requester.user_id.casefold() not in caller:
-        wrong.append("requester.user_id")
+    user_id = body.requester.user_id
+    if user_id is not None and user_id.casefold() not in caller:
+        user = await session.get(AccountUser, user_id)
+        if user is None or user.tenant_id != principal.tenant_id or user.email.casefold() != email:
+            wrong.append("requester.user_id")
     if wrong:
         raise Forbidden(
             "a customer's token files tickets as its own requester only",
@@ -72,7 +78,7 @@ async def create_ticket(
     if (replay := await idem.begin(session, body)) is not None:
         return replay  # type: ignore[return-value]
     principal.ensure_tenant(body.tenant_id, resource="tenant")
-    ensure_own_requester(principal, body)
+    await ensure_own_requester(session, principal, body)
     at = clock()
     ticket = await service.create_ticket(
         session, body=body, actor=service.Actor.of(principal), at=at
