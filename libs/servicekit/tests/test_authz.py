@@ -102,9 +102,12 @@ async def test_ids_are_resolved_before_the_endpoint_runs() -> None:
         foreign = await post(["t-a1", "t-b1"], tenant_a)
         assert foreign.status_code == 404
         assert foreign.headers["content-type"].startswith("application/problem+json")
-        unknown = await post([f"t-{uuid.uuid4().hex[:4]}"], auth("agent"))
+        nobodys = f"t-{uuid.uuid4().hex[:4]}"
+        unknown = await post([nobodys], auth("agent"))
         assert unknown.status_code == 422
         assert unknown.json()["errors"][0]["field"] == "refs[].thing_id"
+        # a confined caller cannot tell an unknown id from another tenant's
+        assert (await post([nobodys], tenant_a)).status_code == 404
         # invalid input is FastAPI's 422, and nothing is resolved or run
         invalid = await client.post("/links", json={"refs": []}, headers=tenant_a)
         assert invalid.status_code == 422

@@ -9,10 +9,11 @@ One mechanism for every service (docs/security.md, "Authorization model"):
 - Every route that takes an id declares where each id is and what kind it is, with
   ``dependencies=[owned(path={"ticket_id": "ticket"}, body={"invoice_id": "invoice"})]``.
   The dependency runs before the endpoint (and before its own dependencies): an id of
-  another tenant is a 404 for a tenant-confined token, on reads and writes alike; an id
-  the service does not know is a 404 in the path and a 422 naming the field in a body
-  (so a staff token naming a tenant that does not exist gets a 422, in a query too); a
-  list filter on another unknown id simply matches nothing.
+  another tenant is a 404 for a tenant-confined token, on reads and writes alike, and so
+  is an id nobody owns (the two are indistinguishable to it). For staff, an unknown id
+  is a 404 in the path and a 422 naming the field in a body (so a staff token naming a
+  tenant that does not exist gets a 422, in a query too). A list filter on another
+  unknown id simply matches nothing.
 - :func:`check_routes` runs when the app is built: a route with a path parameter, or an
   id-like query parameter or body field (``id``, ``*_id``, ``*_ids``) that its declaration
   does not cover, fails the start-up. A new endpoint cannot silently forget the check;
@@ -157,7 +158,9 @@ async def _enforce(request: Request, declaration: Declaration) -> None:
             if owner is None:
                 if ref.location == "query" and ref.kind != "tenant":
                     continue  # a filter on an id nobody owns (yet) matches nothing
-                if ref.location == "path":
+                if ref.location == "path" or principal.tenant_id is not None:
+                    # A confined caller cannot tell "unknown" from "another tenant's":
+                    # a 422 here would reveal which ids exist elsewhere.
                     raise ownership.not_found(ref.kind)
                 raise Unprocessable(
                     f"unknown {ref.kind} {value!r}",
