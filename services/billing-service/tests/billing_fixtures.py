@@ -27,7 +27,7 @@ from billing_service.config import (
 )
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.db import Database
-from servicekit.testing import auth
+from servicekit.testing import auth, known_tenant
 from supportops_events import Envelope
 
 
@@ -199,6 +199,8 @@ def invoice_object(
             "due_date": due_date,
             "next_payment_attempt": next_payment_attempt,
             "hosted_invoice_url": "https://invoice.stripe.com/i/test",
+            # The charge that paid it: what a refund names (and is resolved through).
+            "charge": f"ch_{uuid.uuid4().hex[:14]}" if amount_paid else None,
             "last_finalization_error": None,
             "status_transitions": {
                 "finalized_at": period_start,
@@ -265,7 +267,9 @@ AGENT = auth("agent")
 
 
 def new_tenant() -> str:
-    return f"ten_{uuid.uuid4().hex[:10]}"
+    """A tenant id nobody announced (for a token confined to a stranger); use
+    ``await billing.tenant()`` for a tenant billing knows."""
+    return str(uuid.uuid4())
 
 
 @dataclass
@@ -279,6 +283,10 @@ class BillingApp:
     @property
     def events_topic(self) -> str:
         return self.settings.kafka_topic_prefix + "billing.events"
+
+    async def tenant(self) -> str:
+        """A new tenant billing knows (as if onboarding announced it)."""
+        return await known_tenant(self.app)
 
 
 PaymentMethods = Callable[[dict[str, Any]], None]

@@ -17,7 +17,6 @@ from billing_fixtures import (
     dispute_object,
     if_match,
     invoice_object,
-    new_tenant,
     of_tenant,
     sign,
     stripe_event,
@@ -38,7 +37,7 @@ DAY = 86400
 
 
 async def subscribed(billing: BillingApp, plan: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     response = await billing.client.post(
         "/v1/subscriptions",
         json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3, **extra},
@@ -331,7 +330,7 @@ async def test_event_older_than_our_own_change_does_not_undo_it(
 async def test_event_arriving_before_our_intent_is_recorded_waits_for_it(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     async with billing.db.unit_of_work() as session:
         intent = await subscriptions.record_intent(
             session, body=SubscriptionIn(tenant_id=tenant, plan_code=plan["code"], seats=2)

@@ -21,7 +21,6 @@ from ticket_service_testkit import (
     patch_ticket,
     post_message,
     problem,
-    tenant,
 )
 
 from servicekit.testing import auth
@@ -71,7 +70,7 @@ def _tampered(token: str, **changes: str) -> str:
 async def test_solving_sends_the_signed_survey_link_answered_once_without_a_login(
     svc: Service, clock: MovableClock
 ) -> None:
-    t = tenant()
+    t = await svc.tenant()
     customer = auth("agent", tenant_id=t, subject="pat@example.com")
     ticket = await open_ticket(svc.client, t, headers=customer)
     tid = ticket["id"]
@@ -157,7 +156,7 @@ async def test_solving_sends_the_signed_survey_link_answered_once_without_a_logi
 
 
 async def test_metrics_subtract_paused_time(svc: Service, clock: MovableClock) -> None:
-    t = tenant()
+    t = await svc.tenant()
     queue = f"pq-{t}"
     clock.now = ny(8, 9)
     customer = auth("agent", tenant_id=t, subject="pat@example.com")
@@ -194,7 +193,7 @@ async def test_metrics_subtract_paused_time(svc: Service, clock: MovableClock) -
 
 
 async def test_metrics_by_queue(svc: Service) -> None:
-    t = tenant()
+    t = await svc.tenant()
     queue = f"mq-{t}"
     await svc.client.post(
         "/v1/triage-rules",
@@ -262,7 +261,7 @@ async def test_a_broken_survey_template_does_not_stop_the_solve(svc: Service) ->
     approval = f"/v1/templates/csat_survey/versions/{broken.json()['version']}/approval"
     assert (await svc.client.post(approval, headers=REVIEWER)).status_code == 200
     try:
-        ticket = await open_ticket(svc.client, tenant())
+        ticket = await open_ticket(svc.client, await svc.tenant())
         await patch_ticket(svc.client, ticket["id"], {"status": "solved"})
         detail = (await svc.client.get(f"/v1/tickets/{ticket['id']}", headers=AGENT)).json()
         assert detail["status"] == "solved"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from ticket_service_testkit import ADMIN, AGENT, REVIEWER, Service, open_ticket, problem, tenant
+from ticket_service_testkit import ADMIN, AGENT, REVIEWER, Service, open_ticket, problem
 
 
 def _key() -> str:
@@ -42,7 +42,7 @@ async def test_template_versions_variables_and_approval(svc: Service) -> None:
     )
     assert problem(refused, 422)["type"].endswith("/template-unsafe")
 
-    ticket = await open_ticket(svc.client, tenant())
+    ticket = await open_ticket(svc.client, await svc.tenant())
     reply_url = f"/v1/tickets/{ticket['id']}/template-replies"
     not_approved = await svc.client.post(
         reply_url, json={"template_key": key, "variables": {"menu": "Reports"}}, headers=AGENT
@@ -103,7 +103,9 @@ async def test_macro_applies_reply_status_priority_and_tags_atomically(svc: Serv
         headers=ADMIN,
     )
     assert macro.status_code == 201, macro.text
-    ticket = await open_ticket(svc.client, tenant(), subject="Invoice", body="invoice wrong")
+    ticket = await open_ticket(
+        svc.client, await svc.tenant(), subject="Invoice", body="invoice wrong"
+    )
     assert "billing" in ticket["tags"]
     url = f"/v1/tickets/{ticket['id']}/macros/{macro.json()['id']}"
     etag = f'"{ticket["version"]}"'

@@ -50,7 +50,7 @@ SEEDED = {
 
 
 async def test_a_new_rule_earlier_in_order_wins_and_explains_itself(svc: Service) -> None:
-    t = tenant()
+    t = await svc.tenant()
     rule = {
         "name": f"vip {t}",
         "position": 5,

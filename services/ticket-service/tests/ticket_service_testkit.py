@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from servicekit.testing import auth, read_topic
+from servicekit.testing import auth, known_tenant, read_topic
 from supportops_events import Envelope
 from ticket_service.config import TicketSettings
 
@@ -25,6 +25,10 @@ class Service:
     app: FastAPI
     prefix: str
     settings: TicketSettings
+
+    async def tenant(self, **fields: Any) -> str:
+        """A new tenant this service knows (as if onboarding announced it)."""
+        return await known_tenant(self.app, **fields)
 
     async def events_of(
         self, topic: str, *, subject: str, count: int, types: set[str] | None = None
@@ -76,7 +80,9 @@ async def post_message(
 
 
 def tenant() -> str:
-    return f"ten-{uuid.uuid4().hex[:10]}"
+    """A tenant id nobody announced: requests naming it are refused (422); use
+    ``await svc.tenant()`` for a known one."""
+    return str(uuid.uuid4())
 
 
 def ticket_body(

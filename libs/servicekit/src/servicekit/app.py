@@ -22,6 +22,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from servicekit.auth import TokenVerifier
+from servicekit.authz import Ownership, install_ownership
 from servicekit.consumer import EventConsumer, EventRouter
 from servicekit.context import EventContext, current_event_context
 from servicekit.db import Database
@@ -56,6 +57,9 @@ class ServiceDefinition:
     version: str = "0.1.0"
     extra_lifespan: Lifespan | None = None
     openapi_tags: list[dict[str, Any]] | None = None
+    ownership: Ownership | None = None
+    """Resolvers of the ids its routes name (``servicekit.authz``); required once a
+    route takes an id."""
 
 
 class KafkaRuntime:
@@ -252,6 +256,8 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
     if settings.run_api:
         for router in defn.routers:
             app.include_router(router)
+    # Every route's ids resolved to their tenant, or the app does not start.
+    install_ownership(app, defn.ownership or Ownership())
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
 

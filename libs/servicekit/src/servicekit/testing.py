@@ -212,3 +212,35 @@ async def eventually(
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(interval)
+
+
+async def deliver(app: FastAPI, *events: Event | Envelope, source: str = "test") -> None:
+    """Apply events with the app's own handlers in one unit of work, as its consumer would
+    (no Kafka, no inbox): the quick way to give a service's read models a state. The app's
+    lifespan must be running."""
+    router = app.state.kafka.defn.events
+    db: Database = app.state.db
+    async with db.unit_of_work() as session:
+        for event in events:
+            envelope = event if isinstance(event, Envelope) else Envelope.new(event, source=source)
+            await router.handlers[envelope.type](session, envelope)
+
+
+async def known_tenant(
+    app: FastAPI,
+    tenant_id: str | None = None,
+    *,
+    event_type: str = "tenant.activated",
+    **fields: Any,
+) -> str:
+    """A tenant the app knows, as if onboarding's ``tenant.activated`` had been consumed
+    (``tenant.activated`` rather than ``tenant.created``: billing answers the latter with
+    a subscription request of its own).
+
+    Every ``tenant_id`` a request names must be a known tenant (docs/security.md), so
+    tests that invent tenants make them with this."""
+    from supportops_events.samples import sample
+
+    tenant_id = tenant_id or str(uuid.uuid4())
+    await deliver(app, sample(event_type, tenant_id=tenant_id, **fields))
+    return tenant_id

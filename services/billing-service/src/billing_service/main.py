@@ -12,6 +12,7 @@ from billing_service.config import BillingSettings
 from billing_service.consumers import events
 from billing_service.corrections.endpoints import router as corrections_router
 from billing_service.invoices.endpoints import router as invoices_router
+from billing_service.ownership import ownership
 from billing_service.plans.endpoints import router as plans_router
 from billing_service.renewals.endpoints import router as renewals_router
 from billing_service.stripe_gateway import StripeGateway
@@ -73,6 +74,7 @@ def create_app(settings: BillingSettings | None = None, *, clock: Clock | None =
             ],
             events=events,
             produces=PRODUCES,
+            ownership=ownership,
             extra_lifespan=billing_lifespan,
         )
     )

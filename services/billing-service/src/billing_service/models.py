@@ -131,6 +131,8 @@ class Invoice(Base):
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    """The charge that paid it: a refund names a charge, this says whose it is."""
     is_renewal: Mapped[bool] = mapped_column(Boolean, default=False)
     sent: Mapped[bool] = mapped_column(Boolean, default=False)
     overdue_days_reported: Mapped[int] = mapped_column(Integer, default=0)
@@ -216,3 +218,13 @@ class Correction(Base):
     reason: Mapped[str | None] = mapped_column(String(500))
     stripe_state_at: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class KnownTenant(Base):
+    """The tenants onboarding announced (``tenant.*`` events): a ``tenant_id`` a request
+    names must be one of them (``billing_service.ownership``)."""
+
+    __tablename__ = "known_tenants"
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    heard_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

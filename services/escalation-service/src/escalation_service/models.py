@@ -155,3 +155,14 @@ class TenantPlan(Base):
     plan_tier: Mapped[str] = mapped_column(String(32))
     subscription_status: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class KnownTenant(Base):
+    """The tenants onboarding announced (``tenant.*`` events): a ``tenant_id`` a request
+    names must be one of them (``escalation_service.ownership``)."""
+
+    __tablename__ = "known_tenants"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    heard_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

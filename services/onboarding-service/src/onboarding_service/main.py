@@ -12,6 +12,7 @@ from onboarding_service.checklist.endpoints import router as checklist_router
 from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import build_events
+from onboarding_service.ownership import ownership
 from onboarding_service.scan_endpoints import router as scans_router
 from onboarding_service.tenants.endpoints import router as tenants_router
 from onboarding_service.users.endpoints import router as users_router
@@ -46,6 +47,7 @@ def create_app(
             routers=[tenants_router, users_router, checklist_router, scans_router],
             events=build_events(clock=clock, settings=settings, codes=codes),
             produces=PRODUCES,
+            ownership=ownership,
             extra_lifespan=provide_clock,
         )
     )

@@ -22,6 +22,7 @@ from ticket_service.csat.service import SESSION_INFO_KEY, SurveyLinks
 from ticket_service.escalations.endpoints import router as escalations_router
 from ticket_service.intake.endpoints import router as intake_router
 from ticket_service.metrics.endpoints import router as metrics_router
+from ticket_service.ownership import ownership
 from ticket_service.sla.endpoints import router as sla_router
 from ticket_service.templates.endpoints import router as templates_router
 from ticket_service.tickets.endpoints import router as tickets_router
@@ -103,6 +104,7 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
             ],
             events=events,
             produces=PRODUCES,
+            ownership=ownership,
             extra_lifespan=lifespan,
         )
     )

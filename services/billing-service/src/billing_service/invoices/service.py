@@ -159,6 +159,12 @@ async def mirror(
     invoice.amount_remaining = (
         0 if invoice.status == "paid" else max(0, invoice.amount_due - invoice.amount_paid)
     )
+    # the charge that paid it: a sticky fact (refunds resolve charges through it)
+    charge = obj.get("charge")
+    if isinstance(charge, dict):  # expanded
+        charge = charge.get("id")
+    if isinstance(charge, str) and charge:
+        invoice.stripe_charge_id = charge
     await session.flush()
     return invoice, "applied" if newest else "stale"
 

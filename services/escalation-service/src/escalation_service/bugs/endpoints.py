@@ -28,8 +28,10 @@ from escalation_service.bugs.schemas import (
 from escalation_service.clock import ClockDep
 from escalation_service.config import EscalationSettings
 from escalation_service.models import Bug, Reproduction
+from escalation_service.ownership import ensure_ticket_tenants
 from escalation_service.tracker.base import QaTracker
 from servicekit.auth import Principal, Role, require_roles
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import (
     BadRequest,
@@ -122,6 +124,16 @@ def _ctx(principal: Principal, clock: ClockDep) -> service.Context:
 
 @router.post(
     "/bugs",
+    dependencies=[
+        owned(
+            body={
+                "tenant_id": "tenant",
+                "linked_tickets[].ticket_id": "ticket",
+                "linked_tickets[].tenant_id": "tenant",
+                "affected_tenants": "tenant",
+            }
+        )
+    ],
     status_code=201,
     responses={200: {"model": BugCreateResult, "description": "linked to a duplicate"}},
 )
@@ -142,6 +154,7 @@ async def create_bug(
         principal.ensure_tenant(ref.tenant_id, resource="tenant")
     for tenant in body.affected_tenants:
         principal.ensure_tenant(tenant, resource="tenant")
+    await ensure_ticket_tenants(session, list(body.linked_tickets), listed_in="linked_tickets")
     result = await service.file_report(
         session,
         report=body,
@@ -168,7 +181,11 @@ async def create_bug(
     return await idem.complete(session, out, status_code=status, headers=headers)  # type: ignore[no-any-return]
 
 
-@router.post("/bugs/similar", summary="Open bugs like a report, before filing it")
+@router.post(
+    "/bugs/similar",
+    summary="Open bugs like a report, before filing it",
+    dependencies=[owned()],
+)
 async def similar_bugs(
     body: SimilarIn, session: SessionDep, principal: Reporter, settings: SettingsDep
 ) -> SimilarOut:
@@ -201,7 +218,7 @@ async def similar_bugs(
     )
 
 
-@router.get("/bugs")
+@router.get("/bugs", dependencies=[owned(query={"tenant_id": "tenant", "ticket_id": "ticket"})])
 async def list_bugs(
     session: SessionDep,
     principal: Reader,
@@ -229,7 +246,7 @@ async def list_bugs(
     )
 
 
-@router.get("/bugs/{bug_id}")
+@router.get("/bugs/{bug_id}", dependencies=[owned(path={"bug_id": "bug"})])
 async def get_bug(
     bug_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> BugDetail:
@@ -240,6 +257,7 @@ async def get_bug(
 
 @router.patch(
     "/bugs/{bug_id}",
+    dependencies=[owned(path={"bug_id": "bug"}, body={"affected_tenants": "tenant"})],
     **merge_patch_route(
         BugSettable,
         description="Edit the report; `If-Match` is required (428 without it, 412 when stale).",
@@ -275,7 +293,7 @@ async def update_bug(
     return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
-@router.post("/bugs/{bug_id}/transitions")
+@router.post("/bugs/{bug_id}/transitions", dependencies=[owned(path={"bug_id": "bug"})])
 async def transition_bug(
     bug_id: uuid.UUID,
     body: TransitionIn,
@@ -304,7 +322,9 @@ async def transition_bug(
     return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
-@router.post("/bugs/{bug_id}/reproductions", status_code=201)
+@router.post(
+    "/bugs/{bug_id}/reproductions", dependencies=[owned(path={"bug_id": "bug"})], status_code=201
+)
 async def record_reproduction(
     bug_id: uuid.UUID,
     body: ReproductionIn,
@@ -323,7 +343,7 @@ async def record_reproduction(
     return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
 
 
-@router.get("/bugs/{bug_id}/reproductions")
+@router.get("/bugs/{bug_id}/reproductions", dependencies=[owned(path={"bug_id": "bug"})])
 async def list_reproductions(
     bug_id: uuid.UUID, session: SessionDep, principal: Reader
 ) -> list[ReproductionOut]:
@@ -331,7 +351,12 @@ async def list_reproductions(
     return [_reproduction_out(r) for r in await repository.reproductions_of(session, bug.id)]
 
 
-@router.post("/bugs/{bug_id}/links")
+@router.post(
+    "/bugs/{bug_id}/links",
+    dependencies=[
+        owned(path={"bug_id": "bug"}, body={"ticket_id": "ticket", "tenant_id": "tenant"})
+    ],
+)
 async def link_ticket(
     bug_id: uuid.UUID,
     body: LinkIn,
@@ -342,6 +367,7 @@ async def link_ticket(
 ) -> BugDetail:
     """Link a ticket by hand; linking after a fix reopens the bug (a regression)."""
     principal.ensure_tenant(body.tenant_id, resource="tenant")
+    await ensure_ticket_tenants(session, [body])
     bug = await _visible_bug(session, principal, bug_id, for_update=True)
     if bug.duplicate_of_id is not None:
         raise BadRequest("the bug was merged; link to the bug it was merged into")
@@ -352,7 +378,10 @@ async def link_ticket(
     return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
-@router.post("/bugs/{bug_id}/merge")
+@router.post(
+    "/bugs/{bug_id}/merge",
+    dependencies=[owned(path={"bug_id": "bug"}, body={"into_bug_id": "bug"})],
+)
 async def merge_bug(
     bug_id: uuid.UUID,
     body: MergeIn,

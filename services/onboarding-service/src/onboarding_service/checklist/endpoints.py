@@ -28,6 +28,7 @@ from onboarding_service.models import OnboardingStep, Tenant, WelcomeMessage
 from onboarding_service.tenants import service as tenants
 from onboarding_service.tenants.endpoints import load_tenant
 from onboarding_service.tenants.repository import domains_of
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
@@ -73,7 +74,11 @@ async def checklist_of(session: AsyncSession, tenant: Tenant, now: datetime) -> 
     )
 
 
-@router.get("/tenants/{tenant_id}/onboarding", summary="The onboarding checklist and report")
+@router.get(
+    "/tenants/{tenant_id}/onboarding",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
+    summary="The onboarding checklist and report",
+)
 async def get_checklist(
     tenant_id: uuid.UUID, session: SessionDep, principal: Reader, clock: ClockDep
 ) -> ChecklistOut:
@@ -83,6 +88,7 @@ async def get_checklist(
 
 @router.post(
     "/tenants/{tenant_id}/onboarding/net-terms",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     summary="Record that a send_invoice customer accepted net terms (payment confirmed)",
     responses={409: {"description": "not a net-terms customer"}},
 )
@@ -97,6 +103,7 @@ async def accept_net_terms(
 
 @router.post(
     "/tenants/{tenant_id}/onboarding/welcome",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     status_code=201,
     summary="Send the welcome message from an approved template",
 )

@@ -37,6 +37,7 @@ from onboarding_service.text import SearchText
 from onboarding_service.users.repository import lock_tenant
 from onboarding_service.users.schemas import InvitationOut, user_out
 from servicekit.auth import Principal
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Forbidden, NotFound
 from servicekit.idempotency import IdempotencyDep
@@ -163,7 +164,11 @@ async def list_tenants(
     return Page[TenantOut](items=[tenant_out(t, domains[t.id]) for t in rows], next_cursor=cursor)
 
 
-@router.get("/{tenant_id}", summary="Read a tenant (ETag)")
+@router.get(
+    "/{tenant_id}",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
+    summary="Read a tenant (ETag)",
+)
 async def get_tenant(
     tenant_id: uuid.UUID, response: Response, session: SessionDep, principal: Reader
 ) -> TenantOut:
@@ -174,6 +179,7 @@ async def get_tenant(
 
 @router.patch(
     "/{tenant_id}",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     summary="Update name, billing e-mail or configuration (If-Match required)",
     responses={412: {"description": "stale ETag"}, 428: {"description": "If-Match missing"}},
     **merge_patch_route(TenantSettable),
@@ -205,6 +211,7 @@ async def update_tenant(
 
 @router.post(
     "/{tenant_id}/status",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     summary="Change the tenant's status (If-Match optional)",
     responses={409: {"description": "transition not allowed"}},
 )
@@ -228,6 +235,7 @@ async def change_status(
 
 @router.post(
     "/{tenant_id}/churn",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     summary="The customer left: churn the tenant for good (If-Match optional)",
     responses={409: {"description": "already churned"}},
 )

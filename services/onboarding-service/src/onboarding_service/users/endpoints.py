@@ -48,6 +48,7 @@ from onboarding_service.users.schemas import (
     user_out,
 )
 from servicekit.auth import Principal
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound, Unprocessable, problem_response
 from servicekit.idempotency import IdempotencyDep
@@ -82,6 +83,7 @@ async def _user_for_update(
 
 @router.post(
     "/tenants/{tenant_id}/users",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     status_code=201,
     summary="Invite a user (holds a seat until accepted or expired)",
     responses={409: {"description": "seat limit reached, or already a member"}},
@@ -119,7 +121,11 @@ async def invite(
     return await idem.complete(session, out, status_code=201, headers=headers)  # type: ignore[no-any-return]
 
 
-@router.get("/tenants/{tenant_id}/users", summary="List a tenant's users")
+@router.get(
+    "/tenants/{tenant_id}/users",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
+    summary="List a tenant's users",
+)
 async def list_users(
     tenant_id: uuid.UUID,
     session: SessionDep,
@@ -165,7 +171,9 @@ async def accept(
     return user_out(user)
 
 
-@router.get("/users/{user_id}", summary="Read a user (ETag)")
+@router.get(
+    "/users/{user_id}", dependencies=[owned(path={"user_id": "user"})], summary="Read a user (ETag)"
+)
 async def get_user(
     user_id: uuid.UUID, response: Response, session: SessionDep, principal: Reader
 ) -> UserOut:
@@ -179,6 +187,7 @@ async def get_user(
 
 @router.patch(
     "/users/{user_id}",
+    dependencies=[owned(path={"user_id": "user"})],
     summary="Change a user's name or role (If-Match required)",
     responses={
         409: {"description": "the last active admin would lose the admin role"},
@@ -214,7 +223,11 @@ async def update_user(
     return user_out(user)
 
 
-@router.post("/users/{user_id}/deactivate", summary="Deactivate a user (role kept)")
+@router.post(
+    "/users/{user_id}/deactivate",
+    dependencies=[owned(path={"user_id": "user"})],
+    summary="Deactivate a user (role kept)",
+)
 async def deactivate(
     user_id: uuid.UUID,
     body: DeactivateIn,
@@ -261,6 +274,7 @@ async def remove_user(
 
 @router.post(
     "/users/{user_id}/lock",
+    dependencies=[owned(path={"user_id": "user"})],
     summary="Lock a user (reported by the identity system)",
 )
 async def lock(
@@ -285,6 +299,7 @@ async def lock(
 
 @router.post(
     "/users/{user_id}/sign-ins",
+    dependencies=[owned(path={"user_id": "user"})],
     summary="Record a sign-in attempt, successful or failed (reported by the identity system)",
     responses={409: {"description": "a successful sign-in of a user who may not sign in"}},
 )
@@ -332,6 +347,15 @@ async def record_sign_in(
 
 @router.post(
     "/users/{user_id}/actions",
+    dependencies=[
+        owned(
+            path={"user_id": "user"},
+            exempt={
+                "ticket_id": "the ticket-service ticket the command answers (recorded, never read)",
+                "request_id": "the requesting service's own request id",
+            },
+        )
+    ],
     summary="Perform an access action (same rules as access.action_requested)",
     response_model=AccessActionOut,
     responses={
@@ -390,6 +414,7 @@ async def access_action(
 
 @router.post(
     "/scans/inactive-users",
+    dependencies=[owned(body={"tenant_id": "tenant"})],
     summary="Mark users inactive after days without a sign-in (what the CronJob runs)",
 )
 async def inactive_user_scan(

@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request
 
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import PROBLEM_JSON, problem_response
 from servicekit.idempotency import IdempotencyDep
@@ -25,6 +26,7 @@ router = APIRouter(prefix="/v1/tickets", tags=["access actions"])
 
 @router.post(
     "/{ticket_id}/access-actions",
+    dependencies=[owned(path={"ticket_id": "ticket"}, body={"user_id": "user"})],
     status_code=202,
     summary="Request an access action after the verification gate (409 listing reasons)",
     responses={

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from servicekit.authz import STAFF, owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound
 from servicekit.idempotency import IdempotencyDep
@@ -35,7 +36,12 @@ async def _out(session: SessionDep, agent: Agent) -> AgentOut:
     )
 
 
-@router.post("", status_code=201, summary="Register an agent (admin)")
+@router.post(
+    "",
+    dependencies=[owned(exempt={"id": STAFF})],
+    status_code=201,
+    summary="Register an agent (admin)",
+)
 async def create_agent(
     body: AgentIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> AgentOut:
@@ -65,7 +71,7 @@ async def list_agents(session: SessionDep, principal: AgentOnly, page: PageDep) 
     return Page[AgentOut](items=[await _out(session, a) for a in rows], next_cursor=cursor)
 
 
-@router.get("/{agent_id}", summary="One agent")
+@router.get("/{agent_id}", dependencies=[owned(exempt={"agent_id": STAFF})], summary="One agent")
 async def get_agent(agent_id: AgentId, session: SessionDep, principal: AgentOnly) -> AgentOut:
     agent = await session.get(Agent, agent_id)
     if agent is None:
@@ -75,6 +81,7 @@ async def get_agent(agent_id: AgentId, session: SessionDep, principal: AgentOnly
 
 @router.patch(
     "/{agent_id}",
+    dependencies=[owned(exempt={"agent_id": STAFF})],
     summary="Change availability or queues",
     **merge_patch_route(AgentSettable),
 )

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound
 from servicekit.idempotency import IdempotencyDep
@@ -68,7 +69,12 @@ async def list_calendars(
     return Page[BusinessCalendarOut](items=[_calendar_out(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/v1/business-calendars", status_code=201, summary="Add a calendar (admin)")
+@router.post(
+    "/v1/business-calendars",
+    dependencies=[owned(exempt={"id": GLOBAL_CONFIG})],
+    status_code=201,
+    summary="Add a calendar (admin)",
+)
 async def create_calendar(
     body: BusinessCalendarIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> BusinessCalendarOut:
@@ -85,7 +91,11 @@ async def create_calendar(
     return await idem.complete(session, _calendar_out(row), status_code=201)  # type: ignore[no-any-return]
 
 
-@router.get("/v1/business-calendars/{calendar_id}", summary="One business calendar")
+@router.get(
+    "/v1/business-calendars/{calendar_id}",
+    dependencies=[owned(exempt={"calendar_id": GLOBAL_CONFIG})],
+    summary="One business calendar",
+)
 async def get_calendar(
     calendar_id: CalendarId, session: SessionDep, principal: AgentOnly, response: Response
 ) -> BusinessCalendarOut:
@@ -96,6 +106,7 @@ async def get_calendar(
 
 @router.patch(
     "/v1/business-calendars/{calendar_id}",
+    dependencies=[owned(exempt={"calendar_id": GLOBAL_CONFIG})],
     summary="Change a calendar (If-Match)",
     **merge_patch_route(BusinessCalendarSettable),
 )
@@ -139,7 +150,12 @@ async def list_policies(
     return Page[SlaPolicyOut](items=[_policy_out(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/v1/sla-policies", status_code=201, summary="Add an SLA policy (admin)")
+@router.post(
+    "/v1/sla-policies",
+    dependencies=[owned(exempt={"calendar_id": GLOBAL_CONFIG})],
+    status_code=201,
+    summary="Add an SLA policy (admin)",
+)
 async def create_policy(
     body: SlaPolicyIn,
     session: SessionDep,
@@ -168,6 +184,7 @@ async def create_policy(
 
 @router.patch(
     "/v1/sla-policies/{policy_id}",
+    dependencies=[owned(exempt={"policy_id": GLOBAL_CONFIG, "calendar_id": GLOBAL_CONFIG})],
     summary="Change an SLA policy (If-Match)",
     **merge_patch_route(SlaPolicySettable),
 )

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Response
 from sqlalchemy import func, select
 
+from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.errors import NotFound
 from servicekit.idempotency import IdempotencyDep
@@ -63,7 +64,11 @@ async def list_templates(
     return Page[TemplateOut](items=[_template_out(t) for t in rows], next_cursor=cursor)
 
 
-@router.get("/v1/templates/{key}", summary="A template (latest version, or ?version=)")
+@router.get(
+    "/v1/templates/{key}",
+    dependencies=[owned(exempt={"key": GLOBAL_CONFIG})],
+    summary="A template (latest version, or ?version=)",
+)
 async def get_template(
     key: Key,
     session: SessionDep,
@@ -86,6 +91,7 @@ async def get_template(
 
 @router.patch(
     "/v1/templates/{key}",
+    dependencies=[owned(exempt={"key": GLOBAL_CONFIG})],
     summary="Edit a template: adds an unapproved version (If-Match)",
     **merge_patch_route(TemplateSettable),
 )
@@ -107,7 +113,11 @@ async def edit_template(
     return _template_out(template)
 
 
-@router.post("/v1/templates/{key}/render", summary="Preview a template with variables")
+@router.post(
+    "/v1/templates/{key}/render",
+    dependencies=[owned(exempt={"key": GLOBAL_CONFIG})],
+    summary="Preview a template with variables",
+)
 async def render_template(
     key: Key, body: RenderIn, session: SessionDep, principal: AgentOnly
 ) -> RenderOut:
@@ -143,6 +153,7 @@ async def approve_template(
 
 @router.post(
     "/v1/tickets/{ticket_id}/template-replies",
+    dependencies=[owned(path={"ticket_id": "ticket"})],
     status_code=201,
     summary="Reply with an approved template (records the version sent)",
 )
@@ -191,6 +202,7 @@ async def list_macros(session: SessionDep, principal: AgentOnly, page: PageDep) 
 
 @router.post(
     "/v1/tickets/{ticket_id}/macros/{macro_id}",
+    dependencies=[owned(path={"ticket_id": "ticket"}, exempt={"macro_id": GLOBAL_CONFIG})],
     summary="Apply a macro to a ticket, all or nothing (If-Match required)",
 )
 async def apply_macro(

@@ -8,6 +8,7 @@ import uuid
 from fastapi import APIRouter, Header, Response
 from sqlalchemy import select
 
+from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
@@ -61,7 +62,9 @@ async def dry_run(body: DryRunIn, session: SessionDep, principal: AgentOnly) -> 
     return await service.dry_run(session, body=body)
 
 
-@router.get("/{rule_id}", summary="One triage rule")
+@router.get(
+    "/{rule_id}", dependencies=[owned(exempt={"rule_id": GLOBAL_CONFIG})], summary="One triage rule"
+)
 async def get_rule(
     rule_id: uuid.UUID, session: SessionDep, principal: AgentOnly, response: Response
 ) -> TriageRuleOut:
@@ -72,6 +75,7 @@ async def get_rule(
 
 @router.patch(
     "/{rule_id}",
+    dependencies=[owned(exempt={"rule_id": GLOBAL_CONFIG})],
     summary="Change a triage rule (admin; If-Match required)",
     **merge_patch_route(TriageRuleIn),
 )
@@ -92,7 +96,12 @@ async def update_rule(
     return service.to_out(rule)
 
 
-@router.delete("/{rule_id}", status_code=204, summary="Remove a triage rule (admin; If-Match)")
+@router.delete(
+    "/{rule_id}",
+    dependencies=[owned(exempt={"rule_id": GLOBAL_CONFIG})],
+    status_code=204,
+    summary="Remove a triage rule (admin; If-Match)",
+)
 async def delete_rule(
     rule_id: uuid.UUID,
     session: SessionDep,
