@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from servicekit.app import ServiceDefinition, create_service_app
 from servicekit.auth import Principal, current_principal
 from servicekit.authz import GLOBAL_CONFIG, Owner, Ownership, UndeclaredIds, owned
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.testing import auth
 
 
@@ -56,6 +57,32 @@ def test_a_route_with_an_undeclared_id_fails_the_start() -> None:
         app_with(router)
     assert "path id 'thing_id'" in str(refused.value)
     assert "body id 'refs[].thing_id'" in str(refused.value)
+
+
+class LinkSettable(BaseModel):
+    note: str
+    owner_id: str | None = None
+    refs: list[Ref] = []
+
+
+def test_a_merge_patch_body_counts_its_documented_members_as_ids() -> None:
+    """A merge patch is a plain JSON object to FastAPI: the check reads the members of
+    its documented schema, so an id in a PATCH body cannot slip past either."""
+    router = APIRouter()
+
+    @router.patch(
+        "/links/{link_id}",
+        dependencies=[owned(exempt={"link_id": GLOBAL_CONFIG})],
+        **merge_patch_route(LinkSettable),
+    )
+    async def edit(link_id: str, patch: MergePatch, caller: Caller) -> dict[str, str]:
+        return {}
+
+    with pytest.raises(UndeclaredIds) as refused:
+        app_with(router)
+    assert "body id 'owner_id'" in str(refused.value)
+    assert "body id 'refs[].thing_id'" in str(refused.value)
+    assert "path id 'link_id'" not in str(refused.value)
 
 
 def test_a_declared_kind_needs_a_resolver_and_exempt_ids_say_why() -> None:

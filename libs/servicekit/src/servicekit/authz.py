@@ -321,7 +321,37 @@ def id_fields(route: Any) -> list[tuple[Location, str]]:
     for body_param in route.dependant.body_params:
         annotation = body_param.field_info.annotation
         found += [("body", name) for name in _model_id_fields(annotation, prefix="")]
+    # A body documented by hand (a merge patch is a plain JSON object to FastAPI): the
+    # members of its documented schema count the same as a model's fields.
+    extra = getattr(route, "openapi_extra", None) or getattr(
+        getattr(route, "original_route", None), "openapi_extra", None
+    )
+    content = ((extra or {}).get("requestBody") or {}).get("content") or {}
+    documented = {
+        name
+        for media in content.values()
+        for name in _schema_id_fields(media.get("schema") or {}, prefix="")
+    }
+    found += [("body", name) for name in sorted(documented) if ("body", name) not in found]
     return found
+
+
+def _schema_id_fields(schema: Any, *, prefix: str, depth: int = 0) -> Iterator[str]:
+    """Id-like members of a JSON Schema object (nested objects, arrays and unions)."""
+    if depth > 5 or not isinstance(schema, dict):
+        return
+    for variant in (*schema.get("anyOf", ()), *schema.get("oneOf", ()), *schema.get("allOf", ())):
+        yield from _schema_id_fields(variant, prefix=prefix, depth=depth + 1)
+    for key, member in (schema.get("properties") or {}).items():
+        dotted = f"{prefix}{key}"
+        if ID_LIKE.match(key):
+            yield dotted
+        yield from _schema_id_fields(member, prefix=f"{dotted}.", depth=depth + 1)
+        for variant in (member, *member.get("anyOf", ())) if isinstance(member, dict) else ():
+            if isinstance(variant, dict) and variant.get("type") == "array":
+                yield from _schema_id_fields(
+                    variant.get("items"), prefix=f"{dotted}[].", depth=depth + 1
+                )
 
 
 def _model_id_fields(annotation: Any, *, prefix: str, depth: int = 0) -> Iterator[str]:

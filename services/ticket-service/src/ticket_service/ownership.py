@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.authz import Owner, Ownership, owner_of
-from ticket_service.models import Account, AccountUser, Ticket
+from ticket_service.models import AccessRequest, Account, AccountUser, Ticket
 
 ownership = Ownership()
 
@@ -38,4 +38,11 @@ async def user_owner(session: AsyncSession, value: str) -> Owner:
     """A user of a tenant, from onboarding's ``user.*`` events."""
     return await owner_of(
         session, select(AccountUser.tenant_id).where(AccountUser.user_id == value)
+    )
+
+
+@ownership.resolver("access_request")
+async def access_request_owner(session: AsyncSession, value: str) -> Owner:
+    return await owner_of(
+        session, select(AccessRequest.tenant_id).where(AccessRequest.id == uuid.UUID(value))
     )

@@ -250,6 +250,7 @@ async def deactivate(
 
 @router.delete(
     "/users/{user_id}",
+    dependencies=[owned(path={"user_id": "user"})],
     status_code=204,
     summary="Remove a user from the tenant (deactivated, then forgotten; If-Match optional)",
     responses={

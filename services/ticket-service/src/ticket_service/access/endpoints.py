@@ -64,6 +64,7 @@ async def create_access_action(
 
 @router.post(
     "/{ticket_id}/access-actions/{request_id}/confirmations",
+    dependencies=[owned(path={"ticket_id": "ticket", "request_id": "access_request"})],
     status_code=202,
     summary="Enter the one-time code the user read back for a pending MFA reset",
     responses={409: {"description": "no code is awaited for this request"}},

@@ -132,6 +132,7 @@ async def render_template(
 
 @router.post(
     "/v1/templates/{key}/versions/{version}/approval",
+    dependencies=[owned(exempt={"key": GLOBAL_CONFIG, "version": GLOBAL_CONFIG})],
     summary="Approve a template version (admin, not its author): replies then use it",
     responses={
         403: {"description": "the author cannot approve their own version (four eyes)"},

@@ -1,7 +1,7 @@
 """Known tenants (read model of ``tenant.*``) and the charge that paid each invoice.
 
 Revision ID: 20261206_bola_known_tenants
-Revises: 0004
+Revises: 20261206_stripe_ordering
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261206_bola_known_tenants"
-down_revision: str | None = "0004"
+down_revision: str | None = "20261206_stripe_ordering"
 branch_labels = None
 depends_on = None
 

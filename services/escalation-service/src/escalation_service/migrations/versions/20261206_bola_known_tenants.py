@@ -2,7 +2,7 @@
 checked against.
 
 Revision ID: 20261206_bola_known_tenants
-Revises: 0003
+Revises: 20261206_judge_duplicate_search
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261206_bola_known_tenants"
-down_revision: str | None = "0003"
+down_revision: str | None = "20261206_judge_duplicate_search"
 branch_labels = None
 depends_on = None
 
