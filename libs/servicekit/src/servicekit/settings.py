@@ -65,6 +65,10 @@ class ServiceSettings(BaseSettings):
     run_api: bool = True
     run_relay: bool = True
     run_consumers: bool = True
+    # The in-process scheduler (servicekit.scheduler); unset means on, except under
+    # ENVIRONMENT=test, where a test that wants it sets it (scans at the wall clock
+    # would otherwise fire in the middle of unrelated tests).
+    run_scheduler: bool | None = None
     relay_batch_size: int = 200
     relay_poll_interval_seconds: float = 1.0
     consumer_max_retries: int = 3
@@ -90,6 +94,8 @@ class ServiceSettings(BaseSettings):
     def _fill_defaults_and_refuse_placeholders(self) -> ServiceSettings:
         if not self.port:
             self.port = self.default_port
+        if self.run_scheduler is None:
+            self.run_scheduler = self.environment is not Environment.test
         if not self.database_url:
             self.database_url = (
                 f"postgresql+asyncpg://supportops:supportops@127.0.0.1:5432/{self.default_database}"

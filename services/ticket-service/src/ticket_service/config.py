@@ -15,6 +15,10 @@ class TicketSettings(ServiceSettings):
 
     auto_close_after_hours: int = 96
     """Solved tickets close after this long (``auto-close`` command)."""
+    sla_scan_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often the in-process scheduler's leader runs the SLA scan."""
+    auto_close_interval_seconds: float = Field(default=900.0, gt=0)
+    """How often the in-process scheduler's leader closes tickets solved long enough ago."""
     csat_secret: str | None = None
     """Signs CSAT survey links; defaults to a key derived from ``JWT_SECRET``. Required in
     production when ``JWT_SECRET`` is not a real secret (e.g. tokens verified by JWKS)."""
