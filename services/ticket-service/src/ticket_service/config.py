@@ -19,6 +19,9 @@ class TicketSettings(ServiceSettings):
     """How often the in-process scheduler's leader runs the SLA scan."""
     auto_close_interval_seconds: float = Field(default=900.0, gt=0)
     """How often the in-process scheduler's leader closes tickets solved long enough ago."""
+    holiday_refresh_interval_seconds: float = Field(default=86400.0, gt=0)
+    """How often the leader adds the next year's public holidays to calendars that follow
+    a country (it also runs at start-up, so a new year is never more than a day late)."""
     csat_secret: str | None = None
     """Signs CSAT survey links; defaults to a key derived from ``JWT_SECRET``. Required in
     production when ``JWT_SECRET`` is not a real secret (e.g. tokens verified by JWKS)."""

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from servicekit.scheduler import Job
 from ticket_service.clock import Clock, system_clock
 from ticket_service.config import TicketSettings
+from ticket_service.sla.holidays import refresh_country_holidays
 from ticket_service.sla.service import scan
 from ticket_service.tickets.service import auto_close
 
@@ -31,7 +32,13 @@ def build_jobs(app: FastAPI, settings: TicketSettings) -> list[Job]:
         async with app.state.db.unit_of_work() as session:
             await auto_close(session, now=at, solved_before=before)
 
+    async def refresh_holidays() -> None:
+        at = now()()
+        async with app.state.db.unit_of_work() as session:
+            await refresh_country_holidays(session, now=at)
+
     return [
         Job("sla-scan", settings.sla_scan_interval_seconds, sla_scan),
         Job("auto-close", settings.auto_close_interval_seconds, close_solved),
+        Job("holiday-refresh", settings.holiday_refresh_interval_seconds, refresh_holidays),
     ]

@@ -20,10 +20,12 @@ from ticket_service.etags import check_if_match, etag
 from ticket_service.models import BusinessCalendarRow, SlaPolicy, Ticket
 from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
+from ticket_service.sla.holidays import InvalidCalendarFeed, dates_from_ical
 from ticket_service.sla.schemas import (
     BusinessCalendarIn,
     BusinessCalendarOut,
     BusinessCalendarPatch,
+    IcalImportIn,
     SlaPolicyIn,
     SlaPolicyOut,
     SlaPolicyPatch,
@@ -33,6 +35,7 @@ from ticket_service.sla.service import refresh_many
 router = APIRouter(tags=["sla"])
 CalendarId = Annotated[str, Path(min_length=1, max_length=64)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=200)]
+MAX_HOLIDAYS = 2000  # twenty years of a busy feed
 
 
 def _calendar_out(row: BusinessCalendarRow) -> BusinessCalendarOut:
@@ -119,10 +122,54 @@ async def update_calendar(
         row.workdays = sorted(set(patch.workdays))
     if patch.holidays is not None:
         row.holidays = sorted(set(patch.holidays))
+    if "holiday_country" in patch.model_fields_set:
+        row.holiday_country = patch.holiday_country
+        row.holidays_refreshed_at = None  # the next scheduler run adds the new country's
     row.version += 1
     await session.flush()
     # every open ticket's deadlines move with the calendar, in this transaction
     await refresh_many(session, at=clock())
+    response.headers["ETag"] = etag(row.version)
+    return _calendar_out(row)
+
+
+def _ical_problem(message: str, code: str) -> Unprocessable:
+    return Unprocessable(
+        message,
+        code=code,
+        errors=[{"field": "ical", "in": "body", "message": message, "code": code}],
+    )
+
+
+@router.post(
+    "/v1/business-calendars/{calendar_id}/holiday-imports",
+    summary="Add the days of an iCal feed as holidays (admin, If-Match)",
+)
+async def import_ical_holidays(
+    calendar_id: CalendarId,
+    body: IcalImportIn,
+    session: SessionDep,
+    principal: Admin,
+    response: Response,
+    clock: ClockDep,
+    if_match: IfMatch = None,
+) -> BusinessCalendarOut:
+    row = await _calendar(session, calendar_id)
+    check_if_match(if_match, row.version)
+    try:
+        days = dates_from_ical(body.ical, timezone=row.timezone)
+    except InvalidCalendarFeed as exc:
+        raise _ical_problem(str(exc), "invalid-ical") from exc
+    merged = set(row.holidays or []) | days
+    if len(merged) > MAX_HOLIDAYS:
+        raise _ical_problem(
+            f"a calendar holds at most {MAX_HOLIDAYS} holidays", "too-many-holidays"
+        )
+    if merged != set(row.holidays or []):
+        row.holidays = sorted(merged)
+        row.version += 1
+        await session.flush()
+        await refresh_many(session, at=clock())
     response.headers["ETag"] = etag(row.version)
     return _calendar_out(row)
 
