@@ -25,6 +25,10 @@ class TicketSettings(ServiceSettings):
     csat_secret: str | None = None
     """Signs CSAT survey links; defaults to a key derived from ``JWT_SECRET``. Required in
     production when ``JWT_SECRET`` is not a real secret (e.g. tokens verified by JWKS)."""
+    csat_previous_secrets: list[str] = Field(default_factory=list, max_length=10)
+    """Secrets rotated out (JSON list in ``TICKET_CSAT_PREVIOUS_SECRETS``): links signed with
+    them keep working until they expire; drop one ``csat_survey_valid_days`` after the
+    rotation. See docs/operations.md, "CSAT key rotation"."""
     csat_survey_url: str = Field(
         default="http://127.0.0.1:8001/v1/csat-surveys/{token}", min_length=8, max_length=500
     )
@@ -43,6 +47,8 @@ class TicketSettings(ServiceSettings):
 
     def extra_placeholder_secrets(self) -> list[str]:
         # the survey key must not be derivable from a development default
+        if any(_is_placeholder(s) for s in self.csat_previous_secrets):
+            return ["TICKET_CSAT_PREVIOUS_SECRETS"]
         if self.csat_secret is not None:
             return ["TICKET_CSAT_SECRET"] if _is_placeholder(self.csat_secret) else []
         return ["TICKET_CSAT_SECRET"] if _is_placeholder(self.jwt_secret) else []
