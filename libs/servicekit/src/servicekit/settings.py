@@ -73,6 +73,9 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval_seconds: float = 1.0
     consumer_max_retries: int = 3
     consumer_retry_backoff_seconds: float = 0.2
+    consumer_stall_seconds: float = 600.0
+    """/healthz fails (and the kubelet restarts the pod) when events wait and the
+    consumer processed none for this long."""
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
