@@ -29,5 +29,8 @@ class OnboardingSettings(ServiceSettings):
     """How often the in-process scheduler's leader applies scheduled suspensions."""
     inactive_user_scan_interval_seconds: float = Field(default=3600.0, gt=0)
     """How often the in-process scheduler's leader marks inactive users."""
+    stuck_onboarding_scan_interval_seconds: float = Field(default=900.0, gt=0)
+    """How often the leader counts onboardings with an overdue step
+    (``onboarding_stuck_tenants``, and a warning in the log)."""
     """A tenant suspended because its subscription ended churns this many days later,
     unless reactivated meanwhile; 0 turns automatic churn off (churn by hand)."""

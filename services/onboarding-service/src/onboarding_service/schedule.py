@@ -4,13 +4,25 @@ suspensions (and churns) and the inactive-user scan (the ``scheduled-suspensions
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
+from prometheus_client import Gauge
+from sqlalchemy import func, select
 
 from onboarding_service.billing.service import churn_delay
+from onboarding_service.checklist.endpoints import stuck_onboardings
 from onboarding_service.clock import Clock
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.scans import apply_scheduled_suspensions, run_inactive_user_scan
 from servicekit.scheduler import Job
+
+logger = logging.getLogger("onboarding_service.schedule")
+STUCK_ONBOARDINGS = Gauge(
+    "onboarding_stuck_tenants",
+    "Tenants whose onboarding has an overdue checklist step (last stuck-onboarding scan)",
+    ["service"],
+)
 
 
 def build_jobs(app: FastAPI, settings: OnboardingSettings) -> list[Job]:
@@ -29,7 +41,21 @@ def build_jobs(app: FastAPI, settings: OnboardingSettings) -> list[Job]:
             app.state.db, now=clock().now(), after_days=settings.inactive_after_days
         )
 
+    async def stuck_onboarding_scan() -> None:
+        # the checklist's own "stuck" query, as a number to alert on and a log line
+        stuck = stuck_onboardings(clock().now()).subquery()
+        async with app.state.db.unit_of_work() as session:
+            count = int(await session.scalar(select(func.count()).select_from(stuck)) or 0)
+        STUCK_ONBOARDINGS.labels("onboarding-service").set(count)
+        if count:
+            logger.warning("%d onboarding(s) have an overdue step: GET /v1/onboarding/stuck", count)
+
     return [
+        Job(
+            "stuck-onboarding-scan",
+            settings.stuck_onboarding_scan_interval_seconds,
+            stuck_onboarding_scan,
+        ),
         Job(
             "scheduled-suspensions",
             settings.scheduled_suspensions_interval_seconds,
