@@ -46,9 +46,24 @@ def test_idle_is_alive_and_slow_progress_is_alive() -> None:
         assert watch.check(processed=processed, lag=5000).alive
 
 
+@dataclass(frozen=True)
+class Partition:
+    topic: str
+    partition: int
+
+
+class Assignment:
+    def __init__(self, *partitions: Partition) -> None:
+        self.partitions = set(partitions)
+
+    def assignment(self) -> set[Partition]:
+        return self.partitions
+
+
 @dataclass
 class StuckConsumer:
     group_id: str
+    consumer: Assignment
     processed: int = 3
 
 
@@ -57,8 +72,10 @@ async def test_healthz_fails_for_a_stuck_consumer(app: FastAPI) -> None:
     app.state.liveness = ProgressWatch(stall_after_seconds=30, clock=time)
     group = unique_name("stuck")
     original = app.state.kafka.consumer
-    app.state.kafka.consumer = StuckConsumer(group_id=group)
+    stuck = StuckConsumer(group_id=group, consumer=Assignment(Partition("tickets.events", 0)))
+    app.state.kafka.consumer = stuck
     CONSUMER_LAG.labels(group, "tickets.events", 0).set(7)
+    CONSUMER_LAG.labels(group, "tickets.events", 1).set(5)  # assigned elsewhere now
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -70,8 +87,13 @@ async def test_healthz_fails_for_a_stuck_consumer(app: FastAPI) -> None:
                 "status": "stalled",
                 "reason": "7 events waiting and none processed for 31s",
             }
-            app.state.kafka.consumer.processed += 1  # it moved
+            stuck.processed += 1  # it moved
+            assert (await client.get("/healthz")).status_code == 200
+            # a lagging partition this member no longer has is not its problem
+            stuck.consumer = Assignment(Partition("tickets.events", 2))
+            time.now += 3600
             assert (await client.get("/healthz")).status_code == 200
     finally:
         app.state.kafka.consumer = original
         CONSUMER_LAG.remove(group, "tickets.events", 0)
+        CONSUMER_LAG.remove(group, "tickets.events", 1)

@@ -76,7 +76,7 @@ async def test_each_job_has_its_own_leader_and_failures_are_counted(kit_db_url: 
 
     tally = Tally()
     db = Database(kit_db_url)
-    labels = {"service": service, "job": "reconcile", "outcome": "failure"}
+    labels = {"service": service, "scheduled_job": "reconcile", "outcome": "failure"}
     try:
         async with running_scheduler(
             db,
@@ -92,11 +92,13 @@ async def test_each_job_has_its_own_leader_and_failures_are_counted(kit_db_url: 
         failures = REGISTRY.get_sample_value("scheduler_job_runs_total", labels)
         assert failures is not None and failures >= 3
         successes = REGISTRY.get_sample_value(
-            "scheduler_job_runs_total", {**labels, "job": "renewals", "outcome": "success"}
+            "scheduler_job_runs_total",
+            {**labels, "scheduled_job": "renewals", "outcome": "success"},
         )
         assert successes is not None and successes >= 3
         count = REGISTRY.get_sample_value(
-            "scheduler_job_duration_seconds_count", {"service": service, "job": "renewals"}
+            "scheduler_job_duration_seconds_count",
+            {"service": service, "scheduled_job": "renewals"},
         )
         assert count is not None and count >= 3
     finally:

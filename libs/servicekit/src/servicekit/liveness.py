@@ -8,6 +8,7 @@ signal the consumer offers; ``consumer_signal`` reads the ones ``EventConsumer``
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,16 +53,30 @@ class ProgressWatch:
         return Liveness(alive=True, reason="ok", lag=lag, seconds_without_progress=idle_for)
 
 
-def group_lag(group: str) -> int:
-    """The consumer group's lag as its last refresh measured it (all partitions)."""
+def group_lag(group: str, assigned: set[tuple[str, str]] | None = None) -> int:
+    """The group's lag as this process last measured it, over the partitions it is
+    ``assigned`` (topic, partition) when given: a partition moved to another member
+    keeps its last, stale value here and must not count."""
     total = 0.0
     for metric in CONSUMER_LAG.collect():
         for sample in metric.samples:
-            if sample.labels.get("group") == group:
-                total += sample.value
+            labels = sample.labels
+            if labels.get("group") != group:
+                continue
+            if (
+                assigned is not None
+                and (labels.get("topic"), labels.get("partition")) not in assigned
+            ):
+                continue
+            total += sample.value
     return int(total)
 
 
 def consumer_signal(consumer: Any) -> tuple[int, int]:
-    """(events processed, lag) of an ``EventConsumer``."""
-    return int(getattr(consumer, "processed", 0)), group_lag(str(consumer.group_id))
+    """(events processed, lag of the assigned partitions) of an ``EventConsumer``."""
+    assigned: set[tuple[str, str]] | None = None
+    kafka_consumer = getattr(consumer, "consumer", None)
+    if kafka_consumer is not None:
+        with contextlib.suppress(Exception):  # not started, or closing
+            assigned = {(tp.topic, str(tp.partition)) for tp in kafka_consumer.assignment()}
+    return int(getattr(consumer, "processed", 0)), group_lag(str(consumer.group_id), assigned)

@@ -30,6 +30,8 @@ from servicekit.db import Database
 
 logger = logging.getLogger("servicekit.scheduler")
 
+# Metric labels say ``scheduled_job``, not ``job``: Prometheus owns ``job`` (the scrape
+# job) and would rename ours to ``exported_job``.
 # First key of the two-key advisory lock: "scheduler". The relay uses 0x0B0C, and
 # one-key (bigint) locks live in a separate key space, so nothing else can collide.
 ADVISORY_NAMESPACE = 0x5C4D
@@ -37,23 +39,28 @@ ADVISORY_NAMESPACE = 0x5C4D
 SCHEDULER_RUNS = Counter(
     "scheduler_job_runs_total",
     "Scheduled job runs by outcome (success, failure)",
-    ["service", "job", "outcome"],
+    ["service", "scheduled_job", "outcome"],
 )
 SCHEDULER_DURATION = Histogram(
     "scheduler_job_duration_seconds",
     "Duration of scheduled job runs",
-    ["service", "job"],
+    ["service", "scheduled_job"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
 SCHEDULER_LEADER = Gauge(
     "scheduler_job_leader",
     "1 while this replica holds the job's leadership lock",
-    ["service", "job"],
+    ["service", "scheduled_job"],
 )
 SCHEDULER_LAST_SUCCESS = Gauge(
     "scheduler_job_last_success_timestamp_seconds",
     "Unix time of the job's last successful run in this replica",
-    ["service", "job"],
+    ["service", "scheduled_job"],
+)
+SCHEDULER_INTERVAL = Gauge(
+    "scheduler_job_interval_seconds",
+    "How often the job is meant to run",
+    ["service", "scheduled_job"],
 )
 
 
@@ -89,6 +96,8 @@ class Scheduler:
         self._conn: AsyncConnection | None = None
         self._next_due: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
+        for job in jobs:
+            SCHEDULER_INTERVAL.labels(service, job.name).set(job.interval_seconds)
 
     def stop(self) -> None:
         self._stopping.set()
