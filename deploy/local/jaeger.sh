@@ -139,7 +139,12 @@ cmd_start() {
   render_config
   info "starting Jaeger $JAEGER_VERSION: UI $BASE, OTLP $HOST:$OTLP_GRPC_PORT (gRPC) and $HOST:$OTLP_HTTP_PORT (HTTP) (log $(rel "$LOGFILE"))"
   printf '\n===== %s jaeger.sh start (%s) =====\n' "$(date -u +%FT%TZ)" "$JAEGER_VERSION" >>"$LOGFILE"
-  DAEMON_CWD=$STATE_DIR start_daemon jaeger "$LOGFILE" "$BIN" --config "$CONF"
+  # Jaeger's query service traces itself through the OTel SDK, which exports to
+  # 127.0.0.1:4317 unless told otherwise: aim it at this instance (other ports) and
+  # sample nothing, or it keeps dialling, and its shutdown waits on that.
+  DAEMON_CWD=$STATE_DIR start_daemon jaeger "$LOGFILE" env \
+    OTEL_EXPORTER_OTLP_ENDPOINT="http://$HOST:$OTLP_GRPC_PORT" OTEL_TRACES_SAMPLER=always_off \
+    "$BIN" --config "$CONF"
   pid=$DAEMON_PID
   WAIT_WHILE_PID=$pid wait_until "$START_TIMEOUT" 0.3 api_ok || rc=$?
   if ((rc != 0)); then
