@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from ticket_service_testkit import (
     ADMIN,
     AGENT,
@@ -20,7 +21,12 @@ from ticket_service_testkit import (
 )
 
 from ticket_service.sla.calendar import BusinessCalendar, add_business_minutes
-from ticket_service.sla.holidays import country_holidays, dates_from_ical, refresh_country_holidays
+from ticket_service.sla.holidays import (
+    InvalidCalendarFeed,
+    country_holidays,
+    dates_from_ical,
+    refresh_country_holidays,
+)
 
 NY = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -63,6 +69,24 @@ def test_ical_all_day_and_timed_events_become_local_dates() -> None:
         date(2026, 12, 31),  # 18:30 in New York
     }
     assert date(2027, 1, 1) in dates_from_ical(CLOSURES, timezone="Asia/Tokyo")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "BEGIN:VEVENT\nEND:VEVENT",
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART:xyz\nEND:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=TIME:120000\nEND:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART:00010101T000000\nDTEND:00010101T000000\n"
+        "END:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20260101\n"
+        "DTEND;VALUE=DATE:20270101\nEND:VEVENT\nEND:VCALENDAR",
+    ],
+)
+def test_unreadable_feeds_are_refused_not_crashed_on(text: str) -> None:
+    with pytest.raises(InvalidCalendarFeed):
+        dates_from_ical(text, timezone="Asia/Tokyo")
 
 
 async def test_the_refresh_gives_the_default_calendar_this_and_next_years_holidays(

@@ -39,30 +39,43 @@ def dates_from_ical(text: str, *, timezone: str) -> set[date]:
     including) DTEND; timed events: their local dates in the calendar's zone."""
     try:
         feed = icalendar.Calendar.from_ical(text)
-    except ValueError as exc:
+    except Exception as exc:  # the parser raises more than ValueError on odd input
         raise InvalidCalendarFeed(f"not an iCalendar text: {exc}") from exc
     if not isinstance(feed, icalendar.Calendar) or feed.name != "VCALENDAR":
         raise InvalidCalendarFeed("not a VCALENDAR")
     zone = ZoneInfo(timezone)
     days: set[date] = set()
     for event in feed.walk("VEVENT"):
-        start = event.get("DTSTART")
-        if start is None:
-            raise InvalidCalendarFeed("an event has no DTSTART")
-        first = _local_date(start.dt, zone)
-        end = event.get("DTEND")
-        if end is None:
-            last = first
-        elif isinstance(end.dt, datetime):
-            last = _local_date(end.dt - timedelta(microseconds=1), zone)
-        else:
-            last = end.dt - timedelta(days=1)  # DTEND of an all-day event is exclusive
-        if last < first:
-            last = first
+        try:
+            first, last = _event_days(event, zone)
+        except (OverflowError, ValueError) as exc:  # e.g. a time at the edge of year 1
+            raise InvalidCalendarFeed(f"an event's dates are out of range: {exc}") from exc
         if (last - first).days >= MAX_EVENT_DAYS:
             raise InvalidCalendarFeed(f"an event spans more than {MAX_EVENT_DAYS} days")
         days.update(first + timedelta(days=n) for n in range((last - first).days + 1))
     return days
+
+
+def _event_days(event: icalendar.cal.Component, zone: ZoneInfo) -> tuple[date, date]:
+    try:
+        start = event.get("DTSTART")
+        end = event.get("DTEND")
+        start_value = getattr(start, "dt", None)
+        end_value = getattr(end, "dt", None)
+    except Exception as exc:
+        raise InvalidCalendarFeed(f"an event has an unreadable date: {exc}") from exc
+    if not isinstance(start_value, date):
+        raise InvalidCalendarFeed("an event has no DTSTART date")
+    first = _local_date(start_value, zone)
+    if end_value is None:
+        last = first
+    elif isinstance(end_value, datetime):
+        last = _local_date(end_value - timedelta(microseconds=1), zone)
+    elif isinstance(end_value, date):
+        last = end_value - timedelta(days=1)  # DTEND of an all-day event is exclusive
+    else:
+        raise InvalidCalendarFeed("an event's DTEND is not a date")
+    return first, max(first, last)
 
 
 def _local_date(value: date | datetime, zone: ZoneInfo) -> date:
