@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import calendar
+import os
 import random
 import secrets
 import sys
@@ -212,6 +213,9 @@ class SeedTenant:
     id: str = ""
     subscription: dict[str, Any] = field(default_factory=dict)
     configured_at_creation: bool = True
+    trace_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    """The W3C trace id its creation request starts: the "new customer" journey's trace
+    (onboarding -> Kafka -> billing -> Stripe -> ...) in Jaeger."""
 
     @property
     def admin(self) -> SeedUser:
@@ -550,6 +554,8 @@ class Seeder:
                 roles=("onboarding",),
                 subject="demo-onboarding-specialist",
                 idempotency_key=self.key("tenant", tenant.index),
+                # a sampled parent: the services continue this trace across Kafka
+                headers={"traceparent": f"00-{tenant.trace_id}-{secrets.token_hex(8)}-01"},
             )
             tenant.id = created["tenant"]["id"]
             tenant.admin.id = created["admin_invitation"]["user"]["id"]
@@ -1550,6 +1556,15 @@ def summary(report: DemoReport, tokens: Tokens) -> str:
             f"bug {bug['key']} ({bug['status']}) with {len(bug['linked_tickets'])} linked tickets",
         )
     curl("ADMIN_TOKEN", f"{s.ticket}/v1/metrics", "support KPIs by queue (CSAT, first response …)")
+    jaeger = os.environ.get("SUPPORTOPS_JAEGER_URL") or (
+        f"http://127.0.0.1:{os.environ.get('SUPPORTOPS_JAEGER_UI_PORT', '16686')}"
+    )
+    lines += [
+        "",
+        f"The trace of {showcase.company}'s journey (tenant created -> billing -> onboarding):",
+        f"  {jaeger}/trace/{showcase.trace_id}",
+        f"  {jaeger}/api/traces/{showcase.trace_id}   (the same as JSON)",
+    ]
     lines += ["", "Interesting ids:"]
     for tenant in report.tenants:
         if (

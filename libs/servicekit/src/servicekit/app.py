@@ -28,6 +28,7 @@ from servicekit.context import EventContext, current_event_context
 from servicekit.db import Database
 from servicekit.errors import install_problem_handlers, problem_body, problem_response
 from servicekit.kafka import client_options, ensure_topics, make_producer
+from servicekit.liveness import ProgressWatch, consumer_signal
 from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from servicekit.openapi import install_problem_documentation
 from servicekit.outbox import SOURCE_INFO_KEY
@@ -249,6 +250,7 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         lifespan=lifespan,
         openapi_tags=defn.openapi_tags,
     )
+    app.state.liveness = ProgressWatch(settings.liveness_stall_seconds)
     install_problem_handlers(app)
     install_problem_documentation(app)
     _install_middleware(app, defn.name)
@@ -349,9 +351,20 @@ def _complete_allow_header(request: Request, response: Response) -> None:
 def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="Liveness: the process is up")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get(
+        "/healthz",
+        summary="Liveness: the process is up and its consumer is not stuck",
+        responses={503: {"description": "Events wait and the consumer processed none lately"}},
+    )
+    async def healthz(request: Request) -> JSONResponse:
+        watch: ProgressWatch | None = getattr(request.app.state, "liveness", None)
+        kafka: KafkaRuntime | None = getattr(request.app.state, "kafka", None)
+        if watch is not None and kafka is not None and kafka.consumer is not None:
+            processed, lag = consumer_signal(kafka.consumer)
+            verdict = watch.check(processed=processed, lag=lag)
+            if not verdict.alive:
+                return JSONResponse({"status": "stalled", "reason": verdict.reason}, 503)
+        return JSONResponse({"status": "ok"})
 
     @router.get(
         "/readyz",

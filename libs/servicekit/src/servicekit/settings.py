@@ -94,6 +94,10 @@ class ServiceSettings(BaseSettings):
     run_api: bool = True
     run_relay: bool = True
     run_consumers: bool = True
+    # The in-process scheduler (servicekit.scheduler); unset means on, except under
+    # ENVIRONMENT=test, where a test that wants it sets it (scans at the wall clock
+    # would otherwise fire in the middle of unrelated tests).
+    run_scheduler: bool | None = None
     relay_batch_size: int = 200
     relay_poll_interval_seconds: float = 1.0
     # the relay's own pool: request traffic exhausting db_pool_size never stops delivery
@@ -105,6 +109,10 @@ class ServiceSettings(BaseSettings):
     consumer_lag_refresh_seconds: float = 5.0
     # the watchdog: a partition with lag and no progress this long restarts the consumer
     consumer_stall_seconds: float = 30.0
+    liveness_stall_seconds: float = 600.0
+    """/healthz fails (and the kubelet restarts the pod) when events wait and the
+    consumer processed none for this long: the watchdog's in-process restarts
+    (``consumer_stall_seconds``) did not help."""
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -136,6 +144,8 @@ class ServiceSettings(BaseSettings):
                 )
         if not self.port:
             self.port = self.default_port
+        if self.run_scheduler is None:
+            self.run_scheduler = self.environment is not Environment.test
         if not self.database_url:
             self.database_url = default_database_url(self.default_database)
         if not self.kafka_bootstrap_servers:

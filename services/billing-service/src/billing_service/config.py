@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from servicekit.localstack import default_stripe_api_base
 from servicekit.settings import ServiceSettings, _shared
 
@@ -31,6 +33,10 @@ class BillingSettings(ServiceSettings):
     renewal_grace_hours: int = 24
     """How long after a period starts Stripe's renewal invoice may take to appear."""
     renewal_claim_timeout_seconds: int = 600
+    renewal_scan_interval_seconds: float = Field(default=300.0, gt=0)
+    """How often the in-process scheduler's leader runs the renewal scan."""
+    reconcile_interval_seconds: float = Field(default=3600.0, gt=0)
+    """How often the in-process scheduler's leader reconciles missed Stripe events."""
     """After this long a scan's claim on issuing a renewal invoice counts as left by a
     crashed scan and is taken over (same Stripe idempotency keys)."""
 

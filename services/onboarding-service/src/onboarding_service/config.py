@@ -25,6 +25,13 @@ class OnboardingSettings(ServiceSettings):
     suspend_after_failed_attempts: int = Field(default=4, ge=1)
     """Billing policy: this many failed payment attempts suspend (restrict) the tenant."""
     churn_after_cancellation_days: int = Field(default=30, ge=0)
+    scheduled_suspensions_interval_seconds: float = Field(default=300.0, gt=0)
+    """How often the in-process scheduler's leader applies scheduled suspensions."""
+    inactive_user_scan_interval_seconds: float = Field(default=3600.0, gt=0)
+    """How often the in-process scheduler's leader marks inactive users."""
+    stuck_onboarding_scan_interval_seconds: float = Field(default=900.0, gt=0)
+    """How often the leader counts onboardings with an overdue step
+    (``onboarding_stuck_tenants``, and a warning in the log)."""
     """A tenant suspended because its subscription ended churns this many days later,
     unless reactivated meanwhile; 0 turns automatic churn off (churn by hand)."""
     confirmation_code_ttl_minutes: int = Field(default=15, ge=1, le=24 * 60)

@@ -14,9 +14,11 @@ from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import build_events
 from onboarding_service.ownership import ownership
 from onboarding_service.scan_endpoints import router as scans_router
+from onboarding_service.schedule import build_jobs
 from onboarding_service.tenants.endpoints import router as tenants_router
 from onboarding_service.users.endpoints import router as users_router
 from servicekit.app import ServiceDefinition, create_service_app
+from servicekit.scheduler import running_scheduler
 
 DESCRIPTION = "tenants, users, invitations, the onboarding checklist and access actions"
 SERVICE_NAME = "onboarding-service"
@@ -36,7 +38,14 @@ def create_app(
     @asynccontextmanager
     async def provide_clock(app: FastAPI) -> AsyncIterator[None]:
         app.state.clock = clock
-        yield
+        async with running_scheduler(
+            app.state.db,
+            service=SERVICE_NAME,
+            jobs=build_jobs(app, settings),
+            enabled=bool(settings.run_scheduler),
+        ) as scheduler:
+            app.state.scheduler = scheduler
+            yield
 
     app = create_service_app(
         ServiceDefinition(

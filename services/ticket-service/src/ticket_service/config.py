@@ -12,13 +12,24 @@ class TicketSettings(ServiceSettings):
     env_prefix = "TICKET_"
     default_port = 8001
     default_database = "tickets"
-    secret_fields = ServiceSettings.secret_fields | {"csat_secret"}
+    secret_fields = ServiceSettings.secret_fields | {"csat_secret", "csat_previous_secrets"}
 
     auto_close_after_hours: int = 96
     """Solved tickets close after this long (``auto-close`` command)."""
+    sla_scan_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often the in-process scheduler's leader runs the SLA scan."""
+    auto_close_interval_seconds: float = Field(default=900.0, gt=0)
+    """How often the in-process scheduler's leader closes tickets solved long enough ago."""
+    holiday_refresh_interval_seconds: float = Field(default=86400.0, gt=0)
+    """How often the leader adds the next year's public holidays to calendars that follow
+    a country (it also runs at start-up, so a new year is never more than a day late)."""
     csat_secret: str | None = None
     """Signs CSAT survey links; defaults to a key derived from ``JWT_SECRET``. Required in
     production when ``JWT_SECRET`` is not a real secret (e.g. tokens verified by JWKS)."""
+    csat_previous_secrets: list[str] = Field(default_factory=list, max_length=10)
+    """Secrets rotated out (JSON list in ``TICKET_CSAT_PREVIOUS_SECRETS``): links signed with
+    them keep working until they expire; drop one ``csat_survey_valid_days`` after the
+    rotation. See docs/operations.md, "CSAT key rotation"."""
     csat_survey_url: str = Field(
         default="http://127.0.0.1:8001/v1/csat-surveys/{token}", min_length=8, max_length=500
     )
@@ -46,4 +57,15 @@ class TicketSettings(ServiceSettings):
         # Unset, the survey key is derived from JWT_SECRET: fine only if that one is real.
         if name == "csat_secret" and self.csat_secret is None:
             return not _is_placeholder(self.jwt_secret)
+        # No rotated-out keys is the normal case.
+        if name == "csat_previous_secrets" and not self.csat_previous_secrets:
+            return True
         return super().secret_unused(name)
+
+    def placeholder_secrets(self) -> list[str]:
+        found = super().placeholder_secrets()
+        # each rotated-out key must have been a real one too
+        name = self.env_name("csat_previous_secrets")
+        if name not in found and any(_is_placeholder(s) for s in self.csat_previous_secrets):
+            found = sorted([*found, name])
+        return found

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from servicekit.app import ServiceDefinition, create_service_app
 from servicekit.db import Database
+from servicekit.scheduler import running_scheduler
 from ticket_service.access.endpoints import router as access_router
 from ticket_service.accounts.endpoints import router as accounts_router
 from ticket_service.agents.endpoints import router as agents_router
@@ -23,6 +24,7 @@ from ticket_service.escalations.endpoints import router as escalations_router
 from ticket_service.intake.endpoints import router as intake_router
 from ticket_service.metrics.endpoints import router as metrics_router
 from ticket_service.ownership import ownership
+from ticket_service.schedule import build_jobs
 from ticket_service.sla.endpoints import router as sla_router
 from ticket_service.templates.endpoints import router as templates_router
 from ticket_service.tickets.endpoints import router as tickets_router
@@ -76,7 +78,14 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
             follow_triage_model(app.state.db, classifier, every=settings.triage_model_poll_seconds)
         )
         try:
-            yield
+            async with running_scheduler(
+                app.state.db,
+                service=SERVICE_NAME,
+                jobs=build_jobs(app, settings),
+                enabled=bool(settings.run_scheduler),
+            ) as scheduler:
+                app.state.scheduler = scheduler
+                yield
         finally:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):

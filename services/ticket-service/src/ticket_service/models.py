@@ -383,6 +383,10 @@ class BusinessCalendarRow(Base):
     opens: Mapped[time] = mapped_column(Time)
     closes: Mapped[time] = mapped_column(Time)
     holidays: Mapped[list[date]] = mapped_column(ARRAY(Date), default=list)
+    holiday_country: Mapped[str | None] = mapped_column(String(8))
+    """ISO country (``US``) whose public holidays the scheduler adds for the current and
+    next year; None: only the holidays set by hand or imported from iCal."""
+    holidays_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 

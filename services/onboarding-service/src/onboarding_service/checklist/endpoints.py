@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, Response
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onboarding_service.checklist.schemas import (
@@ -163,12 +163,7 @@ async def stuck(
     session: SessionDep, principal: Reader, page: PageDep, clock: ClockDep
 ) -> Page[StuckOnboarding]:
     now = clock.now()
-    overdue = (OnboardingStep.completed_at.is_(None)) & (OnboardingStep.due_at < now)
-    stmt = select(Tenant).where(
-        Tenant.onboarded_at.is_(None),
-        Tenant.status != TenantStatus.churned.value,
-        exists().where(OnboardingStep.tenant_id == Tenant.id, overdue),
-    )
+    stmt = stuck_onboardings(now)
     if principal.tenant_id is not None:
         stmt = stmt.where(Tenant.id == _uuid_or_none(principal.tenant_id))
     rows, cursor = await paginate(session, stmt, keys=[Tenant.created_at, Tenant.id], params=page)
@@ -188,6 +183,16 @@ async def stuck(
             )
         )
     return Page[StuckOnboarding](items=items, next_cursor=cursor)
+
+
+def stuck_onboardings(now: datetime) -> Select[tuple[Tenant]]:
+    """Tenants not onboarded (nor churned) with a checklist step overdue at ``now``."""
+    overdue = (OnboardingStep.completed_at.is_(None)) & (OnboardingStep.due_at < now)
+    return select(Tenant).where(
+        Tenant.onboarded_at.is_(None),
+        Tenant.status != TenantStatus.churned.value,
+        exists().where(OnboardingStep.tenant_id == Tenant.id, overdue),
+    )
 
 
 def _uuid_or_none(value: str) -> uuid.UUID | None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
-from servicekit.errors import Conflict, NotFound
+from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
 from servicekit.pagination import Page, PageDep
@@ -21,10 +21,12 @@ from ticket_service.etags import check_if_match, etag
 from ticket_service.models import BusinessCalendarRow, SlaPolicy, Ticket
 from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
+from ticket_service.sla.holidays import InvalidCalendarFeed, dates_from_ical
 from ticket_service.sla.schemas import (
     BusinessCalendarIn,
     BusinessCalendarOut,
     BusinessCalendarSettable,
+    IcalImportIn,
     SlaPolicyIn,
     SlaPolicyOut,
     SlaPolicySettable,
@@ -34,6 +36,7 @@ from ticket_service.sla.service import refresh_many
 router = APIRouter(tags=["sla"])
 CalendarId = Annotated[str, Path(min_length=1, max_length=64)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=200)]
+MAX_HOLIDAYS = 2000  # twenty years of a busy feed
 
 
 def _calendar_out(row: BusinessCalendarRow) -> BusinessCalendarOut:
@@ -129,10 +132,55 @@ async def update_calendar(
     row.opens, row.closes = merged.opens, merged.closes
     row.workdays = sorted(set(merged.workdays))
     row.holidays = sorted(set(merged.holidays))
+    if merged.holiday_country != row.holiday_country:
+        row.holiday_country = merged.holiday_country
+        row.holidays_refreshed_at = None  # the next scheduler run adds the new country's
     row.version += 1
     await session.flush()
     # every open ticket's deadlines move with the calendar, in this transaction
     await refresh_many(session, at=clock())
+    response.headers["ETag"] = etag(row.version)
+    return _calendar_out(row)
+
+
+def _ical_problem(message: str, code: str) -> Unprocessable:
+    return Unprocessable(
+        message,
+        code=code,
+        errors=[{"field": "ical", "in": "body", "message": message, "code": code}],
+    )
+
+
+@router.post(
+    "/v1/business-calendars/{calendar_id}/holiday-imports",
+    dependencies=[owned(exempt={"calendar_id": GLOBAL_CONFIG})],
+    summary="Add the days of an iCal feed as holidays (admin, If-Match)",
+)
+async def import_ical_holidays(
+    calendar_id: CalendarId,
+    body: IcalImportIn,
+    session: SessionDep,
+    principal: Admin,
+    response: Response,
+    clock: ClockDep,
+    if_match: IfMatch = None,
+) -> BusinessCalendarOut:
+    row = await _calendar(session, calendar_id)
+    check_if_match(if_match, row.version)
+    try:
+        days = dates_from_ical(body.ical, timezone=row.timezone)
+    except InvalidCalendarFeed as exc:
+        raise _ical_problem(str(exc), "invalid-ical") from exc
+    merged = set(row.holidays or []) | days
+    if len(merged) > MAX_HOLIDAYS:
+        raise _ical_problem(
+            f"a calendar holds at most {MAX_HOLIDAYS} holidays", "too-many-holidays"
+        )
+    if merged != set(row.holidays or []):
+        row.holidays = sorted(merged)
+        row.version += 1
+        await session.flush()
+        await refresh_many(session, at=clock())
     response.headers["ETag"] = etag(row.version)
     return _calendar_out(row)
 

@@ -53,6 +53,19 @@ def _known_zone(name: str) -> str:
 
 
 ZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
+
+
+def _known_country(code: str) -> str:
+    from ticket_service.sla.holidays import supported_countries
+
+    if code not in supported_countries():
+        raise ValueError(f"no public-holiday data for country {code!r} (ISO 3166 alpha-2, e.g. US)")
+    return code
+
+
+HolidayCountry = Annotated[
+    str, Field(min_length=2, max_length=3, pattern=r"^[A-Z]{2,3}$"), AfterValidator(_known_country)
+]
 Weekday = Annotated[int, Field(ge=0, le=6)]
 
 
@@ -66,6 +79,9 @@ class BusinessCalendarSettable(BaseModel):
     opens: LocalTime
     closes: LocalTime
     holidays: list[IsoDate] = Field(default_factory=list, max_length=400)
+    holiday_country: HolidayCountry | None = None
+    """Follow this country's public holidays (current and next year, kept by the
+    scheduler) on top of ``holidays``."""
 
     @model_validator(mode="after")
     def _opens_before_closing(self) -> BusinessCalendarSettable:
@@ -88,7 +104,16 @@ class BusinessCalendarOut(BaseModel):
     opens: time
     closes: time
     holidays: list[date]
+    holiday_country: str | None
+    holidays_refreshed_at: datetime | None
+    """When the scheduler last added the country's holidays (None: never yet)."""
     version: int
+
+
+class IcalImportIn(BaseModel):
+    ical: str = Field(min_length=15, max_length=1_000_000)
+    """An iCalendar (RFC 5545) text, e.g. a published holiday feed: every day one of its
+    events covers becomes a holiday of the calendar."""
 
 
 Minutes = Annotated[int, Field(ge=1, le=525_600)]
