@@ -26,7 +26,6 @@ from billing_fixtures import (
     StripeNow,
     deliver,
     invoice_object,
-    new_tenant,
     stripe_event,
     subscription_object,
 )
@@ -233,7 +232,11 @@ class ModelRun:
     async def subscribe(self) -> dict[str, Any]:
         response = await self.billing.client.post(
             "/v1/subscriptions",
-            json={"tenant_id": new_tenant(), "plan_code": self.plan["code"], "seats": SEATS},
+            json={
+                "tenant_id": await self.billing.tenant(),
+                "plan_code": self.plan["code"],
+                "seats": SEATS,
+            },
             headers=BILLING,
         )
         assert response.status_code == 201, response.text

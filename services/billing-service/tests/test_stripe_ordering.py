@@ -19,7 +19,6 @@ from billing_fixtures import (
     dispute_object,
     invoice_object,
     metric_value,
-    new_tenant,
     of_tenant,
     sign,
     stripe_event,
@@ -37,7 +36,7 @@ DAY = 86400
 async def subscribed(billing: BillingApp, plan: dict[str, Any], **extra: Any) -> dict[str, Any]:
     response = await billing.client.post(
         "/v1/subscriptions",
-        json={"tenant_id": new_tenant(), "plan_code": plan["code"], "seats": 3, **extra},
+        json={"tenant_id": await billing.tenant(), "plan_code": plan["code"], "seats": 3, **extra},
         headers=BILLING,
     )
     assert response.status_code == 201, response.text

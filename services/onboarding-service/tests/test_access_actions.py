@@ -157,12 +157,17 @@ async def test_a_late_or_thrice_wrong_code_rejects_the_mfa_reset(
 
 
 async def test_the_code_drop_is_refused_in_production() -> None:
+    # Every secret production demands holds a real value, so the only thing refused
+    # below is the code drop (not, say, an unset DATABASE_URL).
+    secret = "a-real-production-secret-0123456789"
+    production = {
+        "environment": "production",
+        "jwt_secret": secret,
+        "database_url": f"postgresql+asyncpg://onboarding:{secret}@db/onboarding",
+    }
+    assert OnboardingSettings(**production).placeholder_secrets() == []
     with pytest.raises(ValueError, match="CONFIRMATION_CODE_DROP"):
-        OnboardingSettings(
-            environment="production",
-            jwt_secret="a-real-production-secret-0123456789",
-            confirmation_code_drop="/tmp/codes",
-        )
+        OnboardingSettings(**production, confirmation_code_drop="/tmp/codes")
 
 
 async def test_commands_that_do_not_apply_are_rejected_with_reasons(
