@@ -77,6 +77,20 @@ async def open_ticket(journey: Journey, tenant_id: str, story: dict[str, Any]) -
         expect=201,
     )
     assert ticket["category"] == "potential_bug", ticket
+    if ticket["queue"] == "triage_review":
+        # the classifier was unsure: it suggests the category, an agent confirms it by
+        # routing the ticket (docs/triage.md), as a specialist would before escalating
+        await journey.request(
+            "ticket",
+            "PATCH",
+            f"/v1/tickets/{ticket['id']}",
+            json_body={"queue": "support", "tags": ["potential_bug"]},
+            roles=AGENT,
+            headers={"If-Match": f'"{ticket["version"]}"'},
+            expect=200,
+        )
+        ticket = await journey.get("ticket", f"/v1/tickets/{ticket['id']}", roles=AGENT)
+    assert ticket["category"] == "potential_bug", ticket
     assert "potential_bug" in ticket["tags"], ticket
     return ticket
 

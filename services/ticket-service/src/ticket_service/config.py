@@ -12,7 +12,10 @@ class TicketSettings(ServiceSettings):
     env_prefix = "TICKET_"
     default_port = 8001
     default_database = "tickets"
-    secret_fields = ServiceSettings.secret_fields | {"csat_secret", "csat_previous_secrets"}
+    secret_fields = ServiceSettings.secret_fields | {"csat_secret"}
+    # A list of rotated-out keys, empty by default: checked key by key in
+    # placeholder_secrets below rather than against a single default.
+    not_secret_fields = ServiceSettings.not_secret_fields | {"csat_previous_secrets"}
 
     auto_close_after_hours: int = 96
     """Solved tickets close after this long (``auto-close`` command)."""
@@ -57,9 +60,6 @@ class TicketSettings(ServiceSettings):
         # Unset, the survey key is derived from JWT_SECRET: fine only if that one is real.
         if name == "csat_secret" and self.csat_secret is None:
             return not _is_placeholder(self.jwt_secret)
-        # No rotated-out keys is the normal case.
-        if name == "csat_previous_secrets" and not self.csat_previous_secrets:
-            return True
         return super().secret_unused(name)
 
     def placeholder_secrets(self) -> list[str]:
