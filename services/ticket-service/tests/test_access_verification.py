@@ -11,6 +11,7 @@ from ticket_service_testkit import (
     ADMIN,
     AGENT,
     Service,
+    error_fields,
     open_ticket,
     portal_ticket,
     problem,
@@ -166,9 +167,12 @@ async def test_unknown_foreign_and_unauthorized_requesters_are_refused_with_reas
     codes = [r["code"] for r in problem(await ask(svc, typed, **target), 409)["reasons"]]
     assert codes == ["requester_unknown"]
 
-    # an unknown target user: the target check fails and names it
-    nobody = await ask(svc, member, action="mfa_reset", user_id=f"{t}-ghost")
+    # an unknown target user: named by e-mail, the target check fails and names it; an
+    # unknown user_id is refused before the gate, like any body id nobody owns (422)
+    nobody = await ask(svc, member, action="mfa_reset", user_email=f"ghost@{t}.example")
     assert [r["code"] for r in problem(nobody, 409)["reasons"]] == ["user_unknown"]
+    ghost = problem(await ask(svc, member, action="mfa_reset", user_id=f"{t}-ghost"), 422)
+    assert ghost["type"].endswith("/unknown-user") and error_fields(ghost) == {"user_id"}
 
     for ticket in (unknown, foreign, member, former_admin, typed):
         entries = await timeline(svc, ticket)

@@ -17,7 +17,6 @@ from ticket_service_testkit import (
     patch_ticket,
     post_message,
     problem,
-    tenant,
 )
 
 from servicekit.errors import Unprocessable
@@ -73,7 +72,7 @@ def test_a_key_id_naming_another_key_is_refused() -> None:
 
 
 async def test_links_sent_before_a_rotation_are_answered_after_it(svc: Service) -> None:
-    t = tenant()
+    t = await svc.tenant()
     ticket = await open_ticket(svc.client, t)
     await post_message(svc.client, ticket["id"], AGENT, "Done for you.")
     await patch_ticket(svc.client, ticket["id"], {"status": "solved"})

@@ -109,7 +109,9 @@ async def test_the_refresh_gives_the_default_calendar_this_and_next_years_holida
     clock = MovableClock(datetime(2026, 12, 24, 16, tzinfo=NY))
     svc.app.state.clock = clock
     try:
-        ticket = await open_ticket(svc.client, tenant(), subject="Login", body="password rejected")
+        ticket = await open_ticket(
+            svc.client, await svc.tenant(), subject="Login", body="password rejected"
+        )
         assert ticket["priority"] == "high"
         sla = (await svc.client.get(f"/v1/tickets/{ticket['id']}", headers=AGENT)).json()["sla"]
         assert sla["first_response"]["due_at"] == "2026-12-28T17:00:00Z"  # 12:00 EST

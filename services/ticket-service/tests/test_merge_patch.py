@@ -97,7 +97,7 @@ async def test_an_invalid_merged_rule_is_a_422_naming_the_field(svc: Service) ->
 
 
 async def test_a_ticket_patch_keeps_what_it_does_not_name(svc: Service) -> None:
-    ticket = await open_ticket(svc.client, tenant())
+    ticket = await open_ticket(svc.client, await svc.tenant())
     url = f"/v1/tickets/{ticket['id']}"
     routed = await merge_patch(
         svc.client,
@@ -151,6 +151,8 @@ async def test_calendar_and_policy_patches_merge(svc: Service) -> None:
         "opens": "09:00:00",
         "closes": "17:00:00",
         "holidays": [],
+        "holiday_country": None,
+        "holidays_refreshed_at": None,
         "version": 0,
     }
     # valid alone, invalid merged: opening after the (kept) closing time

@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from ticket_service_testkit import AGENT, MovableClock, Service, open_ticket, tenant
+from ticket_service_testkit import AGENT, MovableClock, Service, open_ticket
 
 from servicekit.testing import app_client, topic_prefix
 from ticket_service.config import TicketSettings
@@ -40,7 +40,9 @@ async def test_the_scheduler_emits_sla_warning_then_breach_on_its_own(
     scheduled: tuple[Service, MovableClock],
 ) -> None:
     svc, clock = scheduled
-    ticket = await open_ticket(svc.client, tenant(), subject="Login", body="password rejected")
+    ticket = await open_ticket(
+        svc.client, await svc.tenant(), subject="Login", body="password rejected"
+    )
     assert ticket["priority"] == "high"  # first response within 240 business minutes
     url = f"/v1/tickets/{ticket['id']}"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ticket_service_testkit import ADMIN, AGENT, REVIEWER, Service, open_ticket, problem, tenant
+from ticket_service_testkit import ADMIN, AGENT, REVIEWER, Service, open_ticket, problem
 
 from servicekit.testing import auth
 
@@ -33,7 +33,7 @@ async def test_a_version_is_approved_by_a_second_admin_and_edits_wait_for_approv
     assert created.status_code == 201, created.text
     assert (created.json()["approved"], created.json()["created_by"]) == (False, "admin-ada")
 
-    ticket = await open_ticket(svc.client, tenant())
+    ticket = await open_ticket(svc.client, await svc.tenant())
     reply_url = f"/v1/tickets/{ticket['id']}/template-replies"
     unapproved = await svc.client.post(reply_url, json={"template_key": key}, headers=AGENT)
     assert problem(unapproved, 409)["type"].endswith("/template-not-approved")
@@ -96,7 +96,7 @@ async def test_macros_send_the_last_approved_version(svc: Service) -> None:
         "/v1/macros", json={"name": f"ask {key}", "template_key": key}, headers=ADMIN
     )
     assert macro.status_code == 201, macro.text
-    ticket = await open_ticket(svc.client, tenant())
+    ticket = await open_ticket(svc.client, await svc.tenant())
     applied = await svc.client.post(
         f"/v1/tickets/{ticket['id']}/macros/{macro.json()['id']}",
         json={},
@@ -121,7 +121,7 @@ async def test_html_part_escapes_template_text_and_values(svc: Service) -> None:
         headers=ADMIN,
     )
     await svc.client.post(f"/v1/templates/{key}/versions/1/approval", headers=REVIEWER)
-    ticket = await open_ticket(svc.client, tenant())
+    ticket = await open_ticket(svc.client, await svc.tenant())
     values = {"link": '<a href="javascript:x">click</a>'}
     sent = await svc.client.post(
         f"/v1/tickets/{ticket['id']}/template-replies",

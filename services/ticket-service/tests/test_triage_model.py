@@ -7,7 +7,7 @@ import uuid
 
 import numpy as np
 import pytest
-from ticket_service_testkit import ADMIN, AGENT, Service, open_ticket, patch_ticket, problem, tenant
+from ticket_service_testkit import ADMIN, AGENT, Service, open_ticket, patch_ticket, problem
 
 from ticket_service.cli import run_triage_refit
 from ticket_service.triage.model import clean_text, fit_model, load_corpus
@@ -72,7 +72,7 @@ async def test_an_unsure_ticket_waits_in_the_review_queue_with_a_suggestion(svc:
     assert outcome["category"] and outcome["runner_up"]  # a suggestion, and the next best
 
     ticket = await open_ticket(
-        svc.client, tenant(), subject="Question", body="Please call me back."
+        svc.client, await svc.tenant(), subject="Question", body="Please call me back."
     )
     assert ticket["queue"] == "triage_review"
     assert ticket["triage"]["confidence"] == outcome["confidence"]
@@ -87,7 +87,7 @@ async def test_an_unsure_ticket_waits_in_the_review_queue_with_a_suggestion(svc:
 async def test_a_created_ticket_records_confidence_version_and_evidence(svc: Service) -> None:
     ticket = await open_ticket(
         svc.client,
-        tenant(),
+        await svc.tenant(),
         subject="not receiving the text message code",
         body="Hi, the SMS with the verification code never arrives when I sign in.",
     )
@@ -132,7 +132,7 @@ async def test_agents_corrections_become_examples_and_a_refit_learns_them(svc: S
     subject, body = f"{words} renewal", f"The {words} thingamajig needs sorting out."
     before = await dry_run(svc, subject, body)
     target = "sales" if before["category"] != "sales" else "onboarding"
-    t = tenant()
+    t = await svc.tenant()
     for n in range(3):
         ticket = await open_ticket(svc.client, t, subject=f"{subject} {n}", body=body)
         await patch_ticket(svc.client, ticket["id"], {"category": target, "reason": "agent fix"})

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from servicekit.testing import auth, known_tenant, read_topic
+from servicekit.testing import auth, known_tenant, read_topic, token
 from supportops_events import Envelope
 from ticket_service.config import TicketSettings
 
@@ -126,7 +126,10 @@ def error_fields(body: dict[str, Any]) -> set[str]:
 
 
 async def portal_ticket(svc: Service, tenant_id: str, user_id: str, **kw: Any) -> dict[str, Any]:
-    """A ticket opened through the customer portal by ``user_id`` (the token's subject)."""
-    portal = auth("agent", tenant_id=tenant_id, subject=user_id)
+    """A ticket opened through the customer portal by ``user_id``: like the portal's, the
+    token's subject is the user's id (what the access gate identifies the requester by) and
+    its e-mail claim the user's address (what a customer may file tickets as)."""
     kw.setdefault("email", f"{user_id.rsplit('-', 1)[-1]}@{tenant_id}.example")
+    bearer = token("agent", tenant_id=tenant_id, subject=user_id, email=kw["email"])
+    portal = {"Authorization": f"Bearer {bearer}"}
     return await open_ticket(svc.client, tenant_id, headers=portal, **kw)
