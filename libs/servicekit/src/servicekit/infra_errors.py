@@ -4,7 +4,7 @@ An infrastructure error says nothing about the request or the event being handle
 same work succeeds once PostgreSQL or Kafka is back. So consumers retry it without
 limit (never dead-letter it), requests answer ``503`` with ``Retry-After`` (never
 ``500``), and everything else (a bug, a constraint violation, bad data) keeps its own
-path. See docs/decisions/0005-dura-infrastructure-errors.md.
+path. See docs/decisions/0009-infrastructure-errors.md.
 
 Errors arrive bare (asyncpg raises ``ConnectionRefusedError`` or
 ``CannotConnectNowError`` while SQLAlchemy's pool connects) or wrapped (SQLAlchemy's
