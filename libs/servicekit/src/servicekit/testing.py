@@ -7,6 +7,7 @@ test session (truncated between tests) and a topic prefix per test.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -18,6 +19,8 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from sqlalchemy import MetaData, text
 
 from servicekit.auth import mint_token
@@ -210,3 +213,24 @@ async def eventually(
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(interval)
+
+
+def sync_dependencies(app: FastAPI) -> list[str]:
+    """Every plain ``def`` dependency: FastAPI runs each in a thread pool per request."""
+    found: list[str] = []
+
+    def walk(dependant: Dependant) -> None:
+        for sub in dependant.dependencies:
+            call = sub.call
+            if call is not None and not (
+                inspect.iscoroutinefunction(call)
+                or inspect.isasyncgenfunction(call)
+                or inspect.iscoroutinefunction(getattr(call, "__call__", None))  # noqa: B004
+            ):
+                found.append(getattr(call, "__qualname__", repr(call)))
+            walk(sub)
+
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            walk(route.dependant)
+    return sorted(set(found))
