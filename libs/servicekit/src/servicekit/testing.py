@@ -10,8 +10,9 @@ import asyncio
 import inspect
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +22,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.auth import mint_token
 from servicekit.db import Database
@@ -234,3 +236,30 @@ def sync_dependencies(app: FastAPI) -> list[str]:
         if isinstance(route, APIRoute):
             walk(route.dependant)
     return sorted(set(found))
+
+
+_statement_sink: ContextVar[list[str] | None] = ContextVar("statement_sink", default=None)
+
+
+def _record_statement(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    sink = _statement_sink.get()
+    if sink is not None:
+        sink.append(statement)
+
+
+@contextmanager
+def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements the current task (and what it awaits, e.g. an in-process ASGI
+    request) sends through ``engine`` inside the block; a background task's (relay,
+    consumers) are not counted. An ``executemany`` is one statement, as it is one round
+    trip of insertmanyvalues."""
+    if not event.contains(engine.sync_engine, "before_cursor_execute", _record_statement):
+        event.listen(engine.sync_engine, "before_cursor_execute", _record_statement)
+    sink: list[str] = []
+    token = _statement_sink.set(sink)
+    try:
+        yield sink
+    finally:
+        _statement_sink.reset(token)

@@ -118,9 +118,9 @@ async def get_ticket(
     response: Response,
     clock: ClockDep,
 ) -> TicketDetail:
-    ticket = await service.load_ticket(session, ticket_id, principal=principal)
-    response.headers["ETag"] = etag(ticket.version)
-    return await service.detail(session, ticket, principal=principal, now=clock())
+    out = await service.get_detail(session, ticket_id, principal=principal, now=clock())
+    response.headers["ETag"] = etag(out.version)
+    return out
 
 
 @router.patch(

@@ -8,6 +8,7 @@ change; ``ticket.solved`` and ``ticket.reopened`` additionally mark those two.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
-from servicekit.outbox import publish
+from servicekit.outbox import publish, publish_all
+from supportops_events import Event
 from supportops_events.tickets import (
     ReplyAuthor,
     ReplyVisibility,
@@ -34,10 +36,19 @@ from supportops_events.tickets import (
     TicketTriaged,
 )
 from ticket_service.accounts.service import account_view
-from ticket_service.agents.service import least_loaded_agent
 from ticket_service.categories import AccessSubcategory, Category
-from ticket_service.models import Account, Agent, Bug, Ticket, TicketBug, TimelineEntry
-from ticket_service.sla.service import next_due, refresh, stored_state, ticket_sla
+from ticket_service.config_cache import configuration
+from ticket_service.models import Agent, Ticket, TicketBug, TimelineEntry
+from ticket_service.sla.service import (
+    clock_history,
+    compute_clocks,
+    next_due,
+    refresh,
+    sla_out,
+    store_deadlines,
+    stored_state,
+)
+from ticket_service.tickets import repository
 from ticket_service.tickets.schemas import (
     BugLinkOut,
     MessageKind,
@@ -48,8 +59,7 @@ from ticket_service.tickets.schemas import (
     TicketPatch,
     TimelineEntryOut,
 )
-from ticket_service.triage.engine import TicketFacts
-from ticket_service.triage.service import run_triage
+from ticket_service.triage.engine import Rule, TicketFacts, triage
 
 S = TicketStatus
 
@@ -119,35 +129,41 @@ def to_out(ticket: Ticket, *, now: datetime) -> TicketOut:
     )
 
 
-async def detail(
-    session: AsyncSession, ticket: Ticket, *, principal: Principal, now: datetime
+async def get_detail(
+    session: AsyncSession, ticket_id: uuid.UUID, *, principal: Principal, now: datetime
 ) -> TicketDetail:
-    stmt = select(TimelineEntry).where(TimelineEntry.ticket_id == ticket.id)
-    if principal.is_tenant_scoped:
-        # customers see the conversation, not internal notes or system entries
-        stmt = stmt.where(TimelineEntry.kind == "reply")
+    """One ticket as its page shows it, in three statements: the ticket with its plan
+    tier, config version and linked bugs; its timeline (which is also the history its
+    SLA clocks are read from); and, for staff, the account context."""
+    row = await repository.ticket_with_context(session, ticket_id)
+    if row is None:
+        raise NotFound("ticket not found")
+    ticket = row.ticket
+    principal.ensure_tenant(ticket.tenant_id, resource="ticket")
     entries = (
-        await session.scalars(stmt.order_by(TimelineEntry.created_at, TimelineEntry.seq))
-    ).all()
-    bugs = (
         await session.scalars(
-            select(Bug)
-            .join(TicketBug, TicketBug.bug_id == Bug.bug_id)
-            .where(TicketBug.ticket_id == ticket.id)
-            .order_by(Bug.key)
+            select(TimelineEntry)
+            .where(TimelineEntry.ticket_id == ticket.id)
+            .order_by(TimelineEntry.created_at, TimelineEntry.seq)
         )
     ).all()
+    config = await configuration(session, version=row.config_version)
+    targets = config.book.lookup(TicketPriority(ticket.priority), row.plan_tier)
+    sla = sla_out(compute_clocks(ticket, clock_history(entries), targets=targets, now=now))
+    visible = entries
+    if principal.is_tenant_scoped:
+        # customers see the conversation, not internal notes or system entries
+        visible = [e for e in entries if e.kind == "reply"]
     account = None if principal.is_tenant_scoped else await account_view(session, ticket.tenant_id)
-    sla = await ticket_sla(session, ticket, now=now)
     out = to_out(ticket, now=now)
     # the detail reads the clocks themselves; the list's state comes from stored deadlines
     out.sla_state = sla.state
     return TicketDetail(
         **out.model_dump(),
-        timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in entries],
+        timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in visible],
         sla=sla,
         account=account,
-        linked_bugs=[BugLinkOut.model_validate(b, from_attributes=True) for b in bugs],
+        linked_bugs=[BugLinkOut.model_validate(b) for b in row.linked_bugs],
     )
 
 
@@ -184,6 +200,35 @@ async def add_entry(
     )
     session.add(entry)
     await session.flush()
+    return entry
+
+
+def _entry(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    kind: str,
+    actor: Actor,
+    at: datetime,
+    body: str = "",
+    action: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """A timeline entry added for the next flush (several go in one INSERT)."""
+    entry = TimelineEntry(
+        id=uuid.uuid4(),
+        ticket_id=ticket.id,
+        kind=kind,
+        author_type=actor.kind.value,
+        author_id=actor.id,
+        action=action,
+        body=body,
+        reason=reason,
+        data=data or {},
+        created_at=at,
+    )
+    session.add(entry)
     return entry
 
 
@@ -375,34 +420,14 @@ async def assign(
     )
 
 
-async def auto_assign(session: AsyncSession, *, ticket: Ticket, at: datetime) -> None:
-    if ticket.queue is None:
-        return
-    agent = await least_loaded_agent(session, queue=ticket.queue)
-    if agent is None:
-        await system_note(
-            session,
-            ticket=ticket,
-            action="assignment_skipped",
-            body=f"no available agent in queue {ticket.queue}",
-            at=at,
-        )
-        return
-    await assign(
-        session,
-        ticket=ticket,
-        assignee_id=agent.id,
-        actor=SYSTEM,
-        at=at,
-        reason=f"least-loaded available agent of queue {ticket.queue}",
-    )
-
-
 # --- intake -------------------------------------------------------------------------------
 
 
 def category_label(category: str | None, subcategory: str | None) -> str:
     return f"{category}/{subcategory}" if category and subcategory else (category or "other")
+
+
+Routing = tuple[Category, AccessSubcategory | None, TicketPriority, str, list[str]]
 
 
 async def create_ticket(
@@ -413,9 +438,17 @@ async def create_ticket(
     at: datetime,
     channel: TicketChannel | None = None,
     followup_key: str | None = None,
-    forced_triage: tuple[Category, AccessSubcategory | None, TicketPriority, str, list[str]]
-    | None = None,
+    forced_triage: Routing | None = None,
 ) -> Ticket:
+    """Open a ticket: triaged, assigned and with its SLA deadlines before its one INSERT.
+
+    Five statements whatever the configuration: the tenant's plan tier with the config
+    version, the least-loaded agent (if the queue has candidates), the ticket, its
+    timeline entries (one multi-row insert) and its events (one multi-row insert). Rules,
+    policies, calendars and the agents' roster come from the process's cache.
+    """
+    intake = await repository.intake_context(session, tenant_id=body.tenant_id)
+    config = await configuration(session, version=intake.config_version)
     ticket = Ticket(
         id=uuid.uuid4(),
         tenant_id=body.tenant_id,
@@ -433,15 +466,24 @@ async def create_ticket(
         created_at=at,
         updated_at=at,
     )
+    routing = _route(ticket, intake.plan_tier, config.rules, forced=forced_triage)
+    assignee = None
+    if ticket.queue is not None:
+        assignee = await repository.least_loaded(
+            session, candidates=config.candidates(ticket.queue)
+        )
+    ticket.assignee_id = assignee
+    targets = config.book.lookup(TicketPriority(ticket.priority), intake.plan_tier)
+    store_deadlines(ticket, compute_clocks(ticket, [], targets=targets, now=at), at=at)
     session.add(ticket)
-    await session.flush()
+
     # the opening message is the requester's words, whoever typed them in
     opener = (
         actor
         if actor.kind is ReplyAuthor.system
         else Actor(kind=ReplyAuthor.customer, id=ticket.requester_email)
     )
-    await add_entry(
+    _entry(
         session,
         ticket=ticket,
         kind="reply",
@@ -451,19 +493,18 @@ async def create_ticket(
         action="created",
         data={"channel": ticket.channel, "subject": ticket.subject, "created_by": actor.id},
     )
-    requester = Requester(
-        user_id=ticket.requester_user_id,
-        email=ticket.requester_email,
-        name=ticket.requester_name,
-    )
-    await publish(
-        session,
+    _entry(session, **routing.entry(ticket, at))
+    events: list[Event] = [
         TicketCreated(
             tenant_id=ticket.tenant_id,
             ticket_id=str(ticket.id),
             status=TicketStatus.new,
             subject=ticket.subject,
-            requester=requester,
+            requester=Requester(
+                user_id=ticket.requester_user_id,
+                email=ticket.requester_email,
+                name=ticket.requester_name,
+            ),
             channel=TicketChannel(ticket.channel),
             priority=TicketPriority.normal,
             category=forced_triage[0].value if forced_triage else None,
@@ -472,78 +513,142 @@ async def create_ticket(
             followup_key=followup_key,
             created_at=at,
         ),
-    )
-    await triage_ticket(session, ticket=ticket, at=at, forced=forced_triage)
-    await auto_assign(session, ticket=ticket, at=at)
-    await refresh(session, ticket, at=at)
+        routing.event(ticket),
+    ]
+    if ticket.queue is not None and assignee is None:
+        _entry(
+            session,
+            ticket=ticket,
+            kind="system",
+            actor=SYSTEM,
+            at=at,
+            action="assignment_skipped",
+            body=f"no available agent in queue {ticket.queue}",
+        )
+    elif assignee is not None:
+        _entry(
+            session,
+            ticket=ticket,
+            kind="system",
+            actor=SYSTEM,
+            at=at,
+            action="assigned",
+            body=f"assigned to {assignee}",
+            reason=f"least-loaded available agent of queue {ticket.queue}",
+            data={"previous_assignee_id": None, "assignee_id": assignee},
+        )
+        events.append(
+            TicketAssigned(
+                tenant_id=ticket.tenant_id,
+                ticket_id=str(ticket.id),
+                status=TicketStatus.new,
+                assignee_id=assignee,
+                queue=ticket.queue,
+                previous_assignee_id=None,
+                assigned_by=None,
+            )
+        )
+    # one flush: the ticket's INSERT, then its entries' (one multi-row INSERT); a
+    # unique violation (a follow-up key taken concurrently) surfaces here, as before
+    await session.flush()
+    await publish_all(session, events)
     return ticket
 
 
-async def triage_ticket(
-    session: AsyncSession,
-    *,
+@dataclass(frozen=True)
+class _Routing:
+    category: Category
+    subcategory: AccessSubcategory | None
+    priority: TicketPriority
+    queue: str
+    tags: list[str]
+    rule_id: uuid.UUID | None
+    rule_name: str | None
+    reasons: list[str]
+
+    def entry(self, ticket: Ticket, at: datetime) -> dict[str, Any]:
+        label = category_label(ticket.category, ticket.subcategory)
+        return {
+            "ticket": ticket,
+            "kind": "system",
+            "actor": SYSTEM,
+            "at": at,
+            "action": "triaged",
+            "body": f"triaged as {label}, priority {self.priority.value}, queue {self.queue}"
+            + (f" by rule {self.rule_name!r}" if self.rule_name else ""),
+            "reason": "; ".join(self.reasons),
+            "data": {
+                "rule_id": str(self.rule_id) if self.rule_id else None,
+                "rule_name": self.rule_name,
+                "category": ticket.category,
+                "subcategory": ticket.subcategory,
+                "priority": ticket.priority,
+                "queue": self.queue,
+                "tags": ticket.tags,
+            },
+        }
+
+    def event(self, ticket: Ticket) -> TicketTriaged:
+        return TicketTriaged(
+            tenant_id=ticket.tenant_id,
+            ticket_id=str(ticket.id),
+            status=TicketStatus(ticket.status),
+            category=category_label(ticket.category, ticket.subcategory),
+            queue=self.queue,
+            priority=self.priority,
+            tags=list(ticket.tags),
+            automatic=True,
+        )
+
+
+def _route(
     ticket: Ticket,
-    at: datetime,
-    forced: tuple[Category, AccessSubcategory | None, TicketPriority, str, list[str]] | None = None,
-) -> None:
+    plan_tier: str | None,
+    rules: Sequence[Rule],
+    *,
+    forced: Routing | None,
+) -> _Routing:
+    """Triage a new ticket in memory (cached rules) and set its routing fields."""
     if forced is not None:
         category, subcategory, priority, queue, tags = forced
-        rule_id, rule_name, reasons = None, None, ["opened by the system with a fixed routing"]
+        routing = _Routing(
+            category,
+            subcategory,
+            priority,
+            queue,
+            list(tags),
+            None,
+            None,
+            ["opened by the system with a fixed routing"],
+        )
     else:
-        account = await session.get(Account, ticket.tenant_id)
-        outcome = await run_triage(
-            session,
-            facts=TicketFacts(
+        outcome = triage(
+            list(rules),
+            TicketFacts(
                 subject=ticket.subject,
                 body=ticket.body,
                 channel=ticket.channel,
                 requester_email=ticket.requester_email,
-                plan_tier=account.plan_tier if account else None,
+                plan_tier=plan_tier,
             ),
         )
-        category, subcategory, priority = outcome.category, outcome.subcategory, outcome.priority
-        queue, tags = outcome.queue, outcome.tags
-        rule_id, rule_name, reasons = outcome.rule_id, outcome.rule_name, outcome.reasons
-    ticket.category = category.value
-    ticket.subcategory = subcategory.value if subcategory else None
-    ticket.priority = priority.value
-    ticket.queue = queue
-    ticket.tags = sorted(set(ticket.tags or []) | set(tags))
-    ticket.triage_rule_id = rule_id
-    label = category_label(ticket.category, ticket.subcategory)
-    await add_entry(
-        session,
-        ticket=ticket,
-        kind="system",
-        actor=SYSTEM,
-        at=at,
-        action="triaged",
-        body=f"triaged as {label}, priority {priority.value}, queue {queue}"
-        + (f" by rule {rule_name!r}" if rule_name else ""),
-        reason="; ".join(reasons),
-        data={
-            "rule_id": str(rule_id) if rule_id else None,
-            "rule_name": rule_name,
-            "category": ticket.category,
-            "subcategory": ticket.subcategory,
-            "priority": ticket.priority,
-            "queue": queue,
-            "tags": ticket.tags,
-        },
-    )
-    await publish(
-        session,
-        TicketTriaged(
-            tenant_id=ticket.tenant_id,
-            ticket_id=str(ticket.id),
-            status=TicketStatus(ticket.status),
-            category=label,
-            queue=queue,
-            priority=priority,
-            tags=list(ticket.tags),
-            automatic=True,
-        ),
-    )
+        routing = _Routing(
+            outcome.category,
+            outcome.subcategory,
+            outcome.priority,
+            outcome.queue,
+            list(outcome.tags),
+            outcome.rule_id,
+            outcome.rule_name,
+            list(outcome.reasons),
+        )
+    ticket.category = routing.category.value
+    ticket.subcategory = routing.subcategory.value if routing.subcategory else None
+    ticket.priority = routing.priority.value
+    ticket.queue = routing.queue
+    ticket.tags = sorted(set(ticket.tags or []) | set(routing.tags))
+    ticket.triage_rule_id = routing.rule_id
+    return routing
 
 
 # --- messages -----------------------------------------------------------------------------
