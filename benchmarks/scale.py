@@ -206,6 +206,9 @@ async def seed_tickets(url: str, count: int, *, seed: int = 15) -> Dataset:
         span = timedelta(days=730).total_seconds()
         ids: list[uuid.UUID] = []
         timeline_share = 0.1
+        # drawing ~40 words per ticket would cost more than the COPY: draw from pools
+        subjects = [_text(rng, rng.randint(3, 8)) for _ in range(min(count, 5_000))]
+        bodies = [_text(rng, rng.randint(15, 60)) for _ in range(min(count, 20_000))]
 
         def tickets() -> Iterator[tuple[Any, ...]]:
             for n in range(count):
@@ -218,8 +221,8 @@ async def seed_tickets(url: str, count: int, *, seed: int = 15) -> Dataset:
                 tags = [TAGS[int(rng.expovariate(0.8)) % len(TAGS)]] if rng.random() < 0.4 else []
                 if n % 20000 == 7:
                     tags.append(RARE_TAG)
-                subject = _text(rng, rng.randint(3, 8))
-                body = _text(rng, rng.randint(15, 60))
+                subject = subjects[rng.randrange(len(subjects))]
+                body = bodies[rng.randrange(len(bodies))]
                 if n % 50000 == 11:
                     body += f" {RARE_WORD}"
                 assignee = agents[rng.randrange(AGENTS)] if rng.random() < 0.85 else None
@@ -511,10 +514,12 @@ def ticket_app(url: str) -> FastAPI:
     )
 
 
-async def cursor_deep(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> str:
-    """The cursor of page ``DEEP_PAGES`` (walked before measuring, not measured)."""
+async def cursor_deep(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], pages: int = DEEP_PAGES
+) -> str:
+    """The cursor of page ``pages`` (walked before measuring, not measured)."""
     cursor = ""
-    for _ in range(DEEP_PAGES):
+    for _ in range(pages):
         page = (
             await client.get(url + (f"&cursor={cursor}" if cursor else ""), headers=headers)
         ).json()
@@ -534,7 +539,7 @@ def ticket_probes(data: Dataset, deep_cursor: str) -> list[Probe]:
         "tag (common)": ("&tag=vip", 50),
         "tag (rare)": (f"&tag={RARE_TAG}", 50),
         "SLA state breached": ("&sla_state=breached", 50),
-        "cursor 50 pages deep": (f"&cursor={deep_cursor}", 50),
+        "cursor deep": (f"&cursor={deep_cursor}", 50),
         "full-text common word": (f"&q={COMMON_WORD}", 150),
         "full-text rare word": (f"&q={RARE_WORD}", 50),
     }
@@ -592,7 +597,9 @@ async def run_tickets(
             )
             async with running(ticket_app(url)) as client:
                 staff = auth("agent", subject="bench-agent")
-                deep = await cursor_deep(client, f"/v1/tickets?limit={PAGE}", staff)
+                deep = await cursor_deep(
+                    client, f"/v1/tickets?limit={PAGE}", staff, args.deep_pages
+                )
                 probes = ticket_probes(data, deep)
                 probes_order = probes
                 for probe in probes:
@@ -630,12 +637,12 @@ async def run_list(
                 headers = auth("billing", subject="bench-billing")
             notes[f"{kind} {count:,} seeded in"] = f"{time.perf_counter() - started:.1f} s"
             async with running(app) as client:
-                deep = await cursor_deep(client, f"{path}?limit={PAGE}", headers)
+                deep = await cursor_deep(client, f"{path}?limit={PAGE}", headers, args.deep_pages)
                 probes = {
                     "first page": f"{path}?limit={PAGE}",
                     "status filter": f"{path}?limit={PAGE}&{status}",
                     "tenant": f"{path}?limit={PAGE}&tenant_id={data.big_tenant}",
-                    "cursor 50 pages deep": f"{path}?limit={PAGE}&cursor={deep}",
+                    "cursor deep": f"{path}?limit={PAGE}&cursor={deep}",
                 }
                 for probe_name, url_ in probes.items():
                     probe = Probe(probe_name, 50, lambda c, u=url_, h=headers: c.get(u, headers=h))
@@ -745,6 +752,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=20.0, help="requests per second")
     p.add_argument("--seconds", type=float, default=15.0, help="per request kind and size")
     p.add_argument("--timeout", type=float, default=2.0, help="a slower response times out")
+    p.add_argument("--deep-pages", type=int, default=DEEP_PAGES, help="the deep cursor's page")
     return p
 
 

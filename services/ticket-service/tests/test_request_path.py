@@ -60,7 +60,7 @@ async def test_create_get_and_list_stay_within_their_statement_budgets(svc: Serv
     # triaged, assigned and with SLA deadlines, all in those few statements
     assert (created["queue"], created["assignee_id"]) == (queue, agent)
     assert created["sla_due_at"] is not None
-    assert len(create_sql) <= CREATE_BUDGET, "\n".join(create_sql)
+    assert len(create_sql) <= CREATE_BUDGET, "\n".join(s.sql for s in create_sql)
 
     with count_statements(_db(svc).engine) as get_sql:
         detail = await svc.client.get(f"/v1/tickets/{created['id']}", headers=AGENT)
@@ -68,12 +68,12 @@ async def test_create_get_and_list_stay_within_their_statement_budgets(svc: Serv
     body = detail.json()
     assert [e["action"] for e in body["timeline"]] == ["created", "triaged", "assigned"]
     assert body["sla"]["first_response"]["state"] == "running"
-    assert len(get_sql) <= GET_BUDGET, "\n".join(get_sql)
+    assert len(get_sql) <= GET_BUDGET, "\n".join(s.sql for s in get_sql)
 
     with count_statements(_db(svc).engine) as list_sql:
         listed = await svc.client.get(f"/v1/tickets?tenant_id={t}&limit=1", headers=AGENT)
     assert [i["id"] for i in listed.json()["items"]] == [created["id"]]
-    assert len(list_sql) <= LIST_BUDGET, "\n".join(list_sql)
+    assert len(list_sql) <= LIST_BUDGET, "\n".join(s.sql for s in list_sql)
 
 
 async def test_configuration_is_cached_until_it_changes(svc: Service) -> None:

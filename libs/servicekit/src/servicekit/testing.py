@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
 import httpx
@@ -238,7 +238,12 @@ def sync_dependencies(app: FastAPI) -> list[str]:
     return sorted(set(found))
 
 
-_statement_sink: ContextVar[list[str] | None] = ContextVar("statement_sink", default=None)
+class Statement(NamedTuple):
+    sql: str
+    parameters: Any
+
+
+_statement_sink: ContextVar[list[Statement] | None] = ContextVar("statement_sink", default=None)
 
 
 def _record_statement(
@@ -246,18 +251,18 @@ def _record_statement(
 ) -> None:
     sink = _statement_sink.get()
     if sink is not None:
-        sink.append(statement)
+        sink.append(Statement(statement, parameters))
 
 
 @contextmanager
-def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements the current task (and what it awaits, e.g. an in-process ASGI
-    request) sends through ``engine`` inside the block; a background task's (relay,
-    consumers) are not counted. An ``executemany`` is one statement, as it is one round
-    trip of insertmanyvalues."""
+def count_statements(engine: AsyncEngine) -> Iterator[list[Statement]]:
+    """The SQL statements (with their parameters) the current task, and what it awaits
+    (e.g. an in-process ASGI request), sends through ``engine`` inside the block; a
+    background task's (relay, consumers) are not counted. An ``executemany`` is one
+    statement, as it is one round trip of insertmanyvalues."""
     if not event.contains(engine.sync_engine, "before_cursor_execute", _record_statement):
         event.listen(engine.sync_engine, "before_cursor_execute", _record_statement)
-    sink: list[str] = []
+    sink: list[Statement] = []
     token = _statement_sink.set(sink)
     try:
         yield sink

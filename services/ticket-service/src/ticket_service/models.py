@@ -78,7 +78,11 @@ class Ticket(Base):
     followup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     followup_invoice_id: Mapped[str | None] = mapped_column(String(64), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    search: Mapped[Any] = mapped_column(TSVECTOR, Computed(SEARCH_EXPRESSION, persisted=True))
+    # only ever filtered on, never shown: not loaded with the ticket (it is about as big
+    # as the body) and not fetched back after an insert
+    search: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed(SEARCH_EXPRESSION, persisted=True), deferred=True
+    )
     first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     solved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
