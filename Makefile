@@ -65,6 +65,7 @@ token: ## Print a development JWT: make token ROLE=agent [TENANT=<tenant id>]
 	@.venv/bin/ticket-service token --role $(ROLE) $(if $(TENANT),--tenant $(TENANT),)
 
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: demo
 demo: ## Seed a realistic dataset through the APIs and print what to look at (runs `make up` when needed)
@@ -101,8 +102,16 @@ schemas: ## Regenerate the event JSON Schemas and docs/asyncapi.yaml
 bench-events: install ## Benchmark outbox -> relay -> Kafka -> consumer against raw aiokafka
 	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.events
 
+.PHONY: bench-scale
+bench-scale: install ## Console lists, searches and ticket create on 1M tickets (100k bugs, 500k invoices) vs 10k rows
+	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.scale $(BENCH_ARGS)
+
+.PHONY: bench-request-path
+bench-request-path: install ## Request cost vs bare FastAPI, ORM + outbox and raw asyncpg; SQL per request; idle RSS
+	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.request_path
+
 .PHONY: bench
-bench: bench-events ## Run every benchmark
+bench: bench-events bench-request-path bench-scale ## Run every benchmark
 
 .PHONY: clean
 clean: down ## Stop everything and delete .local (downloads, data, logs)
