@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, String, Uuid, bindparam, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,20 +22,25 @@ class IntakeContext:
     config_version: int | None
 
 
+# The statements of the hot paths are built once, with bound parameters: building a
+# statement and its cache key on every request cost as much CPU as running it.
+
+
+@functools.cache
+def _intake_statement() -> Select[Any]:
+    return select(
+        select(Account.plan_tier)
+        .where(Account.tenant_id == bindparam("tenant_id", type_=String()))
+        .scalar_subquery()
+        .label("plan_tier"),
+        version_column().label("config_version"),
+    )
+
+
 async def intake_context(session: AsyncSession, *, tenant_id: str) -> IntakeContext:
     """What a new ticket needs from the database before its insert, in one statement:
     the tenant's plan tier (triage conditions, SLA targets) and the config version."""
-    row = (
-        await session.execute(
-            select(
-                select(Account.plan_tier)
-                .where(Account.tenant_id == tenant_id)
-                .scalar_subquery()
-                .label("plan_tier"),
-                version_column().label("config_version"),
-            )
-        )
-    ).one()
+    row = (await session.execute(_intake_statement(), {"tenant_id": tenant_id})).one()
     return IntakeContext(plan_tier=row.plan_tier, config_version=row.config_version)
 
 
@@ -44,12 +50,19 @@ async def least_loaded(session: AsyncSession, *, candidates: Sequence[str]) -> s
     if not candidates:
         return None
     found: str | None = await session.scalar(
+        _least_loaded_statement(), {"candidates": list(candidates)}
+    )
+    return found
+
+
+@functools.cache
+def _least_loaded_statement() -> Select[Any]:
+    return (
         select(Agent.id)
-        .where(Agent.id.in_(list(candidates)), Agent.available.is_(True))
+        .where(Agent.id.in_(bindparam("candidates", expanding=True)), Agent.available.is_(True))
         .order_by(Agent.active_tickets, Agent.id)
         .limit(1)
     )
-    return found
 
 
 @dataclass(frozen=True)
@@ -60,11 +73,8 @@ class TicketRow:
     linked_bugs: list[dict[str, Any]]
 
 
-async def ticket_with_context(
-    session: AsyncSession, ticket_id: uuid.UUID, *, for_update: bool = False
-) -> TicketRow | None:
-    """A ticket with what its detail needs besides the timeline, in one statement: the
-    tenant's plan tier, the config version and its linked bugs."""
+@functools.cache
+def _ticket_statement() -> Select[Any]:
     bugs = (
         select(
             func.coalesce(
@@ -91,7 +101,7 @@ async def ticket_with_context(
         .correlate(Ticket)
         .scalar_subquery()
     )
-    stmt = select(
+    return select(
         Ticket,
         select(Account.plan_tier)
         .where(Account.tenant_id == Ticket.tenant_id)
@@ -99,10 +109,13 @@ async def ticket_with_context(
         .scalar_subquery(),
         version_column(),
         bugs,
-    ).where(Ticket.id == ticket_id)
-    if for_update:
-        stmt = stmt.with_for_update(of=Ticket)
-    row = (await session.execute(stmt)).first()
+    ).where(Ticket.id == bindparam("ticket_id", type_=Uuid()))
+
+
+async def ticket_with_context(session: AsyncSession, ticket_id: uuid.UUID) -> TicketRow | None:
+    """A ticket with what its detail needs besides the timeline, in one statement: the
+    tenant's plan tier, the config version and its linked bugs."""
+    row = (await session.execute(_ticket_statement(), {"ticket_id": ticket_id})).first()
     if row is None:
         return None
     return TicketRow(

@@ -7,13 +7,14 @@ change; ``ticket.solved`` and ``ticket.reopened`` additionally mark those two.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
@@ -129,6 +130,15 @@ def to_out(ticket: Ticket, *, now: datetime) -> TicketOut:
     )
 
 
+@functools.cache
+def _timeline_statement() -> Select[tuple[TimelineEntry]]:
+    return (
+        select(TimelineEntry)
+        .where(TimelineEntry.ticket_id == bindparam("ticket_id", type_=Uuid()))
+        .order_by(TimelineEntry.created_at, TimelineEntry.seq)
+    )
+
+
 async def get_detail(
     session: AsyncSession, ticket_id: uuid.UUID, *, principal: Principal, now: datetime
 ) -> TicketDetail:
@@ -140,13 +150,7 @@ async def get_detail(
         raise NotFound("ticket not found")
     ticket = row.ticket
     principal.ensure_tenant(ticket.tenant_id, resource="ticket")
-    entries = (
-        await session.scalars(
-            select(TimelineEntry)
-            .where(TimelineEntry.ticket_id == ticket.id)
-            .order_by(TimelineEntry.created_at, TimelineEntry.seq)
-        )
-    ).all()
+    entries = (await session.scalars(_timeline_statement(), {"ticket_id": ticket.id})).all()
     config = await configuration(session, version=row.config_version)
     targets = config.book.lookup(TicketPriority(ticket.priority), row.plan_tier)
     sla = sla_out(compute_clocks(ticket, clock_history(entries), targets=targets, now=now))
