@@ -488,6 +488,46 @@ async def open_model(
     return Stats(latencies, counts["errors"], counts["timeouts"])
 
 
+SERVED = {
+    "ticket": ("ticket_service.main:create_app", "TICKET_"),
+    "escalation": ("escalation_service.main:create_app", "ESCALATION_"),
+    "billing": ("billing_service.main:create_app", "BILLING_"),
+}
+
+
+@contextlib.asynccontextmanager
+async def served(
+    service: str, url: str, args: argparse.Namespace
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service in a uvicorn process of its own (``--in-process``: as an ASGI app in
+    this one, which then shares one core with the load generator)."""
+    if args.in_process:
+        make = {"ticket": ticket_app, "escalation": _escalation_app, "billing": _billing_app}
+        async with running(make[service](url)) as client:
+            yield client
+        return
+    from benchmarks.request_path import serve
+
+    factory, prefix = SERVED[service]
+    env = {
+        f"{prefix}DATABASE_URL": url,
+        "KAFKA_TOPIC_PREFIX": topic_prefix(),
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING",
+        f"{prefix}RUN_RELAY": "false",
+        f"{prefix}RUN_CONSUMERS": "false",
+    }
+    async with (
+        serve(service, factory, env) as subject,
+        httpx.AsyncClient(
+            base_url=subject.base_url,
+            limits=httpx.Limits(max_connections=100),
+            timeout=60.0,  # the open model times requests out itself
+        ) as client,
+    ):
+        yield client
+
+
 @contextlib.asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
@@ -595,7 +635,7 @@ async def run_tickets(
             notes[f"tickets {count:,} seeded in"] = f"{time.perf_counter() - started:.1f} s " + (
                 "(" + ", ".join(f"{k} {v:.1f} s" for k, v in data.seed_seconds.items()) + ")"
             )
-            async with running(ticket_app(url)) as client:
+            async with served("ticket", url, args) as client:
                 staff = auth("agent", subject="bench-agent")
                 deep = await cursor_deep(
                     client, f"/v1/tickets?limit={PAGE}", staff, args.deep_pages
@@ -603,7 +643,8 @@ async def run_tickets(
                 probes = ticket_probes(data, deep)
                 probes_order = probes
                 for probe in probes:
-                    await probe.send(client)  # warm: prepared statements, caches
+                    for _ in range(5):  # warm: prepared statements, caches
+                        await probe.send(client)
                     results.setdefault(probe.name, {})[label] = await open_model(
                         client, probe, rate=args.rate, seconds=args.seconds, timeout=args.timeout
                     )
@@ -629,14 +670,14 @@ async def run_list(
             started = time.perf_counter()
             if kind == "escalation":
                 data = await seed_bugs(url, count)
-                app, path, status = _escalation_app(url), "/v1/bugs", "status=reproduced"
+                path, status = "/v1/bugs", "status=reproduced"
                 headers = auth("qa", subject="bench-qa")
             else:
                 data = await seed_invoices(url, count)
-                app, path, status = _billing_app(url), "/v1/invoices", "status=open"
+                path, status = "/v1/invoices", "status=open"
                 headers = auth("billing", subject="bench-billing")
             notes[f"{kind} {count:,} seeded in"] = f"{time.perf_counter() - started:.1f} s"
-            async with running(app) as client:
+            async with served(kind, url, args) as client:
                 deep = await cursor_deep(client, f"{path}?limit={PAGE}", headers, args.deep_pages)
                 probes = {
                     "first page": f"{path}?limit={PAGE}",
@@ -752,6 +793,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=20.0, help="requests per second")
     p.add_argument("--seconds", type=float, default=15.0, help="per request kind and size")
     p.add_argument("--timeout", type=float, default=2.0, help="a slower response times out")
+    p.add_argument(
+        "--in-process", action="store_true", help="serve the apps in this process (ASGI)"
+    )
     p.add_argument("--deep-pages", type=int, default=DEEP_PAGES, help="the deep cursor's page")
     return p
 

@@ -95,6 +95,7 @@ class ServiceHttpMiddleware:
         self.app = app
         self.service = service
         self.fastapi_app = fastapi_app
+        self._metric_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -139,10 +140,22 @@ class ServiceHttpMiddleware:
         finally:
             current_event_context.reset(event_token)
             route_path = getattr(scope.get("route"), "path", "unmatched")
-            HTTP_REQUESTS.labels(self.service, method, route_path, status).inc()
-            HTTP_LATENCY.labels(self.service, method, route_path).observe(
-                time.perf_counter() - started
+            counter, latency = self._children(method, route_path, status)
+            counter.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """The metric children of one route and status, looked up once: ``labels()``
+        takes a lock and builds a key on every call."""
+        key = (method, route, status)
+        found = self._metric_children.get(key)
+        if found is None:
+            found = (
+                HTTP_REQUESTS.labels(self.service, method, route, status),
+                HTTP_LATENCY.labels(self.service, method, route),
             )
+            self._metric_children[key] = found
+        return found
 
     def _method_not_allowed(self, method: str, path: str) -> ASGIApp | None:
         """A 405 for a method a concrete path does not support, even where a templated
