@@ -20,7 +20,7 @@ async def test_scale_benchmark_smoke() -> None:
             "--tickets", "4000", "--baseline-tickets", "400",
             "--bugs", "120", "--baseline-bugs", "60",
             "--invoices", "2000", "--baseline-invoices", "200",
-            "--seconds", "0.25", "--deep-pages", "2", "--timeout", "5",
+            "--seconds", "0.25", "--deep-pages", "2", "--timeout", "5", "--in-process",
         ]
     )  # fmt: skip
     report = await scale.main(args)
