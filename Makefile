@@ -6,6 +6,7 @@ SHELL := /usr/bin/env bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 SERVICES := ticket-service billing-service onboarding-service escalation-service
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 ROLE ?= agent
 TENANT ?=
 
@@ -39,25 +40,31 @@ migrate: ## Apply every service's database migrations
 seed: ## Seed default data: billing's plans (and their Stripe products and prices), idempotent
 	.venv/bin/billing-service seed-plans
 
+.PHONY: traces-up
+traces-up: ## Start Jaeger (traces; built once with Go); `make up` goes on without it if that fails
+	deploy/local/jaeger.sh start || echo "WARNING: Jaeger did not start; the services run without exporting traces"
+
 .PHONY: up
-up: install infra-up topics migrate seed ## Run the whole system: infrastructure, migrations and the four services
+up: install infra-up traces-up topics migrate seed ## Run the whole system: infrastructure, Jaeger, migrations and the four services
 	deploy/local/services.sh start
 	@scripts/print-urls.sh
 
 .PHONY: down
 down: ## Stop everything `make up` started
 	deploy/local/services.sh stop
+	deploy/local/jaeger.sh stop
 	deploy/local/infra.sh stop
 
 .PHONY: status
 status: ## Show what is running
 	-deploy/local/infra.sh status
+	-deploy/local/jaeger.sh status
 	-deploy/local/services.sh status
 
 .PHONY: logs
 logs: ## Tail the logs of the services and the infrastructure
 	deploy/local/services.sh logs
-	@for f in .local/logs/kafka.log .local/logs/postgres.log .local/logs/stripe-mock.log; do \
+	@for f in .local/logs/kafka.log .local/logs/postgres.log .local/logs/stripe-mock.log .local/logs/jaeger.log; do \
 		echo "==> $$f <=="; tail -n 15 $$f 2>/dev/null || true; done
 
 .PHONY: token
@@ -110,8 +117,21 @@ bench-scale: install ## Console lists, searches and ticket create on 1M tickets 
 bench-request-path: install ## Request cost vs bare FastAPI, ORM + outbox and raw asyncpg; SQL per request; idle RSS
 	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.request_path
 
+.PHONY: bench-quality
+bench-quality: install ## Triage and duplicate-detection quality on the held-out corpus (tables + .local/bench/quality.png)
+	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.quality $(BENCH_ARGS)
+
 .PHONY: bench
-bench: bench-events bench-request-path bench-scale ## Run every benchmark
+bench: bench-events bench-request-path bench-scale bench-quality ## Run every benchmark
+
+VERSION ?=
+DIGESTS ?=
+
+.PHONY: release-manifests
+release-manifests: ## Render and keep prod manifests of a release: make release-manifests VERSION=1.4.0 DIGESTS="ticket-service=sha256:… …"
+	@test -n "$(VERSION)" || { echo "VERSION=… is required" >&2; exit 2; }
+	deploy/k8s/tools.sh
+	IMAGE_DIGESTS="$(DIGESTS)" $(UV) run --frozen python deploy/k8s/release.py $(VERSION)
 
 .PHONY: clean
 clean: down ## Stop everything and delete .local (downloads, data, logs)

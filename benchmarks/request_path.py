@@ -269,9 +269,34 @@ async def cpu_per_request(subject: Subject, send: Send, *, rate: float, seconds:
         return (subject.cpu_seconds() - before) / total * 1000
 
 
+# Onboarding's tenant ids are UUIDs, and the ticket-service opens tickets only for the
+# tenants it has heard of (an unknown one is a 422): ``seed_tenants`` makes these known.
+BENCH_TENANTS = [
+    str(uuid.uuid5(uuid.UUID("5ca1e000-0000-4000-8000-000000000015"), f"bench-{n}"))
+    for n in range(50)
+]
+
+
+async def seed_tenants(url: str) -> None:
+    """The benchmark's tenants as the ticket-service's accounts (as if onboarding had
+    announced them); idempotent."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.executemany(
+            "INSERT INTO accounts (tenant_id, company_name, plan_tier, tenant_status,"
+            " domains, cancel_at_period_end) VALUES ($1, $2, 'business', 'active', $3, false)"
+            " ON CONFLICT (tenant_id) DO NOTHING",
+            [(t, f"Bench {n}", [f"{t}.example.com"]) for n, t in enumerate(BENCH_TENANTS)],
+        )
+    finally:
+        await conn.close()
+
+
 def _ticket_body(n: int) -> dict[str, Any]:
     return {
-        "tenant_id": f"bench-{n % 50}",
+        "tenant_id": BENCH_TENANTS[n % 50],
         "requester": {"email": f"pat{n}@example.com", "name": "Pat"},
         "channel": "email",
         "subject": f"Invoice {n} charged twice",
@@ -313,6 +338,7 @@ async def statements_per_request(url: str) -> dict[str, int]:
             log_level="WARNING",
         )
     )
+    await seed_tenants(url)
     counts: dict[str, int] = {}
     async with app_client(app) as client:
         db: Database = app.state.db
@@ -389,6 +415,7 @@ async def main(args: argparse.Namespace) -> list[str]:
     name, url = await migrated_database("bench_request_path", TICKET_MIGRATIONS)
     lines: list[str] = []
     try:
+        await seed_tenants(url)
         env = {"BENCH_DATABASE_URL": url}
         ticket_env = {
             "TICKET_DATABASE_URL": url,

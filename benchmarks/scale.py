@@ -129,9 +129,23 @@ def _weights(pairs: tuple[tuple[str, float], ...]) -> tuple[list[str], list[floa
     return values, cumulative
 
 
+TENANT_NAMESPACE = uuid.UUID("5ca1e000-0000-4000-8000-000000000015")
+
+
+async def _known_tenants(conn: asyncpg.Connection, tenants: list[str]) -> None:
+    """Billing and escalation answer only for tenants onboarding announced (their
+    ``known_tenants`` read model, docs/security.md)."""
+    await conn.executemany(
+        "INSERT INTO known_tenants (tenant_id, status, heard_at) VALUES ($1, 'activated', $2)",
+        [(t, NOW) for t in tenants],
+    )
+
+
 def _tenants(count: int) -> tuple[list[str], list[float]]:
     """Tenants of very different sizes: weight 1/rank^0.9 (a few giants, a long tail)."""
-    names = [f"ten-{n:05d}" for n in range(count)]
+    # onboarding's ids are UUIDs (anything else is refused as an unknown tenant);
+    # deterministic, so every service's seed names the same tenants
+    names = [str(uuid.uuid5(TENANT_NAMESPACE, f"ten-{n:05d}")) for n in range(count)]
     cumulative, total = [], 0.0
     for rank in range(count):
         total += 1.0 / (rank + 1) ** 0.9
@@ -371,6 +385,7 @@ async def seed_bugs(url: str, count: int, *, seed: int = 15) -> Dataset:
             "completeness_score", "rework_count", "version", "created_at", "updated_at",
         ]  # fmt: skip
         started = time.perf_counter()
+        await _known_tenants(conn, tenants)
         async with _bulk_load(conn, "bugs"):
             await _copy(conn, "bugs", columns, bugs())
         data.seed_seconds["bugs COPY + indexes"] = time.perf_counter() - started
@@ -427,6 +442,7 @@ async def seed_invoices(url: str, count: int, *, seed: int = 15) -> Dataset:
             "overdue_days_reported", "stripe_state_at", "version", "created_at",
         ]  # fmt: skip
         started = time.perf_counter()
+        await _known_tenants(conn, tenants)
         async with _bulk_load(conn, "invoices"):
             await _copy(conn, "invoices", columns, invoices())
         data.seed_seconds["invoices COPY + indexes"] = time.perf_counter() - started

@@ -340,7 +340,12 @@ class Tour:
             "Reads of single resources return an `ETag` (the resource's version). Updates "
             "send it back in `If-Match`: when someone else changed the resource meanwhile "
             "the update is refused with 412 instead of silently overwriting their change. "
-            "On `PATCH` endpoints `If-Match` is required (428 without it).",
+            "On `PATCH` endpoints `If-Match` is required (428 without it). The body of every "
+            "`PATCH` is a JSON Merge Patch (RFC 7396, `application/merge-patch+json` or "
+            "`application/json`): members left out stay as they are, `null` removes one (back "
+            "to its default), and a nested object such as `configuration` is merged key by "
+            "key, so the patch below changes the locale and the time zone and keeps every "
+            "other key.",
         )
         read = await self.call(
             "GET", "onboarding", f"/v1/tenants/{tenant_id}", roles=("onboarding",), expect=200

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import calendar
+import os
 import random
 import secrets
 import sys
@@ -212,6 +213,9 @@ class SeedTenant:
     id: str = ""
     subscription: dict[str, Any] = field(default_factory=dict)
     configured_at_creation: bool = True
+    trace_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    """The W3C trace id its creation request starts: the "new customer" journey's trace
+    (onboarding -> Kafka -> billing -> Stripe -> ...) in Jaeger."""
 
     @property
     def admin(self) -> SeedUser:
@@ -446,9 +450,17 @@ class Seeder:
                         "title": spec.title,
                         "body": spec.body,
                         "variables": spec.variables,
-                        "approved": True,
                     },
+                    roles=("admin",),
+                    subject="demo-template-author",
                     idempotency_key=f"demo-template-{spec.key}",
+                )
+                # four eyes: a second admin approves the text before it reaches customers
+                await self.api.post(
+                    "ticket",
+                    f"/v1/templates/{spec.key}/versions/1/approval",
+                    roles=("admin",),
+                    subject="demo-template-reviewer",
                 )
         self.log(f"plans: {', '.join(p['code'] for p in self.plans.values())}; agents, templates")
 
@@ -542,6 +554,8 @@ class Seeder:
                 roles=("onboarding",),
                 subject="demo-onboarding-specialist",
                 idempotency_key=self.key("tenant", tenant.index),
+                # a sampled parent: the services continue this trace across Kafka
+                headers={"traceparent": f"00-{tenant.trace_id}-{secrets.token_hex(8)}-01"},
             )
             tenant.id = created["tenant"]["id"]
             tenant.admin.id = created["admin_invitation"]["user"]["id"]
@@ -957,7 +971,9 @@ class Seeder:
                 subject, body = subject_t.format(**fills), body_t.format(**fills)
                 subject = subject[:1].upper() + subject[1:]
             if category == "access" and subcategory in ACCESS_ACTION_FOR:
-                channel = self.rng.choice(["email", "phone", "chat"])
+                # a verified channel (the sender's mail, the portal token's subject): the
+                # access-action gate accepts only requesters it can identify
+                channel = self.rng.choice(["email", "web", "email"])
             else:
                 channel = weighted(self.rng, data.CHANNEL_MIX)
             fate = "escalated" if group is not None else weighted(self.rng, TICKET_FATES)
@@ -1077,6 +1093,19 @@ class Seeder:
             ticket.triaged_category = detail["category"]
             ticket.triaged_subcategory = detail["subcategory"]
             agent = detail.get("assignee_id") or "agent-ava"
+            planned = (ticket.category, ticket.subcategory)
+            if (detail["category"], detail["subcategory"]) != planned:
+                # the agent corrects the classifier (or settles a triage_review ticket):
+                # the correction becomes a labelled example for the next refit
+                await self._patch(
+                    ticket,
+                    {
+                        "category": ticket.category,
+                        "subcategory": ticket.subcategory,
+                        "reason": "re-triaged by the agent",
+                    },
+                    agent,
+                )
             fate = ticket.fate
             if fate in {"new", "escalated"}:
                 return
@@ -1527,6 +1556,15 @@ def summary(report: DemoReport, tokens: Tokens) -> str:
             f"bug {bug['key']} ({bug['status']}) with {len(bug['linked_tickets'])} linked tickets",
         )
     curl("ADMIN_TOKEN", f"{s.ticket}/v1/metrics", "support KPIs by queue (CSAT, first response …)")
+    jaeger = os.environ.get("SUPPORTOPS_JAEGER_URL") or (
+        f"http://127.0.0.1:{os.environ.get('SUPPORTOPS_JAEGER_UI_PORT', '16686')}"
+    )
+    lines += [
+        "",
+        f"The trace of {showcase.company}'s journey (tenant created -> billing -> onboarding):",
+        f"  {jaeger}/trace/{showcase.trace_id}",
+        f"  {jaeger}/api/traces/{showcase.trace_id}   (the same as JSON)",
+    ]
     lines += ["", "Interesting ids:"]
     for tenant in report.tenants:
         if (

@@ -1,22 +1,72 @@
 #!/usr/bin/env bash
-# Printed at the end of `make up`: where everything is and how to call it.
+# Printed at the end of `make up`: where everything is and how to call it — the addresses
+# the services actually use, from the same settings source as the services
+# (servicekit.localstack: SUPPORTOPS_PG_PORT, SUPPORTOPS_KAFKA_PORT,
+# SUPPORTOPS_STRIPE_MOCK_PORT; an explicit *_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS or
+# STRIPE_API_BASE wins), and whether each answers now.
 set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+PY="$ROOT/.venv/bin/python"
+
+if [[ -x $PY ]]; then
+  eval "$("$PY" -m servicekit.localstack)"
+else
+  # Not installed yet: the same rules, in shell.
+  pg="postgresql://supportops:supportops@127.0.0.1:${SUPPORTOPS_PG_PORT:-5432}"
+  TICKET_DATABASE_URL=${TICKET_DATABASE_URL:-$pg/tickets}
+  BILLING_DATABASE_URL=${BILLING_DATABASE_URL:-$pg/billing}
+  ONBOARDING_DATABASE_URL=${ONBOARDING_DATABASE_URL:-$pg/onboarding}
+  ESCALATION_DATABASE_URL=${ESCALATION_DATABASE_URL:-$pg/escalation}
+  KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${SUPPORTOPS_KAFKA_PORT:-9092}}
+  STRIPE_API_BASE=${STRIPE_API_BASE:-http://127.0.0.1:${SUPPORTOPS_STRIPE_MOCK_PORT:-12111}}
+fi
+
+# "host:port" of a URL or a bootstrap list's first entry
+hostport() {
+  local rest=${1#*://}
+  rest=${rest#*@}
+  rest=${rest%%/*}
+  rest=${rest%%,*}
+  printf '%s' "$rest"
+}
+
+state() {
+  local hp host port
+  hp=$(hostport "$1")
+  host=${hp%:*} port=${hp##*:}
+  if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then echo up; else echo "NOT answering"; fi
+}
+
+hide_password() { sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$1"; }
+
+row() {
+  local name=$1 port=$2 url="http://127.0.0.1:$2"
+  printf '  %-20s %-34s %-36s %s\n' "$name" "$url/docs" "$url/readyz" "$(state "$url")"
+}
+
 cat <<MSG
 
 supportops is up.
 
-  service              API docs                          health
-  ticket-service       http://127.0.0.1:${TICKET_PORT:-8001}/docs      http://127.0.0.1:${TICKET_PORT:-8001}/readyz
-  billing-service      http://127.0.0.1:${BILLING_PORT:-8002}/docs      http://127.0.0.1:${BILLING_PORT:-8002}/readyz
-  onboarding-service   http://127.0.0.1:${ONBOARDING_PORT:-8003}/docs      http://127.0.0.1:${ONBOARDING_PORT:-8003}/readyz
-  escalation-service   http://127.0.0.1:${ESCALATION_PORT:-8004}/docs      http://127.0.0.1:${ESCALATION_PORT:-8004}/readyz
+  service              API docs                           health
+MSG
+row ticket-service "${TICKET_PORT:-8001}"
+row billing-service "${BILLING_PORT:-8002}"
+row onboarding-service "${ONBOARDING_PORT:-8003}"
+row escalation-service "${ESCALATION_PORT:-8004}"
+cat <<MSG
 
-  Kafka        ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
-  PostgreSQL   127.0.0.1:5432 (user supportops, password supportops; databases tickets, billing, onboarding, escalation)
-  stripe-mock  ${STRIPE_API_BASE:-http://127.0.0.1:12111}
+  Kafka        $KAFKA_BOOTSTRAP_SERVERS ($(state "$KAFKA_BOOTSTRAP_SERVERS"))
+  PostgreSQL   $(hostport "$TICKET_DATABASE_URL") ($(state "$TICKET_DATABASE_URL")), user supportops
+               ticket      $(hide_password "$TICKET_DATABASE_URL")
+               billing     $(hide_password "$BILLING_DATABASE_URL")
+               onboarding  $(hide_password "$ONBOARDING_DATABASE_URL")
+               escalation  $(hide_password "$ESCALATION_DATABASE_URL")
+  stripe-mock  $STRIPE_API_BASE ($(state "$STRIPE_API_BASE"))
+  Jaeger       $(if [[ -n ${OTEL_EXPORTER_OTLP_ENDPOINT:-} ]]; then echo "not used: traces go to $OTEL_EXPORTER_OTLP_ENDPOINT"; elif "$(dirname "$0")/../deploy/local/jaeger.sh" status >/dev/null 2>&1; then echo "http://127.0.0.1:${SUPPORTOPS_JAEGER_UI_PORT:-16686} (traces; API /api/traces/<trace id>; OTLP 127.0.0.1:4317 gRPC, 127.0.0.1:4318 HTTP)"; else echo "not running (make traces-up)"; fi)
 
 A token:   TOKEN=\$(make -s token ROLE=agent)            (roles: agent billing onboarding qa admin service)
            TOKEN=\$(make -s token ROLE=agent TENANT=<id>)  (confined to one tenant)
-Try:       curl -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8001/readyz
+Try:       curl -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:${TICKET_PORT:-8001}/readyz
 Stop:      make down        Status: make status        Logs: make logs
 MSG

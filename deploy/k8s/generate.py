@@ -147,6 +147,12 @@ SERVICES = (
         scans=(
             Scan("sla-scan", "*/2 * * * *", 110, "emits SLA warnings and breaches"),
             Scan("auto-close", "17 * * * *", 1800, "closes solved tickets past their window"),
+            Scan(
+                "triage-refit",
+                "41 3 * * *",
+                600,
+                "refits the triage classifier from the corpus and agents' corrections",
+            ),
         ),
     ),
     Service(
@@ -541,15 +547,17 @@ def migrate_job(service: Service) -> Doc:
         service, args=["migrate"], owner=name, resources=JOB_RESOURCES, serves_http=False
     )
     return Doc(
-        "Alembic upgrade head. Jobs are immutable: delete the finished Job before applying a "
-        "new release (docs/operations.md, Deploy).",
+        "Alembic upgrade head. `make release-manifests` names it per release "
+        "(<service>-migrate-<version>), so applying a release never meets another "
+        "release's immutable Job. One attempt and a deadline: a failed migration fails "
+        "the deploy at once (docs/operations.md, Deploy).",
         {
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {"name": name, "labels": labels(service, "migration")},
             "spec": {
-                "backoffLimit": 2,
-                "activeDeadlineSeconds": 900,
+                "backoffLimit": 0,
+                "activeDeadlineSeconds": 600,
                 "ttlSecondsAfterFinished": 86400,
                 "template": {
                     "metadata": {"labels": labels(service, "migration")},

@@ -21,6 +21,10 @@
 #   SUPPORTOPS_PG_PORT      TCP port (default 5432)
 #   SUPPORTOPS_PG_EMBEDDED  1 = use the pgserver wheel even when a system PostgreSQL exists
 #   SUPPORTOPS_PG_BIN       directory with initdb/pg_ctl/postgres to use instead
+#   SUPPORTOPS_PG_STATE_DIR another state directory for this cluster (data, sockets, log,
+#                           pid, lock) instead of .local: a second, throwaway cluster
+#                           beside the first (the crash and outage tests start one on a
+#                           free port with this and SUPPORTOPS_PG_PORT)
 #   TICKET_DATABASE_URL, BILLING_DATABASE_URL, ONBOARDING_DATABASE_URL,
 #   ESCALATION_DATABASE_URL  when all four are set, an external server is used:
 #                            start/stop do nothing, status checks each URL
@@ -42,12 +46,19 @@ DATABASES=(tickets billing onboarding escalation)
 STOP_TIMEOUT=60
 START_TIMEOUT=60
 PGSERVER_VERSION=0.1.4
+PGSERVER_VENV="$STATE_DIR/pgserver-venv"  # shared by every cluster of this checkout
+
+if [[ -n ${SUPPORTOPS_PG_STATE_DIR:-} ]]; then
+  mkdir -p "$SUPPORTOPS_PG_STATE_DIR"
+  STATE_DIR="$(cd "$SUPPORTOPS_PG_STATE_DIR" && pwd -P)"
+  LOG_DIR="$STATE_DIR/logs"
+  RUN_DIR="$STATE_DIR/run"
+fi
 
 PG_BASE="$STATE_DIR/pg"
 PGDATA_DIR="$PG_BASE/data"
 SOCK_DIR="$PG_BASE/run"
 LOGFILE="$LOG_DIR/postgres.log"
-PGSERVER_VENV="$STATE_DIR/pgserver-venv"
 # Our postmaster's command line is `<bin>/postgres -D <data dir>`.
 MARKERS=(postgres "-D" "$PGDATA_DIR")
 
@@ -250,16 +261,24 @@ write_conf() {
   cat >"$conf.tmp" <<EOF
 # Written by deploy/local/postgres.sh on every start; edits here are overwritten.
 #
-# DEV/TEST CLUSTER ONLY. fsync, synchronous_commit and full_page_writes are off for speed:
-# a crash of the machine (not of PostgreSQL) can lose or corrupt data. Never use these
+# DEV/TEST CLUSTER ONLY. fsync and full_page_writes are off for speed: a crash of the
+# machine or the OS (not of PostgreSQL) can lose or corrupt data. Never use these
 # settings for data you care about.
+#
+# synchronous_commit stays ON: a commit is acknowledged only once its WAL is written.
+# The outbox and inbox guarantees (an acknowledged write and its event survive; a
+# consumed event's effect is in the database before its Kafka offset is committed)
+# assume an acknowledged commit survives a PostgreSQL crash. With it off, a
+# `pg_ctl restart -m immediate` lost acknowledged writes, left events on Kafka without
+# their outbox row and dropped consumed events from inboxes (issue 14). With fsync off
+# the WAL still reaches the OS page cache, which a PostgreSQL crash does not lose.
 listen_addresses = '$PG_HOST'
 port = $PG_PORT
 unix_socket_directories = $(sql_quote "$sockdir")
 max_connections = 300
 shared_buffers = 128MB
 fsync = off
-synchronous_commit = off
+synchronous_commit = on
 full_page_writes = off
 timezone = 'UTC'
 log_timezone = 'UTC'

@@ -3,6 +3,8 @@
 #   services.sh start|stop|status|logs [SERVICE...]
 # Ports: ticket 8001, billing 8002, onboarding 8003, escalation 8004 (override with
 # TICKET_PORT, ...). Logs: .local/logs/<service>.log; pids: .local/run/<service>.pid.
+# Traces: exported to OTEL_EXPORTER_OTLP_ENDPOINT when set, else to the local Jaeger
+# (deploy/local/jaeger.sh) when it is running, else not exported.
 set -euo pipefail
 SVC=services
 # shellcheck source=deploy/local/lib.sh
@@ -40,6 +42,15 @@ ready() { [[ $(http_status "http://127.0.0.1:$1/readyz") == 200 ]]; }
 cmd_start() {
   local name port pid failed=0
   [[ -x $VENV_BIN/ticket-service ]] || die "the workspace is not installed: run 'make install'"
+  if [[ ${ENVIRONMENT:-development} != production ]]; then
+    # until outbound mail exists (issue #16), an MFA reset's one-time code is written here
+    export ONBOARDING_CONFIRMATION_CODE_DROP="${ONBOARDING_CONFIRMATION_CODE_DROP:-$ROOT/.local/codes}"
+  fi
+  if [[ -z ${OTEL_EXPORTER_OTLP_ENDPOINT:-} ]] && "$LOCAL_SCRIPTS_DIR/jaeger.sh" status >/dev/null 2>&1; then
+    OTEL_EXPORTER_OTLP_ENDPOINT=$("$LOCAL_SCRIPTS_DIR/jaeger.sh" url)
+    export OTEL_EXPORTER_OTLP_ENDPOINT
+    info "traces to Jaeger at $OTEL_EXPORTER_OTLP_ENDPOINT"
+  fi
   local -a started=()
   for name in $(selected "$@"); do
     port=$(port_of "$name")

@@ -26,6 +26,7 @@ from servicekit.migrations import upgrade
 from servicekit.testing import (
     create_database,
     drop_database,
+    known_tenant,
     sqlalchemy_url,
     token,
     topic_prefix,
@@ -197,6 +198,14 @@ class FuzzTarget:
             yield self.app
         finally:
             self.app.close()
+
+    def known_tenant(self, tenant_id: str) -> str:
+        """From a seed: the tenant made known to the app (as onboarding's events would),
+        on the app's own event loop; every tenant_id a request names must be known."""
+        loop = self.app._loop
+        assert loop is not None, "the app's lifespan runs first"
+        future = asyncio.run_coroutine_threadsafe(known_tenant(self.app.app, tenant_id), loop)
+        return future.result(timeout=30)
 
     def tenant_headers(self) -> dict[str, str]:
         assert self.tenant_id, "the module fixture seeds the data first"

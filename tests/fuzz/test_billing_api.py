@@ -49,6 +49,8 @@ def seed(client: Any) -> str:
     )
     mine, other = str(uuid.uuid4()), str(uuid.uuid4())
     for tenant in (mine, other):
+        TARGET.known_tenant(tenant)
+    for tenant in (mine, other):
         create(client, "/v1/subscriptions", {"tenant_id": tenant, "plan_code": code, "seats": 3})
     return mine
 

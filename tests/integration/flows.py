@@ -13,6 +13,7 @@ from typing import Any
 import stripe_objects
 from events import Event
 from journey import Journey
+from stack import CODE_DROP
 from test_journey_new_customer import (
     create_plan,
     create_tenant,
@@ -28,6 +29,7 @@ __all__ = [
     "add_active_user",
     "assert_events",
     "at",
+    "confirmation_code",
     "onboarded_customer",
     "position",
     "stripe_subscription",
@@ -131,6 +133,18 @@ async def account_until(
         assert "tenant_id" in account, account  # 404 until the first event arrived
         assert holds(account), account
         return account
+
+    return await journey.until(read)
+
+
+async def confirmation_code(journey: Journey, request_id: str) -> str:
+    """The one-time code onboarding "sent" the user for ``request_id``: read from the
+    development drop that stands in for the mail until outbound mail exists (issue #16)."""
+
+    async def read() -> str:
+        path = CODE_DROP / f"{request_id}.code"
+        assert path.exists(), f"no code for {request_id} yet"
+        return path.read_text().strip()
 
     return await journey.until(read)
 

@@ -8,18 +8,22 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from servicekit.localstack import default_stripe_api_base
 from servicekit.testing import create_database, drop_database, topic_prefix, unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".local" / "logs" / "tests"
 STRIPE_WEBHOOK_SECRET = "whsec_integration-journeys-0123456789"
-STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111")
+# onboarding-service writes each one-time code here (a development stand-in for mail)
+CODE_DROP = Path(tempfile.gettempdir()) / f"supportops-codes-{os.getpid()}"
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or default_stripe_api_base()
 
 
 @dataclass

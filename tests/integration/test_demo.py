@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from otlp import TraceCollector
 from stack import Stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -71,10 +72,19 @@ async def tickets_of(api: Api, tenant: SeedTenant) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(360)
-async def test_the_demo_seeds_tenants_users_billing_tickets_and_bugs(stack: Stack) -> None:
+async def test_the_demo_seeds_tenants_users_billing_tickets_and_bugs(
+    stack: Stack, traces: TraceCollector
+) -> None:
     report = await seed_small(stack, tenants=2, users=10, tickets=14)
     assert [t.profile.name for t in report.tenants] == ["payment_failed", "net_terms_renewal_due"]
     failing, net_terms = report.tenants
+
+    # the trace the demo links to is one journey across services (onboarding -> billing)
+    async def journey_traced() -> bool | None:
+        missing = traces.missing(failing.trace_id, ["onboarding-service", "billing-service"])
+        return True if not missing else None
+
+    await eventually(journey_traced, what="the demo's journey trace", timeout=30)
 
     async with Api(services_of(stack), Tokens.from_settings()) as api:
         # tenants: found by the run id in their domains, with the plan and terms asked for

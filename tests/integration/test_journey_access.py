@@ -12,6 +12,7 @@ from flows import (
     account_until,
     add_active_user,
     assert_events,
+    confirmation_code,
     onboarded_customer,
     position,
     users_by_email,
@@ -107,7 +108,43 @@ async def test_mfa_lost_is_triaged_verified_reset_and_answered(journey: Journey)
     assert (requested["status"], requested["user_email"]) == ("requested", pat["email"])
     request_id = requested["id"]
 
+    # the gate checked who asks: Pat, through the portal, for Pat's own account
+    ticket = await journey.get(
+        "ticket", f"/v1/tickets/{ticket_id}", roles=("agent",), subject=AGENT
+    )
+    checks = {
+        e["data"]["check"]: e["data"]["code"]
+        for e in ticket["timeline"]
+        if e["action"] == "verification_check"
+    }
+    assert checks["requester"] == "requester_identified", checks
+    assert checks["authority"] == "requester_is_target", checks
+
+    # onboarding holds the reset until Pat reads back the code sent to Pat's address
     of_request = lambda e: e.data.get("request_id") == request_id  # noqa: E731
+    (pending,) = await journey.tap.wait_types(
+        tenant_id, "access.confirmation_pending", where=of_request
+    )
+    assert pending.data["destination"] == f"p***@{customer.domain}", pending.data
+    held = await journey.get("onboarding", f"/v1/users/{pat['id']}", roles=("onboarding",))
+    assert held["mfa_enrolled"] is True and held["mfa_reset_at"] is None
+
+    def awaiting(t: dict[str, Any]) -> None:
+        assert any(e["action"] == "access_confirmation_pending" for e in t["timeline"])
+
+    await ticket_until(journey, ticket_id, awaiting)
+    code = await confirmation_code(journey, request_id)
+    confirmed = await journey.post(
+        "ticket",
+        f"/v1/tickets/{ticket_id}/access-actions/{request_id}/confirmations",
+        {"code": code},
+        roles=("agent",),
+        subject=AGENT,
+        idempotency_key=f"code-{uuid.uuid4().hex}",
+        expect=202,
+    )
+    assert confirmed["status"] == "awaiting_code"
+
     await journey.tap.wait_types(
         tenant_id, "access.action_completed", "user.mfa_reset", where=of_request
     )
@@ -156,12 +193,16 @@ async def test_mfa_lost_is_triaged_verified_reset_and_answered(journey: Journey)
             ("ticket.created", "ticket-service"),
             ("ticket.triaged", "ticket-service"),
             ("access.action_requested", "ticket-service"),
+            ("access.confirmation_pending", "onboarding-service"),
+            ("access.confirmation_submitted", "ticket-service"),
             ("user.mfa_reset", "onboarding-service"),
             ("access.action_completed", "onboarding-service"),
             ("ticket.replied", "ticket-service"),
         ],
         where=of_ticket,
     )
+    (submitted,) = found["access.confirmation_submitted"]
+    assert submitted.topic == "onboarding.commands" and submitted.subject == request_id
     (command,) = found["access.action_requested"]
     assert command.topic == "onboarding.commands" and command.subject == request_id
     assert (command.data["action"], command.data["user_id"]) == ("mfa_reset", pat["id"])
@@ -181,6 +222,8 @@ async def test_mfa_lost_is_triaged_verified_reset_and_answered(journey: Journey)
     assert (
         position(journey, found["ticket.created"][0])
         < position(journey, command)
+        < position(journey, found["access.confirmation_pending"][0])
+        < position(journey, submitted)
         < position(journey, reset)
         < position(journey, completed)
         < position(journey, template_replies[0])

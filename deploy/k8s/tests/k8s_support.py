@@ -57,7 +57,7 @@ CONTRACT = {
             "TICKET",
             produces=frozenset({"tickets.events", "onboarding.commands"}),
             consumes=frozenset({"billing.events", "onboarding.events", "escalation.events"}),
-            scans=frozenset({"sla-scan", "auto-close"}),
+            scans=frozenset({"sla-scan", "auto-close", "triage-refit"}),
         ),
         ServiceContract(
             "billing-service",

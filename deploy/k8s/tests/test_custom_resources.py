@@ -25,7 +25,55 @@ def test_schemas_cover_the_custom_resources_we_use() -> None:
         ("kafka.strimzi.io/v1", "KafkaUser"),
         ("monitoring.coreos.com/v1", "PodMonitor"),
         ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("keda.sh/v1alpha1", "ScaledObject"),
+        ("keda.sh/v1alpha1", "TriggerAuthentication"),
     }
+
+
+# Shaped like KEDA's Kafka scaler documentation example (SASL/TLS via TriggerAuthentication).
+KEDA_SCALED_OBJECT: Doc = {
+    "apiVersion": "keda.sh/v1alpha1",
+    "kind": "ScaledObject",
+    "metadata": {"name": "kafka-scaledobject", "namespace": "default"},
+    "spec": {
+        "scaleTargetRef": {"name": "azure-functions-deployment"},
+        "pollingInterval": 30,
+        "triggers": [
+            {
+                "type": "kafka",
+                "metadata": {
+                    "bootstrapServers": "localhost:9092",
+                    "consumerGroup": "my-group",
+                    "topic": "test-topic",
+                    "lagThreshold": "5",
+                    "offsetResetPolicy": "latest",
+                },
+                "authenticationRef": {"name": "keda-trigger-auth-kafka-credential"},
+            }
+        ],
+    },
+}
+KEDA_TRIGGER_AUTH: Doc = {
+    "apiVersion": "keda.sh/v1alpha1",
+    "kind": "TriggerAuthentication",
+    "metadata": {"name": "keda-trigger-auth-kafka-credential", "namespace": "default"},
+    "spec": {
+        "secretTargetRef": [
+            {"parameter": "sasl", "name": "keda-kafka-secrets", "key": "sasl"},
+            {"parameter": "username", "name": "keda-kafka-secrets", "key": "username"},
+            {"parameter": "password", "name": "keda-kafka-secrets", "key": "password"},
+        ]
+    },
+}
+
+
+def test_keda_examples_are_accepted_and_mistakes_refused() -> None:
+    assert errors(KEDA_SCALED_OBJECT) == []
+    assert errors(KEDA_TRIGGER_AUTH) == []
+    no_target = {**KEDA_SCALED_OBJECT, "spec": {"triggers": KEDA_SCALED_OBJECT["spec"]["triggers"]}}
+    assert errors(no_target)
+    typo = {**KEDA_TRIGGER_AUTH, "spec": {"secretTargetRefs": []}}
+    assert errors(typo)
 
 
 # Shaped like Strimzi's examples/topic/kafka-topic.yaml and examples/user/kafka-user.yaml.

@@ -10,7 +10,9 @@ from types import ModuleType
 import pytest
 from k8s_support import K8S_DIR, load_module
 
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+from servicekit.localstack import default_kafka_bootstrap
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or default_kafka_bootstrap()
 
 pytestmark = pytest.mark.infra
 

@@ -111,6 +111,10 @@ ADDITIONS: dict[str, str] = {
     "bug.reproducing": "escalation.events",
     "bug.in_progress": "escalation.events",
     "bug.verified": "escalation.events",
+    # issue 13: the out-of-band confirmation of an MFA reset (a one-time code)
+    "access.confirmation_pending": "onboarding.events",
+    "access.confirmation_failed": "onboarding.events",
+    "access.confirmation_submitted": "onboarding.commands",
 }
 
 MODULES = {
@@ -140,7 +144,10 @@ def test_topics() -> None:
         "onboarding.commands",
     ]
     assert list(ALL_TOPICS) == registry.topics()
-    assert registry.event_types_on("onboarding.commands") == ["access.action_requested"]
+    assert registry.event_types_on("onboarding.commands") == [
+        "access.action_requested",
+        "access.confirmation_submitted",
+    ]
 
 
 def test_dead_letter_topic_per_consumer_group() -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -25,6 +25,7 @@ from servicekit.testing import (
 sys.path.insert(0, str(Path(__file__).parent))
 
 import kitapp
+import throwaway_pg
 
 SPANS = InMemorySpanExporter()
 
@@ -83,3 +84,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://kit") as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def throwaway_postgres() -> Iterator[throwaway_pg.ThrowawayPostgres]:
+    """Our own PostgreSQL on a free port, for tests that crash or stop it (never the
+    shared one). Started once, on first use (~10 s)."""
+    cluster = throwaway_pg.start_throwaway()
+    try:
+        yield cluster
+    finally:
+        throwaway_pg.stop_throwaway(cluster)

@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import DateTime, Integer, String, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from servicekit.app import ServiceDefinition
 from servicekit.auth import Principal, Role, require_roles
+from servicekit.authz import Owner, Ownership, owned, owner_of
 from servicekit.db import ServiceBase, make_metadata
 from servicekit.deps import SessionDep
 from servicekit.errors import NotFound
@@ -59,8 +61,22 @@ Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
 router = APIRouter(prefix="/v1")
 CALLS = {"create": 0}
 
+# Object-level authorization (servicekit.authz): this test app keeps no tenant registry,
+# so every tenant exists; an item belongs to its tenant.
+ownership = Ownership()
 
-@router.post("/items", status_code=201)
+
+@ownership.resolver("tenant")
+async def tenant_owner(session: AsyncSession, value: str) -> Owner:
+    return value
+
+
+@ownership.resolver("item")
+async def item_owner(session: AsyncSession, value: str) -> Owner:
+    return await owner_of(session, select(Item.tenant_id).where(Item.id == uuid.UUID(value)))
+
+
+@router.post("/items", status_code=201, dependencies=[owned(body={"tenant_id": "tenant"})])
 async def create_item(
     body: ItemIn, session: SessionDep, principal: Agent, idem: IdempotencyDep
 ) -> ItemOut:
@@ -75,7 +91,7 @@ async def create_item(
     return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
 
 
-@router.get("/items")
+@router.get("/items", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_items(
     session: SessionDep,
     principal: Agent,
@@ -93,7 +109,7 @@ async def list_items(
     )
 
 
-@router.get("/items/{item_id}")
+@router.get("/items/{item_id}", dependencies=[owned(path={"item_id": "item"})])
 async def get_item(item_id: uuid.UUID, session: SessionDep, principal: Agent) -> ItemOut:
     item = await session.get(Item, item_id)
     if item is None:
@@ -102,7 +118,11 @@ async def get_item(item_id: uuid.UUID, session: SessionDep, principal: Agent) ->
     return ItemOut.model_validate(item, from_attributes=True)
 
 
-@router.post("/items/fail-after-write", status_code=201)
+@router.post(
+    "/items/fail-after-write",
+    status_code=201,
+    dependencies=[owned(body={"tenant_id": "tenant"})],
+)
 async def fail_after_write(body: ItemIn, session: SessionDep, principal: Agent) -> ItemOut:
     session.add(Item(tenant_id=body.tenant_id, name=body.name))
     await session.flush()
@@ -125,6 +145,7 @@ def definition(settings: KitSettings) -> ServiceDefinition:
         settings=settings,
         routers=[router],
         produces=["tickets.events"],
+        ownership=ownership,
     )
 
 
@@ -134,7 +155,6 @@ def now() -> datetime:
 
 # --- event backbone fixtures ------------------------------------------------------------
 
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.consumer import EventRouter, Reject
 from servicekit.outbox import publish
@@ -201,7 +221,9 @@ class ItemEventIn(BaseModel):
     seq: int = 0
 
 
-@router.post("/items/with-event", status_code=202)
+@router.post(
+    "/items/with-event", status_code=202, dependencies=[owned(body={"tenant_id": "tenant"})]
+)
 async def create_with_event(
     body: ItemEventIn, session: SessionDep, principal: Agent
 ) -> dict[str, str]:

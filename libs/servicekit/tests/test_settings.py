@@ -17,6 +17,7 @@ class DemoSettings(ServiceSettings):
 
 def test_defaults_and_prefixed_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("SUPPORTOPS_KAFKA_PORT", raising=False)  # a second stack's run
     monkeypatch.setenv("DEMO_PORT", "9000")
     s = DemoSettings()
     assert s.port == 9000
@@ -40,6 +41,11 @@ def test_production_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(ValidationError, match="JWT_SECRET"):
         DemoSettings()
     monkeypatch.setenv("JWT_SECRET", "a7f3c9e1b5d84f2a9c6e0b3d7f1a5c8e")
+    # unset, the database URL would be the development one, password included
+    monkeypatch.delenv("DEMO_DATABASE_URL", raising=False)
+    with pytest.raises(ValidationError, match="DEMO_DATABASE_URL"):
+        DemoSettings()
+    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql+asyncpg://demo:s3cr3t-0123456789@db/demo")
     assert DemoSettings().environment == "production"
 
 

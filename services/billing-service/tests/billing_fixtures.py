@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from billing_service.config import (
     DEV_STRIPE_API_BASE,
@@ -26,7 +27,7 @@ from billing_service.config import (
 )
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.db import Database
-from servicekit.testing import auth
+from servicekit.testing import auth, known_tenant
 from supportops_events import Envelope
 
 
@@ -198,6 +199,8 @@ def invoice_object(
             "due_date": due_date,
             "next_payment_attempt": next_payment_attempt,
             "hosted_invoice_url": "https://invoice.stripe.com/i/test",
+            # The charge that paid it: what a refund names (and is resolved through).
+            "charge": f"ch_{uuid.uuid4().hex[:14]}" if amount_paid else None,
             "last_finalization_error": None,
             "status_transitions": {
                 "finalized_at": period_start,
@@ -264,7 +267,9 @@ AGENT = auth("agent")
 
 
 def new_tenant() -> str:
-    return f"ten_{uuid.uuid4().hex[:10]}"
+    """A tenant id nobody announced (for a token confined to a stranger); use
+    ``await billing.tenant()`` for a tenant billing knows."""
+    return str(uuid.uuid4())
 
 
 @dataclass
@@ -278,6 +283,10 @@ class BillingApp:
     @property
     def events_topic(self) -> str:
         return self.settings.kafka_topic_prefix + "billing.events"
+
+    async def tenant(self) -> str:
+        """A new tenant billing knows (as if onboarding announced it)."""
+        return await known_tenant(self.app)
 
 
 PaymentMethods = Callable[[dict[str, Any]], None]
@@ -331,3 +340,33 @@ class AlteredStripe(StripeGateway):
         if self.refuse_subscriptions:
             kwargs["collection_method"] = "not_a_collection_method"
         return await super().create_subscription(**kwargs)
+
+
+class StripeNow(StripeGateway):
+    """The real gateway — reads still go to stripe-mock and pass its validation — whose
+    ``retrieve`` answers carry Stripe's current state as a test decides it (stripe-mock
+    answers every read with one canned object)."""
+
+    def __init__(self, real: StripeGateway) -> None:
+        super().__init__(real.client)
+        self.current: dict[str, dict[str, Any]] = {}
+        self.reads: list[str] = []
+
+    async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
+        await super().retrieve_subscription(subscription_id)
+        self.reads.append(subscription_id)
+        return copy.deepcopy(self.current[subscription_id])
+
+    async def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
+        await super().retrieve_invoice(invoice_id)
+        self.reads.append(invoice_id)
+        return copy.deepcopy(self.current[invoice_id])
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition (0 when absent)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

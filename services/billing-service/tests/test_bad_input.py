@@ -180,7 +180,13 @@ CASES: dict[tuple[str, str], list[Case]] = {
         Case("agents cannot void", f"/v1/invoices/{UNKNOWN}/void", {**AGENT, **ANY}, status=403),
     ],
     ("POST", "/v1/refunds"): [
-        Case("no Idempotency-Key", "/v1/refunds", json={"stripe_charge_id": "ch_1"}, status=428),
+        # A charge is resolved to its tenant before anything else (428: test_partial_refund…)
+        Case(
+            "a charge of no invoice of ours",
+            "/v1/refunds",
+            json={"stripe_charge_id": "ch_1"},
+            status=422,
+        ),
         Case(
             "bad fields",
             "/v1/refunds",

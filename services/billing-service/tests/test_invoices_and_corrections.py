@@ -26,7 +26,7 @@ NOW = int(time.time())
 async def invoice_in_state(
     billing: BillingApp, plan: dict[str, Any], *, event_type: str, status: str, **extra: Any
 ) -> dict[str, Any]:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     response = await billing.client.post(
         "/v1/subscriptions",
         json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3},
@@ -130,8 +130,9 @@ async def test_partial_refund_and_credit_note(billing: BillingApp, plan: dict[st
         billing, plan, event_type="invoice.paid", status="paid", amount_paid=4500
     )
     tenant = paid["tenant_id"]
+    assert paid["stripe_charge_id"].startswith("ch_")
     body = {
-        "stripe_charge_id": "ch_123",
+        "stripe_charge_id": paid["stripe_charge_id"],
         "invoice_id": paid["id"],
         "amount": 1000,
         "reason": "requested_by_customer",
@@ -202,3 +203,73 @@ async def test_overdue_invoices_are_announced_once_per_extra_day(
     followups = of_tenant(envelopes, tenant, "billing.followup_required")
     assert [f.data.model_dump()["cause"] for f in followups] == ["invoice_overdue"] * 2
     assert followups[-1].data.model_dump()["days_overdue"] == 4
+
+
+async def test_a_refund_names_a_charge_of_its_own_tenant(
+    billing: BillingApp, plan: dict[str, Any]
+) -> None:
+    """#13: a tenant-confined token refunded another tenant's charge (no invoice_id) and
+    the refund was recorded under the caller's tenant. The charge is resolved through our
+    invoices: another tenant's is a 404, one we do not know a 422."""
+    victim = await invoice_in_state(
+        billing, plan, event_type="invoice.paid", status="paid", amount_paid=4500
+    )
+    mine = await invoice_in_state(
+        billing, plan, event_type="invoice.paid", status="paid", amount_paid=4500
+    )
+    for role in ("billing", "admin"):
+        attacker = {
+            **auth(role, tenant_id=mine["tenant_id"]),
+            "Idempotency-Key": f"steal-{role}-{uuid.uuid4().hex[:6]}",
+        }
+        stolen = await billing.client.post(
+            "/v1/refunds",
+            json={"stripe_charge_id": victim["stripe_charge_id"], "amount": 1},
+            headers=attacker,
+        )
+        assert stolen.status_code == 404, stolen.text
+        assert stolen.headers["content-type"].startswith("application/problem+json")
+        assert victim["stripe_charge_id"] not in stolen.text
+    unknown = await billing.client.post(
+        "/v1/refunds",
+        json={"stripe_charge_id": "ch_nobodyknowsthis", "amount": 1},
+        headers={**BILLING, "Idempotency-Key": f"unknown-{uuid.uuid4().hex[:6]}"},
+    )
+    assert unknown.status_code == 422, unknown.text
+    assert [e["field"] for e in unknown.json()["errors"]] == ["stripe_charge_id"]
+    # Without invoice_id, the refund is recorded for the tenant whose invoice it paid.
+    own = await billing.client.post(
+        "/v1/refunds",
+        json={"stripe_charge_id": mine["stripe_charge_id"], "amount": 100},
+        headers={
+            **auth("billing", tenant_id=mine["tenant_id"]),
+            "Idempotency-Key": f"own-{uuid.uuid4().hex[:6]}",
+        },
+    )
+    assert own.status_code == 201, own.text
+    assert (own.json()["tenant_id"], own.json()["invoice_id"]) == (mine["tenant_id"], mine["id"])
+    victims_refunds = await billing.client.get(
+        "/v1/refunds", params={"tenant_id": victim["tenant_id"]}, headers=BILLING
+    )
+    assert victims_refunds.json()["items"] == []
+
+
+async def test_subscriptions_only_for_tenants_onboarding_announced(
+    billing: BillingApp, plan: dict[str, Any]
+) -> None:
+    """#13: billing created subscriptions for ``tenant_id: "not-a-uuid"``."""
+    for tenant_id, why in (("not-a-uuid", "not a UUID"), (str(uuid.uuid4()), "never announced")):
+        refused = await billing.client.post(
+            "/v1/subscriptions",
+            json={"tenant_id": tenant_id, "plan_code": plan["code"], "seats": 1},
+            headers=BILLING,
+        )
+        assert refused.status_code == 422, (why, refused.text)
+        assert [e["field"] for e in refused.json()["errors"]] == ["tenant_id"]
+    known = await billing.tenant()
+    accepted = await billing.client.post(
+        "/v1/subscriptions",
+        json={"tenant_id": known, "plan_code": plan["code"], "seats": 1},
+        headers=BILLING,
+    )
+    assert accepted.status_code in (201, 202), accepted.text

@@ -200,7 +200,7 @@ async def test_archived_plan_stays_readable_keeps_subscribers_and_cannot_be_chos
     billing: BillingApp,
 ) -> None:
     doomed = await new_plan(billing, unit_amount=2500)
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     subscriber = await create_subscription(billing, doomed, tenant)
     url = f"/v1/plans/{doomed['id']}/archive"
     no_etag = await billing.client.post(url, headers=ADMIN)
@@ -229,7 +229,7 @@ async def test_archived_plan_stays_readable_keeps_subscribers_and_cannot_be_chos
 
     refused = await billing.client.post(
         "/v1/subscriptions",
-        json={"tenant_id": new_tenant(), "plan_code": doomed["code"], "seats": 1},
+        json={"tenant_id": await billing.tenant(), "plan_code": doomed["code"], "seats": 1},
         headers=BILLING,
     )
     assert refused.status_code == 422
@@ -239,7 +239,7 @@ async def test_archived_plan_stays_readable_keeps_subscribers_and_cannot_be_chos
     assert kept["plan_code"] == doomed["code"]  # grandfathered
 
     other = await create_subscription(
-        billing, await new_plan(billing, unit_amount=1000), new_tenant()
+        billing, await new_plan(billing, unit_amount=1000), await billing.tenant()
     )
     _, other_etag = await read(billing, other["id"])
     to_archived = await billing.client.post(
@@ -251,7 +251,7 @@ async def test_archived_plan_stays_readable_keeps_subscribers_and_cannot_be_chos
     assert to_archived.json()["type"].endswith("/plan-archived")
 
     # a new tenant naming the archived plan waits for a person
-    late = new_tenant()
+    late = await billing.tenant()
     await send_events(
         [tenant_created(late, doomed["code"])], prefix=billing.settings.kafka_topic_prefix
     )
@@ -302,7 +302,7 @@ async def test_an_archive_stripe_did_not_confirm_is_finished_by_the_worker(
 async def test_rest_subscription_is_created_on_stripe_and_announced(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     sub = await create_subscription(
         billing, plan, tenant, collection_method="send_invoice", days_until_due=14
     )
@@ -343,7 +343,7 @@ async def test_rest_subscription_is_created_on_stripe_and_announced(
 async def test_tenant_created_event_creates_the_subscription(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     await send_events(
         [tenant_created(tenant, plan["code"])], prefix=billing.settings.kafka_topic_prefix
     )
@@ -367,7 +367,7 @@ async def test_tenant_created_event_creates_the_subscription(
 async def test_tenant_created_with_an_unknown_plan_becomes_a_followup_not_a_dead_letter(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     await send_events(
         [tenant_created(tenant, "platinum-forever", seats=4)],
         prefix=billing.settings.kafka_topic_prefix,
@@ -427,7 +427,7 @@ async def test_a_request_stripe_refuses_needs_attention_and_a_new_one_replaces_i
 ) -> None:
     refusing = AlteredStripe(billing.app.state.stripe, refuse_subscriptions=True)
     # from tenant.created: nobody saw the refusal, so a person is asked to follow up
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     async with billing.db.unit_of_work() as session:
         intent = await subscriptions.record_tenant_request(
             session, body=SubscriptionIn(tenant_id=tenant, plan_code=plan["code"], seats=2)
@@ -457,7 +457,7 @@ async def test_a_request_stripe_refuses_needs_attention_and_a_new_one_replaces_i
     assert (fixed.json()["sync_state"], fixed.json()["seats"]) == ("synced", 5)
 
     # through REST: the caller gets the refusal at once, and may simply post again
-    rest_tenant = new_tenant()
+    rest_tenant = await billing.tenant()
     real = billing.app.state.stripe
     billing.app.state.stripe = refusing
     try:
@@ -488,7 +488,7 @@ async def test_a_request_stripe_refuses_needs_attention_and_a_new_one_replaces_i
 
 
 async def test_updates_need_a_current_if_match(billing: BillingApp, plan: dict[str, Any]) -> None:
-    sub = await create_subscription(billing, plan, new_tenant())
+    sub = await create_subscription(billing, plan, await billing.tenant())
     url = f"/v1/subscriptions/{sub['id']}"
     for action, body in (("change", {"seats": 4}), ("cancel", {"at_period_end": True})):
         missing = await billing.client.post(f"{url}/{action}", json=body, headers=BILLING)
@@ -514,7 +514,7 @@ async def test_updates_need_a_current_if_match(billing: BillingApp, plan: dict[s
 async def test_upgrade_applies_now_and_downgrade_waits_for_the_period_end(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     sub = await create_subscription(billing, plan, tenant)
     start = int(billing.clock().timestamp()) - 86400
     end = start + 30 * 86400
@@ -606,7 +606,7 @@ async def test_a_scheduled_downgrade_can_be_withdrawn_or_overtaken_by_an_upgrade
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
     cheaper = await new_plan(billing, unit_amount=500, tier="starter")
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     sub = await create_subscription(billing, plan, tenant)
     url = f"/v1/subscriptions/{sub['id']}/change"
     _, etag = await read(billing, sub["id"])
@@ -652,7 +652,7 @@ async def test_a_scheduled_downgrade_can_be_withdrawn_or_overtaken_by_an_upgrade
 async def test_change_and_cancel_honour_idempotency_keys(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    sub = await create_subscription(billing, plan, new_tenant())
+    sub = await create_subscription(billing, plan, await billing.tenant())
     _, etag = await read(billing, sub["id"])
     headers = {**if_match(etag), "Idempotency-Key": f"more-seats-{sub['id']}"}
     url = f"/v1/subscriptions/{sub['id']}/change"
@@ -667,7 +667,7 @@ async def test_change_and_cancel_honour_idempotency_keys(
 async def test_cancel_at_period_end_emits_one_canceled_and_later_updates(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     sub = await create_subscription(billing, plan, tenant)
     later = int(billing.clock().timestamp()) + 60
     start, end = later - 86400, later + 29 * 86400
@@ -748,7 +748,7 @@ async def test_cancel_at_period_end_emits_one_canceled_and_later_updates(
 async def test_subscription_bad_input_and_tenant_confinement(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     unknown_plan = await billing.client.post(
         "/v1/subscriptions",
         json={"tenant_id": tenant, "plan_code": "nope", "seats": 1},
@@ -793,7 +793,7 @@ async def test_subscription_bad_input_and_tenant_confinement(
 async def test_intent_survives_a_stripe_outage_and_the_worker_finishes_it(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     async with billing.db.unit_of_work() as session:
         sub = await subscriptions.record_intent(
             session,

@@ -17,7 +17,6 @@ from billing_fixtures import (
     deliver,
     if_match,
     invoice_object,
-    new_tenant,
     no_payment_method,
     of_tenant,
     stripe_event,
@@ -36,7 +35,7 @@ async def active_subscription(
     billing: BillingApp, plan: dict[str, Any], *, period_days: int, **extra: Any
 ) -> tuple[dict[str, Any], int, int]:
     """A subscription whose Stripe period (set by a signed webhook) ends in ``period_days``."""
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     response = await billing.client.post(
         "/v1/subscriptions",
         json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3, **extra},

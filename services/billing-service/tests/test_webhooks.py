@@ -17,7 +17,6 @@ from billing_fixtures import (
     dispute_object,
     if_match,
     invoice_object,
-    new_tenant,
     of_tenant,
     sign,
     stripe_event,
@@ -38,7 +37,7 @@ DAY = 86400
 
 
 async def subscribed(billing: BillingApp, plan: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     response = await billing.client.post(
         "/v1/subscriptions",
         json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3, **extra},
@@ -128,18 +127,22 @@ async def test_activation_duplicates_and_out_of_order_delivery(
     assert (await deliver(billing.client, past_due)).status_code == 200
     assert await processed(billing, past_due["id"]) == "applied"
     assert (await deliver(billing.client, active)).status_code == 200
-    assert await processed(billing, active["id"]) == "stale"
+    # the late snapshot changes no state, but its fact (the activation) is still news
+    assert await processed(billing, active["id"]) == "applied"
     duplicate = await deliver(billing.client, past_due)
     assert duplicate.status_code == 200
     assert duplicate.json()["duplicate"] is True
     state = await get_sub(billing, sub)
     assert state["status"] == "past_due"
     envelopes = await read_topic(
-        billing.events_topic, until=lambda es: bool(of_tenant(es, tenant, "subscription.updated"))
+        billing.events_topic,
+        until=lambda es: bool(of_tenant(es, tenant, "subscription.activated")),
     )
     changes = of_tenant(envelopes, tenant, "subscription.updated", "subscription.activated")
+    # announced once, carrying the current state, so no consumer moves back to active
     assert [(e.type, e.data.model_dump()["status"]) for e in changes] == [
-        ("subscription.updated", "past_due")
+        ("subscription.updated", "past_due"),
+        ("subscription.activated", "past_due"),
     ]
 
 
@@ -212,7 +215,9 @@ async def test_failed_payment_requires_followup_and_payment_resolves_it(
         until=lambda es: bool(of_tenant(es, tenant, "billing.followup_resolved")),
     )
     types = [e.type for e in of_tenant(envelopes, tenant) if not e.type.startswith("subscr")]
+    # a failed payment shows the invoice was finalized: that fact is announced first
     assert types == [
+        "invoice.finalized",
         "invoice.payment_failed",
         "billing.followup_required",
         "invoice.paid",
@@ -325,7 +330,7 @@ async def test_event_older_than_our_own_change_does_not_undo_it(
 async def test_event_arriving_before_our_intent_is_recorded_waits_for_it(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    tenant = new_tenant()
+    tenant = await billing.tenant()
     async with billing.db.unit_of_work() as session:
         intent = await subscriptions.record_intent(
             session, body=SubscriptionIn(tenant_id=tenant, plan_code=plan["code"], seats=2)

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from escalation_fixtures import FakeClock, Running
+from escalation_fixtures import FakeClock, Running, announcing
 
 import escalation_service
 from escalation_service.config import EscalationSettings
@@ -50,8 +50,10 @@ def make_settings(url: str, **overrides: object) -> EscalationSettings:
 async def running(escalation_db: str) -> AsyncIterator[Running]:
     settings = make_settings(escalation_db)
     clock = FakeClock()
-    async with app_client(create_app(settings, clock=clock)) as client:
-        yield Running(client, settings, clock, settings.kafka_topic_prefix)
+    app = create_app(settings, clock=clock)
+    async with app_client(app) as client:
+        client.event_hooks["request"].append(announcing(app))
+        yield Running(client, settings, clock, settings.kafka_topic_prefix, app)
 
 
 @pytest.fixture(autouse=True)

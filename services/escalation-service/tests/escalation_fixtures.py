@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from escalation_service.config import EscalationSettings
-from servicekit.testing import auth, read_topic
+from servicekit.testing import auth, deliver, known_tenant, read_topic
 from supportops_events import Envelope
+from supportops_events.samples import sample
 
 QA = auth("qa", subject="qa-ada")
 AGENT = auth("agent", subject="agent-bob")
@@ -34,10 +38,54 @@ class Running:
     settings: EscalationSettings
     clock: FakeClock
     prefix: str
+    app: FastAPI | None = None
 
 
 def uid(prefix: str) -> str:
+    if prefix == "ten":
+        return str(uuid.uuid4())  # tenant ids are onboarding's UUIDs
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+async def announce_ticket(app: FastAPI, *, ticket_id: str, tenant_id: str) -> None:
+    """The ticket as the ticket-service's ``ticket.created`` would make it known (a ticket
+    already known keeps its real tenant)."""
+    await deliver(app, sample("ticket.created", ticket_id=ticket_id, tenant_id=tenant_id))
+
+
+def announcing(app: FastAPI) -> Any:
+    """An httpx request hook standing in for onboarding and the ticket-service: the
+    tenants and tickets a test's bug reports and links name are announced to the app
+    before the request, as their events would have (docs/testing.md). Tests of unknown
+    or foreign ids use a client without it (``bare_client``)."""
+
+    async def hook(request: httpx.Request) -> None:
+        path = request.url.path
+        if request.method != "POST" or not (path == "/v1/bugs" or path.endswith("/links")):
+            return
+        try:
+            body = json.loads(request.content or b"null")
+        except ValueError:
+            return
+        if not isinstance(body, dict):
+            return
+        refs = [body] if path.endswith("/links") else list(body.get("linked_tickets") or [])
+        tenants = [body.get("tenant_id"), *(body.get("affected_tenants") or [])]
+        tenants += [ref.get("tenant_id") for ref in refs if isinstance(ref, dict)]
+        for tenant in {t for t in tenants if isinstance(t, str)}:
+            with contextlib.suppress(Exception):  # not a UUID: the app refuses it
+                await known_tenant(app, tenant)
+        for ref in refs:
+            if isinstance(ref, dict) and all(isinstance(ref.get(k), str) for k in KEYS):
+                with contextlib.suppress(Exception):
+                    await announce_ticket(
+                        app, ticket_id=ref["ticket_id"], tenant_id=ref["tenant_id"]
+                    )
+
+    return hook
+
+
+KEYS = ("ticket_id", "tenant_id")
 
 
 def report(**overrides: Any) -> dict[str, Any]:

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from escalation_fixtures import AGENT, QA, Running, bug_events, create, move, report, uid
+import httpx
+from escalation_fixtures import (
+    AGENT,
+    QA,
+    Running,
+    announce_ticket,
+    bug_events,
+    create,
+    move,
+    report,
+    uid,
+)
 
-from servicekit.testing import auth
+from servicekit.testing import auth, known_tenant
 
 
 async def test_filing_a_report_returns_it_with_completeness_and_publishes_bug_reported(
@@ -129,7 +140,15 @@ async def test_list_filters_and_pages_with_a_cursor(running: Running) -> None:
     for title in titles:
         bug = await create(
             running.client,
-            report(tenant_id=tenant, title=title, steps=[title, "then again"], actual=title),
+            # different defects sharing the fixture's description paragraph verbatim: the
+            # detector reads the whole report, so file them as new (this test is on lists)
+            report(
+                tenant_id=tenant,
+                title=title,
+                steps=[title, "then again"],
+                actual=title,
+                force_new=True,
+            ),
         )
         ids.append(bug["id"])
         running.clock.advance(seconds=1)
@@ -243,8 +262,10 @@ async def test_a_tenant_token_sees_the_bugs_affecting_it_without_other_tenants_i
         "/v1/bugs", params={"ticket_id": linked_ticket}, headers=as_linked
     )
     assert [b["id"] for b in by_own_ticket.json()["items"]] == [bug_id]
+    # Another tenant's ticket does not exist for this token (#13: one 404 for all ids).
     probing = await client.get("/v1/bugs", params={"ticket_id": reporter_ticket}, headers=as_linked)
-    assert probing.json()["items"] == []
+    assert probing.status_code == 404
+    assert reporter_ticket not in probing.text
     metrics = await client.get("/v1/metrics", headers=as_linked)
     assert metrics.json()["bugs"] == 1
 
@@ -274,7 +295,7 @@ async def test_a_tenant_token_sees_the_bugs_affecting_it_without_other_tenants_i
     assert (await client.get("/v1/bugs", headers=as_stranger)).json()["items"] == []
     assert (await client.get("/v1/metrics", headers=as_stranger)).json()["bugs"] == 0
     other_filter = await client.get("/v1/bugs", params={"tenant_id": reporter}, headers=as_stranger)
-    assert other_filter.status_code == 403
+    assert other_filter.status_code == 404  # another tenant does not exist for this token
 
 
 async def test_a_tenant_token_changes_only_its_own_reports_but_links_its_tickets(
@@ -397,3 +418,76 @@ async def test_a_tenant_reporting_a_known_bug_sees_only_its_side_of_it(running: 
         elsewhere["id"],
         own["id"],
     }
+
+
+async def test_links_resolve_each_tickets_real_tenant_not_the_bodys(running: Running) -> None:
+    """#13: a tenant-confined token linked another tenant's ticket to its own bug (links
+    and ``linked_tickets``) by claiming its own tenant in the body; a 409 for an already
+    linked ticket named the other tenant's bug."""
+    assert running.app is not None
+    client = running.client
+    attacker, victim = uid("ten"), uid("ten")
+    victim_ticket, attacker_ticket = uid("tkt"), uid("tkt")
+    await announce_ticket(running.app, ticket_id=victim_ticket, tenant_id=victim)
+    victims_bug = await create(
+        client,
+        report(
+            tenant_id=victim, linked_tickets=[{"ticket_id": victim_ticket, "tenant_id": victim}]
+        ),
+    )
+    own_bug = await create(
+        client,
+        report(
+            tenant_id=attacker,
+            title="Calendar sync duplicates events",
+            linked_tickets=[{"ticket_id": attacker_ticket, "tenant_id": attacker}],
+            force_new=True,
+        ),
+    )
+    claim = {"ticket_id": victim_ticket, "tenant_id": attacker}
+    for role in ("agent", "qa", "admin"):
+        token = auth(role, tenant_id=attacker)
+        linked = await client.post(f"/v1/bugs/{own_bug['id']}/links", json=claim, headers=token)
+        assert linked.status_code == 404, linked.text
+        assert victims_bug["id"] not in linked.text and victim not in linked.text
+        filed = await client.post(
+            "/v1/bugs",
+            json=report(tenant_id=attacker, linked_tickets=[claim], force_new=True),
+            headers={**token, "Idempotency-Key": uid("k")},
+        )
+        assert filed.status_code == 404, filed.text
+        assert victims_bug["id"] not in filed.text
+    # Staff cannot put a ticket under a tenant it does not belong to either.
+    misfiled = await client.post(f"/v1/bugs/{own_bug['id']}/links", json=claim, headers=QA)
+    assert misfiled.status_code == 422, misfiled.text
+    assert [e["field"] for e in misfiled.json()["errors"]] == ["tenant_id"]
+    # The victim's ticket stays linked to the victim's bug only.
+    for bug_id, expected in (
+        (victims_bug["id"], [victim_ticket]),
+        (own_bug["id"], [attacker_ticket]),
+    ):
+        detail = (await client.get(f"/v1/bugs/{bug_id}", headers=QA)).json()
+        assert [t["ticket_id"] for t in detail["linked_tickets"]] == expected
+
+
+async def test_a_bug_for_a_tenant_nobody_announced_is_refused(running: Running) -> None:
+    """#13: tenant ids a request names are checked against the tenants onboarding
+    announced (``tenant.*`` events), for staff too."""
+    assert running.app is not None
+    transport = httpx.ASGITransport(app=running.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as bare:
+        for tenant_id in ("not-a-uuid", uid("ten")):
+            refused = await bare.post(
+                "/v1/bugs",
+                json=report(tenant_id=tenant_id, linked_tickets=[]),
+                headers={**AGENT, "Idempotency-Key": uid("k")},
+            )
+            assert refused.status_code == 422, refused.text
+            assert [e["field"] for e in refused.json()["errors"]] == ["tenant_id"]
+        known = await known_tenant(running.app)
+        accepted = await bare.post(
+            "/v1/bugs",
+            json=report(tenant_id=known, linked_tickets=[]),
+            headers={**AGENT, "Idempotency-Key": uid("k")},
+        )
+        assert accepted.status_code == 201, accepted.text

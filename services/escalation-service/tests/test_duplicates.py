@@ -1,4 +1,5 @@
-"""Duplicate detection (pg_trgm), judged on labelled pairs; linking duplicates; merge."""
+"""Duplicate detection (full-text, trigram, error fingerprint), judged on labelled pairs;
+linking duplicates; candidates for a human; ``POST /v1/bugs/similar``; merge."""
 
 from __future__ import annotations
 
@@ -23,7 +24,14 @@ async def test_labelled_pairs_are_decided_right_at_the_configured_threshold(
     try:
         async with db.unit_of_work() as session:
             scores = [
-                (pair["duplicate"], await repository.pair_score(session, a=pair["a"], b=pair["b"]))
+                (
+                    pair["duplicate"],
+                    (
+                        await repository.pair_signals(
+                            session, existing=_probe(pair["a"]), new=_probe(pair["b"])
+                        )
+                    ).score(),
+                )
                 for pair in PAIRS
             ]
     finally:
@@ -32,6 +40,14 @@ async def test_labelled_pairs_are_decided_right_at_the_configured_threshold(
     print(f"duplicate detection: {right}/{len(scores)} right at {threshold}; scores {scores}")
     assert len(scores) >= 10
     assert right / len(scores) >= 0.8
+    # auto-linking must be right: no different defect is linked
+    assert not any(score >= threshold for is_dup, score in scores if not is_dup)
+
+
+def _probe(part: dict[str, str]) -> repository.Probe:
+    return repository.Probe(
+        title=part["title"], steps=tuple(part["steps"].splitlines()), actual=part["actual"]
+    )
 
 
 async def test_an_escalated_ticket_like_an_open_bug_is_linked_to_it(running: Running) -> None:

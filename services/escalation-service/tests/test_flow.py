@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from escalation_fixtures import QA, FakeClock, Running, bug_events, move, reproduce, uid
+from escalation_fixtures import QA, FakeClock, Running, announcing, bug_events, move, reproduce, uid
 
 from escalation_service.config import EscalationSettings
 from escalation_service.main import create_app
@@ -44,8 +44,10 @@ async def flow_app(escalation_db: str, tracker: RecordingTracker) -> AsyncIterat
         relay_poll_interval_seconds=0.1,
     )
     clock = FakeClock()
-    async with app_client(create_app(settings, clock=clock, qa_tracker=tracker)) as client:
-        yield Running(client, settings, clock, settings.kafka_topic_prefix)
+    app = create_app(settings, clock=clock, qa_tracker=tracker)
+    async with app_client(app) as client:
+        client.event_hooks["request"].append(announcing(app))
+        yield Running(client, settings, clock, settings.kafka_topic_prefix, app)
 
 
 def escalated(**overrides: object) -> TicketEscalated:

@@ -9,7 +9,17 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from escalation_fixtures import QA, FakeClock, Running, bug_events, create, move, report, reproduce
+from escalation_fixtures import (
+    QA,
+    FakeClock,
+    Running,
+    announcing,
+    bug_events,
+    create,
+    move,
+    report,
+    reproduce,
+)
 from escalation_jira_server import FakeJira, adf_errors
 
 from escalation_service.config import EscalationSettings
@@ -43,8 +53,10 @@ async def jira_app(escalation_db: str, jira: FakeJira) -> AsyncIterator[Running]
         public_base_url="https://escalation.example.com",
     )
     clock = FakeClock()
-    async with app_client(create_app(settings, clock=clock)) as client:
-        yield Running(client, settings, clock, settings.kafka_topic_prefix)
+    app = create_app(settings, clock=clock)
+    async with app_client(app) as client:
+        client.event_hooks["request"].append(announcing(app))
+        yield Running(client, settings, clock, settings.kafka_topic_prefix, app)
 
 
 async def reproduced_bug(running: Running) -> dict[str, Any]:

@@ -394,7 +394,9 @@ async def test_a_merged_bug_cannot_move_and_bad_merges_are_problems(running: Run
     nowhere = await client.post(
         f"/v1/bugs/{target['id']}/merge", json={"into_bug_id": str(uuid.uuid4())}, headers=QA
     )
-    assert nowhere.status_code == 404
+    # A bug the body names that does not exist is invalid input naming the field.
+    assert nowhere.status_code == 422
+    assert nowhere.json()["errors"][0]["field"] == "into_bug_id"
     not_an_id = await client.post(
         f"/v1/bugs/{target['id']}/merge", json={"into_bug_id": "BUG-1"}, headers=QA
     )

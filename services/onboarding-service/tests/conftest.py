@@ -20,7 +20,7 @@ from servicekit.tables import kit_metadata
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from onboarding_fixtures import OPERATOR, ShiftableClock, tenant_body
+from onboarding_fixtures import OPERATOR, KnownCodes, ShiftableClock, tenant_body
 
 from servicekit.testing import (
     app_client,
@@ -61,10 +61,15 @@ def clock() -> ShiftableClock:
 
 
 @pytest.fixture(scope="session")
+def codes() -> KnownCodes:
+    return KnownCodes()
+
+
+@pytest.fixture(scope="session")
 async def client(
-    onboarding_settings: OnboardingSettings, clock: ShiftableClock
+    onboarding_settings: OnboardingSettings, clock: ShiftableClock, codes: KnownCodes
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_app(onboarding_settings, clock=clock)) as c:
+    async with app_client(create_app(onboarding_settings, clock=clock, codes=codes)) as c:
         yield c
 
 

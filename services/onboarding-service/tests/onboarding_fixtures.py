@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,20 @@ class ShiftableClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
+
+
+class KnownCodes:
+    """The app's one-time code generator in tests: the codes it issues are known here
+    (and only here; no API returns them). A queued code is issued next."""
+
+    def __init__(self) -> None:
+        self.queued: list[str] = []
+        self.issued: list[str] = []
+
+    def __call__(self) -> str:
+        code = self.queued.pop(0) if self.queued else f"{secrets.randbelow(10**6):06d}"
+        self.issued.append(code)
+        return code
 
 
 def tenant_body(**overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from onboarding_fixtures import IDENTITY, OPERATOR
+import pytest
+from onboarding_fixtures import IDENTITY, OPERATOR, KnownCodes, ShiftableClock
 
 from onboarding_service.config import OnboardingSettings
 from servicekit.testing import auth, send_events
@@ -37,22 +38,62 @@ def command(tenant_id: str, user: dict[str, Any], action: str, **overrides: Any)
     return sample("access.action_requested", **values)
 
 
-async def test_mfa_reset_command_revokes_sessions_and_completes(
+def submission(request: Any, code: str) -> Any:
+    """The agent's ``access.confirmation_submitted`` for ``request`` with ``code``."""
+    return sample(
+        "access.confirmation_submitted",
+        tenant_id=request.tenant_id,
+        request_id=request.request_id,
+        submission_id=f"sub-{uuid.uuid4().hex[:12]}",
+        ticket_id=request.ticket_id,
+        user_id=request.user_id,
+        code=code,
+    )
+
+
+def of_request(events: list[Envelope], request: Any, event_type: str) -> list[Any]:
+    return [
+        e.data
+        for e in events
+        if e.type == event_type and e.data.request_id == request.request_id  # type: ignore[attr-defined]
+    ]
+
+
+async def test_mfa_reset_command_waits_for_the_code_then_revokes_sessions_and_completes(
     client: httpx.AsyncClient,
     new_tenant: Any,
     published: Any,
     onboarding_settings: OnboardingSettings,
+    codes: KnownCodes,
 ) -> None:
     tenant_id, user = await active_admin(client, new_tenant)
     request = command(tenant_id, user, "mfa_reset")
+    codes.queued.append("493817")
     envelope = Envelope.new(request, source="ticket-service")
     # the same command delivered twice (e.g. a producer retry with a new event id)
     duplicate = Envelope.new(request, source="ticket-service")
-    await send_events([envelope, duplicate], prefix=onboarding_settings.kafka_topic_prefix)
+    prefix = onboarding_settings.kafka_topic_prefix
+    await send_events([envelope, duplicate], prefix=prefix)
+
+    events = await published(tenant_id, "access.confirmation_pending")
+    (pending,) = of_request(events, request, "access.confirmation_pending")
+    local, domain = user["email"].split("@")
+    assert pending.destination == f"{local[0]}***@{domain}"  # never the code, nor the address
+    assert (pending.delivery, pending.attempts_allowed) == ("recorded", 3)
+    assert "493817" not in str([e.data.model_dump() for e in events])
+    # nothing is reset before the user confirms
+    held = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
+    assert (held["session_epoch"], held["mfa_reset_at"]) == (0, None)
+
+    # a wrong code costs an attempt; the right one (read back with a space) resets
+    await send_events([submission(request, "111111")], prefix=prefix)
+    events = await published(tenant_id, "access.confirmation_failed")
+    (failed,) = of_request(events, request, "access.confirmation_failed")
+    assert failed.attempts_left == 2
+    await send_events([submission(request, "493 817")], prefix=prefix)
 
     events = await published(tenant_id, "access.action_completed", "user.mfa_reset")
-    completed = [e for e in events if e.type == "access.action_completed"]
-    assert completed[0].data.request_id == request.request_id  # type: ignore[attr-defined]
+    completed = of_request(events, request, "access.action_completed")
     reset = next(e for e in events if e.type == "user.mfa_reset").data
     assert reset.request_id == request.request_id  # type: ignore[attr-defined]
     assert reset.ticket_id == "tkt-1"  # type: ignore[attr-defined]
@@ -60,6 +101,68 @@ async def test_mfa_reset_command_revokes_sessions_and_completes(
     assert after["session_epoch"] == 1  # revoked once, not twice
     assert after["mfa_reset_at"] is not None
     assert len(completed) == 1
+
+    # the code is single-use: submitting it again changes nothing
+    await send_events([submission(request, "493817")], prefix=prefix)
+    marker = command(tenant_id, user, "unlock")  # rejected: a marker that the replay was read
+    await send_events([marker], prefix=prefix)
+    events = await published(tenant_id, "access.action_rejected")
+    assert of_request(events, marker, "access.action_rejected")
+    assert len(of_request(events, request, "access.action_completed")) == 1
+    again = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
+    assert again["session_epoch"] == 1
+
+
+async def test_a_late_or_thrice_wrong_code_rejects_the_mfa_reset(
+    client: httpx.AsyncClient,
+    new_tenant: Any,
+    published: Any,
+    onboarding_settings: OnboardingSettings,
+    codes: KnownCodes,
+    clock: ShiftableClock,
+) -> None:
+    tenant_id, user = await active_admin(client, new_tenant)
+    prefix = onboarding_settings.kafka_topic_prefix
+    guessed = command(tenant_id, user, "mfa_reset")
+    late = command(tenant_id, user, "mfa_reset")
+    codes.queued += ["222222", "333333"]
+    await send_events([guessed, late], prefix=prefix)
+    await published(tenant_id, "access.confirmation_pending", count=2)
+
+    await send_events(
+        [submission(guessed, c) for c in ("000001", "000002", "000003")], prefix=prefix
+    )
+    events = await published(tenant_id, "access.action_rejected")
+    (rejected,) = of_request(events, guessed, "access.action_rejected")
+    assert rejected.reasons == ["confirmation_failed"]
+    assert [f.attempts_left for f in of_request(events, guessed, "access.confirmation_failed")] == [
+        2,
+        1,
+    ]
+    # the right code after the limit is too late
+    await send_events([submission(guessed, "222222")], prefix=prefix)
+
+    clock.offset = timedelta(minutes=onboarding_settings.confirmation_code_ttl_minutes + 1)
+    try:
+        await send_events([submission(late, "333333")], prefix=prefix)
+        events = await published(tenant_id, "access.action_rejected", count=2)
+    finally:
+        clock.offset = timedelta(0)
+    (expired,) = of_request(events, late, "access.action_rejected")
+    assert expired.reasons == ["confirmation_expired"]
+    assert "user.mfa_reset" not in [e.type for e in events]
+    assert not of_request(events, guessed, "access.action_completed")
+    unchanged = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
+    assert (unchanged["session_epoch"], unchanged["mfa_reset_at"]) == (0, None)
+
+
+async def test_the_code_drop_is_refused_in_production() -> None:
+    with pytest.raises(ValueError, match="CONFIRMATION_CODE_DROP"):
+        OnboardingSettings(
+            environment="production",
+            jwt_secret="a-real-production-secret-0123456789",
+            confirmation_code_drop="/tmp/codes",
+        )
 
 
 async def test_commands_that_do_not_apply_are_rejected_with_reasons(
@@ -217,12 +320,14 @@ async def test_rest_actions_without_a_ticket_publish_only_the_user_event(
 
     refused = await client.post(url, json={"action": "reactivate"}, headers=OPERATOR)
     done = await client.post(url, json={"action": "mfa_reset"}, headers=OPERATOR)
-    await client.post(f"/v1/users/{user['id']}/deactivate", json={}, headers=OPERATOR)
+    # a later event of the same tenant (the last active admin cannot be deactivated)
+    locked = await client.post(f"/v1/users/{user['id']}/lock", json={}, headers=IDENTITY)
 
+    assert locked.status_code == 200, locked.text
     assert refused.status_code == 409
     assert done.status_code == 200
     assert done.json()["request_id"] is None
-    events = await published(tenant_id, "user.deactivated")
+    events = await published(tenant_id, "user.locked")
     types = [e.type for e in events]
     assert "user.mfa_reset" in types
     assert "access.action_completed" not in types
@@ -267,8 +372,8 @@ async def test_rest_action_input_is_validated(
     assert other_tenant.status_code == 404
     after = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
     assert after["session_epoch"] == 0
-    await client.post(f"/v1/users/{user['id']}/deactivate", json={}, headers=OPERATOR)
-    events = await published(tenant_id, "user.deactivated")
+    await client.post(f"/v1/users/{user['id']}/lock", json={}, headers=IDENTITY)
+    events = await published(tenant_id, "user.locked")
     assert not [e.type for e in events if e.type.startswith("access.")]
 
 

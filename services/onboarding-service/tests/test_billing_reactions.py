@@ -372,3 +372,54 @@ async def test_events_of_unknown_tenants_are_handled_and_ignored(
         assert outcomes == dict.fromkeys(ids, "processed")
 
     await eventually(handled)
+
+
+async def test_a_cancellation_at_period_end_never_suspends_on_arrival(
+    client: httpx.AsyncClient,
+    new_tenant: Any,
+    db: Database,
+    clock: Any,
+    onboarding_settings: OnboardingSettings,
+) -> None:
+    """Issue 14: a tenant that canceled at period end was suspended at once when the
+    period data was impossible (stripe-mock's period ends 30 years before it starts) or
+    the announcement came late. Such a period is not acted on at all; a real one, even a
+    past one, is left to the scheduled-suspension scan."""
+    impossible = await active_tenant(client, new_tenant)
+    late = await active_tenant(client, new_tenant)
+    now = clock.now()
+    await send_events(
+        [
+            subscription(
+                "subscription.canceled",
+                impossible,
+                status="active",
+                cancel_at_period_end=True,
+                current_period_start=now + timedelta(days=900),
+                current_period_end=now - timedelta(days=9000),
+                ends_at=now - timedelta(days=9000),
+                seats=5,
+            ),
+            subscription(
+                "subscription.canceled",
+                late,
+                status="active",
+                cancel_at_period_end=True,
+                current_period_start=now - timedelta(days=31),
+                current_period_end=now - timedelta(minutes=5),
+                ends_at=now - timedelta(minutes=5),
+                seats=6,
+            ),
+        ],
+        prefix=onboarding_settings.kafka_topic_prefix,
+    )
+    await seat_limit_becomes(client, impossible, 5)
+    await seat_limit_becomes(client, late, 6)
+    body = await tenant(client, impossible)
+    assert (body["status"], body["scheduled_suspension_at"]) == ("active", None)
+    body = await tenant(client, late)
+    assert body["status"] == "active"  # not on arrival...
+    assert body["scheduled_suspension_at"] is not None
+    await apply_scheduled_suspensions(db, now=now, churn_after=timedelta(days=30))
+    assert (await tenant(client, late))["status"] == "suspended"  # ...but by the scan
+    assert (await tenant(client, impossible))["status"] == "active"

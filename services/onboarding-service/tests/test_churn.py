@@ -261,6 +261,6 @@ async def test_reactivation_during_the_grace_period_stops_the_churn(
         json={"token": created["admin_invitation"]["invitation_token"]},
         headers=IDENTITY,
     )
-    await client.post(f"/v1/users/{user_id}/deactivate", json={}, headers=OPERATOR)
-    events = await published(tenant_id, "user.deactivated")
+    await client.post(f"/v1/users/{user_id}/lock", json={}, headers=IDENTITY)
+    events = await published(tenant_id, "user.locked")
     assert "tenant.churned" not in [e.type for e in events]

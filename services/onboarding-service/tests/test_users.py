@@ -112,6 +112,17 @@ async def test_deactivate_and_reactivate_keep_the_role(
         "/v1/invitations/accept", json={"token": admin["invitation_token"]}, headers=IDENTITY
     )
     user_id = admin["user"]["id"]
+    # a second active admin: the last one could not be deactivated (test_last_admin.py)
+    second = await client.post(
+        f"/v1/tenants/{tenant_id}/users",
+        json={"email": "second-admin@example.com", "role": "admin"},
+        headers=OPERATOR,
+    )
+    await client.post(
+        "/v1/invitations/accept",
+        json={"token": second.json()["invitation_token"]},
+        headers=IDENTITY,
+    )
 
     off = await client.post(
         f"/v1/users/{user_id}/deactivate", json={"reason": "left"}, headers=OPERATOR

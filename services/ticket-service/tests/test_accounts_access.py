@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ticket_service_testkit import AGENT, Service, error_fields, open_ticket, problem, tenant
+from ticket_service_testkit import (
+    AGENT,
+    Service,
+    error_fields,
+    open_ticket,
+    portal_ticket,
+    problem,
+    tenant,
+)
 
 from servicekit.testing import eventually, send_events
 from supportops_events import Envelope
@@ -33,8 +41,22 @@ async def seed_account(svc: Service, t: str, *, tenant_status: str = "active") -
         [
             env("tenant.created", 0, tenant_id=t, company_name=f"Co {t}"),
             env(tenant_event, 1, tenant_id=t, company_name=f"Co {t}"),
-            env("user.activated", 2, tenant_id=t, user_id=f"{t}-ada", email=f"ada@{t}.example"),
-            env("user.locked", 3, tenant_id=t, user_id=f"{t}-bob", email=f"bob@{t}.example"),
+            env(
+                "user.activated",
+                2,
+                tenant_id=t,
+                user_id=f"{t}-ada",
+                email=f"ada@{t}.example",
+                role="admin",
+            ),
+            env(
+                "user.locked",
+                3,
+                tenant_id=t,
+                user_id=f"{t}-bob",
+                email=f"bob@{t}.example",
+                role="member",
+            ),
             env("subscription.updated", 4, tenant_id=t, plan_tier="business", seats=30),
             env("invoice.overdue", 5, tenant_id=t, invoice_id=f"{t}-inv"),
         ],
@@ -91,7 +113,7 @@ async def test_access_action_gate_refuses_with_reasons(svc: Service) -> None:
     t, other = tenant(), tenant()
     await seed_account(svc, t)
     await seed_account(svc, other, tenant_status="suspended")
-    ticket = await open_ticket(svc.client, t, subject="MFA lost", body="reset my 2FA please")
+    ticket = await portal_ticket(svc, t, f"{t}-ada", subject="MFA lost", body="reset my 2FA")
     url = f"/v1/tickets/{ticket['id']}/access-actions"
 
     unlock_active = await svc.client.post(
@@ -106,7 +128,7 @@ async def test_access_action_gate_refuses_with_reasons(svc: Service) -> None:
     )
     assert [r["code"] for r in problem(foreign_user, 409)["reasons"]] == ["user_not_in_tenant"]
 
-    suspended_ticket = await open_ticket(svc.client, other)
+    suspended_ticket = await portal_ticket(svc, other, f"{other}-ada")
     suspended = await svc.client.post(
         f"/v1/tickets/{suspended_ticket['id']}/access-actions",
         json={"action": "mfa_reset", "user_id": f"{other}-ada"},
@@ -127,7 +149,7 @@ async def test_access_action_requested_then_completed_adds_note_and_approved_rep
 ) -> None:
     t = tenant()
     await seed_account(svc, t)
-    ticket = await open_ticket(svc.client, t, subject="MFA lost", body="new phone, MFA gone")
+    ticket = await portal_ticket(svc, t, f"{t}-ada", subject="MFA lost", body="new phone")
     response = await svc.client.post(
         f"/v1/tickets/{ticket['id']}/access-actions",
         json={"action": "mfa_reset", "user_id": f"{t}-ada", "reason": "verified by phone"},
@@ -199,7 +221,7 @@ async def test_churned_tenant_and_inactive_user_are_shown_and_gate_actions(svc: 
         assert (cy.get("status"), cy.get("reported_at")) == ("inactive", "2026-01-05T12:10:00Z")
 
     await eventually(inactive)
-    ticket = await open_ticket(svc.client, t, subject="Account inactive", body="cannot get in")
+    ticket = await portal_ticket(svc, t, f"{t}-ada", subject="Account inactive", body="cy")
     url = f"/v1/tickets/{ticket['id']}/access-actions"
     # an inactive user can be reactivated (and reset), as onboarding-service allows
     reactivate = await svc.client.post(
@@ -236,7 +258,7 @@ async def test_churned_tenant_and_inactive_user_are_shown_and_gate_actions(svc: 
 async def test_cancellation_and_suspension_show_in_the_account_view(svc: Service) -> None:
     t = tenant()
     await seed_account(svc, t)
-    ticket = await open_ticket(svc.client, t)
+    ticket = await portal_ticket(svc, t, f"{t}-ada")
     await send_events(
         [
             env("subscription.canceled", 30, tenant_id=t, plan_tier="business", seats=30),
@@ -276,7 +298,7 @@ async def test_access_action_rejected_adds_a_note_with_the_reason_and_no_reply(
 ) -> None:
     t = tenant()
     await seed_account(svc, t)
-    ticket = await open_ticket(svc.client, t, subject="Locked out", body="bob is locked")
+    ticket = await portal_ticket(svc, t, f"{t}-ada", subject="Locked out", body="bob is locked")
     response = await svc.client.post(
         f"/v1/tickets/{ticket['id']}/access-actions",
         json={"action": "unlock", "user_id": f"{t}-bob"},

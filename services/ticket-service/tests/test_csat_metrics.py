@@ -14,13 +14,13 @@ import pytest
 from ticket_service_testkit import (
     ADMIN,
     AGENT,
+    REVIEWER,
     MovableClock,
     Service,
     open_ticket,
     patch_ticket,
     post_message,
     problem,
-    tenant,
 )
 
 from servicekit.testing import auth
@@ -70,7 +70,7 @@ def _tampered(token: str, **changes: str) -> str:
 async def test_solving_sends_the_signed_survey_link_answered_once_without_a_login(
     svc: Service, clock: MovableClock
 ) -> None:
-    t = tenant()
+    t = await svc.tenant()
     customer = auth("agent", tenant_id=t, subject="pat@example.com")
     ticket = await open_ticket(svc.client, t, headers=customer)
     tid = ticket["id"]
@@ -156,7 +156,7 @@ async def test_solving_sends_the_signed_survey_link_answered_once_without_a_logi
 
 
 async def test_metrics_subtract_paused_time(svc: Service, clock: MovableClock) -> None:
-    t = tenant()
+    t = await svc.tenant()
     queue = f"pq-{t}"
     clock.now = ny(8, 9)
     customer = auth("agent", tenant_id=t, subject="pat@example.com")
@@ -193,7 +193,7 @@ async def test_metrics_subtract_paused_time(svc: Service, clock: MovableClock) -
 
 
 async def test_metrics_by_queue(svc: Service) -> None:
-    t = tenant()
+    t = await svc.tenant()
     queue = f"mq-{t}"
     await svc.client.post(
         "/v1/triage-rules",
@@ -257,8 +257,11 @@ async def test_a_broken_survey_template_does_not_stop_the_solve(svc: Service) ->
         headers={**ADMIN, "If-Match": current.headers["ETag"]},
     )
     assert broken.status_code == 200, broken.text
+    # only an approved version is sent: a second admin approves the broken one
+    approval = f"/v1/templates/csat_survey/versions/{broken.json()['version']}/approval"
+    assert (await svc.client.post(approval, headers=REVIEWER)).status_code == 200
     try:
-        ticket = await open_ticket(svc.client, tenant())
+        ticket = await open_ticket(svc.client, await svc.tenant())
         await patch_ticket(svc.client, ticket["id"], {"status": "solved"})
         detail = (await svc.client.get(f"/v1/tickets/{ticket['id']}", headers=AGENT)).json()
         assert detail["status"] == "solved"
@@ -272,3 +275,5 @@ async def test_a_broken_survey_template_does_not_stop_the_solve(svc: Service) ->
             headers={**ADMIN, "If-Match": broken.headers["ETag"]},
         )
         assert restored.status_code == 200, restored.text
+        again = f"/v1/templates/csat_survey/versions/{restored.json()['version']}/approval"
+        assert (await svc.client.post(again, headers=REVIEWER)).status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ticket_service_testkit import AGENT, Service, error_fields, patch_ticket, problem, tenant
+from ticket_service_testkit import AGENT, Service, error_fields, patch_ticket, problem
 
 from servicekit.testing import auth, eventually, send_events
 from supportops_events.samples import sample
@@ -25,7 +25,7 @@ def mail(message_id: str, **extra: Any) -> dict[str, Any]:
 async def test_new_mail_opens_a_ticket_duplicates_do_nothing_replies_thread(
     svc: Service,
 ) -> None:
-    t = tenant()
+    t = await svc.tenant()
     first = await svc.client.post(
         "/v1/inbound-email", json=mail(f"<a-{t}@mail>", tenant_id=t), headers=SERVICE
     )
@@ -56,7 +56,7 @@ async def test_new_mail_opens_a_ticket_duplicates_do_nothing_replies_thread(
 
 
 async def test_tenant_comes_from_verified_domains_or_is_a_422(svc: Service) -> None:
-    t = tenant()
+    t = await svc.tenant()
     unknown = await svc.client.post(
         "/v1/inbound-email",
         json={**mail(f"<c-{t}@mail>"), "from": {"email": f"ann@{t}.example"}},
@@ -68,7 +68,9 @@ async def test_tenant_comes_from_verified_domains_or_is_a_422(svc: Service) -> N
     )
 
     async def known() -> None:
-        assert (await svc.client.get(f"/v1/accounts/{t}", headers=AGENT)).status_code == 200
+        # the tenant was known before (svc.tenant()): wait for its domain, not just for it
+        account = await svc.client.get(f"/v1/accounts/{t}", headers=AGENT)
+        assert f"{t}.example" in account.json()["domains"]
 
     await eventually(known)
     taken = await svc.client.post(
@@ -92,7 +94,7 @@ async def test_tenant_comes_from_verified_domains_or_is_a_422(svc: Service) -> N
 
 
 async def test_a_reply_to_a_closed_ticket_opens_a_follow_up(svc: Service) -> None:
-    t = tenant()
+    t = await svc.tenant()
     first = await svc.client.post(
         "/v1/inbound-email", json=mail(f"<c-{t}@mail>", tenant_id=t), headers=SERVICE
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ticket_service_testkit import AGENT, Service, error_fields, open_ticket, problem, tenant
+from ticket_service_testkit import AGENT, Service, error_fields, open_ticket, problem
 
 from servicekit.testing import eventually, send_events
 from supportops_events.samples import sample
@@ -27,7 +27,9 @@ async def _detail(svc: Service, ticket_id: str) -> dict[str, Any]:
 async def test_escalation_refuses_an_incomplete_report_naming_what_is_missing(
     svc: Service,
 ) -> None:
-    ticket = await open_ticket(svc.client, tenant(), subject="Save fails", body="error 500")
+    ticket = await open_ticket(
+        svc.client, await svc.tenant(), subject="Save fails", body="error 500"
+    )
     url = f"/v1/tickets/{ticket['id']}/escalations"
     incomplete = {"steps": [], "expected": "n/a", "environment": {}, "severity": "meh"}
     body = problem(await svc.client.post(url, json=incomplete, headers=AGENT), 422)
@@ -39,7 +41,7 @@ async def test_escalation_refuses_an_incomplete_report_naming_what_is_missing(
 
 
 async def test_escalate_then_bug_resolved_solves_with_the_fixed_reply(svc: Service) -> None:
-    t = tenant()
+    t = await svc.tenant()
     ticket = await open_ticket(svc.client, t, subject="Save fails", body="error 500 on save")
     assert ticket["category"] == "potential_bug"
     response = await svc.client.post(
@@ -104,7 +106,7 @@ async def test_escalate_then_bug_resolved_solves_with_the_fixed_reply(svc: Servi
 
 
 async def test_billing_followup_opens_one_ticket_and_payment_solves_it(svc: Service) -> None:
-    t = tenant()
+    t = await svc.tenant()
     key, invoice = f"invoice:{t}", f"inv-{t}"
     required = {"tenant_id": t, "followup_key": key, "invoice_id": invoice}
     await send_events(
@@ -144,7 +146,7 @@ async def test_billing_followup_opens_one_ticket_and_payment_solves_it(svc: Serv
 async def test_every_bug_transition_lands_on_linked_tickets_verified_included(
     svc: Service,
 ) -> None:
-    t = tenant()
+    t = await svc.tenant()
     ticket = await open_ticket(svc.client, t, subject="Export fails", body="error 500 on export")
     bug = {"tenant_id": t, "bug_id": f"bug-{t}", "key": f"BUG-{t}", "title": "Export fails"}
     linked = [ticket["id"]]
@@ -187,7 +189,7 @@ async def test_every_bug_transition_lands_on_linked_tickets_verified_included(
 async def test_followup_resolved_solves_the_proactive_ticket_without_a_survey(
     svc: Service,
 ) -> None:
-    t = tenant()
+    t = await svc.tenant()
     key = f"renewal:{t}"
     await send_events(
         [

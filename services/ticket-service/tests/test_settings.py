@@ -9,6 +9,7 @@ from servicekit.settings import DEV_JWT_SECRET
 from ticket_service.config import TicketSettings
 
 REAL_SECRET = "4f9c2b7e1d8a6035c9e2f7b14a6d8c03"
+DATABASE_URL = "postgresql+asyncpg://tickets:" + REAL_SECRET + "@db/tickets"
 
 
 def test_production_refuses_a_survey_key_derived_from_a_placeholder() -> None:
@@ -24,9 +25,12 @@ def test_production_refuses_a_survey_key_derived_from_a_placeholder() -> None:
         environment="production",
         jwt_jwks_url="https://idp.example/jwks",
         csat_secret="b" + REAL_SECRET,
+        database_url=DATABASE_URL,
     )
     assert own_key.placeholder_secrets() == []
-    derived = TicketSettings(environment="production", jwt_secret=REAL_SECRET)
+    derived = TicketSettings(
+        environment="production", jwt_secret=REAL_SECRET, database_url=DATABASE_URL
+    )
     assert derived.placeholder_secrets() == []
 
 

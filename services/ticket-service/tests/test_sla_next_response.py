@@ -22,7 +22,6 @@ from ticket_service_testkit import (
     patch_ticket,
     post_message,
     problem,
-    tenant,
 )
 
 from servicekit.testing import auth, eventually, send_events
@@ -63,7 +62,7 @@ async def _listed(svc: Service, tenant_id: str, sla_state: str) -> list[dict[str
 async def test_next_response_cycles_warn_breach_pause_and_stop(
     svc: Service, clock: MovableClock
 ) -> None:
-    t = tenant()
+    t = await svc.tenant()
     customer = auth("agent", tenant_id=t, subject="pat@example.com")
     ticket = await open_ticket(svc.client, t, headers=customer)
     tid = ticket["id"]
@@ -160,7 +159,7 @@ async def test_next_response_cycles_warn_breach_pause_and_stop(
 async def test_a_clock_stopped_after_its_due_time_publishes_its_breach_once(
     svc: Service, clock: MovableClock
 ) -> None:
-    ticket = await open_ticket(svc.client, tenant())
+    ticket = await open_ticket(svc.client, await svc.tenant())
     tid = ticket["id"]
     await patch_ticket(svc.client, tid, {"priority": "urgent"})
     clock.now = ny(4, 10, 30)  # no scan ran; the first reply is 30 minutes late
@@ -179,7 +178,7 @@ async def test_a_clock_stopped_after_its_due_time_publishes_its_breach_once(
 async def test_changed_targets_move_the_deadlines_of_open_tickets(
     svc: Service, clock: MovableClock
 ) -> None:
-    t = tenant()
+    t = await svc.tenant()
     ticket = await open_ticket(svc.client, t)
     tid = ticket["id"]
     await patch_ticket(svc.client, tid, {"priority": "urgent"})
@@ -223,7 +222,7 @@ async def test_changed_targets_move_the_deadlines_of_open_tickets(
 
 
 async def test_a_plan_tier_change_retargets_the_tenants_open_tickets(svc: Service) -> None:
-    t = tenant()
+    t = await svc.tenant()
     ticket = await open_ticket(svc.client, t)  # the real clock: consumers use it too
     tid = ticket["id"]
     await patch_ticket(svc.client, tid, {"priority": "urgent"})

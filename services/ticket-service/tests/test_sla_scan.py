@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from ticket_service_testkit import ADMIN, AGENT, Service, error_fields, open_ticket, problem, tenant
+from ticket_service_testkit import ADMIN, AGENT, Service, error_fields, open_ticket, problem
 
 from ticket_service.cli import run_auto_close, run_sla_scan
 
@@ -34,7 +34,9 @@ async def test_sla_scan_warns_then_breaches_once_each_across_dst(
     svc: Service, clock: MovableClock
 ) -> None:
     # high priority, no plan tier: first response within 240 business minutes
-    ticket = await open_ticket(svc.client, tenant(), subject="Login", body="password rejected")
+    ticket = await open_ticket(
+        svc.client, await svc.tenant(), subject="Login", body="password rejected"
+    )
     assert ticket["priority"] == "high"
     url = f"/v1/tickets/{ticket['id']}"
 
@@ -87,7 +89,7 @@ async def test_sla_scan_warns_then_breaches_once_each_across_dst(
 
 
 async def test_auto_close_closes_tickets_solved_long_ago(svc: Service, clock: MovableClock) -> None:
-    ticket = await open_ticket(svc.client, tenant())
+    ticket = await open_ticket(svc.client, await svc.tenant())
     url = f"/v1/tickets/{ticket['id']}"
     etag = (await svc.client.get(url, headers=AGENT)).headers["ETag"]
     await svc.client.patch(url, json={"status": "solved"}, headers={**AGENT, "If-Match": etag})
@@ -100,7 +102,7 @@ async def test_auto_close_closes_tickets_solved_long_ago(svc: Service, clock: Mo
 
 
 async def test_calendars_and_policies_drive_the_clock(svc: Service, clock: MovableClock) -> None:
-    t = tenant()
+    t = await svc.tenant()
     calendar = {
         "id": f"cal-{t}",
         "name": "Berlin",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from ticket_service_testkit import ADMIN, AGENT, Service, open_ticket, problem, tenant
+from ticket_service_testkit import ADMIN, AGENT, REVIEWER, Service, open_ticket, problem
 
 
 def _key() -> str:
@@ -42,7 +42,7 @@ async def test_template_versions_variables_and_approval(svc: Service) -> None:
     )
     assert problem(refused, 422)["type"].endswith("/template-unsafe")
 
-    ticket = await open_ticket(svc.client, tenant())
+    ticket = await open_ticket(svc.client, await svc.tenant())
     reply_url = f"/v1/tickets/{ticket['id']}/template-replies"
     not_approved = await svc.client.post(
         reply_url, json={"template_key": key, "variables": {"menu": "Reports"}}, headers=AGENT
@@ -51,7 +51,9 @@ async def test_template_versions_variables_and_approval(svc: Service) -> None:
 
     etag = (await svc.client.get(f"/v1/templates/{key}", headers=AGENT)).headers["ETag"]
     edited = await svc.client.patch(
-        f"/v1/templates/{key}", json={"approved": True}, headers={**ADMIN, "If-Match": etag}
+        f"/v1/templates/{key}",
+        json={"title": "Export help (v2)"},
+        headers={**ADMIN, "If-Match": etag},
     )
     assert edited.json()["version"] == 2
     stale = await svc.client.patch(
@@ -60,6 +62,8 @@ async def test_template_versions_variables_and_approval(svc: Service) -> None:
     problem(stale, 412)
     old = await svc.client.get(f"/v1/templates/{key}?version=1", headers=AGENT)
     assert old.json()["approved"] is False
+    approved = await svc.client.post(f"/v1/templates/{key}/versions/2/approval", headers=REVIEWER)
+    assert approved.status_code == 200, approved.text
 
     missing = await svc.client.post(reply_url, json={"template_key": key}, headers=AGENT)
     body = problem(missing, 422)
@@ -81,10 +85,11 @@ async def test_macro_applies_reply_status_priority_and_tags_atomically(svc: Serv
             "title": "Ask",
             "body": "Could you send {{ what }}?",
             "variables": ["what"],
-            "approved": True,
         },
         headers=ADMIN,
     )
+    approval = await svc.client.post(f"/v1/templates/{key}/versions/1/approval", headers=REVIEWER)
+    assert approval.status_code == 200, approval.text
     macro = await svc.client.post(
         "/v1/macros",
         json={
@@ -98,7 +103,9 @@ async def test_macro_applies_reply_status_priority_and_tags_atomically(svc: Serv
         headers=ADMIN,
     )
     assert macro.status_code == 201, macro.text
-    ticket = await open_ticket(svc.client, tenant(), subject="Invoice", body="invoice wrong")
+    ticket = await open_ticket(
+        svc.client, await svc.tenant(), subject="Invoice", body="invoice wrong"
+    )
     assert "billing" in ticket["tags"]
     url = f"/v1/tickets/{ticket['id']}/macros/{macro.json()['id']}"
     etag = f'"{ticket["version"]}"'

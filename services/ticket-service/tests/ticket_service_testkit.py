@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from servicekit.testing import auth, read_topic
+from servicekit.testing import auth, known_tenant, read_topic
 from supportops_events import Envelope
 from ticket_service.config import TicketSettings
 
 AGENT = auth("agent", subject="agent-ann")
 ADMIN = auth("admin", subject="admin-ada")
+REVIEWER = auth("admin", subject="admin-rex")  # a second admin: four eyes on templates
 
 
 @dataclass
@@ -24,6 +25,10 @@ class Service:
     app: FastAPI
     prefix: str
     settings: TicketSettings
+
+    async def tenant(self, **fields: Any) -> str:
+        """A new tenant this service knows (as if onboarding announced it)."""
+        return await known_tenant(self.app, **fields)
 
     async def events_of(
         self, topic: str, *, subject: str, count: int, types: set[str] | None = None
@@ -75,7 +80,9 @@ async def post_message(
 
 
 def tenant() -> str:
-    return f"ten-{uuid.uuid4().hex[:10]}"
+    """A tenant id nobody announced: requests naming it are refused (422); use
+    ``await svc.tenant()`` for a known one."""
+    return str(uuid.uuid4())
 
 
 def ticket_body(
@@ -116,3 +123,10 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 def error_fields(body: dict[str, Any]) -> set[str]:
     return {e["field"] for e in body.get("errors", [])}
+
+
+async def portal_ticket(svc: Service, tenant_id: str, user_id: str, **kw: Any) -> dict[str, Any]:
+    """A ticket opened through the customer portal by ``user_id`` (the token's subject)."""
+    portal = auth("agent", tenant_id=tenant_id, subject=user_id)
+    kw.setdefault("email", f"{user_id.rsplit('-', 1)[-1]}@{tenant_id}.example")
+    return await open_ticket(svc.client, tenant_id, headers=portal, **kw)

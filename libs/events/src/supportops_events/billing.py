@@ -101,6 +101,9 @@ class FollowupCause(StrEnum):
     """A new tenant names an archived plan: its subscription waits for a person."""
     subscription_rejected = "subscription_rejected"
     """Stripe refused to create the tenant's customer or subscription."""
+    stripe_data_invalid = "stripe_data_invalid"
+    """Stripe sent data that cannot be true (a period ending before it starts): it was
+    ignored, and a person should check the object on Stripe."""
 
 
 class FollowupResolution(StrEnum):

@@ -90,6 +90,24 @@ class AccessRejectionReason(StrEnum):
     invalid_user_state = "invalid_user_state"
     """The action does not apply, e.g. unlocking a user who is not locked."""
     not_permitted = "not_permitted"
+    confirmation_expired = "confirmation_expired"
+    """The one-time code of an MFA reset was not confirmed in time."""
+    confirmation_failed = "confirmation_failed"
+    """Every allowed attempt at the one-time code of an MFA reset was wrong."""
+
+
+class ConfirmationChannel(StrEnum):
+    """Where a one-time confirmation code is sent: the target user's registered address."""
+
+    email = "email"
+
+
+class ConfirmationDelivery(StrEnum):
+    """How far the code got. ``recorded``: no outbound mail exists yet (issue #16); the
+    code is stored (hashed) and the step shows as pending until mail sends it."""
+
+    recorded = "recorded"
+    sent = "sent"
 
 
 # --- bases ----------------------------------------------------------------------------
@@ -138,6 +156,18 @@ class AccessActionOutcome(OnboardingEvent):
     action: AccessAction
     user_id: str
     user_email: str | None = None
+
+
+class AccessConfirmationEvent(OnboardingEvent):
+    """What the out-of-band confirmation steps of an access request carry."""
+
+    subject_field: ClassVar[str | None] = "request_id"
+
+    request_id: str
+    """The ``request_id`` of the ``access.action_requested`` command."""
+    ticket_id: str
+    action: AccessAction
+    user_id: str
 
 
 # --- tenants --------------------------------------------------------------------------
@@ -318,6 +348,33 @@ class AccessActionRejected(AccessActionOutcome):
     rejected_at: AwareDatetime
 
 
+# --- out-of-band confirmation of access actions ----------------------------------------
+
+
+class AccessConfirmationPending(AccessConfirmationEvent):
+    """onboarding-service holds the action until the user confirms a one-time code sent to
+    their registered address. The code itself is never in an event."""
+
+    event_type: ClassVar[str] = "access.confirmation_pending"
+
+    channel: ConfirmationChannel
+    destination: str
+    """The registered address, masked (``p***@acme.example``)."""
+    delivery: ConfirmationDelivery
+    expires_at: AwareDatetime
+    attempts_allowed: int = Field(ge=1)
+    pending_at: AwareDatetime
+
+
+class AccessConfirmationFailed(AccessConfirmationEvent):
+    """A submitted code did not match; the request stays pending while attempts are left."""
+
+    event_type: ClassVar[str] = "access.confirmation_failed"
+
+    attempts_left: int = Field(ge=0)
+    failed_at: AwareDatetime
+
+
 EVENTS: tuple[type[Event], ...] = (
     TenantCreated,
     TenantActivated,
@@ -335,5 +392,7 @@ EVENTS: tuple[type[Event], ...] = (
     UserMfaReset,
     AccessActionCompleted,
     AccessActionRejected,
+    AccessConfirmationPending,
+    AccessConfirmationFailed,
 )
 """Every event onboarding-service publishes, in catalog order."""

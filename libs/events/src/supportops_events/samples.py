@@ -56,6 +56,8 @@ _STRINGS: dict[str, str] = {
     "number": "ACME-0042",
     "question": "Which browser extension is installed?",
     "followup_key": "invoice:inv_1001",
+    "destination": "a***@acme.example",
+    "code": "493817",
 }
 
 _INTEGERS: dict[str, int] = {
@@ -65,6 +67,8 @@ _INTEGERS: dict[str, int] = {
     "days_overdue": 14,
     "days_until_renewal": 30,
     "attempt_count": 2,
+    "attempts_allowed": 3,
+    "attempts_left": 2,
     "remaining_seconds": 900,
 }
 
@@ -217,6 +221,7 @@ _ID_PREFIXES = {
     "user_id": "usr",
     "bug_id": "bug",
     "request_id": "req",
+    "submission_id": "sub_code",
     "assignee_id": "agt",
     "previous_assignee_id": "agt_0",
     "author_id": "agt",

@@ -287,6 +287,32 @@ class AccessActionRequested(Event):
     requested_at: AwareDatetime
 
 
+class AccessConfirmationSubmitted(Event):
+    """Command: onboarding-service, here is the one-time code the user read back for a
+    pending access request; perform the action only if it matches.
+
+    Answered by ``access.action_completed``, ``access.confirmation_failed`` (attempts
+    left) or ``access.action_rejected`` with the same ``request_id``.
+    """
+
+    event_type: ClassVar[str] = "access.confirmation_submitted"
+    topic: ClassVar[str] = ONBOARDING_COMMANDS
+    producer: ClassVar[str] = "ticket-service"
+    subject_field: ClassVar[str | None] = "request_id"
+
+    request_id: str
+    submission_id: str
+    """Unique per submission: each one counts as one attempt, at most once."""
+    ticket_id: str
+    user_id: str
+    code: str = Field(min_length=1, max_length=32)
+    """The code as the user read it back. Commands are internal (``onboarding.commands``);
+    the code is single-use, short-lived and attempt-limited."""
+    submitted_by: str
+    """The agent who entered it."""
+    submitted_at: AwareDatetime
+
+
 EVENTS: tuple[type[Event], ...] = (
     TicketCreated,
     TicketTriaged,
@@ -299,5 +325,6 @@ EVENTS: tuple[type[Event], ...] = (
     TicketSlaBreached,
     TicketEscalated,
     AccessActionRequested,
+    AccessConfirmationSubmitted,
 )
 """Every event ticket-service publishes, in catalog order."""

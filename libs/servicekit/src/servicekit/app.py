@@ -18,10 +18,12 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from servicekit.auth import TokenVerifier
+from servicekit.authz import Ownership, install_ownership
 from servicekit.consumer import EventConsumer, EventRouter
 from servicekit.db import Database
 from servicekit.errors import install_problem_handlers
 from servicekit.kafka import client_options, ensure_topics, make_producer
+from servicekit.liveness import ProgressWatch, consumer_signal
 from servicekit.middleware import ServiceHttpMiddleware, telemetry_config
 from servicekit.openapi import install_problem_documentation
 from servicekit.outbox import SOURCE_INFO_KEY
@@ -49,6 +51,9 @@ class ServiceDefinition:
     version: str = "0.1.0"
     extra_lifespan: Lifespan | None = None
     openapi_tags: list[dict[str, Any]] | None = None
+    ownership: Ownership | None = None
+    """Resolvers of the ids its routes name (``servicekit.authz``); required once a
+    route takes an id."""
 
 
 class KafkaRuntime:
@@ -69,6 +74,7 @@ class KafkaRuntime:
         )
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
+        self.relay_db: Database | None = None
         self.consumer: EventConsumer | None = None
         self.ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -106,8 +112,11 @@ class KafkaRuntime:
         if self.producer is None or self._stopping:
             return  # stopped while booting: stop() closes the producer
         if s.run_relay:
+            # its own small pool: request traffic exhausting the API's pool (or holding
+            # it during an overload) never stops event delivery
+            self.relay_db = Database(s.database_url, pool_size=s.relay_db_pool_size, max_overflow=0)
             self.relay = OutboxRelay(
-                self.db,
+                self.relay_db,
                 self.producer,
                 service_name=self.defn.name,
                 batch_size=s.relay_batch_size,
@@ -124,7 +133,10 @@ class KafkaRuntime:
                 dlq_producer=self.producer,
                 max_retries=s.consumer_max_retries,
                 retry_backoff=s.consumer_retry_backoff_seconds,
+                max_backoff=s.consumer_max_backoff_seconds,
                 topic_prefix=s.kafka_topic_prefix,
+                lag_refresh_seconds=s.consumer_lag_refresh_seconds,
+                stall_seconds=s.consumer_stall_seconds,
             )
             self._tasks.append(asyncio.create_task(self._run_consumer(), name="consumer"))
         self.ready.set()
@@ -181,6 +193,16 @@ class KafkaRuntime:
         if self.producer is not None:
             with contextlib.suppress(Exception):
                 await self.producer.stop()
+        if self.relay_db is not None:
+            await self.relay_db.dispose()
+
+    @property
+    def needed_for_readiness(self) -> bool:
+        """Only workers (relay, consumers) need Kafka to do their job; an API-only pod
+        never produces (the outbox does), so a broker outage must not take it out of
+        its Service (docs/decisions/0003)."""
+        s = self.defn.settings
+        return s.run_relay or s.run_consumers
 
 
 def create_service_app(defn: ServiceDefinition) -> FastAPI:
@@ -223,6 +245,7 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         openapi_tags=defn.openapi_tags,
         telemetry=telemetry_config(),  # type: ignore[arg-type]
     )
+    app.state.liveness = ProgressWatch(settings.liveness_stall_seconds)
     install_problem_handlers(app)
     install_problem_documentation(app)
     app.add_middleware(ServiceHttpMiddleware, service=defn.name, fastapi_app=app)
@@ -230,19 +253,32 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
     if settings.run_api:
         for router in defn.routers:
             app.include_router(router)
+    # Every route's ids resolved to their tenant, or the app does not start.
+    install_ownership(app, defn.ownership or Ownership())
     return app
 
 
 def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="Liveness: the process is up")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get(
+        "/healthz",
+        summary="Liveness: the process is up and its consumer is not stuck",
+        responses={503: {"description": "Events wait and the consumer processed none lately"}},
+    )
+    async def healthz(request: Request) -> JSONResponse:
+        watch: ProgressWatch | None = getattr(request.app.state, "liveness", None)
+        kafka: KafkaRuntime | None = getattr(request.app.state, "kafka", None)
+        if watch is not None and kafka is not None and kafka.consumer is not None:
+            processed, lag = consumer_signal(kafka.consumer)
+            verdict = watch.check(processed=processed, lag=lag)
+            if not verdict.alive:
+                return JSONResponse({"status": "stalled", "reason": verdict.reason}, 503)
+        return JSONResponse({"status": "ok"})
 
     @router.get(
         "/readyz",
-        summary="Readiness: database and Kafka reachable",
+        summary="Readiness: database reachable, and Kafka for a worker (relay, consumers)",
         responses={503: {"description": "The database or Kafka is not reachable (yet)"}},
     )
     async def readyz(request: Request) -> JSONResponse:
@@ -254,11 +290,12 @@ def health_router() -> APIRouter:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unavailable: {type(exc).__name__}"
-        try:
-            await kafka.check()
-            checks["kafka"] = "ok"
-        except Exception as exc:
-            checks["kafka"] = f"unavailable: {type(exc).__name__}"
+        if kafka.needed_for_readiness:
+            try:
+                await kafka.check()
+                checks["kafka"] = "ok"
+            except Exception as exc:
+                checks["kafka"] = f"unavailable: {type(exc).__name__}"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not_ready", "checks": checks},

@@ -6,8 +6,15 @@ that transaction commits. A redelivered event finds its inbox row and has no sec
 effect. If a handler fails, the batch is rolled back and replayed one event per
 transaction, with bounded retries; an event that cannot be decoded, or keeps failing,
 goes to ``<group>.dlq`` with the error in its headers, and the partition moves on.
-Infrastructure failures (database unreachable) are retried without limit, never
-dead-lettered: the partition simply waits.
+Infrastructure failures (``servicekit.infra_errors``: database or broker unreachable)
+are retried without limit with capped exponential backoff, never dead-lettered: the
+partition simply waits.
+
+A monitor task refreshes ``consumer_lag_messages`` on a timer from the broker's end
+offsets (idle partitions included, revoked ones dropped) and is the watchdog: a
+partition with lag whose position has not moved for ``stall_seconds`` while the
+consumer was not busy with a batch restarts the Kafka consumer (a fresh client, a
+fresh group membership), logged and counted in ``consumer_watchdog_restarts_total``.
 """
 
 from __future__ import annotations
@@ -22,14 +29,22 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry.trace import SpanKind
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.context import EventContext, current_event_context
 from servicekit.db import Database
+from servicekit.infra_errors import describe as describe_infra
+from servicekit.infra_errors import is_infrastructure_error
 from servicekit.kafka import make_consumer
-from servicekit.metrics import CONSUMER_LAG, CONSUMER_PROCESSED, CONSUMER_RETRIES, DEAD_LETTERS
+from servicekit.metrics import (
+    CONSUMER_INFRA_RETRIES,
+    CONSUMER_LAG,
+    CONSUMER_PROCESSED,
+    CONSUMER_RETRIES,
+    CONSUMER_WATCHDOG_RESTARTS,
+    DEAD_LETTERS,
+)
 from servicekit.tables import inbox
 from servicekit.telemetry import context_from_carrier, tracer
 from supportops_events import (
@@ -43,18 +58,10 @@ from supportops_events import (
 logger = logging.getLogger("servicekit.consumer")
 
 LAG_REFRESH_SECONDS = 5.0
+STALL_SECONDS = 30.0
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
-
-INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.DisconnectionError,
-    ConnectionError,
-    OSError,
-    TimeoutError,
-)
 
 
 class Reject(Exception):
@@ -116,6 +123,8 @@ class EventConsumer:
         max_backoff: float = 10.0,
         consumer_overrides: dict[str, Any] | None = None,
         topic_prefix: str = "",
+        lag_refresh_seconds: float = LAG_REFRESH_SECONDS,
+        stall_seconds: float = STALL_SECONDS,
     ) -> None:
         self.db = db
         self.router = router
@@ -133,9 +142,14 @@ class EventConsumer:
         self.max_backoff = max_backoff
         self.consumer_overrides = consumer_overrides or {}
         self.consumer: AIOKafkaConsumer | None = None
+        self.lag_refresh_seconds = lag_refresh_seconds
+        self.stall_seconds = stall_seconds
         self._stopping = asyncio.Event()
-        self._lag_updated = 0.0
+        self._stalled = asyncio.Event()
+        self._busy = False  # inside a batch (handlers, infra retries): not a stall
+        self._lag_labels: set[TopicPartition] = set()
         self.processed = 0
+        self.restarts = 0
 
     async def start(self) -> None:
         self.consumer = make_consumer(
@@ -156,31 +170,57 @@ class EventConsumer:
             self.consumer = None
 
     async def run(self) -> None:
-        if self.consumer is None:
-            await self.start()
-        assert self.consumer is not None
-        consumer = self.consumer
+        """Consume until ``stop()``; a stalled partition restarts the Kafka consumer."""
+        while not self._stopping.is_set():
+            if self.consumer is None:
+                await self.start()
+            assert self.consumer is not None
+            try:
+                stalled = await self._consume(self.consumer)
+            finally:
+                await self.close()
+            if not stalled:
+                return
+            self.restarts += 1
+            CONSUMER_WATCHDOG_RESTARTS.labels(self.group_id).inc()
+            logger.error(
+                "consumer %s stalled (lag without progress for %.0fs): restarting it",
+                self.group_id,
+                self.stall_seconds,
+            )
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> bool:
+        """The fetch loop; returns True when the watchdog asks for a restart."""
+        self._stalled.clear()
+        monitor = asyncio.create_task(self._monitor(consumer), name=f"{self.group_id}-monitor")
         try:
             while not self._stopping.is_set():
+                if self._stalled.is_set():
+                    return True
                 batch = await consumer.getmany(timeout_ms=500, max_records=500)
                 if not batch:
                     continue
                 processed: dict[TopicPartition, int] = {}
-                for tp, records in batch.items():
-                    if self._stopping.is_set():
-                        break
-                    done = await self._process_partition(tp, records)
-                    if done is not None:
-                        processed[tp] = done + 1
+                self._busy = True
+                try:
+                    for tp, records in batch.items():
+                        if self._stopping.is_set():
+                            break
+                        done = await self._process_partition(tp, records)
+                        if done is not None:
+                            processed[tp] = done + 1
+                finally:
+                    self._busy = False
                 if processed:
                     # one commit for the whole fetch, after every handler transaction
                     await self._commit(consumer, processed)
-                now = asyncio.get_running_loop().time()
-                if now - self._lag_updated > LAG_REFRESH_SECONDS:
-                    self._lag_updated = now
-                    await self._update_lag(consumer)
+            return False
         finally:
-            await self.close()
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await monitor
+            # a consumer that stopped reports no lag rather than a frozen number
+            self._drop_lag(set(self._lag_labels))
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -190,16 +230,76 @@ class EventConsumer:
             # the inbox makes the replay harmless.
             logger.warning("offset commit failed for %s: %r", sorted(offsets), exc)
 
-    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is None:
+    async def _monitor(self, consumer: AIOKafkaConsumer) -> None:
+        """Lag on a timer (whether or not batches arrive) and the stall watchdog."""
+        loop = asyncio.get_running_loop()
+        last_position: dict[TopicPartition, int] = {}
+        progress_at: dict[TopicPartition, float] = {}
+        while True:
+            await asyncio.sleep(self.lag_refresh_seconds)
+            try:
+                lags = await self.refresh_lag(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.debug("consumer lag refresh failed: %r", exc)
                 continue
-            with contextlib.suppress(Exception):
-                position = await consumer.position(tp)
-                CONSUMER_LAG.labels(self.group_id, tp.topic, tp.partition).set(
-                    max(0, highwater - position)
-                )
+            now = loop.time()
+            for tp, (position, lag) in lags.items():
+                moved = last_position.get(tp) != position
+                last_position[tp] = position
+                if moved or lag == 0 or self._busy or tp not in progress_at:
+                    progress_at[tp] = now
+                elif now - progress_at[tp] >= self.stall_seconds:
+                    logger.error(
+                        "partition %s[%d] of %s: lag %d, position %d unchanged for %.0fs",
+                        tp.topic,
+                        tp.partition,
+                        self.group_id,
+                        lag,
+                        position,
+                        now - progress_at[tp],
+                    )
+                    self._stalled.set()
+                    return
+            for tp in set(progress_at) - set(lags):
+                progress_at.pop(tp, None)
+                last_position.pop(tp, None)
+
+    async def refresh_lag(
+        self, consumer: AIOKafkaConsumer
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        """Set ``consumer_lag_messages`` from the broker's end offsets for every assigned
+        partition; drop the series of partitions no longer assigned. Returns
+        ``{tp: (position, lag)}``."""
+        assigned = set(consumer.assignment())
+        self._drop_lag(self._lag_labels - assigned)
+        if not assigned:
+            return {}
+        end_offsets = await asyncio.wait_for(consumer.end_offsets(list(assigned)), 10.0)
+        lags: dict[TopicPartition, tuple[int, int]] = {}
+        for tp in assigned:
+            if tp not in consumer.assignment() or tp not in end_offsets:
+                continue  # revoked meanwhile
+            committed = await asyncio.wait_for(consumer.committed(tp), 10.0)
+            position = await asyncio.wait_for(consumer.position(tp), 10.0)
+            # what is fetched but not yet committed still counts as lag
+            done = min(position, committed) if committed is not None else position
+            lag = max(0, end_offsets[tp] - done)
+            CONSUMER_LAG.labels(self.group_id, tp.topic, tp.partition).set(lag)
+            self._lag_labels.add(tp)
+            lags[tp] = (position, lag)
+        return lags
+
+    def reported_partitions(self) -> set[TopicPartition]:
+        """The partitions this consumer currently reports lag for."""
+        return set(self._lag_labels)
+
+    def _drop_lag(self, partitions: set[TopicPartition]) -> None:
+        for tp in partitions:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.group_id, tp.topic, str(tp.partition))
+            self._lag_labels.discard(tp)
 
     # -- processing -----------------------------------------------------------------
 
@@ -236,17 +336,29 @@ class EventConsumer:
             try:
                 await attempt()
                 return
-            except INFRASTRUCTURE_ERRORS as exc:
-                if self._stopping.is_set():
-                    raise
-                logger.warning("infrastructure error, retrying in %.1fs: %r", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
             except Exception as exc:
+                if is_infrastructure_error(exc):
+                    if self._stopping.is_set():
+                        raise
+                    await self._infra_backoff(exc, backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
                 logger.info("batch failed (%r); replaying one event at a time", exc)
                 for item in work:
                     await self._process_one_with_retries(item)
                 return
+
+    async def _infra_backoff(self, exc: BaseException, backoff: float) -> None:
+        CONSUMER_INFRA_RETRIES.labels(self.group_id, describe_infra(exc)).inc()
+        logger.warning(
+            "infrastructure unavailable (%s), retrying in %.1fs: %r",
+            describe_infra(exc),
+            backoff,
+            exc,
+        )
+        # stop() ends the wait early; the caller then re-raises on its next failure
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), backoff)
 
     async def _process_batch(self, work: list[_Decoded]) -> None:
         async with self.db.unit_of_work() as session:
@@ -322,17 +434,17 @@ class EventConsumer:
                 CONSUMER_PROCESSED.labels(self.group_id, envelope.type, outcome).inc()
                 self.processed += 1 if fresh else 0
                 return
-            except INFRASTRUCTURE_ERRORS as exc:
-                if self._stopping.is_set():
-                    raise
-                item.attempts -= 1  # not the event's fault
-                logger.warning("infrastructure error, retrying in %.1fs: %r", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
             except Reject as exc:
                 item.error, item.error_type = str(exc) or "rejected", "rejected"
                 break
             except Exception as exc:
+                if is_infrastructure_error(exc):
+                    if self._stopping.is_set():
+                        raise
+                    item.attempts -= 1  # not the event's fault: never dead-lettered for it
+                    await self._infra_backoff(exc, backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
                 item.error, item.error_type = repr(exc), type(exc).__name__
                 if item.attempts > self.max_retries:
                     break

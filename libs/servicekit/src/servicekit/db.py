@@ -37,12 +37,14 @@ class ServiceBase(DeclarativeBase):
 class Database:
     """Owns the engine and session factory; built in the app lifespan, never at import."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False
+    ) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=pool_size if max_overflow is None else max_overflow,
             pool_pre_ping=True,
             echo=echo,
         )

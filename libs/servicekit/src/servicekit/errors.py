@@ -11,6 +11,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from servicekit.infra_errors import describe as describe_infra
+from servicekit.infra_errors import is_infrastructure_error
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://supportops.dev/problems/"
 
@@ -166,6 +169,30 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database (or broker) is away: nothing is wrong with the request, so a 503 a
+    client may retry, as ``/readyz`` says, never a 500."""
+    logger.warning(
+        "infrastructure unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        describe_infra(exc),
+    )
+    return problem_response(
+        problem_body(
+            status=503,
+            code="unavailable",
+            title="Service unavailable",
+            detail="A backing service is temporarily unavailable; retry later.",
+            instance=request.url.path,
+        ),
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error leaves the service as problem+json; no stack trace ever does."""
 
@@ -225,6 +252,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        if is_infrastructure_error(exc):
+            return _unavailable(request, exc)
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             problem_body(

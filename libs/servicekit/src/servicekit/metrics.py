@@ -34,3 +34,14 @@ CONSUMER_RETRIES = Counter(
 DEAD_LETTERS = Counter(
     "consumer_dead_letters_total", "Messages sent to a dead-letter topic", ["group", "reason"]
 )
+CONSUMER_INFRA_RETRIES = Counter(
+    "consumer_infrastructure_retries_total",
+    "Batch or event attempts that met an unavailable database or broker and were retried "
+    "(never dead-lettered)",
+    ["group", "error"],
+)
+CONSUMER_WATCHDOG_RESTARTS = Counter(
+    "consumer_watchdog_restarts_total",
+    "Kafka consumers restarted because a partition had lag and made no progress",
+    ["group"],
+)

@@ -52,9 +52,15 @@ PROBLEM_RESPONSES: dict[int, str] = {
     412: "If-Match names a version that is no longer current",
     422: "Invalid input; `errors` names each field",
     428: "A precondition header (If-Match, or Idempotency-Key where it is mandatory) is missing",
+    503: "The database (or broker) is temporarily unavailable; retry after `Retry-After` seconds",
 }
-# Every API operation: its webhooks authenticate by signature, so 401/403 apply there too.
-ALWAYS = (400, 401, 403, 404, 409, 422)
+# Every API operation: its webhooks authenticate by signature, so 401/403 apply there too;
+# any of them may meet a database outage (servicekit.infra_errors), a 503.
+ALWAYS = (400, 401, 403, 404, 409, 422, 503)
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before retrying",
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 
 def _has_header(operation: dict[str, Any], name: str) -> bool:
@@ -94,8 +100,9 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             for status in statuses:
                 responses.setdefault(str(status), {"description": PROBLEM_RESPONSES[status]})
+            responses["503"].setdefault("headers", {})["Retry-After"] = RETRY_AFTER_HEADER
             for status, response in responses.items():
-                if str(status).startswith("4"):
+                if str(status).startswith(("4", "5")):
                     response["content"] = dict(content)
     _drop_unused(document, ("HTTPValidationError", "ValidationError"))
     _describe_local_times(document)

@@ -83,7 +83,9 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         max_backoff: float = 10.0,
         topic_prefix: str = "",
+        lag_refresh_seconds: float = 5.0,
     ) -> None:
+        self.lag_refresh_seconds = lag_refresh_seconds
         self.topic_prefix = topic_prefix
         self.db = db
         self.producer = producer
@@ -186,25 +188,31 @@ class OutboxRelay:
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen_forever(), name="outbox-listen")
         backoff = 0.2
-        last_lag = 0.0
+        last_lag = -self.lag_refresh_seconds
         loop = asyncio.get_running_loop()
         try:
             while not self._stopping.is_set():
                 self._wakeup.clear()
+                failed: Exception | None = None
+                published = 0
                 try:
                     published = await self.publish_pending()
                     backoff = 0.2
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    logger.warning("relay publish failed, retrying in %.1fs: %r", backoff, exc)
-                    await self._sleep(backoff)
-                    backoff = min(backoff * 2, self.max_backoff)
-                    continue
-                if loop.time() - last_lag > 5.0:
+                    failed = exc
+                # Whatever the outcome: while publishing fails is exactly when on-call
+                # needs outbox_lag_seconds to grow (the runbook's alert).
+                if loop.time() - last_lag >= self.lag_refresh_seconds:
                     with contextlib.suppress(Exception):
                         await self.refresh_lag()
                     last_lag = loop.time()
+                if failed is not None:
+                    logger.warning("relay publish failed, retrying in %.1fs: %r", backoff, failed)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
                 if published == self.batch_size:
                     continue  # more is waiting
                 with contextlib.suppress(TimeoutError):

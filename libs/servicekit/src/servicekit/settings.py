@@ -3,18 +3,38 @@
 Shared infrastructure settings (Kafka, JWT, environment) are read from the prefixed
 name first (``TICKET_KAFKA_BOOTSTRAP_SERVERS``) and fall back to the unprefixed one
 (``KAFKA_BOOTSTRAP_SERVERS``), so one environment can configure all four services.
+
+Secrets: each class lists its secret fields in ``secret_fields``; in production a
+development default, an empty value or a placeholder in any of them is refused at
+startup, with every offending setting named at once. A field whose name looks like a
+secret but is not declared is a ``TypeError`` when the class is defined, so a new
+secret cannot slip past the check.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicekit.localstack import default_database_url, default_kafka_bootstrap
+
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
-PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "dev-only")
+PLACEHOLDER_MARKERS = (
+    "change-me",
+    "changeme",
+    "placeholder",
+    "dev-only",
+    "replace_me",
+    "replace-me",
+)
+SECRET_LOOKING = re.compile(
+    r"(secret|password|passwd|token|api_key|private_key|signing_key|credential)", re.IGNORECASE
+)
+"""Field names that hold a secret unless the class says otherwise (``not_secret_fields``)."""
 
 
 class Environment(StrEnum):
@@ -38,6 +58,14 @@ class ServiceSettings(BaseSettings):
     env_prefix: ClassVar[str] = ""
     default_port: ClassVar[int] = 8000
     default_database: ClassVar[str] = "postgres"
+    secret_fields: ClassVar[frozenset[str]] = frozenset(
+        {"jwt_secret", "kafka_sasl_password", "database_url"}
+    )
+    """Settings production refuses to run with a development default, an empty value or a
+    placeholder. A subclass adds its own: ``ServiceSettings.secret_fields | {"x_secret"}``.
+    ``database_url`` is one: its default connects with the development password."""
+    not_secret_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields named like a secret that hold none (e.g. a token's lifetime)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
@@ -46,7 +74,8 @@ class ServiceSettings(BaseSettings):
     port: int = 0
     database_url: str = ""
     db_pool_size: int = 10
-    kafka_bootstrap_servers: str = _shared("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    # empty: the local broker on SUPPORTOPS_KAFKA_PORT (servicekit.localstack)
+    kafka_bootstrap_servers: str = _shared("KAFKA_BOOTSTRAP_SERVERS", "")
     kafka_security_protocol: str = _shared("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
     kafka_ssl_cafile: str | None = _shared("KAFKA_SSL_CAFILE", None)
     kafka_sasl_mechanism: str | None = _shared("KAFKA_SASL_MECHANISM", None)
@@ -65,10 +94,25 @@ class ServiceSettings(BaseSettings):
     run_api: bool = True
     run_relay: bool = True
     run_consumers: bool = True
+    # The in-process scheduler (servicekit.scheduler); unset means on, except under
+    # ENVIRONMENT=test, where a test that wants it sets it (scans at the wall clock
+    # would otherwise fire in the middle of unrelated tests).
+    run_scheduler: bool | None = None
     relay_batch_size: int = 200
     relay_poll_interval_seconds: float = 1.0
+    # the relay's own pool: request traffic exhausting db_pool_size never stops delivery
+    relay_db_pool_size: int = 2
     consumer_max_retries: int = 3
     consumer_retry_backoff_seconds: float = 0.2
+    # infrastructure errors are retried without limit; this caps the wait between tries
+    consumer_max_backoff_seconds: float = 10.0
+    consumer_lag_refresh_seconds: float = 5.0
+    # the watchdog: a partition with lag and no progress this long restarts the consumer
+    consumer_stall_seconds: float = 30.0
+    liveness_stall_seconds: float = 600.0
+    """/healthz fails (and the kubelet restarts the pod) when events wait and the
+    consumer processed none for this long: the watchdog's in-process restarts
+    (``consumer_stall_seconds``) did not help."""
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -85,38 +129,86 @@ class ServiceSettings(BaseSettings):
                 if bare:
                     field.validation_alias = AliasChoices(f"{prefix}{bare[0]}", bare[0], name)
         cls.model_rebuild(force=True)
+        _check_secret_declarations(cls)
 
     @model_validator(mode="after")
-    def _fill_defaults_and_refuse_placeholders(self) -> ServiceSettings:
-        if not self.port:
-            self.port = self.default_port
-        if not self.database_url:
-            self.database_url = (
-                f"postgresql+asyncpg://supportops:supportops@127.0.0.1:5432/{self.default_database}"
-            )
+    def _refuse_dev_secrets_and_fill_defaults(self) -> ServiceSettings:
+        # Checked before the defaults are filled in: an unset DATABASE_URL must be seen
+        # as unset, not as the development URL (and its password) it becomes below.
         if self.environment is Environment.production:
             problems = self.placeholder_secrets()
             if problems:
                 raise ValueError(
-                    "placeholder secrets are refused in production: " + ", ".join(problems)
+                    "development default, empty or placeholder secrets are refused in "
+                    "production; set real values for: " + ", ".join(problems)
                 )
+        if not self.port:
+            self.port = self.default_port
+        if self.run_scheduler is None:
+            self.run_scheduler = self.environment is not Environment.test
+        if not self.database_url:
+            self.database_url = default_database_url(self.default_database)
+        if not self.kafka_bootstrap_servers:
+            self.kafka_bootstrap_servers = default_kafka_bootstrap()
         return self
 
     def placeholder_secrets(self) -> list[str]:
-        """Names of secret settings still holding a development placeholder."""
+        """Env names of the secrets in use that hold a development default, nothing, or a
+        placeholder (sorted)."""
         found = []
-        if self.jwt_jwks_url is None and _is_placeholder(self.jwt_secret):
-            found.append("JWT_SECRET")
-        found.extend(self.extra_placeholder_secrets())
+        for name in sorted(self.secret_fields):
+            if self.secret_unused(name):
+                continue
+            value = getattr(self, name)
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            if value is None or value == default or _is_placeholder(str(value)):
+                found.append(self.env_name(name))
         return found
 
-    def extra_placeholder_secrets(self) -> list[str]:
-        """Services with more secrets override this."""
-        return []
+    def secret_unused(self, name: str) -> bool:
+        """A declared secret this configuration does not use, so it need not be set.
+        Subclasses extend it for their own conditional secrets."""
+        if name == "jwt_secret":
+            return self.jwt_jwks_url is not None  # RS256 via JWKS: no shared secret
+        if name == "kafka_sasl_password":
+            return self.kafka_sasl_mechanism is None
+        return False
+
+    @classmethod
+    def env_name(cls, name: str) -> str:
+        """The environment variable an operator sets for a field (the shared, bare name
+        for settings read from ``<PREFIX><NAME>`` or ``<NAME>``)."""
+        alias = cls.model_fields[name].validation_alias
+        if isinstance(alias, AliasChoices):
+            names = [c for c in alias.choices if isinstance(c, str) and c.isupper()]
+            if names:
+                return names[-1]
+        return f"{cls.env_prefix}{name.upper()}"
 
     @property
     def is_development(self) -> bool:
         return self.environment is not Environment.production
+
+
+def _check_secret_declarations(cls: type[ServiceSettings]) -> None:
+    """Every declared secret is a field; every secret-looking field is declared (or said
+    not to be a secret): otherwise production could run on its development default."""
+    unknown = sorted(cls.secret_fields - set(cls.model_fields))
+    if unknown:
+        raise TypeError(f"{cls.__name__}.secret_fields names no setting: {', '.join(unknown)}")
+    undeclared = sorted(
+        name
+        for name in cls.model_fields
+        if SECRET_LOOKING.search(name)
+        and name not in cls.secret_fields
+        and name not in cls.not_secret_fields
+    )
+    if undeclared:
+        raise TypeError(
+            f"{cls.__name__} has settings that look like secrets but are not in "
+            f"secret_fields (production would accept their defaults): {', '.join(undeclared)}; "
+            "declare them, or list them in not_secret_fields"
+        )
 
 
 def _is_placeholder(value: str | None) -> bool:

@@ -27,15 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.auth import mint_token
 from servicekit.db import Database
+from servicekit.localstack import default_database_url, default_kafka_bootstrap
 from servicekit.settings import DEV_JWT_SECRET
 from supportops_events import Envelope, Event, EventDecodeError, UnknownEventType
 
 T = TypeVar("T")
 
-PG_ADMIN_URL = os.environ.get(
-    "SUPPORTOPS_PG_ADMIN_URL", "postgresql://supportops:supportops@127.0.0.1:5432/postgres"
+# The local stack's addresses (SUPPORTOPS_PG_PORT / SUPPORTOPS_KAFKA_PORT), unless given.
+PG_ADMIN_URL = os.environ.get("SUPPORTOPS_PG_ADMIN_URL") or default_database_url(
+    "postgres", driver="postgresql"
 )
-KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or default_kafka_bootstrap()
 
 
 def asyncpg_url(database: str) -> str:
@@ -268,3 +270,35 @@ def count_statements(engine: AsyncEngine) -> Iterator[list[Statement]]:
         yield sink
     finally:
         _statement_sink.reset(token)
+
+
+async def deliver(app: FastAPI, *events: Event | Envelope, source: str = "test") -> None:
+    """Apply events with the app's own handlers in one unit of work, as its consumer would
+    (no Kafka, no inbox): the quick way to give a service's read models a state. The app's
+    lifespan must be running."""
+    router = app.state.kafka.defn.events
+    db: Database = app.state.db
+    async with db.unit_of_work() as session:
+        for event in events:
+            envelope = event if isinstance(event, Envelope) else Envelope.new(event, source=source)
+            await router.handlers[envelope.type](session, envelope)
+
+
+async def known_tenant(
+    app: FastAPI,
+    tenant_id: str | None = None,
+    *,
+    event_type: str = "tenant.activated",
+    **fields: Any,
+) -> str:
+    """A tenant the app knows, as if onboarding's ``tenant.activated`` had been consumed
+    (``tenant.activated`` rather than ``tenant.created``: billing answers the latter with
+    a subscription request of its own).
+
+    Every ``tenant_id`` a request names must be a known tenant (docs/security.md), so
+    tests that invent tenants make them with this."""
+    from supportops_events.samples import sample
+
+    tenant_id = tenant_id or str(uuid.uuid4())
+    await deliver(app, sample(event_type, tenant_id=tenant_id, **fields))
+    return tenant_id

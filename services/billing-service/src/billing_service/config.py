@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from servicekit.settings import ServiceSettings, _is_placeholder, _shared
+from pydantic import Field
+
+from servicekit.localstack import default_stripe_api_base
+from servicekit.settings import ServiceSettings, _shared
 
 DEV_STRIPE_API_KEY = "sk_test_123"
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev-only-change-me"
-DEV_STRIPE_API_BASE = "http://127.0.0.1:12111"
+# stripe-mock on SUPPORTOPS_STRIPE_MOCK_PORT (read again by stripe_base, at call time)
+DEV_STRIPE_API_BASE = default_stripe_api_base()
 
 
 class BillingSettings(ServiceSettings):
@@ -14,6 +18,7 @@ class BillingSettings(ServiceSettings):
     env_prefix = "BILLING_"
     default_port = 8002
     default_database = "billing"
+    secret_fields = ServiceSettings.secret_fields | {"stripe_api_key", "stripe_webhook_secret"}
 
     # STRIPE_* (the contract's names) or BILLING_STRIPE_*
     stripe_api_key: str = _shared("STRIPE_API_KEY", DEV_STRIPE_API_KEY)
@@ -28,22 +33,16 @@ class BillingSettings(ServiceSettings):
     renewal_grace_hours: int = 24
     """How long after a period starts Stripe's renewal invoice may take to appear."""
     renewal_claim_timeout_seconds: int = 600
+    renewal_scan_interval_seconds: float = Field(default=300.0, gt=0)
+    """How often the in-process scheduler's leader runs the renewal scan."""
+    reconcile_interval_seconds: float = Field(default=3600.0, gt=0)
+    """How often the in-process scheduler's leader reconciles missed Stripe events."""
     """After this long a scan's claim on issuing a renewal invoice counts as left by a
     crashed scan and is taken over (same Stripe idempotency keys)."""
-
-    def extra_placeholder_secrets(self) -> list[str]:
-        found = []
-        if self.stripe_api_key == DEV_STRIPE_API_KEY or len(self.stripe_api_key) < 16:
-            found.append("STRIPE_API_KEY")
-        if self.stripe_webhook_secret == DEV_STRIPE_WEBHOOK_SECRET or _is_placeholder(
-            self.stripe_webhook_secret
-        ):
-            found.append("STRIPE_WEBHOOK_SECRET")
-        return found
 
     @property
     def stripe_base(self) -> str | None:
         """Where the Stripe client points; ``None`` means Stripe itself."""
         if self.stripe_api_base:
             return self.stripe_api_base
-        return None if not self.is_development else DEV_STRIPE_API_BASE
+        return None if not self.is_development else default_stripe_api_base()

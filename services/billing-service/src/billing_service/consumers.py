@@ -5,11 +5,20 @@ from __future__ import annotations
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_service import ownership
 from billing_service.subscriptions import service as subscriptions
 from billing_service.subscriptions.schemas import SubscriptionIn
 from servicekit.consumer import EventRouter, Reject
 from supportops_events import Envelope
-from supportops_events.onboarding import TenantCreated
+from supportops_events.onboarding import (
+    TenantActivated,
+    TenantChurned,
+    TenantCreated,
+    TenantEvent,
+    TenantOnboarded,
+    TenantReactivated,
+    TenantSuspended,
+)
 
 events = EventRouter()
 
@@ -22,6 +31,7 @@ async def on_tenant_created(session: AsyncSession, envelope: Envelope) -> None:
     dead letter."""
     data = envelope.data
     assert isinstance(data, TenantCreated)
+    await ownership.hear_tenant(session, envelope)
     try:
         body = SubscriptionIn(
             tenant_id=data.tenant_id,
@@ -35,3 +45,19 @@ async def on_tenant_created(session: AsyncSession, envelope: Envelope) -> None:
     except ValidationError as exc:  # e.g. more seats or net days than billing accepts
         raise Reject(f"tenant.created cannot become a subscription request: {exc}") from exc
     await subscriptions.record_tenant_request(session, body=body)
+
+
+async def on_tenant_event(session: AsyncSession, envelope: Envelope) -> None:
+    """Every later ``tenant.*`` event keeps the tenant known (and its status current)."""
+    assert isinstance(envelope.data, TenantEvent)
+    await ownership.hear_tenant(session, envelope)
+
+
+for _tenant_event in (
+    TenantActivated,
+    TenantOnboarded,
+    TenantSuspended,
+    TenantReactivated,
+    TenantChurned,
+):
+    events.on(_tenant_event)(on_tenant_event)

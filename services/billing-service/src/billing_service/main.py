@@ -12,13 +12,16 @@ from billing_service.config import BillingSettings
 from billing_service.consumers import events
 from billing_service.corrections.endpoints import router as corrections_router
 from billing_service.invoices.endpoints import router as invoices_router
+from billing_service.ownership import ownership
 from billing_service.plans.endpoints import router as plans_router
 from billing_service.renewals.endpoints import router as renewals_router
+from billing_service.schedule import build_jobs
 from billing_service.stripe_gateway import StripeGateway
 from billing_service.subscriptions.endpoints import router as subscriptions_router
 from billing_service.webhooks.endpoints import router as webhooks_router
 from billing_service.webhooks.worker import StripeWorker
 from servicekit.app import ServiceDefinition, create_service_app
+from servicekit.scheduler import running_scheduler
 
 DESCRIPTION = (
     "plans, subscriptions, invoices, Stripe webhooks, renewals, refunds, credits, "
@@ -53,7 +56,14 @@ def create_app(settings: BillingSettings | None = None, *, clock: Clock | None =
         if settings.run_consumers:
             worker.start()  # picks up events stored before a crash or restart
         try:
-            yield
+            async with running_scheduler(
+                app.state.db,
+                service=SERVICE_NAME,
+                jobs=build_jobs(app, settings),
+                enabled=bool(settings.run_scheduler),
+            ) as scheduler:
+                app.state.scheduler = scheduler
+                yield
         finally:
             await worker.stop()
 
@@ -73,6 +83,7 @@ def create_app(settings: BillingSettings | None = None, *, clock: Clock | None =
             ],
             events=events,
             produces=PRODUCES,
+            ownership=ownership,
             extra_lifespan=billing_lifespan,
         )
     )

@@ -139,12 +139,18 @@ class Invoice(Base):
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    """The charge that paid it: a refund names a charge, this says whose it is."""
     is_renewal: Mapped[bool] = mapped_column(Boolean, default=False)
     sent: Mapped[bool] = mapped_column(Boolean, default=False)
     overdue_days_reported: Mapped[int] = mapped_column(Integer, default=0)
     """The days overdue last announced: ``invoice.overdue`` once per extra day."""
     followup_cause: Mapped[str | None] = mapped_column(String(32))
     """The open billing follow-up about this invoice, if any."""
+    facts: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
+    """The facts announced (``finalized``, ``sent``, ``paid``, ``voided``,
+    ``payment_failed:<attempt>``) and when: each is published once, whatever the order
+    Stripe's events arrive in, and no older event takes one back."""
     stripe_state_at: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(Integer, default=1)
     """The ETag: bumped by every change (webhooks included)."""
@@ -172,6 +178,11 @@ class StripeEvent(Base):
     origin_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     """Correlation and trace of the request that delivered it (``capture_context``), so
     the events its processing publishes belong to that request's trace."""
+    object_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    """The Stripe object the event is about (``data.object.id``): the worker never
+    processes an object's event while an earlier one of the same object is unprocessed."""
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When a failed event is tried again (backoff); it is retried without limit."""
 
 
 class Renewal(Base):
@@ -215,3 +226,13 @@ class Correction(Base):
     reason: Mapped[str | None] = mapped_column(String(500))
     stripe_state_at: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class KnownTenant(Base):
+    """The tenants onboarding announced (``tenant.*`` events): a ``tenant_id`` a request
+    names must be one of them (``billing_service.ownership``)."""
+
+    __tablename__ = "known_tenants"
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    heard_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

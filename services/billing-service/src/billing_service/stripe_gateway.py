@@ -181,6 +181,18 @@ class StripeGateway:
             ),
         )
 
+    async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """Stripe's current state of a subscription (webhook order not settled)."""
+        return await self._call(
+            "read a subscription", self.client.v1.subscriptions.retrieve_async(subscription_id)
+        )
+
+    async def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """Stripe's current state of an invoice (webhook order not settled)."""
+        return await self._call(
+            "read an invoice", self.client.v1.invoices.retrieve_async(invoice_id)
+        )
+
     async def retrieve_subscription_with_payment_methods(
         self, subscription_id: str
     ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from escalation_service.bugs import service
 from escalation_service.bugs.schemas import BugCreate, EnvironmentIn, TicketRef
 from escalation_service.clock import Clock, SystemClock
 from escalation_service.impact.service import record_plan, record_ticket
+from escalation_service.ownership import hear_tenant
 from servicekit.consumer import EventRouter, Reject
 from supportops_events import Envelope
 from supportops_events.billing import (
@@ -17,6 +18,14 @@ from supportops_events.billing import (
     SubscriptionCreated,
     SubscriptionEvent,
     SubscriptionUpdated,
+)
+from supportops_events.onboarding import (
+    TenantActivated,
+    TenantChurned,
+    TenantCreated,
+    TenantOnboarded,
+    TenantReactivated,
+    TenantSuspended,
 )
 from supportops_events.tickets import (
     TicketAssigned,
@@ -32,7 +41,7 @@ from supportops_events.tickets import (
     TicketTriaged,
 )
 
-DEFAULT_DUPLICATE_THRESHOLD = 0.45
+DEFAULT_DUPLICATE_THRESHOLD = 0.72
 
 
 def build_events(
@@ -84,6 +93,16 @@ def build_events(
         SubscriptionCanceled,
     ):
         events.on(subscription_event)(on_subscription_event)
+
+    for tenant_event in (
+        TenantCreated,
+        TenantActivated,
+        TenantOnboarded,
+        TenantSuspended,
+        TenantReactivated,
+        TenantChurned,
+    ):
+        events.on(tenant_event)(hear_tenant)
 
     return events
 

@@ -12,6 +12,7 @@ from escalation_service.clock import Clock, SystemClock
 from escalation_service.config import EscalationSettings
 from escalation_service.consumers import build_events
 from escalation_service.metrics.endpoints import router as metrics_router
+from escalation_service.ownership import ownership
 from escalation_service.tracker.base import InternalTracker, QaTracker
 from escalation_service.tracker.factory import tracker_from_settings
 from escalation_service.tracker.webhooks import router as jira_router
@@ -46,6 +47,7 @@ def create_app(
             routers=[bugs_router, metrics_router, jira_router],
             events=build_events(clock=clock, duplicate_threshold=settings.duplicate_threshold),
             produces=PRODUCES,
+            ownership=ownership,
             extra_lifespan=lifespan,
         )
     )

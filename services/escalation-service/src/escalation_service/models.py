@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from servicekit.db import ServiceBase, make_metadata
@@ -27,6 +29,13 @@ from servicekit.db import ServiceBase, make_metadata
 class Base(ServiceBase):
     __abstract__ = True
     metadata = make_metadata()
+
+
+SEARCH_EXPRESSION = (
+    "setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A') || "
+    "setweight(to_tsvector('english'::regconfig, coalesce(summary, '') || ' ' || "
+    "coalesce(steps_text, '') || ' ' || coalesce(actual, '')), 'B')"
+)
 
 
 class Bug(Base):
@@ -67,6 +76,14 @@ class Bug(Base):
     reproduced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Duplicate detection (bugs.similarity): the weighted full-text document of the whole
+    # report, kept by PostgreSQL, and the hashes of its normalised error messages.
+    search: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed(SEARCH_EXPRESSION, persisted=True), deferred=True
+    )
+    error_fingerprints: Mapped[list[str]] = mapped_column(
+        ARRAY(String(16)), default=list, server_default="{}"
+    )
 
     @property
     def key(self) -> str:
@@ -144,3 +161,14 @@ class TenantPlan(Base):
     plan_tier: Mapped[str] = mapped_column(String(32))
     subscription_status: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class KnownTenant(Base):
+    """The tenants onboarding announced (``tenant.*`` events): a ``tenant_id`` a request
+    names must be one of them (``escalation_service.ownership``)."""
+
+    __tablename__ = "known_tenants"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    heard_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

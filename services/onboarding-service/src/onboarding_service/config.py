@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from servicekit.settings import ServiceSettings
 
@@ -25,5 +25,26 @@ class OnboardingSettings(ServiceSettings):
     suspend_after_failed_attempts: int = Field(default=4, ge=1)
     """Billing policy: this many failed payment attempts suspend (restrict) the tenant."""
     churn_after_cancellation_days: int = Field(default=30, ge=0)
+    scheduled_suspensions_interval_seconds: float = Field(default=300.0, gt=0)
+    """How often the in-process scheduler's leader applies scheduled suspensions."""
+    inactive_user_scan_interval_seconds: float = Field(default=3600.0, gt=0)
+    """How often the in-process scheduler's leader marks inactive users."""
+    stuck_onboarding_scan_interval_seconds: float = Field(default=900.0, gt=0)
+    """How often the leader counts onboardings with an overdue step
+    (``onboarding_stuck_tenants``, and a warning in the log)."""
     """A tenant suspended because its subscription ended churns this many days later,
     unless reactivated meanwhile; 0 turns automatic churn off (churn by hand)."""
+    confirmation_code_ttl_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    """How long the one-time code of an MFA reset requested by support can be confirmed."""
+    confirmation_code_attempts: int = Field(default=3, ge=1, le=10)
+    """Wrong codes allowed per MFA reset request before it is rejected."""
+    confirmation_code_drop: str | None = None
+    """Development and tests only: a directory where each one-time code is written as
+    ``<request_id>.code``, standing in for the outbound mail of issue #16 (which will
+    send it to the user's registered address). Refused in production."""
+
+    @model_validator(mode="after")
+    def _no_code_drop_in_production(self) -> OnboardingSettings:
+        if self.confirmation_code_drop and not self.is_development:
+            raise ValueError("CONFIRMATION_CODE_DROP is for development and tests only")
+        return self

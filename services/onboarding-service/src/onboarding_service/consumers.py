@@ -6,20 +6,33 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onboarding_service.access.service import handle_access_request
+from onboarding_service.access.confirmation import CodeGenerator, random_code
+from onboarding_service.access.service import (
+    ConfirmationPolicy,
+    handle_access_request,
+    handle_confirmation,
+)
 from onboarding_service.billing import service as billing
 from onboarding_service.clock import Clock
 from onboarding_service.config import OnboardingSettings
 from servicekit.consumer import EventRouter
 from supportops_events import Envelope
 from supportops_events import billing as bev
-from supportops_events.tickets import AccessActionRequested
+from supportops_events.tickets import AccessActionRequested, AccessConfirmationSubmitted
 
 CONSUMES = ["billing.events", "onboarding.commands"]
 
 
-def build_events(*, clock: Clock, settings: OnboardingSettings) -> EventRouter:
+def build_events(
+    *, clock: Clock, settings: OnboardingSettings, codes: CodeGenerator = random_code
+) -> EventRouter:
     events = EventRouter()
+    confirmation = ConfirmationPolicy(
+        codes=codes,
+        ttl=timedelta(minutes=settings.confirmation_code_ttl_minutes),
+        attempts=settings.confirmation_code_attempts,
+        drop=settings.confirmation_code_drop,
+    )
 
     @events.on(
         bev.SubscriptionCreated,
@@ -56,6 +69,17 @@ def build_events(*, clock: Clock, settings: OnboardingSettings) -> EventRouter:
     async def on_access_request(session: AsyncSession, envelope: Envelope) -> None:
         assert isinstance(envelope.data, AccessActionRequested)
         await handle_access_request(
+            session,
+            command=envelope.data,
+            now=clock.now(),
+            invitation_ttl=timedelta(hours=settings.invitation_ttl_hours),
+            confirmation=confirmation,
+        )
+
+    @events.on(AccessConfirmationSubmitted)
+    async def on_confirmation(session: AsyncSession, envelope: Envelope) -> None:
+        assert isinstance(envelope.data, AccessConfirmationSubmitted)
+        await handle_confirmation(
             session,
             command=envelope.data,
             now=clock.now(),

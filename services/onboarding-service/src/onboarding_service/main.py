@@ -7,14 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from onboarding_service.access.confirmation import CodeGenerator, random_code
 from onboarding_service.checklist.endpoints import router as checklist_router
 from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import build_events
+from onboarding_service.ownership import ownership
 from onboarding_service.scan_endpoints import router as scans_router
+from onboarding_service.schedule import build_jobs
 from onboarding_service.tenants.endpoints import router as tenants_router
 from onboarding_service.users.endpoints import router as users_router
 from servicekit.app import ServiceDefinition, create_service_app
+from servicekit.scheduler import running_scheduler
 
 DESCRIPTION = "tenants, users, invitations, the onboarding checklist and access actions"
 SERVICE_NAME = "onboarding-service"
@@ -22,15 +26,26 @@ PRODUCES = ["onboarding.events"]
 
 
 def create_app(
-    settings: OnboardingSettings | None = None, *, clock: Clock | None = None
+    settings: OnboardingSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    codes: CodeGenerator = random_code,
 ) -> FastAPI:
+    """``codes`` makes the one-time codes of MFA resets; tests pass their own to know them."""
     settings = settings or OnboardingSettings()
     clock = clock or SystemClock()
 
     @asynccontextmanager
     async def provide_clock(app: FastAPI) -> AsyncIterator[None]:
         app.state.clock = clock
-        yield
+        async with running_scheduler(
+            app.state.db,
+            service=SERVICE_NAME,
+            jobs=build_jobs(app, settings),
+            enabled=bool(settings.run_scheduler),
+        ) as scheduler:
+            app.state.scheduler = scheduler
+            yield
 
     app = create_service_app(
         ServiceDefinition(
@@ -39,8 +54,9 @@ def create_app(
             title="supportops onboarding-service",
             description=DESCRIPTION,
             routers=[tenants_router, users_router, checklist_router, scans_router],
-            events=build_events(clock=clock, settings=settings),
+            events=build_events(clock=clock, settings=settings, codes=codes),
             produces=PRODUCES,
+            ownership=ownership,
             extra_lifespan=provide_clock,
         )
     )

@@ -182,3 +182,26 @@ class AccessRequest(Base):
     requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AccessConfirmation(Base):
+    """The one-time code of an MFA reset requested by support: only its hash is kept,
+    with an expiry and an attempt limit. The reset happens when the code is confirmed."""
+
+    __tablename__ = "access_confirmations"
+
+    request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    ticket_id: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(64))
+    user_email: Mapped[str] = mapped_column(String(320))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    code_hash: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts_allowed: Mapped[int] = mapped_column(Integer)
+    attempts_used: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # pending|confirmed|expired|failed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

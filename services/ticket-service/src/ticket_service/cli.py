@@ -19,6 +19,7 @@ from ticket_service.config import TicketSettings
 from ticket_service.main import PRODUCES, SERVICE_NAME, configure_sessions
 from ticket_service.sla.service import scan
 from ticket_service.tickets.service import auto_close
+from ticket_service.triage.classifier import RefitResult, classifier_of, refit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
@@ -65,6 +66,28 @@ async def _auto_close_command(settings: ServiceSettings, args: argparse.Namespac
     return 0
 
 
+async def run_triage_refit(settings: TicketSettings, *, clock: Clock = system_clock) -> RefitResult:
+    """Refit the triage classifier from the corpus and the agents' examples (a CronJob's
+    run); running services pick the new version up within their poll period."""
+    at = clock()
+
+    async def work(session: AsyncSession) -> RefitResult:
+        return await refit(session, classifier=classifier_of(session), at=at)
+
+    return await _in_unit_of_work(settings, work)
+
+
+async def _triage_refit_command(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    assert isinstance(settings, TicketSettings)
+    result = await run_triage_refit(settings)
+    state = "recorded" if result.created else "unchanged (same examples)"
+    print(
+        f"triage-refit: model {result.version} {state}; {result.corpus_examples} corpus + "
+        f"{result.agent_examples} agent examples, fitted in {result.fit_seconds:.2f} s"
+    )
+    return 0
+
+
 def build_cli() -> ServiceCli:
     return ServiceCli(
         name=SERVICE_NAME,
@@ -76,6 +99,10 @@ def build_cli() -> ServiceCli:
         commands={
             "sla-scan": ("emit SLA warnings and breaches (once each)", _sla_scan_command),
             "auto-close": ("close tickets solved long enough ago", _auto_close_command),
+            "triage-refit": (
+                "refit the triage classifier from the corpus and agents' corrections",
+                _triage_refit_command,
+            ),
         },
     )
 

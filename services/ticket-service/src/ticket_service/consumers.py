@@ -9,7 +9,11 @@ from supportops_events import Envelope
 from supportops_events import billing as b
 from supportops_events import escalation as e
 from supportops_events import onboarding as o
-from ticket_service.access.service import note_user_change, record_outcome
+from ticket_service.access.service import (
+    note_user_change,
+    record_confirmation_step,
+    record_outcome,
+)
 from ticket_service.accounts import service as accounts
 from ticket_service.clock import system_clock
 from ticket_service.escalations.service import apply_bug_event
@@ -49,6 +53,12 @@ async def on_user(session: AsyncSession, envelope: Envelope) -> None:
 async def on_access_outcome(session: AsyncSession, envelope: Envelope) -> None:
     await accounts.heard(session, envelope)
     await record_outcome(session, envelope, at=system_clock())
+
+
+@events.on(o.AccessConfirmationPending, o.AccessConfirmationFailed)
+async def on_access_confirmation(session: AsyncSession, envelope: Envelope) -> None:
+    await accounts.heard(session, envelope)
+    await record_confirmation_step(session, envelope, at=system_clock())
 
 
 @events.on(

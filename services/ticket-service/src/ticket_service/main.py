@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +12,7 @@ from fastapi import FastAPI
 
 from servicekit.app import ServiceDefinition, create_service_app
 from servicekit.db import Database
+from servicekit.scheduler import running_scheduler
 from ticket_service.access.endpoints import router as access_router
 from ticket_service.accounts.endpoints import router as accounts_router
 from ticket_service.agents.endpoints import router as agents_router
@@ -21,9 +24,13 @@ from ticket_service.csat.service import SESSION_INFO_KEY, SurveyLinks
 from ticket_service.escalations.endpoints import router as escalations_router
 from ticket_service.intake.endpoints import router as intake_router
 from ticket_service.metrics.endpoints import router as metrics_router
+from ticket_service.ownership import ownership
+from ticket_service.schedule import build_jobs
 from ticket_service.sla.endpoints import router as sla_router
 from ticket_service.templates.endpoints import router as templates_router
 from ticket_service.tickets.endpoints import router as tickets_router
+from ticket_service.triage.classifier import CLASSIFIER_INFO_KEY, TriageClassifier
+from ticket_service.triage.endpoints import model_router as triage_model_router
 from ticket_service.triage.endpoints import router as triage_router
 
 DESCRIPTION = "intake, triage, SLAs, templates, account context, escalation and CSAT"
@@ -32,15 +39,31 @@ logger = logging.getLogger("ticket_service")
 PRODUCES = ["tickets.events", "onboarding.commands"]
 
 
-def configure_sessions(db: Database, settings: TicketSettings) -> None:
+def configure_sessions(db: Database, settings: TicketSettings) -> TriageClassifier:
     """Give every session of ``db`` what domain code needs beyond the database: the
     survey links of these settings (solving a ticket sends one, in a request or a
-    consumer alike), and the process's configuration cache (rules, policies, calendars,
-    agents; checked against the database's config version on use)."""
+    consumer alike), the process's configuration cache (rules, policies, calendars,
+    agents; checked against the database's config version on use) and the process's
+    triage classifier (held in memory, refreshed by ``follow_triage_model``)."""
     info = dict(db.sessionmaker.kw.get("info") or {})
     info[SESSION_INFO_KEY] = SurveyLinks.from_settings(settings)
     info[CONFIG_CACHE_KEY] = ConfigCache()
+    classifier = TriageClassifier(review_below=settings.triage_review_below)
+    info[CLASSIFIER_INFO_KEY] = classifier
     db.sessionmaker.configure(info=info)
+    return classifier
+
+
+async def follow_triage_model(db: Database, classifier: TriageClassifier, *, every: float) -> None:
+    """Fit the current triage model now, then pick up each newer refit (``triage-refit``
+    records it): one cheap query per period, never one per request."""
+    while True:
+        try:
+            async with db.unit_of_work() as session:
+                await classifier.refresh(session)
+        except Exception:  # the database may be away; the model in memory keeps serving
+            logger.warning("could not refresh the triage model", exc_info=True)
+        await asyncio.sleep(every)
 
 
 def create_app(settings: TicketSettings | None = None) -> FastAPI:
@@ -49,8 +72,28 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # runs before the consumers' first poll: no await between start and here
-        configure_sessions(app.state.db, settings)
-        yield
+        classifier = configure_sessions(app.state.db, settings)
+        try:
+            async with app.state.db.unit_of_work() as session:
+                await classifier.refresh(session)  # fit once at startup (well under 2 s)
+        except Exception:
+            logger.warning("triage model not fitted at startup", exc_info=True)
+        follower = asyncio.create_task(
+            follow_triage_model(app.state.db, classifier, every=settings.triage_model_poll_seconds)
+        )
+        try:
+            async with running_scheduler(
+                app.state.db,
+                service=SERVICE_NAME,
+                jobs=build_jobs(app, settings),
+                enabled=bool(settings.run_scheduler),
+            ) as scheduler:
+                app.state.scheduler = scheduler
+                yield
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
 
     app = create_service_app(
         ServiceDefinition(
@@ -63,6 +106,7 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
                 access_router,
                 escalations_router,
                 triage_router,
+                triage_model_router,
                 agents_router,
                 accounts_router,
                 templates_router,
@@ -73,6 +117,7 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
             ],
             events=events,
             produces=PRODUCES,
+            ownership=ownership,
             extra_lifespan=lifespan,
         )
     )

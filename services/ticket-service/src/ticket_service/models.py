@@ -12,6 +12,7 @@ from sqlalchemy import (
     Computed,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -75,6 +76,11 @@ class Ticket(Base):
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     assignee_id: Mapped[str | None] = mapped_column(String(64))
     triage_rule_id: Mapped[uuid.UUID | None] = mapped_column()
+    # The classifier's judgment (None when a rule or the system decided): how sure it was,
+    # which fitted model, and the phrases that drove it.
+    triage_confidence: Mapped[float | None] = mapped_column(Float)
+    triage_model_version: Mapped[str | None] = mapped_column(String(64))
+    triage_evidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     followup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     followup_invoice_id: Mapped[str | None] = mapped_column(String(64), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -135,6 +141,38 @@ class TriageRule(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TriageExample(Base):
+    """A ticket an agent re-triaged: a labelled example the classifier is refitted on."""
+
+    __tablename__ = "triage_examples"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(64))
+    predicted_label: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    labelled_by: Mapped[str | None] = mapped_column(String(200))
+    labelled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TriageModelVersion(Base):
+    """One refit of the classifier: the examples it saw (corpus + agent examples up to
+    ``examples_through``); every process fits the same examples to the same model."""
+
+    __tablename__ = "triage_models"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    examples_through: Mapped[int] = mapped_column(BigInteger)
+    corpus_examples: Mapped[int] = mapped_column(Integer)
+    agent_examples: Mapped[int] = mapped_column(Integer)
+    fit_seconds: Mapped[float] = mapped_column(Float)
+    trained_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Agent(Base):
@@ -293,7 +331,8 @@ class Escalation(Base):
 
 
 class Template(Base):
-    """An approved response template; editing adds a version, old versions stay."""
+    """A response template version; editing adds an unapproved version, old ones stay.
+    Replies use the newest version a second person approved."""
 
     __tablename__ = "templates"
     __table_args__ = (UniqueConstraint("key", "version"),)
@@ -306,6 +345,10 @@ class Template(Base):
     variables: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     approved: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # four eyes: who wrote this version, and the other person who approved it
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SlaNotification(Base):
@@ -372,6 +415,10 @@ class BusinessCalendarRow(Base):
     opens: Mapped[time] = mapped_column(Time)
     closes: Mapped[time] = mapped_column(Time)
     holidays: Mapped[list[date]] = mapped_column(ARRAY(Date), default=list)
+    holiday_country: Mapped[str | None] = mapped_column(String(8))
+    """ISO country (``US``) whose public holidays the scheduler adds for the current and
+    next year; None: only the holidays set by hand or imported from iCal."""
+    holidays_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 

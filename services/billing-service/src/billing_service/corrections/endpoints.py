@@ -14,6 +14,7 @@ from billing_service.deps import BillingStaff, DatabaseDep, run_idempotent
 from billing_service.models import Correction
 from billing_service.stripe_gateway import StripeDep
 from servicekit.auth import Principal
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import PreconditionRequired
 from servicekit.idempotency import Idempotency, IdempotencyDep
@@ -45,7 +46,12 @@ async def _list(
     return Page[CorrectionOut](items=[service.out(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/v1/refunds", status_code=201, response_model=CorrectionOut)
+@router.post(
+    "/v1/refunds",
+    dependencies=[owned(body={"invoice_id": "invoice", "stripe_charge_id": "charge"})],
+    status_code=201,
+    response_model=CorrectionOut,
+)
 async def create_refund(
     body: RefundIn,
     principal: BillingStaff,
@@ -64,7 +70,7 @@ async def create_refund(
     return await run_idempotent(db=db, idem=idem, body=body, action=action)
 
 
-@router.get("/v1/refunds")
+@router.get("/v1/refunds", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_refunds(
     session: SessionDep,
     principal: BillingStaff,
@@ -74,7 +80,7 @@ async def list_refunds(
     return await _list(session, principal, page, kind="refund", tenant_id=tenant_id)
 
 
-@router.get("/v1/refunds/{refund_id}")
+@router.get("/v1/refunds/{refund_id}", dependencies=[owned(path={"refund_id": "refund"})])
 async def get_refund(
     refund_id: uuid.UUID, session: SessionDep, principal: BillingStaff
 ) -> CorrectionOut:
@@ -83,7 +89,12 @@ async def get_refund(
     return service.out(record)
 
 
-@router.post("/v1/credit-notes", status_code=201, response_model=CorrectionOut)
+@router.post(
+    "/v1/credit-notes",
+    dependencies=[owned(body={"invoice_id": "invoice"})],
+    status_code=201,
+    response_model=CorrectionOut,
+)
 async def create_credit_note(
     body: CreditNoteIn,
     principal: BillingStaff,
@@ -102,7 +113,7 @@ async def create_credit_note(
     return await run_idempotent(db=db, idem=idem, body=body, action=action)
 
 
-@router.get("/v1/credit-notes")
+@router.get("/v1/credit-notes", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_credit_notes(
     session: SessionDep,
     principal: BillingStaff,

@@ -61,6 +61,20 @@ async def _invoice(session: AsyncSession, invoice_id: str, principal: Principal)
     return invoice
 
 
+async def _invoice_paid_by(session: AsyncSession, charge_id: str, principal: Principal) -> Invoice:
+    invoice = await session.scalar(
+        select(Invoice).where(Invoice.stripe_charge_id == charge_id).limit(1)
+    )
+    if invoice is None:
+        raise Unprocessable(
+            "no invoice of ours was paid by this charge",
+            code="unknown-charge",
+            field="stripe_charge_id",
+        )
+    principal.ensure_tenant(invoice.tenant_id, resource="charge")
+    return invoice
+
+
 async def issue_refund(
     *, db: Database, stripe: StripeGateway, body: RefundIn, principal: Principal, key: str
 ) -> CorrectionOut:
@@ -68,11 +82,21 @@ async def issue_refund(
         invoice = None
         if body.invoice_id is not None:
             invoice = await _invoice(session, str(body.invoice_id), principal)
+            if invoice.stripe_charge_id not in (None, body.stripe_charge_id):
+                raise Unprocessable(
+                    "the charge did not pay this invoice",
+                    code="charge-not-of-invoice",
+                    field="stripe_charge_id",
+                )
+        else:
+            # The charge's owner is the tenant of the invoice it paid, never the caller.
+            invoice = await _invoice_paid_by(session, body.stripe_charge_id, principal)
+        if invoice is not None:
             if invoice.status != "paid":
                 raise InvalidTransition(f"a {invoice.status} invoice cannot be refunded")
             if body.amount is not None and body.amount > invoice.amount_paid:
                 raise Unprocessable("more than was paid", field="amount")
-        tenant = invoice.tenant_id if invoice else principal.tenant_id
+        tenant = invoice.tenant_id if invoice else None
         if tenant is None:
             raise Unprocessable(
                 "name the invoice the refund belongs to", code="tenant-unknown", field="invoice_id"

@@ -16,6 +16,7 @@ from billing_service.invoices.schemas import InvoiceActionOut, InvoiceOut
 from billing_service.models import Invoice
 from billing_service.stripe_gateway import StripeDep
 from servicekit.auth import Principal
+from servicekit.authz import owned
 from servicekit.db import Database
 from servicekit.deps import SessionDep
 from servicekit.errors import InvalidTransition, NotFound
@@ -44,6 +45,7 @@ def out(invoice: Invoice) -> InvoiceOut:
         period_start=invoice.period_start,
         period_end=invoice.period_end,
         hosted_invoice_url=invoice.hosted_invoice_url,
+        stripe_charge_id=invoice.stripe_charge_id,
         is_renewal=invoice.is_renewal,
         sent=invoice.sent,
         followup_open=invoice.followup_cause is not None,
@@ -51,7 +53,9 @@ def out(invoice: Invoice) -> InvoiceOut:
     )
 
 
-@router.get("")
+@router.get(
+    "", dependencies=[owned(query={"tenant_id": "tenant", "subscription_id": "subscription"})]
+)
 async def list_invoices(
     session: SessionDep,
     principal: Reader,
@@ -85,7 +89,7 @@ async def _load(session: SessionDep, invoice_id: uuid.UUID, principal: Principal
     return invoice
 
 
-@router.get("/{invoice_id}")
+@router.get("/{invoice_id}", dependencies=[owned(path={"invoice_id": "invoice"})])
 async def get_invoice(
     invoice_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> InvoiceOut:
@@ -119,6 +123,7 @@ async def _actionable(
 
 @router.post(
     "/{invoice_id}/send",
+    dependencies=[owned(path={"invoice_id": "invoice"})],
     status_code=202,
     response_model=InvoiceActionOut,
     responses=PRECONDITION_RESPONSES,
@@ -151,6 +156,7 @@ async def send_invoice(
 
 @router.post(
     "/{invoice_id}/void",
+    dependencies=[owned(path={"invoice_id": "invoice"})],
     status_code=202,
     response_model=InvoiceActionOut,
     responses=PRECONDITION_RESPONSES,

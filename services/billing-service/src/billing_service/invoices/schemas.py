@@ -26,6 +26,8 @@ class InvoiceOut(BaseModel):
     period_start: datetime
     period_end: datetime
     hosted_invoice_url: str | None
+    stripe_charge_id: str | None
+    """The Stripe charge that paid the invoice (what ``POST /v1/refunds`` names)."""
     is_renewal: bool
     sent: bool
     followup_open: bool

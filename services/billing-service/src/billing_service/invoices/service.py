@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,23 +59,56 @@ async def by_stripe_id(session: AsyncSession, stripe_invoice_id: str) -> Invoice
     ).first()
 
 
-async def mirror(
-    session: AsyncSession, *, obj: dict[str, Any], event_created: int, now: datetime
-) -> tuple[Invoice | None, str]:
-    """Upsert the invoice from a Stripe object unless a newer state is already applied.
+STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
+"""The invoice status lattice: draft < open < uncollectible < paid | void. Stripe only
+moves an invoice up it (an uncollectible invoice can still be paid or voided)."""
+TERMINAL = frozenset({"paid", "void"})
+"""Terminal for the status: whichever of the two is seen first stays."""
 
-    Returns the invoice and ``applied``, ``stale`` or ``unmatched``.
+
+def join_status(current: str | None, incoming: str) -> str:
+    """The status after seeing ``incoming``: the higher of the two in the lattice, so the
+    order (and the one-second grain of Stripe's timestamps) never moves it back."""
+    if current is None:
+        return incoming
+    if current in TERMINAL:
+        return current
+    return incoming if STATUS_RANK[incoming] > STATUS_RANK[current] else current
+
+
+MirrorOutcome = Literal["applied", "stale", "unmatched", "refetch"]
+
+
+async def mirror(
+    session: AsyncSession,
+    *,
+    obj: dict[str, Any],
+    event_created: int,
+    now: datetime,
+    fetched: bool = False,
+) -> tuple[Invoice | None, MirrorOutcome]:
+    """Merge a Stripe invoice object into ours, whatever the order events arrive in.
+
+    The status joins the lattice; ``amount_paid`` and ``attempt_count`` never go back;
+    ``is_renewal`` is sticky. The other fields come from the newest snapshot, newest by
+    ``(created, status rank)``: a ``paid`` and a ``finalized`` stamped the same second
+    are ordered by the lattice. When that does not settle it (same second, same rank, a
+    different amount or due date), the caller fetches the invoice from Stripe and calls
+    again with ``fetched=True``: Stripe's current state is newer than every event so far.
+
+    Returns the invoice and ``applied`` (the snapshot was the newest), ``stale`` (older
+    snapshot: only the monotone facts merged), ``unmatched`` or ``refetch``.
     """
     stripe_id = obj.get("id")
     if not isinstance(stripe_id, str):
         return None, "unmatched"
     invoice = await by_stripe_id(session, stripe_id)
-    if invoice is not None and event_created < invoice.stripe_state_at:
-        return invoice, "stale"
-    sub = await subscription_for_customer(
-        session, customer=obj.get("customer"), stripe_subscription=stripe_subscription_of(obj)
-    )
+    raw_status = str(obj.get("status") or "draft")
+    incoming = raw_status if raw_status in KNOWN_STATUSES else None
     if invoice is None:
+        sub = await subscription_for_customer(
+            session, customer=obj.get("customer"), stripe_subscription=stripe_subscription_of(obj)
+        )
         if sub is None:
             return None, "unmatched"
         invoice = Invoice(
@@ -84,29 +117,65 @@ async def mirror(
             stripe_invoice_id=stripe_id,
             sent=False,
             overdue_days_reported=0,
-            stripe_state_at=0,
+            stripe_state_at=-1,
+            facts={},
+            amount_paid=0,
+            attempt_count=0,
+            is_renewal=False,
         )
         session.add(invoice)
-    raw_status = str(obj.get("status") or "draft")
-    method = str(obj.get("collection_method") or CollectionMethod.charge_automatically.value)
-    invoice.status = raw_status if raw_status in KNOWN_STATUSES else invoice.status or "draft"
-    invoice.number = obj.get("number") or invoice.number
-    invoice.collection_method = (
-        method if method in {m.value for m in CollectionMethod} else "charge_automatically"
+        newest = True
+    else:
+        incoming_key = (event_created, STATUS_RANK.get(incoming or "", -1))
+        stored_key = (invoice.stripe_state_at, STATUS_RANK.get(invoice.status, -1))
+        newest = fetched or incoming_key > stored_key
+        if not fetched and incoming_key == stored_key and _differs(invoice, obj):
+            return invoice, "refetch"
+        newest = newest or incoming_key == stored_key
+    # monotone facts, merged from every snapshot, older ones included
+    invoice.status = join_status(invoice.status, incoming) if incoming else invoice.status
+    invoice.status = invoice.status or "draft"
+    invoice.amount_paid = max(invoice.amount_paid or 0, int(obj.get("amount_paid") or 0))
+    invoice.attempt_count = max(invoice.attempt_count or 0, int(obj.get("attempt_count") or 0))
+    invoice.is_renewal = (
+        bool(invoice.is_renewal) or obj.get("billing_reason") == "subscription_cycle"
     )
-    invoice.currency = str(obj.get("currency") or "usd").lower()
-    invoice.amount_due = int(obj.get("amount_due") or 0)
-    invoice.amount_paid = int(obj.get("amount_paid") or 0)
-    invoice.amount_remaining = int(obj.get("amount_remaining") or 0)
-    invoice.attempt_count = int(obj.get("attempt_count") or 0)
-    invoice.due_date = ts(obj.get("due_date"))
-    invoice.period_start = ts(obj.get("period_start")) or now
-    invoice.period_end = ts(obj.get("period_end")) or now
-    invoice.hosted_invoice_url = obj.get("hosted_invoice_url")
-    invoice.is_renewal = obj.get("billing_reason") == "subscription_cycle" or invoice.is_renewal
-    invoice.stripe_state_at = event_created
+    invoice.number = invoice.number or obj.get("number")
+    if newest:
+        method = str(obj.get("collection_method") or CollectionMethod.charge_automatically.value)
+        invoice.collection_method = (
+            method if method in {m.value for m in CollectionMethod} else "charge_automatically"
+        )
+        invoice.currency = str(obj.get("currency") or "usd").lower()
+        invoice.amount_due = int(obj.get("amount_due") or 0)
+        invoice.due_date = ts(obj.get("due_date"))
+        invoice.period_start = ts(obj.get("period_start")) or now
+        invoice.period_end = ts(obj.get("period_end")) or now
+        invoice.hosted_invoice_url = obj.get("hosted_invoice_url") or invoice.hosted_invoice_url
+        invoice.stripe_state_at = (
+            max(event_created, int(now.timestamp())) if fetched else event_created
+        )
+    # derived, so it is the same whatever the order the parts arrived in
+    invoice.amount_remaining = (
+        0 if invoice.status == "paid" else max(0, invoice.amount_due - invoice.amount_paid)
+    )
+    # the charge that paid it: a sticky fact (refunds resolve charges through it)
+    charge = obj.get("charge")
+    if isinstance(charge, dict):  # expanded
+        charge = charge.get("id")
+    if isinstance(charge, str) and charge:
+        invoice.stripe_charge_id = charge
     await session.flush()
-    return invoice, "applied"
+    return invoice, "applied" if newest else "stale"
+
+
+def _differs(invoice: Invoice, obj: dict[str, Any]) -> bool:
+    """Whether two snapshots of one rank and second disagree on what the rank does not
+    settle (the amount or due date of a draft being edited)."""
+    return (
+        int(obj.get("amount_due") or 0) != invoice.amount_due
+        or ts(obj.get("due_date")) != invoice.due_date
+    )
 
 
 def event_fields(invoice: Invoice) -> dict[str, Any]:

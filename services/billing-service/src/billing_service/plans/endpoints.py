@@ -15,6 +15,7 @@ from billing_service.models import Plan
 from billing_service.plans import service
 from billing_service.plans.schemas import Interval, PlanIn, PlanOut
 from billing_service.stripe_gateway import StripeDep
+from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
@@ -41,7 +42,14 @@ def out(plan: Plan) -> PlanOut:
     )
 
 
-@router.post("", status_code=201, response_model=PlanOut)
+@router.post(
+    "",
+    dependencies=[
+        owned(exempt={"stripe_product_id": GLOBAL_CONFIG, "stripe_price_id": GLOBAL_CONFIG})
+    ],
+    status_code=201,
+    response_model=PlanOut,
+)
 async def create_plan(
     body: PlanIn,
     principal: Admin,
@@ -69,7 +77,7 @@ async def list_plans(
     return Page[PlanOut](items=[out(r) for r in rows], next_cursor=cursor)
 
 
-@router.get("/{plan_id}")
+@router.get("/{plan_id}", dependencies=[owned(exempt={"plan_id": GLOBAL_CONFIG})])
 async def get_plan(
     plan_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> PlanOut:
@@ -78,7 +86,11 @@ async def get_plan(
     return out(plan)
 
 
-@router.post("/{plan_id}/archive", responses=PRECONDITION_RESPONSES)
+@router.post(
+    "/{plan_id}/archive",
+    dependencies=[owned(exempt={"plan_id": GLOBAL_CONFIG})],
+    responses=PRECONDITION_RESPONSES,
+)
 async def archive_plan(
     plan_id: uuid.UUID,
     principal: Admin,

@@ -15,6 +15,7 @@ from billing_service.deps import Admin, DatabaseDep, Reader
 from billing_service.models import Renewal
 from billing_service.renewals import service
 from billing_service.stripe_gateway import StripeDep
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.pagination import Page, PageDep, paginate
 
@@ -46,7 +47,7 @@ class ScanOut(BaseModel):
     errors: list[str]
 
 
-@router.get("")
+@router.get("", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_renewals(
     session: SessionDep,
     principal: Reader,

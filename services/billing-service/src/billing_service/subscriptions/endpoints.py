@@ -21,6 +21,7 @@ from billing_service.subscriptions.schemas import (
     SubscriptionOut,
     SyncState,
 )
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
@@ -29,7 +30,12 @@ from supportops_events.billing import SubscriptionStatus
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 
 
-@router.post("", status_code=201, response_model=SubscriptionOut)
+@router.post(
+    "",
+    dependencies=[owned(body={"tenant_id": "tenant"})],
+    status_code=201,
+    response_model=SubscriptionOut,
+)
 async def create_subscription(
     body: SubscriptionIn,
     principal: BillingStaff,
@@ -57,7 +63,7 @@ async def create_subscription(
     return await run_idempotent(db=db, idem=idem, body=body, action=action)
 
 
-@router.get("")
+@router.get("", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_subscriptions(
     session: SessionDep,
     principal: Reader,
@@ -84,7 +90,7 @@ async def list_subscriptions(
     return Page[SubscriptionOut](items=items, next_cursor=cursor)
 
 
-@router.get("/{subscription_id}")
+@router.get("/{subscription_id}", dependencies=[owned(path={"subscription_id": "subscription"})])
 async def get_subscription(
     subscription_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> SubscriptionOut:
@@ -95,7 +101,10 @@ async def get_subscription(
 
 
 @router.post(
-    "/{subscription_id}/change", response_model=SubscriptionOut, responses=PRECONDITION_RESPONSES
+    "/{subscription_id}/change",
+    dependencies=[owned(path={"subscription_id": "subscription"})],
+    response_model=SubscriptionOut,
+    responses=PRECONDITION_RESPONSES,
 )
 async def change_subscription(
     subscription_id: uuid.UUID,
@@ -129,7 +138,10 @@ async def change_subscription(
 
 
 @router.post(
-    "/{subscription_id}/cancel", response_model=SubscriptionOut, responses=PRECONDITION_RESPONSES
+    "/{subscription_id}/cancel",
+    dependencies=[owned(path={"subscription_id": "subscription"})],
+    response_model=SubscriptionOut,
+    responses=PRECONDITION_RESPONSES,
 )
 async def cancel_subscription(
     subscription_id: uuid.UUID,

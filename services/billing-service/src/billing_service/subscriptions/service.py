@@ -18,6 +18,7 @@ shown as ``pending_change`` until Stripe's webhook shows the new phase in effect
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -40,6 +41,7 @@ from billing_service.subscriptions.schemas import (
     SubscriptionIn,
     SubscriptionOut,
 )
+from billing_service.webhooks.metrics import INVALID_STRIPE_DATA
 from servicekit.context import capture_context, resume_context
 from servicekit.db import Database
 from servicekit.errors import Conflict, InvalidTransition, NotFound, Unprocessable
@@ -58,6 +60,8 @@ from supportops_events.billing import (
     SubscriptionStatus,
     SubscriptionUpdated,
 )
+
+logger = logging.getLogger("billing_service.subscriptions")
 
 KNOWN_STATUSES = {s.value for s in SubscriptionStatus}
 NEEDS_ATTENTION = "needs_attention"
@@ -464,7 +468,9 @@ async def _drive_pending(
     async with db.unit_of_work() as session:
         sub = await get(session, subscription_id, lock=True)
         if sub.sync_state == "pending":  # a concurrent driver may have finished first
-            start, end = _period_of(remote)
+            # An impossible period in Stripe's answer is not stored (it is logged and
+            # counted); the placeholder below lasts until a webhook brings the real one.
+            start, end, _ = valid_period(remote, subscription_id=sub.id)
             items = (remote.get("items") or {}).get("data") or []
             sub.stripe_customer_id = str(customer_id)
             sub.stripe_subscription_id = str(remote["id"])
@@ -776,13 +782,84 @@ async def cancel(
 # --- the mirror of Stripe's subscription --------------------------------------------------
 
 
+STATUS_RANK = {
+    "incomplete": 0,
+    "trialing": 1,
+    "active": 2,
+    "past_due": 2,
+    "unpaid": 2,
+    "paused": 2,
+    "canceled": 3,
+    "incomplete_expired": 3,
+}
+"""How far along its life a subscription is: two snapshots stamped the same second are
+ordered by it; within one rank (active / past_due / …) only Stripe can tell."""
+
+Order = Literal["newer", "older", "tie"]
+
+
+def _order(
+    sub: Subscription, *, plan: Plan, obj: dict[str, Any], incoming: str, event_created: int
+) -> Order:
+    if event_created != sub.stripe_state_at:
+        return "newer" if event_created > sub.stripe_state_at else "older"
+    rank, stored = STATUS_RANK.get(incoming, 2), STATUS_RANK.get(sub.status, 2)
+    if rank != stored:
+        return "newer" if rank > stored else "older"
+    items = (obj.get("items") or {}).get("data") or []
+    price_id = (items[0].get("price") or {}).get("id") if items else plan.stripe_price_id
+    quantity = items[0].get("quantity") if items else sub.seats
+    same = (
+        incoming == sub.status
+        and price_id == plan.stripe_price_id
+        and int(quantity or sub.seats) == sub.seats
+        and bool(obj.get("cancel_at_period_end", sub.cancel_at_period_end))
+        == sub.cancel_at_period_end
+    )
+    return "newer" if same else "tie"  # the same state again is harmless
+
+
+def valid_period(
+    obj: dict[str, Any], *, subscription_id: str | None
+) -> tuple[datetime | None, datetime | None, bool]:
+    """The object's current period, or (None, None, True) when it is impossible (it ends
+    before it starts, as stripe-mock answers): such a period is logged, counted and never
+    stored or acted on."""
+    start, end = _period_of(obj)
+    if start is not None and end is not None and start > end:
+        INVALID_STRIPE_DATA.labels(object="subscription", problem="period_ends_before_start").inc()
+        logger.warning(
+            "Stripe subscription %s (ours %s) has an impossible period %s .. %s: ignored",
+            obj.get("id"),
+            subscription_id,
+            start.isoformat(),
+            end.isoformat(),
+        )
+        return None, None, True
+    return start, end, False
+
+
 async def apply_stripe_state(
-    session: AsyncSession, *, obj: dict[str, Any], event_created: int, now: datetime
+    session: AsyncSession,
+    *,
+    obj: dict[str, Any],
+    event_created: int,
+    now: datetime,
+    fetched: bool = False,
 ) -> str:
-    """Mirror a Stripe subscription object onto ours, unless we already applied a newer
-    one. One event per transition, chosen by ``match (previous, current)``; exactly one
-    ``subscription.canceled`` per cancellation (Stripe deleting the subscription at the
-    end of a period whose cancellation was announced is a ``subscription.updated``)."""
+    """Mirror a Stripe subscription object onto ours and announce the facts it shows.
+
+    The state (status, plan, seats, period, ``cancel_at_period_end``) comes from the
+    newest snapshot: newest by ``created``, then by how far along its life it is; when
+    that does not settle it the caller fetches the subscription from Stripe and calls
+    again with ``fetched=True`` (Stripe's current state is newer than every event so far).
+    The facts are announced from the merged state, each once: ``subscription.activated``
+    (the first time it is active — an older snapshot arriving late still brings it),
+    ``subscription.canceled`` (once per cancellation: ``cancel_at_period_end`` turned on,
+    or the subscription ended without notice); otherwise a change is a
+    ``subscription.updated`` (Stripe deleting the subscription at the end of a period
+    whose cancellation was announced included). An impossible period is ignored (logged,
+    counted, a follow-up) and the rest of the snapshot applied."""
     sub = (
         await session.scalars(
             select(Subscription)
@@ -792,14 +869,35 @@ async def apply_stripe_state(
     ).first()
     if sub is None:
         return "unmatched"
-    if event_created < sub.stripe_state_at:
-        return "stale"
     assert sub.plan_id is not None
     previous = SubscriptionStatus(sub.status)
     raw = str(obj.get("status") or sub.status)
     current = SubscriptionStatus(raw) if raw in KNOWN_STATUSES else previous
     old_plan = await session.get(Plan, sub.plan_id)
     assert old_plan is not None
+    order: Order = (
+        "newer"
+        if fetched
+        else _order(
+            sub, plan=old_plan, obj=obj, incoming=current.value, event_created=event_created
+        )
+    )
+    if order == "tie":
+        return "refetch"
+    start, end, impossible = valid_period(obj, subscription_id=sub.id)
+    if impossible:
+        await _require_followup(
+            session,
+            sub=sub,
+            cause=FollowupCause.stripe_data_invalid,
+            detail=(
+                f"Stripe shows subscription {sub.stripe_subscription_id} with a period that "
+                "ends before it starts; the period was ignored: check it on Stripe"
+            ),
+            plan=old_plan,
+        )
+    if order == "older":
+        return await _late_facts(session, sub=sub, plan=old_plan, current=current, now=now)
     plan = old_plan
     changed: list[str] = []
     items = (obj.get("items") or {}).get("data") or []
@@ -814,7 +912,6 @@ async def apply_stripe_state(
             changed.append("plan_code")
     if quantity is not None and int(quantity) != sub.seats:
         changed.append("seats")
-    start, end = _period_of(obj)
     if start is not None and start != sub.current_period_start:
         changed.append("current_period_start")
     if end is not None and end != sub.current_period_end:
@@ -835,7 +932,7 @@ async def apply_stripe_state(
         _clear_pending(sub)
         changed.append("pending_change")
     previous_seats, previous_cape = sub.seats, sub.cancel_at_period_end
-    sub.stripe_state_at = event_created
+    sub.stripe_state_at = max(event_created, int(now.timestamp())) if fetched else event_created
     sub.plan_id = plan.id
     sub.seats = int(quantity) if quantity else sub.seats
     sub.current_period_start = start or sub.current_period_start
@@ -846,45 +943,54 @@ async def apply_stripe_state(
         # the cancellation was withdrawn: a later one is a new cancellation
         sub.cancel_announced_at = sub.canceled_at = sub.cancel_reason = None
     await session.flush()
-    if not changed:
-        return "unchanged"
     fields = await _fields(session, sub, plan, now)
-    event: SubscriptionEvent
-    match (previous, current):
-        case (_, SubscriptionStatus.canceled) if previous is not SubscriptionStatus.canceled:
-            sub.canceled_at = sub.canceled_at or ts(obj.get("canceled_at")) or now
-            if sub.cancel_announced_at is None:
-                sub.cancel_announced_at = now
-                event = SubscriptionCanceled(
-                    **fields,
-                    canceled_at=sub.canceled_at,
-                    ends_at=ts(obj.get("ended_at")) or now,
-                    reason=sub.cancel_reason
-                    or ((obj.get("cancellation_details") or {}).get("comment")),
-                )
-            else:
-                event = _updated(fields, changed, old_plan, previous_seats, previous)
-            await renewals.on_subscription_ended(session, subscription_id=sub.id, now=now)
-        case (
-            SubscriptionStatus.incomplete | SubscriptionStatus.trialing,
-            SubscriptionStatus.active,
-        ) if not sub.ever_activated:
-            sub.ever_activated = True
-            event = SubscriptionActivated(**fields)
-        case _ if cape and not previous_cape and sub.cancel_announced_at is None:
-            sub.cancel_announced_at = now
-            event = SubscriptionCanceled(
-                **fields,
-                canceled_at=ts(obj.get("canceled_at")) or now,
-                ends_at=sub.current_period_end or now,
-                reason=(obj.get("cancellation_details") or {}).get("comment"),
-            )
-        case _:
-            event = _updated(fields, changed, old_plan, previous_seats, previous)
-    if current is SubscriptionStatus.active:
+    events: list[SubscriptionEvent] = []
+    if current is SubscriptionStatus.active and not sub.ever_activated:
         sub.ever_activated = True
+        events.append(SubscriptionActivated(**fields))
+    ended = current is SubscriptionStatus.canceled and previous is not SubscriptionStatus.canceled
+    if ended:
+        sub.canceled_at = sub.canceled_at or ts(obj.get("canceled_at")) or now
+        await renewals.on_subscription_ended(session, subscription_id=sub.id, now=now)
+    if (ended or cape) and sub.cancel_announced_at is None:
+        sub.cancel_announced_at = now
+        sub.canceled_at = sub.canceled_at or ts(obj.get("canceled_at")) or now
+        comment = (obj.get("cancellation_details") or {}).get("comment")
+        events.append(
+            SubscriptionCanceled(
+                **fields,
+                canceled_at=sub.canceled_at,
+                ends_at=(ts(obj.get("ended_at")) or now)
+                if current is SubscriptionStatus.canceled
+                else sub.current_period_end or now,
+                reason=sub.cancel_reason or comment,
+            )
+        )
+    if not events and changed:
+        events.append(_updated(fields, changed, old_plan, previous_seats, previous))
     await session.flush()
-    await publish(session, event)
+    for event in events:
+        await publish(session, event)
+    return "applied" if events or changed else "unchanged"
+
+
+async def _late_facts(
+    session: AsyncSession,
+    *,
+    sub: Subscription,
+    plan: Plan,
+    current: SubscriptionStatus,
+    now: datetime,
+) -> str:
+    """An older snapshot changes no state, but it may prove a fact never announced: the
+    subscription was active once (its activation arrived after a newer state). The
+    announcement carries the current state, so no consumer moves back. An older
+    cancellation is not news: a newer state without it means it was withdrawn."""
+    if current is not SubscriptionStatus.active or sub.ever_activated:
+        return "stale"
+    sub.ever_activated = True
+    await session.flush()
+    await publish(session, SubscriptionActivated(**await _fields(session, sub, plan, now)))
     return "applied"
 
 

@@ -13,6 +13,11 @@ from sqlalchemy.dialects.postgresql import insert
 from billing_service.config import BillingSettings
 from billing_service.deps import DatabaseDep
 from billing_service.models import StripeEvent
+from billing_service.webhooks.metrics import (
+    WEBHOOKS_RECEIVED,
+    WEBHOOKS_REJECTED,
+    WEBHOOKS_VERIFIED,
+)
 from servicekit.context import capture_context
 from servicekit.errors import BadRequest
 
@@ -40,10 +45,13 @@ async def receive_webhook(
 ) -> WebhookAck:
     """Open endpoint: the Stripe signature over the raw body is the authentication."""
     settings: BillingSettings = request.app.state.settings
+    WEBHOOKS_RECEIVED.inc()
     payload = await request.body()
     if len(payload) > MAX_BODY:
+        WEBHOOKS_REJECTED.labels(reason="payload_too_large").inc()
         raise BadRequest("the payload is too large", code="payload-too-large")
     if not stripe_signature:
+        WEBHOOKS_REJECTED.labels(reason="missing_signature").inc()
         raise BadRequest("the Stripe-Signature header is missing", code="invalid-signature")
     try:
         stripe.WebhookSignature.verify_header(
@@ -53,6 +61,7 @@ async def receive_webhook(
             tolerance=settings.stripe_webhook_tolerance_seconds,
         )
     except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
+        WEBHOOKS_REJECTED.labels(reason="invalid_signature").inc()
         raise BadRequest(
             f"the Stripe signature is invalid or stale: {exc}", code="invalid-signature"
         ) from exc
@@ -62,9 +71,13 @@ async def receive_webhook(
         if not isinstance(event.get("data", {}).get("object"), dict):
             raise ValueError("no data.object")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        WEBHOOKS_REJECTED.labels(reason="invalid_event").inc()
         raise BadRequest("the payload is not a Stripe event", code="invalid-event") from exc
     if len(event_id) > 255 or len(event_type) > 100 or not 0 <= created < 2**53:
+        WEBHOOKS_REJECTED.labels(reason="invalid_event").inc()
         raise BadRequest("the payload is not a Stripe event", code="invalid-event")
+    WEBHOOKS_VERIFIED.inc()
+    object_id = event["data"]["object"].get("id")
     async with db.unit_of_work() as session:
         stored = await session.execute(
             insert(StripeEvent)
@@ -76,6 +89,7 @@ async def receive_webhook(
                 source="webhook",
                 attempts=0,
                 origin_context=capture_context(),
+                object_id=str(object_id)[:255] if object_id is not None else None,
             )
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(StripeEvent.id)

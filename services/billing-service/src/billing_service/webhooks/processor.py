@@ -67,19 +67,27 @@ HANDLED_TYPES = (
     }
 )
 DISPUTE_STATUSES = {s.value for s in DisputeStatus}
+CLOSED_DISPUTE_STATUSES = {"won", "lost", "warning_closed"}
 
 
-async def process(session: AsyncSession, *, event: dict[str, Any], now: datetime) -> str:
-    """Apply one Stripe event; returns the outcome recorded on the stored event."""
+async def process(
+    session: AsyncSession, *, event: dict[str, Any], now: datetime, fetched: bool = False
+) -> str:
+    """Apply one Stripe event; returns the outcome recorded on the stored event, or
+    ``refetch`` when the event's order cannot be settled from its payload: the worker
+    then fetches the object from Stripe (outside any transaction) and calls again with
+    the fetched object in ``data.object`` and ``fetched=True``."""
     event_type = str(event.get("type"))
     created = int(event.get("created") or 0)
     obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
     if event_type in SUBSCRIPTION_TYPES:
         return await subscriptions.apply_stripe_state(
-            session, obj=obj, event_created=created, now=now
+            session, obj=obj, event_created=created, now=now, fetched=fetched
         )
     if event_type in INVOICE_TYPES:
-        return await _invoice(session, event_type=event_type, obj=obj, created=created, now=now)
+        return await _invoice(
+            session, event_type=event_type, obj=obj, created=created, now=now, fetched=fetched
+        )
     if event_type == "charge.refunded":
         return await _refunds(session, charge=obj, created=created)
     if event_type == "credit_note.created":
@@ -115,89 +123,122 @@ async def _upcoming(session: AsyncSession, *, obj: dict[str, Any], now: datetime
 
 
 async def _invoice(
-    session: AsyncSession, *, event_type: str, obj: dict[str, Any], created: int, now: datetime
+    session: AsyncSession,
+    *,
+    event_type: str,
+    obj: dict[str, Any],
+    created: int,
+    now: datetime,
+    fetched: bool,
 ) -> str:
-    invoice, outcome = await invoices.mirror(session, obj=obj, event_created=created, now=now)
-    if invoice is None or outcome != "applied":
+    """Merge the invoice, then announce every fact its merged state holds that was not
+    announced yet, in the order the facts happen (finalized, sent, payment failed, paid,
+    voided). A fact implied by a newer state (``paid`` implies ``finalized``) is
+    announced with it, just before it, so a late ``invoice.finalized`` has nothing left
+    to say; no fact is announced twice and none after a state that contradicts it (a
+    payment failure arriving after the invoice is paid or void, or after a later
+    attempt's failure, is recorded, not news)."""
+    invoice, outcome = await invoices.mirror(
+        session, obj=obj, event_created=created, now=now, fetched=fetched
+    )
+    if invoice is None or outcome in {"unmatched", "refetch"}:
         return outcome
+    facts = dict(invoice.facts or {})
+    announced = False
+
+    def fresh(fact: str, at: datetime) -> bool:
+        nonlocal announced
+        if fact in facts:
+            return False
+        facts[fact] = at.isoformat()
+        announced = True
+        return True
+
     fields = invoices.event_fields(invoice)
     at = ts(created) or now
     transitions = obj.get("status_transitions") or {}
-    match event_type:
-        case "invoice.finalized":
-            await publish(
-                session,
-                InvoiceFinalized(**fields, finalized_at=ts(transitions.get("finalized_at")) or at),
-            )
+    if invoice.status != "draft":
+        finalized_at = ts(transitions.get("finalized_at")) or at
+        if fresh("finalized", finalized_at):
+            await publish(session, InvoiceFinalized(**fields, finalized_at=finalized_at))
             if invoice.is_renewal and invoice.collection_method == "charge_automatically":
                 await renewals.on_invoice_issued(
                     session, invoice=invoice, reason=RenewalInvoicedReason.stripe_automatic
                 )
-        case "invoice.sent":
-            invoice.sent = True
-            await publish(
-                session, InvoiceSent(**fields, sent_at=at, billing_email=obj.get("customer_email"))
+    if event_type == "invoice.sent" and fresh("sent", at):
+        invoice.sent = True  # sticky: no older event clears it
+        await publish(
+            session, InvoiceSent(**fields, sent_at=at, billing_email=obj.get("customer_email"))
+        )
+        if invoice.is_renewal:
+            await renewals.on_invoice_issued(
+                session, invoice=invoice, reason=RenewalInvoicedReason.stripe_automatic
             )
-            if invoice.is_renewal:
-                await renewals.on_invoice_issued(
-                    session, invoice=invoice, reason=RenewalInvoicedReason.stripe_automatic
-                )
-        case "invoice.paid":
-            paid_at = ts(transitions.get("paid_at")) or at
-            await publish(session, InvoicePaid(**fields, paid_at=paid_at))
-            await dunning.resolve_for_invoice(
-                session, invoice=invoice, resolution=FollowupResolution.invoice_paid, now=now
+    attempt = int(obj.get("attempt_count") or 0)
+    failed_before = [int(f.split(":")[1]) for f in facts if f.startswith("payment_failed:")]
+    if (
+        event_type == "invoice.payment_failed"
+        and invoice.status not in invoices.TERMINAL
+        # an older attempt's failure arriving after a newer one's is not news
+        and attempt > max(failed_before, default=-1)
+        and fresh(f"payment_failed:{attempt}", at)
+    ):
+        next_attempt = ts(obj.get("next_payment_attempt"))
+        error = obj.get("last_finalization_error") or {}
+        await publish(
+            session,
+            InvoicePaymentFailed(
+                **fields,
+                failure_code=error.get("code"),
+                failure_message=error.get("message"),
+                next_payment_attempt=next_attempt,
+            ),
+        )
+        await dunning.require_for_invoice(
+            session,
+            invoice=invoice,
+            cause=FollowupCause.payment_failed,
+            next_retry_at=next_attempt,
+            billing_email=obj.get("customer_email"),
+            detail=error.get("message") or f"payment attempt {attempt} failed",
+        )
+        if invoice.is_renewal:
+            await renewals.on_invoice_trouble(
+                session, invoice=invoice, reason=RenewalRiskReason.payment_failed, now=now
             )
-            await renewals.on_invoice_paid(session, invoice=invoice, paid_at=paid_at, now=now)
-        case "invoice.payment_failed":
-            next_attempt = ts(obj.get("next_payment_attempt"))
-            error = obj.get("last_finalization_error") or {}
-            await publish(
-                session,
-                InvoicePaymentFailed(
-                    **fields,
-                    failure_code=error.get("code"),
-                    failure_message=error.get("message"),
-                    next_payment_attempt=next_attempt,
-                ),
+    paid_at = ts(transitions.get("paid_at")) or at
+    if invoice.status == "paid" and fresh("paid", paid_at):
+        await publish(session, InvoicePaid(**fields, paid_at=paid_at))
+        await dunning.resolve_for_invoice(
+            session, invoice=invoice, resolution=FollowupResolution.invoice_paid, now=now
+        )
+        await renewals.on_invoice_paid(session, invoice=invoice, paid_at=paid_at, now=now)
+    voided_at = ts(transitions.get("voided_at")) or at
+    if invoice.status == "void" and fresh("voided", voided_at):
+        await publish(session, InvoiceVoided(**fields, voided_at=voided_at))
+        await dunning.resolve_for_invoice(
+            session, invoice=invoice, resolution=FollowupResolution.invoice_voided, now=now
+        )
+    if event_type == "invoice.overdue" and invoice.status == "open":
+        days = max(0, (now - invoice.due_date).days) if invoice.due_date else 0
+        invoice.overdue_days_reported = max(invoice.overdue_days_reported, days)
+        announced = True
+        await publish(session, InvoiceOverdue(**fields, days_overdue=days))
+        await dunning.require_for_invoice(
+            session,
+            invoice=invoice,
+            cause=FollowupCause.invoice_overdue,
+            days_overdue=days,
+            billing_email=obj.get("customer_email"),
+            detail=f"invoice {invoice.number or invoice.stripe_invoice_id} is {days} days late",
+        )
+        if invoice.is_renewal:
+            await renewals.on_invoice_trouble(
+                session, invoice=invoice, reason=RenewalRiskReason.invoice_overdue, now=now
             )
-            await dunning.require_for_invoice(
-                session,
-                invoice=invoice,
-                cause=FollowupCause.payment_failed,
-                next_retry_at=next_attempt,
-                billing_email=obj.get("customer_email"),
-                detail=error.get("message") or f"payment attempt {invoice.attempt_count} failed",
-            )
-            if invoice.is_renewal:
-                await renewals.on_invoice_trouble(
-                    session, invoice=invoice, reason=RenewalRiskReason.payment_failed, now=now
-                )
-        case "invoice.overdue":
-            days = max(0, (now - invoice.due_date).days) if invoice.due_date else 0
-            invoice.overdue_days_reported = max(invoice.overdue_days_reported, days)
-            await publish(session, InvoiceOverdue(**fields, days_overdue=days))
-            await dunning.require_for_invoice(
-                session,
-                invoice=invoice,
-                cause=FollowupCause.invoice_overdue,
-                days_overdue=days,
-                billing_email=obj.get("customer_email"),
-                detail=f"invoice {invoice.number or invoice.stripe_invoice_id} is {days} days late",
-            )
-            if invoice.is_renewal:
-                await renewals.on_invoice_trouble(
-                    session, invoice=invoice, reason=RenewalRiskReason.invoice_overdue, now=now
-                )
-        case "invoice.voided":
-            await publish(session, InvoiceVoided(**fields, voided_at=at))
-            await dunning.resolve_for_invoice(
-                session, invoice=invoice, resolution=FollowupResolution.invoice_voided, now=now
-            )
-        case _:  # invoice.created, invoice.marked_uncollectible: mirrored, no catalog event
-            pass
+    invoice.facts = facts
     await session.flush()
-    return "applied"
+    return "applied" if announced else outcome
 
 
 async def _invoice_by_stripe(session: AsyncSession, stripe_id: Any) -> Invoice | None:
@@ -298,7 +339,11 @@ async def _dispute(
             select(Correction).where(Correction.stripe_id == dispute_id).with_for_update()
         )
     ).first()
-    if record is not None and created < record.stripe_state_at:
+    if record is not None and (
+        created < record.stripe_state_at
+        # a closed dispute stays closed: an opening of the same second is older
+        or (not closed and record.status in CLOSED_DISPUTE_STATUSES)
+    ):
         return "stale"
     if record is None:
         tenant = await _tenant_of_charge(session, charge) if isinstance(charge, dict) else None
@@ -342,8 +387,14 @@ async def _dispute(
     }
     key = f"dispute:{dispute_id}"
     if closed:
-        if previous_status in {"won", "lost", "warning_closed"}:
+        if previous_status in CLOSED_DISPUTE_STATUSES:
             return "unchanged"
+        if previous_status is None:
+            # closed before its opening arrived: the opening is implied and announced
+            # first (no follow-up: there is nothing left to do), so the late
+            # charge.dispute.created has nothing left to say
+            due_by = ts((obj.get("evidence_details") or {}).get("due_by"))
+            await publish(session, DisputeOpened(**common, evidence_due_by=due_by))
         await publish(session, DisputeClosed(**common, closed_at=ts(created) or now))
         if previous_status is not None:
             await publish(

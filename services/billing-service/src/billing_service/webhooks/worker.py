@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,20 +22,36 @@ from billing_service.plans import service as plans
 from billing_service.stripe_gateway import StripeGateway
 from billing_service.subscriptions import service as subscriptions
 from billing_service.webhooks import processor
+from billing_service.webhooks.metrics import (
+    EVENTS_FAILED,
+    EVENTS_PENDING,
+    EVENTS_PENDING_AGE,
+    EVENTS_PROCESSED,
+)
 from servicekit.context import resume_context
 from servicekit.db import Database
 
 logger = logging.getLogger("billing_service.stripe_worker")
 
-MAX_ATTEMPTS = 8
+Processor = Callable[..., Awaitable[str]]
+"""``processor.process``'s shape: (session, *, event, now, fetched) -> outcome."""
+
+RETRY_BASE_SECONDS = 0.5
 DEFER_LIMIT = timedelta(hours=1)
 
 
 class StripeWorker:
     def __init__(
-        self, *, db: Database, stripe: StripeGateway, clock: Clock, poll_seconds: float
+        self,
+        *,
+        db: Database,
+        stripe: StripeGateway,
+        clock: Clock,
+        poll_seconds: float,
+        process: Processor = processor.process,
     ) -> None:
         self.db = db
+        self.process = process
         self.stripe = stripe
         self.clock = clock
         self.poll_seconds = poll_seconds
@@ -102,56 +120,127 @@ class StripeWorker:
         return await self.process_stored_events()
 
     async def process_stored_events(self) -> int:
+        """Process unprocessed events in ``created`` order, one transaction each. Per
+        Stripe object, order is kept: once an object's event fails (or waits, or another
+        replica holds it), that object's later events wait for the next round, so a
+        retry never finds a newer state applied before it."""
+        now = self.clock()
         async with self.db.unit_of_work() as session:
-            ids = list(
-                await session.scalars(
-                    select(StripeEvent.id)
-                    .where(StripeEvent.processed_at.is_(None))
-                    .order_by(StripeEvent.created, StripeEvent.received_at)
-                    .limit(200)
-                )
+            rows = list(
+                (
+                    await session.execute(
+                        select(StripeEvent.id, StripeEvent.object_id, StripeEvent.next_attempt_at)
+                        .where(StripeEvent.processed_at.is_(None))
+                        .order_by(StripeEvent.created, StripeEvent.received_at, StripeEvent.id)
+                        .limit(200)
+                    )
+                ).tuples()
             )
+            await _measure_pending(session)
         done = 0
-        for event_id in ids:
+        blocked: set[str] = set()
+        for event_id, object_id, next_attempt_at in rows:
+            key = object_id or event_id
+            if key in blocked:
+                continue
+            if next_attempt_at is not None and next_attempt_at > now:
+                blocked.add(key)  # backing off: its object's later events wait too
+                continue
             if await self._process_one(event_id):
                 done += 1
+            else:
+                blocked.add(key)
+        if done:
+            async with self.db.unit_of_work() as session:
+                await _measure_pending(session)
         return done
 
     async def _process_one(self, event_id: str) -> bool:
         now = self.clock()
+        fetched: dict[str, Any] | None = None
+        event_type = "unknown"
         try:
-            async with self.db.unit_of_work() as session:
-                row = (
-                    await session.scalars(
-                        select(StripeEvent)
-                        .where(StripeEvent.id == event_id, StripeEvent.processed_at.is_(None))
-                        .with_for_update(skip_locked=True)
-                    )
-                ).first()
-                if row is None:
-                    return False  # another replica has it, or it is done
-                with resume_context(row.origin_context, f"billing.stripe_event {row.type}"):
-                    outcome = await processor.process(session, event=row.payload, now=now)
-                if outcome == "unmatched" and await _awaiting_intent(session, row):
-                    row.last_error = "deferred: a subscription intent is still being created"
-                    return False
-                row.processed_at, row.outcome = now, outcome
-                row.attempts += 1
-            return True
+            for _ in range(2):  # at most once more, with the object fetched from Stripe
+                async with self.db.unit_of_work() as session:
+                    row = (
+                        await session.scalars(
+                            select(StripeEvent)
+                            .where(StripeEvent.id == event_id, StripeEvent.processed_at.is_(None))
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).first()
+                    if row is None:
+                        return False  # another replica has it, or it is done
+                    event_type = row.type
+                    payload = row.payload
+                    if fetched is not None:
+                        payload = {**payload, "data": {**payload["data"], "object": fetched}}
+                    with resume_context(row.origin_context, f"billing.stripe_event {row.type}"):
+                        outcome = await self.process(
+                            session, event=payload, now=now, fetched=fetched is not None
+                        )
+                    if outcome == "unmatched" and await _awaiting_intent(session, row):
+                        row.last_error = "deferred: a subscription intent is still being created"
+                        return False
+                    if outcome != "refetch":
+                        row.processed_at, row.outcome = now, outcome
+                        row.attempts += 1
+                        row.next_attempt_at = None
+                        EVENTS_PROCESSED.labels(event_type=row.type, outcome=outcome).inc()
+                        return True
+                    object_id, object_kind = row.object_id, row.type.split(".")[0]
+                    own = dict(row.payload["data"]["object"])
+                # Outside any transaction: Stripe's current state settles the order.
+                fetched = await self._fetch(object_kind, object_id)
+                if (
+                    object_kind == "customer"
+                    and subscriptions.valid_period(fetched, subscription_id=None)[2]
+                ):
+                    # Stripe answered with data that cannot be true (stripe-mock's canned
+                    # object does): not trusted; the arrival order settles this tie.
+                    fetched = own
+            raise RuntimeError("the order was not settled by the object fetched from Stripe")
         except Exception as exc:
             logger.exception("processing Stripe event %s failed", event_id)
+            EVENTS_FAILED.labels(event_type=event_type).inc()
             async with self.db.unit_of_work() as session:
-                await session.execute(
-                    update(StripeEvent)
-                    .where(StripeEvent.id == event_id)
-                    .values(attempts=StripeEvent.attempts + 1, last_error=repr(exc)[:4000])
-                )
-                await session.execute(
-                    update(StripeEvent)
-                    .where(StripeEvent.id == event_id, StripeEvent.attempts >= MAX_ATTEMPTS)
-                    .values(processed_at=now, outcome="failed")
-                )
+                row = await session.get(StripeEvent, event_id, with_for_update=True)
+                if row is not None and row.processed_at is None:
+                    # Retried without limit (with backoff): giving up on it would let the
+                    # object's later events overtake it. The pending age shows it.
+                    row.attempts += 1
+                    row.last_error = repr(exc)[:4000]
+                    row.next_attempt_at = now + timedelta(
+                        seconds=min(RETRY_BASE_SECONDS * 2 ** min(row.attempts - 1, 16), 300)
+                    )
             return False
+
+    async def _fetch(self, kind: str, object_id: str | None) -> dict[str, Any]:
+        if not object_id:
+            raise RuntimeError("the event names no object to fetch")
+        if kind == "invoice":
+            return await self.stripe.retrieve_invoice(object_id)
+        if kind == "customer":  # customer.subscription.*
+            return await self.stripe.retrieve_subscription(object_id)
+        raise RuntimeError(f"cannot fetch a {kind} from Stripe")
+
+
+async def _measure_pending(session: AsyncSession) -> None:
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(StripeEvent.received_at)).where(
+                StripeEvent.processed_at.is_(None)
+            )
+        )
+    ).one()
+    EVENTS_PENDING.set(int(count or 0))
+    age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
+    EVENTS_PENDING_AGE.set(max(0.0, age))
+
+
+def _object_id(event: dict[str, Any]) -> str | None:
+    found = ((event.get("data") or {}).get("object") or {}).get("id")
+    return str(found)[:255] if found is not None else None
 
 
 async def _awaiting_intent(session: AsyncSession, row: StripeEvent) -> bool:
@@ -186,6 +275,7 @@ async def reconcile(
                     payload=event,
                     source="reconcile",
                     attempts=0,
+                    object_id=_object_id(event),
                 )
                 .on_conflict_do_nothing(index_elements=["id"])
                 .returning(StripeEvent.id)

@@ -14,19 +14,24 @@ from escalation_service.bugs.schemas import (
     BugCreateResult,
     BugDetail,
     BugOut,
+    BugSettable,
     BugState,
-    BugUpdate,
     LinkIn,
     MergeIn,
     ReproductionIn,
     ReproductionOut,
+    SimilarBug,
+    SimilarIn,
+    SimilarOut,
     TransitionIn,
 )
 from escalation_service.clock import ClockDep
 from escalation_service.config import EscalationSettings
 from escalation_service.models import Bug, Reproduction
+from escalation_service.ownership import ensure_ticket_tenants
 from escalation_service.tracker.base import QaTracker
 from servicekit.auth import Principal, Role, require_roles
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import (
     BadRequest,
@@ -36,6 +41,7 @@ from servicekit.errors import (
     PreconditionRequired,
 )
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep, paginate
 from supportops_events.escalation import BugSeverity
 
@@ -118,6 +124,16 @@ def _ctx(principal: Principal, clock: ClockDep) -> service.Context:
 
 @router.post(
     "/bugs",
+    dependencies=[
+        owned(
+            body={
+                "tenant_id": "tenant",
+                "linked_tickets[].ticket_id": "ticket",
+                "linked_tickets[].tenant_id": "tenant",
+                "affected_tenants": "tenant",
+            }
+        )
+    ],
     status_code=201,
     responses={200: {"model": BugCreateResult, "description": "linked to a duplicate"}},
 )
@@ -138,6 +154,7 @@ async def create_bug(
         principal.ensure_tenant(ref.tenant_id, resource="tenant")
     for tenant in body.affected_tenants:
         principal.ensure_tenant(tenant, resource="tenant")
+    await ensure_ticket_tenants(session, list(body.linked_tickets), listed_in="linked_tickets")
     result = await service.file_report(
         session,
         report=body,
@@ -164,7 +181,44 @@ async def create_bug(
     return await idem.complete(session, out, status_code=status, headers=headers)  # type: ignore[no-any-return]
 
 
-@router.get("/bugs")
+@router.post(
+    "/bugs/similar",
+    summary="Open bugs like a report, before filing it",
+    dependencies=[owned()],
+)
+async def similar_bugs(
+    body: SimilarIn, session: SessionDep, principal: Reporter, settings: SettingsDep
+) -> SimilarOut:
+    """Scores the whole report (title, description, steps, actual and the error messages in
+    them) against every open bug: PostgreSQL full-text and trigram signals plus an error
+    fingerprint, combined into one score. Nothing is written."""
+    probe = repository.Probe(
+        title=body.title, description=body.description, steps=tuple(body.steps), actual=body.actual
+    )
+    found = await service.similar(session, probe=probe, limit=body.limit)
+    if principal.tenant_id is not None:
+        found = [
+            c
+            for c in found
+            if await repository.is_visible_to(session, c.bug.id, principal.tenant_id)
+        ]
+    return SimilarOut(
+        items=[
+            SimilarBug(
+                bug_id=c.bug.id,
+                key=c.bug.key,
+                title=c.bug.title,
+                status=BugState(c.bug.status),
+                score=c.score,
+                reasons=c.reasons,
+            )
+            for c in found
+        ],
+        auto_link_threshold=settings.duplicate_threshold,
+    )
+
+
+@router.get("/bugs", dependencies=[owned(query={"tenant_id": "tenant", "ticket_id": "ticket"})])
 async def list_bugs(
     session: SessionDep,
     principal: Reader,
@@ -192,7 +246,7 @@ async def list_bugs(
     )
 
 
-@router.get("/bugs/{bug_id}")
+@router.get("/bugs/{bug_id}", dependencies=[owned(path={"bug_id": "bug"})])
 async def get_bug(
     bug_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> BugDetail:
@@ -201,26 +255,36 @@ async def get_bug(
     return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
-@router.patch("/bugs/{bug_id}")
+@router.patch(
+    "/bugs/{bug_id}",
+    dependencies=[owned(path={"bug_id": "bug"}, body={"affected_tenants": "tenant"})],
+    **merge_patch_route(
+        BugSettable,
+        description="Edit the report; `If-Match` is required (428 without it, 412 when stale).",
+    ),
+)
 async def update_bug(
     bug_id: uuid.UUID,
-    body: BugUpdate,
+    body: MergePatch,
     session: SessionDep,
     principal: Reporter,
     clock: ClockDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> BugDetail:
-    """Edit the report; ``If-Match`` is required (428 without it, 412 when stale)."""
-    version = parse_if_match(if_match, required=True)
-    assert version is not None
-    for tenant in body.affected_tenants or []:
-        principal.ensure_tenant(tenant, resource="tenant")
+    if if_match is None:
+        parse_if_match(if_match, required=True)  # 428 before anything else
     bug = await _visible_bug(session, principal, bug_id, for_update=True, to_change=True)
+    merged = service.merged_report(bug, patch=body, tenant_scope=principal.tenant_id)
+    version = parse_if_match(if_match, required=True)  # after validation: bad input is a 422
+    assert version is not None
+    if "affected_tenants" in body:
+        for tenant in merged.affected_tenants:
+            principal.ensure_tenant(tenant, resource="tenant")
     await service.update_report(
         session,
         bug=bug,
-        changes=body,
+        merged=merged,
         if_match=version,
         ctx=_ctx(principal, clock),
         tenant_scope=principal.tenant_id,
@@ -229,7 +293,7 @@ async def update_bug(
     return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
-@router.post("/bugs/{bug_id}/transitions")
+@router.post("/bugs/{bug_id}/transitions", dependencies=[owned(path={"bug_id": "bug"})])
 async def transition_bug(
     bug_id: uuid.UUID,
     body: TransitionIn,
@@ -258,7 +322,9 @@ async def transition_bug(
     return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
-@router.post("/bugs/{bug_id}/reproductions", status_code=201)
+@router.post(
+    "/bugs/{bug_id}/reproductions", dependencies=[owned(path={"bug_id": "bug"})], status_code=201
+)
 async def record_reproduction(
     bug_id: uuid.UUID,
     body: ReproductionIn,
@@ -277,7 +343,7 @@ async def record_reproduction(
     return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
 
 
-@router.get("/bugs/{bug_id}/reproductions")
+@router.get("/bugs/{bug_id}/reproductions", dependencies=[owned(path={"bug_id": "bug"})])
 async def list_reproductions(
     bug_id: uuid.UUID, session: SessionDep, principal: Reader
 ) -> list[ReproductionOut]:
@@ -285,7 +351,12 @@ async def list_reproductions(
     return [_reproduction_out(r) for r in await repository.reproductions_of(session, bug.id)]
 
 
-@router.post("/bugs/{bug_id}/links")
+@router.post(
+    "/bugs/{bug_id}/links",
+    dependencies=[
+        owned(path={"bug_id": "bug"}, body={"ticket_id": "ticket", "tenant_id": "tenant"})
+    ],
+)
 async def link_ticket(
     bug_id: uuid.UUID,
     body: LinkIn,
@@ -296,6 +367,7 @@ async def link_ticket(
 ) -> BugDetail:
     """Link a ticket by hand; linking after a fix reopens the bug (a regression)."""
     principal.ensure_tenant(body.tenant_id, resource="tenant")
+    await ensure_ticket_tenants(session, [body])
     bug = await _visible_bug(session, principal, bug_id, for_update=True)
     if bug.duplicate_of_id is not None:
         raise BadRequest("the bug was merged; link to the bug it was merged into")
@@ -306,7 +378,10 @@ async def link_ticket(
     return await service.to_detail(session, bug, tenant_scope=principal.tenant_id)
 
 
-@router.post("/bugs/{bug_id}/merge")
+@router.post(
+    "/bugs/{bug_id}/merge",
+    dependencies=[owned(path={"bug_id": "bug"}, body={"into_bug_id": "bug"})],
+)
 async def merge_bug(
     bug_id: uuid.UUID,
     body: MergeIn,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,104 +11,150 @@ from sqlalchemy import ColumnElement, Select, cast, exists, func, or_, select, t
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from escalation_service.bugs.similarity import Signals, error_fingerprints
 from escalation_service.models import Bug, BugHistory, BugLink, Reproduction
-
-TITLE_WEIGHT, STEPS_WEIGHT, ACTUAL_WEIGHT = 0.5, 0.2, 0.3
 
 FILING_LOCK_KEY = 0x4553_4331_4649_4C45
 """Transaction-level advisory lock serialising filing (duplicate search + insert)."""
+RETRIEVED = 50
+"""Open bugs scored per search: those the report's words, title or error fingerprint find."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A report compared with open bugs: its parts, as the filer wrote them."""
+
+    title: str
+    description: str = ""
+    steps: tuple[str, ...] = ()
+    actual: str = ""
+
+    @property
+    def body(self) -> str:
+        return "\n".join([self.description, "\n".join(self.steps), self.actual])
+
+    @property
+    def fingerprints(self) -> list[str]:
+        return error_fingerprints(self.title, self.description, "\n".join(self.steps), self.actual)
 
 
 @dataclass(frozen=True)
 class Candidate:
     bug: Bug
     score: float
+    reasons: list[str] = field(default_factory=list)
 
 
-def score_weights(*, steps_text: str, actual: str) -> tuple[float, float, float]:
-    """Weights of title, steps and actual; an empty part gives its weight to the title."""
-    title = TITLE_WEIGHT
-    steps = STEPS_WEIGHT if steps_text.strip() else 0.0
-    actual_w = ACTUAL_WEIGHT if actual.strip() else 0.0
-    title += (STEPS_WEIGHT - steps) + (ACTUAL_WEIGHT - actual_w)
-    return title, steps, actual_w
+# The probe's document, weighted like ``bugs.search`` (title A, the rest B), and a query
+# matching ANY of its words (plainto_tsquery ANDs them; a duplicate shares many, not all).
+_PROBE = """
+    SELECT setweight(to_tsvector('english', :title), 'A')
+           || setweight(to_tsvector('english', :body), 'B') AS tv,
+           CAST(replace(CAST(plainto_tsquery('english', :title || ' ' || :body) AS text),
+                        ' & ', ' | ') AS tsquery) AS q,
+           lower(:title) AS title,
+           CAST(:fps AS varchar[]) AS fps
+"""
 
 
-def _score_sql() -> str:
-    return (
-        ":tw * similarity(lower({t}), lower(:title))"
-        " + :sw * similarity(lower({s}), lower(:steps))"
-        " + :aw * similarity(lower({a}), lower(:actual))"
+def _signals_sql(candidates: str) -> str:
+    """The four signals of ``similarity.Signals`` for every row of ``candidates`` (which
+    yields id, title, search and error_fingerprints) against the probe."""
+    return f"""
+    WITH probe AS ({_PROBE}), cand AS ({candidates})
+    SELECT cand.id,
+           coalesce(2.0 * cardinality(ARRAY(
+               SELECT unnest(tsvector_to_array(cand.search))
+               INTERSECT SELECT unnest(tsvector_to_array(probe.tv))))
+             / nullif(length(cand.search) + length(probe.tv), 0), 0) AS fulltext,
+           ts_rank(cand.search, probe.q) AS rank,
+           similarity(lower(cand.title), probe.title) AS title,
+           coalesce(2.0 * cardinality(ARRAY(
+               SELECT unnest(tsvector_to_array(to_tsvector('english', cand.title)))
+               INTERSECT SELECT unnest(tsvector_to_array(to_tsvector('english', probe.title)))))
+             / nullif(length(to_tsvector('english', cand.title))
+                      + length(to_tsvector('english', probe.title)), 0), 0) AS title_words,
+           cand.error_fingerprints && probe.fps AS error
+    FROM cand, probe
+    """
+
+
+def _params(probe: Probe) -> dict[str, Any]:
+    return {"title": probe.title, "body": probe.body, "fps": probe.fingerprints}
+
+
+def _signals(row: Any) -> Signals:
+    return Signals(
+        fulltext=float(row.fulltext),
+        rank=float(row.rank),
+        title=float(row.title),
+        title_words=float(row.title_words),
+        error=bool(row.error),
     )
 
 
 async def duplicate_candidates(
     session: AsyncSession,
     *,
-    title: str,
-    steps_text: str,
-    actual: str,
+    probe: Probe,
     min_score: float,
     limit: int = 5,
     exclude_id: uuid.UUID | None = None,
 ) -> list[Candidate]:
-    tw, sw, aw = score_weights(steps_text=steps_text, actual=actual)
-    raw = await session.execute(
-        text(
-            "SELECT id, score FROM ("
-            f" SELECT id, {_score_sql().format(t='title', s='steps_text', a='actual')} AS score"
-            " FROM bugs WHERE status NOT IN ('closed', 'wont_fix')"
-            " AND duplicate_of_id IS NULL AND (CAST(:exclude AS uuid) IS NULL OR id <> :exclude)"
-            ") ranked WHERE score >= :min_score ORDER BY score DESC, id LIMIT :limit"
-        ),
-        {
-            "tw": tw,
-            "sw": sw,
-            "aw": aw,
-            "title": title,
-            "steps": steps_text,
-            "actual": actual,
-            "exclude": exclude_id,
-            "min_score": min_score,
-            "limit": limit,
-        },
+    """Open bugs scoring at least ``min_score`` against ``probe``, best first.
+
+    PostgreSQL finds the bugs sharing any word (GIN on ``search``, ranked), a close title
+    (trigram GIN) or an error fingerprint (GIN), and computes each one's signals."""
+    found = (
+        f" SELECT b.id, b.title, b.search, b.error_fingerprints FROM bugs b, probe"
+        f" WHERE b.status NOT IN ('closed', 'wont_fix') AND b.duplicate_of_id IS NULL"
+        f" AND (CAST(:exclude AS uuid) IS NULL OR b.id <> :exclude)"
+        f" AND (b.search @@ probe.q OR b.error_fingerprints && probe.fps"
+        f"      OR similarity(lower(b.title), probe.title) > 0.3)"
+        f" ORDER BY ts_rank(b.search, probe.q) DESC, b.id LIMIT {RETRIEVED}"
     )
-    scored = [(row.id, float(row.score)) for row in raw]
-    if not scored:
+    # the candidate CTE reads the probe CTE: both are defined in one WITH
+    sql = _signals_sql(found)
+    rows = (await session.execute(text(sql), {**_params(probe), "exclude": exclude_id})).all()
+    scored = sorted(
+        ((row.id, _signals(row)) for row in rows),
+        key=lambda pair: (-pair[1].score(), str(pair[0])),
+    )
+    kept = [(i, s) for i, s in scored if s.score() >= min_score][:limit]
+    if not kept:
         return []
     bugs = {
         b.id: b
-        for b in (
-            await session.scalars(select(Bug).where(Bug.id.in_([i for i, _ in scored])))
-        ).all()
+        for b in (await session.scalars(select(Bug).where(Bug.id.in_([i for i, _ in kept])))).all()
     }
-    return [Candidate(bug=bugs[i], score=round(s, 3)) for i, s in scored if i in bugs]
+    return [
+        Candidate(bug=bugs[i], score=round(s.score(), 3), reasons=s.reasons())
+        for i, s in kept
+        if i in bugs
+    ]
 
 
-async def pair_score(
-    session: AsyncSession,
-    *,
-    a: dict[str, str],
-    b: dict[str, str],
-) -> float:
-    """The duplicate score of report ``b`` against an existing report ``a`` (same formula)."""
-    tw, sw, aw = score_weights(steps_text=b["steps"], actual=b["actual"])
-    sql = _score_sql().format(t=":a_title", s=":a_steps", a=":a_actual")
-    value = await session.scalar(
-        text(f"SELECT {sql}"),
-        {
-            "tw": tw,
-            "sw": sw,
-            "aw": aw,
-            "title": b["title"],
-            "steps": b["steps"],
-            "actual": b["actual"],
-            "a_title": a["title"],
-            "a_steps": a["steps"],
-            "a_actual": a["actual"],
-        },
+async def pair_signals(session: AsyncSession, *, existing: Probe, new: Probe) -> Signals:
+    """The signals of report ``new`` against an ``existing`` one, by the same SQL as a
+    search over stored bugs (for the labelled pairs of the benchmark and tests)."""
+    candidate = (
+        " SELECT NULL::uuid AS id, CAST(:c_title AS text) AS title,"
+        " setweight(to_tsvector('english', :c_title), 'A')"
+        " || setweight(to_tsvector('english', :c_body), 'B') AS search,"
+        " CAST(:c_fps AS varchar[]) AS error_fingerprints"
     )
-    return float(value or 0.0)
+    row = (
+        await session.execute(
+            text(_signals_sql(candidate)),
+            {
+                **_params(new),
+                "c_title": existing.title,
+                "c_body": existing.body,
+                "c_fps": existing.fingerprints,
+            },
+        )
+    ).one()
+    return _signals(row)
 
 
 async def lock_filing(session: AsyncSession) -> None:

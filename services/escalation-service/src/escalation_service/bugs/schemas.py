@@ -117,16 +117,21 @@ class BugCreate(Input):
         return self
 
 
-class BugUpdate(Input):
-    title: Short | None = None
-    summary: Text | None = None
-    steps: list[Step] | None = Field(default=None, max_length=50)
-    expected: Text | None = None
-    actual: Text | None = None
-    environment: EnvironmentIn | None = None
-    severity: BugSeverity | None = None
-    attachments: list[Attachment] | None = Field(default=None, max_length=50)
-    affected_tenants: list[Ident] | None = Field(default=None, max_length=200)
+class BugSettable(Input):
+    """The report as a PATCH merge-patches it (RFC 7396): ``environment`` merges key by
+    key; lists (steps, attachments, affected tenants) are replaced whole."""
+
+    title: Short
+    summary: Text = ""
+    steps: list[Step] = Field(default_factory=list, max_length=50)
+    expected: Text = ""
+    actual: Text = ""
+    environment: EnvironmentIn = Field(default_factory=EnvironmentIn)
+    severity: BugSeverity = BugSeverity.medium
+    attachments: list[Attachment] = Field(default_factory=list, max_length=50)
+    affected_tenants: list[Ident] = Field(default_factory=list, max_length=200)
+    """As the editor sees them: a tenant-scoped editor's list keeps the tenants it
+    cannot see."""
 
 
 class TransitionIn(Input):
@@ -235,6 +240,36 @@ class DuplicateCandidate(BaseModel):
     title: str
     status: BugState
     score: float
+    """Probability-like score (0-1) that the report describes this bug; linked
+    automatically only at or above the service's ``duplicate_threshold``."""
+    reasons: list[str] = Field(default_factory=list)
+    """What the two share, strongest first (error fingerprint, words, title, rank)."""
+
+
+class SimilarIn(Input):
+    """A report an agent is about to file."""
+
+    title: Short
+    description: Text = ""
+    actual: Text = ""
+    steps: list[Step] = Field(default_factory=list, max_length=50)
+    environment: EnvironmentIn = Field(default_factory=EnvironmentIn)
+    limit: int = Field(default=5, ge=1, le=20)
+
+
+class SimilarBug(BaseModel):
+    bug_id: uuid.UUID
+    key: str
+    title: str
+    status: BugState
+    score: float
+    reasons: list[str]
+
+
+class SimilarOut(BaseModel):
+    items: list[SimilarBug]
+    auto_link_threshold: float
+    """A report scoring this much against an item would be linked to it when filed."""
 
 
 class BugCreateResult(BaseModel):

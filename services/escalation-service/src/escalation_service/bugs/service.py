@@ -17,8 +17,8 @@ from escalation_service.bugs.schemas import (
     BugCreate,
     BugDetail,
     BugOut,
+    BugSettable,
     BugState,
-    BugUpdate,
     Completeness,
     DuplicateCandidate,
     EnvironmentIn,
@@ -29,6 +29,7 @@ from escalation_service.bugs.schemas import (
     TicketRef,
     TransitionIn,
 )
+from escalation_service.bugs.similarity import error_fingerprints
 from escalation_service.bugs.workflow import (
     TransitionEvent,
     event_status,
@@ -39,6 +40,7 @@ from escalation_service.impact.service import impact_of, ticket_views
 from escalation_service.models import Bug, BugHistory, BugLink, Reproduction
 from escalation_service.tracker.base import QaTracker, TrackerIssue
 from servicekit.errors import Conflict, PreconditionFailed, Unprocessable
+from servicekit.merge_patch import apply_merge_patch
 from servicekit.outbox import publish
 from supportops_events.escalation import (
     BugCannotReproduce,
@@ -110,15 +112,19 @@ async def _file(
 ) -> FilingResult:
     # The caller holds the filing lock: no other report is being filed right now.
     steps_text = "\n".join(report.steps)
-    candidates = await repository.duplicate_candidates(
-        session,
+    probe = repository.Probe(
         title=report.title,
-        steps_text=steps_text,
-        actual=report.actual,
-        min_score=duplicate_threshold,
+        description=report.summary,
+        steps=tuple(report.steps),
+        actual=_with_logs(report),
+    )
+    # Candidates above the suggestion floor are listed for a human; only those above the
+    # (high-confidence) duplicate threshold are linked automatically.
+    candidates = await repository.duplicate_candidates(
+        session, probe=probe, min_score=min(SUGGEST_FLOOR, duplicate_threshold)
     )
     if not report.force_new:
-        for candidate in candidates:
+        for candidate in (c for c in candidates if c.score >= duplicate_threshold):
             # Lock the bug and read it again: it may have been closed or merged meanwhile.
             target = await repository.get(session, candidate.bug.id, for_update=True)
             if target is None or not _takes_duplicates(target):
@@ -138,6 +144,7 @@ async def _file(
         expected=report.expected,
         actual=report.actual,
         environment=report.environment.model_dump(),
+        error_fingerprints=probe.fingerprints,
         severity=report.severity.value,
         attachments=[a.model_dump() for a in report.attachments],
         affected_tenants=sorted({report.tenant_id, *report.affected_tenants}),
@@ -182,6 +189,29 @@ async def _file(
         ),
     )
     return FilingResult(outcome="created", bug=bug, candidates=candidates)
+
+
+SUGGEST_FLOOR = 0.2
+"""Candidates scoring at least this are shown to the filer (never linked below the threshold)."""
+
+
+def _log_texts(attachments: list[dict[str, Any]]) -> list[str]:
+    return [str(a.get("content")) for a in attachments if a.get("kind") == "log_excerpt"]
+
+
+async def similar(
+    session: AsyncSession, *, probe: repository.Probe, limit: int
+) -> list[repository.Candidate]:
+    """Open bugs like ``probe``, best first, for an agent deciding before filing."""
+    return await repository.duplicate_candidates(
+        session, probe=probe, min_score=SUGGEST_FLOOR, limit=limit
+    )
+
+
+def _with_logs(report: BugCreate) -> str:
+    """The actual result plus pasted log excerpts: error messages often live in the logs."""
+    logs = [a.content for a in report.attachments if a.kind == "log_excerpt" and a.content]
+    return "\n".join([report.actual, *logs])
 
 
 def _takes_duplicates(bug: Bug) -> bool:
@@ -493,40 +523,57 @@ async def record_reproduction(
     return reproduction
 
 
+def settable_of(bug: Bug, *, tenant_scope: str | None = None) -> dict[str, Any]:
+    """The report as the document a PATCH merge-patches, as ``tenant_scope`` sees it."""
+    return {
+        "title": bug.title,
+        "summary": bug.summary,
+        "steps": list(bug.steps),
+        "expected": bug.expected,
+        "actual": bug.actual,
+        "environment": dict(bug.environment),
+        "severity": bug.severity,
+        "attachments": [dict(a) for a in bug.attachments],
+        "affected_tenants": [t for t in bug.affected_tenants if tenant_scope in (None, t)],
+    }
+
+
+def merged_report(
+    bug: Bug, *, patch: dict[str, Any], tenant_scope: str | None = None
+) -> BugSettable:
+    """The report with an RFC 7396 merge patch applied, validated (422 naming the field)."""
+    return apply_merge_patch(
+        BugSettable, document=settable_of(bug, tenant_scope=tenant_scope), patch=patch
+    )
+
+
 async def update_report(
     session: AsyncSession,
     *,
     bug: Bug,
-    changes: BugUpdate,
+    merged: BugSettable,
     if_match: int,
     ctx: Context,
     tenant_scope: str | None = None,
 ) -> Bug:
-    """Edit the report. A tenant-scoped editor sees only its own tenant among the affected
-    ones, so the tenants it cannot see are kept whatever list it sends."""
+    """Store the merged report. A tenant-scoped editor sees only its own tenant among the
+    affected ones, so the tenants it cannot see are kept whatever list it sends."""
     if if_match != bug.version:
         raise PreconditionFailed("the bug changed since it was read", current_version=bug.version)
     if BugState(bug.status) == BugState.closed or bug.duplicate_of_id is not None:
         raise Conflict("a closed or merged bug cannot be edited", code="bug-closed")
-    data = changes.model_dump(exclude_unset=True)
-    for field_name, value in data.items():
-        if value is None:
-            continue
-        match field_name:
-            case "steps":
-                bug.steps = list(value)
-                bug.steps_text = "\n".join(value)
-            case "severity":
-                bug.severity = BugSeverity(value).value
-            case "environment":
-                bug.environment = EnvironmentIn.model_validate(value).model_dump()
-            case "attachments":
-                bug.attachments = [Attachment.model_validate(a).model_dump() for a in value]
-            case "affected_tenants":
-                kept = [t for t in bug.affected_tenants if tenant_scope not in (None, t)]
-                bug.affected_tenants = sorted({*kept, *value})
-            case _:
-                setattr(bug, field_name, value)
+    bug.title, bug.summary = merged.title, merged.summary
+    bug.expected, bug.actual = merged.expected, merged.actual
+    bug.steps = list(merged.steps)
+    bug.steps_text = "\n".join(merged.steps)
+    bug.severity = merged.severity.value
+    bug.environment = merged.environment.model_dump()
+    bug.attachments = [a.model_dump() for a in merged.attachments]
+    kept = [t for t in bug.affected_tenants if tenant_scope not in (None, t)]
+    bug.affected_tenants = sorted({*kept, *merged.affected_tenants})
+    bug.error_fingerprints = error_fingerprints(
+        bug.title, bug.summary, bug.steps_text, bug.actual, *_log_texts(bug.attachments)
+    )
     bug.version += 1
     bug.updated_at = ctx.now
     await session.flush()
@@ -741,6 +788,7 @@ def candidates_out(candidates: list[repository.Candidate]) -> list[DuplicateCand
             title=c.bug.title,
             status=BugState(c.bug.status),
             score=c.score,
+            reasons=c.reasons,
         )
         for c in candidates
     ]

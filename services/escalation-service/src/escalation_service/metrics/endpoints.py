@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from escalation_service.bugs.repository import affects_tenant
 from escalation_service.models import Bug, Reproduction
 from servicekit.auth import Principal, Role, require_roles
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["metrics"])
@@ -31,7 +32,7 @@ class BugMetrics(BaseModel):
     """Reproduced bugs among bugs with at least one reproduction attempt."""
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def bug_metrics(
     session: SessionDep,
     principal: Reader,

@@ -4,14 +4,20 @@ support's ``access.action_requested`` commands and the admin REST actions."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from onboarding_service.access.confirmation import (
+    CodeGenerator,
+    code_matches,
+    open_confirmation,
+)
 from onboarding_service.domain import UserStatus, event_user_status
-from onboarding_service.models import AccessRequest, User
+from onboarding_service.models import AccessConfirmation, AccessRequest, Tenant, User
 from onboarding_service.users.service import (
     OPEN_TENANT,
     SeatLimitReached,
@@ -23,7 +29,7 @@ from onboarding_service.users.service import (
 from servicekit.errors import Conflict
 from servicekit.outbox import publish
 from supportops_events import onboarding as ev
-from supportops_events.tickets import AccessActionRequested
+from supportops_events.tickets import AccessActionRequested, AccessConfirmationSubmitted
 
 Action = ev.AccessAction
 Reason = ev.AccessRejectionReason
@@ -59,31 +65,9 @@ async def perform_action(
     ticket_id: str | None = None,
 ) -> tuple[User, str | None]:
     """Re-verify, then act. Every refusal happens before any write."""
-    try:
-        user_uuid = uuid.UUID(user_id)
-    except ValueError:
-        raise AccessRefused("no such user", reasons=[Reason.user_not_found]) from None
-    found = await session.get(User, user_uuid)
-    if found is None:
-        raise AccessRefused("no such user", reasons=[Reason.user_not_found])
-    if tenant_id is not None and str(found.tenant_id) != tenant_id:
-        raise AccessRefused(
-            "the user does not belong to the tenant of the request",
-            reasons=[Reason.tenant_mismatch],
-        )
-    if expected_email is not None and expected_email.lower() != found.email:
-        raise AccessRefused(
-            "the user's e-mail does not match the request", reasons=[Reason.not_permitted]
-        )
-    user, tenant = await load_user_and_tenant(session, user_uuid)
-    if tenant.status not in OPEN_TENANT:
-        raise AccessRefused(f"the tenant is {tenant.status}", reasons=[Reason.tenant_not_active])
-    if user.status not in ALLOWED_FROM[action]:
-        raise AccessRefused(
-            f"{action.value} does not apply to a {user.status} user",
-            reasons=[Reason.invalid_user_state],
-            user_status=user.status,
-        )
+    user, tenant = await verify_action(
+        session, action=action, user_id=user_id, tenant_id=tenant_id, expected_email=expected_email
+    )
     token: str | None = None
     trace: dict[str, Any] = {"request_id": request_id, "ticket_id": ticket_id}
     try:
@@ -113,6 +97,43 @@ async def perform_action(
     except SeatLimitReached as exc:
         raise AccessRefused(str(exc.detail), reasons=[Reason.not_permitted]) from exc
     return user, token
+
+
+async def verify_action(
+    session: AsyncSession,
+    *,
+    action: Action,
+    user_id: str,
+    tenant_id: str | None,
+    expected_email: str | None = None,
+) -> tuple[User, Tenant]:
+    """The rules every access action passes, whoever asks; refuses with reasons."""
+    try:
+        user_uuid = uuid.UUID(user_id)
+    except ValueError:
+        raise AccessRefused("no such user", reasons=[Reason.user_not_found]) from None
+    found = await session.get(User, user_uuid)
+    if found is None:
+        raise AccessRefused("no such user", reasons=[Reason.user_not_found])
+    if tenant_id is not None and str(found.tenant_id) != tenant_id:
+        raise AccessRefused(
+            "the user does not belong to the tenant of the request",
+            reasons=[Reason.tenant_mismatch],
+        )
+    if expected_email is not None and expected_email.lower() != found.email:
+        raise AccessRefused(
+            "the user's e-mail does not match the request", reasons=[Reason.not_permitted]
+        )
+    user, tenant = await load_user_and_tenant(session, user_uuid)
+    if tenant.status not in OPEN_TENANT:
+        raise AccessRefused(f"the tenant is {tenant.status}", reasons=[Reason.tenant_not_active])
+    if user.status not in ALLOWED_FROM[action]:
+        raise AccessRefused(
+            f"{action.value} does not apply to a {user.status} user",
+            reasons=[Reason.invalid_user_state],
+            user_status=user.status,
+        )
+    return user, tenant
 
 
 async def already_handled(session: AsyncSession, request_id: str) -> AccessRequest | None:
@@ -191,12 +212,42 @@ async def handle_access_request(
     command: AccessActionRequested,
     now: datetime,
     invitation_ttl: timedelta,
+    confirmation: ConfirmationPolicy,
 ) -> None:
-    """Perform a requested action at most once per ``request_id``, answering either way."""
+    """Perform a requested action at most once per ``request_id``, answering either way.
+
+    An MFA reset is the one action that hands the account to whoever holds the password:
+    it waits for the one-time code sent to the user's registered address
+    (``handle_confirmation``)."""
     if await already_handled(session, command.request_id) is not None:
         return
     user: User | None = None
     refused: AccessRefused | None = None
+    if command.action is Action.mfa_reset:
+        if await session.get(AccessConfirmation, command.request_id[:128]) is not None:
+            return  # the code step is open already
+        try:
+            user, _ = await verify_action(
+                session,
+                action=command.action,
+                user_id=command.user_id,
+                tenant_id=command.tenant_id,
+                expected_email=command.user_email,
+            )
+        except AccessRefused as exc:
+            refused = exc
+        else:
+            await open_confirmation(
+                session,
+                command=command,
+                user_email=user.email,
+                now=now,
+                ttl=confirmation.ttl,
+                attempts=confirmation.attempts,
+                codes=confirmation.codes,
+                drop=confirmation.drop,
+            )
+            return
     try:
         user, _ = await perform_action(
             session,
@@ -222,6 +273,98 @@ async def handle_access_request(
         user_email=command.user_email,
         requested_by=command.requested_by,
         reason=command.reason,
+        source="command",
+        now=now,
+        user=user,
+        refused=refused,
+    )
+
+
+@dataclass(frozen=True)
+class ConfirmationPolicy:
+    """How one-time codes are made and how long and how often they may be tried."""
+
+    codes: CodeGenerator
+    ttl: timedelta
+    attempts: int
+    drop: str | None = None
+
+
+async def handle_confirmation(
+    session: AsyncSession,
+    *,
+    command: AccessConfirmationSubmitted,
+    now: datetime,
+    invitation_ttl: timedelta,
+) -> None:
+    """Check a code read back by the user: perform the held action only if it matches
+    in time; a wrong code uses an attempt; the last wrong one, or a late one, rejects."""
+    pending = await session.get(AccessConfirmation, command.request_id[:128], with_for_update=True)
+    if pending is None or pending.status != "pending":
+        return  # unknown, or decided already: a late or repeated submission changes nothing
+    if pending.ticket_id != command.ticket_id or pending.user_id != command.user_id:
+        return  # not the request it names
+    refused: AccessRefused | None = None
+    user: User | None = None
+    action = Action(pending.action)
+    if now >= pending.expires_at:
+        pending.status = "expired"
+        refused = AccessRefused(
+            "the one-time code was not confirmed in time",
+            reasons=[Reason.confirmation_expired],
+        )
+    elif code_matches(pending, command.code):
+        pending.status = "confirmed"
+        try:
+            # the user's state may have changed while the code was out: verify again
+            user, _ = await perform_action(
+                session,
+                action=action,
+                user_id=pending.user_id,
+                tenant_id=pending.tenant_id,
+                by=pending.requested_by,
+                now=now,
+                invitation_ttl=invitation_ttl,
+                expected_email=pending.user_email,
+                request_id=pending.request_id,
+                ticket_id=pending.ticket_id,
+            )
+        except AccessRefused as exc:
+            refused = exc
+    else:
+        pending.attempts_used += 1
+        attempts_left = pending.attempts_allowed - pending.attempts_used
+        if attempts_left > 0:
+            await publish(
+                session,
+                ev.AccessConfirmationFailed(
+                    tenant_id=pending.tenant_id,
+                    request_id=pending.request_id,
+                    ticket_id=pending.ticket_id,
+                    action=action,
+                    user_id=pending.user_id,
+                    attempts_left=attempts_left,
+                    failed_at=now,
+                ),
+            )
+            await session.flush()
+            return
+        pending.status = "failed"
+        refused = AccessRefused(
+            f"the one-time code was wrong {pending.attempts_used} times",
+            reasons=[Reason.confirmation_failed],
+        )
+    pending.decided_at = now
+    await record_outcome(
+        session,
+        tenant_id=pending.tenant_id,
+        request_id=pending.request_id,
+        ticket_id=pending.ticket_id,
+        action=action,
+        user_id=pending.user_id,
+        user_email=pending.user_email,
+        requested_by=pending.requested_by,
+        reason=pending.reason,
         source="command",
         now=now,
         user=user,

@@ -4,6 +4,7 @@ reactivation. Every handler locks the tenant row, so events of one tenant apply 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 
@@ -20,6 +21,8 @@ from supportops_events import billing as bev
 from supportops_events import onboarding as ev
 
 BILLING = "billing-service"
+
+logger = logging.getLogger("onboarding_service.billing")
 
 RUNNING = frozenset(
     {
@@ -92,9 +95,25 @@ async def apply_subscription(
         tenant.subscription_synced_at = occurred_at
         tenant.updated_at = now
         ends_at = _ends_at(data, occurred_at=occurred_at)
-        if ends_at is not None:
+        at_period_end = data.cancel_at_period_end and data.status in RUNNING
+        if ends_at is not None and at_period_end and ends_at < data.current_period_start:
+            # A period that ends before it starts (as stripe-mock reports) says nothing
+            # about when service stops: never act on it. Stripe ending the subscription
+            # (status canceled) suspends the tenant then.
+            logger.warning(
+                "tenant %s: period-end cancellation with an impossible period (%s .. %s) ignored",
+                tenant.id,
+                data.current_period_start.isoformat(),
+                ends_at.isoformat(),
+            )
+        elif ends_at is not None:
             await _schedule_suspension(
-                session, tenant=tenant, ends_at=ends_at, now=now, churn_after=churn_delay(settings)
+                session,
+                tenant=tenant,
+                ends_at=ends_at,
+                now=now,
+                churn_after=churn_delay(settings),
+                at_period_end=at_period_end,
             )
         elif data.status in RUNNING:
             await _cancellation_revoked(session, tenant=tenant, data=data, now=now)
@@ -119,13 +138,17 @@ async def _schedule_suspension(
     ends_at: datetime,
     now: datetime,
     churn_after: timedelta | None,
+    at_period_end: bool,
 ) -> None:
     if tenant.status == TenantStatus.churned:
         return
     if tenant.scheduled_suspension_at != ends_at:
         tenant.scheduled_suspension_at = ends_at
         tenant.updated_at = now
-    if ends_at <= now:  # canceled immediately (or it already ended): no reason to wait
+    if ends_at <= now and not at_period_end:
+        # canceled immediately (or it already ended): no reason to wait. A cancellation
+        # at period end is always carried out by the scheduled-suspension scan, at the
+        # period end, so a late or odd announcement never suspends on arrival.
         await suspend_for_cancellation(session, tenant=tenant, now=now, churn_after=churn_after)
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, Response
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onboarding_service.checklist.schemas import (
@@ -28,6 +28,7 @@ from onboarding_service.models import OnboardingStep, Tenant, WelcomeMessage
 from onboarding_service.tenants import service as tenants
 from onboarding_service.tenants.endpoints import load_tenant
 from onboarding_service.tenants.repository import domains_of
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
@@ -73,7 +74,11 @@ async def checklist_of(session: AsyncSession, tenant: Tenant, now: datetime) -> 
     )
 
 
-@router.get("/tenants/{tenant_id}/onboarding", summary="The onboarding checklist and report")
+@router.get(
+    "/tenants/{tenant_id}/onboarding",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
+    summary="The onboarding checklist and report",
+)
 async def get_checklist(
     tenant_id: uuid.UUID, session: SessionDep, principal: Reader, clock: ClockDep
 ) -> ChecklistOut:
@@ -83,6 +88,7 @@ async def get_checklist(
 
 @router.post(
     "/tenants/{tenant_id}/onboarding/net-terms",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     summary="Record that a send_invoice customer accepted net terms (payment confirmed)",
     responses={409: {"description": "not a net-terms customer"}},
 )
@@ -97,6 +103,7 @@ async def accept_net_terms(
 
 @router.post(
     "/tenants/{tenant_id}/onboarding/welcome",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     status_code=201,
     summary="Send the welcome message from an approved template",
 )
@@ -156,12 +163,7 @@ async def stuck(
     session: SessionDep, principal: Reader, page: PageDep, clock: ClockDep
 ) -> Page[StuckOnboarding]:
     now = clock.now()
-    overdue = (OnboardingStep.completed_at.is_(None)) & (OnboardingStep.due_at < now)
-    stmt = select(Tenant).where(
-        Tenant.onboarded_at.is_(None),
-        Tenant.status != TenantStatus.churned.value,
-        exists().where(OnboardingStep.tenant_id == Tenant.id, overdue),
-    )
+    stmt = stuck_onboardings(now)
     if principal.tenant_id is not None:
         stmt = stmt.where(Tenant.id == _uuid_or_none(principal.tenant_id))
     rows, cursor = await paginate(session, stmt, keys=[Tenant.created_at, Tenant.id], params=page)
@@ -181,6 +183,16 @@ async def stuck(
             )
         )
     return Page[StuckOnboarding](items=items, next_cursor=cursor)
+
+
+def stuck_onboardings(now: datetime) -> Select[tuple[Tenant]]:
+    """Tenants not onboarded (nor churned) with a checklist step overdue at ``now``."""
+    overdue = (OnboardingStep.completed_at.is_(None)) & (OnboardingStep.due_at < now)
+    return select(Tenant).where(
+        Tenant.onboarded_at.is_(None),
+        Tenant.status != TenantStatus.churned.value,
+        exists().where(OnboardingStep.tenant_id == Tenant.id, overdue),
+    )
 
 
 def _uuid_or_none(value: str) -> uuid.UUID | None:

@@ -30,16 +30,18 @@ from onboarding_service.tenants.schemas import (
     PlanCode,
     TenantCreate,
     TenantOut,
+    TenantSettable,
     TenantTransition,
-    TenantUpdate,
 )
 from onboarding_service.text import SearchText
 from onboarding_service.users.repository import lock_tenant
 from onboarding_service.users.schemas import InvitationOut, user_out
 from servicekit.auth import Principal
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Forbidden, NotFound
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep, paginate
 from supportops_events.billing import CollectionMethod
 
@@ -162,7 +164,11 @@ async def list_tenants(
     return Page[TenantOut](items=[tenant_out(t, domains[t.id]) for t in rows], next_cursor=cursor)
 
 
-@router.get("/{tenant_id}", summary="Read a tenant (ETag)")
+@router.get(
+    "/{tenant_id}",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
+    summary="Read a tenant (ETag)",
+)
 async def get_tenant(
     tenant_id: uuid.UUID, response: Response, session: SessionDep, principal: Reader
 ) -> TenantOut:
@@ -173,12 +179,14 @@ async def get_tenant(
 
 @router.patch(
     "/{tenant_id}",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     summary="Update name, billing e-mail or configuration (If-Match required)",
     responses={412: {"description": "stale ETag"}, 428: {"description": "If-Match missing"}},
+    **merge_patch_route(TenantSettable),
 )
 async def update_tenant(
     tenant_id: uuid.UUID,
-    body: TenantUpdate,
+    body: MergePatch,
     response: Response,
     session: SessionDep,
     principal: Operator,
@@ -186,9 +194,16 @@ async def update_tenant(
     if_match: IfMatchHeader = None,
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
+    # invalid input is refused (422) before the precondition is looked at (412)
+    merged = service.merged_settable(tenant, body)
     check_if_match(if_match, version=tenant.version, required=True)
     await service.update_tenant(
-        session, tenant=tenant, body=body, by=principal.subject, now=clock.now()
+        session,
+        tenant=tenant,
+        merged=merged,
+        configuration_named="configuration" in body,
+        by=principal.subject,
+        now=clock.now(),
     )
     response.headers["ETag"] = etag(tenant.version)
     return await render(session, tenant)
@@ -196,6 +211,7 @@ async def update_tenant(
 
 @router.post(
     "/{tenant_id}/status",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     summary="Change the tenant's status (If-Match optional)",
     responses={409: {"description": "transition not allowed"}},
 )
@@ -219,6 +235,7 @@ async def change_status(
 
 @router.post(
     "/{tenant_id}/churn",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     summary="The customer left: churn the tenant for good (If-Match optional)",
     responses={409: {"description": "already churned"}},
 )

@@ -79,12 +79,13 @@ class TenantCreate(Strict):
         return value
 
 
-class TenantUpdate(Strict):
-    """PATCH body: only what a specialist may change after creation."""
+class TenantSettable(Strict):
+    """What a specialist may change after creation: the document a PATCH merge-patches."""
 
-    company_name: Name | None = None
-    billing_email: Email | None = None
-    configuration: TenantConfiguration | None = None
+    company_name: Name
+    billing_email: Email
+    configuration: TenantConfiguration = Field(default_factory=TenantConfiguration)
+    """``null`` puts every key back to its default; an object merges key by key."""
 
 
 class TenantTransition(Strict):

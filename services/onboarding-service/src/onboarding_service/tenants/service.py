@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,9 +15,10 @@ from onboarding_service.domain import TenantStatus, UserRole, event_tenant_statu
 from onboarding_service.models import Tenant, TenantDomain, User
 from onboarding_service.tenants import repository
 from onboarding_service.tenants.lifecycle import transition_tenant
-from onboarding_service.tenants.schemas import TenantCreate, TenantUpdate
+from onboarding_service.tenants.schemas import TenantCreate, TenantSettable
 from onboarding_service.users.service import invite_user
 from servicekit.errors import Conflict
+from servicekit.merge_patch import apply_merge_patch
 from servicekit.outbox import publish
 from supportops_events import onboarding as ev
 from supportops_events.billing import CollectionMethod
@@ -108,15 +110,35 @@ async def create_tenant(
     return tenant, admin, token
 
 
+def settable_of(tenant: Tenant) -> dict[str, Any]:
+    """The tenant's current settable document (what a PATCH merge-patches)."""
+    return {
+        "company_name": tenant.company_name,
+        "billing_email": tenant.billing_email,
+        "configuration": dict(tenant.configuration),
+    }
+
+
+def merged_settable(tenant: Tenant, patch: dict[str, Any]) -> TenantSettable:
+    """The tenant with an RFC 7396 merge patch applied, validated (422 naming the field):
+    configuration keys the patch does not name are kept."""
+    return apply_merge_patch(TenantSettable, document=settable_of(tenant), patch=patch)
+
+
 async def update_tenant(
-    session: AsyncSession, *, tenant: Tenant, body: TenantUpdate, by: str, now: datetime
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    merged: TenantSettable,
+    configuration_named: bool,
+    by: str,
+    now: datetime,
 ) -> None:
-    if body.company_name is not None:
-        tenant.company_name = body.company_name
-    if body.billing_email is not None:
-        tenant.billing_email = body.billing_email
-    if body.configuration is not None:
-        tenant.configuration = body.configuration.model_dump(mode="json")
+    """Store a merged tenant; naming the configuration ticks the checklist step."""
+    tenant.company_name = merged.company_name
+    tenant.billing_email = merged.billing_email
+    tenant.configuration = merged.configuration.model_dump(mode="json")
+    if configuration_named:
         await tick_step(
             session,
             tenant=tenant,

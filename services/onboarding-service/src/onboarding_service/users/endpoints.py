@@ -44,13 +44,15 @@ from onboarding_service.users.schemas import (
     SignInIn,
     SignInOutcome,
     UserOut,
-    UserUpdate,
+    UserSettable,
     user_out,
 )
 from servicekit.auth import Principal
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound, Unprocessable, problem_response
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
 from servicekit.pagination import Page, PageDep, paginate
 
 router = APIRouter(prefix="/v1", tags=["users"], responses=PROBLEM_RESPONSES)
@@ -81,6 +83,7 @@ async def _user_for_update(
 
 @router.post(
     "/tenants/{tenant_id}/users",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
     status_code=201,
     summary="Invite a user (holds a seat until accepted or expired)",
     responses={409: {"description": "seat limit reached, or already a member"}},
@@ -118,7 +121,11 @@ async def invite(
     return await idem.complete(session, out, status_code=201, headers=headers)  # type: ignore[no-any-return]
 
 
-@router.get("/tenants/{tenant_id}/users", summary="List a tenant's users")
+@router.get(
+    "/tenants/{tenant_id}/users",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
+    summary="List a tenant's users",
+)
 async def list_users(
     tenant_id: uuid.UUID,
     session: SessionDep,
@@ -164,7 +171,9 @@ async def accept(
     return user_out(user)
 
 
-@router.get("/users/{user_id}", summary="Read a user (ETag)")
+@router.get(
+    "/users/{user_id}", dependencies=[owned(path={"user_id": "user"})], summary="Read a user (ETag)"
+)
 async def get_user(
     user_id: uuid.UUID, response: Response, session: SessionDep, principal: Reader
 ) -> UserOut:
@@ -178,42 +187,47 @@ async def get_user(
 
 @router.patch(
     "/users/{user_id}",
+    dependencies=[owned(path={"user_id": "user"})],
     summary="Change a user's name or role (If-Match required)",
-    responses={412: {"description": "stale ETag"}, 428: {"description": "If-Match missing"}},
+    responses={
+        409: {"description": "the last active admin would lose the admin role"},
+        412: {"description": "stale ETag"},
+        428: {"description": "If-Match missing"},
+    },
+    **merge_patch_route(UserSettable),
 )
 async def update_user(
     user_id: uuid.UUID,
-    body: UserUpdate,
+    body: MergePatch,
     response: Response,
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
     if_match: IfMatchHeader = None,
 ) -> UserOut:
-    user, _ = await _user_for_update(session, principal, user_id)
+    user, tenant = await _user_for_update(session, principal, user_id)
+    # invalid input is refused (422) before the precondition is looked at (412)
+    merged = apply_merge_patch(
+        UserSettable, document={"name": user.name, "role": user.role}, patch=body
+    )
     check_if_match(if_match, version=user.version, required=True)
-    if body.role is not None and body.role != user.role and user.role == UserRole.admin:
-        admins = await session.scalars(
-            select(User.id).where(
-                User.tenant_id == user.tenant_id,
-                User.role == UserRole.admin.value,
-                User.status.in_([UserStatus.active, UserStatus.inactive, UserStatus.locked]),
-                User.id != user.id,
-            )
+    if merged.role != user.role:
+        await service.ensure_active_admin_remains(
+            session, tenant=tenant, user=user, role=merged.role, status=user.status
         )
-        if not admins.first():
-            raise Conflict("a tenant keeps at least one admin", code="last-admin")
-    if body.name is not None:
-        user.name = body.name
-    if body.role is not None:
-        user.role = body.role.value
+    user.name = merged.name
+    user.role = merged.role.value
     user.updated_at = clock.now()
     await session.flush()
     response.headers["ETag"] = etag(user.version)
     return user_out(user)
 
 
-@router.post("/users/{user_id}/deactivate", summary="Deactivate a user (role kept)")
+@router.post(
+    "/users/{user_id}/deactivate",
+    dependencies=[owned(path={"user_id": "user"})],
+    summary="Deactivate a user (role kept)",
+)
 async def deactivate(
     user_id: uuid.UUID,
     body: DeactivateIn,
@@ -234,8 +248,34 @@ async def deactivate(
     return user_out(user)
 
 
+@router.delete(
+    "/users/{user_id}",
+    dependencies=[owned(path={"user_id": "user"})],
+    status_code=204,
+    summary="Remove a user from the tenant (deactivated, then forgotten; If-Match optional)",
+    responses={
+        409: {"description": "the last active admin of the tenant"},
+        412: {"description": "stale ETag"},
+    },
+)
+async def remove_user(
+    user_id: uuid.UUID,
+    session: SessionDep,
+    principal: Operator,
+    clock: ClockDep,
+    if_match: IfMatchHeader = None,
+) -> Response:
+    user, tenant = await _user_for_update(session, principal, user_id)
+    check_if_match(if_match, version=user.version, required=False)
+    await service.remove_user(
+        session, tenant=tenant, user=user, now=clock.now(), actor=principal.subject
+    )
+    return Response(status_code=204)
+
+
 @router.post(
     "/users/{user_id}/lock",
+    dependencies=[owned(path={"user_id": "user"})],
     summary="Lock a user (reported by the identity system)",
 )
 async def lock(
@@ -260,6 +300,7 @@ async def lock(
 
 @router.post(
     "/users/{user_id}/sign-ins",
+    dependencies=[owned(path={"user_id": "user"})],
     summary="Record a sign-in attempt, successful or failed (reported by the identity system)",
     responses={409: {"description": "a successful sign-in of a user who may not sign in"}},
 )
@@ -307,6 +348,15 @@ async def record_sign_in(
 
 @router.post(
     "/users/{user_id}/actions",
+    dependencies=[
+        owned(
+            path={"user_id": "user"},
+            exempt={
+                "ticket_id": "the ticket-service ticket the command answers (recorded, never read)",
+                "request_id": "the requesting service's own request id",
+            },
+        )
+    ],
     summary="Perform an access action (same rules as access.action_requested)",
     response_model=AccessActionOut,
     responses={
@@ -365,6 +415,7 @@ async def access_action(
 
 @router.post(
     "/scans/inactive-users",
+    dependencies=[owned(body={"tenant_id": "tenant"})],
     summary="Mark users inactive after days without a sign-in (what the CronJob runs)",
 )
 async def inactive_user_scan(

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onboarding_service.domain import UserStatus
+from onboarding_service.domain import UserRole, UserStatus
 from onboarding_service.models import Tenant, User
 
 
@@ -32,6 +32,23 @@ async def seats_in_use(session: AsyncSession, *, tenant_id: uuid.UUID, now: date
     )
     count = await session.scalar(
         select(func.count()).select_from(User).where(User.tenant_id == tenant_id, holding)
+    )
+    return int(count or 0)
+
+
+async def active_admins(
+    session: AsyncSession, *, tenant_id: uuid.UUID, excluding: uuid.UUID
+) -> int:
+    """Admins of the tenant who can sign in, other than ``excluding``."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(
+            User.tenant_id == tenant_id,
+            User.id != excluding,
+            User.role == UserRole.admin.value,
+            User.status.in_([UserStatus.active.value, UserStatus.inactive.value]),
+        )
     )
     return int(count or 0)
 

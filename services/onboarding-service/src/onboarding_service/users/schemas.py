@@ -72,9 +72,11 @@ class AcceptIn(Strict):
     name: Name | None = None
 
 
-class UserUpdate(Strict):
+class UserSettable(Strict):
+    """What a PATCH may change on a user (the document it merge-patches)."""
+
     name: Name | None = None
-    role: UserRole | None = None
+    role: UserRole
 
 
 class DeactivateIn(Strict):

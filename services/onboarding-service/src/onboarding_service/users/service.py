@@ -30,6 +30,48 @@ class TenantNotOpen(Conflict):
     code, title = "tenant-not-active", "Tenant not active"
 
 
+class LastActiveAdmin(Conflict):
+    code, title = "last-admin", "Last active admin"
+
+
+ADMIN_POWER = frozenset({UserStatus.active, UserStatus.inactive})
+"""Statuses in which an admin can sign in and run the tenant (an inactive user can still
+sign in; a locked, invited or deactivated one cannot)."""
+
+LAST_ADMIN_RULE = "a tenant keeps at least one active admin"
+
+
+async def ensure_active_admin_remains(
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    user: User,
+    role: UserRole | str,
+    status: UserStatus | str,
+) -> None:
+    """Refuse to take admin power from the tenant's last active admin (role change,
+    deactivation, removal: every such path calls this before it writes).
+    Locks (by the identity system) and the inactivity mark are not refused: a lock
+    protects the account, and an inactive admin can still sign in.
+
+    The caller holds the tenant row FOR UPDATE, so two admins demoting each other at
+    once are serialised and the second sees the first's change: one of them is refused.
+    A churned tenant is exempt: nobody signs in to it any more.
+    """
+    holds = user.role == UserRole.admin and user.status in ADMIN_POWER
+    keeps = role == UserRole.admin and status in ADMIN_POWER
+    if not holds or keeps or tenant.status == TenantStatus.churned:
+        return
+    if await repository.active_admins(session, tenant_id=tenant.id, excluding=user.id) == 0:
+        raise LastActiveAdmin(
+            f"{user.email} is the last active admin of the tenant; "
+            "make another user an active admin first",
+            rule=LAST_ADMIN_RULE,
+            user_id=str(user.id),
+            tenant_id=str(tenant.id),
+        )
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -165,6 +207,12 @@ async def set_user_status(
     """The user status machine, one event per transition. Roles never change here:
     deactivate/reactivate keep them."""
     previous = UserStatus(user.status)
+    if target is UserStatus.deactivated:
+        # Only a decision by a person is guarded: a lock reported by the identity system
+        # (an attack on the account) must always apply, and support can unlock.
+        await ensure_active_admin_remains(
+            session, tenant=tenant, user=user, role=user.role, status=target
+        )
     if (previous, target) == (UserStatus.deactivated, UserStatus.active):
         await ensure_seat(session, tenant=tenant, now=now)
     event: ev.UserEvent
@@ -222,6 +270,34 @@ async def set_user_status(
         await tick_step(
             session, tenant=tenant, step=Step.admin_activated, now=now, by=actor, source="accept"
         )
+
+
+REMOVED = "removed"
+"""The deactivation reason ``user.deactivated`` carries when a user is removed."""
+
+
+async def remove_user(
+    session: AsyncSession, *, tenant: Tenant, user: User, now: datetime, actor: str
+) -> None:
+    """Remove a membership (the caller holds tenant and user rows): the user is
+    deactivated first (``user.deactivated``, reason ``removed``: sessions revoked, the
+    seat freed, read models told), then forgotten, so the e-mail can be invited again.
+    The last active admin cannot be removed."""
+    await ensure_active_admin_remains(
+        session, tenant=tenant, user=user, role=user.role, status=UserStatus.deactivated
+    )
+    if user.status != UserStatus.deactivated:
+        await set_user_status(
+            session,
+            tenant=tenant,
+            user=user,
+            target=UserStatus.deactivated,
+            now=now,
+            actor=actor,
+            reason=REMOVED,
+        )
+    await session.delete(user)
+    await session.flush()
 
 
 async def mark_inactive(

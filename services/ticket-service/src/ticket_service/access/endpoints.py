@@ -4,27 +4,75 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
+from servicekit.errors import PROBLEM_JSON, problem_response
 from servicekit.idempotency import IdempotencyDep
-from ticket_service.access.schemas import AccessActionIn, AccessRequestOut
-from ticket_service.access.service import request_action
+from ticket_service.access.schemas import AccessActionIn, AccessRequestOut, ConfirmationIn
+from ticket_service.access.service import (
+    VerificationRefused,
+    request_action,
+    submit_confirmation,
+)
 from ticket_service.clock import ClockDep
 from ticket_service.roles import AgentOnly, ensure_staff
 from ticket_service.tickets.service import Actor, load_ticket
 
+PROBLEM_HEADERS = {"content-type": PROBLEM_JSON}
 router = APIRouter(prefix="/v1/tickets", tags=["access actions"])
 
 
 @router.post(
     "/{ticket_id}/access-actions",
+    dependencies=[owned(path={"ticket_id": "ticket"}, body={"user_id": "user"})],
     status_code=202,
     summary="Request an access action after the verification gate (409 listing reasons)",
+    responses={
+        409: {
+            "description": "verification-failed: `reasons` (the failed checks) and `checks` "
+            "(all of them, also recorded on the ticket's timeline)"
+        }
+    },
 )
 async def create_access_action(
     ticket_id: uuid.UUID,
     body: AccessActionIn,
+    session: SessionDep,
+    principal: AgentOnly,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+    http: Request,
+) -> AccessRequestOut:
+    if (replay := await idem.begin(session, body)) is not None:
+        return replay  # type: ignore[return-value]
+    ensure_staff(principal)
+    ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
+    try:
+        request = await request_action(
+            session, ticket=ticket, body=body, actor=Actor.of(principal), at=clock()
+        )
+    except VerificationRefused as refused:
+        # answered, not raised: the checks on the timeline commit with the refusal
+        problem = refused.to_problem(instance=http.url.path)
+        await idem.complete(session, problem, status_code=409, headers=PROBLEM_HEADERS)
+        return problem_response(problem)  # type: ignore[return-value]
+    out = AccessRequestOut.model_validate(request, from_attributes=True)
+    return await idem.complete(session, out, status_code=202)  # type: ignore[no-any-return]
+
+
+@router.post(
+    "/{ticket_id}/access-actions/{request_id}/confirmations",
+    dependencies=[owned(path={"ticket_id": "ticket", "request_id": "access_request"})],
+    status_code=202,
+    summary="Enter the one-time code the user read back for a pending MFA reset",
+    responses={409: {"description": "no code is awaited for this request"}},
+)
+async def confirm_access_action(
+    ticket_id: uuid.UUID,
+    request_id: uuid.UUID,
+    body: ConfirmationIn,
     session: SessionDep,
     principal: AgentOnly,
     idem: IdempotencyDep,
@@ -34,8 +82,13 @@ async def create_access_action(
         return replay  # type: ignore[return-value]
     ensure_staff(principal)
     ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
-    request = await request_action(
-        session, ticket=ticket, body=body, actor=Actor.of(principal), at=clock()
+    request = await submit_confirmation(
+        session,
+        ticket=ticket,
+        request_id=request_id,
+        code=body.code,
+        actor=Actor.of(principal),
+        at=clock(),
     )
     out = AccessRequestOut.model_validate(request, from_attributes=True)
     return await idem.complete(session, out, status_code=202)  # type: ignore[no-any-return]

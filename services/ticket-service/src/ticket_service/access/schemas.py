@@ -35,3 +35,9 @@ class AccessRequestOut(BaseModel):
     requested_by: str
     created_at: datetime
     decided_at: datetime | None
+
+
+class ConfirmationIn(BaseModel):
+    """The one-time code the user read back (digits; spaces and dashes are ignored)."""
+
+    code: str = Field(min_length=4, max_length=32, pattern=r"^[0-9][0-9 -]*[0-9]$")

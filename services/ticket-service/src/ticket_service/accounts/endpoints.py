@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import NotFound
 from ticket_service.accounts.schemas import AccountOut
@@ -15,7 +16,11 @@ from ticket_service.roles import AgentOnly
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
 
-@router.get("/{tenant_id}", summary="The verified account context of a tenant")
+@router.get(
+    "/{tenant_id}",
+    dependencies=[owned(path={"tenant_id": "tenant"})],
+    summary="The verified account context of a tenant",
+)
 async def get_account(
     tenant_id: Annotated[str, Path(min_length=1, max_length=64)],
     session: SessionDep,

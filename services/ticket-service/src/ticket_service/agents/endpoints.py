@@ -8,11 +8,13 @@ from fastapi import APIRouter, Path
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from servicekit.authz import STAFF, owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
 from servicekit.pagination import Page, PageDep
-from ticket_service.agents.schemas import AgentIn, AgentOut, AgentPatch
+from ticket_service.agents.schemas import AgentIn, AgentOut, AgentSettable
 from ticket_service.agents.service import open_ticket_count
 from ticket_service.models import Agent
 from ticket_service.paging import page_of
@@ -34,7 +36,12 @@ async def _out(session: SessionDep, agent: Agent) -> AgentOut:
     )
 
 
-@router.post("", status_code=201, summary="Register an agent (admin)")
+@router.post(
+    "",
+    dependencies=[owned(exempt={"id": STAFF})],
+    status_code=201,
+    summary="Register an agent (admin)",
+)
 async def create_agent(
     body: AgentIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> AgentOut:
@@ -64,7 +71,7 @@ async def list_agents(session: SessionDep, principal: AgentOnly, page: PageDep) 
     return Page[AgentOut](items=[await _out(session, a) for a in rows], next_cursor=cursor)
 
 
-@router.get("/{agent_id}", summary="One agent")
+@router.get("/{agent_id}", dependencies=[owned(exempt={"agent_id": STAFF})], summary="One agent")
 async def get_agent(agent_id: AgentId, session: SessionDep, principal: AgentOnly) -> AgentOut:
     agent = await session.get(Agent, agent_id)
     if agent is None:
@@ -72,18 +79,20 @@ async def get_agent(agent_id: AgentId, session: SessionDep, principal: AgentOnly
     return await _out(session, agent)
 
 
-@router.patch("/{agent_id}", summary="Change availability or queues")
+@router.patch(
+    "/{agent_id}",
+    dependencies=[owned(exempt={"agent_id": STAFF})],
+    summary="Change availability or queues",
+    **merge_patch_route(AgentSettable),
+)
 async def update_agent(
-    agent_id: AgentId, patch: AgentPatch, session: SessionDep, principal: AgentOnly
+    agent_id: AgentId, patch: MergePatch, session: SessionDep, principal: AgentOnly
 ) -> AgentOut:
     agent = await session.get(Agent, agent_id, with_for_update=True)
     if agent is None:
         raise NotFound("agent not found")
-    if patch.name is not None:
-        agent.name = patch.name
-    if patch.available is not None:
-        agent.available = patch.available
-    if patch.queues is not None:
-        agent.queues = list(patch.queues)
+    current = {"name": agent.name, "available": agent.available, "queues": list(agent.queues)}
+    merged = apply_merge_patch(AgentSettable, document=current, patch=patch)
+    agent.name, agent.available, agent.queues = merged.name, merged.available, merged.queues
     await session.flush()
     return await _out(session, agent)

@@ -20,10 +20,12 @@ class AgentIn(BaseModel):
     queues: list[QueueName] = Field(default_factory=list, max_length=50)
 
 
-class AgentPatch(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    available: StrictBool | None = None
-    queues: list[QueueName] | None = Field(default=None, max_length=50)
+class AgentSettable(BaseModel):
+    """What a PATCH of an agent merge-patches."""
+
+    name: str = Field(min_length=1, max_length=200)
+    available: StrictBool = True
+    queues: list[QueueName] = Field(default_factory=list, max_length=50)
 
 
 class AgentOut(BaseModel):

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.authz import SIGNED_LINK, owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict
 from supportops_events.tickets import ReplyAuthor
@@ -78,6 +79,7 @@ def _links(request: Request) -> SurveyLinks:
 
 @router.get(
     "/v1/tickets/{ticket_id}/csat-survey",
+    dependencies=[owned(path={"ticket_id": "ticket"})],
     summary="The survey link of the ticket's last solve (as sent to the customer)",
 )
 async def get_survey(
@@ -102,6 +104,7 @@ async def get_survey(
 
 @router.get(
     "/v1/csat-surveys/{token}",
+    dependencies=[owned(exempt={"token": SIGNED_LINK})],
     summary="The survey a signed link opens (no bearer token: the link is the credential)",
 )
 async def view_survey(
@@ -163,6 +166,7 @@ async def _note_rating(
 
 @router.post(
     "/v1/csat-surveys/{token}",
+    dependencies=[owned(exempt={"token": SIGNED_LINK})],
     status_code=201,
     summary="Answer a survey (1-5 and a comment), once per solve; the link is the credential",
 )

@@ -4,6 +4,12 @@ The link carries a token that names one ticket, one solve of it and an expiry ti
 signed with HMAC-SHA256 under a key derived from ``TICKET_CSAT_SECRET``. The token is
 the customer's credential for that one survey (as the signature is for a webhook): it
 cannot be made for another ticket or solve, or made to last longer, without the key.
+
+Key rotation: a token (v3) names the id of its key (a fingerprint of the key, so there
+are no ids to manage). New links are signed with ``TICKET_CSAT_SECRET``; links signed
+with a secret listed in ``TICKET_CSAT_PREVIOUS_SECRETS`` keep working until they expire,
+so a previous secret can be dropped ``TICKET_CSAT_SURVEY_VALID_DAYS`` after a rotation.
+Links from before key ids (v2) are checked against every configured secret.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from ticket_service.models import CsatResponse, Ticket
 from ticket_service.templates.service import send_approved_reply, ticket_variables
 from ticket_service.tickets.service import SYSTEM, system_note
 
-_CONTEXT = b"ticket-service csat v2"
-_VERSION = "v2"
+_CONTEXT = b"ticket-service csat v2"  # the key derivation, unchanged by token v3
+_VERSION = "v3"
+_LEGACY_VERSION = "v2"
 SESSION_INFO_KEY = "ticket_service.csat_links"
 """Where the app and the CLI put the ``SurveyLinks`` of their settings on each session."""
 SURVEY_TEMPLATE = "csat_survey"
@@ -44,6 +51,8 @@ class SurveyLinks:
     secret: str
     url_template: str
     valid_for: timedelta
+    previous_secrets: tuple[str, ...] = ()
+    """Secrets rotated out: their links are still read until they expire."""
 
     @classmethod
     def from_settings(cls, settings: TicketSettings) -> SurveyLinks:
@@ -51,6 +60,7 @@ class SurveyLinks:
             secret=settings.csat_secret or settings.jwt_secret,
             url_template=settings.csat_survey_url,
             valid_for=timedelta(days=settings.csat_survey_valid_days),
+            previous_secrets=tuple(settings.csat_previous_secrets),
         )
 
     def url(self, token: str) -> str:
@@ -86,12 +96,28 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
 
 
+def key_id(secret: str) -> str:
+    """The public id of a secret's key: a short fingerprint (reveals nothing usable)."""
+    return _b64(hashlib.sha256(b"csat key id|" + _key(secret)).digest()[:6])
+
+
 def survey_token(*, secret: str, claim: SurveyClaim) -> str:
     payload = "|".join(
-        (_VERSION, str(claim.ticket_id), claim.solved_at.isoformat(), claim.expires_at.isoformat())
+        (
+            _VERSION,
+            key_id(secret),
+            str(claim.ticket_id),
+            claim.solved_at.isoformat(),
+            claim.expires_at.isoformat(),
+        )
     ).encode()
     signature = hmac.new(_key(secret), payload, hashlib.sha256).digest()
     return f"{_b64(payload)}.{_b64(signature)}"
+
+
+def _signed_by(payload: bytes, signature: bytes, secret: str) -> bool:
+    expected = hmac.new(_key(secret), payload, hashlib.sha256).digest()
+    return hmac.compare_digest(signature, expected)
 
 
 def claim_for(ticket: Ticket, links: SurveyLinks) -> SurveyClaim:
@@ -102,21 +128,29 @@ def claim_for(ticket: Ticket, links: SurveyLinks) -> SurveyClaim:
     )
 
 
-def read_token(*, secret: str, token: str) -> SurveyClaim:
-    """The claim of a genuine token; 422 ``invalid-token`` for anything else."""
+def read_token(*, secret: str, token: str, previous: tuple[str, ...] = ()) -> SurveyClaim:
+    """The claim of a genuine token, signed with ``secret`` or one of the ``previous``
+    ones; 422 ``invalid-token`` for anything else."""
     invalid = Unprocessable("the survey token is not valid", code="invalid-token", field="token")
     try:
         encoded_payload, encoded_signature = token.split(".", 1)
         payload, signature = _unb64(encoded_payload), _unb64(encoded_signature)
-    except (ValueError, binascii.Error, UnicodeEncodeError) as exc:
+        fields = payload.decode().split("|")
+    except (ValueError, binascii.Error, UnicodeError) as exc:
         raise invalid from exc
-    expected = hmac.new(_key(secret), payload, hashlib.sha256).digest()
-    if not hmac.compare_digest(signature, expected):
+    secrets = (secret, *previous)
+    if fields[0] == _VERSION and len(fields) == 5:
+        # the key id picks the one key to check: no trying of every key
+        keys = [s for s in secrets if hmac.compare_digest(key_id(s), fields[1])]
+        fields = fields[2:]
+    elif fields[0] == _LEGACY_VERSION and len(fields) == 4:
+        keys, fields = list(secrets), fields[1:]
+    else:
+        raise invalid
+    if not any(_signed_by(payload, signature, k) for k in keys):
         raise invalid
     try:
-        version, raw_id, raw_solved, raw_expires = payload.decode().split("|")
-        if version != _VERSION:
-            raise ValueError(version)
+        raw_id, raw_solved, raw_expires = fields
         claim = SurveyClaim(
             ticket_id=uuid.UUID(raw_id),
             solved_at=datetime.fromisoformat(raw_solved),
@@ -131,7 +165,7 @@ async def survey_ticket(
     session: AsyncSession, *, links: SurveyLinks, token: str, now: datetime, for_update: bool
 ) -> tuple[Ticket, SurveyClaim]:
     """The ticket a token may rate now: 422 forged, 410 expired, 409 superseded."""
-    claim = read_token(secret=links.secret, token=token)
+    claim = read_token(secret=links.secret, token=token, previous=links.previous_secrets)
     ticket = await session.get(Ticket, claim.ticket_id, with_for_update=for_update)
     if ticket is None:
         raise Unprocessable("the survey token is not valid", code="invalid-token", field="token")

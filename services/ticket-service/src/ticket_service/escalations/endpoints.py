@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter
 
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from ticket_service.clock import ClockDep
@@ -23,6 +24,7 @@ def _out(row: object) -> EscalationOut:
 
 @router.post(
     "/{ticket_id}/escalations",
+    dependencies=[owned(path={"ticket_id": "ticket"})],
     status_code=201,
     summary="Escalate to QA with steps, expected, actual, environment and severity",
 )
@@ -44,7 +46,11 @@ async def create_escalation(
     return await idem.complete(session, _out(escalation), status_code=201)  # type: ignore[no-any-return]
 
 
-@router.get("/{ticket_id}/escalations", summary="Escalations of a ticket")
+@router.get(
+    "/{ticket_id}/escalations",
+    dependencies=[owned(path={"ticket_id": "ticket"})],
+    summary="Escalations of a ticket",
+)
 async def list_escalations(
     ticket_id: uuid.UUID, session: SessionDep, principal: TicketReader
 ) -> list[EscalationOut]:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from servicekit.auth import Principal, Role, require_roles
+from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from ticket_service.clock import ClockDep
 from ticket_service.intake.schemas import InboundEmailIn, InboundEmailOut
@@ -19,6 +20,9 @@ ServiceCaller = Annotated[Principal, Depends(require_roles(Role.service))]
 
 @router.post(
     "/v1/inbound-email",
+    dependencies=[
+        owned(body={"tenant_id": "tenant"}, exempt={"message_id": "the e-mail's own Message-ID"})
+    ],
     status_code=201,
     summary="Take in an e-mail: new ticket, or a reply threaded onto its ticket",
     responses={200: {"description": "A Message-ID already taken in; nothing new happened"}},

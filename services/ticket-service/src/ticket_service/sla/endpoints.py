@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Response
@@ -11,28 +10,33 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
 from ticket_service.models import BusinessCalendarRow, SlaPolicy, Ticket
 from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
+from ticket_service.sla.holidays import InvalidCalendarFeed, dates_from_ical
 from ticket_service.sla.schemas import (
     BusinessCalendarIn,
     BusinessCalendarOut,
-    BusinessCalendarPatch,
+    BusinessCalendarSettable,
+    IcalImportIn,
     SlaPolicyIn,
     SlaPolicyOut,
-    SlaPolicyPatch,
+    SlaPolicySettable,
 )
 from ticket_service.sla.service import refresh_many
 
 router = APIRouter(tags=["sla"])
 CalendarId = Annotated[str, Path(min_length=1, max_length=64)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=200)]
+MAX_HOLIDAYS = 2000  # twenty years of a busy feed
 
 
 def _calendar_out(row: BusinessCalendarRow) -> BusinessCalendarOut:
@@ -68,7 +72,12 @@ async def list_calendars(
     return Page[BusinessCalendarOut](items=[_calendar_out(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/v1/business-calendars", status_code=201, summary="Add a calendar (admin)")
+@router.post(
+    "/v1/business-calendars",
+    dependencies=[owned(exempt={"id": GLOBAL_CONFIG})],
+    status_code=201,
+    summary="Add a calendar (admin)",
+)
 async def create_calendar(
     body: BusinessCalendarIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> BusinessCalendarOut:
@@ -85,7 +94,11 @@ async def create_calendar(
     return await idem.complete(session, _calendar_out(row), status_code=201)  # type: ignore[no-any-return]
 
 
-@router.get("/v1/business-calendars/{calendar_id}", summary="One business calendar")
+@router.get(
+    "/v1/business-calendars/{calendar_id}",
+    dependencies=[owned(exempt={"calendar_id": GLOBAL_CONFIG})],
+    summary="One business calendar",
+)
 async def get_calendar(
     calendar_id: CalendarId, session: SessionDep, principal: AgentOnly, response: Response
 ) -> BusinessCalendarOut:
@@ -94,10 +107,58 @@ async def get_calendar(
     return _calendar_out(row)
 
 
-@router.patch("/v1/business-calendars/{calendar_id}", summary="Change a calendar (If-Match)")
+@router.patch(
+    "/v1/business-calendars/{calendar_id}",
+    dependencies=[owned(exempt={"calendar_id": GLOBAL_CONFIG})],
+    summary="Change a calendar (If-Match)",
+    **merge_patch_route(BusinessCalendarSettable),
+)
 async def update_calendar(
     calendar_id: CalendarId,
-    patch: BusinessCalendarPatch,
+    patch: MergePatch,
+    session: SessionDep,
+    principal: Admin,
+    response: Response,
+    clock: ClockDep,
+    if_match: IfMatch = None,
+) -> BusinessCalendarOut:
+    row = await _calendar(session, calendar_id)
+    current = _calendar_out(row).model_dump(
+        mode="json", include=set(BusinessCalendarSettable.model_fields)
+    )
+    merged = apply_merge_patch(BusinessCalendarSettable, document=current, patch=patch)
+    check_if_match(if_match, row.version)  # after validation: bad input is a 422
+    row.name, row.timezone = merged.name, merged.timezone
+    row.opens, row.closes = merged.opens, merged.closes
+    row.workdays = sorted(set(merged.workdays))
+    row.holidays = sorted(set(merged.holidays))
+    if merged.holiday_country != row.holiday_country:
+        row.holiday_country = merged.holiday_country
+        row.holidays_refreshed_at = None  # the next scheduler run adds the new country's
+    row.version += 1
+    await session.flush()
+    # every open ticket's deadlines move with the calendar, in this transaction
+    await refresh_many(session, at=clock())
+    response.headers["ETag"] = etag(row.version)
+    return _calendar_out(row)
+
+
+def _ical_problem(message: str, code: str) -> Unprocessable:
+    return Unprocessable(
+        message,
+        code=code,
+        errors=[{"field": "ical", "in": "body", "message": message, "code": code}],
+    )
+
+
+@router.post(
+    "/v1/business-calendars/{calendar_id}/holiday-imports",
+    dependencies=[owned(exempt={"calendar_id": GLOBAL_CONFIG})],
+    summary="Add the days of an iCal feed as holidays (admin, If-Match)",
+)
+async def import_ical_holidays(
+    calendar_id: CalendarId,
+    body: IcalImportIn,
     session: SessionDep,
     principal: Admin,
     response: Response,
@@ -106,23 +167,20 @@ async def update_calendar(
 ) -> BusinessCalendarOut:
     row = await _calendar(session, calendar_id)
     check_if_match(if_match, row.version)
-    opens: time = patch.opens or row.opens
-    closes: time = patch.closes or row.closes
-    if opens >= closes:
-        raise Unprocessable("opens must be before closes", field="opens")
-    row.opens, row.closes = opens, closes
-    if patch.name is not None:
-        row.name = patch.name
-    if patch.timezone is not None:
-        row.timezone = patch.timezone
-    if patch.workdays is not None:
-        row.workdays = sorted(set(patch.workdays))
-    if patch.holidays is not None:
-        row.holidays = sorted(set(patch.holidays))
-    row.version += 1
-    await session.flush()
-    # every open ticket's deadlines move with the calendar, in this transaction
-    await refresh_many(session, at=clock())
+    try:
+        days = dates_from_ical(body.ical, timezone=row.timezone)
+    except InvalidCalendarFeed as exc:
+        raise _ical_problem(str(exc), "invalid-ical") from exc
+    merged = set(row.holidays or []) | days
+    if len(merged) > MAX_HOLIDAYS:
+        raise _ical_problem(
+            f"a calendar holds at most {MAX_HOLIDAYS} holidays", "too-many-holidays"
+        )
+    if merged != set(row.holidays or []):
+        row.holidays = sorted(merged)
+        row.version += 1
+        await session.flush()
+        await refresh_many(session, at=clock())
     response.headers["ETag"] = etag(row.version)
     return _calendar_out(row)
 
@@ -140,7 +198,12 @@ async def list_policies(
     return Page[SlaPolicyOut](items=[_policy_out(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/v1/sla-policies", status_code=201, summary="Add an SLA policy (admin)")
+@router.post(
+    "/v1/sla-policies",
+    dependencies=[owned(exempt={"calendar_id": GLOBAL_CONFIG})],
+    status_code=201,
+    summary="Add an SLA policy (admin)",
+)
 async def create_policy(
     body: SlaPolicyIn,
     session: SessionDep,
@@ -167,10 +230,15 @@ async def create_policy(
     return await idem.complete(session, _policy_out(row), status_code=201)  # type: ignore[no-any-return]
 
 
-@router.patch("/v1/sla-policies/{policy_id}", summary="Change an SLA policy (If-Match)")
+@router.patch(
+    "/v1/sla-policies/{policy_id}",
+    dependencies=[owned(exempt={"policy_id": GLOBAL_CONFIG, "calendar_id": GLOBAL_CONFIG})],
+    summary="Change an SLA policy (If-Match)",
+    **merge_patch_route(SlaPolicySettable),
+)
 async def update_policy(
     policy_id: uuid.UUID,
-    patch: SlaPolicyPatch,
+    patch: MergePatch,
     session: SessionDep,
     principal: Admin,
     response: Response,
@@ -180,16 +248,15 @@ async def update_policy(
     row = await session.get(SlaPolicy, policy_id)
     if row is None:
         raise NotFound("SLA policy not found")
-    check_if_match(if_match, row.version)
-    if patch.calendar_id is not None:
-        await _calendar(session, patch.calendar_id)
-        row.calendar_id = patch.calendar_id
-    if patch.first_response_minutes is not None:
-        row.first_response_minutes = patch.first_response_minutes
-    if patch.next_response_minutes is not None:
-        row.next_response_minutes = patch.next_response_minutes
-    if patch.resolution_minutes is not None:
-        row.resolution_minutes = patch.resolution_minutes
+    current = _policy_out(row).model_dump(mode="json", include=set(SlaPolicySettable.model_fields))
+    merged = apply_merge_patch(SlaPolicySettable, document=current, patch=patch)
+    check_if_match(if_match, row.version)  # after validation: bad input is a 422
+    if merged.calendar_id != row.calendar_id:
+        await _calendar(session, merged.calendar_id)
+    row.calendar_id = merged.calendar_id
+    row.first_response_minutes = merged.first_response_minutes
+    row.next_response_minutes = merged.next_response_minutes or merged.first_response_minutes
+    row.resolution_minutes = merged.resolution_minutes
     row.version += 1
     await session.flush()
     await refresh_many(session, at=clock(), where=[Ticket.priority == row.priority])

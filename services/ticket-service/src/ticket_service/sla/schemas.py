@@ -53,11 +53,25 @@ def _known_zone(name: str) -> str:
 
 
 ZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
+
+
+def _known_country(code: str) -> str:
+    from ticket_service.sla.holidays import supported_countries
+
+    if code not in supported_countries():
+        raise ValueError(f"no public-holiday data for country {code!r} (ISO 3166 alpha-2, e.g. US)")
+    return code
+
+
+HolidayCountry = Annotated[
+    str, Field(min_length=2, max_length=3, pattern=r"^[A-Z]{2,3}$"), AfterValidator(_known_country)
+]
 Weekday = Annotated[int, Field(ge=0, le=6)]
 
 
-class BusinessCalendarIn(BaseModel):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")
+class BusinessCalendarSettable(BaseModel):
+    """A calendar's settable document: what a create sets and a PATCH merge-patches."""
+
     name: str = Field(min_length=1, max_length=200)
     timezone: ZoneName
     workdays: list[Weekday] = Field(min_length=1, max_length=7)
@@ -65,9 +79,12 @@ class BusinessCalendarIn(BaseModel):
     opens: LocalTime
     closes: LocalTime
     holidays: list[IsoDate] = Field(default_factory=list, max_length=400)
+    holiday_country: HolidayCountry | None = None
+    """Follow this country's public holidays (current and next year, kept by the
+    scheduler) on top of ``holidays``."""
 
     @model_validator(mode="after")
-    def _opens_before_closing(self) -> BusinessCalendarIn:
+    def _opens_before_closing(self) -> BusinessCalendarSettable:
         if self.opens.tzinfo is not None or self.closes.tzinfo is not None:
             raise ValueError("opens and closes are wall-clock times in the calendar's zone")
         if self.opens >= self.closes:
@@ -75,19 +92,8 @@ class BusinessCalendarIn(BaseModel):
         return self
 
 
-class BusinessCalendarPatch(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    timezone: ZoneName | None = None
-    workdays: list[Weekday] | None = Field(default=None, min_length=1, max_length=7)
-    opens: LocalTime | None = None
-    closes: LocalTime | None = None
-    holidays: list[IsoDate] | None = Field(default=None, max_length=400)
-
-    @model_validator(mode="after")
-    def _wall_clock(self) -> BusinessCalendarPatch:
-        if any(t is not None and t.tzinfo is not None for t in (self.opens, self.closes)):
-            raise ValueError("opens and closes are wall-clock times in the calendar's zone")
-        return self
+class BusinessCalendarIn(BusinessCalendarSettable):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")
 
 
 class BusinessCalendarOut(BaseModel):
@@ -98,7 +104,16 @@ class BusinessCalendarOut(BaseModel):
     opens: time
     closes: time
     holidays: list[date]
+    holiday_country: str | None
+    holidays_refreshed_at: datetime | None
+    """When the scheduler last added the country's holidays (None: never yet)."""
     version: int
+
+
+class IcalImportIn(BaseModel):
+    ical: str = Field(min_length=15, max_length=1_000_000)
+    """An iCalendar (RFC 5545) text, e.g. a published holiday feed: every day one of its
+    events covers becomes a holiday of the calendar."""
 
 
 Minutes = Annotated[int, Field(ge=1, le=525_600)]
@@ -114,11 +129,14 @@ class SlaPolicyIn(BaseModel):
     calendar_id: str = Field(default="default", min_length=1, max_length=64)
 
 
-class SlaPolicyPatch(BaseModel):
-    first_response_minutes: Minutes | None = None
+class SlaPolicySettable(BaseModel):
+    """What a PATCH of a policy merge-patches (tier and priority are its identity)."""
+
+    first_response_minutes: Minutes
     next_response_minutes: Minutes | None = None
-    resolution_minutes: Minutes | None = None
-    calendar_id: str | None = Field(default=None, min_length=1, max_length=64)
+    """``null``: the first-response target."""
+    resolution_minutes: Minutes
+    calendar_id: str = Field(default="default", min_length=1, max_length=64)
 
 
 class SlaPolicyOut(BaseModel):

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Response
 from sqlalchemy import func, select
 
+from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.errors import NotFound
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
@@ -25,10 +27,10 @@ from ticket_service.templates.schemas import (
     MacroOut,
     RenderIn,
     RenderOut,
-    TemplateEdit,
     TemplateIn,
     TemplateOut,
     TemplateReplyIn,
+    TemplateSettable,
 )
 from ticket_service.tickets.schemas import TicketOut, TimelineEntryOut
 from ticket_service.tickets.service import Actor, load_ticket, to_out
@@ -47,7 +49,7 @@ async def create_template(
 ) -> TemplateOut:
     if (replay := await idem.begin(session, body)) is not None:
         return replay  # type: ignore[return-value]
-    out = _template_out(await templates.create(session, body=body))
+    out = _template_out(await templates.create(session, body=body, author=principal.subject))
     return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
 
 
@@ -62,7 +64,11 @@ async def list_templates(
     return Page[TemplateOut](items=[_template_out(t) for t in rows], next_cursor=cursor)
 
 
-@router.get("/v1/templates/{key}", summary="A template (latest version, or ?version=)")
+@router.get(
+    "/v1/templates/{key}",
+    dependencies=[owned(exempt={"key": GLOBAL_CONFIG})],
+    summary="A template (latest version, or ?version=)",
+)
 async def get_template(
     key: Key,
     session: SessionDep,
@@ -83,36 +89,72 @@ async def get_template(
     return _template_out(template)
 
 
-@router.patch("/v1/templates/{key}", summary="Edit a template: adds a version (If-Match)")
+@router.patch(
+    "/v1/templates/{key}",
+    dependencies=[owned(exempt={"key": GLOBAL_CONFIG})],
+    summary="Edit a template: adds an unapproved version (If-Match)",
+    **merge_patch_route(TemplateSettable),
+)
 async def edit_template(
     key: Key,
-    body: TemplateEdit,
+    body: MergePatch,
     session: SessionDep,
     principal: Admin,
     response: Response,
     if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
 ) -> TemplateOut:
     current = await templates.latest(session, key)
+    merged = templates.merged_edit(current, body)  # 422 before 412
     check_if_match(if_match, current.version)
-    template = await templates.edit(session, current=current, edit=body)
+    template = await templates.edit(
+        session, current=current, merged=merged, author=principal.subject
+    )
     response.headers["ETag"] = etag(template.version)
     return _template_out(template)
 
 
-@router.post("/v1/templates/{key}/render", summary="Preview a template with variables")
+@router.post(
+    "/v1/templates/{key}/render",
+    dependencies=[owned(exempt={"key": GLOBAL_CONFIG})],
+    summary="Preview a template with variables",
+)
 async def render_template(
     key: Key, body: RenderIn, session: SessionDep, principal: AgentOnly
 ) -> RenderOut:
     template = await templates.latest(session, key)
     sample = {name: f"<{name}>" for name in templates.BUILTINS}
-    text = templates.render(
-        template.body, declared=list(template.variables), values={**sample, **body.variables}
+    values = {**sample, **body.variables}
+    declared = list(template.variables)
+    text = templates.render(template.body, declared=declared, values=values)
+    html = templates.render_html(template.body, declared=declared, values=values)
+    return RenderOut(key=template.key, version=template.version, text=text, html=html)
+
+
+@router.post(
+    "/v1/templates/{key}/versions/{version}/approval",
+    dependencies=[owned(exempt={"key": GLOBAL_CONFIG, "version": GLOBAL_CONFIG})],
+    summary="Approve a template version (admin, not its author): replies then use it",
+    responses={
+        403: {"description": "the author cannot approve their own version (four eyes)"},
+        409: {"description": "the version is approved already"},
+    },
+)
+async def approve_template(
+    key: Key,
+    version: Annotated[int, Path(ge=1, le=1_000_000)],
+    session: SessionDep,
+    principal: Admin,
+    clock: ClockDep,
+) -> TemplateOut:
+    template = await templates.approve(
+        session, key=key, version=version, approver=principal.subject, at=clock()
     )
-    return RenderOut(key=template.key, version=template.version, text=text)
+    return _template_out(template)
 
 
 @router.post(
     "/v1/tickets/{ticket_id}/template-replies",
+    dependencies=[owned(path={"ticket_id": "ticket"})],
     status_code=201,
     summary="Reply with an approved template (records the version sent)",
 )
@@ -161,6 +203,7 @@ async def list_macros(session: SessionDep, principal: AgentOnly, page: PageDep) 
 
 @router.post(
     "/v1/tickets/{ticket_id}/macros/{macro_id}",
+    dependencies=[owned(path={"ticket_id": "ticket"}, exempt={"macro_id": GLOBAL_CONFIG})],
     summary="Apply a macro to a ticket, all or nothing (If-Match required)",
 )
 async def apply_macro(

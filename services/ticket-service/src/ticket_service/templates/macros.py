@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,8 +17,7 @@ from servicekit.errors import Conflict, NotFound
 from ticket_service.models import Macro, Ticket
 from ticket_service.templates.schemas import MacroIn
 from ticket_service.templates.service import latest, reply_with_template
-from ticket_service.tickets.schemas import TicketPatch
-from ticket_service.tickets.service import Actor, update_ticket
+from ticket_service.tickets.service import Actor, merged_ticket, update_ticket
 
 
 async def create_macro(session: AsyncSession, *, body: MacroIn, at: datetime) -> Macro:
@@ -63,12 +63,11 @@ async def apply_macro(
             session, ticket=ticket, key=macro.template_key, variables=variables, actor=actor, at=at
         )
     tags = (set(ticket.tags or []) | set(macro.add_tags)) - set(macro.remove_tags)
-    patch = TicketPatch.model_validate(
-        {
-            "status": macro.status,
-            "priority": macro.priority,
-            "tags": sorted(tags),
-            "reason": f"macro {macro.name!r}",
-        }
-    )
-    await update_ticket(session, ticket=ticket, patch=patch, actor=actor, at=at)
+    # a merge patch: what the macro leaves unset is left out, so it stays as it is
+    patch: dict[str, Any] = {"tags": sorted(tags), "reason": f"macro {macro.name!r}"}
+    if macro.status is not None:
+        patch["status"] = macro.status
+    if macro.priority is not None:
+        patch["priority"] = macro.priority
+    merged = merged_ticket(ticket, patch)
+    await update_ticket(session, ticket=ticket, merged=merged, actor=actor, at=at)

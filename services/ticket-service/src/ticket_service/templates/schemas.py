@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from servicekit.fields import StrictBool
 from supportops_events.tickets import TicketPriority, TicketStatus
@@ -22,16 +22,42 @@ class TemplateIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=20_000)
     variables: list[VariableName] = Field(default_factory=list, max_length=50)
-    approved: StrictBool = False
+    approved: StrictBool = Field(
+        default=False,
+        description="Always false: a version is approved by another user "
+        "(POST /v1/templates/{key}/versions/{version}/approval)",
+    )
+
+    @field_validator("approved")
+    @classmethod
+    def _starts_unapproved(cls, value: bool) -> bool:
+        return _not_self_approved(value)
 
 
-class TemplateEdit(BaseModel):
-    """A new version of a template; fields left out are carried over."""
+def _not_self_approved(value: bool) -> bool:
+    if value:
+        raise ValueError(
+            "a template version starts unapproved; another user approves it "
+            "with POST /v1/templates/{key}/versions/{version}/approval"
+        )
+    return value
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = Field(default=None, min_length=1, max_length=20_000)
-    variables: list[VariableName] | None = Field(default=None, max_length=50)
-    approved: StrictBool | None = None
+
+class TemplateSettable(BaseModel):
+    """What an edit merge-patches (RFC 7396) into the next version; members left out are
+    carried over from the current one."""
+
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=20_000)
+    variables: list[VariableName] = Field(default_factory=list, max_length=50)
+    approved: StrictBool = Field(
+        default=False, description="Never true: the new version starts unapproved"
+    )
+
+    @field_validator("approved")
+    @classmethod
+    def _starts_unapproved(cls, value: bool) -> bool:
+        return _not_self_approved(value)
 
 
 class TemplateOut(BaseModel):
@@ -43,6 +69,9 @@ class TemplateOut(BaseModel):
     variables: list[str]
     approved: bool
     created_at: datetime
+    created_by: str | None
+    approved_by: str | None
+    approved_at: datetime | None
 
 
 class RenderIn(BaseModel):
@@ -53,6 +82,9 @@ class RenderOut(BaseModel):
     key: str
     version: int
     text: str
+    """The plain-text part: template and values as written."""
+    html: str
+    """The HTML part: template text and values escaped."""
 
 
 class TemplateReplyIn(BaseModel):

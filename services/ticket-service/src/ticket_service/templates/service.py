@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import (
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    UndefinedError,
+    meta,
+    nodes,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from servicekit.merge_patch import apply_merge_patch
 from ticket_service.models import Template, Ticket, TimelineEntry
-from ticket_service.templates.schemas import TemplateEdit, TemplateIn
+from ticket_service.templates.schemas import TemplateIn, TemplateSettable
 from ticket_service.tickets.schemas import MessageKind
 from ticket_service.tickets.service import Actor, add_message
 
@@ -32,11 +42,29 @@ class _Sandbox(SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+# plain text parts: nothing is escaped (a text part is not markup)
 _ENV = _Sandbox(undefined=StrictUndefined, autoescape=False)
+# HTML parts: every value is escaped by autoescape, and the template's own text too
+# (``_escaped_text``), so neither an author nor a requester can put markup in a mail
+_HTML_ENV = _Sandbox(undefined=StrictUndefined, autoescape=True)
 RENDER_ERRORS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError)
 
 
-def render(body: str, *, declared: list[str], values: dict[str, Any]) -> str:
+def _escaped_text(body: str) -> nodes.Template:
+    """The parsed template with its literal text escaped and line breaks as ``<br>``;
+    autoescape then takes that text as safe markup and escapes only the values."""
+    parsed = _HTML_ENV.parse(body)
+    for data in parsed.find_all(nodes.TemplateData):
+        data.data = str(escape(data.data)).replace("\n", "<br>\n")
+    return parsed
+
+
+def render_html(body: str, *, declared: list[str], values: dict[str, Any]) -> str:
+    """The HTML part of ``body``: template text and values escaped."""
+    return render(body, declared=declared, values=values, html=True)
+
+
+def render(body: str, *, declared: list[str], values: dict[str, Any], html: bool = False) -> str:
     """Render ``body`` in the sandbox; a declared variable without a value is a 422."""
     missing = [name for name in declared if name not in values]
     if missing:
@@ -47,6 +75,8 @@ def render(body: str, *, declared: list[str], values: dict[str, Any]) -> str:
             missing=missing,
         )
     try:
+        if html:
+            return _HTML_ENV.from_string(_escaped_text(body)).render(**values)
         return _ENV.from_string(body).render(**values)
     except UndefinedError as exc:
         raise Unprocessable(
@@ -110,7 +140,7 @@ async def latest(session: AsyncSession, key: str) -> Template:
     return template
 
 
-async def create(session: AsyncSession, *, body: TemplateIn) -> Template:
+async def create(session: AsyncSession, *, body: TemplateIn, author: str) -> Template:
     check_template(body.body, declared=body.variables)
     exists = await session.scalar(select(Template.id).where(Template.key == body.key).limit(1))
     if exists is not None:
@@ -124,7 +154,8 @@ async def create(session: AsyncSession, *, body: TemplateIn) -> Template:
         title=body.title,
         body=body.body,
         variables=list(body.variables),
-        approved=body.approved,
+        approved=False,
+        created_by=author,
     )
     session.add(template)
     await session.flush()
@@ -132,19 +163,33 @@ async def create(session: AsyncSession, *, body: TemplateIn) -> Template:
     return template
 
 
-async def edit(session: AsyncSession, *, current: Template, edit: TemplateEdit) -> Template:
-    """Editing never changes a sent version: it adds the next one."""
-    variables = list(edit.variables) if edit.variables is not None else list(current.variables)
-    body = edit.body if edit.body is not None else current.body
-    check_template(body, declared=variables)
+def merged_edit(current: Template, patch: Mapping[str, Any]) -> TemplateSettable:
+    """The next version: ``patch`` (an RFC 7396 merge patch) applied to ``current``. The
+    next version starts unapproved whatever the current one is."""
+    document = {
+        "title": current.title,
+        "body": current.body,
+        "variables": list(current.variables),
+        "approved": False,
+    }
+    return apply_merge_patch(TemplateSettable, document=document, patch=patch)
+
+
+async def edit(
+    session: AsyncSession, *, current: Template, merged: TemplateSettable, author: str
+) -> Template:
+    """Editing never changes a sent version: it adds the next one, unapproved, while the
+    last approved version stays the one replies use."""
+    check_template(merged.body, declared=list(merged.variables))
     template = Template(
         id=uuid.uuid4(),
         key=current.key,
         version=current.version + 1,
-        title=edit.title if edit.title is not None else current.title,
-        body=body,
-        variables=variables,
-        approved=edit.approved if edit.approved is not None else current.approved,
+        title=merged.title,
+        body=merged.body,
+        variables=list(merged.variables),
+        approved=False,
+        created_by=author,
     )
     session.add(template)
     try:
@@ -165,13 +210,16 @@ async def reply_with_template(
     actor: Actor,
     at: datetime,
 ) -> TimelineEntry:
-    """A public reply through the template path: approved templates only."""
-    template = await latest(session, key)
-    if not template.approved:
+    """A public reply through the template path: the newest approved version only."""
+    try:
+        template = await latest_approved(session, key)
+    except NotFound:
+        draft = await latest(session, key)  # 404 when there is no such template at all
         raise Conflict(
-            f"template {key!r} version {template.version} is not approved for replies",
+            f"template {key!r} has no approved version (version {draft.version} awaits "
+            "approval by a second person)",
             code="template-not-approved",
-        )
+        ) from None
     return await _reply(
         session,
         ticket=ticket,
@@ -219,18 +267,20 @@ async def _reply(
     action: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> TimelineEntry:
-    """Render ``template`` and post it as a public reply recording the version sent."""
+    """Render ``template`` and post it as a public reply recording the version sent;
+    the entry keeps the HTML part beside the text (``data.html``) for outbound mail."""
+    declared = list(template.variables)
     return await add_message(
         session,
         ticket=ticket,
         kind=MessageKind.reply,
-        body=render(template.body, declared=list(template.variables), values=values),
+        body=render(template.body, declared=declared, values=values),
         actor=actor,
         at=at,
         template_key=template.key,
         template_version=template.version,
         action=action,
-        data=data,
+        data={**(data or {}), "html": render_html(template.body, declared=declared, values=values)},
     )
 
 
@@ -245,4 +295,33 @@ async def latest_approved(session: AsyncSession, key: str) -> Template:
     ).first()
     if template is None:
         raise NotFound(f"no approved template {key!r}", code="template-not-found")
+    return template
+
+
+async def approve(
+    session: AsyncSession, *, key: str, version: int, approver: str, at: datetime
+) -> Template:
+    """Four eyes: a version goes to customers only once someone other than its author
+    approved it; replies then use it (the newest approved version)."""
+    template = await session.scalar(
+        select(Template).where(Template.key == key, Template.version == version).with_for_update()
+    )
+    if template is None:
+        raise NotFound("no such template version", code="template-not-found")
+    if template.approved:
+        raise Conflict(
+            f"template {key!r} version {version} is already approved",
+            code="template-already-approved",
+            approved_by=template.approved_by,
+        )
+    if template.created_by is not None and template.created_by == approver:
+        raise Forbidden(
+            "the author of a template version cannot approve it: a second person must",
+            code="four-eyes",
+            author=template.created_by,
+        )
+    template.approved = True
+    template.approved_by = approver
+    template.approved_at = at
+    await session.flush()
     return template

@@ -47,15 +47,20 @@ class TicketIn(BaseModel):
     body: str = Field(min_length=1, max_length=50_000)
 
 
-class TicketPatch(BaseModel):
-    status: TicketStatus | None = None
-    priority: TicketPriority | None = None
+class TicketSettable(BaseModel):
+    """What a PATCH of a ticket merge-patches (RFC 7396). ``null`` removes the queue or
+    the category (back to untriaged, "other"); status, priority and assignee cannot be
+    removed. Naming another category without a subcategory drops the old subcategory."""
+
+    status: TicketStatus
+    priority: TicketPriority
     queue: str | None = Field(default=None, min_length=1, max_length=64)
     category: Category | None = None
     subcategory: AccessSubcategory | None = None
-    tags: list[Tag] | None = Field(default=None, max_length=50)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     assignee_id: str | None = Field(default=None, min_length=1, max_length=64)
     reason: str | None = Field(default=None, max_length=1000)
+    """Not stored as a field: why this change was made (on the timeline)."""
 
 
 class MessageIn(BaseModel):
@@ -67,6 +72,22 @@ class RequesterOut(BaseModel):
     email: str
     name: str | None
     user_id: str | None
+
+
+class TriageEvidence(BaseModel):
+    """A phrase of the ticket that pushed the classifier towards its answer. ``…ssw…``
+    marks a character n-gram (robust to typos); plain text is a word or two-word phrase."""
+
+    feature: str
+    weight: float
+
+
+class TriageJudgment(BaseModel):
+    """How the classifier judged the ticket (absent when a rule or the system routed it)."""
+
+    confidence: float
+    model_version: str
+    evidence: list[TriageEvidence]
 
 
 class TicketOut(BaseModel):
@@ -94,6 +115,7 @@ class TicketOut(BaseModel):
     paused, missed or met."""
     sla_due_at: datetime | None
     """The earliest deadline of a running SLA clock (in the past when breached)."""
+    triage: TriageJudgment | None = None
 
 
 class TimelineEntryOut(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
+from servicekit.merge_patch import apply_merge_patch
 from servicekit.outbox import publish, publish_all
 from supportops_events import Event
 from supportops_events.tickets import (
@@ -57,10 +58,15 @@ from ticket_service.tickets.schemas import (
     TicketDetail,
     TicketIn,
     TicketOut,
-    TicketPatch,
+    TicketSettable,
     TimelineEntryOut,
+    TriageEvidence,
+    TriageJudgment,
 )
+from ticket_service.triage.classifier import REVIEW_QUEUE, TriageClassifier, classifier_of
 from ticket_service.triage.engine import Rule, TicketFacts, triage
+from ticket_service.triage.schemas import TriageOutcome
+from ticket_service.triage.service import record_example
 
 S = TicketStatus
 
@@ -127,6 +133,17 @@ def to_out(ticket: Ticket, *, now: datetime) -> TicketOut:
         updated_at=ticket.updated_at,
         sla_state=stored_state(ticket, now=now),
         sla_due_at=next_due(ticket),
+        triage=_judgment(ticket),
+    )
+
+
+def _judgment(ticket: Ticket) -> TriageJudgment | None:
+    if ticket.triage_model_version is None or ticket.triage_confidence is None:
+        return None
+    return TriageJudgment(
+        confidence=ticket.triage_confidence,
+        model_version=ticket.triage_model_version,
+        evidence=[TriageEvidence.model_validate(e) for e in ticket.triage_evidence or []],
     )
 
 
@@ -470,7 +487,13 @@ async def create_ticket(
         created_at=at,
         updated_at=at,
     )
-    routing = _route(ticket, intake.plan_tier, config.rules, forced=forced_triage)
+    routing = _route(
+        ticket,
+        intake.plan_tier,
+        config.rules,
+        classifier=classifier_of(session),
+        forced=forced_triage,
+    )
     assignee = None
     if ticket.queue is not None:
         assignee = await repository.least_loaded(
@@ -569,6 +592,8 @@ class _Routing:
     rule_id: uuid.UUID | None
     rule_name: str | None
     reasons: list[str]
+    judged: TriageOutcome | None
+    """The classifier's (or a rule's) outcome; None for a fixed routing."""
 
     def entry(self, ticket: Ticket, at: datetime) -> dict[str, Any]:
         label = category_label(ticket.category, ticket.subcategory)
@@ -589,6 +614,10 @@ class _Routing:
                 "priority": ticket.priority,
                 "queue": self.queue,
                 "tags": ticket.tags,
+                "confidence": ticket.triage_confidence,
+                "model_version": ticket.triage_model_version,
+                "evidence": ticket.triage_evidence,
+                "needs_review": bool(self.judged and self.judged.needs_review),
             },
         }
 
@@ -610,9 +639,11 @@ def _route(
     plan_tier: str | None,
     rules: Sequence[Rule],
     *,
+    classifier: TriageClassifier,
     forced: Routing | None,
 ) -> _Routing:
-    """Triage a new ticket in memory (cached rules) and set its routing fields."""
+    """Triage a new ticket in memory (cached rules first as overrides, then the
+    process's classifier; no SQL) and set its routing and judgment fields."""
     if forced is not None:
         category, subcategory, priority, queue, tags = forced
         routing = _Routing(
@@ -624,6 +655,7 @@ def _route(
             None,
             None,
             ["opened by the system with a fixed routing"],
+            None,
         )
     else:
         outcome = triage(
@@ -635,6 +667,7 @@ def _route(
                 requester_email=ticket.requester_email,
                 plan_tier=plan_tier,
             ),
+            classifier,
         )
         routing = _Routing(
             outcome.category,
@@ -645,13 +678,20 @@ def _route(
             outcome.rule_id,
             outcome.rule_name,
             list(outcome.reasons),
+            outcome,
         )
+    judged = routing.judged
     ticket.category = routing.category.value
     ticket.subcategory = routing.subcategory.value if routing.subcategory else None
     ticket.priority = routing.priority.value
     ticket.queue = routing.queue
     ticket.tags = sorted(set(ticket.tags or []) | set(routing.tags))
     ticket.triage_rule_id = routing.rule_id
+    ticket.triage_confidence = judged.confidence if judged else None
+    ticket.triage_model_version = judged.model_version if judged else None
+    ticket.triage_evidence = (
+        [e.model_dump() for e in judged.evidence] if judged and judged.model_version else None
+    )
     return routing
 
 
@@ -750,51 +790,93 @@ async def auto_close(session: AsyncSession, *, now: datetime, solved_before: dat
 # --- updates ------------------------------------------------------------------------------
 
 
+def settable_of(ticket: Ticket) -> dict[str, Any]:
+    """The ticket as the document a PATCH merge-patches."""
+    return {
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "queue": ticket.queue,
+        "category": ticket.category,
+        "subcategory": ticket.subcategory,
+        "tags": list(ticket.tags or []),
+        "assignee_id": ticket.assignee_id,
+        "reason": None,
+    }
+
+
+def merged_ticket(ticket: Ticket, patch: Mapping[str, Any]) -> TicketSettable:
+    """The ticket with an RFC 7396 merge patch applied, validated (422 naming the field)."""
+    patch = dict(patch)
+    if "category" in patch and "subcategory" not in patch:
+        # a subcategory belongs to its category: naming a category starts it afresh
+        patch["subcategory"] = None
+    return apply_merge_patch(TicketSettable, document=settable_of(ticket), patch=patch)
+
+
 async def update_ticket(
-    session: AsyncSession, *, ticket: Ticket, patch: TicketPatch, actor: Actor, at: datetime
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    merged: TicketSettable,
+    actor: Actor,
+    at: datetime,
 ) -> None:
-    if patch.status is not None:
+    """Store a merged ticket (``merged_ticket``); each change is one timeline entry."""
+    if merged.status.value != ticket.status:
         await change_status(
-            session, ticket=ticket, to=patch.status, actor=actor, at=at, reason=patch.reason
+            session, ticket=ticket, to=merged.status, actor=actor, at=at, reason=merged.reason
         )
-    if patch.assignee_id is not None:
-        if await session.get(Agent, patch.assignee_id) is None:
+    if merged.assignee_id != ticket.assignee_id:
+        if merged.assignee_id is None:
+            raise Unprocessable(
+                "a ticket cannot be unassigned; assign it to another agent",
+                code="validation-error",
+                field="assignee_id",
+            )
+        if await session.get(Agent, merged.assignee_id) is None:
             raise Unprocessable(
                 "no agent with this id is registered", code="unknown-agent", field="assignee_id"
             )
         await assign(
             session,
             ticket=ticket,
-            assignee_id=patch.assignee_id,
+            assignee_id=merged.assignee_id,
             actor=actor,
             at=at,
-            reason=patch.reason or "manual reassignment",
+            reason=merged.reason or "manual reassignment",
         )
     routing_changed = False
-    if patch.category is not None or patch.subcategory is not None:
-        category = patch.category or Category(ticket.category or "other")
-        subcategory = patch.subcategory
-        if subcategory is not None and category is not Category.access:
-            raise Unprocessable(
-                "a subcategory is only defined for the access category",
-                code="validation-error",
-                field="subcategory",
-            )
-        current = (category.value, subcategory.value if subcategory else None)
-        routing_changed |= current != (ticket.category, ticket.subcategory)
-        ticket.category, ticket.subcategory = current
-    retarget = patch.priority is not None and patch.priority.value != ticket.priority
-    if patch.priority is not None and retarget:
-        ticket.priority = patch.priority.value
+    judged_as = (ticket.category, ticket.subcategory)
+    was_in_review = ticket.queue == REVIEW_QUEUE
+    category, subcategory = merged.category, merged.subcategory
+    if subcategory is not None and category is not Category.access:
+        raise Unprocessable(
+            "a subcategory is only defined for the access category",
+            code="validation-error",
+            field="subcategory",
+        )
+    current = (category.value if category else None, subcategory.value if subcategory else None)
+    routing_changed |= current != (ticket.category, ticket.subcategory)
+    ticket.category, ticket.subcategory = current
+    retarget = merged.priority.value != ticket.priority
+    if retarget:
+        ticket.priority = merged.priority.value
         routing_changed = True
-    if patch.queue is not None and patch.queue != ticket.queue:
-        ticket.queue = patch.queue
+    if merged.queue != ticket.queue:
+        ticket.queue = merged.queue
         routing_changed = True
-    if patch.tags is not None and sorted(set(patch.tags)) != sorted(ticket.tags or []):
-        ticket.tags = sorted(set(patch.tags))
+    if sorted(set(merged.tags)) != sorted(ticket.tags or []):
+        ticket.tags = sorted(set(merged.tags))
         routing_changed = True
     if routing_changed:
         _touch(ticket, at)
+        corrected = (ticket.category, ticket.subcategory) != judged_as
+        confirmed = was_in_review and ticket.queue != REVIEW_QUEUE
+        if ticket.category is not None and (corrected or confirmed):
+            # an agent's correction (or confirmation of an unsure suggestion, by routing it
+            # out of the review queue) teaches the classifier: a labelled example for the
+            # next refit (see triage.service)
+            await record_example(session, ticket=ticket, previous=judged_as, by=actor.id, at=at)
         await add_entry(
             session,
             ticket=ticket,
@@ -804,7 +886,7 @@ async def update_ticket(
             action="retriaged",
             body=f"set to {category_label(ticket.category, ticket.subcategory)}, "
             f"priority {ticket.priority}, queue {ticket.queue}",
-            reason=patch.reason,
+            reason=merged.reason,
             data={
                 "category": ticket.category,
                 "subcategory": ticket.subcategory,

@@ -1,4 +1,5 @@
-"""``/v1/triage-rules``: ordered triage rules and dry runs."""
+"""``/v1/triage-rules``: ordered triage rules and dry runs; ``/v1/triage-model``: the
+classifier in use, the agents' labelled examples and a refit."""
 
 from __future__ import annotations
 
@@ -7,21 +8,25 @@ import uuid
 from fastapi import APIRouter, Header, Response
 from sqlalchemy import select
 
+from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
+from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
-from ticket_service.models import TriageRule
+from ticket_service.models import TriageExample, TriageRule
 from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
 from ticket_service.triage import service
 from ticket_service.triage.schemas import (
     DryRunIn,
+    TriageExampleOut,
+    TriageModelOut,
     TriageOutcome,
+    TriageRefitOut,
     TriageRuleIn,
     TriageRuleOut,
-    TriageRulePatch,
 )
 
 router = APIRouter(prefix="/v1/triage-rules", tags=["triage"])
@@ -57,7 +62,9 @@ async def dry_run(body: DryRunIn, session: SessionDep, principal: AgentOnly) -> 
     return await service.dry_run(session, body=body)
 
 
-@router.get("/{rule_id}", summary="One triage rule")
+@router.get(
+    "/{rule_id}", dependencies=[owned(exempt={"rule_id": GLOBAL_CONFIG})], summary="One triage rule"
+)
 async def get_rule(
     rule_id: uuid.UUID, session: SessionDep, principal: AgentOnly, response: Response
 ) -> TriageRuleOut:
@@ -66,10 +73,15 @@ async def get_rule(
     return service.to_out(rule)
 
 
-@router.patch("/{rule_id}", summary="Change a triage rule (admin; If-Match required)")
+@router.patch(
+    "/{rule_id}",
+    dependencies=[owned(exempt={"rule_id": GLOBAL_CONFIG})],
+    summary="Change a triage rule (admin; If-Match required)",
+    **merge_patch_route(TriageRuleIn),
+)
 async def update_rule(
     rule_id: uuid.UUID,
-    patch: TriageRulePatch,
+    patch: MergePatch,
     session: SessionDep,
     principal: Admin,
     response: Response,
@@ -77,13 +89,19 @@ async def update_rule(
     if_match: str | None = Header(default=None, alias="If-Match", max_length=100),
 ) -> TriageRuleOut:
     rule = await service.get_rule(session, rule_id)
+    merged = service.merged_rule(rule, patch)  # 422 before 412
     check_if_match(if_match, rule.version)
-    rule = await service.update_rule(session, rule=rule, patch=patch, at=clock())
+    rule = await service.update_rule(session, rule=rule, merged=merged, at=clock())
     response.headers["ETag"] = etag(rule.version)
     return service.to_out(rule)
 
 
-@router.delete("/{rule_id}", status_code=204, summary="Remove a triage rule (admin; If-Match)")
+@router.delete(
+    "/{rule_id}",
+    dependencies=[owned(exempt={"rule_id": GLOBAL_CONFIG})],
+    status_code=204,
+    summary="Remove a triage rule (admin; If-Match)",
+)
 async def delete_rule(
     rule_id: uuid.UUID,
     session: SessionDep,
@@ -95,3 +113,29 @@ async def delete_rule(
     await session.delete(rule)
     await session.flush()
     return Response(status_code=204)
+
+
+model_router = APIRouter(prefix="/v1/triage-model", tags=["triage"])
+
+
+@model_router.get("", summary="The triage classifier in use by this process")
+async def current_model(session: SessionDep, principal: AgentOnly) -> TriageModelOut:
+    return await service.model_info(session)
+
+
+@model_router.get("/examples", summary="Tickets agents re-triaged: the labelled examples")
+async def list_examples(
+    session: SessionDep, principal: AgentOnly, page: PageDep
+) -> Page[TriageExampleOut]:
+    rows, cursor = await page_of(
+        session, select(TriageExample), keys=[TriageExample.seq, TriageExample.id], params=page
+    )
+    return Page[TriageExampleOut](
+        items=[TriageExampleOut.model_validate(r, from_attributes=True) for r in rows],
+        next_cursor=cursor,
+    )
+
+
+@model_router.post("/refit", summary="Refit from the corpus and the agents' examples (admin)")
+async def refit_model(session: SessionDep, principal: Admin, clock: ClockDep) -> TriageRefitOut:
+    return await service.refit_now(session, at=clock())

@@ -9,6 +9,15 @@ from functools import lru_cache
 
 from supportops_events.tickets import TicketPriority
 from ticket_service.categories import Category
+from ticket_service.tickets.schemas import TriageEvidence
+from ticket_service.triage import regex
+from ticket_service.triage.classifier import (
+    REVIEW_QUEUE,
+    REVIEW_TAG,
+    ROUTING,
+    TriageClassifier,
+    split_label,
+)
 from ticket_service.triage.schemas import RuleActions, RuleConditions, TriageOutcome
 
 # Matching is bounded: very long bodies are only searched in their first part.
@@ -54,7 +63,7 @@ def _matches(conditions: RuleConditions, facts: TicketFacts) -> list[str] | None
             return None
         reasons.append("keywords matched: " + ", ".join(repr(h) for h in hits))
     if conditions.patterns:
-        found = [p for p in conditions.patterns if re.search(p, text, re.IGNORECASE)]
+        found = [p for p in conditions.patterns if regex.search(p, text)]
         if not found:
             return None
         reasons.append("patterns matched: " + ", ".join(repr(p) for p in found))
@@ -72,8 +81,11 @@ def _matches(conditions: RuleConditions, facts: TicketFacts) -> list[str] | None
     return reasons
 
 
-def triage(rules: list[Rule], facts: TicketFacts) -> TriageOutcome:
-    """The first rule (in order) whose conditions hold decides; none → ``other``."""
+def triage(
+    rules: list[Rule], facts: TicketFacts, classifier: TriageClassifier | None = None
+) -> TriageOutcome:
+    """The first rule (in order) whose conditions hold decides; none → the classifier
+    (or ``other`` without one)."""
     for rule in rules:
         reasons = _matches(rule.conditions, facts)
         if reasons is None:
@@ -89,6 +101,8 @@ def triage(rules: list[Rule], facts: TicketFacts) -> TriageOutcome:
             queue=actions.queue,
             tags=list(actions.tags),
         )
+    if classifier is not None:
+        return classify(classifier, facts)
     return TriageOutcome(
         rule_id=None,
         rule_name=None,
@@ -98,4 +112,38 @@ def triage(rules: list[Rule], facts: TicketFacts) -> TriageOutcome:
         priority=TicketPriority.normal,
         queue=DEFAULT_QUEUE,
         tags=[],
+    )
+
+
+def classify(classifier: TriageClassifier, facts: TicketFacts) -> TriageOutcome:
+    """The classifier's judgment as routing; unsure → the review queue, the answer kept as
+    a suggestion."""
+    model = classifier.model
+    prediction = model.predict(facts.subject, facts.body)
+    category, subcategory = split_label(prediction.label)
+    routing = ROUTING.get(prediction.label, ROUTING[Category.other.value])
+    needs_review = prediction.confidence < classifier.review_below
+    shown = ", ".join(e.feature for e in prediction.evidence) or "nothing specific"
+    reasons = [
+        f"classifier {model.version}: {prediction.label} with confidence "
+        f"{prediction.confidence:.2f} (next: {prediction.runner_up} "
+        f"{prediction.runner_up_confidence:.2f})",
+        f"evidence: {shown}",
+    ]
+    if needs_review:
+        reasons.append(f"confidence below {classifier.review_below:.2f}: queued for triage review")
+    return TriageOutcome(
+        rule_id=None,
+        rule_name=None,
+        reasons=reasons,
+        category=category,
+        subcategory=subcategory,
+        priority=TicketPriority.normal if needs_review else routing.priority,
+        queue=REVIEW_QUEUE if needs_review else routing.queue,
+        tags=[REVIEW_TAG] if needs_review else list(routing.tags),
+        confidence=prediction.confidence,
+        model_version=model.version,
+        evidence=[TriageEvidence(feature=e.feature, weight=e.weight) for e in prediction.evidence],
+        needs_review=needs_review,
+        runner_up=prediction.runner_up,
     )

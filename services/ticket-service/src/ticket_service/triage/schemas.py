@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -13,12 +12,10 @@ from servicekit.fields import StrictBool
 from supportops_events.billing import PlanTier
 from supportops_events.tickets import TicketPriority
 from ticket_service.categories import AccessSubcategory, Category
-from ticket_service.tickets.schemas import Channel
+from ticket_service.tickets.schemas import Channel, TriageEvidence
+from ticket_service.triage.regex import compile_pattern
 
 MAX_PATTERN_LENGTH = 200
-# A quantified group that itself contains a quantifier, e.g. ``(a+)+`` or ``(\w*)*``:
-# the classic shape of catastrophic backtracking. Refused outright.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,)")
 
 
 Keyword = Annotated[str, Field(min_length=1, max_length=100)]
@@ -27,12 +24,8 @@ Tag = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 def check_pattern(pattern: str) -> str:
-    if _NESTED_QUANTIFIER.search(pattern):
-        raise ValueError(f"pattern {pattern!r} nests quantifiers (catastrophic backtracking)")
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from exc
+    """Refuse what RE2 cannot compile; the 422 names the pattern (see ``triage.regex``)."""
+    compile_pattern(pattern)  # raises PatternRefused, a ValueError pydantic reports
     return pattern
 
 
@@ -75,14 +68,6 @@ class TriageRuleIn(BaseModel):
     actions: RuleActions
 
 
-class TriageRulePatch(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    position: int | None = Field(default=None, ge=0, le=1_000_000)
-    enabled: StrictBool | None = None
-    conditions: RuleConditions | None = None
-    actions: RuleActions | None = None
-
-
 class TriageRuleOut(BaseModel):
     id: uuid.UUID
     name: str
@@ -106,9 +91,52 @@ class DryRunIn(BaseModel):
 class TriageOutcome(BaseModel):
     rule_id: uuid.UUID | None
     rule_name: str | None
+    """The rule that decided, when one did; rules are evaluated before the classifier."""
     reasons: list[str]
     category: Category
     subcategory: AccessSubcategory | None
     priority: TicketPriority
     queue: str
     tags: list[str]
+    confidence: float | None = None
+    """The classifier's probability of its answer (None when a rule decided)."""
+    model_version: str | None = None
+    """The fitted model that classified (None when a rule decided)."""
+    evidence: list[TriageEvidence] = Field(default_factory=list)
+    needs_review: bool = False
+    """Below the configured confidence: the category is only a suggestion and the ticket
+    waits in the ``triage_review`` queue for an agent."""
+    runner_up: str | None = None
+    """The classifier's second choice (``category`` or ``access/<subcategory>``)."""
+
+
+class TriageModelOut(BaseModel):
+    version: str
+    """Recorded on every ticket it triages (``triage.model_version``)."""
+    corpus_examples: int
+    agent_examples: int
+    """Agents' labelled examples this model was fitted with."""
+    pending_examples: int
+    """Examples recorded since: the next refit learns from them."""
+    review_below: float
+    fit_seconds: float
+    labels: list[str]
+
+
+class TriageExampleOut(BaseModel):
+    ticket_id: uuid.UUID
+    subject: str
+    label: str
+    predicted_label: str | None
+    model_version: str | None
+    labelled_by: str | None
+    labelled_at: datetime
+
+
+class TriageRefitOut(BaseModel):
+    version: str
+    created: bool
+    """False when the same examples were fitted before (the version exists)."""
+    corpus_examples: int
+    agent_examples: int
+    fit_seconds: float

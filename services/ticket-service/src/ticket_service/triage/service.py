@@ -5,22 +5,28 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy import text as sa_text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, NotFound
-from ticket_service.models import TriageRule
+from servicekit.merge_patch import apply_merge_patch
+from ticket_service.models import Ticket, TriageExample, TriageRule
+from ticket_service.triage.classifier import classifier_of, join_label, refit
 from ticket_service.triage.engine import Rule, TicketFacts, triage
 from ticket_service.triage.schemas import (
     DryRunIn,
     RuleActions,
     RuleConditions,
+    TriageModelOut,
     TriageOutcome,
+    TriageRefitOut,
     TriageRuleIn,
     TriageRuleOut,
-    TriageRulePatch,
 )
 
 
@@ -68,7 +74,50 @@ async def active_rules(session: AsyncSession) -> Sequence[Rule]:
 async def run_triage(
     session: AsyncSession, *, facts: TicketFacts, rules: Sequence[Rule] | None = None
 ) -> TriageOutcome:
-    return triage(list(rules if rules is not None else await active_rules(session)), facts)
+    """Enabled rules first (explicit overrides), then the process's classifier (in
+    memory: no SQL). ``rules``: the cached rules the caller already holds."""
+    return triage(
+        list(rules if rules is not None else await active_rules(session)),
+        facts,
+        classifier_of(session),
+    )
+
+
+async def record_example(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    previous: tuple[str | None, str | None],
+    by: str | None,
+    at: datetime,
+) -> None:
+    """Store the agent's label of this ticket as a training example (one per ticket: a
+    later correction replaces it and moves it to the end of the sequence)."""
+    label = join_label(ticket.category, ticket.subcategory)
+    values = {
+        "id": uuid.uuid4(),
+        "ticket_id": ticket.id,
+        "subject": ticket.subject,
+        "body": ticket.body,
+        "label": label,
+        "predicted_label": join_label(*previous) if previous[0] else None,
+        "model_version": ticket.triage_model_version,
+        "labelled_by": by,
+        "labelled_at": at,
+    }
+    stmt = insert(TriageExample).values(**values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[TriageExample.ticket_id],
+            set_={
+                "label": label,
+                "labelled_by": by,
+                "labelled_at": at,
+                # a new position: refits up to an older sequence number do not include it
+                "seq": sa_text("nextval(pg_get_serial_sequence('triage_examples', 'seq'))"),
+            },
+        )
+    )
 
 
 async def dry_run(session: AsyncSession, *, body: DryRunIn) -> TriageOutcome:
@@ -105,19 +154,31 @@ async def create_rule(session: AsyncSession, *, body: TriageRuleIn, at: datetime
     return rule
 
 
+def settable_of(rule: TriageRule) -> dict[str, Any]:
+    """The rule as the document a PATCH merge-patches (everything but its identity)."""
+    return {
+        "name": rule.name,
+        "position": rule.position,
+        "enabled": rule.enabled,
+        "conditions": dict(rule.conditions),
+        "actions": dict(rule.actions),
+    }
+
+
+def merged_rule(rule: TriageRule, patch: dict[str, Any]) -> TriageRuleIn:
+    """The rule with an RFC 7396 merge patch applied: ``{"conditions": {"keywords": [...]}}``
+    keeps the other conditions and the actions; validated as a new rule would be."""
+    return apply_merge_patch(TriageRuleIn, document=settable_of(rule), patch=patch)
+
+
 async def update_rule(
-    session: AsyncSession, *, rule: TriageRule, patch: TriageRulePatch, at: datetime
+    session: AsyncSession, *, rule: TriageRule, merged: TriageRuleIn, at: datetime
 ) -> TriageRule:
-    if patch.name is not None:
-        rule.name = patch.name
-    if patch.position is not None:
-        rule.position = patch.position
-    if patch.enabled is not None:
-        rule.enabled = patch.enabled
-    if patch.conditions is not None:
-        rule.conditions = patch.conditions.model_dump(mode="json")
-    if patch.actions is not None:
-        rule.actions = patch.actions.model_dump(mode="json")
+    rule.name = merged.name
+    rule.position = merged.position
+    rule.enabled = merged.enabled
+    rule.conditions = merged.conditions.model_dump(mode="json")
+    rule.actions = merged.actions.model_dump(mode="json")
     rule.version += 1
     rule.updated_at = at
     await _flush_unique(session)
@@ -130,3 +191,30 @@ async def _flush_unique(session: AsyncSession) -> None:
             await session.flush()
     except IntegrityError as exc:
         raise Conflict("a triage rule with this name exists", code="rule-name-taken") from exc
+
+
+async def model_info(session: AsyncSession) -> TriageModelOut:
+    classifier = classifier_of(session)
+    model = classifier.model
+    total = int(await session.scalar(select(func.count()).select_from(TriageExample)) or 0)
+    agent_examples = model.trained_on - len(classifier.corpus)
+    return TriageModelOut(
+        version=model.version,
+        corpus_examples=len(classifier.corpus),
+        agent_examples=agent_examples,
+        pending_examples=max(0, total - agent_examples),
+        review_below=classifier.review_below,
+        fit_seconds=round(model.fit_seconds, 3),
+        labels=model.labels,
+    )
+
+
+async def refit_now(session: AsyncSession, *, at: datetime) -> TriageRefitOut:
+    result = await refit(session, classifier=classifier_of(session), at=at)
+    return TriageRefitOut(
+        version=result.version,
+        created=result.created,
+        corpus_examples=result.corpus_examples,
+        agent_examples=result.agent_examples,
+        fit_seconds=round(result.fit_seconds, 3),
+    )

@@ -5,7 +5,7 @@ The list is oldest first, keyset-paged on ``(created_at, id)``: each filter gets
 match (500k invoices: a tenant's, a subscription's, the open or overdue ones).
 
 Revision ID: 20261206_scale_billing
-Revises: 0004
+Revises: 20261206_bola_known_tenants
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "20261206_scale_billing"
-down_revision: str | None = "0004"
+down_revision: str | None = "20261206_bola_known_tenants"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

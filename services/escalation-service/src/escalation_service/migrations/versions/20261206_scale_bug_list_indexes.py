@@ -5,7 +5,7 @@ The list is oldest first, keyset-paged on ``(created_at, id)``: each filter gets
 match (100k bugs: by status, by severity, all of them).
 
 Revision ID: 20261206_scale_escalation
-Revises: 0003
+Revises: 20261206_bola_known_tenants
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "20261206_scale_escalation"
-down_revision: str | None = "0003"
+down_revision: str | None = "20261206_bola_known_tenants"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

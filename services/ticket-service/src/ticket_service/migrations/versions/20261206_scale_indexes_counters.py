@@ -3,7 +3,7 @@ ticket counter (least-loaded assignment in O(agents)), and the configuration ver
 that lets each process cache rules, policies, calendars and agents.
 
 Revision ID: 20261206_scale
-Revises: 0009
+Revises: 20261206_ops_holidays
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261206_scale"
-down_revision: str | None = "0009"
+down_revision: str | None = "20261206_ops_holidays"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
