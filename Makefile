@@ -72,6 +72,7 @@ token: ## Print a development JWT: make token ROLE=agent [TENANT=<tenant id>]
 	@.venv/bin/ticket-service token --role $(ROLE) $(if $(TENANT),--tenant $(TENANT),)
 
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: demo
 demo: ## Seed a realistic dataset through the APIs and print what to look at (runs `make up` when needed)
@@ -108,12 +109,20 @@ schemas: ## Regenerate the event JSON Schemas and docs/asyncapi.yaml
 bench-events: install ## Benchmark outbox -> relay -> Kafka -> consumer against raw aiokafka
 	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.events
 
+.PHONY: bench-scale
+bench-scale: install ## Console lists, searches and ticket create on 1M tickets (100k bugs, 500k invoices) vs 10k rows
+	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.scale $(BENCH_ARGS)
+
+.PHONY: bench-request-path
+bench-request-path: install ## Request cost vs bare FastAPI, ORM + outbox and raw asyncpg; SQL per request; idle RSS
+	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.request_path
+
 .PHONY: bench-quality
 bench-quality: install ## Triage and duplicate-detection quality on the held-out corpus (tables + .local/bench/quality.png)
 	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.quality $(BENCH_ARGS)
 
 .PHONY: bench
-bench: bench-events bench-quality ## Run every benchmark
+bench: bench-events bench-request-path bench-scale bench-quality ## Run every benchmark
 
 VERSION ?=
 DIGESTS ?=

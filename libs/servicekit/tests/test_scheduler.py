@@ -132,6 +132,13 @@ async def test_a_slow_run_is_not_overlapped(kit_db_url: str) -> None:
 
 def test_the_scheduler_is_on_by_default_but_off_in_the_test_environment() -> None:
     assert ServiceSettings(environment="development").run_scheduler is True
-    assert ServiceSettings(environment="production", jwt_secret="x" * 40).run_scheduler is True
+    assert (
+        ServiceSettings(
+            environment="production",
+            jwt_secret="x" * 40,
+            database_url="postgresql+asyncpg://svc:a-real-password@db.internal/svc",
+        ).run_scheduler
+        is True
+    )
     assert ServiceSettings(environment="test").run_scheduler is False
     assert ServiceSettings(environment="test", run_scheduler=True).run_scheduler is True

@@ -68,7 +68,9 @@ async def test_tenant_comes_from_verified_domains_or_is_a_422(svc: Service) -> N
     )
 
     async def known() -> None:
-        assert (await svc.client.get(f"/v1/accounts/{t}", headers=AGENT)).status_code == 200
+        # the tenant was known before (svc.tenant()): wait for its domain, not just for it
+        account = await svc.client.get(f"/v1/accounts/{t}", headers=AGENT)
+        assert f"{t}.example" in account.json()["domains"]
 
     await eventually(known)
     taken = await svc.client.post(

@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,31 +14,27 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from servicekit.auth import TokenVerifier
 from servicekit.authz import Ownership, install_ownership
 from servicekit.consumer import EventConsumer, EventRouter
-from servicekit.context import EventContext, current_event_context
 from servicekit.db import Database
-from servicekit.errors import install_problem_handlers, problem_body, problem_response
+from servicekit.errors import install_problem_handlers
 from servicekit.kafka import client_options, ensure_topics, make_producer
 from servicekit.liveness import ProgressWatch, consumer_signal
-from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from servicekit.middleware import ServiceHttpMiddleware, telemetry_config
 from servicekit.openapi import install_problem_documentation
 from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
-from servicekit.telemetry import setup_logging, setup_tracing
+from servicekit.telemetry import setup_logging, setup_tracing, tracing_exported
 from supportops_events import registry
 
 logger = logging.getLogger("servicekit.app")
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-CORRELATION_HEADER = "X-Correlation-Id"
-HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE"})
 
 
 @dataclass
@@ -221,7 +214,8 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url, pool_size=settings.db_pool_size)
         db.sessionmaker.configure(info={SOURCE_INFO_KEY: defn.name})
-        SQLAlchemyInstrumentor().instrument(engine=db.engine.sync_engine)
+        if tracing_exported():  # a span per statement costs CPU even when dropped
+            SQLAlchemyInstrumentor().instrument(engine=db.engine.sync_engine)
         app.state.db = db
         app.state.settings = settings
         app.state.token_verifier = TokenVerifier(
@@ -249,103 +243,19 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         version=defn.version,
         lifespan=lifespan,
         openapi_tags=defn.openapi_tags,
+        telemetry=telemetry_config(),  # type: ignore[arg-type]
     )
     app.state.liveness = ProgressWatch(settings.liveness_stall_seconds)
     install_problem_handlers(app)
     install_problem_documentation(app)
-    _install_middleware(app, defn.name)
+    app.add_middleware(ServiceHttpMiddleware, service=defn.name, fastapi_app=app)
     app.include_router(health_router())
     if settings.run_api:
         for router in defn.routers:
             app.include_router(router)
     # Every route's ids resolved to their tenant, or the app does not start.
     install_ownership(app, defn.ownership or Ownership())
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
-
-
-def _install_middleware(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def correlation_and_metrics(request: Request, call_next: Any) -> Response:
-        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
-        token = current_event_context.set(EventContext(correlation_id=correlation_id))
-        started = time.perf_counter()
-        try:
-            response: Response = _method_not_allowed(request) or await call_next(request)
-        finally:
-            current_event_context.reset(token)
-        _complete_allow_header(request, response)
-        route = request.scope.get("route")
-        route_path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(service, request.method, route_path, response.status_code).inc()
-        HTTP_LATENCY.labels(service, request.method, route_path).observe(
-            time.perf_counter() - started
-        )
-        response.headers[CORRELATION_HEADER] = correlation_id
-        return response
-
-
-class ResourceMethods:
-    """Which methods each documented resource supports, read from the OpenAPI paths the
-    way OpenAPI reads them: a concrete path (``/v1/rules/dry-run``) wins over a templated
-    sibling (``/v1/rules/{rule_id}``) that would also match the URL."""
-
-    def __init__(self, paths: dict[str, Any]) -> None:
-        self.concrete: dict[str, set[str]] = {}
-        self.templated: list[tuple[re.Pattern[str], set[str]]] = []
-        for path, item in paths.items():
-            methods = {m.upper() for m in item if m.upper() in HTTP_METHODS}
-            if "GET" in methods:
-                methods.add("HEAD")
-            if "{" in path:
-                pattern = "".join(
-                    "[^/]+" if part.startswith("{") else re.escape(part)
-                    for part in re.split(r"(\{[^/]+?\})", path)
-                )
-                self.templated.append((re.compile(f"^{pattern}$"), methods))
-            else:
-                self.concrete[path] = methods
-
-    def allowed(self, path: str) -> set[str] | None:
-        if path in self.concrete:
-            return self.concrete[path]
-        found = [methods for pattern, methods in self.templated if pattern.match(path)]
-        return set().union(*found) if found else None
-
-
-def _resource_methods(app: FastAPI) -> ResourceMethods:
-    table: ResourceMethods | None = getattr(app.state, "resource_methods", None)
-    if table is None:
-        table = ResourceMethods(app.openapi().get("paths", {}))
-        app.state.resource_methods = table
-    return table
-
-
-def _method_not_allowed(request: Request) -> Response | None:
-    """A 405 for a method a concrete path does not support, even where a templated
-    sibling would take the URL (``PATCH /v1/rules/dry-run`` is not ``/v1/rules/{id}``)."""
-    table = _resource_methods(request.app)
-    methods = table.concrete.get(request.url.path)
-    if methods is None or request.method in methods:
-        return None
-    return problem_response(
-        problem_body(
-            status=405,
-            code="method-not-allowed",
-            title="Method not allowed",
-            instance=request.url.path,
-        ),
-        {"Allow": ", ".join(sorted(methods))},
-    )
-
-
-def _complete_allow_header(request: Request, response: Response) -> None:
-    """Starlette's 405 names only the methods of the one route it tried; a client needs
-    every method the resource supports."""
-    if response.status_code == 405:
-        methods = _resource_methods(request.app).allowed(request.url.path)
-        if methods:
-            response.headers["Allow"] = ", ".join(sorted(methods))
 
 
 def health_router() -> APIRouter:

@@ -76,24 +76,33 @@ class Ownership:
     def __init__(self) -> None:
         self._resolvers: dict[str, Resolver] = {}
         self._not_found: dict[str, str] = {}
+        self._nouns: dict[str, str] = {}
 
     def resolver(
-        self, kind: str, *, not_found_code: str = "not-found"
+        self, kind: str, *, not_found_code: str = "not-found", noun: str | None = None
     ) -> Callable[[Resolver], Resolver]:
         """Registers ``kind``'s resolver; ``not_found_code`` is the problem code of the
-        404 for a path id of this kind nobody (or another tenant) owns."""
+        404 for a path id of this kind nobody (or another tenant) owns, and ``noun`` what
+        its problems call the record (the kind itself by default: a second kind of the
+        same record, e.g. one whose resolver also reads what the endpoint needs, keeps
+        the record's name)."""
 
         def register(fn: Resolver) -> Resolver:
             if kind in self._resolvers:
                 raise ValueError(f"a resolver for {kind!r} is already registered")
             self._resolvers[kind] = fn
             self._not_found[kind] = not_found_code
+            self._nouns[kind] = noun or kind
             return fn
 
         return register
 
     def not_found(self, kind: str) -> NotFound:
-        return NotFound(f"{kind} not found", code=self._not_found.get(kind, "not-found"))
+        noun = self._nouns.get(kind, kind)
+        return NotFound(f"{noun} not found", code=self._not_found.get(kind, "not-found"))
+
+    def noun(self, kind: str) -> str:
+        return self._nouns.get(kind, kind)
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -162,14 +171,15 @@ async def _enforce(request: Request, declaration: Declaration) -> None:
                     # A confined caller cannot tell "unknown" from "another tenant's":
                     # a 422 here would reveal which ids exist elsewhere.
                     raise ownership.not_found(ref.kind)
+                noun = ownership.noun(ref.kind)
                 raise Unprocessable(
-                    f"unknown {ref.kind} {value!r}",
-                    code=f"unknown-{ref.kind.replace('_', '-')}",
+                    f"unknown {noun} {value!r}",
+                    code=f"unknown-{noun.replace('_', '-')}",
                     errors=[
                         {
                             "field": ref.name,
                             "in": ref.location,
-                            "message": f"no {ref.kind} {value!r} is known here",
+                            "message": f"no {noun} {value!r} is known here",
                             "code": "unknown-id",
                         }
                     ],

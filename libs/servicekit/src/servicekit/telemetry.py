@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 _configured = False
+_exported = False
 
 
 def setup_tracing(
@@ -24,11 +25,12 @@ def setup_tracing(
     exporter: SpanExporter | None = None,
 ) -> None:
     """Install a tracer provider once per process; export over OTLP when configured."""
-    global _configured
+    global _configured, _exported
     if _configured:
         current = trace.get_tracer_provider()
         if exporter is not None and isinstance(current, TracerProvider):
             current.add_span_processor(SimpleSpanProcessor(exporter))
+            _exported = True
         return
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if exporter is not None:  # tests: export synchronously so spans are there at once
@@ -42,6 +44,14 @@ def setup_tracing(
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     _configured = True
+    _exported = exporter is not None or bool(otlp_endpoint)
+
+
+def tracing_exported() -> bool:
+    """Whether spans go anywhere. Without an exporter, recording spans (one per request,
+    one per SQL statement) is pure cost: the HTTP layer then only carries the caller's
+    trace context through, and SQL is not instrumented at all."""
+    return _exported
 
 
 def tracer(name: str = "supportops") -> trace.Tracer:

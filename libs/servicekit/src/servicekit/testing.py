@@ -7,18 +7,23 @@ test session (truncated between tests) and a topic prefix per test.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
-from sqlalchemy import MetaData, text
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.auth import mint_token
 from servicekit.db import Database
@@ -212,6 +217,59 @@ async def eventually(
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(interval)
+
+
+def sync_dependencies(app: FastAPI) -> list[str]:
+    """Every plain ``def`` dependency: FastAPI runs each in a thread pool per request."""
+    found: list[str] = []
+
+    def walk(dependant: Dependant) -> None:
+        for sub in dependant.dependencies:
+            call = sub.call
+            if call is not None and not (
+                inspect.iscoroutinefunction(call)
+                or inspect.isasyncgenfunction(call)
+                or inspect.iscoroutinefunction(getattr(call, "__call__", None))  # noqa: B004
+            ):
+                found.append(getattr(call, "__qualname__", repr(call)))
+            walk(sub)
+
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            walk(route.dependant)
+    return sorted(set(found))
+
+
+class Statement(NamedTuple):
+    sql: str
+    parameters: Any
+
+
+_statement_sink: ContextVar[list[Statement] | None] = ContextVar("statement_sink", default=None)
+
+
+def _record_statement(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    sink = _statement_sink.get()
+    if sink is not None:
+        sink.append(Statement(statement, parameters))
+
+
+@contextmanager
+def count_statements(engine: AsyncEngine) -> Iterator[list[Statement]]:
+    """The SQL statements (with their parameters) the current task, and what it awaits
+    (e.g. an in-process ASGI request), sends through ``engine`` inside the block; a
+    background task's (relay, consumers) are not counted. An ``executemany`` is one
+    statement, as it is one round trip of insertmanyvalues."""
+    if not event.contains(engine.sync_engine, "before_cursor_execute", _record_statement):
+        event.listen(engine.sync_engine, "before_cursor_execute", _record_statement)
+    sink: list[Statement] = []
+    token = _statement_sink.set(sink)
+    try:
+        yield sink
+    finally:
+        _statement_sink.reset(token)
 
 
 async def deliver(app: FastAPI, *events: Event | Envelope, source: str = "test") -> None:

@@ -15,7 +15,7 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = getattr(request.app.state, "clock", system_clock)
     return clock
 

@@ -25,7 +25,7 @@ Reader = Annotated[
 ]
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -115,8 +116,15 @@ class Subscription(Base):
 
 class Invoice(Base):
     __tablename__ = "invoices"
+    # the list is keyset-paged on (created_at, id): one index per filter with that order
+    __table_args__ = (
+        Index("ix_invoices_created", "created_at", "id"),
+        Index("ix_invoices_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_invoices_subscription_created", "subscription_id", "created_at", "id"),
+        Index("ix_invoices_status_created", "status", "created_at", "id"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_id)
-    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
     subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
     stripe_invoice_id: Mapped[str] = mapped_column(String(255), unique=True)
     number: Mapped[str | None] = mapped_column(String(64))

@@ -42,6 +42,12 @@ class Bug(Base):
     """A bug report and where it is in the QA workflow."""
 
     __tablename__ = "bugs"
+    # the list is keyset-paged on (created_at, id): one index per filter with that order
+    __table_args__ = (
+        Index("ix_bugs_created", "created_at", "id"),
+        Index("ix_bugs_status_created", "status", "created_at", "id"),
+        Index("ix_bugs_severity_created", "severity", "created_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     number: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
@@ -56,7 +62,7 @@ class Bug(Base):
     severity: Mapped[str] = mapped_column(String(16))
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     affected_tenants: Mapped[list[str]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(32))
     resolution: Mapped[str | None] = mapped_column(String(32), nullable=True)
     fixed_in_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     duplicate_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bugs.id"), nullable=True)

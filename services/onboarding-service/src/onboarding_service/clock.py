@@ -27,7 +27,7 @@ class FixedClock:
         return self.at
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 

@@ -15,7 +15,7 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock | None = getattr(request.app.state, "clock", None)
     return clock or system_clock
 

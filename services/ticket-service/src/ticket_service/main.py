@@ -17,6 +17,7 @@ from ticket_service.access.endpoints import router as access_router
 from ticket_service.accounts.endpoints import router as accounts_router
 from ticket_service.agents.endpoints import router as agents_router
 from ticket_service.config import TicketSettings
+from ticket_service.config_cache import CONFIG_CACHE_KEY, ConfigCache
 from ticket_service.consumers import events
 from ticket_service.csat.endpoints import router as csat_router
 from ticket_service.csat.service import SESSION_INFO_KEY, SurveyLinks
@@ -41,9 +42,12 @@ PRODUCES = ["tickets.events", "onboarding.commands"]
 def configure_sessions(db: Database, settings: TicketSettings) -> TriageClassifier:
     """Give every session of ``db`` what domain code needs beyond the database: the
     survey links of these settings (solving a ticket sends one, in a request or a
-    consumer alike) and the process's triage classifier (held in memory)."""
+    consumer alike), the process's configuration cache (rules, policies, calendars,
+    agents; checked against the database's config version on use) and the process's
+    triage classifier (held in memory, refreshed by ``follow_triage_model``)."""
     info = dict(db.sessionmaker.kw.get("info") or {})
     info[SESSION_INFO_KEY] = SurveyLinks.from_settings(settings)
+    info[CONFIG_CACHE_KEY] = ConfigCache()
     classifier = TriageClassifier(review_below=settings.triage_review_below)
     info[CLASSIFIER_INFO_KEY] = classifier
     db.sessionmaker.configure(info=info)

@@ -17,11 +17,13 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     Time,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
@@ -41,24 +43,38 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_search", "search", postgresql_using="gin"),
         Index("ix_tickets_tags", "tags", postgresql_using="gin"),
-        Index("ix_tickets_tenant_created", "tenant_id", "created_at"),
+        # every list is newest first, keyset-paged on (created_at, id): one index per
+        # documented filter with the order behind it (migration 20261206_scale)
+        Index("ix_tickets_created", "created_at", "id"),
+        Index("ix_tickets_tenant_created_id", "tenant_id", "created_at", "id"),
+        Index("ix_tickets_status_created", "status", "created_at", "id"),
+        Index("ix_tickets_queue_created", "queue", "created_at", "id"),
+        Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
+        Index("ix_tickets_priority_created", "priority", "created_at", "id"),
+        Index("ix_tickets_category_created", "category", "created_at", "id"),
+        Index(
+            "ix_tickets_active_created",
+            "created_at",
+            "id",
+            postgresql_where=text("status IN ('new', 'open', 'pending', 'on_hold')"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
     requester_email: Mapped[str] = mapped_column(String(320))
     requester_name: Mapped[str | None] = mapped_column(String(200))
     requester_user_id: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    priority: Mapped[str] = mapped_column(String(16), index=True)
-    category: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(64))
     subcategory: Mapped[str | None] = mapped_column(String(64))
-    queue: Mapped[str | None] = mapped_column(String(64), index=True)
+    queue: Mapped[str | None] = mapped_column(String(64))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
-    assignee_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    assignee_id: Mapped[str | None] = mapped_column(String(64))
     triage_rule_id: Mapped[uuid.UUID | None] = mapped_column()
     # The classifier's judgment (None when a rule or the system decided): how sure it was,
     # which fitted model, and the phrases that drove it.
@@ -68,7 +84,11 @@ class Ticket(Base):
     followup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     followup_invoice_id: Mapped[str | None] = mapped_column(String(64), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    search: Mapped[Any] = mapped_column(TSVECTOR, Computed(SEARCH_EXPRESSION, persisted=True))
+    # only ever filtered on, never shown: not loaded with the ticket (it is about as big
+    # as the body) and not fetched back after an insert
+    search: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed(SEARCH_EXPRESSION, persisted=True), deferred=True
+    )
     first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     solved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -164,6 +184,18 @@ class Agent(Base):
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     queues: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # the agent's new, open, pending and on-hold tickets, kept by a trigger on tickets
+    active_tickets: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class ConfigVersion(Base):
+    """One row: the id of the last transaction that changed triage rules, SLA policies,
+    calendars or agents (set by triggers); what each process's config cache checks."""
+
+    __tablename__ = "config_version"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class Account(Base):

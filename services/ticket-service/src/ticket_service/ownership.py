@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.authz import Owner, Ownership, owner_of
-from ticket_service.models import AccessRequest, Account, AccountUser, Ticket
+from ticket_service.models import AccessRequest, AccountUser, Ticket
+from ticket_service.tickets import repository
 
 ownership = Ownership()
 
@@ -20,17 +21,25 @@ def canonical_tenant(value: str) -> str:
 
 @ownership.resolver("tenant", not_found_code="account-not-found")
 async def tenant_owner(session: AsyncSession, value: str) -> Owner:
-    # A tenant exists here once a tenant.* event of onboarding was applied.
+    # A tenant exists here once a tenant.* event of onboarding was applied. Read with
+    # what a ticket create needs of the tenant (plan tier, config version), kept for
+    # it: the check costs a create no statement (docs/benchmarks.md, request path).
     tenant_id = canonical_tenant(value)
-    status = await session.scalar(
-        select(Account.tenant_status).where(Account.tenant_id == tenant_id)
-    )
-    return tenant_id if status is not None else None
+    intake = await repository.intake_context(session, tenant_id=tenant_id, keep=True)
+    return tenant_id if intake.tenant_known else None
 
 
 @ownership.resolver("ticket")
 async def ticket_owner(session: AsyncSession, value: str) -> Owner:
     return await owner_of(session, select(Ticket.tenant_id).where(Ticket.id == uuid.UUID(value)))
+
+
+@ownership.resolver("ticket_detail", noun="ticket")
+async def ticket_detail_owner(session: AsyncSession, value: str) -> Owner:
+    """A ticket whose detail the request reads (GET /v1/tickets/{id}): read with its
+    detail's context in the one statement the endpoint needs anyway, kept for it."""
+    row = await repository.ticket_with_context(session, uuid.UUID(value), keep=True)
+    return None if row is None else row.ticket.tenant_id
 
 
 @ownership.resolver("user")

@@ -58,12 +58,12 @@ IfMatch = Annotated[
 ]
 
 
-def _settings(request: Request) -> EscalationSettings:
+async def _settings(request: Request) -> EscalationSettings:
     settings: EscalationSettings = request.app.state.settings
     return settings
 
 
-def _tracker(request: Request) -> QaTracker:
+async def _tracker(request: Request) -> QaTracker:
     tracker: QaTracker = request.app.state.qa_tracker
     return tracker
 

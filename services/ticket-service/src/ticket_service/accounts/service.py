@@ -6,10 +6,22 @@ Each entity remembers the time of the event that last set its state; an older ev
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    String,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportops_events import Envelope
@@ -272,57 +284,78 @@ async def apply_bug_state(session: AsyncSession, envelope: Envelope) -> bool:
     return fresh
 
 
-async def account_view(session: AsyncSession, tenant_id: str) -> AccountOut | None:
-    account = await session.get(Account, tenant_id)
-    if account is None:
-        return None
-    users = (
-        await session.scalars(
-            select(AccountUser)
-            .where(AccountUser.tenant_id == tenant_id)
-            .order_by(AccountUser.email)
+def _rows_json(stmt: Select[Any], *order: str) -> ScalarSelect[Any]:
+    """``stmt``'s rows as one JSON array (``to_jsonb`` of each row), in ``order``
+    (SQL on the rows, aliased ``r``)."""
+    rows = stmt.subquery("r")
+    ordered: list[ColumnElement[Any]] = [literal_column(o) for o in order]
+    return (
+        select(
+            func.coalesce(
+                func.jsonb_agg(aggregate_order_by(func.to_jsonb(rows.table_valued()), *ordered)),
+                func.jsonb_build_array(),
+            )
         )
-    ).all()
-    invoices = (
-        await session.scalars(
-            select(AccountInvoice)
-            .where(AccountInvoice.tenant_id == tenant_id, AccountInvoice.status == "open")
-            .order_by(AccountInvoice.due_date.asc().nulls_last(), AccountInvoice.invoice_id)
-        )
-    ).all()
+        .select_from(rows)
+        .scalar_subquery()
+    )
+
+
+@functools.cache
+def _account_view_statement() -> Select[Any]:
+    """Built once: constructing this statement (and its cache key) on every request cost
+    more CPU than running it."""
+    tenant_id = bindparam("tenant_id", type_=String())
     linked = select(TicketBug.bug_id).join(Ticket, Ticket.id == TicketBug.ticket_id)
-    bugs = (
-        await session.scalars(
-            select(Bug)
-            .where(
-                or_(
-                    Bug.tenant_id == tenant_id,
-                    Bug.bug_id.in_(linked.where(Ticket.tenant_id == tenant_id)),
-                ),
-                Bug.status.not_in(CLOSED_BUG_STATUSES),
-            )
-            .order_by(Bug.key)
-        )
-    ).all()
-    disputes = (
-        await session.scalars(
-            select(AccountDispute)
-            .where(
-                AccountDispute.tenant_id == tenant_id,
-                AccountDispute.status.not_in(CLOSED_DISPUTE_STATUSES),
-            )
-            .order_by(AccountDispute.state_at.desc(), AccountDispute.dispute_id)
-        )
-    ).all()
-    corrections = (
-        await session.scalars(
-            select(AccountCorrection)
-            .where(AccountCorrection.tenant_id == tenant_id)
-            .order_by(AccountCorrection.issued_at.desc(), AccountCorrection.id)
-            .limit(RECENT_CORRECTIONS)
-        )
-    ).all()
-    invoice_out = [AccountInvoiceOut.model_validate(i, from_attributes=True) for i in invoices]
+    users = _rows_json(select(AccountUser).where(AccountUser.tenant_id == tenant_id), "r.email")
+    invoices = _rows_json(
+        select(AccountInvoice).where(
+            AccountInvoice.tenant_id == tenant_id, AccountInvoice.status == "open"
+        ),
+        "r.due_date ASC NULLS LAST",
+        "r.invoice_id",
+    )
+    bugs = _rows_json(
+        select(Bug).where(
+            or_(
+                Bug.tenant_id == tenant_id,
+                Bug.bug_id.in_(linked.where(Ticket.tenant_id == tenant_id)),
+            ),
+            Bug.status.not_in(CLOSED_BUG_STATUSES),
+        ),
+        "r.key",
+    )
+    disputes = _rows_json(
+        select(AccountDispute).where(
+            AccountDispute.tenant_id == tenant_id,
+            AccountDispute.status.not_in(CLOSED_DISPUTE_STATUSES),
+        ),
+        "r.state_at DESC",
+        "r.dispute_id",
+    )
+    corrections = _rows_json(
+        select(AccountCorrection)
+        .where(AccountCorrection.tenant_id == tenant_id)
+        .order_by(AccountCorrection.issued_at.desc(), AccountCorrection.id)
+        .limit(RECENT_CORRECTIONS),
+        "r.issued_at DESC",
+        "r.id",
+    )
+    return select(Account, users, invoices, bugs, disputes, corrections).where(
+        Account.tenant_id == tenant_id
+    )
+
+
+async def account_view(session: AsyncSession, tenant_id: str) -> AccountOut | None:
+    """The tenant's account context in one statement: the account row with its users,
+    open invoices, open bugs, open disputes and recent corrections as JSON arrays (a
+    ticket's detail shows it; six round trips were most of that request's time)."""
+    row = (await session.execute(_account_view_statement(), {"tenant_id": tenant_id})).first()
+    if row is None:
+        return None
+    account = row[0]
+    users_rows, invoice_rows, bug_rows, dispute_rows, correction_rows = row[1:]
+    invoice_out = [AccountInvoiceOut.model_validate(i) for i in invoice_rows]
     return AccountOut(
         tenant_id=account.tenant_id,
         company_name=account.company_name,
@@ -338,22 +371,20 @@ async def account_view(session: AsyncSession, tenant_id: str) -> AccountOut | No
         cancel_at_period_end=account.cancel_at_period_end,
         users=[
             AccountUserOut(
-                user_id=u.user_id,
-                email=u.email,
-                name=u.name,
-                status=u.status,
-                role=u.role,
-                reported_at=u.state_at,
+                user_id=u["user_id"],
+                email=u["email"],
+                name=u["name"],
+                status=u["status"],
+                role=u["role"],
+                reported_at=u["state_at"],
             )
-            for u in users
+            for u in users_rows
         ],
         open_invoices=invoice_out,
         overdue_invoices=[i for i in invoice_out if i.overdue],
-        open_disputes=[AccountDisputeOut.model_validate(d, from_attributes=True) for d in disputes],
-        recent_corrections=[
-            AccountCorrectionOut.model_validate(c, from_attributes=True) for c in corrections
-        ],
-        open_bugs=[AccountBugOut.model_validate(b, from_attributes=True) for b in bugs],
+        open_disputes=[AccountDisputeOut.model_validate(d) for d in dispute_rows],
+        recent_corrections=[AccountCorrectionOut.model_validate(c) for c in correction_rows],
+        open_bugs=[AccountBugOut.model_validate(b) for b in bug_rows],
         last_heard_at=account.last_heard_at,
         last_event_type=account.last_event_type,
     )

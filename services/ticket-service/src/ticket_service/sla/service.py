@@ -194,6 +194,19 @@ def compute_clocks(
     )
 
 
+def clock_history(entries: Iterable[TimelineEntry]) -> list[HistoryEntry]:
+    """The entries the clocks read (status changes and public replies of agents and
+    customers) from a ticket's timeline already loaded, oldest first."""
+    return [
+        HistoryEntry(
+            e.id, e.kind, e.author_type, e.action, (e.data or {}).get("current"), e.created_at
+        )
+        for e in entries
+        if e.action == "status_changed"
+        or (e.kind == "reply" and e.author_type in ("agent", "customer"))
+    ]
+
+
 async def clocks_of(
     session: AsyncSession,
     tickets: Sequence[Ticket],

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
@@ -35,6 +35,10 @@ from ticket_service.tickets.schemas import (
 )
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+CLOCK_STATES_OF_ACTIVE_TICKETS = frozenset(
+    {SlaState.running, SlaState.paused, SlaState.warning, SlaState.breached}
+)
+ACTIVE_TICKET = text("tickets.status IN ('new', 'open', 'pending', 'on_hold')")
 Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
@@ -143,6 +147,15 @@ async def list_tickets(
         stmt = stmt.where(Ticket.search.op("@@")(func.websearch_to_tsquery("english", q)))
     if sla_state is not None:
         stmt = stmt.where(sla_state_is(sla_state, now=now))
+        if sla_state in CLOCK_STATES_OF_ACTIVE_TICKETS:
+            # implied by the state; spelled out (as a constant) so the planner walks the
+            # partial index of active tickets instead of every ticket ever solved
+            stmt = stmt.where(ACTIVE_TICKET)
+    if q is not None or sla_state is not None:
+        # The plan of these depends on the values (a common word or a rare one, the time
+        # now): a cached generic plan for the prepared statement was 3x slower at 1M
+        # tickets, so plan each execution for its values.
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     rows, cursor = await page_of(
         session, stmt, keys=[Ticket.created_at, Ticket.id], params=page, direction="desc"
     )
@@ -151,7 +164,9 @@ async def list_tickets(
 
 @router.get(
     "/{ticket_id}",
-    dependencies=[owned(path={"ticket_id": "ticket"})],
+    # ``ticket_detail``: the check reads the ticket with its detail's context, one
+    # statement the endpoint then reuses (a ticket page stays at three statements)
+    dependencies=[owned(path={"ticket_id": "ticket_detail"})],
     summary="One ticket with its timeline and account context",
 )
 async def get_ticket(
@@ -161,9 +176,9 @@ async def get_ticket(
     response: Response,
     clock: ClockDep,
 ) -> TicketDetail:
-    ticket = await service.load_ticket(session, ticket_id, principal=principal)
-    response.headers["ETag"] = etag(ticket.version)
-    return await service.detail(session, ticket, principal=principal, now=clock())
+    out = await service.get_detail(session, ticket_id, principal=principal, now=clock())
+    response.headers["ETag"] = etag(out.version)
+    return out
 
 
 @router.patch(

@@ -7,19 +7,21 @@ change; ``ticket.solved`` and ``ticket.reopened`` additionally mark those two.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
 from servicekit.merge_patch import apply_merge_patch
-from servicekit.outbox import publish
+from servicekit.outbox import publish, publish_all
+from supportops_events import Event
 from supportops_events.tickets import (
     ReplyAuthor,
     ReplyVisibility,
@@ -36,10 +38,19 @@ from supportops_events.tickets import (
     TicketTriaged,
 )
 from ticket_service.accounts.service import account_view
-from ticket_service.agents.service import least_loaded_agent
 from ticket_service.categories import AccessSubcategory, Category
-from ticket_service.models import Account, Agent, Bug, Ticket, TicketBug, TimelineEntry
-from ticket_service.sla.service import next_due, refresh, stored_state, ticket_sla
+from ticket_service.config_cache import configuration
+from ticket_service.models import Agent, Ticket, TicketBug, TimelineEntry
+from ticket_service.sla.service import (
+    clock_history,
+    compute_clocks,
+    next_due,
+    refresh,
+    sla_out,
+    store_deadlines,
+    stored_state,
+)
+from ticket_service.tickets import repository
 from ticket_service.tickets.schemas import (
     BugLinkOut,
     MessageKind,
@@ -52,9 +63,10 @@ from ticket_service.tickets.schemas import (
     TriageEvidence,
     TriageJudgment,
 )
-from ticket_service.triage.classifier import REVIEW_QUEUE
-from ticket_service.triage.engine import TicketFacts
-from ticket_service.triage.service import record_example, run_triage
+from ticket_service.triage.classifier import REVIEW_QUEUE, TriageClassifier, classifier_of
+from ticket_service.triage.engine import Rule, TicketFacts, triage
+from ticket_service.triage.schemas import TriageOutcome
+from ticket_service.triage.service import record_example
 
 S = TicketStatus
 
@@ -135,35 +147,44 @@ def _judgment(ticket: Ticket) -> TriageJudgment | None:
     )
 
 
-async def detail(
-    session: AsyncSession, ticket: Ticket, *, principal: Principal, now: datetime
+@functools.cache
+def _timeline_statement() -> Select[tuple[TimelineEntry]]:
+    return (
+        select(TimelineEntry)
+        .where(TimelineEntry.ticket_id == bindparam("ticket_id", type_=Uuid()))
+        .order_by(TimelineEntry.created_at, TimelineEntry.seq)
+    )
+
+
+async def get_detail(
+    session: AsyncSession, ticket_id: uuid.UUID, *, principal: Principal, now: datetime
 ) -> TicketDetail:
-    stmt = select(TimelineEntry).where(TimelineEntry.ticket_id == ticket.id)
+    """One ticket as its page shows it, in three statements: the ticket with its plan
+    tier, config version and linked bugs; its timeline (which is also the history its
+    SLA clocks are read from); and, for staff, the account context."""
+    row = await repository.ticket_with_context(session, ticket_id)
+    if row is None:
+        raise NotFound("ticket not found")
+    ticket = row.ticket
+    principal.ensure_tenant(ticket.tenant_id, resource="ticket")
+    entries = (await session.scalars(_timeline_statement(), {"ticket_id": ticket.id})).all()
+    config = await configuration(session, version=row.config_version)
+    targets = config.book.lookup(TicketPriority(ticket.priority), row.plan_tier)
+    sla = sla_out(compute_clocks(ticket, clock_history(entries), targets=targets, now=now))
+    visible = entries
     if principal.is_tenant_scoped:
         # customers see the conversation, not internal notes or system entries
-        stmt = stmt.where(TimelineEntry.kind == "reply")
-    entries = (
-        await session.scalars(stmt.order_by(TimelineEntry.created_at, TimelineEntry.seq))
-    ).all()
-    bugs = (
-        await session.scalars(
-            select(Bug)
-            .join(TicketBug, TicketBug.bug_id == Bug.bug_id)
-            .where(TicketBug.ticket_id == ticket.id)
-            .order_by(Bug.key)
-        )
-    ).all()
+        visible = [e for e in entries if e.kind == "reply"]
     account = None if principal.is_tenant_scoped else await account_view(session, ticket.tenant_id)
-    sla = await ticket_sla(session, ticket, now=now)
     out = to_out(ticket, now=now)
     # the detail reads the clocks themselves; the list's state comes from stored deadlines
     out.sla_state = sla.state
     return TicketDetail(
         **out.model_dump(),
-        timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in entries],
+        timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in visible],
         sla=sla,
         account=account,
-        linked_bugs=[BugLinkOut.model_validate(b, from_attributes=True) for b in bugs],
+        linked_bugs=[BugLinkOut.model_validate(b) for b in row.linked_bugs],
     )
 
 
@@ -200,6 +221,35 @@ async def add_entry(
     )
     session.add(entry)
     await session.flush()
+    return entry
+
+
+def _entry(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    kind: str,
+    actor: Actor,
+    at: datetime,
+    body: str = "",
+    action: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """A timeline entry added for the next flush (several go in one INSERT)."""
+    entry = TimelineEntry(
+        id=uuid.uuid4(),
+        ticket_id=ticket.id,
+        kind=kind,
+        author_type=actor.kind.value,
+        author_id=actor.id,
+        action=action,
+        body=body,
+        reason=reason,
+        data=data or {},
+        created_at=at,
+    )
+    session.add(entry)
     return entry
 
 
@@ -391,34 +441,14 @@ async def assign(
     )
 
 
-async def auto_assign(session: AsyncSession, *, ticket: Ticket, at: datetime) -> None:
-    if ticket.queue is None:
-        return
-    agent = await least_loaded_agent(session, queue=ticket.queue)
-    if agent is None:
-        await system_note(
-            session,
-            ticket=ticket,
-            action="assignment_skipped",
-            body=f"no available agent in queue {ticket.queue}",
-            at=at,
-        )
-        return
-    await assign(
-        session,
-        ticket=ticket,
-        assignee_id=agent.id,
-        actor=SYSTEM,
-        at=at,
-        reason=f"least-loaded available agent of queue {ticket.queue}",
-    )
-
-
 # --- intake -------------------------------------------------------------------------------
 
 
 def category_label(category: str | None, subcategory: str | None) -> str:
     return f"{category}/{subcategory}" if category and subcategory else (category or "other")
+
+
+Routing = tuple[Category, AccessSubcategory | None, TicketPriority, str, list[str]]
 
 
 async def create_ticket(
@@ -429,9 +459,17 @@ async def create_ticket(
     at: datetime,
     channel: TicketChannel | None = None,
     followup_key: str | None = None,
-    forced_triage: tuple[Category, AccessSubcategory | None, TicketPriority, str, list[str]]
-    | None = None,
+    forced_triage: Routing | None = None,
 ) -> Ticket:
+    """Open a ticket: triaged, assigned and with its SLA deadlines before its one INSERT.
+
+    Five statements whatever the configuration: the tenant's plan tier with the config
+    version, the least-loaded agent (if the queue has candidates), the ticket, its
+    timeline entries (one multi-row insert) and its events (one multi-row insert). Rules,
+    policies, calendars and the agents' roster come from the process's cache.
+    """
+    intake = await repository.intake_context(session, tenant_id=body.tenant_id)
+    config = await configuration(session, version=intake.config_version)
     ticket = Ticket(
         id=uuid.uuid4(),
         tenant_id=body.tenant_id,
@@ -449,15 +487,30 @@ async def create_ticket(
         created_at=at,
         updated_at=at,
     )
+    routing = _route(
+        ticket,
+        intake.plan_tier,
+        config.rules,
+        classifier=classifier_of(session),
+        forced=forced_triage,
+    )
+    assignee = None
+    if ticket.queue is not None:
+        assignee = await repository.least_loaded(
+            session, candidates=config.candidates(ticket.queue)
+        )
+    ticket.assignee_id = assignee
+    targets = config.book.lookup(TicketPriority(ticket.priority), intake.plan_tier)
+    store_deadlines(ticket, compute_clocks(ticket, [], targets=targets, now=at), at=at)
     session.add(ticket)
-    await session.flush()
+
     # the opening message is the requester's words, whoever typed them in
     opener = (
         actor
         if actor.kind is ReplyAuthor.system
         else Actor(kind=ReplyAuthor.customer, id=ticket.requester_email)
     )
-    await add_entry(
+    _entry(
         session,
         ticket=ticket,
         kind="reply",
@@ -467,19 +520,18 @@ async def create_ticket(
         action="created",
         data={"channel": ticket.channel, "subject": ticket.subject, "created_by": actor.id},
     )
-    requester = Requester(
-        user_id=ticket.requester_user_id,
-        email=ticket.requester_email,
-        name=ticket.requester_name,
-    )
-    await publish(
-        session,
+    _entry(session, **routing.entry(ticket, at))
+    events: list[Event] = [
         TicketCreated(
             tenant_id=ticket.tenant_id,
             ticket_id=str(ticket.id),
             status=TicketStatus.new,
             subject=ticket.subject,
-            requester=requester,
+            requester=Requester(
+                user_id=ticket.requester_user_id,
+                email=ticket.requester_email,
+                name=ticket.requester_name,
+            ),
             channel=TicketChannel(ticket.channel),
             priority=TicketPriority.normal,
             category=forced_triage[0].value if forced_triage else None,
@@ -488,89 +540,159 @@ async def create_ticket(
             followup_key=followup_key,
             created_at=at,
         ),
-    )
-    await triage_ticket(session, ticket=ticket, at=at, forced=forced_triage)
-    await auto_assign(session, ticket=ticket, at=at)
-    await refresh(session, ticket, at=at)
+        routing.event(ticket),
+    ]
+    if ticket.queue is not None and assignee is None:
+        _entry(
+            session,
+            ticket=ticket,
+            kind="system",
+            actor=SYSTEM,
+            at=at,
+            action="assignment_skipped",
+            body=f"no available agent in queue {ticket.queue}",
+        )
+    elif assignee is not None:
+        _entry(
+            session,
+            ticket=ticket,
+            kind="system",
+            actor=SYSTEM,
+            at=at,
+            action="assigned",
+            body=f"assigned to {assignee}",
+            reason=f"least-loaded available agent of queue {ticket.queue}",
+            data={"previous_assignee_id": None, "assignee_id": assignee},
+        )
+        events.append(
+            TicketAssigned(
+                tenant_id=ticket.tenant_id,
+                ticket_id=str(ticket.id),
+                status=TicketStatus.new,
+                assignee_id=assignee,
+                queue=ticket.queue,
+                previous_assignee_id=None,
+                assigned_by=None,
+            )
+        )
+    # one flush: the ticket's INSERT, then its entries' (one multi-row INSERT); a
+    # unique violation (a follow-up key taken concurrently) surfaces here, as before
+    await session.flush()
+    await publish_all(session, events)
     return ticket
 
 
-async def triage_ticket(
-    session: AsyncSession,
-    *,
+@dataclass(frozen=True)
+class _Routing:
+    category: Category
+    subcategory: AccessSubcategory | None
+    priority: TicketPriority
+    queue: str
+    tags: list[str]
+    rule_id: uuid.UUID | None
+    rule_name: str | None
+    reasons: list[str]
+    judged: TriageOutcome | None
+    """The classifier's (or a rule's) outcome; None for a fixed routing."""
+
+    def entry(self, ticket: Ticket, at: datetime) -> dict[str, Any]:
+        label = category_label(ticket.category, ticket.subcategory)
+        return {
+            "ticket": ticket,
+            "kind": "system",
+            "actor": SYSTEM,
+            "at": at,
+            "action": "triaged",
+            "body": f"triaged as {label}, priority {self.priority.value}, queue {self.queue}"
+            + (f" by rule {self.rule_name!r}" if self.rule_name else ""),
+            "reason": "; ".join(self.reasons),
+            "data": {
+                "rule_id": str(self.rule_id) if self.rule_id else None,
+                "rule_name": self.rule_name,
+                "category": ticket.category,
+                "subcategory": ticket.subcategory,
+                "priority": ticket.priority,
+                "queue": self.queue,
+                "tags": ticket.tags,
+                "confidence": ticket.triage_confidence,
+                "model_version": ticket.triage_model_version,
+                "evidence": ticket.triage_evidence,
+                "needs_review": bool(self.judged and self.judged.needs_review),
+            },
+        }
+
+    def event(self, ticket: Ticket) -> TicketTriaged:
+        return TicketTriaged(
+            tenant_id=ticket.tenant_id,
+            ticket_id=str(ticket.id),
+            status=TicketStatus(ticket.status),
+            category=category_label(ticket.category, ticket.subcategory),
+            queue=self.queue,
+            priority=self.priority,
+            tags=list(ticket.tags),
+            automatic=True,
+        )
+
+
+def _route(
     ticket: Ticket,
-    at: datetime,
-    forced: tuple[Category, AccessSubcategory | None, TicketPriority, str, list[str]] | None = None,
-) -> None:
+    plan_tier: str | None,
+    rules: Sequence[Rule],
+    *,
+    classifier: TriageClassifier,
+    forced: Routing | None,
+) -> _Routing:
+    """Triage a new ticket in memory (cached rules first as overrides, then the
+    process's classifier; no SQL) and set its routing and judgment fields."""
     if forced is not None:
         category, subcategory, priority, queue, tags = forced
-        rule_id, rule_name, reasons = None, None, ["opened by the system with a fixed routing"]
-        judged = None
+        routing = _Routing(
+            category,
+            subcategory,
+            priority,
+            queue,
+            list(tags),
+            None,
+            None,
+            ["opened by the system with a fixed routing"],
+            None,
+        )
     else:
-        account = await session.get(Account, ticket.tenant_id)
-        outcome = await run_triage(
-            session,
-            facts=TicketFacts(
+        outcome = triage(
+            list(rules),
+            TicketFacts(
                 subject=ticket.subject,
                 body=ticket.body,
                 channel=ticket.channel,
                 requester_email=ticket.requester_email,
-                plan_tier=account.plan_tier if account else None,
+                plan_tier=plan_tier,
             ),
+            classifier,
         )
-        category, subcategory, priority = outcome.category, outcome.subcategory, outcome.priority
-        queue, tags = outcome.queue, outcome.tags
-        rule_id, rule_name, reasons = outcome.rule_id, outcome.rule_name, outcome.reasons
-        judged = outcome
-    ticket.category = category.value
-    ticket.subcategory = subcategory.value if subcategory else None
-    ticket.priority = priority.value
-    ticket.queue = queue
-    ticket.tags = sorted(set(ticket.tags or []) | set(tags))
-    ticket.triage_rule_id = rule_id
+        routing = _Routing(
+            outcome.category,
+            outcome.subcategory,
+            outcome.priority,
+            outcome.queue,
+            list(outcome.tags),
+            outcome.rule_id,
+            outcome.rule_name,
+            list(outcome.reasons),
+            outcome,
+        )
+    judged = routing.judged
+    ticket.category = routing.category.value
+    ticket.subcategory = routing.subcategory.value if routing.subcategory else None
+    ticket.priority = routing.priority.value
+    ticket.queue = routing.queue
+    ticket.tags = sorted(set(ticket.tags or []) | set(routing.tags))
+    ticket.triage_rule_id = routing.rule_id
     ticket.triage_confidence = judged.confidence if judged else None
     ticket.triage_model_version = judged.model_version if judged else None
     ticket.triage_evidence = (
         [e.model_dump() for e in judged.evidence] if judged and judged.model_version else None
     )
-    label = category_label(ticket.category, ticket.subcategory)
-    await add_entry(
-        session,
-        ticket=ticket,
-        kind="system",
-        actor=SYSTEM,
-        at=at,
-        action="triaged",
-        body=f"triaged as {label}, priority {priority.value}, queue {queue}"
-        + (f" by rule {rule_name!r}" if rule_name else ""),
-        reason="; ".join(reasons),
-        data={
-            "rule_id": str(rule_id) if rule_id else None,
-            "rule_name": rule_name,
-            "category": ticket.category,
-            "subcategory": ticket.subcategory,
-            "priority": ticket.priority,
-            "queue": queue,
-            "tags": ticket.tags,
-            "confidence": ticket.triage_confidence,
-            "model_version": ticket.triage_model_version,
-            "evidence": ticket.triage_evidence,
-            "needs_review": bool(judged and judged.needs_review),
-        },
-    )
-    await publish(
-        session,
-        TicketTriaged(
-            tenant_id=ticket.tenant_id,
-            ticket_id=str(ticket.id),
-            status=TicketStatus(ticket.status),
-            category=label,
-            queue=queue,
-            priority=priority,
-            tags=list(ticket.tags),
-            automatic=True,
-        ),
-    )
+    return routing
 
 
 # --- messages -----------------------------------------------------------------------------

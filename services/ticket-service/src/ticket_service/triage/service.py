@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +44,8 @@ def to_out(row: TriageRule) -> TriageRuleOut:
     )
 
 
-async def active_rules(session: AsyncSession) -> list[Rule]:
+async def load_rules(session: AsyncSession) -> list[Rule]:
+    """The enabled rules in order, from the database (``active_rules`` is cached)."""
     rows = (
         await session.scalars(
             select(TriageRule)
@@ -62,9 +64,23 @@ async def active_rules(session: AsyncSession) -> list[Rule]:
     ]
 
 
-async def run_triage(session: AsyncSession, *, facts: TicketFacts) -> TriageOutcome:
-    """Enabled rules first (explicit overrides), then the process's classifier."""
-    return triage(await active_rules(session), facts, classifier_of(session))
+async def active_rules(session: AsyncSession) -> Sequence[Rule]:
+    """The enabled rules, from the process's configuration cache."""
+    from ticket_service.config_cache import configuration
+
+    return (await configuration(session)).rules
+
+
+async def run_triage(
+    session: AsyncSession, *, facts: TicketFacts, rules: Sequence[Rule] | None = None
+) -> TriageOutcome:
+    """Enabled rules first (explicit overrides), then the process's classifier (in
+    memory: no SQL). ``rules``: the cached rules the caller already holds."""
+    return triage(
+        list(rules if rules is not None else await active_rules(session)),
+        facts,
+        classifier_of(session),
+    )
 
 
 async def record_example(

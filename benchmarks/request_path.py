@@ -1,0 +1,548 @@
+"""Request-path benchmark: what one request costs in our services against the leanest
+apps the same libraries allow, measured side by side in one run.
+
+    make bench-request-path     (or: uv run python -m benchmarks.request_path)
+
+Subjects, each a uvicorn process of its own (one worker), driven over HTTP from here:
+
+- ``bare``: FastAPI with one ``/healthz`` route and nothing else;
+- ``orm``: FastAPI + SQLAlchemy async inserting a ticket row and an outbox row in one
+  transaction (``POST /v1/tickets``) and reading one ticket (``GET /v1/tickets/{id}``);
+- ``asyncpg``: the same insert and read with raw asyncpg, no ORM;
+- ``ticket``: the ticket-service (relay and consumers off: the request path is measured).
+
+Reported: capacity (closed loop, ``--concurrency`` clients for ``--seconds``), CPU per
+request of the serving process (from ``/proc``, at a fixed ``--rate`` below capacity,
+which is steadier than throughput on a shared machine), the SQL statements per request
+of the ticket-service's create, get and list (counted in-process with a SQLAlchemy event
+listener), and the idle memory (RSS) of each service against a bare FastAPI process.
+"""
+
+# ruff: noqa: ASYNC220 - starting the subjects (uvicorn) once per run blocks nothing measured
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from servicekit.testing import auth, drop_database, migrated_database, topic_prefix
+
+ROOT = Path(__file__).resolve().parents[1]
+TICKET_MIGRATIONS = ROOT / "services/ticket-service/src/ticket_service/migrations"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- the baseline apps (imported by uvicorn in the subjects' processes) ---------------------
+
+
+def bare_app() -> Any:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _ticket_values(body: dict[str, Any]) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "id": uuid.uuid4(),
+        "tenant_id": body["tenant_id"],
+        "requester_email": body["requester"]["email"],
+        "channel": body["channel"],
+        "subject": body["subject"],
+        "body": body["body"],
+        "status": "new",
+        "priority": "normal",
+        "tags": [],
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def orm_app() -> Any:
+    """The floor for an ORM service: a ticket and an outbox row in one transaction."""
+    from fastapi import FastAPI
+    from sqlalchemy import insert, select
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from servicekit.tables import outbox
+    from ticket_service.models import Ticket
+
+    engine = create_async_engine(os.environ["BENCH_DATABASE_URL"], pool_size=10)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    app = FastAPI()
+
+    @app.post("/v1/tickets", status_code=201)
+    async def create(body: dict[str, Any]) -> dict[str, Any]:
+        values = _ticket_values(body)
+        async with sessions.begin() as session:
+            session.add(Ticket(**values))
+            await session.flush()
+            await session.execute(
+                insert(outbox).values(
+                    event_id=str(uuid.uuid4()),
+                    event_type="ticket.created",
+                    topic="tickets.events",
+                    key=values["tenant_id"],
+                    headers=[],
+                    payload=b"{}",
+                )
+            )
+        return {"id": str(values["id"])}
+
+    @app.get("/v1/tickets/{ticket_id}")
+    async def get(ticket_id: uuid.UUID) -> dict[str, Any]:
+        async with sessions() as session:
+            ticket = (await session.scalars(select(Ticket).where(Ticket.id == ticket_id))).one()
+            return {"id": str(ticket.id), "subject": ticket.subject, "status": ticket.status}
+
+    return app
+
+
+def asyncpg_app() -> Any:
+    """The floor for any Python service: raw asyncpg, two inserts in one transaction."""
+    import asyncpg
+    from fastapi import FastAPI
+
+    pool: dict[str, asyncpg.Pool] = {}
+    dsn = os.environ["BENCH_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool["db"] = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
+        yield
+        await pool["db"].close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/v1/tickets", status_code=201)
+    async def create(body: dict[str, Any]) -> dict[str, Any]:
+        v = _ticket_values(body)
+        async with pool["db"].acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO tickets (id, tenant_id, requester_email, channel, subject, body,"
+                " status, priority, tags, version, created_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                *v.values(),
+            )
+            await conn.execute(
+                "INSERT INTO outbox (event_id, event_type, topic, key, headers, payload)"
+                " VALUES ($1, 'ticket.created', 'tickets.events', $2, '[]', '{}')",
+                str(uuid.uuid4()),
+                v["tenant_id"],
+            )
+        return {"id": str(v["id"])}
+
+    @app.get("/v1/tickets/{ticket_id}")
+    async def get(ticket_id: uuid.UUID) -> dict[str, Any]:
+        async with pool["db"].acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, subject, status FROM tickets WHERE id = $1", ticket_id
+            )
+        return {"id": str(row["id"]), "subject": row["subject"], "status": row["status"]}
+
+    return app
+
+
+# --- running subjects -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Subject:
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+@contextlib.asynccontextmanager
+async def serve(name: str, factory: str, env: dict[str, str]) -> AsyncIterator[Subject]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            factory,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        cwd=ROOT,
+    )
+    subject = Subject(name, process, f"http://127.0.0.1:{port}")
+    try:
+        async with httpx.AsyncClient(base_url=subject.base_url) as client:
+            for _ in range(900):  # a shared, busy machine can take a while
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code < 500:
+                        break
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # let start-up work (Kafka boot, imports) settle
+        yield subject
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+Send = Callable[[httpx.AsyncClient, int], Any]
+
+
+async def capacity(subject: Subject, send: Send, *, concurrency: int, seconds: float) -> float:
+    """Requests per second with ``concurrency`` clients each sending back to back."""
+    done = 0
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=subject.base_url, limits=limits) as client:
+        for n in range(3):
+            await send(client, -n - 1)  # warm up
+        stop = time.perf_counter() + seconds
+
+        async def worker(w: int) -> None:
+            nonlocal done
+            n = w * 1_000_000
+            while time.perf_counter() < stop:
+                response = await send(client, n)
+                if response.status_code >= 400:
+                    raise RuntimeError(f"{subject.name}: {response.status_code} {response.text}")
+                done += 1
+                n += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        return done / (time.perf_counter() - started)
+
+
+async def cpu_per_request(subject: Subject, send: Send, *, rate: float, seconds: float) -> float:
+    """Milliseconds of the serving process's CPU per request at a fixed arrival rate."""
+    async with httpx.AsyncClient(base_url=subject.base_url) as client:
+        loop = asyncio.get_running_loop()
+        total = int(rate * seconds)
+        before = subject.cpu_seconds()
+        start = loop.time()
+
+        async def one(n: int) -> None:
+            await asyncio.sleep(max(0.0, start + n / rate - loop.time()))
+            await send(client, 10_000_000 + n)
+
+        await asyncio.gather(*(one(n) for n in range(total)))
+        return (subject.cpu_seconds() - before) / total * 1000
+
+
+# Onboarding's tenant ids are UUIDs, and the ticket-service opens tickets only for the
+# tenants it has heard of (an unknown one is a 422): ``seed_tenants`` makes these known.
+BENCH_TENANTS = [
+    str(uuid.uuid5(uuid.UUID("5ca1e000-0000-4000-8000-000000000015"), f"bench-{n}"))
+    for n in range(50)
+]
+
+
+async def seed_tenants(url: str) -> None:
+    """The benchmark's tenants as the ticket-service's accounts (as if onboarding had
+    announced them); idempotent."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.executemany(
+            "INSERT INTO accounts (tenant_id, company_name, plan_tier, tenant_status,"
+            " domains, cancel_at_period_end) VALUES ($1, $2, 'business', 'active', $3, false)"
+            " ON CONFLICT (tenant_id) DO NOTHING",
+            [(t, f"Bench {n}", [f"{t}.example.com"]) for n, t in enumerate(BENCH_TENANTS)],
+        )
+    finally:
+        await conn.close()
+
+
+def _ticket_body(n: int) -> dict[str, Any]:
+    return {
+        "tenant_id": BENCH_TENANTS[n % 50],
+        "requester": {"email": f"pat{n}@example.com", "name": "Pat"},
+        "channel": "email",
+        "subject": f"Invoice {n} charged twice",
+        "body": "Hello, our card was charged twice for the same invoice this month.",
+    }
+
+
+STAFF = auth("agent", subject="bench-agent")
+
+
+def post_ticket(headers: dict[str, str] | None = None) -> Send:
+    return lambda c, n: c.post("/v1/tickets", json=_ticket_body(n), headers=headers or {})
+
+
+def get_ticket(ticket_id: str, headers: dict[str, str] | None = None) -> Send:
+    return lambda c, n: c.get(f"/v1/tickets/{ticket_id}", headers=headers or {})
+
+
+def healthz() -> Send:
+    return lambda c, n: c.get("/healthz")
+
+
+# --- statement counts (in-process) ------------------------------------------------------------
+
+
+async def statements_per_request(url: str) -> dict[str, int]:
+    from servicekit.db import Database
+    from servicekit.testing import app_client, count_statements
+    from ticket_service.config import TicketSettings
+    from ticket_service.main import create_app
+
+    app = create_app(
+        TicketSettings(
+            database_url=url,
+            kafka_topic_prefix=topic_prefix(),
+            environment="test",
+            run_relay=False,
+            run_consumers=False,
+            log_level="WARNING",
+        )
+    )
+    await seed_tenants(url)
+    counts: dict[str, int] = {}
+    async with app_client(app) as client:
+        db: Database = app.state.db
+        await client.post("/v1/tickets", json=_ticket_body(0), headers=STAFF)  # warm caches
+        with count_statements(db.engine) as sent:
+            created = await client.post("/v1/tickets", json=_ticket_body(1), headers=STAFF)
+        counts["POST /v1/tickets"] = len(sent)
+        ticket_id = created.json()["id"]
+        with count_statements(db.engine) as sent:
+            await client.get(f"/v1/tickets/{ticket_id}", headers=STAFF)
+        counts["GET /v1/tickets/{id}"] = len(sent)
+        with count_statements(db.engine) as sent:
+            await client.get("/v1/tickets?limit=50", headers=STAFF)
+        counts["GET /v1/tickets"] = len(sent)
+        with count_statements(db.engine) as sent:
+            await client.get("/v1/tickets?limit=50&q=invoice", headers=STAFF)
+        counts["GET /v1/tickets?q="] = len(sent)
+    return counts
+
+
+# --- memory --------------------------------------------------------------------------------
+
+
+SERVICES = {
+    "ticket-service": ("ticket_service.main:create_app", "TICKET_"),
+    "billing-service": ("billing_service.main:create_app", "BILLING_"),
+    "onboarding-service": ("onboarding_service.main:create_app", "ONBOARDING_"),
+    "escalation-service": ("escalation_service.main:create_app", "ESCALATION_"),
+}
+
+
+async def idle_memory(settle: float) -> dict[str, float]:
+    """RSS of each service idle (started, ready, no request) and of a bare FastAPI."""
+    rss: dict[str, float] = {}
+    async with serve("bare", "benchmarks.request_path:bare_app", {}) as bare:
+        await asyncio.sleep(settle)
+        rss["bare FastAPI"] = bare.rss_mib()
+    for service, (factory, prefix) in SERVICES.items():
+        migrations = ROOT / f"services/{service}/src/{service.replace('-', '_')}/migrations"
+        name, url = await migrated_database(f"bench_rss_{service[:4]}", migrations)
+        try:
+            env = {
+                f"{prefix}DATABASE_URL": url,
+                "KAFKA_TOPIC_PREFIX": topic_prefix(),
+                "ENVIRONMENT": "test",
+                "LOG_LEVEL": "WARNING",
+            }
+            async with serve(service, factory, env) as subject:
+                await asyncio.sleep(settle)
+                rss[service] = subject.rss_mib()
+        finally:
+            await drop_database(name)
+    return rss
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    what: str
+    subject: float
+    baseline: float
+    baseline_name: str
+    target: str
+    higher_is_better: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.subject / self.baseline if self.baseline else float("nan")
+
+
+async def main(args: argparse.Namespace) -> list[str]:
+    name, url = await migrated_database("bench_request_path", TICKET_MIGRATIONS)
+    lines: list[str] = []
+    try:
+        await seed_tenants(url)
+        env = {"BENCH_DATABASE_URL": url}
+        ticket_env = {
+            "TICKET_DATABASE_URL": url,
+            "KAFKA_TOPIC_PREFIX": topic_prefix(),
+            "ENVIRONMENT": "test",
+            "LOG_LEVEL": "WARNING",
+            "TICKET_RUN_RELAY": "false",
+            "TICKET_RUN_CONSUMERS": "false",
+        }
+        c, s, r = args.concurrency, args.seconds, args.rate
+        results: dict[str, float] = {}
+        async with serve("ticket", "ticket_service.main:create_app", ticket_env) as ticket:
+            async with httpx.AsyncClient(base_url=ticket.base_url) as client:
+                made = await client.post("/v1/tickets", json=_ticket_body(0), headers=STAFF)
+                ticket_id = made.json()["id"]
+            results["ticket healthz cpu"] = await cpu_per_request(
+                ticket, healthz(), rate=r, seconds=s
+            )
+            results["ticket create cap"] = await capacity(
+                ticket, post_ticket(STAFF), concurrency=c, seconds=s
+            )
+            results["ticket create cpu"] = await cpu_per_request(
+                ticket, post_ticket(STAFF), rate=r, seconds=s
+            )
+            results["ticket get cap"] = await capacity(
+                ticket, get_ticket(ticket_id, STAFF), concurrency=c, seconds=s
+            )
+            results["ticket get cpu"] = await cpu_per_request(
+                ticket, get_ticket(ticket_id, STAFF), rate=r, seconds=s
+            )
+        async with serve("bare", "benchmarks.request_path:bare_app", {}) as bare:
+            results["bare healthz cpu"] = await cpu_per_request(bare, healthz(), rate=r, seconds=s)
+        async with serve("orm", "benchmarks.request_path:orm_app", env) as orm:
+            results["orm create cap"] = await capacity(orm, post_ticket(), concurrency=c, seconds=s)
+            results["orm create cpu"] = await cpu_per_request(orm, post_ticket(), rate=r, seconds=s)
+            results["orm get cap"] = await capacity(
+                orm, get_ticket(ticket_id), concurrency=c, seconds=s
+            )
+        async with serve("asyncpg", "benchmarks.request_path:asyncpg_app", env) as raw:
+            results["asyncpg create cap"] = await capacity(
+                raw, post_ticket(), concurrency=c, seconds=s
+            )
+            results["asyncpg create cpu"] = await cpu_per_request(
+                raw, post_ticket(), rate=r, seconds=s
+            )
+        statements = await statements_per_request(url)
+    finally:
+        await drop_database(name)
+    rss = await idle_memory(args.settle)
+
+    res = results
+    measures = [
+        Measure(
+            "POST /v1/tickets capacity (req/s)",
+            res["ticket create cap"],
+            res["orm create cap"],
+            "ORM + outbox",
+            "≥ 0.5x",
+            True,
+        ),
+        Measure(
+            "POST /v1/tickets capacity (req/s)",
+            res["ticket create cap"],
+            res["asyncpg create cap"],
+            "raw asyncpg",
+            "-",
+            True,
+        ),
+        Measure(
+            "POST /v1/tickets CPU per request (ms)",
+            res["ticket create cpu"],
+            res["orm create cpu"],
+            "ORM + outbox",
+            "-",
+            False,
+        ),
+        Measure(
+            "GET /v1/tickets/{id} capacity (req/s)",
+            res["ticket get cap"],
+            res["orm get cap"],
+            "ORM get",
+            "≥ 0.6x",
+            True,
+        ),
+        Measure(
+            "GET /healthz CPU per request (ms)",
+            res["ticket healthz cpu"],
+            res["bare healthz cpu"],
+            "bare FastAPI",
+            "≤ 1.3x",
+            False,
+        ),
+    ]
+    lines += [
+        f"## Request path: {c} clients for {s:g} s (capacity), {r:g} req/s (CPU)",
+        "",
+        "| measure | ticket-service | baseline (same run) | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
+    for m in measures:
+        lines.append(
+            f"| {m.what} | {m.subject:.1f} | {m.baseline:.1f} ({m.baseline_name}) "
+            f"| **{m.ratio:.2f}x** | {m.target} |"
+        )
+    lines += [
+        "",
+        "| SQL statements per request (counted) | ticket-service | target |",
+        "|---|---|---|",
+    ]
+    targets = {"POST /v1/tickets": "≤ 6", "GET /v1/tickets/{id}": "≤ 3"}
+    for what, count in statements.items():
+        lines.append(f"| {what} | {count} | {targets.get(what, '-')} |")
+    lines += ["", "| idle RSS | MiB | vs bare FastAPI (target ≤ 1.5x) |", "|---|---|---|"]
+    for what, mib in rss.items():
+        lines.append(f"| {what} | {mib:.0f} | {mib / rss['bare FastAPI']:.2f}x |")
+    return lines
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="request-path benchmark")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--rate", type=float, default=20.0)
+    p.add_argument("--settle", type=float, default=3.0, help="idle seconds before reading RSS")
+    return p
+
+
+if __name__ == "__main__":
+    for line in asyncio.run(main(parser().parse_args())):
+        print(line)  # noqa: T201

@@ -1,0 +1,159 @@
+"""Queries of the ticket create, get and list paths, each shaped to be one statement."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, String, Uuid, bindparam, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ticket_service.config_cache import version_column
+from ticket_service.models import Account, Agent, Bug, Ticket, TicketBug
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    plan_tier: str | None
+    config_version: int | None
+    tenant_known: bool
+    """A ``tenant.*`` event of onboarding made the account (its status is set)."""
+
+
+# What the ownership check of a request (``ticket_service.ownership``) read with the
+# statement the endpoint needs anyway, kept in the request's session for the endpoint:
+# the object-level check then costs no statement of its own on the hot paths.
+_INTAKE_KEY = "ticket_service.prefetched_intake"
+_TICKET_KEY = "ticket_service.prefetched_ticket"
+
+
+# The statements of the hot paths are built once, with bound parameters: building a
+# statement and its cache key on every request cost as much CPU as running it.
+
+
+@functools.cache
+def _intake_statement() -> Select[Any]:
+    return select(
+        select(Account.plan_tier)
+        .where(Account.tenant_id == bindparam("tenant_id", type_=String()))
+        .scalar_subquery()
+        .label("plan_tier"),
+        version_column().label("config_version"),
+        select(Account.tenant_status)
+        .where(Account.tenant_id == bindparam("tenant_id", type_=String()))
+        .scalar_subquery()
+        .label("tenant_status"),
+    )
+
+
+async def intake_context(
+    session: AsyncSession, *, tenant_id: str, keep: bool = False
+) -> IntakeContext:
+    """What a new ticket needs from the database before its insert, in one statement:
+    the tenant's plan tier (triage conditions, SLA targets), the config version and
+    whether the tenant is known. ``keep``: the tenant ownership check keeps it for the
+    create in the same request, which then reads it without a statement."""
+    kept: dict[str, IntakeContext] = session.info.get(_INTAKE_KEY) or {}
+    if not keep and (found := kept.pop(tenant_id, None)) is not None:
+        return found
+    row = (await session.execute(_intake_statement(), {"tenant_id": tenant_id})).one()
+    intake = IntakeContext(
+        plan_tier=row.plan_tier,
+        config_version=row.config_version,
+        tenant_known=row.tenant_status is not None,
+    )
+    if keep:
+        session.info.setdefault(_INTAKE_KEY, {})[tenant_id] = intake
+    return intake
+
+
+async def least_loaded(session: AsyncSession, *, candidates: Sequence[str]) -> str | None:
+    """The candidate with the fewest active tickets (ties: by id): the load is the
+    agents' trigger-kept counter, so this reads one row per candidate, not their tickets."""
+    if not candidates:
+        return None
+    found: str | None = await session.scalar(
+        _least_loaded_statement(), {"candidates": list(candidates)}
+    )
+    return found
+
+
+@functools.cache
+def _least_loaded_statement() -> Select[Any]:
+    return (
+        select(Agent.id)
+        .where(Agent.id.in_(bindparam("candidates", expanding=True)), Agent.available.is_(True))
+        .order_by(Agent.active_tickets, Agent.id)
+        .limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    ticket: Ticket
+    plan_tier: str | None
+    config_version: int | None
+    linked_bugs: list[dict[str, Any]]
+
+
+@functools.cache
+def _ticket_statement() -> Select[Any]:
+    bugs = (
+        select(
+            func.coalesce(
+                func.jsonb_agg(
+                    aggregate_order_by(
+                        func.jsonb_build_object(
+                            "bug_id",
+                            Bug.bug_id,
+                            "key",
+                            Bug.key,
+                            "title",
+                            Bug.title,
+                            "status",
+                            Bug.status,
+                        ),
+                        Bug.key,
+                    )
+                ),
+                func.jsonb_build_array(),
+            )
+        )
+        .join(TicketBug, TicketBug.bug_id == Bug.bug_id)
+        .where(TicketBug.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    return select(
+        Ticket,
+        select(Account.plan_tier)
+        .where(Account.tenant_id == Ticket.tenant_id)
+        .correlate(Ticket)
+        .scalar_subquery(),
+        version_column(),
+        bugs,
+    ).where(Ticket.id == bindparam("ticket_id", type_=Uuid()))
+
+
+async def ticket_with_context(
+    session: AsyncSession, ticket_id: uuid.UUID, *, keep: bool = False
+) -> TicketRow | None:
+    """A ticket with what its detail needs besides the timeline, in one statement: the
+    tenant's plan tier, the config version and its linked bugs. ``keep``: the ownership
+    check of a ticket's detail keeps it for the endpoint of the same request."""
+    kept: dict[uuid.UUID, TicketRow] = session.info.get(_TICKET_KEY) or {}
+    if not keep and (found := kept.pop(ticket_id, None)) is not None:
+        return found
+    row = (await session.execute(_ticket_statement(), {"ticket_id": ticket_id})).first()
+    if row is None:
+        return None
+    ticket_row = TicketRow(
+        ticket=row[0], plan_tier=row[1], config_version=row[2], linked_bugs=list(row[3] or [])
+    )
+    if keep:
+        session.info.setdefault(_TICKET_KEY, {})[ticket_id] = ticket_row
+    return ticket_row

@@ -1,0 +1,127 @@
+"""The ticket request path stays lean: SQL statements per create, get and list (counted,
+not guessed), configuration read from the process's cache and reloaded only after a
+change, and the agents' load kept as a counter the least-loaded choice reads."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from ticket_service_testkit import ADMIN, AGENT, Service, open_ticket, patch_ticket
+
+from servicekit.db import Database
+from servicekit.testing import count_statements, sync_dependencies
+from ticket_service.config_cache import CONFIG_CACHE_KEY, ConfigCache
+
+CREATE_BUDGET = 6  # issue #15: one INSERT plus batched timeline and outbox inserts
+GET_BUDGET = 3
+LIST_BUDGET = 1
+
+
+def _db(svc: Service) -> Database:
+    db: Database = svc.app.state.db
+    return db
+
+
+def _cache(svc: Service) -> ConfigCache:
+    cache = _db(svc).sessionmaker.kw["info"][CONFIG_CACHE_KEY]
+    assert isinstance(cache, ConfigCache)
+    return cache
+
+
+async def _queue_with_agents(svc: Service, *agent_ids: str) -> tuple[str, str]:
+    """A fresh queue, a rule routing the word returned to it, and its agents."""
+    word = f"zq{uuid.uuid4().hex[:8]}"
+    queue = f"queue-{word}"
+    rule = {
+        "name": f"route {word}",
+        "position": 1,
+        "conditions": {"keywords": [word]},
+        "actions": {"category": "other", "queue": queue},
+    }
+    created = await svc.client.post("/v1/triage-rules", json=rule, headers=ADMIN)
+    assert created.status_code == 201, created.text
+    for agent_id in agent_ids:
+        body = {"id": agent_id, "name": agent_id, "queues": [queue]}
+        registered = await svc.client.post("/v1/agents", json=body, headers=ADMIN)
+        assert registered.status_code == 201, registered.text
+    return word, queue
+
+
+async def test_create_get_and_list_stay_within_their_statement_budgets(svc: Service) -> None:
+    agent = f"agent-{uuid.uuid4().hex[:8]}"
+    word, queue = await _queue_with_agents(svc, agent)
+    t = await svc.tenant()
+    await open_ticket(svc.client, t, subject=f"warm the cache {word}")
+
+    with count_statements(_db(svc).engine) as create_sql:
+        created = await open_ticket(svc.client, t, subject=f"printer on fire {word}")
+    # triaged, assigned and with SLA deadlines, all in those few statements
+    assert (created["queue"], created["assignee_id"]) == (queue, agent)
+    assert created["sla_due_at"] is not None
+    assert len(create_sql) <= CREATE_BUDGET, "\n".join(s.sql for s in create_sql)
+
+    with count_statements(_db(svc).engine) as get_sql:
+        detail = await svc.client.get(f"/v1/tickets/{created['id']}", headers=AGENT)
+    assert detail.status_code == 200
+    body = detail.json()
+    assert [e["action"] for e in body["timeline"]] == ["created", "triaged", "assigned"]
+    assert body["sla"]["first_response"]["state"] == "running"
+    assert len(get_sql) <= GET_BUDGET, "\n".join(s.sql for s in get_sql)
+
+    with count_statements(_db(svc).engine) as list_sql:
+        listed = await svc.client.get("/v1/tickets?limit=1", headers=AGENT)
+    assert len(listed.json()["items"]) == 1
+    assert len(list_sql) <= LIST_BUDGET, "\n".join(s.sql for s in list_sql)
+
+    # filtering by a tenant first checks that the tenant exists (unknown: 422), one
+    # statement of its own (docs/security.md)
+    with count_statements(_db(svc).engine) as list_sql:
+        listed = await svc.client.get(f"/v1/tickets?tenant_id={t}&limit=1", headers=AGENT)
+    assert [i["id"] for i in listed.json()["items"]] == [created["id"]]
+    assert len(list_sql) <= LIST_BUDGET + 1, "\n".join(s.sql for s in list_sql)
+
+
+async def test_configuration_is_cached_until_it_changes(svc: Service) -> None:
+    word, queue = await _queue_with_agents(svc)
+    t = await svc.tenant()
+    await open_ticket(svc.client, t, subject=f"first {word}")
+    loads = _cache(svc).loads
+    second = await open_ticket(svc.client, t, subject=f"second {word}")
+    assert second["queue"] == queue
+    assert _cache(svc).loads == loads, "an unchanged configuration is not reloaded"
+
+    # another replica (here: plain SQL on another connection) disables the rule
+    async with _db(svc).engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE triage_rules SET enabled = false WHERE name = :n"), {"n": f"route {word}"}
+        )
+    third = await open_ticket(svc.client, t, subject=f"third {word}")
+    assert third["queue"] != queue, "the change is seen by the very next request"
+    assert _cache(svc).loads == loads + 1
+
+
+async def test_least_loaded_assignment_follows_the_load_counter(svc: Service) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    ann, bob = f"a-{suffix}", f"b-{suffix}"
+    word, _ = await _queue_with_agents(svc, ann, bob)
+    t = await svc.tenant()
+    tickets = [await open_ticket(svc.client, t, subject=f"n{n} {word}") for n in range(3)]
+    assert [x["assignee_id"] for x in tickets] == [ann, bob, ann]
+
+    async def load(agent_id: str) -> Any:
+        got = await svc.client.get(f"/v1/agents/{agent_id}", headers=AGENT)
+        return got.json()["open_tickets"]
+
+    assert (await load(ann), await load(bob)) == (2, 1)
+    # solving one of Ann's and moving another to Bob change the counters
+    await patch_ticket(svc.client, tickets[0]["id"], {"status": "solved"})
+    await patch_ticket(svc.client, tickets[2]["id"], {"assignee_id": bob})
+    assert (await load(ann), await load(bob)) == (0, 2)
+    fourth = await open_ticket(svc.client, t, subject=f"n3 {word}")
+    assert fourth["assignee_id"] == ann
+
+
+def test_no_dependency_runs_in_a_worker_thread(svc: Service) -> None:
+    assert sync_dependencies(svc.app) == []
