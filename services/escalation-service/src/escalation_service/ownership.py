@@ -4,49 +4,21 @@ and the read model of known tenants it relies on."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs.schemas import TicketRef
 from escalation_service.models import Bug, BugLink, KnownTenant, TicketView
 from servicekit.authz import Owner, Ownership, owner_of
 from servicekit.errors import Unprocessable
-from supportops_events import Envelope
-from supportops_events.onboarding import TenantEvent
+from servicekit.known_tenants import KnownTenants
 
 ownership = Ownership()
-
-
-async def remember_tenant(
-    session: AsyncSession, *, tenant_id: str, status: str, at: datetime
-) -> None:
-    statement = insert(KnownTenant).values(tenant_id=tenant_id, status=status, heard_at=at)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[KnownTenant.tenant_id],
-            set_={"status": statement.excluded.status, "heard_at": statement.excluded.heard_at},
-            where=KnownTenant.heard_at <= statement.excluded.heard_at,
-        )
-    )
-
-
-async def hear_tenant(session: AsyncSession, envelope: Envelope) -> None:
-    data = envelope.data
-    assert isinstance(data, TenantEvent)
-    await remember_tenant(
-        session, tenant_id=str(data.tenant_id), status=data.status.value, at=envelope.time
-    )
-
-
-@ownership.resolver("tenant")
-async def tenant_owner(session: AsyncSession, value: str) -> Owner:
-    tenant_id = str(uuid.UUID(value))  # onboarding's ids are UUIDs; anything else is a 422
-    return await owner_of(
-        session, select(KnownTenant.tenant_id).where(KnownTenant.tenant_id == tenant_id)
-    )
+# the tenant ids requests name are checked against onboarding's announcements
+known_tenants = KnownTenants(KnownTenant)
+hear_tenant = known_tenants.hear
+ownership.resolver("tenant")(known_tenants.owner)
 
 
 @ownership.resolver("bug")
