@@ -9,6 +9,7 @@ run on them. promtool comes from Debian (``apt-get install prometheus``, install
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from k8s_support import K8S_DIR
+from k8s_support import K8S_DIR, REPO_ROOT
 
 MONITORING = K8S_DIR / "components" / "monitoring"
 RULES = MONITORING / "prometheus-rule.yaml"
@@ -206,3 +207,22 @@ def test_without_promtool_the_tests_fail_and_say_how_to_get_it(
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(pytest.fail.Exception, match=r"\.ci/run.*apt-get install prometheus"):
         find_promtool()
+
+
+def test_the_late_job_window_covers_three_of_the_longest_interval() -> None:
+    """SupportopsScheduledJobLate looks back a fixed window for the last success: a job
+    whose interval grew past it would never be reported late."""
+    expr = next(str(r["expr"]) for r in alert_rules() if r["alert"] == "SupportopsScheduledJobLate")
+    window = re.search(
+        r"max_over_time\(scheduler_job_last_success_timestamp_seconds\{[^}]*\}\[(\d+)d\]\)", expr
+    )
+    assert window is not None, expr
+    intervals = {
+        name: float(value)
+        for config in REPO_ROOT.glob("services/*/src/*/config.py")
+        for name, value in re.findall(
+            r"(\w+_interval_seconds): float = Field\(default=([\d.]+)", config.read_text()
+        )
+    }
+    assert "holiday_refresh_interval_seconds" in intervals, intervals
+    assert 3 * max(intervals.values()) + 600 <= int(window.group(1)) * 86400
