@@ -45,8 +45,7 @@ async def _out(session: SessionDep, agent: Agent) -> AgentOut:
 async def create_agent(
     body: AgentIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> AgentOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     agent = Agent(
         id=body.id,
         name=body.name,
@@ -62,7 +61,7 @@ async def create_agent(
         raise Conflict("an agent with this id exists", code="agent-exists") from exc
     await session.refresh(agent)
     out = await _out(session, agent)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.get("", summary="Agents, by id")
