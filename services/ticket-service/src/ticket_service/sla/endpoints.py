@@ -16,10 +16,9 @@ from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, paginate
 from ticket_service.clock import ClockDep
 from ticket_service.models import BusinessCalendarRow, SlaPolicy, Ticket
-from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
 from ticket_service.sla.holidays import InvalidCalendarFeed, dates_from_ical
 from ticket_service.sla.schemas import (
@@ -65,7 +64,7 @@ async def _calendar(session: AsyncSession, calendar_id: str) -> BusinessCalendar
 async def list_calendars(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[BusinessCalendarOut]:
-    rows, cursor = await page_of(
+    rows, cursor = await paginate(
         session, select(BusinessCalendarRow), keys=[BusinessCalendarRow.id], params=page
     )
     return Page[BusinessCalendarOut](items=[_calendar_out(r) for r in rows], next_cursor=cursor)
@@ -187,7 +186,7 @@ async def import_ical_holidays(
 async def list_policies(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[SlaPolicyOut]:
-    rows, cursor = await page_of(
+    rows, cursor = await paginate(
         session,
         select(SlaPolicy),
         keys=[SlaPolicy.plan_tier, SlaPolicy.priority, SlaPolicy.id],

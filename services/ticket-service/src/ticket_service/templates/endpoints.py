@@ -14,10 +14,9 @@ from servicekit.errors import NotFound
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, paginate
 from ticket_service.clock import ClockDep
 from ticket_service.models import Macro, Template
-from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly, ensure_staff
 from ticket_service.templates import macros
 from ticket_service.templates import service as templates
@@ -59,7 +58,7 @@ async def list_templates(
     newest = select(Template.key, func.max(Template.version).label("v")).group_by(Template.key)
     sub = newest.subquery()
     stmt = select(Template).join(sub, (Template.key == sub.c.key) & (Template.version == sub.c.v))
-    rows, cursor = await page_of(session, stmt, keys=[Template.key, Template.id], params=page)
+    rows, cursor = await paginate(session, stmt, keys=[Template.key, Template.id], params=page)
     return Page[TemplateOut](items=[_template_out(t) for t in rows], next_cursor=cursor)
 
 
@@ -192,7 +191,7 @@ async def create_macro(
 
 @router.get("/v1/macros", summary="Macros, by name")
 async def list_macros(session: SessionDep, principal: AgentOnly, page: PageDep) -> Page[MacroOut]:
-    rows, cursor = await page_of(session, select(Macro), keys=[Macro.name, Macro.id], params=page)
+    rows, cursor = await paginate(session, select(Macro), keys=[Macro.name, Macro.id], params=page)
     return Page[MacroOut](
         items=[MacroOut.model_validate(m, from_attributes=True) for m in rows], next_cursor=cursor
     )

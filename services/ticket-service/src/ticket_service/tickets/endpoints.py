@@ -16,11 +16,10 @@ from servicekit.errors import Forbidden
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, paginate
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.clock import ClockDep
 from ticket_service.models import AccountUser, Ticket
-from ticket_service.paging import page_of
 from ticket_service.roles import TicketReader, ensure_staff
 from ticket_service.sla.clock import SlaState
 from ticket_service.sla.service import sla_state_is
@@ -155,7 +154,7 @@ async def list_tickets(
         # now): a cached generic plan for the prepared statement was 3x slower at 1M
         # tickets, so plan each execution for its values.
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    rows, cursor = await page_of(
+    rows, cursor = await paginate(
         session, stmt, keys=[Ticket.created_at, Ticket.id], params=page, direction="desc"
     )
     return Page[TicketOut](items=[service.to_out(t, now=now) for t in rows], next_cursor=cursor)

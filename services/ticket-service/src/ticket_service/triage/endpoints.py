@@ -13,10 +13,9 @@ from servicekit.deps import SessionDep
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, paginate
 from ticket_service.clock import ClockDep
 from ticket_service.models import TriageExample, TriageRule
-from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
 from ticket_service.triage import service
 from ticket_service.triage.schemas import (
@@ -36,7 +35,7 @@ router = APIRouter(prefix="/v1/triage-rules", tags=["triage"])
 async def list_rules(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[TriageRuleOut]:
-    rows, cursor = await page_of(
+    rows, cursor = await paginate(
         session, select(TriageRule), keys=[TriageRule.position, TriageRule.id], params=page
     )
     return Page[TriageRuleOut](items=[service.to_out(r) for r in rows], next_cursor=cursor)
@@ -126,7 +125,7 @@ async def current_model(session: SessionDep, principal: AgentOnly) -> TriageMode
 async def list_examples(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[TriageExampleOut]:
-    rows, cursor = await page_of(
+    rows, cursor = await paginate(
         session, select(TriageExample), keys=[TriageExample.seq, TriageExample.id], params=page
     )
     return Page[TriageExampleOut](
