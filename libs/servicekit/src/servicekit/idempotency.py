@@ -6,7 +6,7 @@ wait), then sees the stored response and replays it: two concurrent requests pro
 one effect. If the first request fails, its transaction and key row roll back and a
 retry runs afresh.
 
-The typed way in an endpoint (no ``type: ignore``; the route keeps its ``response_model``)::
+The typed way in an endpoint (no ignore comments; the route keeps its ``response_model``)::
 
     await idem.start(session, body)          # a replay raises Replayed: the stored
     out = ...                                # response is sent, the endpoint stops
