@@ -99,8 +99,39 @@ def auth(*roles: str, tenant_id: str | None = None, subject: str | None = None) 
     return {"Authorization": f"Bearer {token(*roles, tenant_id=tenant_id, subject=subject)}"}
 
 
+# Every prefix handed out in this process, so the session can delete its topics at the end
+# (see ``delete_issued_topics``): a broker that keeps every test's topics runs out of file
+# descriptors after a few full runs (each partition holds open files; the local broker's
+# limit is the container's 20,000).
+_ISSUED_PREFIXES: set[str] = set()
+
+
 def topic_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:8]}."
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    _ISSUED_PREFIXES.add(prefix)
+    return prefix
+
+
+async def delete_issued_topics(*, bootstrap_servers: str = KAFKA_BOOTSTRAP) -> int:
+    """Delete the topics under every prefix ``topic_prefix`` issued in this process; returns
+    how many. Meant for the end of a test session (the root ``conftest.py``), never
+    mid-session: a test may stop an app and start another on the same prefix, expecting
+    the first one's events to still be there."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    if not _ISSUED_PREFIXES:
+        return 0
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        prefixes = tuple(_ISSUED_PREFIXES)
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        for start in range(0, len(doomed), 500):
+            await admin.delete_topics(doomed[start : start + 500])
+        _ISSUED_PREFIXES.clear()
+        return len(doomed)
+    finally:
+        await admin.close()
 
 
 async def read_topic(
