@@ -49,10 +49,24 @@ pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "local"
 VENV_BIN = ROOT / ".venv" / "bin"
-# Addresses a user sets only for a stack on other machines; the second stack must work
-# without them (and the test session's own must not leak into it).
-EXPLICIT = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRIPE_API_BASE", "SUPPORTOPS_")
-SERVICE_PORTS = ("TICKET_PORT", "BILLING_PORT", "ONBOARDING_PORT", "ESCALATION_PORT")
+# Addresses a user sets only for infrastructure elsewhere: the second stack must work
+# without them, and the test session's own (and its ports and state dirs) must not leak
+# into it. What is not an address stays (SUPPORTOPS_PG_BIN, JAVA_HOME, ...).
+EXPLICIT = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRIPE_API_BASE", "STATE_DIR")
+
+
+def user_env() -> dict[str, str]:
+    """This process's environment without any address, port, state dir or Kafka setting."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not any(x in k for x in EXPLICIT)
+        and not k.endswith("_PORT")
+        and k != "SUPPORTOPS_PG_ADMIN_URL"
+        and not k.startswith(("OTEL_", "KAFKA_", "ENVIRONMENT"))
+    }
+
+
 BILLING = str(VENV_BIN / "billing-service")
 PLAN = "team-monthly"  # one of the plans `seed-plans` creates
 
@@ -127,13 +141,7 @@ class SecondStack:
         return f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.pg_port}/{database}"
 
     def env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not any(x in k for x in EXPLICIT)
-            and k not in SERVICE_PORTS
-            and not k.startswith(("OTEL_", "KAFKA_", "BILLING_", "ENVIRONMENT"))
-        }
+        env = user_env()
         env.update(
             {
                 "SUPPORTOPS_STATE_DIR": str(self.state_dir),
@@ -338,12 +346,7 @@ def assert_not_taken_for_its_own(ports: dict[str, str], state_dir: Path) -> None
     """`infra.sh status` of a stack in ``state_dir`` on ``ports``, which another stack's
     processes hold: it must call them someone else's and record no pid (so its `stop`
     could never stop them). Only `status` is run, never `stop`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not any(x in k for x in EXPLICIT) and not k.startswith("KAFKA_")
-    }
-    env.update(ports, SUPPORTOPS_STATE_DIR=str(state_dir))
+    env = {**user_env(), **ports, "SUPPORTOPS_STATE_DIR": str(state_dir)}
     done = subprocess.run(
         [str(LOCAL / "infra.sh"), "status"],
         env=env,
