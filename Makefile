@@ -64,7 +64,7 @@ status: ## Show what is running
 .PHONY: logs
 logs: ## Tail the logs of the services and the infrastructure
 	deploy/local/services.sh logs
-	@for f in .local/logs/kafka.log .local/logs/postgres.log .local/logs/stripe-mock.log .local/logs/jaeger.log; do \
+	@for f in $${SUPPORTOPS_STATE_DIR:-.local}/logs/{kafka,postgres,stripe-mock,jaeger}.log; do \
 		echo "==> $$f <=="; tail -n 15 $$f 2>/dev/null || true; done
 
 .PHONY: token
