@@ -46,11 +46,14 @@ class Received:
 
     def text(self) -> str:
         part = self.message.get_body(preferencelist=("plain",))
-        return "" if part is None else cast(EmailMessage, part).get_content()
+        # lines end in CRLF on the wire; the test compares what a reader sees
+        return "" if part is None else cast(EmailMessage, part).get_content().replace("\r\n", "\n")
 
     def html(self) -> str | None:
         part = self.message.get_body(preferencelist=("html",))
-        return None if part is None else cast(EmailMessage, part).get_content()
+        if part is None:
+            return None
+        return str(cast(EmailMessage, part).get_content()).replace("\r\n", "\n")
 
 
 class Mailpit:
