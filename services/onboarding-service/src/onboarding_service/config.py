@@ -43,6 +43,13 @@ class OnboardingSettings(ServiceSettings):
     ``<request_id>.code``, standing in for the outbound mail of issue #16 (which will
     send it to the user's registered address). Refused in production."""
 
+    activation_url: str = Field(
+        default="http://127.0.0.1:8003/activate?token={token}", min_length=8, max_length=500
+    )
+    """The link an invitation mail carries; ``{token}`` is replaced by the invitation
+    token. Point it at the product's activation page, which posts the token to
+    ``/v1/invitations/accept``."""
+
     @model_validator(mode="after")
     def _no_code_drop_in_production(self) -> OnboardingSettings:
         if self.confirmation_code_drop and not self.is_development:
