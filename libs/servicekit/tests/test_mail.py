@@ -87,6 +87,11 @@ async def test_a_queued_mail_arrives_once_with_text_and_html(mail_db: Database) 
     async with mail_db.unit_of_work() as session:
         states = await mail_states(session, [f"<{message_id}>"])
     assert states[message_id].status is MailStatus.sent
+    async with mail_db.unit_of_work() as session:
+        kept = await session.scalar(
+            select(mail_outbox.c.raw).where(mail_outbox.c.message_id == message_id)
+        )
+    assert kept == b""  # sent: the bytes (tokens, codes) are not kept
     await sender._drop_connection()
 
 

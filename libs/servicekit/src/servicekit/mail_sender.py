@@ -62,13 +62,15 @@ LIMIT 1
 FOR UPDATE SKIP LOCKED
 """
 )
+# The bytes are dropped once the row is done: invitations carry activation tokens and
+# MFA resets one-time codes, which the services themselves keep only as hashes.
 SENT_SQL = text(
     "UPDATE mail_outbox SET status = 'sent', sent_at = now(), attempts = attempts + 1, "
-    "last_error = NULL WHERE id = :id"
+    "last_error = NULL, raw = ''::bytea WHERE id = :id"
 )
 FAILED_SQL = text(
     "UPDATE mail_outbox SET status = 'failed', failed_at = now(), attempts = attempts + 1, "
-    "last_error = :error WHERE id = :id"
+    "last_error = :error, raw = ''::bytea WHERE id = :id"
 )
 RETRY_SQL = text(
     "UPDATE mail_outbox SET attempts = attempts + 1, last_error = :error, "

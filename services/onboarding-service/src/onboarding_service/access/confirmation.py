@@ -2,9 +2,9 @@
 user's registered address, stored only as a hash, with an expiry and an attempt limit.
 
 The code generator is injected (``create_app(codes=...)``) so tests know the code; no API
-ever returns it. Until outbound mail exists (issue #16) the code is only recorded: the
-``access.confirmation_pending`` event says ``delivery: recorded``, and in development a
-drop directory (``ONBOARDING_CONFIRMATION_CODE_DROP``) stands in for the mailbox.
+ever returns it. The code is mailed to the user's registered address (``mail.outbound``,
+queued in this transaction); in development a drop directory
+(``ONBOARDING_CONFIRMATION_CODE_DROP``) can hold it too, for scripts.
 """
 
 from __future__ import annotations
