@@ -219,3 +219,25 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_smtp_url_names_the_relay_its_tls_and_its_user() -> None:
+    plain = SmtpTarget.from_url("smtp://127.0.0.1:1025")
+    assert (plain.hostname, plain.port, plain.use_tls, plain.start_tls) == (
+        "127.0.0.1",
+        1025,
+        False,
+        None,
+    )
+    starttls = SmtpTarget.from_url(
+        "smtp://mailer%40corp@smtp.example.com:587?starttls=true", password="s3cret-value"
+    )
+    assert (starttls.start_tls, starttls.username, starttls.password) == (
+        True,
+        "mailer@corp",
+        "s3cret-value",
+    )
+    implicit = SmtpTarget.from_url("smtps://smtp.example.com")
+    assert (implicit.port, implicit.use_tls) == (465, True)
+    with pytest.raises(ValueError, match="SMTP_URL"):
+        SmtpTarget.from_url("http://smtp.example.com")

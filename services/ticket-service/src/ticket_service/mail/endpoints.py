@@ -7,6 +7,7 @@ type (``RawMailRoute``), so the two share one documented operation.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -34,6 +35,7 @@ from ticket_service.ownership import ownership
 from ticket_service.roles import TicketReader, ensure_staff
 
 RAW_MEDIA_TYPE = "message/rfc822"
+logger = logging.getLogger("ticket_service.mail")
 ServiceCaller = Annotated[Principal, Depends(require_roles(Role.service))]
 
 
@@ -121,6 +123,9 @@ async def inbound_raw_email(
         mail = parse(raw)
     except UnreadableMail as exc:
         raise Unprocessable(str(exc), code="unreadable-mail") from None
+    except Exception:  # malformed beyond what the stdlib parser tolerates: the sender's bytes
+        logger.warning("unparseable inbound mail (%d bytes)", len(raw), exc_info=True)
+        raise Unprocessable("the message cannot be parsed", code="unreadable-mail") from None
     at = clock()
     if mail.loop_reason is not None:
         # no ticket and no mail (RFC 3834): answering would start a mail loop
@@ -142,7 +147,7 @@ async def inbound_raw_email(
             message_id=mail.message_id[:998],
             in_reply_to=mail.in_reply_to[:998] if mail.in_reply_to else None,
             references=[r[:998] for r in mail.references],
-            sender=Address(email=mail.sender_email, name=(mail.sender_name or None)),
+            sender=Address(email=mail.sender_email, name=(mail.sender_name or "")[:200] or None),
             subject=mail.subject,
             text=mail.text[:MAX_TEXT],
         )
