@@ -5,18 +5,42 @@ messages, the one-time code of an MFA reset (once, however often the command com
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR, KnownCodes
-from test_access_actions import active_admin, command
 
 from onboarding_service.config import OnboardingSettings
 from servicekit.mailpit import Mailpit
 from servicekit.testing import eventually, send_events
 from supportops_events import Envelope
 from supportops_events.samples import sample
+
+
+async def active_admin(client: httpx.AsyncClient, new_tenant: Any) -> tuple[str, dict[str, Any]]:
+    created = await new_tenant()
+    accepted = await client.post(
+        "/v1/invitations/accept",
+        json={"token": created["admin_invitation"]["invitation_token"]},
+        headers=IDENTITY,
+    )
+    assert accepted.status_code == 200, accepted.text
+    return created["tenant"]["id"], accepted.json()
+
+
+def mfa_reset(tenant_id: str, user: dict[str, Any]) -> Any:
+    """Support's ``access.action_requested`` for an MFA reset of ``user``."""
+    return sample(
+        "access.action_requested",
+        tenant_id=tenant_id,
+        request_id=f"req-{uuid.uuid4().hex[:12]}",
+        action="mfa_reset",
+        user_id=user["id"],
+        user_email=user["email"],
+        ticket_id="tkt-1",
+    )
 
 
 def link_token(text: str) -> str:
@@ -97,7 +121,7 @@ async def test_the_mfa_reset_code_is_mailed_to_the_user_once(
     codes: KnownCodes,
 ) -> None:
     tenant_id, user = await active_admin(client, new_tenant)
-    request = command(tenant_id, user, "mfa_reset")
+    request = mfa_reset(tenant_id, user)
     codes.queued.append("580214")
     prefix = onboarding_settings.kafka_topic_prefix
     # delivered twice (a producer retry with a new event id): one code, one mail
