@@ -5,6 +5,7 @@ delivery status on the timeline), the survey on solve, loop protection, the size
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from ticket_service_testkit import AGENT, Service, patch_ticket, problem
 
+from servicekit.mail import SmtpTarget
 from servicekit.mailpit import Mailpit, unique_address
 from servicekit.testing import app_client, auth, eventually, known_tenant, topic_prefix
 from ticket_service.config import TicketSettings
@@ -275,3 +277,58 @@ async def test_an_unreadable_raw_mail_is_a_422(mail_svc: Service) -> None:
         "/v1/inbound-email", content=b"this is not a mail\r\n", headers=RAW
     )
     assert problem(response, 422)["type"].endswith("/unreadable-mail")
+
+
+async def test_a_reply_the_mail_server_refuses_for_good_shows_failed_with_the_reason(
+    mail_svc: Service,
+) -> None:
+    """The relay answers 550 to the recipient: the reply's timeline entry says so."""
+    svc = mail_svc
+    _, address = await customer(svc)
+    raw, _ = raw_mail(address, subject="Wrong address")
+    ticket_id = (await take_in(svc, raw))["ticket_id"]
+    server = await asyncio.start_server(_refusing_smtp, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sender = svc.app.state.mail_sender
+    await sender.use(SmtpTarget(hostname="127.0.0.1", port=port, timeout=5.0))
+    try:
+        posted = await svc.client.post(
+            f"/v1/tickets/{ticket_id}/messages",
+            json={"kind": "reply", "body": "Hello?"},
+            headers=AGENT,
+        )
+        assert posted.status_code == 201, posted.text
+
+        async def failed() -> None:
+            entries = await timeline(svc, ticket_id)
+            entry = next(e for e in entries if e["id"] == posted.json()["id"])
+            email = entry["data"]["email"]
+            assert email["status"] == "failed", email
+            assert "550" in email["error"] and "no such mailbox" in email["error"]
+
+        await eventually(failed)
+    finally:
+        await sender.use(svc.settings.smtp_target())
+        server.close()
+    assert await Mailpit().to(address) == []
+
+
+async def _refusing_smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A minimal SMTP server that refuses every recipient (550)."""
+    writer.write(b"220 refuser ESMTP\r\n")
+    while line := await reader.readline():
+        verb = line.decode(errors="replace").strip().split(" ", 1)[0].upper()
+        reply = {
+            "EHLO": b"250 refuser\r\n",
+            "HELO": b"250 refuser\r\n",
+            "MAIL": b"250 ok\r\n",
+            "RCPT": b"550 5.1.1 no such mailbox\r\n",
+            "RSET": b"250 ok\r\n",
+            "NOOP": b"250 ok\r\n",
+            "QUIT": b"221 bye\r\n",
+        }.get(verb, b"502 not implemented\r\n")
+        writer.write(reply)
+        await writer.drain()
+        if verb == "QUIT":
+            break
+    writer.close()

@@ -143,6 +143,12 @@ class MailSender:
     def wake(self) -> None:
         self._wakeup.set()
 
+    async def use(self, target: SmtpTarget) -> None:
+        """Send through ``target`` from the next message on (another relay)."""
+        self.target = target
+        await self._drop_connection()
+        self._wakeup.set()
+
     def stop(self) -> None:
         self._stopping.set()
         self._wakeup.set()
