@@ -12,6 +12,8 @@ from onboarding_service.checklist.endpoints import router as checklist_router
 from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import build_events
+from onboarding_service.mail.endpoints import router as mail_router
+from onboarding_service.mail.wiring import configure_mail, onboarding_mail_sender
 from onboarding_service.ownership import ownership
 from onboarding_service.scan_endpoints import router as scans_router
 from onboarding_service.schedule import build_jobs
@@ -38,13 +40,18 @@ def create_app(
     @asynccontextmanager
     async def provide_clock(app: FastAPI) -> AsyncIterator[None]:
         app.state.clock = clock
-        async with running_scheduler(
-            app.state.db,
-            service=SERVICE_NAME,
-            jobs=build_jobs(app, settings),
-            enabled=bool(settings.run_scheduler),
-        ) as scheduler:
+        configure_mail(app.state.db, settings)
+        async with (
+            running_scheduler(
+                app.state.db,
+                service=SERVICE_NAME,
+                jobs=build_jobs(app, settings),
+                enabled=bool(settings.run_scheduler),
+            ) as scheduler,
+            onboarding_mail_sender(app.state.db, settings) as mail_sender,
+        ):
             app.state.scheduler = scheduler
+            app.state.mail_sender = mail_sender
             yield
 
     app = create_service_app(
@@ -53,7 +60,7 @@ def create_app(
             settings=settings,
             title="supportops onboarding-service",
             description=DESCRIPTION,
-            routers=[tenants_router, users_router, checklist_router, scans_router],
+            routers=[tenants_router, users_router, checklist_router, scans_router, mail_router],
             events=build_events(clock=clock, settings=settings, codes=codes),
             produces=PRODUCES,
             ownership=ownership,

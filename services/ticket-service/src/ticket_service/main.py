@@ -23,6 +23,9 @@ from ticket_service.csat.endpoints import router as csat_router
 from ticket_service.csat.service import SESSION_INFO_KEY, SurveyLinks
 from ticket_service.escalations.endpoints import router as escalations_router
 from ticket_service.intake.endpoints import router as intake_router
+from ticket_service.mail.endpoints import raw_router as mail_raw_router
+from ticket_service.mail.endpoints import router as mail_router
+from ticket_service.mail.wiring import configure_mail, ticket_mail_sender
 from ticket_service.metrics.endpoints import router as metrics_router
 from ticket_service.ownership import ownership
 from ticket_service.schedule import build_jobs
@@ -73,6 +76,7 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # runs before the consumers' first poll: no await between start and here
         classifier = configure_sessions(app.state.db, settings)
+        configure_mail(app.state.db, settings)
         try:
             async with app.state.db.unit_of_work() as session:
                 await classifier.refresh(session)  # fit once at startup (well under 2 s)
@@ -82,13 +86,17 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
             follow_triage_model(app.state.db, classifier, every=settings.triage_model_poll_seconds)
         )
         try:
-            async with running_scheduler(
-                app.state.db,
-                service=SERVICE_NAME,
-                jobs=build_jobs(app, settings),
-                enabled=bool(settings.run_scheduler),
-            ) as scheduler:
+            async with (
+                running_scheduler(
+                    app.state.db,
+                    service=SERVICE_NAME,
+                    jobs=build_jobs(app, settings),
+                    enabled=bool(settings.run_scheduler),
+                ) as scheduler,
+                ticket_mail_sender(app.state.db, settings) as mail_sender,
+            ):
                 app.state.scheduler = scheduler
+                app.state.mail_sender = mail_sender
                 yield
         finally:
             follower.cancel()
@@ -112,7 +120,9 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
                 templates_router,
                 csat_router,
                 metrics_router,
+                mail_raw_router,  # before intake_router: message/rfc822 bodies
                 intake_router,
+                mail_router,
                 sla_router,
             ],
             events=events,

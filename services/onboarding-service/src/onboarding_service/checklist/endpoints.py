@@ -24,6 +24,7 @@ from onboarding_service.checklist.welcome import render
 from onboarding_service.clock import ClockDep
 from onboarding_service.deps import PROBLEM_RESPONSES, Operator, Reader
 from onboarding_service.domain import TenantStatus
+from onboarding_service.mail.outbound import mail_welcome
 from onboarding_service.models import OnboardingStep, Tenant, WelcomeMessage
 from onboarding_service.tenants import service as tenants
 from onboarding_service.tenants.endpoints import load_tenant
@@ -145,6 +146,7 @@ async def send_welcome(
     )
     session.add(message)
     await session.flush()
+    await mail_welcome(session, tenant=tenant, to=message.recipient, subject=subject, text=text)
     await tick_step(
         session,
         tenant=tenant,

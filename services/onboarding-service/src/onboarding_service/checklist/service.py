@@ -83,4 +83,7 @@ async def _complete(
             onboarded_at=now,
         ),
     )
+    from onboarding_service.mail.outbound import mail_onboarded  # mail reads tenants
+
+    await mail_onboarded(session, tenant=tenant)
     await session.flush()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onboarding_service.checklist.service import tick_step
 from onboarding_service.checklist.steps import Step
 from onboarding_service.domain import TenantStatus, UserRole, UserStatus
+from onboarding_service.mail.outbound import mail_invitation
 from onboarding_service.models import Tenant, User
 from onboarding_service.users import repository
 from onboarding_service.users.events import user_fields
@@ -148,6 +149,9 @@ async def invite_user(
             expires_at=user.invitation_expires_at,
         ),
     )
+    await mail_invitation(
+        session, tenant=tenant, user=user, token=token, invited_by=invited_by, resend=False
+    )
     if role is UserRole.admin:
         await tick_step(
             session, tenant=tenant, step=Step.admin_invited, now=now, by=invited_by, source="invite"
@@ -186,6 +190,9 @@ async def resend_invitation(
             expires_at=user.invitation_expires_at,
             is_resend=True,
         ),
+    )
+    await mail_invitation(
+        session, tenant=tenant, user=user, token=token, invited_by=by, resend=True
     )
     return token
 

@@ -25,7 +25,21 @@ ServiceCaller = Annotated[Principal, Depends(require_roles(Role.service))]
     ],
     status_code=201,
     summary="Take in an e-mail: new ticket, or a reply threaded onto its ticket",
-    responses={200: {"description": "A Message-ID already taken in; nothing new happened"}},
+    responses={
+        200: {"description": "A Message-ID already taken in; nothing new happened"},
+        202: {"description": "An auto-reply, bulk mail or bounce: recorded, no ticket, no mail"},
+        413: {"description": "A raw message over the size limit: nothing stored"},
+    },
+    # the raw form is served by ticket_service.mail.endpoints (docs/email.md)
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "message/rfc822": {
+                    "schema": {"type": "string", "format": "binary"},
+                }
+            }
+        }
+    },
 )
 async def inbound_email(
     mail: InboundEmailIn,

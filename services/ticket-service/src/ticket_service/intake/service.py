@@ -53,6 +53,14 @@ async def take_in(session: AsyncSession, *, mail: InboundEmailIn, at: datetime) 
     if parent is not None:
         ticket = await session.get(Ticket, parent.ticket_id, with_for_update=True)
         assert ticket is not None
+    else:  # an answer to one of our mails (its Message-ID, or the subject's [ref:…])
+        from ticket_service.mail.threading import thread_of
+
+        ours = await thread_of(
+            session, parents=parents, subject=mail.subject, sender=mail.sender.email
+        )
+        if ours is not None:
+            ticket = await session.get(Ticket, ours, with_for_update=True)
     follow_up_of: uuid.UUID | None = None
     tenant_id: str | None
     if ticket is not None and ticket.status != TicketStatus.closed.value:

@@ -749,6 +749,10 @@ async def add_message(
             replied_at=at,
         ),
     )
+    if public and actor.kind is not ReplyAuthor.customer:
+        from ticket_service.mail.outbound import mail_reply  # mail builds on tickets
+
+        await mail_reply(session, ticket=ticket, entry=entry)
     if public and actor.kind is ReplyAuthor.customer and status in (S.solved, S.pending):
         await change_status(
             session, ticket=ticket, to=S.open, actor=actor, at=at, reason="the customer replied"
