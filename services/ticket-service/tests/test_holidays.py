@@ -20,13 +20,9 @@ from ticket_service_testkit import (
     tenant,
 )
 
-from ticket_service.sla.calendar import BusinessCalendar, add_business_minutes
-from ticket_service.sla.holidays import (
-    InvalidCalendarFeed,
-    country_holidays,
-    dates_from_ical,
-    refresh_country_holidays,
-)
+from ticket_service.sla.business_hours import BusinessCalendar, add_business_minutes
+from ticket_service.sla.holidays import InvalidCalendarFeed, country_holidays, dates_from_ical
+from ticket_service.sla.service import refresh_country_holidays
 
 NY = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")

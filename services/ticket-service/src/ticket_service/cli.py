@@ -17,8 +17,8 @@ from servicekit.settings import ServiceSettings
 from ticket_service.clock import Clock, system_clock
 from ticket_service.config import TicketSettings
 from ticket_service.main import PRODUCES, SERVICE_NAME, configure_sessions
-from ticket_service.sla.service import scan
-from ticket_service.tickets.service import auto_close
+from ticket_service.tickets.sla_alerts import scan
+from ticket_service.tickets.status import auto_close
 from ticket_service.triage.classifier import RefitResult, classifier_of, refit
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -31,7 +31,9 @@ events = EventRouter()
     o.TenantChurned,
 )
 async def on_tenant(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_tenant_event(session, envelope)
+    event = envelope.data
+    assert isinstance(event, o.TenantEvent)
+    await accounts.apply_tenant_event(session, event, time=envelope.time)
 
 
 @events.on(
@@ -45,69 +47,93 @@ async def on_tenant(session: AsyncSession, envelope: Envelope) -> None:
     o.UserMfaReset,
 )
 async def on_user(session: AsyncSession, envelope: Envelope) -> None:
-    if await accounts.apply_user_event(session, envelope):
-        await note_user_change(session, envelope, at=system_clock())
+    event = envelope.data
+    assert isinstance(event, o.UserEvent)
+    if await accounts.apply_user_event(session, event, time=envelope.time):
+        await note_user_change(session, event, at=system_clock())
 
 
 @events.on(o.AccessActionCompleted, o.AccessActionRejected)
 async def on_access_outcome(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.heard(session, envelope)
-    await record_outcome(session, envelope, at=system_clock())
+    event = envelope.data
+    assert isinstance(event, o.AccessActionOutcome)
+    await accounts.heard(session, event, time=envelope.time)
+    await record_outcome(session, event, at=system_clock())
 
 
 @events.on(o.AccessConfirmationPending, o.AccessConfirmationFailed)
 async def on_access_confirmation(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.heard(session, envelope)
-    await record_confirmation_step(session, envelope, at=system_clock())
+    event = envelope.data
+    assert isinstance(event, o.AccessConfirmationPending | o.AccessConfirmationFailed)
+    await accounts.heard(session, event, time=envelope.time)
+    await record_confirmation_step(session, event, at=system_clock())
 
 
 @events.on(
     b.SubscriptionCreated, b.SubscriptionActivated, b.SubscriptionUpdated, b.SubscriptionCanceled
 )
 async def on_subscription(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_subscription_event(session, envelope, at=system_clock())
+    event = envelope.data
+    assert isinstance(event, b.SubscriptionEvent)
+    await accounts.apply_subscription_event(session, event, time=envelope.time, at=system_clock())
 
 
 @events.on(
     b.InvoiceFinalized, b.InvoiceSent, b.InvoicePaymentFailed, b.InvoiceOverdue, b.InvoiceVoided
 )
 async def on_invoice(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_invoice_event(session, envelope)
+    event = envelope.data
+    assert isinstance(event, b.InvoiceEvent)
+    await accounts.apply_invoice_event(session, event, time=envelope.time)
 
 
 @events.on(b.InvoicePaid)
 async def on_invoice_paid(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_invoice_event(session, envelope)
-    await followups.invoice_paid(session, envelope, at=system_clock())
+    event = envelope.data
+    assert isinstance(event, b.InvoicePaid)
+    await accounts.apply_invoice_event(session, event, time=envelope.time)
+    await followups.invoice_paid(session, event, at=system_clock())
 
 
 @events.on(b.RenewalUpcoming, b.RenewalInvoiced, b.RenewalAtRisk, b.RenewalCompleted)
 async def on_renewal(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_renewal_event(session, envelope)
+    event = envelope.data
+    assert isinstance(event, b.RenewalEvent)
+    await accounts.apply_renewal_event(session, event, time=envelope.time)
 
 
 @events.on(b.DisputeOpened, b.DisputeClosed)
 async def on_dispute(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_dispute_event(session, envelope)
+    event = envelope.data
+    assert isinstance(event, b.DisputeEvent)
+    await accounts.apply_dispute_event(session, event, time=envelope.time)
 
 
 @events.on(b.RefundIssued, b.CreditNoteIssued)
 async def on_correction(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_correction_event(session, envelope)
+    event = envelope.data
+    assert isinstance(event, b.RefundIssued | b.CreditNoteIssued)
+    await accounts.apply_correction_event(session, event, time=envelope.time)
 
 
 @events.on(b.BillingFollowupRequired)
 async def on_followup_required(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.heard(session, envelope)
-    await followups.open_followup(session, envelope, at=system_clock())
+    event = envelope.data
+    assert isinstance(event, b.BillingFollowupRequired)
+    await accounts.heard(session, event, time=envelope.time)
+    await followups.open_followup(session, event, at=system_clock())
 
 
 @events.on(b.BillingFollowupResolved)
 async def on_followup_resolved(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.heard(session, envelope)
-    await followups.resolve_followup(session, envelope, at=system_clock())
+    event = envelope.data
+    assert isinstance(event, b.BillingFollowupResolved)
+    await accounts.heard(session, event, time=envelope.time)
+    await followups.resolve_followup(session, event, at=system_clock())
 
 
 @events.on(*e.EVENTS)
 async def on_bug(session: AsyncSession, envelope: Envelope) -> None:
-    await apply_bug_event(session, envelope, at=system_clock())
+    event = envelope.data
+    assert isinstance(event, e.BugEvent)
+    await apply_bug_event(session, event, time=envelope.time, at=system_clock())

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from servicekit.scheduler import Job
 from ticket_service.clock import Clock, system_clock
 from ticket_service.config import TicketSettings
-from ticket_service.sla.holidays import refresh_country_holidays
-from ticket_service.sla.service import scan
-from ticket_service.tickets.service import auto_close
+from ticket_service.sla.service import refresh_country_holidays
+from ticket_service.tickets.sla_alerts import scan
+from ticket_service.tickets.status import auto_close
 
 
 def build_jobs(app: FastAPI, settings: TicketSettings) -> list[Job]:

@@ -10,15 +10,13 @@ from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import PROBLEM_JSON, problem_response
 from servicekit.idempotency import IdempotencyDep
+from ticket_service.access.gate import VerificationRefused
 from ticket_service.access.schemas import AccessActionIn, AccessRequestOut, ConfirmationIn
-from ticket_service.access.service import (
-    VerificationRefused,
-    request_action,
-    submit_confirmation,
-)
+from ticket_service.access.service import request_action, submit_confirmation
 from ticket_service.clock import ClockDep
 from ticket_service.roles import AgentOnly, ensure_staff
-from ticket_service.tickets.service import Actor, load_ticket
+from ticket_service.tickets.service import load_ticket
+from ticket_service.tickets.timeline import Actor
 
 PROBLEM_HEADERS = {"content-type": PROBLEM_JSON}
 router = APIRouter(prefix="/v1/tickets", tags=["access actions"])

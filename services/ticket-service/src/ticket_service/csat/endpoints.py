@@ -25,12 +25,14 @@ from ticket_service.csat.service import (
     SurveyLinks,
     claim_for,
     record_rating,
+    response_to,
     survey_ticket,
     survey_token,
 )
-from ticket_service.models import CsatResponse, Ticket
+from ticket_service.models import Ticket
 from ticket_service.roles import TicketReader
-from ticket_service.tickets.service import Actor, add_entry, load_ticket
+from ticket_service.tickets.service import load_ticket
+from ticket_service.tickets.timeline import Actor, add_entry
 
 router = APIRouter(tags=["csat"])
 Token = Annotated[str, Path(min_length=10, max_length=500, description="The signed token")]
@@ -91,7 +93,7 @@ async def get_survey(
     links = _links(request)
     claim = claim_for(ticket, links)
     token = survey_token(secret=links.secret, claim=claim)
-    answered = await session.get(CsatResponse, (ticket.id, claim.solved_at))
+    answered = await response_to(session, ticket=ticket, claim=claim)
     return SurveyOut(
         ticket_id=ticket.id,
         solved_at=claim.solved_at,
@@ -113,7 +115,7 @@ async def view_survey(
     ticket, claim = await survey_ticket(
         session, links=_links(request), token=token, now=clock(), for_update=False
     )
-    answer = await session.get(CsatResponse, (ticket.id, claim.solved_at))
+    answer = await response_to(session, ticket=ticket, claim=claim)
     return SurveyView(
         ticket_id=ticket.id,
         subject=ticket.subject,

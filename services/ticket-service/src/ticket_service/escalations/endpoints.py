@@ -13,7 +13,8 @@ from ticket_service.clock import ClockDep
 from ticket_service.escalations.schemas import EscalationIn, EscalationOut
 from ticket_service.escalations.service import escalate, escalations_of
 from ticket_service.roles import AgentOnly, TicketReader, ensure_staff
-from ticket_service.tickets.service import Actor, load_ticket
+from ticket_service.tickets.service import load_ticket
+from ticket_service.tickets.timeline import Actor
 
 router = APIRouter(prefix="/v1/tickets", tags=["escalations"])
 

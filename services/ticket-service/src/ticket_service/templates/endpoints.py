@@ -33,7 +33,8 @@ from ticket_service.templates.schemas import (
     TemplateSettable,
 )
 from ticket_service.tickets.schemas import TicketOut, TimelineEntryOut
-from ticket_service.tickets.service import Actor, load_ticket, to_out
+from ticket_service.tickets.service import load_ticket, to_out
+from ticket_service.tickets.timeline import Actor
 
 router = APIRouter(tags=["templates and macros"])
 Key = Annotated[str, Path(min_length=1, max_length=100)]

@@ -22,9 +22,9 @@ from ticket_service.etags import check_if_match, etag
 from ticket_service.models import AccountUser, Ticket
 from ticket_service.paging import page_of
 from ticket_service.roles import TicketReader, ensure_staff
-from ticket_service.sla.clock import SlaState
+from ticket_service.sla.business_hours import SlaState
 from ticket_service.sla.service import sla_state_is
-from ticket_service.tickets import service
+from ticket_service.tickets import creation, service
 from ticket_service.tickets.schemas import (
     MessageIn,
     TicketDetail,
@@ -33,6 +33,7 @@ from ticket_service.tickets.schemas import (
     TicketSettable,
     TimelineEntryOut,
 )
+from ticket_service.tickets.timeline import Actor
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 CLOCK_STATES_OF_ACTIVE_TICKETS = frozenset(
@@ -85,9 +86,7 @@ async def create_ticket(
     principal.ensure_tenant(body.tenant_id, resource="tenant")
     await ensure_own_requester(session, principal, body)
     at = clock()
-    ticket = await service.create_ticket(
-        session, body=body, actor=service.Actor.of(principal), at=at
-    )
+    ticket = await creation.create_ticket(session, body=body, actor=Actor.of(principal), at=at)
     out = service.to_out(ticket, now=at)
     headers = {"ETag": etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
     response.headers.update(headers)
@@ -202,7 +201,7 @@ async def update_ticket(
     check_if_match(if_match, ticket.version)
     at = clock()
     await service.update_ticket(
-        session, ticket=ticket, merged=merged, actor=service.Actor.of(principal), at=at
+        session, ticket=ticket, merged=merged, actor=Actor.of(principal), at=at
     )
     response.headers["ETag"] = etag(ticket.version)
     return service.to_out(ticket, now=at)
@@ -230,7 +229,7 @@ async def add_message(
         ticket=ticket,
         kind=body.kind,
         body=body.body,
-        actor=service.Actor.of(principal),
+        actor=Actor.of(principal),
         at=clock(),
     )
     out = TimelineEntryOut.model_validate(entry, from_attributes=True)

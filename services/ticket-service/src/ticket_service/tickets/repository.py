@@ -6,6 +6,7 @@ import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, String, Uuid, bindparam, func, select
@@ -13,7 +14,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.config_cache import version_column
-from ticket_service.models import Account, Agent, Bug, Ticket, TicketBug
+from ticket_service.models import Account, Agent, Bug, Ticket, TicketBug, TimelineEntry
 
 
 @dataclass(frozen=True)
@@ -157,3 +158,43 @@ async def ticket_with_context(
     if keep:
         session.info.setdefault(_TICKET_KEY, {})[ticket_id] = ticket_row
     return ticket_row
+
+
+async def get_ticket(
+    session: AsyncSession, ticket_id: uuid.UUID, *, for_update: bool = False
+) -> Ticket | None:
+    return await session.get(Ticket, ticket_id, with_for_update=for_update)
+
+
+@functools.cache
+def _timeline_statement() -> Select[tuple[TimelineEntry]]:
+    return (
+        select(TimelineEntry)
+        .where(TimelineEntry.ticket_id == bindparam("ticket_id", type_=Uuid()))
+        .order_by(TimelineEntry.created_at, TimelineEntry.seq)
+    )
+
+
+async def timeline_of(session: AsyncSession, ticket_id: uuid.UUID) -> Sequence[TimelineEntry]:
+    """The ticket's whole timeline, oldest first."""
+    return (await session.scalars(_timeline_statement(), {"ticket_id": ticket_id})).all()
+
+
+async def linked_bug_ids(session: AsyncSession, ticket_id: uuid.UUID) -> list[str]:
+    found = await session.scalars(select(TicketBug.bug_id).where(TicketBug.ticket_id == ticket_id))
+    return list(found.all())
+
+
+async def lock_solved_before(session: AsyncSession, solved_before: datetime) -> Sequence[Ticket]:
+    """The solved tickets solved before ``solved_before``, locked (others skipped)."""
+    return (
+        await session.scalars(
+            select(Ticket)
+            .where(Ticket.status == "solved", Ticket.solved_at < solved_before)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+
+
+async def agent_exists(session: AsyncSession, agent_id: str) -> bool:
+    return await session.get(Agent, agent_id) is not None

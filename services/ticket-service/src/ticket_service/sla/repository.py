@@ -1,0 +1,118 @@
+"""Queries of the SLA feature: policies and calendars, the clocks' history of tickets,
+the active tickets a refresh or scan walks, and the once-only claim of a notification."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ticket_service.models import (
+    Account,
+    BusinessCalendarRow,
+    SlaNotification,
+    SlaPolicy,
+    Ticket,
+    TimelineEntry,
+)
+
+ACTIVE_STATUSES = ("new", "open", "pending", "on_hold")
+
+HistoryRow = tuple[uuid.UUID, uuid.UUID, str, str, str | None, str | None, datetime]
+
+
+async def calendars(session: AsyncSession) -> Sequence[BusinessCalendarRow]:
+    return (await session.scalars(select(BusinessCalendarRow))).all()
+
+
+async def policies(session: AsyncSession) -> Sequence[SlaPolicy]:
+    return (await session.scalars(select(SlaPolicy))).all()
+
+
+async def plan_tiers(session: AsyncSession, tenant_ids: Sequence[str]) -> dict[str, str | None]:
+    rows = await session.execute(
+        select(Account.tenant_id, Account.plan_tier).where(Account.tenant_id.in_(tenant_ids))
+    )
+    return dict(rows.tuples().all())
+
+
+async def history(session: AsyncSession, ticket_ids: list[uuid.UUID]) -> Sequence[HistoryRow]:
+    """The entries the clocks read (status changes, public replies of agents and
+    customers) of these tickets, by ticket, oldest first."""
+    rows = await session.execute(
+        select(
+            TimelineEntry.ticket_id,
+            TimelineEntry.id,
+            TimelineEntry.kind,
+            TimelineEntry.author_type,
+            TimelineEntry.action,
+            TimelineEntry.data["current"].astext,
+            TimelineEntry.created_at,
+        )
+        .where(
+            TimelineEntry.ticket_id.in_(ticket_ids),
+            or_(
+                TimelineEntry.action == "status_changed",
+                and_(
+                    TimelineEntry.kind == "reply",
+                    TimelineEntry.author_type.in_(("agent", "customer")),
+                ),
+            ),
+        )
+        .order_by(TimelineEntry.ticket_id, TimelineEntry.created_at, TimelineEntry.seq)
+    )
+    return rows.tuples().all()
+
+
+async def lock_tickets_page(
+    session: AsyncSession,
+    *,
+    where: Iterable[ColumnElement[bool]],
+    after: uuid.UUID | None,
+    limit: int,
+) -> Sequence[Ticket]:
+    """One page of the tickets matching ``where`` by id, locked (rows another
+    transaction holds are skipped: it rewrites them itself)."""
+    stmt: Select[tuple[Ticket]] = (
+        select(Ticket).where(*where).order_by(Ticket.id).with_for_update(skip_locked=True)
+    )
+    if after is not None:
+        stmt = stmt.where(Ticket.id > after)
+    return (await session.scalars(stmt.limit(limit))).all()
+
+
+def active() -> ColumnElement[bool]:
+    return Ticket.status.in_(ACTIVE_STATUSES)
+
+
+def active_or_never_computed() -> ColumnElement[bool]:
+    return or_(Ticket.status.in_(ACTIVE_STATUSES), Ticket.sla_refreshed_at.is_(None))
+
+
+async def claim_notification(
+    session: AsyncSession, *, ticket_id: uuid.UUID, metric: str, kind: str, cycle: str, at: datetime
+) -> bool:
+    """Claim the one publication of this warning or breach; False if already claimed."""
+    inserted = await session.execute(
+        insert(SlaNotification)
+        .values(ticket_id=ticket_id, metric=metric, kind=kind, cycle=cycle, emitted_at=at)
+        .on_conflict_do_nothing()
+        .returning(SlaNotification.ticket_id)
+    )
+    return inserted.first() is not None
+
+
+async def lock_calendars_with_country(session: AsyncSession) -> Sequence[BusinessCalendarRow]:
+    """The calendars that follow a country's public holidays, locked, by id."""
+    return (
+        await session.scalars(
+            select(BusinessCalendarRow)
+            .where(BusinessCalendarRow.holiday_country.is_not(None))
+            .order_by(BusinessCalendarRow.id)
+            .with_for_update()
+        )
+    ).all()
