@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportops_events.tickets import SlaMetric
 from ticket_service.models import (
     Account,
     BusinessCalendarRow,
@@ -19,8 +20,28 @@ from ticket_service.models import (
     Ticket,
     TimelineEntry,
 )
+from ticket_service.sla.business_hours import STATE_URGENCY, SlaState
 
 ACTIVE_STATUSES = ("new", "open", "pending", "on_hold")
+
+# Each clock's stored phase and deadlines on the ticket (see ``service.store_deadlines``).
+DEADLINE_COLUMNS = {
+    SlaMetric.first_response: (
+        Ticket.sla_first_response_phase,
+        Ticket.sla_first_response_due_at,
+        Ticket.sla_first_response_warn_at,
+    ),
+    SlaMetric.next_response: (
+        Ticket.sla_next_response_phase,
+        Ticket.sla_next_response_due_at,
+        Ticket.sla_next_response_warn_at,
+    ),
+    SlaMetric.resolution: (
+        Ticket.sla_resolution_phase,
+        Ticket.sla_resolution_due_at,
+        Ticket.sla_resolution_warn_at,
+    ),
+}
 
 HistoryRow = tuple[uuid.UUID, uuid.UUID, str, str, str | None, str | None, datetime]
 
@@ -116,3 +137,25 @@ async def lock_calendars_with_country(session: AsyncSession) -> Sequence[Busines
             .with_for_update()
         )
     ).all()
+
+
+# --- the live SLA state in SQL ---------------------------------------------------------
+
+_UNKNOWN_RANK = len(STATE_URGENCY)
+
+
+def _rank_sql(metric: SlaMetric, now: datetime) -> ColumnElement[int]:
+    phase, due, warn = DEADLINE_COLUMNS[metric]
+    rank = {state.value: n for n, state in enumerate(STATE_URGENCY)}
+    return case(
+        (and_(phase == "running", due <= now), rank["breached"]),
+        (and_(phase == "running", warn <= now), rank["warning"]),
+        *((phase == value, n) for value, n in rank.items()),
+        else_=_UNKNOWN_RANK,
+    )
+
+
+def sla_state_is(state: SlaState, *, now: datetime) -> ColumnElement[bool]:
+    """SQL: the ticket's live SLA state (its most urgent clock) is ``state``."""
+    least = func.least(*(_rank_sql(metric, now) for metric in DEADLINE_COLUMNS))
+    return least == STATE_URGENCY.index(state)

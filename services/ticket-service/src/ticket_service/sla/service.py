@@ -14,14 +14,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportops_events.tickets import SlaMetric
 from ticket_service.models import Ticket
 from ticket_service.sla import repository
 from ticket_service.sla.business_hours import (
-    STATE_URGENCY,
     ClockPhase,
     ClockReading,
     SlaState,
@@ -30,6 +29,7 @@ from ticket_service.sla.business_hours import (
 )
 from ticket_service.sla.holidays import country_holidays
 from ticket_service.sla.policy import PolicyBook
+from ticket_service.sla.repository import DEADLINE_COLUMNS
 from ticket_service.sla.schemas import NextResponseOut, SlaClockOut, TicketSlaOut
 from ticket_service.sla.ticket_clocks import TicketClocks, clocks_of, clocks_of_one
 
@@ -73,30 +73,12 @@ async def ticket_sla(session: AsyncSession, ticket: Ticket, *, now: datetime) ->
 
 # --- stored deadlines and the live state in SQL ----------------------------------------
 
-_COLUMNS = {
-    SlaMetric.first_response: (
-        Ticket.sla_first_response_phase,
-        Ticket.sla_first_response_due_at,
-        Ticket.sla_first_response_warn_at,
-    ),
-    SlaMetric.next_response: (
-        Ticket.sla_next_response_phase,
-        Ticket.sla_next_response_due_at,
-        Ticket.sla_next_response_warn_at,
-    ),
-    SlaMetric.resolution: (
-        Ticket.sla_resolution_phase,
-        Ticket.sla_resolution_due_at,
-        Ticket.sla_resolution_warn_at,
-    ),
-}
-
 
 def store_deadlines(ticket: Ticket, clocks: TicketClocks, *, at: datetime) -> None:
     """Keep each clock's phase and deadlines on the ticket (not a change of the ticket:
     its version and ETag stay)."""
     current = clocks.current()
-    for metric, (phase_col, due_col, warn_col) in _COLUMNS.items():
+    for metric, (phase_col, due_col, warn_col) in DEADLINE_COLUMNS.items():
         reading = current.get(metric)
         values: tuple[str | None, datetime | None, datetime | None] = (None, None, None)
         if reading is not None:
@@ -117,7 +99,7 @@ def stored_state(ticket: Ticket, *, now: datetime) -> SlaState | None:
                 warn_at=getattr(ticket, warn.key),
                 now=now,
             )
-            for phase, due, warn in _COLUMNS.values()
+            for phase, due, warn in DEADLINE_COLUMNS.values()
         ]
     )
 
@@ -126,31 +108,11 @@ def next_due(ticket: Ticket) -> datetime | None:
     """The earliest deadline of a running clock (past when it is breached)."""
     dues = [
         getattr(ticket, due.key)
-        for phase, due, _ in _COLUMNS.values()
+        for phase, due, _ in DEADLINE_COLUMNS.values()
         if getattr(ticket, phase.key) == ClockPhase.running.value
         and getattr(ticket, due.key) is not None
     ]
     return min(dues, default=None)
-
-
-_UNKNOWN_RANK = len(STATE_URGENCY)
-
-
-def _rank_sql(metric: SlaMetric, now: datetime) -> ColumnElement[int]:
-    phase, due, warn = _COLUMNS[metric]
-    rank = {state.value: n for n, state in enumerate(STATE_URGENCY)}
-    return case(
-        (and_(phase == "running", due <= now), rank["breached"]),
-        (and_(phase == "running", warn <= now), rank["warning"]),
-        *((phase == value, n) for value, n in rank.items()),
-        else_=_UNKNOWN_RANK,
-    )
-
-
-def sla_state_is(state: SlaState, *, now: datetime) -> ColumnElement[bool]:
-    """SQL: the ticket's live SLA state (its most urgent clock) is ``state``."""
-    least = func.least(*(_rank_sql(metric, now) for metric in _COLUMNS))
-    return least == STATE_URGENCY.index(state)
 
 
 async def refresh_many(

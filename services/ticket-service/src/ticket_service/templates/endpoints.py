@@ -6,18 +6,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
-from sqlalchemy import func, select
 
 from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
-from servicekit.errors import NotFound
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
-from ticket_service.models import Macro, Template
-from ticket_service.paging import page_of
+from ticket_service.models import Template
 from ticket_service.roles import Admin, AgentOnly, ensure_staff
 from ticket_service.templates import macros
 from ticket_service.templates import service as templates
@@ -58,10 +55,7 @@ async def create_template(
 async def list_templates(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[TemplateOut]:
-    newest = select(Template.key, func.max(Template.version).label("v")).group_by(Template.key)
-    sub = newest.subquery()
-    stmt = select(Template).join(sub, (Template.key == sub.c.key) & (Template.version == sub.c.v))
-    rows, cursor = await page_of(session, stmt, keys=[Template.key, Template.id], params=page)
+    rows, cursor = await templates.templates_page(session, page)
     return Page[TemplateOut](items=[_template_out(t) for t in rows], next_cursor=cursor)
 
 
@@ -80,12 +74,7 @@ async def get_template(
     if version is None:
         template = await templates.latest(session, key)
     else:
-        found = await session.scalar(
-            select(Template).where(Template.key == key, Template.version == version)
-        )
-        if found is None:
-            raise NotFound("no such template version", code="template-not-found")
-        template = found
+        template = await templates.version_of(session, key, version)
     response.headers["ETag"] = etag(template.version)
     return _template_out(template)
 
@@ -196,7 +185,7 @@ async def create_macro(
 
 @router.get("/v1/macros", summary="Macros, by name")
 async def list_macros(session: SessionDep, principal: AgentOnly, page: PageDep) -> Page[MacroOut]:
-    rows, cursor = await page_of(session, select(Macro), keys=[Macro.name, Macro.id], params=page)
+    rows, cursor = await macros.macros_page(session, page)
     return Page[MacroOut](
         items=[MacroOut.model_validate(m, from_attributes=True) for m in rows], next_cursor=cursor
     )

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, NotFound
+from servicekit.pagination import PageParams
 from ticket_service.models import Macro, Ticket
 from ticket_service.templates import repository
 from ticket_service.templates.schemas import MacroIn
@@ -37,6 +38,10 @@ async def create_macro(session: AsyncSession, *, body: MacroIn, at: datetime) ->
     if not await repository.insert_unique(session, macro, refresh=False):
         raise Conflict("a macro with this name exists", code="macro-exists")
     return macro
+
+
+async def macros_page(session: AsyncSession, params: PageParams) -> tuple[list[Macro], str | None]:
+    return await repository.macros_page(session, params)
 
 
 async def get_macro(session: AsyncSession, macro_id: uuid.UUID) -> Macro:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.pagination import PageParams
 from ticket_service.models import Macro, Template
+from ticket_service.paging import page_of
 
 
 async def newest(
@@ -49,3 +52,23 @@ async def insert_unique(session: AsyncSession, row: Template | Macro, *, refresh
 
 async def get_macro(session: AsyncSession, macro_id: uuid.UUID) -> Macro | None:
     return await session.get(Macro, macro_id)
+
+
+async def version_of(session: AsyncSession, key: str, version: int) -> Template | None:
+    found: Template | None = await session.scalar(
+        select(Template).where(Template.key == key, Template.version == version)
+    )
+    return found
+
+
+async def newest_page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
+    """One page of the templates, the newest version of each key, by key."""
+    newest = select(Template.key, func.max(Template.version).label("v")).group_by(Template.key)
+    sub = newest.subquery()
+    stmt = select(Template).join(sub, (Template.key == sub.c.key) & (Template.version == sub.c.v))
+    return await page_of(session, stmt, keys=[Template.key, Template.id], params=params)
+
+
+async def macros_page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
+    """One page of the macros, by name."""
+    return await page_of(session, select(Macro), keys=[Macro.name, Macro.id], params=params)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from servicekit.merge_patch import apply_merge_patch
+from servicekit.pagination import PageParams
 from ticket_service.models import Template, Ticket, TimelineEntry
 from ticket_service.templates import repository
 from ticket_service.templates.schemas import TemplateIn, TemplateSettable
@@ -127,6 +128,19 @@ def ticket_variables(ticket: Ticket) -> dict[str, str]:
         "ticket_subject": ticket.subject,
         "ticket_id": str(ticket.id),
     }
+
+
+async def version_of(session: AsyncSession, key: str, version: int) -> Template:
+    found = await repository.version_of(session, key, version)
+    if found is None:
+        raise NotFound("no such template version", code="template-not-found")
+    return found
+
+
+async def templates_page(
+    session: AsyncSession, params: PageParams
+) -> tuple[list[Template], str | None]:
+    return await repository.newest_page(session, params)
 
 
 async def latest(session: AsyncSession, key: str) -> Template:

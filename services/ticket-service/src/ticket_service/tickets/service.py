@@ -17,6 +17,7 @@ from servicekit.auth import Principal
 from servicekit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from servicekit.merge_patch import apply_merge_patch
 from servicekit.outbox import publish
+from servicekit.pagination import PageParams
 from supportops_events.tickets import (
     ReplyAuthor,
     ReplyVisibility,
@@ -33,11 +34,13 @@ from ticket_service.sla.service import next_due, sla_out, stored_state
 from ticket_service.sla.ticket_clocks import clock_history, compute_clocks
 from ticket_service.tickets import repository
 from ticket_service.tickets.creation import category_label
+from ticket_service.tickets.repository import TicketFilters
 from ticket_service.tickets.schemas import (
     BugLinkOut,
     MessageKind,
     RequesterOut,
     TicketDetail,
+    TicketIn,
     TicketOut,
     TicketSettable,
     TimelineEntryOut,
@@ -338,3 +341,37 @@ async def update_ticket(
     if retarget:
         await refresh(session, ticket, at=at)  # the priority sets the SLA targets
     await session.flush()
+
+
+# --- lists and who may file -------------------------------------------------------------
+
+
+async def tickets_page(
+    session: AsyncSession, filters: TicketFilters, *, params: PageParams, now: datetime
+) -> tuple[list[Ticket], str | None]:
+    """One page of the tickets matching ``filters``, newest first."""
+    return await repository.search_page(session, filters, params=params, now=now)
+
+
+async def ensure_own_requester(session: AsyncSession, principal: Principal, body: TicketIn) -> None:
+    """A tenant-confined token (a customer's portal session) files tickets as itself only:
+    the requester's e-mail is its subject or e-mail claim, and a requester ``user_id`` is
+    the caller (its subject) or the tenant's user with that e-mail."""
+    if principal.tenant_id is None:
+        return  # staff file tickets on behalf of customers
+    caller = {i.casefold() for i in (principal.subject, principal.email) if i}
+    email = body.requester.email.casefold()
+    wrong = []
+    if email not in caller:
+        wrong.append("requester.email")
+    user_id = body.requester.user_id
+    if user_id is not None and user_id.casefold() not in caller:
+        user = await repository.get_account_user(session, user_id)
+        if user is None or user.tenant_id != principal.tenant_id or user.email.casefold() != email:
+            wrong.append("requester.user_id")
+    if wrong:
+        raise Forbidden(
+            "a customer's token files tickets as its own requester only",
+            code="requester-not-caller",
+            fields=wrong,
+        )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Header, Response
-from sqlalchemy import select
 
 from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
@@ -15,8 +14,6 @@ from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
 from ticket_service.clock import ClockDep
 from ticket_service.etags import check_if_match, etag
-from ticket_service.models import TriageExample, TriageRule
-from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
 from ticket_service.triage import service
 from ticket_service.triage.schemas import (
@@ -36,9 +33,7 @@ router = APIRouter(prefix="/v1/triage-rules", tags=["triage"])
 async def list_rules(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[TriageRuleOut]:
-    rows, cursor = await page_of(
-        session, select(TriageRule), keys=[TriageRule.position, TriageRule.id], params=page
-    )
+    rows, cursor = await service.rules_page(session, page)
     return Page[TriageRuleOut](items=[service.to_out(r) for r in rows], next_cursor=cursor)
 
 
@@ -127,9 +122,7 @@ async def current_model(session: SessionDep, principal: AgentOnly) -> TriageMode
 async def list_examples(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[TriageExampleOut]:
-    rows, cursor = await page_of(
-        session, select(TriageExample), keys=[TriageExample.seq, TriageExample.id], params=page
-    )
+    rows, cursor = await service.examples_page(session, page)
     return Page[TriageExampleOut](
         items=[TriageExampleOut.model_validate(r, from_attributes=True) for r in rows],
         next_cursor=cursor,

@@ -13,7 +13,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.pagination import PageParams
 from ticket_service.models import TriageExample, TriageModelVersion, TriageRule
+from ticket_service.paging import page_of
 
 
 async def enabled_rules(session: AsyncSession) -> Sequence[TriageRule]:
@@ -94,3 +96,22 @@ async def examples(session: AsyncSession, *, through: int | None) -> Sequence[Tr
     if through is not None:
         stmt = stmt.where(TriageExample.seq <= through)
     return (await session.scalars(stmt)).all()
+
+
+async def rules_page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
+    """One page of the rules in evaluation order."""
+    return await page_of(
+        session, select(TriageRule), keys=[TriageRule.position, TriageRule.id], params=params
+    )
+
+
+async def examples_page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
+    """One page of the labelled examples, in sequence order."""
+    return await page_of(
+        session, select(TriageExample), keys=[TriageExample.seq, TriageExample.id], params=params
+    )
+
+
+async def delete_rule(session: AsyncSession, rule: TriageRule) -> None:
+    await session.delete(rule)
+    await session.flush()

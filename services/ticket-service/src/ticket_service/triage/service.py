@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, NotFound
 from servicekit.merge_patch import apply_merge_patch
-from ticket_service.models import Ticket, TriageRule
+from servicekit.pagination import PageParams
+from ticket_service.models import Ticket, TriageExample, TriageRule
 from ticket_service.triage import repository
 from ticket_service.triage.classifier import classifier_of, join_label, refit
 from ticket_service.triage.engine import Rule, TicketFacts, rules_of, triage
@@ -88,6 +89,22 @@ async def dry_run(session: AsyncSession, *, body: DryRunIn) -> TriageOutcome:
         plan_tier=body.plan_tier.value if body.plan_tier else None,
     )
     return await run_triage(session, facts=facts)
+
+
+async def rules_page(
+    session: AsyncSession, params: PageParams
+) -> tuple[list[TriageRule], str | None]:
+    return await repository.rules_page(session, params)
+
+
+async def examples_page(
+    session: AsyncSession, params: PageParams
+) -> tuple[list[TriageExample], str | None]:
+    return await repository.examples_page(session, params)
+
+
+async def delete_rule(session: AsyncSession, rule: TriageRule) -> None:
+    await repository.delete_rule(session, rule)
 
 
 async def get_rule(session: AsyncSession, rule_id: uuid.UUID) -> TriageRule:

@@ -1,0 +1,41 @@
+"""Queries of the agents registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.pagination import PageParams
+from ticket_service.models import Agent
+from ticket_service.paging import page_of
+
+
+async def get(session: AsyncSession, agent_id: str, *, for_update: bool = False) -> Agent | None:
+    return await session.get(Agent, agent_id, with_for_update=for_update)
+
+
+async def insert(session: AsyncSession, agent: Agent) -> bool:
+    """Insert ``agent`` and read back its defaults; False if its id is taken (the
+    savepoint keeps the transaction usable)."""
+    session.add(agent)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        return False
+    await session.refresh(agent)
+    return True
+
+
+async def page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
+    """One page of the agents, by id."""
+    return await page_of(session, select(Agent), keys=[Agent.id], params=params)
+
+
+async def active_ticket_count(session: AsyncSession, agent_id: str) -> int:
+    """The agent's active tickets (a counter kept by a trigger)."""
+    count = await session.scalar(select(Agent.active_tickets).where(Agent.id == agent_id))
+    return int(count or 0)
