@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ticket_service.models import Agent, ConfigVersion
+from ticket_service.agents import repository as agents_repository
+from ticket_service.models import ConfigVersion
 from ticket_service.sla.policy import PolicyBook
 from ticket_service.triage import repository as triage_repository
 from ticket_service.triage.engine import Rule, rules_of
@@ -73,7 +74,7 @@ class ConfigCache:
 
 
 async def load_configuration(session: AsyncSession, *, version: int | None) -> Configuration:
-    agents = (await session.scalars(select(Agent).order_by(Agent.id))).all()
+    agents = await agents_repository.roster(session)
     return Configuration(
         version=version,
         rules=rules_of(await triage_repository.enabled_rules(session)),

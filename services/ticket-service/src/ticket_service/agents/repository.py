@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -39,3 +40,8 @@ async def active_ticket_count(session: AsyncSession, agent_id: str) -> int:
     """The agent's active tickets (a counter kept by a trigger)."""
     count = await session.scalar(select(Agent.active_tickets).where(Agent.id == agent_id))
     return int(count or 0)
+
+
+async def roster(session: AsyncSession) -> Sequence[Agent]:
+    """Every agent, by id (the configuration cache keeps who works which queue)."""
+    return (await session.scalars(select(Agent).order_by(Agent.id))).all()
