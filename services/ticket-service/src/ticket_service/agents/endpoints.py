@@ -28,11 +28,10 @@ AgentId = Annotated[str, Path(min_length=1, max_length=64)]
 async def create_agent(
     body: AgentIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> AgentOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     agent = await service.register(session, body)
     out = await service.to_out(session, agent)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.get("", summary="Agents, by id")

@@ -9,9 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, paginate
 from ticket_service.models import Agent
-from ticket_service.paging import page_of
 
 
 async def get(session: AsyncSession, agent_id: str, *, for_update: bool = False) -> Agent | None:
@@ -33,7 +32,7 @@ async def insert(session: AsyncSession, agent: Agent) -> bool:
 
 async def page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
     """One page of the agents, by id."""
-    return await page_of(session, select(Agent), keys=[Agent.id], params=params)
+    return await paginate(session, select(Agent), keys=[Agent.id], params=params)
 
 
 async def active_ticket_count(session: AsyncSession, agent_id: str) -> int:

@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, paginate
 from ticket_service.models import Macro, Template
-from ticket_service.paging import page_of
 
 
 async def newest(
@@ -66,9 +65,9 @@ async def newest_page(session: AsyncSession, params: PageParams) -> tuple[list[A
     newest = select(Template.key, func.max(Template.version).label("v")).group_by(Template.key)
     sub = newest.subquery()
     stmt = select(Template).join(sub, (Template.key == sub.c.key) & (Template.version == sub.c.v))
-    return await page_of(session, stmt, keys=[Template.key, Template.id], params=params)
+    return await paginate(session, stmt, keys=[Template.key, Template.id], params=params)
 
 
 async def macros_page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
     """One page of the macros, by name."""
-    return await page_of(session, select(Macro), keys=[Macro.name, Macro.id], params=params)
+    return await paginate(session, select(Macro), keys=[Macro.name, Macro.id], params=params)

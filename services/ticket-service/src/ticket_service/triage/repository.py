@@ -13,9 +13,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, paginate
 from ticket_service.models import TriageExample, TriageModelVersion, TriageRule
-from ticket_service.paging import page_of
 
 
 async def enabled_rules(session: AsyncSession) -> Sequence[TriageRule]:
@@ -100,14 +99,14 @@ async def examples(session: AsyncSession, *, through: int | None) -> Sequence[Tr
 
 async def rules_page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
     """One page of the rules in evaluation order."""
-    return await page_of(
+    return await paginate(
         session, select(TriageRule), keys=[TriageRule.position, TriageRule.id], params=params
     )
 
 
 async def examples_page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
     """One page of the labelled examples, in sequence order."""
-    return await page_of(
+    return await paginate(
         session, select(TriageExample), keys=[TriageExample.seq, TriageExample.id], params=params
     )
 
