@@ -11,9 +11,9 @@ from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import AdminOnly, AgentOnly
 from ticket_service.agents import service
 from ticket_service.agents.schemas import AgentIn, AgentOut, AgentSettable
-from ticket_service.roles import Admin, AgentOnly
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 AgentId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -26,7 +26,7 @@ AgentId = Annotated[str, Path(min_length=1, max_length=64)]
     summary="Register an agent (admin)",
 )
 async def create_agent(
-    body: AgentIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
+    body: AgentIn, session: SessionDep, principal: AdminOnly, idem: IdempotencyDep
 ) -> AgentOut:
     await idem.start(session, body)
     agent = await service.register(session, body)

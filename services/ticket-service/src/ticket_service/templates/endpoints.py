@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from servicekit.authz import GLOBAL_CONFIG, owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
-from ticket_service.clock import ClockDep
+from servicekit.roles import AdminOnly, AgentOnly, ensure_staff
 from ticket_service.models import Template
-from ticket_service.roles import Admin, AgentOnly, ensure_staff
 from ticket_service.templates import macros
 from ticket_service.templates import service as templates
 from ticket_service.templates.schemas import (
@@ -43,7 +43,7 @@ def _template_out(t: Template) -> TemplateOut:
 
 @router.post("/v1/templates", status_code=201, summary="Add a response template (admin)")
 async def create_template(
-    body: TemplateIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
+    body: TemplateIn, session: SessionDep, principal: AdminOnly, idem: IdempotencyDep
 ) -> TemplateOut:
     await idem.start(session, body)
     out = _template_out(await templates.create(session, body=body, author=principal.subject))
@@ -88,7 +88,7 @@ async def edit_template(
     key: Key,
     body: MergePatch,
     session: SessionDep,
-    principal: Admin,
+    principal: AdminOnly,
     response: Response,
     if_match: IfMatchHeader,
 ) -> TemplateOut:
@@ -132,11 +132,11 @@ async def approve_template(
     key: Key,
     version: Annotated[int, Path(ge=1, le=1_000_000)],
     session: SessionDep,
-    principal: Admin,
+    principal: AdminOnly,
     clock: ClockDep,
 ) -> TemplateOut:
     template = await templates.approve(
-        session, key=key, version=version, approver=principal.subject, at=clock()
+        session, key=key, version=version, approver=principal.subject, at=clock.now()
     )
     return _template_out(template)
 
@@ -164,7 +164,7 @@ async def reply_with_template(
         key=body.template_key,
         variables=body.variables,
         actor=Actor.of(principal),
-        at=clock(),
+        at=clock.now(),
     )
     out = TimelineEntryOut.model_validate(entry, from_attributes=True)
     return await idem.complete(session, out, status_code=201)
@@ -172,10 +172,10 @@ async def reply_with_template(
 
 @router.post("/v1/macros", status_code=201, summary="Add a macro (admin)")
 async def create_macro(
-    body: MacroIn, session: SessionDep, principal: Admin, idem: IdempotencyDep, clock: ClockDep
+    body: MacroIn, session: SessionDep, principal: AdminOnly, idem: IdempotencyDep, clock: ClockDep
 ) -> MacroOut:
     await idem.start(session, body)
-    macro = await macros.create_macro(session, body=body, at=clock())
+    macro = await macros.create_macro(session, body=body, at=clock.now())
     out = MacroOut.model_validate(macro, from_attributes=True)
     return await idem.complete(session, out, status_code=201)
 
@@ -207,7 +207,7 @@ async def apply_macro(
     ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
     if_match.require(ticket.version)
     macro = await macros.get_macro(session, macro_id)
-    at = clock()
+    at = clock.now()
     await macros.apply_macro(
         session,
         ticket=ticket,

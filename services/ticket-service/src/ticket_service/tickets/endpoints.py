@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from servicekit.authz import STAFF, owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import AgentOrService, ensure_staff
 from supportops_events.tickets import TicketPriority, TicketStatus
-from ticket_service.clock import ClockDep
-from ticket_service.roles import TicketReader, ensure_staff
 from ticket_service.sla.business_hours import SlaState
 from ticket_service.tickets import creation, service
 from ticket_service.tickets.repository import TicketFilters
@@ -42,7 +42,7 @@ Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
 async def create_ticket(
     body: TicketIn,
     session: SessionDep,
-    principal: TicketReader,
+    principal: AgentOrService,
     idem: IdempotencyDep,
     clock: ClockDep,
     response: Response,
@@ -50,7 +50,7 @@ async def create_ticket(
     await idem.start(session, body)
     principal.ensure_tenant(body.tenant_id, resource="tenant")
     await service.ensure_own_requester(session, principal, body)
-    at = clock()
+    at = clock.now()
     ticket = await creation.create_ticket(session, body=body, actor=Actor.of(principal), at=at)
     out = service.to_out(ticket, now=at)
     headers = {"ETag": etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
@@ -65,7 +65,7 @@ async def create_ticket(
 )
 async def list_tickets(
     session: SessionDep,
-    principal: TicketReader,
+    principal: AgentOrService,
     page: PageDep,
     clock: ClockDep,
     status: TicketStatus | None = None,
@@ -87,7 +87,7 @@ async def list_tickets(
         ),
     ] = None,
 ) -> Page[TicketOut]:
-    now = clock()
+    now = clock.now()
     filters = TicketFilters(
         tenant_id=principal.tenant_filter(tenant_id),
         status=status,
@@ -113,11 +113,11 @@ async def list_tickets(
 async def get_ticket(
     ticket_id: uuid.UUID,
     session: SessionDep,
-    principal: TicketReader,
+    principal: AgentOrService,
     response: Response,
     clock: ClockDep,
 ) -> TicketDetail:
-    out = await service.get_detail(session, ticket_id, principal=principal, now=clock())
+    out = await service.get_detail(session, ticket_id, principal=principal, now=clock.now())
     response.headers["ETag"] = etag(out.version)
     return out
 
@@ -132,7 +132,7 @@ async def update_ticket(
     ticket_id: uuid.UUID,
     patch: MergePatch,
     session: SessionDep,
-    principal: TicketReader,
+    principal: AgentOrService,
     clock: ClockDep,
     response: Response,
     if_match: IfMatchHeader,
@@ -141,7 +141,7 @@ async def update_ticket(
     ticket = await service.load_ticket(session, ticket_id, principal=principal, for_update=True)
     merged = service.merged_ticket(ticket, patch)  # 422 before 412
     if_match.require(ticket.version)
-    at = clock()
+    at = clock.now()
     await service.update_ticket(
         session, ticket=ticket, merged=merged, actor=Actor.of(principal), at=at
     )
@@ -159,7 +159,7 @@ async def add_message(
     ticket_id: uuid.UUID,
     body: MessageIn,
     session: SessionDep,
-    principal: TicketReader,
+    principal: AgentOrService,
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> TimelineEntryOut:
@@ -171,7 +171,7 @@ async def add_message(
         kind=body.kind,
         body=body.body,
         actor=Actor.of(principal),
-        at=clock(),
+        at=clock.now(),
     )
     out = TimelineEntryOut.model_validate(entry, from_attributes=True)
     return await idem.complete(session, out, status_code=201)

@@ -76,10 +76,10 @@ def transition_kind(previous: TicketStatus, current: TicketStatus) -> str:
     kind = _kind(previous, current)
     if kind is None:
         raise InvalidTransition(
-            f"a ticket cannot go from {previous.value} to {current.value}",
-            previous=previous.value,
+            "ticket",
+            current=previous.value,
             requested=current.value,
-            allowed=sorted(s.value for s in allowed_from(previous)),
+            allowed=[s.value for s in allowed_from(previous)],
         )
     return kind
 
