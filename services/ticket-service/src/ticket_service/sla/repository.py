@@ -6,11 +6,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.pagination import PageParams, paginate
 from supportops_events.tickets import SlaMetric
 from ticket_service.models import (
     Account,
@@ -159,3 +162,41 @@ def sla_state_is(state: SlaState, *, now: datetime) -> ColumnElement[bool]:
     """SQL: the ticket's live SLA state (its most urgent clock) is ``state``."""
     least = func.least(*(_rank_sql(metric, now) for metric in DEADLINE_COLUMNS))
     return least == STATE_URGENCY.index(state)
+
+
+# --- calendars and policies (admin) ------------------------------------------------------
+
+
+async def get_calendar(session: AsyncSession, calendar_id: str) -> BusinessCalendarRow | None:
+    return await session.get(BusinessCalendarRow, calendar_id)
+
+
+async def get_policy(session: AsyncSession, policy_id: uuid.UUID) -> SlaPolicy | None:
+    return await session.get(SlaPolicy, policy_id)
+
+
+async def calendars_page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
+    return await paginate(
+        session, select(BusinessCalendarRow), keys=[BusinessCalendarRow.id], params=params
+    )
+
+
+async def policies_page(session: AsyncSession, params: PageParams) -> tuple[list[Any], str | None]:
+    return await paginate(
+        session,
+        select(SlaPolicy),
+        keys=[SlaPolicy.plan_tier, SlaPolicy.priority, SlaPolicy.id],
+        params=params,
+    )
+
+
+async def insert_unique(session: AsyncSession, row: BusinessCalendarRow | SlaPolicy) -> bool:
+    """Insert ``row``; False if its unique key is taken (the savepoint keeps the
+    transaction usable)."""
+    session.add(row)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True

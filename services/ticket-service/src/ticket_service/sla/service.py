@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.pagination import PageParams
 from supportops_events.tickets import SlaMetric
-from ticket_service.models import Ticket
+from ticket_service.models import BusinessCalendarRow, SlaPolicy, Ticket
 from ticket_service.sla import repository
 from ticket_service.sla.business_hours import (
     ClockPhase,
@@ -30,7 +32,15 @@ from ticket_service.sla.business_hours import (
 from ticket_service.sla.holidays import country_holidays
 from ticket_service.sla.policy import PolicyBook
 from ticket_service.sla.repository import DEADLINE_COLUMNS
-from ticket_service.sla.schemas import NextResponseOut, SlaClockOut, TicketSlaOut
+from ticket_service.sla.schemas import (
+    BusinessCalendarIn,
+    BusinessCalendarSettable,
+    NextResponseOut,
+    SlaClockOut,
+    SlaPolicyIn,
+    SlaPolicySettable,
+    TicketSlaOut,
+)
 from ticket_service.sla.ticket_clocks import TicketClocks, clocks_of, clocks_of_one
 
 REFRESH_BATCH = 500
@@ -161,3 +171,122 @@ async def refresh_country_holidays(session: AsyncSession, *, now: datetime) -> i
     if changed:
         await refresh_many(session, at=now)
     return changed
+
+
+# --- calendars and policies (admin) ------------------------------------------------------
+
+MAX_HOLIDAYS = 2000  # twenty years of a busy feed
+
+
+async def get_calendar(session: AsyncSession, calendar_id: str) -> BusinessCalendarRow:
+    row = await repository.get_calendar(session, calendar_id)
+    if row is None:
+        raise NotFound("business calendar not found")
+    return row
+
+
+async def get_policy(session: AsyncSession, policy_id: uuid.UUID) -> SlaPolicy:
+    row = await repository.get_policy(session, policy_id)
+    if row is None:
+        raise NotFound("SLA policy not found")
+    return row
+
+
+async def calendars_page(
+    session: AsyncSession, params: PageParams
+) -> tuple[list[BusinessCalendarRow], str | None]:
+    return await repository.calendars_page(session, params)
+
+
+async def policies_page(
+    session: AsyncSession, params: PageParams
+) -> tuple[list[SlaPolicy], str | None]:
+    return await repository.policies_page(session, params)
+
+
+async def add_calendar(session: AsyncSession, body: BusinessCalendarIn) -> BusinessCalendarRow:
+    row = BusinessCalendarRow(
+        **body.model_dump(exclude={"workdays", "holidays"}),
+        workdays=sorted(set(body.workdays)),
+        holidays=sorted(set(body.holidays)),
+        version=1,
+    )
+    if not await repository.insert_unique(session, row):
+        raise Conflict("a calendar with this id exists", code="already-exists")
+    return row
+
+
+async def change_calendar(
+    session: AsyncSession,
+    row: BusinessCalendarRow,
+    merged: BusinessCalendarSettable,
+    *,
+    at: datetime,
+) -> None:
+    """Store a merged calendar; every open ticket's deadlines move with it, in this
+    transaction."""
+    row.name, row.timezone = merged.name, merged.timezone
+    row.opens, row.closes = merged.opens, merged.closes
+    row.workdays = sorted(set(merged.workdays))
+    row.holidays = sorted(set(merged.holidays))
+    if merged.holiday_country != row.holiday_country:
+        row.holiday_country = merged.holiday_country
+        row.holidays_refreshed_at = None  # the next scheduler run adds the new country's
+    row.version += 1
+    await session.flush()
+    await refresh_many(session, at=at)
+
+
+async def add_holidays(
+    session: AsyncSession, row: BusinessCalendarRow, days: set[date], *, at: datetime
+) -> None:
+    """Add ``days`` to the calendar's holidays (422 beyond ``MAX_HOLIDAYS``)."""
+    merged = set(row.holidays or []) | days
+    if len(merged) > MAX_HOLIDAYS:
+        raise ical_problem(f"a calendar holds at most {MAX_HOLIDAYS} holidays", "too-many-holidays")
+    if merged != set(row.holidays or []):
+        row.holidays = sorted(merged)
+        row.version += 1
+        await session.flush()
+        await refresh_many(session, at=at)
+
+
+def ical_problem(message: str, code: str) -> Unprocessable:
+    return Unprocessable(
+        message,
+        code=code,
+        errors=[{"field": "ical", "in": "body", "message": message, "code": code}],
+    )
+
+
+async def add_policy(session: AsyncSession, body: SlaPolicyIn, *, at: datetime) -> SlaPolicy:
+    await get_calendar(session, body.calendar_id)
+    row = SlaPolicy(
+        id=uuid.uuid4(),
+        plan_tier=body.plan_tier,
+        priority=body.priority.value,
+        first_response_minutes=body.first_response_minutes,
+        next_response_minutes=body.next_response_minutes or body.first_response_minutes,
+        resolution_minutes=body.resolution_minutes,
+        calendar_id=body.calendar_id,
+        version=1,
+    )
+    if not await repository.insert_unique(session, row):
+        raise Conflict("a policy for this tier and priority exists", code="already-exists")
+    await refresh_many(session, at=at, where=[Ticket.priority == row.priority])
+    return row
+
+
+async def change_policy(
+    session: AsyncSession, row: SlaPolicy, merged: SlaPolicySettable, *, at: datetime
+) -> None:
+    """Store a merged policy; the open tickets of its priority are re-targeted."""
+    if merged.calendar_id != row.calendar_id:
+        await get_calendar(session, merged.calendar_id)
+    row.calendar_id = merged.calendar_id
+    row.first_response_minutes = merged.first_response_minutes
+    row.next_response_minutes = merged.next_response_minutes or merged.first_response_minutes
+    row.resolution_minutes = merged.resolution_minutes
+    row.version += 1
+    await session.flush()
+    await refresh_many(session, at=at, where=[Ticket.priority == row.priority])
