@@ -20,7 +20,7 @@ from ticket_service.config import TicketSettings
 from ticket_service.config_cache import CONFIG_CACHE_KEY, ConfigCache
 from ticket_service.consumers import events
 from ticket_service.csat.endpoints import router as csat_router
-from ticket_service.csat.service import SESSION_INFO_KEY, SurveyLinks
+from ticket_service.csat.service import SESSION_INFO_KEY, SurveyLinks, on_ticket_solved
 from ticket_service.escalations.endpoints import router as escalations_router
 from ticket_service.intake.endpoints import router as intake_router
 from ticket_service.mail.endpoints import raw_router as mail_raw_router
@@ -32,6 +32,7 @@ from ticket_service.schedule import build_jobs
 from ticket_service.sla.endpoints import router as sla_router
 from ticket_service.templates.endpoints import router as templates_router
 from ticket_service.tickets.endpoints import router as tickets_router
+from ticket_service.tickets.status import ticket_solved
 from ticket_service.triage.classifier import CLASSIFIER_INFO_KEY, TriageClassifier
 from ticket_service.triage.endpoints import model_router as triage_model_router
 from ticket_service.triage.endpoints import router as triage_router
@@ -42,12 +43,21 @@ logger = logging.getLogger("ticket_service")
 PRODUCES = ["tickets.events", "onboarding.commands"]
 
 
+def register_hooks() -> None:
+    """Wire the features that react to a lower one's occurrences (see ``hooks``): a
+    solved ticket sends the CSAT survey. Idempotent; every start (app or command) calls
+    it, so a consumer, a request or a scheduled job solving a ticket behaves alike."""
+    ticket_solved.add(on_ticket_solved)
+
+
 def configure_sessions(db: Database, settings: TicketSettings) -> TriageClassifier:
     """Give every session of ``db`` what domain code needs beyond the database: the
     survey links of these settings (solving a ticket sends one, in a request or a
     consumer alike), the process's configuration cache (rules, policies, calendars,
     agents; checked against the database's config version on use) and the process's
-    triage classifier (held in memory, refreshed by ``follow_triage_model``)."""
+    triage classifier (held in memory, refreshed by ``follow_triage_model``). Also
+    registers the hooks (``register_hooks``)."""
+    register_hooks()
     info = dict(db.sessionmaker.kw.get("info") or {})
     info[SESSION_INFO_KEY] = SurveyLinks.from_settings(settings)
     info[CONFIG_CACHE_KEY] = ConfigCache()

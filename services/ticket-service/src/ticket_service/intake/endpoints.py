@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Response
 
 from servicekit.auth import Principal, Role, require_roles
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
-from ticket_service.clock import ClockDep
+from servicekit.roles import ensure_staff
 from ticket_service.intake.schemas import InboundEmailIn, InboundEmailOut
 from ticket_service.intake.service import take_in
-from ticket_service.roles import ensure_staff
 
 router = APIRouter(tags=["intake"])
 ServiceCaller = Annotated[Principal, Depends(require_roles(Role.service))]
@@ -49,7 +49,7 @@ async def inbound_email(
     response: Response,
 ) -> InboundEmailOut:
     ensure_staff(principal)
-    out = await take_in(session, mail=mail, at=clock())
+    out = await take_in(session, mail=mail, at=clock.now())
     if out.duplicate:
         response.status_code = 200
     return out
