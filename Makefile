@@ -95,11 +95,11 @@ lint: ## ruff, mypy (strict) and the import-linter contracts
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy
-	$(UV) run --frozen lint-imports .importlinter
+	$(UV) run --frozen lint-imports --no-cache --config .importlinter
 	@for cfg in services/*/.importlinter; do \
 		[ -e "$$cfg" ] || continue; \
 		echo "lint-imports $$cfg"; \
-		$(UV) run --frozen lint-imports "$$cfg" || exit 1; \
+		$(UV) run --frozen lint-imports --no-cache --config "$$cfg" || exit 1; \
 	done
 
 .PHONY: fmt

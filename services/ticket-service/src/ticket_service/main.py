@@ -23,8 +23,9 @@ from ticket_service.csat.endpoints import router as csat_router
 from ticket_service.csat.service import SESSION_INFO_KEY, SurveyLinks, on_ticket_solved
 from ticket_service.escalations.endpoints import router as escalations_router
 from ticket_service.intake.endpoints import router as intake_router
-from ticket_service.mail.endpoints import raw_router as mail_raw_router
+from ticket_service.intake.raw_endpoints import raw_router as mail_raw_router
 from ticket_service.mail.endpoints import router as mail_router
+from ticket_service.mail.outbound import on_public_reply
 from ticket_service.mail.wiring import configure_mail, ticket_mail_sender
 from ticket_service.metrics.endpoints import router as metrics_router
 from ticket_service.ownership import ownership
@@ -32,6 +33,7 @@ from ticket_service.schedule import build_jobs
 from ticket_service.sla.endpoints import router as sla_router
 from ticket_service.templates.endpoints import router as templates_router
 from ticket_service.tickets.endpoints import router as tickets_router
+from ticket_service.tickets.service import public_reply_added
 from ticket_service.tickets.status import ticket_solved
 from ticket_service.triage.classifier import CLASSIFIER_INFO_KEY, TriageClassifier
 from ticket_service.triage.endpoints import model_router as triage_model_router
@@ -45,9 +47,11 @@ PRODUCES = ["tickets.events", "onboarding.commands"]
 
 def register_hooks() -> None:
     """Wire the features that react to a lower one's occurrences (see ``hooks``): a
-    solved ticket sends the CSAT survey. Idempotent; every start (app or command) calls
-    it, so a consumer, a request or a scheduled job solving a ticket behaves alike."""
+    solved ticket sends the CSAT survey, a public reply is mailed to the requester.
+    Idempotent; every start (app or command) calls it, so a consumer, a request or a
+    scheduled job solving a ticket behaves alike."""
     ticket_solved.add(on_ticket_solved)
+    public_reply_added.add(on_public_reply)
 
 
 def configure_sessions(db: Database, settings: TicketSettings) -> TriageClassifier:

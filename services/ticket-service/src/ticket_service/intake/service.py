@@ -12,6 +12,7 @@ from supportops_events.tickets import ReplyAuthor, TicketStatus
 from ticket_service.categories import Channel
 from ticket_service.intake import repository
 from ticket_service.intake.schemas import InboundEmailIn, InboundEmailOut
+from ticket_service.mail.threading import thread_of
 from ticket_service.models import InboundMessage
 from ticket_service.tickets.creation import create_ticket
 from ticket_service.tickets.schemas import MessageKind, RequesterIn, TicketIn
@@ -47,13 +48,11 @@ async def take_in(session: AsyncSession, *, mail: InboundEmailIn, at: datetime) 
         ticket = await repository.lock_ticket(session, parent.ticket_id)
         assert ticket is not None
     else:  # an answer to one of our mails (its Message-ID, or the subject's [ref:…])
-        from ticket_service.mail.threading import thread_of
-
         ours = await thread_of(
             session, parents=parents, subject=mail.subject, sender=mail.sender.email
         )
         if ours is not None:
-            ticket = await session.get(Ticket, ours, with_for_update=True)
+            ticket = await repository.lock_ticket(session, ours)
     follow_up_of: uuid.UUID | None = None
     tenant_id: str | None
     if ticket is not None and ticket.status != TicketStatus.closed.value:

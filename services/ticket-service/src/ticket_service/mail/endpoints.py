@@ -1,42 +1,26 @@
-"""E-mail endpoints: raw inbound mail, and the attachments it brought.
+"""The attachments inbound mail brought: list a ticket's, download one (exact bytes).
 
-``POST /v1/inbound-email`` with ``Content-Type: message/rfc822`` is served here; the
-JSON form stays in ``intake.endpoints``. The raw route is matched only for that content
-type (``RawMailRoute``), so the two share one documented operation.
-"""
+Raw inbound mail itself is taken in by ``intake.raw_endpoints``."""
 
 from __future__ import annotations
 
-import logging
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.routing import Match
-from starlette.types import Scope
 
-from servicekit.auth import Principal, Role, require_roles
 from servicekit.authz import Owner, owned, owner_of
 from servicekit.deps import SessionDep
-from servicekit.errors import NotFound, ProblemError, Unprocessable
-from ticket_service.clock import ClockDep
-from ticket_service.intake.schemas import Address, InboundEmailIn
-from ticket_service.intake.service import take_in
-from ticket_service.mail.attachments import STORE, store_attachments
-from ticket_service.mail.inbound import MAX_TEXT, UnreadableMail, parse
-from ticket_service.mail.models import Attachment, IgnoredMail
-from ticket_service.models import Ticket
+from servicekit.errors import NotFound
+from servicekit.roles import AgentOrService
+from ticket_service.mail import repository
+from ticket_service.mail.attachments import STORE
+from ticket_service.mail.models import Attachment
+from ticket_service.mail.schemas import AttachmentOut
 from ticket_service.ownership import ownership
-from ticket_service.roles import TicketReader, ensure_staff
-
-RAW_MEDIA_TYPE = "message/rfc822"
-logger = logging.getLogger("ticket_service.mail")
-ServiceCaller = Annotated[Principal, Depends(require_roles(Role.service))]
 
 
 @ownership.resolver("attachment")
@@ -46,136 +30,7 @@ async def attachment_owner(session: AsyncSession, value: str) -> Owner:
     )
 
 
-class PayloadTooLarge(ProblemError):
-    status, code, title = 413, "payload-too-large", "Message too large"
-
-
-class RawMailRoute(APIRoute):
-    """Matches only requests whose body is a raw mail."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope.get("type") == "http":
-            headers = dict(scope.get("headers") or [])
-            media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if media != RAW_MEDIA_TYPE.encode():
-                return Match.NONE, {}
-        return super().matches(scope)
-
-
-raw_router = APIRouter(tags=["intake"], route_class=RawMailRoute)
 router = APIRouter(tags=["intake"])
-
-
-class AttachmentOut(BaseModel):
-    id: uuid.UUID
-    ticket_id: uuid.UUID
-    entry_id: uuid.UUID
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
-    created_at: datetime
-
-
-class RawInboundOut(BaseModel):
-    """What became of a raw mail: a ticket or a reply (with its attachments), a
-    duplicate of a Message-ID taken in before, or ignored (``ignored`` says why)."""
-
-    ticket_id: uuid.UUID | None = None
-    entry_id: uuid.UUID | None = None
-    threaded: bool = False
-    duplicate: bool = False
-    follow_up_of: uuid.UUID | None = None
-    ignored: str | None = None
-    """Loop protection: ``auto-submitted``, ``precedence``, ``auto-reply`` or ``bounce``."""
-    attachments: list[AttachmentOut] = []
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the message is larger than {limit} bytes", limit=limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the message is larger than {limit} bytes", limit=limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-@raw_router.post(
-    "/v1/inbound-email",
-    status_code=201,
-    include_in_schema=False,  # documented on the JSON operation (intake.endpoints)
-)
-async def inbound_raw_email(
-    request: Request,
-    session: SessionDep,
-    principal: ServiceCaller,
-    clock: ClockDep,
-    response: Response,
-) -> RawInboundOut:
-    ensure_staff(principal)
-    limit = int(request.app.state.settings.inbound_email_max_bytes)
-    raw = await _read_limited(request, limit)
-    try:
-        mail = parse(raw)
-    except UnreadableMail as exc:
-        raise Unprocessable(str(exc), code="unreadable-mail") from None
-    except Exception:  # malformed beyond what the stdlib parser tolerates: the sender's bytes
-        logger.warning("unparseable inbound mail (%d bytes)", len(raw), exc_info=True)
-        raise Unprocessable("the message cannot be parsed", code="unreadable-mail") from None
-    at = clock()
-    if mail.loop_reason is not None:
-        # no ticket and no mail (RFC 3834): answering would start a mail loop
-        session.add(
-            IgnoredMail(
-                message_id=mail.message_id[:998],
-                sender=mail.sender_email[:320],
-                subject=mail.subject,
-                reason=mail.loop_reason,
-                detail=mail.loop_detail,
-                received_at=at,
-            )
-        )
-        await session.flush()
-        response.status_code = 202
-        return RawInboundOut(ignored=mail.loop_reason)
-    try:
-        inbound = InboundEmailIn(
-            message_id=mail.message_id[:998],
-            in_reply_to=mail.in_reply_to[:998] if mail.in_reply_to else None,
-            references=[r[:998] for r in mail.references],
-            sender=Address(email=mail.sender_email, name=(mail.sender_name or "")[:200] or None),
-            subject=mail.subject,
-            text=mail.text[:MAX_TEXT],
-        )
-    except ValueError as exc:
-        raise Unprocessable(
-            f"the message cannot be taken in: {exc}", code="unreadable-mail"
-        ) from None
-    out = await take_in(session, mail=inbound, at=at)
-    if out.duplicate:
-        response.status_code = 200
-        return RawInboundOut(ticket_id=out.ticket_id, entry_id=out.entry_id, duplicate=True)
-    ticket = await session.get(Ticket, out.ticket_id)
-    assert ticket is not None
-    stored = await store_attachments(
-        session,
-        files=mail.attachments,
-        ticket_id=out.ticket_id,
-        entry_id=out.entry_id,
-        tenant_id=ticket.tenant_id,
-        at=at,
-    )
-    return RawInboundOut(
-        ticket_id=out.ticket_id,
-        entry_id=out.entry_id,
-        threaded=out.threaded,
-        follow_up_of=out.follow_up_of,
-        attachments=[AttachmentOut.model_validate(a, from_attributes=True) for a in stored],
-    )
 
 
 @router.get(
@@ -184,15 +39,9 @@ async def inbound_raw_email(
     summary="List the files that came with a ticket's e-mails",
 )
 async def list_attachments(
-    ticket_id: uuid.UUID, session: SessionDep, principal: TicketReader
+    ticket_id: uuid.UUID, session: SessionDep, principal: AgentOrService
 ) -> list[AttachmentOut]:
-    rows = (
-        await session.scalars(
-            select(Attachment)
-            .where(Attachment.ticket_id == ticket_id)
-            .order_by(Attachment.created_at, Attachment.filename, Attachment.id)
-        )
-    ).all()
+    rows = await repository.attachments_of(session, ticket_id)
     return [AttachmentOut.model_validate(a, from_attributes=True) for a in rows]
 
 
@@ -204,7 +53,7 @@ async def list_attachments(
     responses={200: {"content": {"application/octet-stream": {}}, "description": "the file"}},
 )
 async def download_attachment(
-    attachment_id: uuid.UUID, session: SessionDep, principal: TicketReader
+    attachment_id: uuid.UUID, session: SessionDep, principal: AgentOrService
 ) -> Response:
     attachment = await session.get(Attachment, attachment_id)
     if attachment is None:
@@ -222,7 +71,5 @@ async def download_attachment(
 
 
 def _disposition(filename: str) -> str:
-    from urllib.parse import quote
-
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

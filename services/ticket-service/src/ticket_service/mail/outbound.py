@@ -29,6 +29,7 @@ from servicekit.mail import MailStatus, bare_id, build_message, domain_of, queue
 from servicekit.mail_sender import MailOutcome
 from ticket_service.mail.models import OutboundMail
 from ticket_service.models import InboundMessage, Ticket, TimelineEntry
+from ticket_service.tickets.service import PublicReply
 
 MAIL_INFO_KEY = "ticket_service.mail"
 KIND = "ticket.reply"
@@ -76,6 +77,11 @@ def ticket_id_range(token: str) -> tuple[uuid.UUID, uuid.UUID]:
 def _html_of(body: str) -> str:
     paragraphs = [p for p in re.split(r"\n\s*\n", body.strip()) if p]
     return "".join("<p>" + html.escape(p).replace("\n", "<br>\n") + "</p>\n" for p in paragraphs)
+
+
+async def on_public_reply(reply: PublicReply) -> None:
+    """The ``public_reply_added`` hook's handler (added at app start): mail the reply."""
+    await mail_reply(reply.session, ticket=reply.ticket, entry=reply.entry)
 
 
 async def mail_reply(session: AsyncSession, *, ticket: Ticket, entry: TimelineEntry) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from supportops_events.tickets import (
 from ticket_service.accounts.service import account_view
 from ticket_service.categories import Category
 from ticket_service.config_cache import configuration
+from ticket_service.hooks import Hook
 from ticket_service.models import Ticket, TimelineEntry
 from ticket_service.sla.service import next_due, sla_out, stored_state
 from ticket_service.sla.ticket_clocks import clock_history, compute_clocks
@@ -54,6 +56,21 @@ from ticket_service.triage.schemas import TriageEvidence
 from ticket_service.triage.service import record_example
 
 S = TicketStatus
+
+
+@dataclass(frozen=True)
+class PublicReply:
+    """A public reply by an agent or the system was just added (in ``session``'s
+    transaction): what the e-mail to the requester needs."""
+
+    session: AsyncSession
+    ticket: Ticket
+    entry: TimelineEntry
+
+
+# Mail builds on tickets, so tickets cannot import it: the mail feature adds its handler
+# at start (main.register_hooks), as the survey does on ``ticket_solved``.
+public_reply_added: Hook[PublicReply] = Hook("public_reply_added")
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -203,9 +220,8 @@ async def add_message(
         ),
     )
     if public and actor.kind is not ReplyAuthor.customer:
-        from ticket_service.mail.outbound import mail_reply  # mail builds on tickets
-
-        await mail_reply(session, ticket=ticket, entry=entry)
+        # the e-mail to the requester (ticket_service.mail, added in main.register_hooks)
+        await public_reply_added.call(PublicReply(session=session, ticket=ticket, entry=entry))
     if public and actor.kind is ReplyAuthor.customer and status in (S.solved, S.pending):
         await change_status(
             session, ticket=ticket, to=S.open, actor=actor, at=at, reason="the customer replied"
