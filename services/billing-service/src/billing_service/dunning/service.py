@@ -56,6 +56,37 @@ async def require_for_invoice(
     )
 
 
+async def require_data_check(session: AsyncSession, *, invoice: Invoice, now: datetime) -> None:
+    """Stripe answered with an invoice that cannot be true (its period ends before it
+    starts): a person checks it on Stripe. Once per invoice (a fact), under its own key,
+    so it neither replaces nor is resolved by the invoice's dunning follow-up."""
+    facts = dict(invoice.facts or {})
+    if "stripe_data_invalid" in facts:
+        return
+    facts["stripe_data_invalid"] = now.isoformat()
+    invoice.facts = facts
+    await session.flush()
+    await publish(
+        session,
+        BillingFollowupRequired(
+            tenant_id=invoice.tenant_id,
+            followup_key=f"stripe-data:{followup_key(invoice)}",
+            cause=FollowupCause.stripe_data_invalid,
+            invoice_id=invoice.id,
+            subscription_id=invoice.subscription_id,
+            currency=invoice.currency,
+            amount_due=invoice.amount_remaining,
+            attempt_count=invoice.attempt_count,
+            due_date=invoice.due_date,
+            hosted_invoice_url=invoice.hosted_invoice_url,
+            detail=(
+                f"Stripe shows invoice {invoice.stripe_invoice_id} with a period that ends "
+                "before it starts; it was not applied: check it on Stripe"
+            ),
+        ),
+    )
+
+
 async def resolve_for_invoice(
     session: AsyncSession, *, invoice: Invoice, resolution: FollowupResolution, now: datetime
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Literal
 
@@ -10,7 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.models import Invoice, Subscription
 from billing_service.stripe_time import ts
+from billing_service.webhooks.metrics import INVALID_STRIPE_DATA
 from supportops_events.billing import CollectionMethod, InvoiceStatus
+
+logger = logging.getLogger("billing_service.invoices")
 
 KNOWN_STATUSES = {s.value for s in InvoiceStatus}
 
@@ -76,7 +80,24 @@ def join_status(current: str | None, incoming: str) -> str:
     return incoming if STATUS_RANK[incoming] > STATUS_RANK[current] else current
 
 
-MirrorOutcome = Literal["applied", "stale", "unmatched", "refetch"]
+MirrorOutcome = Literal["applied", "stale", "unmatched", "refetch", "rejected"]
+
+
+def impossible_period(obj: dict[str, Any], *, invoice_id: str | None) -> bool:
+    """Whether the invoice's period ends before it starts (data that cannot be true, as
+    stripe-mock's canned objects carry): logged and counted here; the caller rejects it."""
+    start, end = ts(obj.get("period_start")), ts(obj.get("period_end"))
+    if start is None or end is None or start <= end:
+        return False
+    INVALID_STRIPE_DATA.labels(object="invoice", problem="period_ends_before_start").inc()
+    logger.warning(
+        "Stripe invoice %s (ours %s) has an impossible period %s .. %s: rejected",
+        obj.get("id"),
+        invoice_id,
+        start.isoformat(),
+        end.isoformat(),
+    )
+    return True
 
 
 async def mirror(
@@ -97,7 +118,9 @@ async def mirror(
     again with ``fetched=True``: Stripe's current state is newer than every event so far.
 
     Returns the invoice and ``applied`` (the snapshot was the newest), ``stale`` (older
-    snapshot: only the monotone facts merged), ``unmatched`` or ``refetch``.
+    snapshot: only the monotone facts merged), ``unmatched``, ``refetch`` or
+    ``rejected`` (Stripe's answer to the re-fetch carries an impossible period: it is not
+    trusted, nothing of it is applied).
     """
     stripe_id = obj.get("id")
     if not isinstance(stripe_id, str):
@@ -125,6 +148,8 @@ async def mirror(
         )
         session.add(invoice)
         newest = True
+    elif fetched and impossible_period(obj, invoice_id=invoice.id):
+        return invoice, "rejected"
     else:
         incoming_key = (event_created, STATUS_RANK.get(incoming or "", -1))
         stored_key = (invoice.stripe_state_at, STATUS_RANK.get(invoice.status, -1))

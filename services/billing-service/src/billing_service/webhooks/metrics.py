@@ -38,3 +38,9 @@ INVALID_STRIPE_DATA = Counter(
     "before it starts)",
     ["object", "problem"],
 )
+OBJECTS_REFETCHED = Counter(
+    "stripe_objects_refetched_total",
+    "Objects retrieved from Stripe because their events' payloads could not settle the "
+    "order (one per unsettled tie)",
+    ["object"],
+)

@@ -143,6 +143,9 @@ async def _invoice(
     )
     if invoice is None or outcome in {"unmatched", "refetch"}:
         return outcome
+    if outcome == "rejected":
+        await dunning.require_data_check(session, invoice=invoice, now=now)
+        return outcome
     facts = dict(invoice.facts or {})
     announced = False
 

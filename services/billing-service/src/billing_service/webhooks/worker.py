@@ -27,6 +27,7 @@ from billing_service.webhooks.metrics import (
     EVENTS_PENDING,
     EVENTS_PENDING_AGE,
     EVENTS_PROCESSED,
+    OBJECTS_REFETCHED,
 )
 from servicekit.context import resume_context
 from servicekit.db import Database
@@ -219,9 +220,13 @@ class StripeWorker:
         if not object_id:
             raise RuntimeError("the event names no object to fetch")
         if kind == "invoice":
-            return await self.stripe.retrieve_invoice(object_id)
+            found = await self.stripe.retrieve_invoice(object_id)
+            OBJECTS_REFETCHED.labels(object="invoice").inc()
+            return found
         if kind == "customer":  # customer.subscription.*
-            return await self.stripe.retrieve_subscription(object_id)
+            found = await self.stripe.retrieve_subscription(object_id)
+            OBJECTS_REFETCHED.labels(object="subscription").inc()
+            return found
         raise RuntimeError(f"cannot fetch a {kind} from Stripe")
 
 
