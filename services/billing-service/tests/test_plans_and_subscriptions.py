@@ -25,7 +25,7 @@ from sqlalchemy import select
 from billing_service.models import Plan, Subscription
 from billing_service.plans import service as plans
 from billing_service.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
-from billing_service.subscriptions import service as subscriptions
+from billing_service.subscriptions import intents as subscriptions
 from billing_service.subscriptions.schemas import SubscriptionIn
 from billing_service.webhooks.worker import StripeWorker
 from servicekit.testing import auth, eventually, read_topic, send_events

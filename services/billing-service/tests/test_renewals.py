@@ -25,7 +25,8 @@ from billing_fixtures import (
 from sqlalchemy import select, update
 
 from billing_service.models import Renewal, StripeEvent
-from billing_service.renewals import service as renewals
+from billing_service.renewals import scan as renewals
+from billing_service.renewals.payment_methods import payment_method_risk
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.testing import eventually, read_topic
 from supportops_events.billing import RenewalRiskReason
@@ -320,39 +321,39 @@ async def test_payment_method_risk_reads_stripes_shapes(billing: BillingApp) -> 
     renews_at = datetime(2030, 8, 20, tzinfo=UTC)
     # stripe-mock's answer: the subscription's own card, valid through 08/2030
     assert remote["default_payment_method"]["card"]["exp_year"] == 2030
-    assert renewals.payment_method_risk(remote, renews_at=renews_at) is None
-    late = renewals.payment_method_risk(remote, renews_at=datetime(2030, 9, 1, tzinfo=UTC))
+    assert payment_method_risk(remote, renews_at=renews_at) is None
+    late = payment_method_risk(remote, renews_at=datetime(2030, 9, 1, tzinfo=UTC))
     assert late is not None
     assert late[0] is RenewalRiskReason.payment_method_expiring
     assert "08/2030" in late[1]
 
     bare = copy.deepcopy(remote)
     no_payment_method(bare)
-    assert renewals.payment_method_risk(bare, renews_at=renews_at) == (
+    assert payment_method_risk(bare, renews_at=renews_at) == (
         RenewalRiskReason.no_payment_method,
         "no default payment method on the subscription or the customer",
     )
     gone = copy.deepcopy(bare)
     gone["customer"] = {"id": "cus_gone", "object": "customer", "deleted": True}
-    assert renewals.payment_method_risk(gone, renews_at=renews_at) == (
+    assert payment_method_risk(gone, renews_at=renews_at) == (
         RenewalRiskReason.no_payment_method,
         "the Stripe customer was deleted",
     )
     bank = copy.deepcopy(bare)
     bank["customer"]["default_source"] = {"object": "bank_account", "status": "errored"}
-    risk = renewals.payment_method_risk(bank, renews_at=renews_at)
+    risk = payment_method_risk(bank, renews_at=renews_at)
     assert risk is not None
     assert risk[0] is RenewalRiskReason.no_payment_method
     bank["customer"]["default_source"]["status"] = "verified"
-    assert renewals.payment_method_risk(bank, renews_at=renews_at) is None
+    assert payment_method_risk(bank, renews_at=renews_at) is None
     legacy_card = copy.deepcopy(bare)
     legacy_card["default_source"] = {"object": "card", "exp_month": 1, "exp_year": 2030}
-    risk = renewals.payment_method_risk(legacy_card, renews_at=renews_at)
+    risk = payment_method_risk(legacy_card, renews_at=renews_at)
     assert risk is not None
     assert risk[0] is RenewalRiskReason.payment_method_expiring
     unexpanded = copy.deepcopy(bare)
     unexpanded["customer"]["invoice_settings"]["default_payment_method"] = "pm_123"
-    assert renewals.payment_method_risk(unexpanded, renews_at=renews_at) is None
+    assert payment_method_risk(unexpanded, renews_at=renews_at) is None
 
 
 async def test_card_renewal_stripe_did_not_invoice_is_issued_after_the_grace_period(

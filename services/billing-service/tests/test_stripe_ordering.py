@@ -25,7 +25,7 @@ from billing_fixtures import (
     subscription_object,
 )
 
-from billing_service.invoices.service import by_stripe_id as invoices_by_stripe_id
+from billing_service.invoices.repository import by_stripe_id as invoices_by_stripe_id
 from billing_service.models import StripeEvent
 from billing_service.webhooks.worker import StripeWorker
 from servicekit.testing import eventually, read_topic

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from billing_service.models import StripeEvent, Subscription
 from billing_service.stripe_gateway import StripeGateway
-from billing_service.subscriptions import service as subscriptions
+from billing_service.subscriptions import intents as subscriptions
 from billing_service.subscriptions.schemas import SubscriptionIn
 from billing_service.webhooks.worker import StripeWorker, reconcile
 from servicekit.testing import auth, eventually, read_topic

@@ -11,7 +11,7 @@ from billing_service.clock import system_clock
 from billing_service.config import BillingSettings
 from billing_service.main import PRODUCES, SERVICE_NAME, build_stripe
 from billing_service.plans import service as plans
-from billing_service.renewals import service as renewals
+from billing_service.renewals import scan as renewals
 from billing_service.webhooks.worker import StripeWorker, reconcile
 from servicekit.cli import ServiceCli
 from servicekit.db import Database

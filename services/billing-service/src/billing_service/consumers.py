@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service import ownership
-from billing_service.subscriptions import service as subscriptions
+from billing_service.subscriptions import intents as subscriptions
 from billing_service.subscriptions.schemas import SubscriptionIn
 from servicekit.consumer import EventRouter, Reject
 from supportops_events import Envelope

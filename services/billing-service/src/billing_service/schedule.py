@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from billing_service.config import BillingSettings
-from billing_service.renewals import service as renewals
+from billing_service.renewals import scan as renewals
 from billing_service.webhooks.worker import reconcile
 from servicekit.scheduler import Job
 

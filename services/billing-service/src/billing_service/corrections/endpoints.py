@@ -6,19 +6,17 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
-from billing_service.corrections import service
+from billing_service.corrections import repository, service
 from billing_service.corrections.schemas import CorrectionOut, CreditNoteIn, RefundIn
 from billing_service.deps import BillingStaff, DatabaseDep, run_idempotent
-from billing_service.models import Correction
 from billing_service.stripe_gateway import StripeDep
 from servicekit.auth import Principal
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import PreconditionRequired
 from servicekit.idempotency import Idempotency, IdempotencyDep
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
 
 router = APIRouter(tags=["refunds and credit notes"])
 
@@ -36,12 +34,8 @@ def _require_key(idem: Idempotency) -> str:
 async def _list(
     session: SessionDep, principal: Principal, page: PageDep, *, kind: str, tenant_id: str | None
 ) -> Page[CorrectionOut]:
-    stmt = select(Correction).where(Correction.kind == kind)
-    tenant = principal.tenant_filter(tenant_id)
-    if tenant is not None:
-        stmt = stmt.where(Correction.tenant_id == tenant)
-    rows, cursor = await paginate(
-        session, stmt, keys=[Correction.created_at, Correction.id], params=page
+    rows, cursor = await repository.page(
+        session, kind=kind, tenant_id=principal.tenant_filter(tenant_id), params=page
     )
     return Page[CorrectionOut](items=[service.out(r) for r in rows], next_cursor=cursor)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_service.corrections import repository
 from billing_service.corrections.schemas import CorrectionOut, CreditNoteIn, RefundIn
+from billing_service.invoices import repository as invoices
 from billing_service.models import Correction, Invoice
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.auth import Principal
@@ -29,13 +30,6 @@ def stripe_key(kind: str, scope: str, key: str) -> str:
 
 def out(record: Correction) -> CorrectionOut:
     return CorrectionOut.model_validate(record, from_attributes=True)
-
-
-async def by_stripe_id(session: AsyncSession, stripe_id: str) -> Correction | None:
-    """The refund or credit note Stripe knows as ``stripe_id``, if we recorded it."""
-    return (
-        await session.scalars(select(Correction).where(Correction.stripe_id == stripe_id))
-    ).first()
 
 
 def refund_issued(record: Correction, *, default_status: str) -> RefundIssued:
@@ -54,7 +48,7 @@ def refund_issued(record: Correction, *, default_status: str) -> RefundIssued:
 
 
 async def _invoice(session: AsyncSession, invoice_id: str, principal: Principal) -> Invoice:
-    invoice = await session.get(Invoice, invoice_id)
+    invoice = await invoices.get(session, invoice_id)
     if invoice is None:
         raise Unprocessable("unknown invoice", code="unknown-invoice", field="invoice_id")
     principal.ensure_tenant(invoice.tenant_id, resource="invoice")
@@ -62,9 +56,7 @@ async def _invoice(session: AsyncSession, invoice_id: str, principal: Principal)
 
 
 async def _invoice_paid_by(session: AsyncSession, charge_id: str, principal: Principal) -> Invoice:
-    invoice = await session.scalar(
-        select(Invoice).where(Invoice.stripe_charge_id == charge_id).limit(1)
-    )
+    invoice = await invoices.paid_by_charge(session, charge_id)
     if invoice is None:
         raise Unprocessable(
             "no invoice of ours was paid by this charge",
@@ -108,7 +100,7 @@ async def issue_refund(
     params["metadata"] = {"tenant_id": tenant}
     refund = await stripe.create_refund(key=key, params=params)
     async with db.unit_of_work() as session:
-        existing = await by_stripe_id(session, str(refund["id"]))
+        existing = await repository.by_stripe_id(session, str(refund["id"]))
         if existing is not None:
             return out(existing)
         record = Correction(
@@ -123,8 +115,7 @@ async def issue_refund(
             reason=body.reason,
             stripe_state_at=0,
         )
-        session.add(record)
-        await session.flush()
+        await repository.add(session, record)
         await publish(session, refund_issued(record, default_status="pending"))
         await session.refresh(record)
         return out(record)
@@ -150,7 +141,7 @@ async def issue_credit_note(
         params["memo"] = body.memo
     note = await stripe.create_credit_note(key=key, params=params)
     async with db.unit_of_work() as session:
-        existing = await by_stripe_id(session, str(note["id"]))
+        existing = await repository.by_stripe_id(session, str(note["id"]))
         if existing is not None:
             return out(existing)
         record = Correction(
@@ -164,8 +155,7 @@ async def issue_credit_note(
             reason=body.reason,
             stripe_state_at=0,
         )
-        session.add(record)
-        await session.flush()
+        await repository.add(session, record)
         await publish(
             session,
             CreditNoteIssued(
@@ -184,7 +174,7 @@ async def issue_credit_note(
 
 
 async def get(session: AsyncSession, *, correction_id: str, kind: str) -> Correction:
-    record = await session.get(Correction, correction_id)
+    record = await repository.get(session, correction_id)
     if record is None or record.kind != kind:
         raise NotFound(f"{kind.replace('_', ' ')} not found")
     return record

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_service.invoices import repository as invoices
 from billing_service.invoices.service import event_fields
 from billing_service.models import Invoice
 from servicekit.outbox import publish
@@ -114,13 +114,8 @@ async def report_overdue(session: AsyncSession, *, now: datetime) -> list[Invoic
     """Open invoices past their due date: ``invoice.overdue`` and a follow-up once per
     additional day overdue, so policies like "suspend after 30 days" can act on them.
     ``SKIP LOCKED`` lets concurrent scans share the work without double announcements."""
-    rows = await session.scalars(
-        select(Invoice)
-        .where(Invoice.status == "open", Invoice.due_date < now)
-        .with_for_update(skip_locked=True)
-    )
     announced = []
-    for invoice in rows:
+    for invoice in await invoices.open_past_due(session, now=now):
         assert invoice.due_date is not None
         days = (now - invoice.due_date).days
         if days < 1 or days <= invoice.overdue_days_reported:

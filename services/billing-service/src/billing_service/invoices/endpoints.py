@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from billing_service.clock import ClockDep
 from billing_service.deps import BillingStaff, DatabaseDep, Reader, run_idempotent
 from billing_service.etags import PRECONDITION_RESPONSES, IfMatch, check_if_match, etag
+from billing_service.invoices import repository
 from billing_service.invoices.schemas import InvoiceActionOut, InvoiceOut
 from billing_service.models import Invoice
 from billing_service.stripe_gateway import StripeDep
@@ -21,7 +21,7 @@ from servicekit.db import Database
 from servicekit.deps import SessionDep
 from servicekit.errors import InvalidTransition, NotFound
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
 from supportops_events.billing import InvoiceStatus
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
@@ -66,23 +66,20 @@ async def list_invoices(
     status: InvoiceStatus | None = None,
     overdue: Annotated[bool | None, Query(description="open and past its due date")] = None,
 ) -> Page[InvoiceOut]:
-    stmt = select(Invoice)
-    tenant = principal.tenant_filter(tenant_id)
-    if tenant is not None:
-        stmt = stmt.where(Invoice.tenant_id == tenant)
-    if subscription_id is not None:
-        stmt = stmt.where(Invoice.subscription_id == str(subscription_id))
-    if status is not None:
-        stmt = stmt.where(Invoice.status == status.value)
-    if overdue is not None:
-        is_overdue = (Invoice.status == "open") & (Invoice.due_date < clock())
-        stmt = stmt.where(is_overdue if overdue else ~is_overdue)
-    rows, cursor = await paginate(session, stmt, keys=[Invoice.created_at, Invoice.id], params=page)
+    rows, cursor = await repository.page(
+        session,
+        tenant_id=principal.tenant_filter(tenant_id),
+        subscription_id=str(subscription_id) if subscription_id is not None else None,
+        status=status.value if status is not None else None,
+        overdue=overdue,
+        now=clock(),
+        params=page,
+    )
     return Page[InvoiceOut](items=[out(r) for r in rows], next_cursor=cursor)
 
 
 async def _load(session: SessionDep, invoice_id: uuid.UUID, principal: Principal) -> Invoice:
-    invoice = await session.get(Invoice, str(invoice_id))
+    invoice = await repository.get(session, str(invoice_id))
     if invoice is None:
         raise NotFound("invoice not found")
     principal.ensure_tenant(invoice.tenant_id, resource="invoice")

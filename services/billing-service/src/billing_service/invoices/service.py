@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_service.models import Invoice, Subscription
+from billing_service.invoices import repository
+from billing_service.models import Invoice
+from billing_service.stripe_data import impossible_period
 from billing_service.stripe_time import ts
-from billing_service.webhooks.metrics import INVALID_STRIPE_DATA
 from supportops_events.billing import CollectionMethod, InvoiceStatus
-
-logger = logging.getLogger("billing_service.invoices")
 
 KNOWN_STATUSES = {s.value for s in InvoiceStatus}
 
@@ -30,37 +27,6 @@ def stripe_subscription_of(obj: dict[str, Any]) -> str | None:
     details = (obj.get("parent") or {}).get("subscription_details") or {}
     found = details.get("subscription")
     return str(found) if isinstance(found, str) else None
-
-
-async def subscription_for_customer(
-    session: AsyncSession, *, customer: Any, stripe_subscription: str | None
-) -> Subscription | None:
-    if stripe_subscription:
-        sub = (
-            await session.scalars(
-                select(Subscription).where(
-                    Subscription.stripe_subscription_id == stripe_subscription
-                )
-            )
-        ).first()
-        if sub is not None:
-            return sub
-    customer_id = customer.get("id") if isinstance(customer, dict) else customer
-    if not customer_id:
-        return None
-    return (
-        await session.scalars(
-            select(Subscription).where(Subscription.stripe_customer_id == str(customer_id))
-        )
-    ).first()
-
-
-async def by_stripe_id(session: AsyncSession, stripe_invoice_id: str) -> Invoice | None:
-    return (
-        await session.scalars(
-            select(Invoice).where(Invoice.stripe_invoice_id == stripe_invoice_id).with_for_update()
-        )
-    ).first()
 
 
 STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
@@ -81,23 +47,6 @@ def join_status(current: str | None, incoming: str) -> str:
 
 
 MirrorOutcome = Literal["applied", "stale", "unmatched", "refetch", "rejected"]
-
-
-def impossible_period(obj: dict[str, Any], *, invoice_id: str | None) -> bool:
-    """Whether the invoice's period ends before it starts (data that cannot be true, as
-    stripe-mock's canned objects carry): logged and counted here; the caller rejects it."""
-    start, end = ts(obj.get("period_start")), ts(obj.get("period_end"))
-    if start is None or end is None or start <= end:
-        return False
-    INVALID_STRIPE_DATA.labels(object="invoice", problem="period_ends_before_start").inc()
-    logger.warning(
-        "Stripe invoice %s (ours %s) has an impossible period %s .. %s: rejected",
-        obj.get("id"),
-        invoice_id,
-        start.isoformat(),
-        end.isoformat(),
-    )
-    return True
 
 
 async def mirror(
@@ -125,11 +74,11 @@ async def mirror(
     stripe_id = obj.get("id")
     if not isinstance(stripe_id, str):
         return None, "unmatched"
-    invoice = await by_stripe_id(session, stripe_id)
+    invoice = await repository.by_stripe_id(session, stripe_id, lock=True)
     raw_status = str(obj.get("status") or "draft")
     incoming = raw_status if raw_status in KNOWN_STATUSES else None
     if invoice is None:
-        sub = await subscription_for_customer(
+        sub = await repository.subscription_for_customer(
             session, customer=obj.get("customer"), stripe_subscription=stripe_subscription_of(obj)
         )
         if sub is None:
@@ -146,9 +95,15 @@ async def mirror(
             attempt_count=0,
             is_renewal=False,
         )
-        session.add(invoice)
+        session.add(invoice)  # flushed with the merged fields below
         newest = True
-    elif fetched and impossible_period(obj, invoice_id=invoice.id):
+    elif fetched and impossible_period(
+        ts(obj.get("period_start")),
+        ts(obj.get("period_end")),
+        kind="invoice",
+        stripe_id=stripe_id,
+        ours=invoice.id,
+    ):
         return invoice, "rejected"
     else:
         incoming_key = (event_created, STATUS_RANK.get(incoming or "", -1))

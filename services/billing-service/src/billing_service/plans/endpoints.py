@@ -6,19 +6,18 @@ import uuid
 from typing import cast
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 
 from billing_service.clock import ClockDep
 from billing_service.deps import Admin, DatabaseDep, Reader, run_idempotent
 from billing_service.etags import PRECONDITION_RESPONSES, IfMatch, etag
 from billing_service.models import Plan
-from billing_service.plans import service
+from billing_service.plans import repository, service
 from billing_service.plans.schemas import Interval, PlanIn, PlanOut
 from billing_service.stripe_gateway import StripeDep
 from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
 from supportops_events.billing import PlanTier
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
@@ -70,10 +69,7 @@ async def list_plans(
     session: SessionDep, principal: Reader, page: PageDep, archived: bool | None = None
 ) -> Page[PlanOut]:
     """Every plan, archived ones included unless ``archived=false``."""
-    stmt = select(Plan)
-    if archived is not None:
-        stmt = stmt.where(Plan.archived_at.is_not(None) if archived else Plan.archived_at.is_(None))
-    rows, cursor = await paginate(session, stmt, keys=[Plan.code, Plan.id], params=page)
+    rows, cursor = await repository.page(session, archived=archived, params=page)
     return Page[PlanOut](items=[out(r) for r in rows], next_cursor=cursor)
 
 

@@ -6,14 +6,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select
 
 from billing_service.clock import ClockDep
 from billing_service.deps import BillingStaff, DatabaseDep, Reader, run_idempotent
 from billing_service.etags import PRECONDITION_RESPONSES, IfMatch, etag
-from billing_service.models import Subscription
 from billing_service.stripe_gateway import StripeDep
-from billing_service.subscriptions import service
+from billing_service.subscriptions import changes, intents, repository, service
 from billing_service.subscriptions.schemas import (
     SubscriptionCancel,
     SubscriptionChange,
@@ -24,7 +22,7 @@ from billing_service.subscriptions.schemas import (
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
 from supportops_events.billing import SubscriptionStatus
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
@@ -52,9 +50,9 @@ async def create_subscription(
 
     async def action() -> SubscriptionOut:
         async with db.unit_of_work() as session:
-            sub = await service.record_intent(session, body=body, refuse_existing=True)
+            sub = await intents.record_intent(session, body=body, refuse_existing=True)
             sub_id = sub.id
-        await service.drive_pending(db=db, stripe=stripe, subscription_id=sub_id, clock=clock)
+        await intents.drive_pending(db=db, stripe=stripe, subscription_id=sub_id, clock=clock)
         async with db.unit_of_work() as session:
             created = await service.render(session, await service.get(session, sub_id))
         response.headers["ETag"] = etag(created.version)
@@ -75,16 +73,12 @@ async def list_subscriptions(
         Query(description="`needs_attention`: requests a person must fix"),
     ] = None,
 ) -> Page[SubscriptionOut]:
-    stmt = select(Subscription)
-    tenant = principal.tenant_filter(tenant_id)
-    if tenant is not None:
-        stmt = stmt.where(Subscription.tenant_id == tenant)
-    if status is not None:
-        stmt = stmt.where(Subscription.status == status.value)
-    if sync_state is not None:
-        stmt = stmt.where(Subscription.sync_state == sync_state)
-    rows, cursor = await paginate(
-        session, stmt, keys=[Subscription.created_at, Subscription.id], params=page
+    rows, cursor = await repository.page(
+        session,
+        tenant_id=principal.tenant_filter(tenant_id),
+        status=status.value if status is not None else None,
+        sync_state=sync_state,
+        params=page,
     )
     items = [await service.render(session, sub) for sub in rows]
     return Page[SubscriptionOut](items=items, next_cursor=cursor)
@@ -122,7 +116,7 @@ async def change_subscription(
     downgrade. ``If-Match`` required; ``Idempotency-Key`` honoured."""
 
     async def action() -> SubscriptionOut:
-        changed = await service.change(
+        changed = await changes.change(
             db=db,
             stripe=stripe,
             subscription_id=str(subscription_id),
@@ -158,7 +152,7 @@ async def cancel_subscription(
     ``Idempotency-Key`` honoured."""
 
     async def action() -> SubscriptionOut:
-        canceled = await service.cancel(
+        canceled = await changes.cancel(
             db=db,
             stripe=stripe,
             subscription_id=str(subscription_id),
