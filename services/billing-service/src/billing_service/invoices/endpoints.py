@@ -22,7 +22,7 @@ from servicekit.deps import SessionDep
 from servicekit.errors import InvalidTransition, NotFound
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep
-from supportops_events.billing import InvoiceStatus
+from supportops_events.billing import CollectionMethod, InvoiceStatus
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
@@ -35,7 +35,7 @@ def out(invoice: Invoice) -> InvoiceOut:
         stripe_invoice_id=invoice.stripe_invoice_id,
         number=invoice.number,
         status=InvoiceStatus(invoice.status),
-        collection_method=invoice.collection_method,  # type: ignore[arg-type]
+        collection_method=CollectionMethod(invoice.collection_method),
         currency=invoice.currency,
         amount_due=invoice.amount_due,
         amount_paid=invoice.amount_paid,

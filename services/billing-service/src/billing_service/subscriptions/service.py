@@ -19,6 +19,7 @@ from billing_service.stripe_data import impossible_period
 from billing_service.stripe_time import ts
 from billing_service.subscriptions import repository
 from billing_service.subscriptions.schemas import (
+    SYNC_STATES,
     PendingChange,
     SubscriptionOut,
 )
@@ -72,7 +73,7 @@ def out(
         recurring_amount=plan.unit_amount * sub.seats if plan is not None else None,
         stripe_customer_id=sub.stripe_customer_id,
         stripe_subscription_id=sub.stripe_subscription_id,
-        sync_state=sub.sync_state,  # type: ignore[arg-type]
+        sync_state=SYNC_STATES.validate_python(sub.sync_state),
         attention_reason=sub.attention_reason,
         attention_detail=sub.attention_detail,
         current_period_start=sub.current_period_start,
