@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from billing_service.clock import Clock
-from billing_service.etags import check_if_match
 from billing_service.models import Plan
 from billing_service.plans import service as plans
 from billing_service.renewals import service as renewals
@@ -30,6 +29,7 @@ from billing_service.subscriptions.service import (
 )
 from servicekit.db import Database
 from servicekit.errors import InvalidTransition, Unprocessable
+from servicekit.etag import IfMatch
 from servicekit.outbox import publish
 from supportops_events.billing import (
     SubscriptionCanceled,
@@ -56,7 +56,7 @@ async def change(
     stripe: StripeGateway,
     subscription_id: str,
     body: SubscriptionChange,
-    if_match: str | None,
+    if_match: IfMatch,
     tenant_guard: Any,
     clock: Clock,
 ) -> SubscriptionOut:
@@ -66,7 +66,7 @@ async def change(
     async with db.unit_of_work() as session:
         sub = await get(session, subscription_id)
         tenant_guard(sub.tenant_id)
-        check_if_match(if_match, sub.version)
+        if_match.require(sub.version)
         if sub.sync_state != "synced" or sub.status in {"canceled", "incomplete_expired"}:
             raise InvalidTransition(f"a {sub.status} subscription cannot be changed")
         if sub.cancel_at_period_end:
@@ -197,14 +197,14 @@ async def cancel(
     stripe: StripeGateway,
     subscription_id: str,
     body: SubscriptionCancel,
-    if_match: str | None,
+    if_match: IfMatch,
     tenant_guard: Any,
     clock: Clock,
 ) -> SubscriptionOut:
     async with db.unit_of_work() as session:
         sub = await get(session, subscription_id)
         tenant_guard(sub.tenant_id)
-        check_if_match(if_match, sub.version)
+        if_match.require(sub.version)
         if sub.sync_state != "synced" or sub.status == "canceled":
             raise InvalidTransition(f"a {sub.status} subscription cannot be canceled")
         if body.at_period_end and sub.cancel_at_period_end:

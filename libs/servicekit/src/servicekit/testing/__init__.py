@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -32,6 +33,7 @@ from servicekit.settings import DEV_JWT_SECRET
 from supportops_events import Envelope, Event, EventDecodeError, UnknownEventType
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Event)
 
 # The local stack's addresses (SUPPORTOPS_PG_PORT / SUPPORTOPS_KAFKA_PORT), unless given.
 PG_ADMIN_URL = os.environ.get("SUPPORTOPS_PG_ADMIN_URL") or default_database_url(
@@ -302,3 +304,44 @@ async def known_tenant(
     tenant_id = tenant_id or str(uuid.uuid4())
     await deliver(app, sample(event_type, tenant_id=tenant_id, **fields))
     return tenant_id
+
+
+class TestClock:
+    """The one test clock: a fixed, timezone-aware UTC instant that the test moves.
+
+    Satisfies ``servicekit.clock.Clock`` (``now()``) and is callable like the old
+    function-shaped clocks. Put it in ``ServiceDefinition.clock`` or ``app.state.clock``.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, at: datetime) -> None:
+        self._at = self._utc(at)
+
+    @staticmethod
+    def _utc(at: datetime) -> datetime:
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("TestClock needs a timezone-aware datetime (UTC)")
+        return at.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def __call__(self) -> datetime:
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        self._at = self._utc(at)
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        """Move forward by ``delta`` or by ``timedelta(**kwargs)``; returns the new now."""
+        step = (delta or timedelta()) + timedelta(**kwargs)
+        self._at += step
+        return self._at
+
+
+def payload(envelope: Envelope, model: type[E]) -> E:
+    """``envelope.data`` as ``model``, asserted: typed access in tests, no ``type: ignore``."""
+    data = envelope.data
+    assert isinstance(data, model), f"{envelope.type} carries {type(data).__name__}, not {model}"
+    return data
