@@ -44,7 +44,7 @@ async def active_subscription(
     )
     assert response.status_code == 201, response.text
     sub: dict[str, Any] = response.json()
-    now = int(billing.clock().timestamp())
+    now = int(billing.clock.now().timestamp())
     start, end = now - (30 - period_days) * 86400, now + period_days * 86400
     event = stripe_event(
         "customer.subscription.updated",
@@ -126,7 +126,7 @@ async def test_manual_invoicing_renewal_is_announced_once_and_invoiced_once(
     assert [t["state"] for t in trackers.json()["items"]] == ["invoiced"]
 
     # the customer pays the renewal invoice: the renewal is completed
-    now = int(billing.clock().timestamp())
+    now = int(billing.clock.now().timestamp())
     paid = stripe_event(
         "invoice.paid",
         invoice_object(
@@ -151,7 +151,7 @@ async def test_manual_invoicing_renewal_is_announced_once_and_invoiced_once(
 async def test_stripe_automatic_renewal_invoice_is_recognised_not_duplicated(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    billing.clock.set(billing.clock() - timedelta(days=0))
+    billing.clock.set(billing.clock.now() - timedelta(days=0))
     sub, start, end = await active_subscription(billing, plan, period_days=10)
     tenant = sub["tenant_id"]
     await scan(billing)
@@ -203,7 +203,7 @@ async def test_a_claim_left_by_a_crashed_scan_is_taken_over_after_the_claim_time
         claimed = await session.execute(
             update(Renewal)
             .where(Renewal.subscription_id == sub["id"])
-            .values(issuing_since=billing.clock())
+            .values(issuing_since=billing.clock.now())
             .returning(Renewal.id)
         )
         assert claimed.first() is not None
@@ -428,7 +428,7 @@ async def test_a_renewal_ending_at_period_end_is_at_risk_until_withdrawn_or_ende
         (tracker,) = await trackers(billing, sub["tenant_id"])
         assert (tracker["state"], tracker["reason"]) == ("at_risk", "cancel_at_period_end")
 
-    now = int(billing.clock().timestamp()) + 30
+    now = int(billing.clock.now().timestamp()) + 30
     period = {"price_id": plan["stripe_price_id"], "quantity": 3}
     withdrawn = stripe_event(
         "customer.subscription.updated",

@@ -81,7 +81,7 @@ async def only_invoice(billing: BillingApp, tenant: str) -> dict[str, Any]:
 
 def base_time(billing: BillingApp) -> int:
     """Events a little before the worker's clock: Stripe created them, then sent them."""
-    return int(billing.clock().timestamp()) - 600
+    return int(billing.clock.now().timestamp()) - 600
 
 
 async def test_paid_delivered_before_finalized_of_the_same_second_stays_paid(

@@ -10,19 +10,19 @@ from fastapi import Depends, Request
 from pydantic import BaseModel
 from sqlalchemy import delete, func
 
-from servicekit.auth import Principal, Role, require_roles
+from servicekit.auth import Principal, Role
 from servicekit.db import Database
 from servicekit.idempotency import Idempotency
+from servicekit.roles import roles
 from servicekit.tables import idempotency_keys
 
-Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
-BillingStaff = Annotated[Principal, Depends(require_roles(Role.billing))]
-Reader = Annotated[
+BillingReader = Annotated[
     Principal,
-    Depends(
-        require_roles(Role.agent, Role.billing, Role.onboarding, Role.qa, Role.service, Role.admin)
-    ),
+    Depends(roles(Role.agent, Role.billing, Role.onboarding, Role.qa, Role.service)),
 ]
+"""Who reads plans, subscriptions, invoices and renewals: staff and services (admin
+always); a tenant-scoped token is then confined to its tenant. Writers use the kit's
+names (``servicekit.roles.Billing``, ``AdminOnly``)."""
 
 
 async def get_database(request: Request) -> Database:

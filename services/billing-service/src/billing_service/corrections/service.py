@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.corrections import repository
 from billing_service.corrections.schemas import CorrectionOut, CreditNoteIn, RefundIn
-from billing_service.invoices import repository as invoices
+from billing_service.invoices import repository as invoice_repository
+from billing_service.invoices import service as invoices
 from billing_service.models import Correction, Invoice
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.auth import Principal
 from servicekit.db import Database
-from servicekit.errors import InvalidTransition, NotFound, Unprocessable
+from servicekit.errors import NotFound, Unprocessable
 from servicekit.outbox import publish
 from supportops_events.billing import CreditNoteIssued, RefundIssued
 
@@ -48,7 +49,7 @@ def refund_issued(record: Correction, *, default_status: str) -> RefundIssued:
 
 
 async def _invoice(session: AsyncSession, invoice_id: str, principal: Principal) -> Invoice:
-    invoice = await invoices.get(session, invoice_id)
+    invoice = await invoice_repository.get(session, invoice_id)
     if invoice is None:
         raise Unprocessable("unknown invoice", code="unknown-invoice", field="invoice_id")
     principal.ensure_tenant(invoice.tenant_id, resource="invoice")
@@ -56,7 +57,7 @@ async def _invoice(session: AsyncSession, invoice_id: str, principal: Principal)
 
 
 async def _invoice_paid_by(session: AsyncSession, charge_id: str, principal: Principal) -> Invoice:
-    invoice = await invoices.paid_by_charge(session, charge_id)
+    invoice = await invoice_repository.paid_by_charge(session, charge_id)
     if invoice is None:
         raise Unprocessable(
             "no invoice of ours was paid by this charge",
@@ -84,8 +85,7 @@ async def issue_refund(
             # The charge's owner is the tenant of the invoice it paid, never the caller.
             invoice = await _invoice_paid_by(session, body.stripe_charge_id, principal)
         if invoice is not None:
-            if invoice.status != "paid":
-                raise InvalidTransition(f"a {invoice.status} invoice cannot be refunded")
+            invoices.ensure_action(invoice, "refunded")
             if body.amount is not None and body.amount > invoice.amount_paid:
                 raise Unprocessable("more than was paid", field="amount")
         tenant = invoice.tenant_id if invoice else None
@@ -126,8 +126,7 @@ async def issue_credit_note(
 ) -> CorrectionOut:
     async with db.unit_of_work() as session:
         invoice = await _invoice(session, str(body.invoice_id), principal)
-        if invoice.status not in {"open", "paid"}:
-            raise InvalidTransition(f"a {invoice.status} invoice cannot be credited")
+        invoices.ensure_action(invoice, "credited")
         if body.amount > invoice.amount_due:
             raise Unprocessable("more than the invoice asks for", field="amount")
         tenant, invoice_id = invoice.tenant_id, invoice.id

@@ -11,6 +11,7 @@ from billing_service.invoices import repository
 from billing_service.models import Invoice
 from billing_service.stripe_data import impossible_period
 from billing_service.stripe_time import ts
+from servicekit.errors import InvalidTransition
 from supportops_events.billing import CollectionMethod, InvoiceStatus
 
 KNOWN_STATUSES = {s.value for s in InvoiceStatus}
@@ -44,6 +45,28 @@ def join_status(current: str | None, incoming: str) -> str:
     if current in TERMINAL:
         return current
     return incoming if STATUS_RANK[incoming] > STATUS_RANK[current] else current
+
+
+ACTIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"credited", "sent", "void"}),
+    "uncollectible": frozenset({"void"}),
+    "paid": frozenset({"credited", "refunded"}),
+}
+"""What a request may do to an invoice in each status (draft and void: nothing)."""
+_VERBS = {"credited": "credited", "sent": "sent", "void": "voided", "refunded": "refunded"}
+
+
+def ensure_action(invoice: Invoice, requested: str) -> None:
+    """409 ``invalid-transition`` (the kit's one body) unless ``requested`` is allowed."""
+    allowed = ACTIONS.get(invoice.status, frozenset())
+    if requested not in allowed:
+        raise InvalidTransition(
+            "invoice",
+            current=invoice.status,
+            requested=requested,
+            allowed=allowed,
+            detail=f"a {invoice.status} invoice cannot be {_VERBS[requested]}",
+        )
 
 
 MirrorOutcome = Literal["applied", "stale", "unmatched", "refetch", "rejected"]

@@ -184,7 +184,13 @@ async def archive(
         plan = await get(session, plan_id, lock=True)
         if_match.require(plan.version)
         if plan.archived_at is not None and not _price_to_deactivate(plan):
-            raise InvalidTransition("the plan is already archived", code="plan-archived")
+            raise InvalidTransition(
+                "plan",
+                current="archived",
+                requested="archived",
+                allowed=[],
+                detail="the plan is already archived",
+            )
         if plan.archived_at is None:
             plan.archived_at = now
             plan.version += 1

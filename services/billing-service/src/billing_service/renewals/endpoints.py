@@ -8,15 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from billing_service.clock import ClockDep
 from billing_service.config import BillingSettings
-from billing_service.deps import Admin, DatabaseDep, Reader
+from billing_service.deps import BillingReader, DatabaseDep
 from billing_service.renewals import repository, scan
 from billing_service.renewals.lifecycle import RenewalState
 from billing_service.stripe_gateway import StripeDep
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import AdminOnly
 
 router = APIRouter(prefix="/v1/renewals", tags=["renewals"])
 
@@ -47,7 +48,7 @@ class ScanOut(BaseModel):
 @router.get("", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_renewals(
     session: SessionDep,
-    principal: Reader,
+    principal: BillingReader,
     page: PageDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
     state: RenewalState | None = None,
@@ -66,7 +67,7 @@ async def list_renewals(
 
 @router.post("/scan")
 async def run_scan(
-    request: Request, principal: Admin, db: DatabaseDep, stripe: StripeDep, clock: ClockDep
+    request: Request, principal: AdminOnly, db: DatabaseDep, stripe: StripeDep, clock: ClockDep
 ) -> ScanOut:
     """The same scan as the ``renewal-scan`` command (idempotent; safe to run any time)."""
     settings: BillingSettings = request.app.state.settings

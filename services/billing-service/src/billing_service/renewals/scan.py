@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from billing_service.clock import Clock
 from billing_service.dunning import service as dunning
 from billing_service.invoices import repository as invoices
 from billing_service.models import Invoice
@@ -26,6 +25,7 @@ from billing_service.renewals.service import (
 )
 from billing_service.renewals.terms import context
 from billing_service.stripe_gateway import StripeGateway
+from servicekit.clock import Clock
 from servicekit.db import Database
 from supportops_events.billing import (
     CollectionMethod,
@@ -61,7 +61,7 @@ async def scan(
     """Idempotent: run it as often as you like, and concurrently; every event is emitted
     once per period and at most one renewal invoice is issued per subscription and period."""
     report = ScanReport()
-    now = clock()
+    now = clock.now()
     await _announce(db=db, now=now, window_days=window_days, report=report)
     await _check_payment_methods(db=db, stripe=stripe, now=now, report=report)
     # Renewals whose period started without an invoice: claim, then issue outside locks.

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from billing_service.clock import Clock
 from billing_service.models import Plan
 from billing_service.plans import service as plans
 from billing_service.renewals import service as renewals
@@ -21,14 +20,16 @@ from billing_service.subscriptions.schemas import (
 )
 from billing_service.subscriptions.service import (
     clear_pending,
+    ensure_action,
     event_fields,
     fields_of,
     get,
     render,
     supersede_older_events,
 )
+from servicekit.clock import Clock
 from servicekit.db import Database
-from servicekit.errors import InvalidTransition, Unprocessable
+from servicekit.errors import Unprocessable
 from servicekit.etag import IfMatch
 from servicekit.outbox import publish
 from supportops_events.billing import (
@@ -67,10 +68,7 @@ async def change(
         sub = await get(session, subscription_id)
         tenant_guard(sub.tenant_id)
         if_match.require(sub.version)
-        if sub.sync_state != "synced" or sub.status in {"canceled", "incomplete_expired"}:
-            raise InvalidTransition(f"a {sub.status} subscription cannot be changed")
-        if sub.cancel_at_period_end:
-            raise InvalidTransition("the subscription ends at period end and cannot be changed")
+        ensure_action(sub, "changed")
         assert sub.plan_id is not None
         old_plan = await plans.get(session, sub.plan_id)
         new_plan = old_plan
@@ -151,7 +149,7 @@ async def change(
         # even if a webhook touched the row meanwhile (If-Match was checked before).
         sub = await get(session, subscription_id, lock=True)
         previous_plan, previous_seats = old_plan.code, sub.seats
-        now = clock()
+        now = clock.now()
         changed: list[str] = []
         effective: Literal["now", "period_end"] | None = None
         match kind:
@@ -205,10 +203,7 @@ async def cancel(
         sub = await get(session, subscription_id)
         tenant_guard(sub.tenant_id)
         if_match.require(sub.version)
-        if sub.sync_state != "synced" or sub.status == "canceled":
-            raise InvalidTransition(f"a {sub.status} subscription cannot be canceled")
-        if body.at_period_end and sub.cancel_at_period_end:
-            raise InvalidTransition("the subscription already ends at period end")
+        ensure_action(sub, "cancel_at_period_end" if body.at_period_end else "canceled")
         stripe_sub, version, schedule_id = (
             sub.stripe_subscription_id,
             sub.version,
@@ -229,7 +224,7 @@ async def cancel(
         sub = await get(session, subscription_id, lock=True)
         assert sub.plan_id is not None
         plan = await plans.get(session, sub.plan_id)
-        now = clock()
+        now = clock.now()
         sub.canceled_at, sub.cancel_reason = now, body.reason
         sub.cancel_announced_at = now
         clear_pending(sub)

@@ -7,8 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from billing_service.clock import ClockDep
-from billing_service.deps import BillingStaff, DatabaseDep, Reader, run_idempotent
+from billing_service.deps import BillingReader, DatabaseDep, run_idempotent
 from billing_service.stripe_gateway import StripeDep
 from billing_service.subscriptions import changes, intents, repository, service
 from billing_service.subscriptions.schemas import (
@@ -19,10 +18,12 @@ from billing_service.subscriptions.schemas import (
     SyncState,
 )
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.etag import PRECONDITION_RESPONSES, IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Billing
 from supportops_events.billing import SubscriptionStatus
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
@@ -36,7 +37,7 @@ router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 )
 async def create_subscription(
     body: SubscriptionIn,
-    principal: BillingStaff,
+    principal: Billing,
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
@@ -64,7 +65,7 @@ async def create_subscription(
 @router.get("", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_subscriptions(
     session: SessionDep,
-    principal: Reader,
+    principal: BillingReader,
     page: PageDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
     status: SubscriptionStatus | None = None,
@@ -86,7 +87,7 @@ async def list_subscriptions(
 
 @router.get("/{subscription_id}", dependencies=[owned(path={"subscription_id": "subscription"})])
 async def get_subscription(
-    subscription_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
+    subscription_id: uuid.UUID, session: SessionDep, principal: BillingReader, response: Response
 ) -> SubscriptionOut:
     sub = await service.get(session, str(subscription_id))
     principal.ensure_tenant(sub.tenant_id, resource="subscription")
@@ -103,7 +104,7 @@ async def get_subscription(
 async def change_subscription(
     subscription_id: uuid.UUID,
     body: SubscriptionChange,
-    principal: BillingStaff,
+    principal: Billing,
     db: DatabaseDep,
     stripe: StripeDep,
     clock: ClockDep,
@@ -140,7 +141,7 @@ async def change_subscription(
 async def cancel_subscription(
     subscription_id: uuid.UUID,
     body: SubscriptionCancel,
-    principal: BillingStaff,
+    principal: Billing,
     db: DatabaseDep,
     stripe: StripeDep,
     clock: ClockDep,

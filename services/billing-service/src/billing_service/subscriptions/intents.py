@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_service.clock import Clock
 from billing_service.models import Plan, Subscription
 from billing_service.plans import service as plans
 from billing_service.stripe_gateway import StripeGateway, StripeRejected
@@ -40,6 +39,7 @@ from billing_service.subscriptions.service import (
     resolve_followup,
     valid_period,
 )
+from servicekit.clock import Clock
 from servicekit.context import capture_context, resume_context
 from servicekit.db import Database
 from servicekit.errors import Conflict, Unprocessable
@@ -258,7 +258,7 @@ async def _drive_pending(
                 session,
                 subscription_id=subscription_id,
                 error=str(exc)[:2000],
-                next_sync_at=clock() + backoff,
+                next_sync_at=clock.now() + backoff,
             )
         raise
     async with db.unit_of_work() as session:
@@ -271,8 +271,8 @@ async def _drive_pending(
             sub.stripe_customer_id = str(customer_id)
             sub.stripe_subscription_id = str(remote["id"])
             sub.stripe_item_id = str(items[0]["id"]) if items else None
-            sub.current_period_start = start or clock()
-            sub.current_period_end = end or (clock() + timedelta(days=30))
+            sub.current_period_start = start or clock.now()
+            sub.current_period_end = end or (clock.now() + timedelta(days=30))
             sub.sync_state = "synced"
             sub.sync_error = None
             sub.next_sync_at = None
@@ -280,9 +280,11 @@ async def _drive_pending(
             trial_end = ts(remote.get("trial_end")) if remote.get("trial_end") else None
             await publish(
                 session,
-                SubscriptionCreated(**event_fields(sub, plan, now=clock()), trial_end=trial_end),
+                SubscriptionCreated(
+                    **event_fields(sub, plan, now=clock.now()), trial_end=trial_end
+                ),
             )
-            await resolve_followup(session, sub=sub, now=clock())
+            await resolve_followup(session, sub=sub, now=clock.now())
         await session.flush()
         session.expunge(sub)
     return sub

@@ -23,7 +23,7 @@ from billing_service.subscriptions.schemas import (
     PendingChange,
     SubscriptionOut,
 )
-from servicekit.errors import NotFound
+from servicekit.errors import InvalidTransition, NotFound
 from servicekit.outbox import publish
 from supportops_events.billing import (
     BillingFollowupRequired,
@@ -137,6 +137,46 @@ async def get(session: AsyncSession, subscription_id: str, *, lock: bool = False
     if sub is None:
         raise NotFound("subscription not found")
     return sub
+
+
+# --- what a request may still do -----------------------------------------------------------
+
+
+def actions_allowed(sub: Subscription) -> list[str]:
+    """What a subscription in its state can still be asked to do: be ``changed``, set to
+    end at the period end (``cancel_at_period_end``), be ``canceled`` now."""
+    if sub.sync_state != "synced" or sub.status == SubscriptionStatus.canceled.value:
+        return []
+    allowed = {"canceled"}
+    if not sub.cancel_at_period_end:
+        allowed.add("cancel_at_period_end")
+        if sub.status != SubscriptionStatus.incomplete_expired.value:
+            allowed.add("changed")
+    return sorted(allowed)
+
+
+_VERBS = {
+    "changed": "changed",
+    "cancel_at_period_end": "set to end at period end",
+    "canceled": "canceled",
+}
+
+
+def ensure_action(sub: Subscription, requested: str) -> None:
+    """409 ``invalid-transition`` (the kit's one body) unless ``requested`` is allowed."""
+    allowed = actions_allowed(sub)
+    if requested in allowed:
+        return
+    verb = _VERBS[requested]
+    if sub.sync_state != "synced":
+        detail = f"a subscription not on Stripe yet ({sub.sync_state}) cannot be {verb}"
+    elif sub.cancel_at_period_end and sub.status != SubscriptionStatus.canceled.value:
+        detail = f"the subscription already ends at period end: it cannot be {verb}"
+    else:
+        detail = f"a {sub.status} subscription cannot be {verb}"
+    raise InvalidTransition(
+        "subscription", current=sub.status, requested=requested, allowed=allowed, detail=detail
+    )
 
 
 # --- follow-ups about the request itself --------------------------------------------------

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_service.clock import Clock
 from billing_service.models import StripeEvent
 from billing_service.plans import service as plans
 from billing_service.stripe_gateway import StripeGateway
@@ -29,6 +28,7 @@ from billing_service.webhooks.metrics import (
     EVENTS_PROCESSED,
     OBJECTS_REFETCHED,
 )
+from servicekit.clock import Clock
 from servicekit.context import resume_context
 from servicekit.db import Database
 
@@ -92,8 +92,8 @@ class StripeWorker:
         """One round: re-drive pending subscriptions and archived plans whose Stripe price
         is still active, then process stored events."""
         async with self.db.unit_of_work() as session:
-            pending = await subscriptions.pending_ids(session, now=self.clock())
-            now = self.clock()
+            pending = await subscriptions.pending_ids(session, now=self.clock.now())
+            now = self.clock.now()
             archived = await plans.archived_with_active_price(
                 session, archived_before=now - timedelta(minutes=1)
             )
@@ -125,7 +125,7 @@ class StripeWorker:
         Stripe object, order is kept: once an object's event fails (or waits, or another
         replica holds it), that object's later events wait for the next round, so a
         retry never finds a newer state applied before it."""
-        now = self.clock()
+        now = self.clock.now()
         async with self.db.unit_of_work() as session:
             rows = await repository.unprocessed(session, limit=200)
             await _measure_pending(session)
@@ -148,7 +148,7 @@ class StripeWorker:
         return done
 
     async def _process_one(self, event_id: str) -> bool:
-        now = self.clock()
+        now = self.clock.now()
         fetched: dict[str, Any] | None = None
         event_type = "unknown"
         try:
