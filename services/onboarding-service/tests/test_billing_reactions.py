@@ -13,7 +13,7 @@ from onboarding_fixtures import OPERATOR
 from sqlalchemy import select
 
 from onboarding_service.config import OnboardingSettings
-from onboarding_service.scans import apply_scheduled_suspensions
+from onboarding_service.scans.service import apply_scheduled_suspensions
 from servicekit.db import Database
 from servicekit.tables import inbox
 from servicekit.testing import eventually, send_events

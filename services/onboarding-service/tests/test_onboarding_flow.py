@@ -10,7 +10,7 @@ import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR
 
 from onboarding_service.config import OnboardingSettings
-from onboarding_service.scans import apply_scheduled_suspensions
+from onboarding_service.scans.service import apply_scheduled_suspensions
 from servicekit.db import Database
 from servicekit.testing import eventually, send_events
 from supportops_events.samples import sample

@@ -13,7 +13,7 @@ from onboarding_fixtures import OPERATOR, ShiftableClock
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
-from onboarding_service.checklist.endpoints import stuck_onboardings
+from onboarding_service.checklist.repository import stuck_onboardings
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.main import create_app
 from onboarding_service.models import Tenant

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR
 
-from onboarding_service.scans import run_inactive_user_scan
+from onboarding_service.scans.service import run_inactive_user_scan
 from servicekit.db import Database
 from servicekit.testing import auth
 

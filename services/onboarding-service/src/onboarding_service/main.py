@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from onboarding_service.access.confirmation import CodeGenerator, random_code
+from onboarding_service.access.endpoints import router as access_router
 from onboarding_service.checklist.endpoints import router as checklist_router
 from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import build_events
 from onboarding_service.ownership import ownership
-from onboarding_service.scan_endpoints import router as scans_router
+from onboarding_service.provisioning.endpoints import router as provisioning_router
+from onboarding_service.scans.endpoints import router as scans_router
 from onboarding_service.schedule import build_jobs
 from onboarding_service.tenants.endpoints import router as tenants_router
 from onboarding_service.users.endpoints import router as users_router
@@ -53,7 +55,14 @@ def create_app(
             settings=settings,
             title="supportops onboarding-service",
             description=DESCRIPTION,
-            routers=[tenants_router, users_router, checklist_router, scans_router],
+            routers=[
+                provisioning_router,
+                tenants_router,
+                users_router,
+                access_router,
+                checklist_router,
+                scans_router,
+            ],
             events=build_events(clock=clock, settings=settings, codes=codes),
             produces=PRODUCES,
             ownership=ownership,

@@ -8,13 +8,12 @@ import logging
 
 from fastapi import FastAPI
 from prometheus_client import Gauge
-from sqlalchemy import func, select
 
 from onboarding_service.billing.service import churn_delay
-from onboarding_service.checklist.endpoints import stuck_onboardings
+from onboarding_service.checklist.service import count_stuck
 from onboarding_service.clock import Clock
 from onboarding_service.config import OnboardingSettings
-from onboarding_service.scans import apply_scheduled_suspensions, run_inactive_user_scan
+from onboarding_service.scans.service import apply_scheduled_suspensions, run_inactive_user_scan
 from servicekit.scheduler import Job
 
 logger = logging.getLogger("onboarding_service.schedule")
@@ -43,9 +42,8 @@ def build_jobs(app: FastAPI, settings: OnboardingSettings) -> list[Job]:
 
     async def stuck_onboarding_scan() -> None:
         # the checklist's own "stuck" query, as a number to alert on and a log line
-        stuck = stuck_onboardings(clock().now()).subquery()
         async with app.state.db.unit_of_work() as session:
-            count = int(await session.scalar(select(func.count()).select_from(stuck)) or 0)
+            count = await count_stuck(session, clock().now())
         STUCK_ONBOARDINGS.labels("onboarding-service").set(count)
         if count:
             logger.warning("%d onboarding(s) have an overdue step: GET /v1/onboarding/stuck", count)

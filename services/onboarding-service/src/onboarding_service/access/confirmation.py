@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from onboarding_service.access import repository
 from onboarding_service.models import AccessConfirmation
 from servicekit.outbox import publish
 from supportops_events import onboarding as ev
@@ -89,8 +90,7 @@ async def open_confirmation(
         status="pending",
         created_at=now,
     )
-    session.add(confirmation)
-    await session.flush()
+    await repository.add_confirmation(session, confirmation)
     if drop is not None:
         # the development stand-in for the mail to the user's registered address
         await asyncio.to_thread(_drop_code, Path(drop), confirmation.request_id, code)

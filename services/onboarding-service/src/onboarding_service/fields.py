@@ -1,5 +1,6 @@
-"""String types of the API: bounded, and free of control characters (PostgreSQL refuses NUL,
-and nobody's name contains a bell)."""
+"""The string field types the feature schemas share (``servicekit.fields`` has the kit's):
+bounded, and free of control characters (PostgreSQL refuses NUL, and nobody's name contains
+a bell)."""
 
 from __future__ import annotations
 
