@@ -22,7 +22,7 @@ from onboarding_service.provisioning import service
 from onboarding_service.provisioning.schemas import TenantCreated
 from onboarding_service.tenants import service as tenants
 from onboarding_service.tenants.schemas import TenantCreate, TenantOut, TenantSettable, tenant_out
-from onboarding_service.users.schemas import InvitationOut, user_out
+from onboarding_service.users.schemas import invitation_out
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Forbidden
@@ -60,11 +60,7 @@ async def create_tenant(
     )
     out = TenantCreated(
         tenant=tenant_out(tenant, list(body.domains)),
-        admin_invitation=InvitationOut(
-            user=user_out(admin),
-            invitation_token=token,
-            expires_at=admin.invitation_expires_at,  # type: ignore[arg-type]
-        ),
+        admin_invitation=invitation_out(admin, token),
     )
     headers = {"ETag": etag(tenant.version), "Location": f"/v1/tenants/{tenant.id}"}
     response.headers.update(headers)

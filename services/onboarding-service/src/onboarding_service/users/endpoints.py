@@ -33,6 +33,7 @@ from onboarding_service.users.schemas import (
     SignInOutcome,
     UserOut,
     UserSettable,
+    invitation_out,
     user_out,
 )
 from onboarding_service.users.status import UserRole, UserStatus
@@ -90,11 +91,7 @@ async def invite(
         now=clock.now(),
         ttl=timedelta(hours=settings.invitation_ttl_hours),
     )
-    out = InvitationOut(
-        user=user_out(user),
-        invitation_token=token,
-        expires_at=user.invitation_expires_at,  # type: ignore[arg-type]
-    )
+    out = invitation_out(user, token)
     headers = {"Location": f"/v1/users/{user.id}", "ETag": etag(user.version)}
     response.headers.update(headers)
     return await idem.complete(session, out, status_code=201, headers=headers)  # type: ignore[no-any-return]

@@ -59,6 +59,15 @@ class InvitationOut(BaseModel):
     expires_at: datetime
 
 
+def invitation_out(user: User, token: str) -> InvitationOut:
+    """A user just invited (or invited again) with the token handed out once."""
+    # every new token comes with its expiry (users.invitations.new_invitation)
+    assert user.invitation_expires_at is not None
+    return InvitationOut(
+        user=user_out(user), invitation_token=token, expires_at=user.invitation_expires_at
+    )
+
+
 class InviteIn(Strict):
     email: Email
     name: Name | None = None
