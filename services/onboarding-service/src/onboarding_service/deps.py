@@ -1,28 +1,27 @@
-"""Dependencies shared by the feature routers: who may call, the settings, the tenant a path
-names (``load_tenant``), and the If-Match contract."""
+"""Dependencies shared by the feature routers: the reader role set of this service, the
+settings, and the tenant a path names (``load_tenant``). The other role aliases are
+``servicekit.roles``; If-Match is ``servicekit.etag``."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onboarding_service import repository
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.models import Tenant
-from servicekit.auth import Principal, Role, require_roles
-from servicekit.errors import NotFound, PreconditionFailed, PreconditionRequired
+from servicekit.auth import Principal, Role
+from servicekit.errors import NotFound
+from servicekit.roles import roles
 
-Operator = Annotated[Principal, Depends(require_roles(Role.onboarding))]
-"""Onboarding specialists (admin always passes)."""
-Reader = Annotated[
-    Principal, Depends(require_roles(Role.onboarding, Role.agent, Role.billing, Role.service))
+TenantReader = Annotated[
+    Principal, Depends(roles(Role.onboarding, Role.agent, Role.billing, Role.service))
 ]
-IdentitySystem = Annotated[Principal, Depends(require_roles(Role.service))]
-"""The identity system reporting sign-ins and lockouts."""
-OperatorOrService = Annotated[Principal, Depends(require_roles(Role.onboarding, Role.service))]
+"""Who may read tenants, users and checklists: onboarding, agents, billing and services
+(admin always; a tenant token is confined to its tenant)."""
 
 
 async def get_settings(request: Request) -> OnboardingSettings:
@@ -52,37 +51,3 @@ async def load_tenant(
     if tenant is None:
         raise NotFound("tenant not found")
     return tenant
-
-
-IfMatchHeader = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=64,
-        description="The ETag of the resource as last read; required on updates",
-    ),
-]
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def check_if_match(if_match: str | None, *, version: int, required: bool) -> None:
-    """428 when required and missing, 412 when it names another version."""
-    if if_match is None:
-        if required:
-            raise PreconditionRequired(
-                "send If-Match with the ETag you last read", code="if-match-required"
-            )
-        return
-    candidates = [c.strip() for c in if_match.split(",")]
-    if "*" in candidates:
-        return
-    for candidate in candidates:
-        # lenient about quoting: a bare version number names the same ETag
-        if candidate.removeprefix("W/").strip('"') == str(version):
-            return
-    raise PreconditionFailed(
-        "the resource changed since you read it", code="etag-mismatch", current_etag=etag(version)
-    )

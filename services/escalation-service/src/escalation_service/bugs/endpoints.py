@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs import repository, service
@@ -37,9 +37,8 @@ from servicekit.errors import (
     BadRequest,
     Forbidden,
     NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
 )
+from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep, paginate
@@ -52,10 +51,6 @@ IDENT_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
 Reporter = Annotated[Principal, Depends(require_roles(Role.agent, Role.qa))]
 Reader = Annotated[Principal, Depends(require_roles(Role.agent, Role.qa, Role.service))]
 Qa = Annotated[Principal, Depends(require_roles(Role.qa))]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", max_length=64, description="The ETag of the bug as last read"),
-]
 
 
 async def _settings(request: Request) -> EscalationSettings:
@@ -70,21 +65,6 @@ async def _tracker(request: Request) -> QaTracker:
 
 SettingsDep = Annotated[EscalationSettings, Depends(_settings)]
 TrackerDep = Annotated[QaTracker, Depends(_tracker)]
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(value: str | None, *, required: bool) -> int | None:
-    if value is None:
-        if required:
-            raise PreconditionRequired("send If-Match with the ETag of the bug")
-        return None
-    raw = value.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
-        raise PreconditionFailed("If-Match does not name a version of this bug")
-    return int(raw)
 
 
 async def _visible_bug(
@@ -147,8 +127,7 @@ async def create_bug(
     response: Response,
 ) -> BugCreateResult:
     """File a bug report; a duplicate of an open bug links its tickets there instead."""
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     principal.ensure_tenant(body.tenant_id, resource="tenant")
     for ref in body.linked_tickets:
         principal.ensure_tenant(ref.tenant_id, resource="tenant")
@@ -178,7 +157,7 @@ async def create_bug(
     response.status_code = status
     headers = {"ETag": etag(result.bug.version), "Location": f"/v1/bugs/{result.bug.id}"}
     response.headers.update(headers)
-    return await idem.complete(session, out, status_code=status, headers=headers)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=status, headers=headers)
 
 
 @router.post(
@@ -270,14 +249,11 @@ async def update_bug(
     principal: Reporter,
     clock: ClockDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> BugDetail:
-    if if_match is None:
-        parse_if_match(if_match, required=True)  # 428 before anything else
+    if_match.require_present()  # 428 before anything else
     bug = await _visible_bug(session, principal, bug_id, for_update=True, to_change=True)
     merged = service.merged_report(bug, patch=body, tenant_scope=principal.tenant_id)
-    version = parse_if_match(if_match, required=True)  # after validation: bad input is a 422
-    assert version is not None
     if "affected_tenants" in body:
         for tenant in merged.affected_tenants:
             principal.ensure_tenant(tenant, resource="tenant")
@@ -285,7 +261,7 @@ async def update_bug(
         session,
         bug=bug,
         merged=merged,
-        if_match=version,
+        if_match=if_match,
         ctx=_ctx(principal, clock),
         tenant_scope=principal.tenant_id,
     )
@@ -303,13 +279,11 @@ async def transition_bug(
     settings: SettingsDep,
     tracker: TrackerDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> BugDetail:
     """Move the bug along its workflow (409 ``invalid-transition`` when not allowed)."""
-    version = parse_if_match(if_match, required=False)
     bug = await _visible_bug(session, principal, bug_id, for_update=True, to_change=True)
-    if version is not None and version != bug.version:
-        raise PreconditionFailed("the bug changed since it was read", current_version=bug.version)
+    if_match.check(bug.version)
     await service.transition(
         session,
         bug=bug,
@@ -333,14 +307,13 @@ async def record_reproduction(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> ReproductionOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     bug = await _visible_bug(session, principal, bug_id, for_update=True, to_change=True)
     reproduction = await service.record_reproduction(
         session, bug=bug, attempt=body, ctx=_ctx(principal, clock)
     )
     out = _reproduction_out(reproduction)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.get("/bugs/{bug_id}/reproductions", dependencies=[owned(path={"bug_id": "bug"})])

@@ -39,7 +39,8 @@ from escalation_service.bugs.workflow import (
 from escalation_service.impact.service import impact_of, ticket_views
 from escalation_service.models import Bug, BugHistory, BugLink, Reproduction
 from escalation_service.tracker.base import QaTracker, TrackerIssue
-from servicekit.errors import Conflict, PreconditionFailed, Unprocessable
+from servicekit.errors import Conflict, Unprocessable
+from servicekit.etag import IfMatch
 from servicekit.merge_patch import apply_merge_patch
 from servicekit.outbox import publish
 from supportops_events.escalation import (
@@ -552,14 +553,13 @@ async def update_report(
     *,
     bug: Bug,
     merged: BugSettable,
-    if_match: int,
+    if_match: IfMatch,
     ctx: Context,
     tenant_scope: str | None = None,
 ) -> Bug:
     """Store the merged report. A tenant-scoped editor sees only its own tenant among the
     affected ones, so the tenants it cannot see are kept whatever list it sends."""
-    if if_match != bug.version:
-        raise PreconditionFailed("the bug changed since it was read", current_version=bug.version)
+    if_match.require(bug.version)
     if BugState(bug.status) == BugState.closed or bug.duplicate_of_id is not None:
         raise Conflict("a closed or merged bug cannot be edited", code="bug-closed")
     bug.title, bug.summary = merged.title, merged.summary

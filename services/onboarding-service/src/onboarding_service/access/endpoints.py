@@ -13,12 +13,13 @@ from fastapi.responses import JSONResponse
 from onboarding_service.access import service as access
 from onboarding_service.access.schemas import AccessActionIn, AccessActionOut
 from onboarding_service.clock import ClockDep
-from onboarding_service.deps import Operator, SettingsDep
+from onboarding_service.deps import SettingsDep
 from onboarding_service.users import service as users
 from onboarding_service.users.schemas import user_out
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, problem_response
+from servicekit.roles import Operator
 
 router = APIRouter(prefix="/v1", tags=["users"])
 

@@ -20,13 +20,14 @@ from onboarding_service.checklist.schemas import (
 )
 from onboarding_service.checklist.steps import Step
 from onboarding_service.clock import ClockDep
-from onboarding_service.deps import Operator, Reader, load_tenant
+from onboarding_service.deps import TenantReader, load_tenant
 from onboarding_service.models import OnboardingStep, Tenant
 from onboarding_service.tenants.lifecycle import TenantStatus
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Operator
 
 router = APIRouter(prefix="/v1", tags=["onboarding"])
 
@@ -75,7 +76,7 @@ async def checklist_of(session: AsyncSession, tenant: Tenant, now: datetime) -> 
     summary="The onboarding checklist and report",
 )
 async def get_checklist(
-    tenant_id: uuid.UUID, session: SessionDep, principal: Reader, clock: ClockDep
+    tenant_id: uuid.UUID, session: SessionDep, principal: TenantReader, clock: ClockDep
 ) -> ChecklistOut:
     tenant = await load_tenant(session, principal, tenant_id)
     return await checklist_of(session, tenant, clock.now())
@@ -110,19 +111,18 @@ async def send_welcome(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> WelcomeOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
     message = await service.send_welcome(
         session, tenant=tenant, template=body.template, by=principal.subject, now=clock.now()
     )
     out = WelcomeOut.model_validate(message, from_attributes=True)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.get("/onboarding/stuck", summary="Onboardings with an overdue step")
 async def stuck(
-    session: SessionDep, principal: Reader, page: PageDep, clock: ClockDep
+    session: SessionDep, principal: TenantReader, page: PageDep, clock: ClockDep
 ) -> Page[StuckOnboarding]:
     now = clock.now()
     rows, cursor = await service.stuck_page(

@@ -10,14 +10,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Response
 
 from onboarding_service.clock import ClockDep
-from onboarding_service.deps import (
-    IfMatchHeader,
-    Operator,
-    SettingsDep,
-    check_if_match,
-    etag,
-    load_tenant,
-)
+from onboarding_service.deps import SettingsDep, load_tenant
 from onboarding_service.provisioning import service
 from onboarding_service.provisioning.schemas import TenantCreated
 from onboarding_service.tenants import service as tenants
@@ -26,8 +19,10 @@ from onboarding_service.users.schemas import invitation_out
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Forbidden
+from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
+from servicekit.roles import Operator
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
@@ -47,8 +42,7 @@ async def create_tenant(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> TenantCreated:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     if principal.tenant_id is not None:
         raise Forbidden("a tenant-scoped token cannot create tenants", code="tenant-scoped")
     tenant, admin, token = await service.create_tenant(
@@ -64,7 +58,7 @@ async def create_tenant(
     )
     headers = {"ETag": etag(tenant.version), "Location": f"/v1/tenants/{tenant.id}"}
     response.headers.update(headers)
-    return await idem.complete(session, out, status_code=201, headers=headers)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201, headers=headers)
 
 
 @router.patch(
@@ -81,12 +75,12 @@ async def update_tenant(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-    if_match: IfMatchHeader = None,
+    if_match: IfMatchHeader,
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
     # invalid input is refused (422) before the precondition is looked at (412)
     merged = tenants.merged_settable(tenant, body)
-    check_if_match(if_match, version=tenant.version, required=True)
+    if_match.require(tenant.version)
     await service.update_tenant(
         session,
         tenant=tenant,

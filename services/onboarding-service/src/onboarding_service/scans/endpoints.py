@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Request
 
 from onboarding_service.billing.service import churn_delay
 from onboarding_service.clock import ClockDep
-from onboarding_service.deps import Operator, SettingsDep
+from onboarding_service.deps import SettingsDep
 from onboarding_service.scans import service
 from onboarding_service.scans.schemas import (
     InactiveScanIn,
@@ -23,6 +23,7 @@ from servicekit.authz import owned
 from servicekit.db import Database
 from servicekit.deps import SessionDep
 from servicekit.errors import Forbidden
+from servicekit.roles import Operator
 
 router = APIRouter(prefix="/v1/scans", tags=["scans"])
 

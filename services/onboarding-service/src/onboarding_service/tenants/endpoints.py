@@ -9,14 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 
 from onboarding_service.clock import ClockDep
-from onboarding_service.deps import (
-    IfMatchHeader,
-    Operator,
-    Reader,
-    check_if_match,
-    etag,
-    load_tenant,
-)
+from onboarding_service.deps import TenantReader, load_tenant
 from onboarding_service.fields import SearchText
 from onboarding_service.tenants import service
 from onboarding_service.tenants.lifecycle import TenantStatus
@@ -28,7 +21,9 @@ from onboarding_service.tenants.schemas import (
 )
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
+from servicekit.etag import IfMatchHeader, etag
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Operator
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
@@ -36,7 +31,7 @@ router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 @router.get("", summary="List tenants (newest last)")
 async def list_tenants(
     session: SessionDep,
-    principal: Reader,
+    principal: TenantReader,
     page: PageDep,
     status: TenantStatus | None = None,
     plan_code: Annotated[PlanCode | None, Query()] = None,
@@ -59,7 +54,7 @@ async def list_tenants(
     summary="Read a tenant (ETag)",
 )
 async def get_tenant(
-    tenant_id: uuid.UUID, response: Response, session: SessionDep, principal: Reader
+    tenant_id: uuid.UUID, response: Response, session: SessionDep, principal: TenantReader
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id)
     response.headers["ETag"] = etag(tenant.version)
@@ -79,10 +74,10 @@ async def change_status(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-    if_match: IfMatchHeader = None,
+    if_match: IfMatchHeader,
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
-    check_if_match(if_match, version=tenant.version, required=False)
+    if_match.check(tenant.version)
     await service.change_status(
         session, tenant=tenant, target=body.status, now=clock.now(), reason=body.reason
     )
@@ -102,11 +97,11 @@ async def churn_tenant(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-    if_match: IfMatchHeader = None,
+    if_match: IfMatchHeader,
     body: Annotated[ChurnIn | None, Body()] = None,
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
-    check_if_match(if_match, version=tenant.version, required=False)
+    if_match.check(tenant.version)
     reason = body.reason if body is not None else None
     await service.change_status(
         session, tenant=tenant, target=TenantStatus.churned, now=clock.now(), reason=reason

@@ -10,17 +10,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onboarding_service.clock import ClockDep
-from onboarding_service.deps import (
-    IdentitySystem,
-    IfMatchHeader,
-    Operator,
-    OperatorOrService,
-    Reader,
-    SettingsDep,
-    check_if_match,
-    etag,
-    load_tenant,
-)
+from onboarding_service.deps import SettingsDep, TenantReader, load_tenant
 from onboarding_service.models import Tenant, User
 from onboarding_service.users import invitations, service
 from onboarding_service.users.schemas import (
@@ -41,9 +31,11 @@ from servicekit.auth import Principal
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Unprocessable
+from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import Operator, OperatorOrService, ServiceOnly
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
@@ -78,8 +70,7 @@ async def invite(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> InvitationOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
     user, token = await invitations.invite_user(
         session,
@@ -94,7 +85,7 @@ async def invite(
     out = invitation_out(user, token)
     headers = {"Location": f"/v1/users/{user.id}", "ETag": etag(user.version)}
     response.headers.update(headers)
-    return await idem.complete(session, out, status_code=201, headers=headers)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201, headers=headers)
 
 
 @router.get(
@@ -105,7 +96,7 @@ async def invite(
 async def list_users(
     tenant_id: uuid.UUID,
     session: SessionDep,
-    principal: Reader,
+    principal: TenantReader,
     page: PageDep,
     status: UserStatus | None = None,
     role: UserRole | None = None,
@@ -135,7 +126,7 @@ async def accept(
     "/users/{user_id}", dependencies=[owned(path={"user_id": "user"})], summary="Read a user (ETag)"
 )
 async def get_user(
-    user_id: uuid.UUID, response: Response, session: SessionDep, principal: Reader
+    user_id: uuid.UUID, response: Response, session: SessionDep, principal: TenantReader
 ) -> UserOut:
     user = await service.get_user(session, principal, user_id)
     response.headers["ETag"] = etag(user.version)
@@ -160,14 +151,14 @@ async def update_user(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-    if_match: IfMatchHeader = None,
+    if_match: IfMatchHeader,
 ) -> UserOut:
     user, tenant = await _user_for_update(session, principal, user_id)
     # invalid input is refused (422) before the precondition is looked at (412)
     merged = apply_merge_patch(
         UserSettable, document={"name": user.name, "role": user.role}, patch=body
     )
-    check_if_match(if_match, version=user.version, required=True)
+    if_match.require(user.version)
     await service.update_user(session, tenant=tenant, user=user, merged=merged, now=clock.now())
     response.headers["ETag"] = etag(user.version)
     return user_out(user)
@@ -213,10 +204,10 @@ async def remove_user(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-    if_match: IfMatchHeader = None,
+    if_match: IfMatchHeader,
 ) -> Response:
     user, tenant = await _user_for_update(session, principal, user_id)
-    check_if_match(if_match, version=user.version, required=False)
+    if_match.check(user.version)
     await service.remove_user(
         session, tenant=tenant, user=user, now=clock.now(), actor=principal.subject
     )
@@ -232,7 +223,7 @@ async def lock(
     user_id: uuid.UUID,
     body: LockIn,
     session: SessionDep,
-    principal: IdentitySystem,
+    principal: ServiceOnly,
     clock: ClockDep,
 ) -> UserOut:
     user, tenant = await _user_for_update(session, principal, user_id)
@@ -258,15 +249,14 @@ async def record_sign_in(
     user_id: uuid.UUID,
     body: SignInIn,
     session: SessionDep,
-    principal: IdentitySystem,
+    principal: ServiceOnly,
     clock: ClockDep,
     idem: IdempotencyDep,
     settings: SettingsDep,
 ) -> UserOut:
     """A retried report with the same ``Idempotency-Key`` is answered as the first time
     and counted once (a failed sign-in reported twice must not lock a user early)."""
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     now = clock.now()
     at = body.signed_in_at or now
     if at > now + SIGN_IN_CLOCK_SKEW:
@@ -293,4 +283,4 @@ async def record_sign_in(
         mfa_enrolled=body.mfa_enrolled,
         actor=principal.subject,
     )
-    return await idem.complete(session, user_out(user), status_code=200)  # type: ignore[no-any-return]
+    return await idem.complete(session, user_out(user), status_code=200)
