@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from onboarding_fixtures import IDENTITY, OPERATOR, KnownCodes, ShiftableClock
+from onboarding_fixtures import IDENTITY, OPERATOR, KnownCodes
 
 from onboarding_service.config import OnboardingSettings
-from servicekit.testing import auth, send_events
+from servicekit.testing import TestClock, auth, send_events
 from supportops_events import Envelope
 from supportops_events.samples import sample
 
@@ -119,7 +119,7 @@ async def test_a_late_or_thrice_wrong_code_rejects_the_mfa_reset(
     published: Any,
     onboarding_settings: OnboardingSettings,
     codes: KnownCodes,
-    clock: ShiftableClock,
+    clock: TestClock,
 ) -> None:
     tenant_id, user = await active_admin(client, new_tenant)
     prefix = onboarding_settings.kafka_topic_prefix
@@ -142,12 +142,14 @@ async def test_a_late_or_thrice_wrong_code_rejects_the_mfa_reset(
     # the right code after the limit is too late
     await send_events([submission(guessed, "222222")], prefix=prefix)
 
-    clock.offset = timedelta(minutes=onboarding_settings.confirmation_code_ttl_minutes + 1)
+    present = clock.now()
+
+    clock.advance(timedelta(minutes=onboarding_settings.confirmation_code_ttl_minutes + 1))
     try:
         await send_events([submission(late, "333333")], prefix=prefix)
         events = await published(tenant_id, "access.action_rejected", count=2)
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
     (expired,) = of_request(events, late, "access.action_rejected")
     assert expired.reasons == ["confirmation_expired"]
     assert "user.mfa_reset" not in [e.type for e in events]
@@ -390,13 +392,14 @@ async def test_reactivate_command_works_from_inactive(
     onboarding_settings: OnboardingSettings,
 ) -> None:
     tenant_id, user = await active_admin(client, new_tenant)
-    clock.offset = timedelta(days=365)
+    present = clock.now()
+    clock.advance(timedelta(days=365))
     try:
         scan = await client.post(
             "/v1/scans/inactive-users", json={"tenant_id": tenant_id}, headers=OPERATOR
         )
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
     assert [m["user_id"] for m in scan.json()["marked"]] == [user["id"]]
     request = command(tenant_id, user, "reactivate")
     await send_events([request], prefix=onboarding_settings.kafka_topic_prefix)

@@ -114,11 +114,13 @@ async def test_stuck_onboardings_list_overdue_steps(
     fresh = (await client.get("/v1/onboarding/stuck?limit=200", headers=OPERATOR)).json()
     assert tenant_id not in [t["tenant_id"] for t in fresh["items"]]
 
-    clock.offset = timedelta(days=3)
+    present = clock.now()
+
+    clock.advance(timedelta(days=3))
     try:
         later = await client.get("/v1/onboarding/stuck?limit=200", headers=OPERATOR)
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
     mine = next(t for t in later.json()["items"] if t["tenant_id"] == tenant_id)
     assert [s["step"] for s in mine["overdue_steps"]] == ["subscription_attached"]
 

@@ -12,9 +12,8 @@ import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR, tenant_body
 
 from onboarding_service.cli import inactive_user_scan
-from onboarding_service.clock import FixedClock
 from onboarding_service.config import OnboardingSettings
-from servicekit.testing import auth
+from servicekit.testing import TestClock, auth
 
 SCAN = "/v1/scans/inactive-users"
 
@@ -176,7 +175,9 @@ async def test_scan_marks_inactive_and_a_sign_in_brings_the_user_back(
         client, member["id"], signed_in_at=(clock.now() + timedelta(minutes=1)).isoformat()
     )
 
-    clock.offset = timedelta(days=30, hours=12)
+    present = clock.now()
+
+    clock.advance(timedelta(days=30, hours=12))
     try:
         early = await client.post(
             SCAN, json={"tenant_id": tenant_id, "after_days": 31}, headers=OPERATOR
@@ -188,7 +189,7 @@ async def test_scan_marks_inactive_and_a_sign_in_brings_the_user_back(
             SCAN, json={"tenant_id": tenant_id, "after_days": 30}, headers=OPERATOR
         )
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
 
     assert early.status_code == 200, early.text
     assert early.json()["marked"] == []
@@ -244,7 +245,9 @@ async def test_the_tenant_policy_overrides_the_service_default(
     strict = await active_admin(client, new_tenant, configuration={"inactive_after_days": 7})
     default = await active_admin(client, new_tenant)
 
-    clock.offset = timedelta(days=8)
+    present = clock.now()
+
+    clock.advance(timedelta(days=8))
     try:
         strict_scan = await client.post(
             SCAN, json={"tenant_id": strict["tenant_id"]}, headers=OPERATOR
@@ -253,7 +256,7 @@ async def test_the_tenant_policy_overrides_the_service_default(
             SCAN, json={"tenant_id": default["tenant_id"]}, headers=OPERATOR
         )
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
 
     assert [m["inactive_days"] for m in strict_scan.json()["marked"]] == [7]
     assert default_scan.json()["marked"] == []
@@ -280,7 +283,9 @@ async def test_the_scan_skips_tenants_that_are_not_live_and_scoped_tokens_see_th
         )
     scoped = auth("onboarding", tenant_id=live["tenant_id"])
 
-    clock.offset = timedelta(days=400)
+    present = clock.now()
+
+    clock.advance(timedelta(days=400))
     try:
         blocked = await client.post(
             SCAN, json={"tenant_id": suspended["tenant_id"]}, headers=OPERATOR
@@ -290,7 +295,7 @@ async def test_the_scan_skips_tenants_that_are_not_live_and_scoped_tokens_see_th
         agent = await client.post(SCAN, json={}, headers=auth("agent"))
         bad = await client.post(SCAN, json={"after_days": 0}, headers=OPERATOR)
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
 
     assert blocked.json()["marked"] == []
     assert other.status_code == 404
@@ -312,11 +317,11 @@ async def test_inactive_user_scan_command_marks_with_the_configured_days(
     settings = onboarding_settings.model_copy(update={"inactive_after_days": 45})
 
     await inactive_user_scan(
-        settings, argparse.Namespace(), clock=FixedClock(clock.now() + timedelta(days=44))
+        settings, argparse.Namespace(), clock=TestClock(clock.now() + timedelta(days=44))
     )
     assert (await user(client, admin["id"]))["status"] == "active"
     await inactive_user_scan(
-        settings, argparse.Namespace(), clock=FixedClock(clock.now() + timedelta(days=46))
+        settings, argparse.Namespace(), clock=TestClock(clock.now() + timedelta(days=46))
     )
 
     assert (await user(client, admin["id"]))["status"] == "inactive"

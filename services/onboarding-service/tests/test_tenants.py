@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from onboarding_fixtures import OPERATOR, tenant_body
 
-from servicekit.testing import auth
+from servicekit.testing import TestClock, auth
 
 
 async def test_create_tenant_emits_what_billing_needs(
@@ -145,9 +145,14 @@ async def test_update_needs_the_current_etag(client: httpx.AsyncClient, new_tena
     assert (await client.get(url, headers=OPERATOR)).json()["company_name"] == "Acme Renamed"
 
 
-async def test_list_filters_and_cursor(client: httpx.AsyncClient, new_tenant: Any) -> None:
+async def test_list_filters_and_cursor(
+    client: httpx.AsyncClient, new_tenant: Any, clock: TestClock
+) -> None:
     plan = "plan-" + tenant_body()["domains"][0][5:15]
-    ids = [(await new_tenant(plan_code=plan))["tenant"]["id"] for _ in range(3)]
+    ids = []
+    for _ in range(3):
+        ids.append((await new_tenant(plan_code=plan))["tenant"]["id"])
+        clock.advance(seconds=1)  # newest last: each tenant a second after the one before
 
     first = await client.get(f"/v1/tenants?plan_code={plan}&limit=2", headers=OPERATOR)
     assert first.status_code == 200

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from onboarding_service.access.confirmation import CodeGenerator, random_code
 from onboarding_service.access.endpoints import router as access_router
 from onboarding_service.checklist.endpoints import router as checklist_router
-from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import build_events
 from onboarding_service.ownership import ownership
@@ -20,6 +19,7 @@ from onboarding_service.schedule import build_jobs
 from onboarding_service.tenants.endpoints import router as tenants_router
 from onboarding_service.users.endpoints import router as users_router
 from servicekit.app import ServiceDefinition, create_service_app
+from servicekit.clock import Clock, SystemClock
 from servicekit.scheduler import running_scheduler
 
 DESCRIPTION = "tenants, users, invitations, the onboarding checklist and access actions"
@@ -38,8 +38,7 @@ def create_app(
     clock = clock or SystemClock()
 
     @asynccontextmanager
-    async def provide_clock(app: FastAPI) -> AsyncIterator[None]:
-        app.state.clock = clock
+    async def run_scheduler(app: FastAPI) -> AsyncIterator[None]:
         async with running_scheduler(
             app.state.db,
             service=SERVICE_NAME,
@@ -63,11 +62,11 @@ def create_app(
                 checklist_router,
                 scans_router,
             ],
-            events=build_events(clock=clock, settings=settings, codes=codes),
+            events=build_events(settings=settings, codes=codes),
             produces=PRODUCES,
             ownership=ownership,
-            extra_lifespan=provide_clock,
+            extra_lifespan=run_scheduler,
+            clock=clock,
         )
     )
-    app.state.clock = clock
     return app

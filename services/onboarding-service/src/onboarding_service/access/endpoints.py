@@ -12,11 +12,11 @@ from fastapi.responses import JSONResponse
 
 from onboarding_service.access import service as access
 from onboarding_service.access.schemas import AccessActionIn, AccessActionOut
-from onboarding_service.clock import ClockDep
 from onboarding_service.deps import SettingsDep
 from onboarding_service.users import service as users
 from onboarding_service.users.schemas import user_out
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, problem_response
 from servicekit.roles import Operator

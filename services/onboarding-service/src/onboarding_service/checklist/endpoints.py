@@ -19,11 +19,11 @@ from onboarding_service.checklist.schemas import (
     WelcomeOut,
 )
 from onboarding_service.checklist.steps import Step
-from onboarding_service.clock import ClockDep
 from onboarding_service.deps import TenantReader, load_tenant
 from onboarding_service.models import OnboardingStep, Tenant
 from onboarding_service.tenants.lifecycle import TenantStatus
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Response
 
-from onboarding_service.clock import ClockDep
 from onboarding_service.deps import SettingsDep, load_tenant
 from onboarding_service.provisioning import service
 from onboarding_service.provisioning.schemas import TenantCreated
@@ -17,6 +16,7 @@ from onboarding_service.tenants import service as tenants
 from onboarding_service.tenants.schemas import TenantCreate, TenantOut, TenantSettable, tenant_out
 from onboarding_service.users.schemas import invitation_out
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.errors import Forbidden
 from servicekit.etag import IfMatchHeader, etag

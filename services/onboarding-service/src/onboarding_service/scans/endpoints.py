@@ -10,7 +10,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 
 from onboarding_service.billing.service import churn_delay
-from onboarding_service.clock import ClockDep
 from onboarding_service.deps import SettingsDep
 from onboarding_service.scans import service
 from onboarding_service.scans.schemas import (
@@ -20,6 +19,7 @@ from onboarding_service.scans.schemas import (
     ScheduledSuspensionsOut,
 )
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.db import Database
 from servicekit.deps import SessionDep
 from servicekit.errors import Forbidden

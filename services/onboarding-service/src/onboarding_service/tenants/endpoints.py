@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
-from onboarding_service.clock import ClockDep
 from onboarding_service.deps import TenantReader, load_tenant
 from onboarding_service.fields import SearchText
 from onboarding_service.tenants import service
@@ -20,6 +19,7 @@ from onboarding_service.tenants.schemas import (
     TenantTransition,
 )
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.pagination import Page, PageDep

@@ -9,7 +9,6 @@ from datetime import timedelta
 from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onboarding_service.clock import ClockDep
 from onboarding_service.deps import SettingsDep, TenantReader, load_tenant
 from onboarding_service.models import Tenant, User
 from onboarding_service.users import invitations, service
@@ -29,6 +28,7 @@ from onboarding_service.users.schemas import (
 from onboarding_service.users.status import UserRole, UserStatus
 from servicekit.auth import Principal
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.errors import Unprocessable
 from servicekit.etag import IfMatchHeader, etag
