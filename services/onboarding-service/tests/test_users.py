@@ -134,6 +134,11 @@ async def test_deactivate_and_reactivate_keep_the_role(
     twice = await client.post(f"/v1/users/{user_id}/deactivate", json={}, headers=OPERATOR)
     assert twice.status_code == 409
     assert twice.json()["type"].endswith("/invalid-transition")
+    # the one transition body (servicekit.errors.InvalidTransition): where it is, what
+    # was asked, and where it could go instead
+    assert twice.json()["current_status"] == "deactivated"
+    assert twice.json()["requested_status"] == "deactivated"
+    assert twice.json()["allowed"] == ["active"]
 
     on = await client.post(
         f"/v1/users/{user_id}/actions", json={"action": "reactivate"}, headers=OPERATOR

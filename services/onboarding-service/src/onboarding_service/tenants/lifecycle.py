@@ -114,10 +114,7 @@ async def transition_tenant(
             )
         case _:
             raise InvalidTransition(
-                f"a tenant cannot go from {previous.value} to {target.value}",
-                current_status=previous.value,
-                requested_status=target.value,
-                allowed=sorted(s.value for s in ALLOWED[previous]),
+                "tenant", previous.value, target.value, allowed=[s.value for s in ALLOWED[previous]]
             )
     tenant.status = target.value
     tenant.updated_at = now

@@ -16,7 +16,7 @@ from onboarding_service.tenants.repository import lock_tenant
 from onboarding_service.users import repository
 from onboarding_service.users.events import user_fields
 from onboarding_service.users.schemas import UserSettable
-from onboarding_service.users.status import UserRole, UserStatus
+from onboarding_service.users.status import TRANSITIONS, UserRole, UserStatus
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, InvalidTransition, NotFound
 from servicekit.outbox import publish
@@ -159,9 +159,10 @@ async def set_user_status(
         case _:
             user.status = previous.value
             raise InvalidTransition(
-                f"a user cannot go from {previous.value} to {target.value}",
-                current_status=previous.value,
-                requested_status=target.value,
+                "user",
+                previous.value,
+                target.value,
+                allowed=[s.value for s in TRANSITIONS[previous]],
             )
     user.status_changed_at = now
     user.updated_at = now

@@ -17,6 +17,17 @@ class UserStatus(StrEnum):
     deactivated = "deactivated"
 
 
+TRANSITIONS: dict[UserStatus, frozenset[UserStatus]] = {
+    UserStatus.invited: frozenset({UserStatus.active, UserStatus.deactivated}),
+    UserStatus.active: frozenset({UserStatus.inactive, UserStatus.locked, UserStatus.deactivated}),
+    UserStatus.inactive: frozenset({UserStatus.active, UserStatus.locked, UserStatus.deactivated}),
+    UserStatus.locked: frozenset({UserStatus.active, UserStatus.deactivated}),
+    UserStatus.deactivated: frozenset({UserStatus.active}),
+}
+"""Where each status may go (``users.service.set_user_status`` has one case per arrow);
+a refusal names them (``allowed``)."""
+
+
 class UserRole(StrEnum):
     admin = "admin"
     member = "member"
