@@ -58,7 +58,7 @@ async def test_the_stuck_onboarding_scan_counts_overdue_checklists(
     await new_tenant()  # its checklist steps are due within weeks, none done
     much_later = TestClock(datetime.now(UTC) + timedelta(days=400))
     replica = SimpleNamespace(state=SimpleNamespace(db=db, clock=much_later))
-    jobs = {job.name: job for job in build_jobs(replica, onboarding_settings)}  # type: ignore[arg-type]
+    jobs = {job.name: job for job in build_jobs(replica, onboarding_settings)}
 
     await jobs["stuck-onboarding-scan"].run()
 

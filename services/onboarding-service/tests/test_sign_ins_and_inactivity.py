@@ -13,7 +13,8 @@ from onboarding_fixtures import IDENTITY, OPERATOR, tenant_body
 
 from onboarding_service.cli import inactive_user_scan
 from onboarding_service.config import OnboardingSettings
-from servicekit.testing import TestClock, auth
+from servicekit.testing import TestClock, auth, payload
+from supportops_events import onboarding as ev
 
 SCAN = "/v1/scans/inactive-users"
 
@@ -68,10 +69,10 @@ async def test_failed_sign_ins_are_counted_and_too_many_lock_the_user(
     assert counted.json()["failed_sign_in_count"] == limit + 1
     assert counted.json()["status"] == "locked"
     events = await published(admin["tenant_id"], "user.locked")
-    locks = [e.data for e in events if e.type == "user.locked"]
+    locks = [payload(e, ev.UserLocked) for e in events if e.type == "user.locked"]
     assert len(locks) == 1
-    assert locks[0].reason == "failed_logins"  # type: ignore[attr-defined]
-    assert locks[0].status == "locked"  # type: ignore[attr-defined]
+    assert locks[0].reason == "failed_logins"
+    assert locks[0].status == "locked"
 
     unlocked = await client.post(
         f"/v1/users/{admin['id']}/actions", json={"action": "unlock"}, headers=OPERATOR
@@ -201,11 +202,14 @@ async def test_scan_marks_inactive_and_a_sign_in_brings_the_user_back(
     assert (await user(client, admin["id"]))["status"] == "inactive"
     assert (await user(client, admin["id"]))["role"] == "admin"
     events = await published(tenant_id, "user.marked_inactive", count=2)
-    inactive = {e.data.user_id: e.data for e in events if e.type == "user.marked_inactive"}  # type: ignore[attr-defined]
-    assert inactive[admin["id"]].status == "inactive"  # type: ignore[attr-defined]
-    assert inactive[admin["id"]].last_sign_in_at is None  # type: ignore[attr-defined]
-    assert inactive[member["id"]].last_sign_in_at is not None  # type: ignore[attr-defined]
-    assert inactive[member["id"]].inactive_days == 30  # type: ignore[attr-defined]
+    marked_inactive = [
+        payload(e, ev.UserMarkedInactive) for e in events if e.type == "user.marked_inactive"
+    ]
+    inactive = {m.user_id: m for m in marked_inactive}
+    assert inactive[admin["id"]].status == "inactive"
+    assert inactive[admin["id"]].last_sign_in_at is None
+    assert inactive[member["id"]].last_sign_in_at is not None
+    assert inactive[member["id"]].inactive_days == 30
 
     back = await sign_in(client, admin["id"])
     assert back.status_code == 200
@@ -216,7 +220,10 @@ async def test_scan_marks_inactive_and_a_sign_in_brings_the_user_back(
     assert reactivated.status_code == 200, reactivated.text
     assert reactivated.json()["user"]["status"] == "active"
     events = await published(tenant_id, "user.reactivated", count=2)
-    assert {e.data.user_id for e in events if e.type == "user.reactivated"} == {  # type: ignore[attr-defined]
+    reactivated_users = [
+        payload(e, ev.UserReactivated) for e in events if e.type == "user.reactivated"
+    ]
+    assert {r.user_id for r in reactivated_users} == {
         admin["id"],
         member["id"],
     }
@@ -326,6 +333,8 @@ async def test_inactive_user_scan_command_marks_with_the_configured_days(
 
     assert (await user(client, admin["id"]))["status"] == "inactive"
     events = await published(admin["tenant_id"], "user.marked_inactive")
-    marked = next(e for e in events if e.type == "user.marked_inactive").data
-    assert marked.inactive_days == 45  # type: ignore[attr-defined]
-    assert isinstance(marked.marked_at, datetime)  # type: ignore[attr-defined]
+    marked = payload(
+        next(e for e in events if e.type == "user.marked_inactive"), ev.UserMarkedInactive
+    )
+    assert marked.inactive_days == 45
+    assert isinstance(marked.marked_at, datetime)

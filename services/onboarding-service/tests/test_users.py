@@ -12,7 +12,8 @@ from onboarding_fixtures import IDENTITY, OPERATOR
 
 from onboarding_service.scans.service import run_inactive_user_scan
 from servicekit.db import Database
-from servicekit.testing import auth
+from servicekit.testing import auth, payload
+from supportops_events import onboarding as ev
 
 
 async def invite(
@@ -53,9 +54,9 @@ async def test_invite_accept_activates_and_emits(
     assert again.status_code == 404
 
     events = await published(tenant_id, "user.activated")
-    activated = next(e for e in events if e.type == "user.activated").data
-    assert activated.user_id == body["user"]["id"]  # type: ignore[attr-defined]
-    assert activated.status == "active"  # type: ignore[attr-defined]
+    activated = payload(next(e for e in events if e.type == "user.activated"), ev.UserActivated)
+    assert activated.user_id == body["user"]["id"]
+    assert activated.status == "active"
 
 
 async def test_expired_invitation_cannot_be_accepted(
