@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, StringConstraints, model_validator
 
-from onboarding_service.fields import Reason
-from onboarding_service.users.schemas import Strict, UserOut
+from onboarding_service.fields import Reason, Strict
+from onboarding_service.users.schemas import UserOut
 from supportops_events.onboarding import AccessAction
 
 ExternalId = Annotated[

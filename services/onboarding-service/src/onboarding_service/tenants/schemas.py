@@ -8,14 +8,13 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
-from onboarding_service.fields import Email, Name, Reason
+from onboarding_service.fields import Email, Name, Reason, Strict
 from onboarding_service.models import Tenant
 from onboarding_service.tenants.configuration import TenantConfiguration
 from onboarding_service.tenants.lifecycle import TenantStatus
@@ -31,10 +30,6 @@ Domain = Annotated[
     ),
 ]
 PlanCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 DEFAULT_NET_TERMS_DAYS = 30

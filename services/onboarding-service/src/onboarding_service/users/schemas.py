@@ -9,19 +9,14 @@ from typing import Annotated
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     StringConstraints,
 )
 
-from onboarding_service.fields import Email, Name, Reason
+from onboarding_service.fields import Email, Name, Reason, Strict
 from onboarding_service.models import User
 from onboarding_service.users.status import UserRole, UserStatus
 from servicekit.fields import AwareIsoDateTime, StrictBool
 from supportops_events.onboarding import LockReason
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class UserOut(BaseModel):
