@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from onboarding_service.access import repository
 from onboarding_service.mail.outbound import mail_confirmation_code
 from onboarding_service.models import AccessConfirmation
 from servicekit.outbox import publish
@@ -90,8 +91,7 @@ async def open_confirmation(
         status="pending",
         created_at=now,
     )
-    session.add(confirmation)
-    await session.flush()
+    await repository.add_confirmation(session, confirmation)
     await mail_confirmation_code(
         session,
         tenant_id=confirmation.tenant_id,

@@ -7,12 +7,11 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from onboarding_service.deps import Reader
+from onboarding_service.deps import TenantReader
+from onboarding_service.mail import repository
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
-from servicekit.mail import mail_outbox
 
 router = APIRouter(prefix="/v1", tags=["mail"])
 
@@ -33,14 +32,7 @@ class MailOut(BaseModel):
 
 
 async def _mail_of(session: SessionDep, ref: str) -> list[MailOut]:
-    rows = (
-        await session.execute(
-            select(mail_outbox)
-            .where(mail_outbox.c.ref == ref)
-            .order_by(mail_outbox.c.created_at, mail_outbox.c.id)
-            .limit(200)
-        )
-    ).all()
+    rows = await repository.mail_about(session, ref)
     return [
         MailOut(
             message_id=f"<{r.message_id}>",
@@ -62,7 +54,9 @@ async def _mail_of(session: SessionDep, ref: str) -> list[MailOut]:
     dependencies=[owned(path={"user_id": "user"})],
     summary="The mail sent to a user (invitations, reminders) and its delivery status",
 )
-async def user_mail(user_id: uuid.UUID, session: SessionDep, principal: Reader) -> list[MailOut]:
+async def user_mail(
+    user_id: uuid.UUID, session: SessionDep, principal: TenantReader
+) -> list[MailOut]:
     return await _mail_of(session, f"user:{user_id}")
 
 
@@ -72,6 +66,6 @@ async def user_mail(user_id: uuid.UUID, session: SessionDep, principal: Reader) 
     summary="The mail sent to a tenant's admin (welcome, onboarding complete) and its status",
 )
 async def tenant_mail(
-    tenant_id: uuid.UUID, session: SessionDep, principal: Reader
+    tenant_id: uuid.UUID, session: SessionDep, principal: TenantReader
 ) -> list[MailOut]:
     return await _mail_of(session, f"tenant:{tenant_id}")

@@ -1,4 +1,4 @@
-"""Scheduled scans (Kubernetes CronJobs, and the admin endpoint for inactive users):
+"""Scheduled scans (Kubernetes CronJobs, the in-process scheduler and the admin endpoints):
 suspensions and churns whose date came, users without a recent sign-in."""
 
 from __future__ import annotations
@@ -7,12 +7,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Integer, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onboarding_service.billing.service import churn_after_cancellation, suspend_for_cancellation
-from onboarding_service.domain import UserStatus
-from onboarding_service.models import Tenant, User
+from onboarding_service.scans import repository
 from onboarding_service.users.service import OPEN_TENANT, mark_inactive
 from servicekit.db import Database
 
@@ -31,26 +29,14 @@ async def apply_scheduled_suspensions(
     """Suspend every tenant whose subscription end (scheduled suspension) has come, then
     churn every tenant whose grace period after that is over."""
     async with db.unit_of_work() as session:
-        due = await session.scalars(
-            select(Tenant)
-            .where(Tenant.scheduled_suspension_at <= now)
-            .order_by(Tenant.scheduled_suspension_at, Tenant.id)
-            .with_for_update(skip_locked=True)
-        )
-        suspended = list(due.all())
+        suspended = await repository.due_suspensions(session, now=now)
         for tenant in suspended:
             await suspend_for_cancellation(session, tenant=tenant, now=now, churn_after=churn_after)
             tenant.scheduled_suspension_at = None
         await session.flush()
     async with db.unit_of_work() as session:
-        due = await session.scalars(
-            select(Tenant)
-            .where(Tenant.scheduled_churn_at <= now)
-            .order_by(Tenant.scheduled_churn_at, Tenant.id)
-            .with_for_update(skip_locked=True)
-        )
         churned = 0
-        for tenant in due.all():
+        for tenant in await repository.due_churns(session, now=now):
             churned += await churn_after_cancellation(session, tenant=tenant, now=now)
         await session.flush()
     return ScheduledResult(suspended=len(suspended), churned=churned)
@@ -78,26 +64,11 @@ async def mark_inactive_users(
     Users whose row is held by a request are skipped (``SKIP LOCKED``): the next run gets
     them, and two runs never mark a user twice.
     """
-    threshold = func.coalesce(
-        cast(Tenant.configuration["inactive_after_days"].astext, Integer), after_days
+    found = await repository.inactive_users(
+        session, now=now, after_days=after_days, open_statuses=OPEN_TENANT, tenant_id=tenant_id
     )
-    last_seen = func.coalesce(User.last_sign_in_at, User.activated_at, User.created_at)
-    cutoff = cast(literal(now), DateTime(timezone=True)) - func.make_interval(0, 0, 0, threshold)
-    stmt = (
-        select(User, Tenant, threshold)
-        .join(Tenant, Tenant.id == User.tenant_id)
-        .where(
-            User.status == UserStatus.active.value,
-            Tenant.status.in_([s.value for s in OPEN_TENANT]),
-            last_seen < cutoff,
-        )
-        .order_by(User.tenant_id, User.id)
-        .with_for_update(of=User, skip_locked=True)
-    )
-    if tenant_id is not None:
-        stmt = stmt.where(User.tenant_id == tenant_id)
     marked = []
-    for user, tenant, days in (await session.execute(stmt)).all():
+    for user, tenant, days in found:
         await mark_inactive(
             session, tenant=tenant, user=user, now=now, inactive_days=days, actor=INACTIVE_SCAN
         )

@@ -1,11 +1,19 @@
-"""String types of the API: bounded, and free of control characters (PostgreSQL refuses NUL,
-and nobody's name contains a bell)."""
+"""What the feature schemas share: ``Strict`` request bodies (an unknown member is a 422)
+and the string field types (``servicekit.fields`` has the kit's), bounded and free of
+control characters (PostgreSQL refuses NUL, and nobody's name contains a bell)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+
+class Strict(BaseModel):
+    """A request body: members it does not declare are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 

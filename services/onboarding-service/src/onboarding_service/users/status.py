@@ -1,19 +1,11 @@
-"""The service's own value sets and how they map onto the event catalog's."""
+"""A user's status and role, and how they map onto the event catalog's (the status machine
+itself is ``users.service.set_user_status``)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 from supportops_events import onboarding as ev
-
-
-class TenantStatus(StrEnum):
-    onboarding = "onboarding"
-    """Created, not live yet (the catalog's ``pending``)."""
-    active = "active"
-    suspended = "suspended"
-    churned = "churned"
-    """The customer left for good: terminal."""
 
 
 class UserStatus(StrEnum):
@@ -25,22 +17,20 @@ class UserStatus(StrEnum):
     deactivated = "deactivated"
 
 
+TRANSITIONS: dict[UserStatus, frozenset[UserStatus]] = {
+    UserStatus.invited: frozenset({UserStatus.active, UserStatus.deactivated}),
+    UserStatus.active: frozenset({UserStatus.inactive, UserStatus.locked, UserStatus.deactivated}),
+    UserStatus.inactive: frozenset({UserStatus.active, UserStatus.locked, UserStatus.deactivated}),
+    UserStatus.locked: frozenset({UserStatus.active, UserStatus.deactivated}),
+    UserStatus.deactivated: frozenset({UserStatus.active}),
+}
+"""Where each status may go (``users.service.set_user_status`` has one case per arrow);
+a refusal names them (``allowed``)."""
+
+
 class UserRole(StrEnum):
     admin = "admin"
     member = "member"
-
-
-def event_tenant_status(status: TenantStatus | str) -> ev.TenantStatus:
-    """The catalog calls an onboarding tenant ``pending``; the other statuses match."""
-    match TenantStatus(status):
-        case TenantStatus.onboarding:
-            return ev.TenantStatus.pending
-        case TenantStatus.active:
-            return ev.TenantStatus.active
-        case TenantStatus.suspended:
-            return ev.TenantStatus.suspended
-        case TenantStatus.churned:
-            return ev.TenantStatus.churned
 
 
 def event_user_status(status: UserStatus | str) -> ev.UserStatus:
