@@ -5,8 +5,9 @@ from __future__ import annotations
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from escalation_service.bugs import service
 from escalation_service.bugs.schemas import BugCreate, EnvironmentIn, TicketRef
+from escalation_service.bugs.service import filing
+from escalation_service.bugs.service.common import Context
 from escalation_service.clock import Clock, SystemClock
 from escalation_service.impact.service import record_plan, record_ticket
 from escalation_service.ownership import hear_tenant
@@ -66,10 +67,10 @@ def build_events(
             at=envelope.time,
         )
         # A different event id for a ticket we already filed changes nothing (None).
-        await service.file_escalated_ticket(
+        await filing.file_escalated_ticket(
             session,
             report=report,
-            ctx=service.Context(actor_id=data.escalated_by, now=clock.now()),
+            ctx=Context(actor_id=data.escalated_by, now=clock.now()),
             duplicate_threshold=duplicate_threshold,
         )
 

@@ -15,7 +15,7 @@ from escalation_service.metrics.endpoints import router as metrics_router
 from escalation_service.ownership import ownership
 from escalation_service.tracker.base import InternalTracker, QaTracker
 from escalation_service.tracker.factory import tracker_from_settings
-from escalation_service.tracker.webhooks import router as jira_router
+from escalation_service.tracker_sync.endpoints import router as jira_router
 from servicekit.app import ServiceDefinition, create_service_app
 
 DESCRIPTION = "bug reports, duplicate detection, reproduction, QA escalation and fan-out"
