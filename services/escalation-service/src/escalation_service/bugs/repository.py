@@ -170,6 +170,11 @@ async def lock_filing(session: AsyncSession) -> None:
     await session.execute(select(func.pg_advisory_xact_lock(FILING_LOCK_KEY)))
 
 
+def add(session: AsyncSession, *rows: Bug | BugHistory | Reproduction) -> None:
+    """Stage new rows; they are inserted at the caller's next ``flush()``."""
+    session.add_all(rows)
+
+
 async def get(session: AsyncSession, bug_id: uuid.UUID, *, for_update: bool = False) -> Bug | None:
     stmt = select(Bug).where(Bug.id == bug_id)
     if for_update:
@@ -234,6 +239,16 @@ async def is_visible_to(session: AsyncSession, bug_id: uuid.UUID, tenant_id: str
     return bool(
         await session.scalar(select(exists().where(Bug.id == bug_id, affects_tenant(tenant_id))))
     )
+
+
+async def visible_among(
+    session: AsyncSession, bug_ids: Collection[uuid.UUID], tenant_id: str
+) -> set[uuid.UUID]:
+    """Which of ``bug_ids`` affect ``tenant_id``, in one query."""
+    if not bug_ids:
+        return set()
+    stmt = select(Bug.id).where(Bug.id.in_(list(bug_ids)), affects_tenant(tenant_id))
+    return set((await session.scalars(stmt)).all())
 
 
 async def links_of(session: AsyncSession, bug_id: uuid.UUID) -> list[BugLink]:

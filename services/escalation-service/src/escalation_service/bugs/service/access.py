@@ -51,11 +51,10 @@ async def visible_candidates(
     its tenant; never another tenant's bug, not even its title)."""
     if principal.tenant_id is None:
         return candidates
-    return [
-        c
-        for c in candidates
-        if await repository.is_visible_to(session, c.bug.id, principal.tenant_id)
-    ]
+    visible = await repository.visible_among(
+        session, [c.bug.id for c in candidates], principal.tenant_id
+    )
+    return [c for c in candidates if c.bug.id in visible]
 
 
 async def lock_pair_to_change(

@@ -38,7 +38,7 @@ async def record_reproduction(
         recorded_by=ctx.actor_id,
         recorded_at=ctx.now,
     )
-    session.add(reproduction)
+    repository.add(session, reproduction)
     bug.version += 1
     bug.updated_at = ctx.now
     await session.flush()
@@ -123,7 +123,8 @@ async def merge(session: AsyncSession, *, source: Bug, target: Bug, ctx: Context
                 f"{bug.key} is closed or merged already", code="bug-closed", bug_id=str(bug.id)
             )
     moved = await repository.links_of(session, source.id)
-    session.add(
+    repository.add(
+        session,
         BugHistory(
             bug_id=source.id,
             from_status=source.status,
@@ -131,7 +132,7 @@ async def merge(session: AsyncSession, *, source: Bug, target: Bug, ctx: Context
             note=f"merged into {target.key}",
             actor_id=ctx.actor_id,
             at=ctx.now,
-        )
+        ),
     )
     await session.flush()
     await repository.move_links_and_history(

@@ -106,7 +106,7 @@ async def _file(
         created_at=ctx.now,
         updated_at=ctx.now,
     )
-    session.add(bug)
+    repository.add(session, bug)
     await session.flush()
     for ref in report.linked_tickets:
         linked = await repository.insert_link(
@@ -119,10 +119,11 @@ async def _file(
         )
         if not linked:  # linked by hand to another bug since we looked
             await refuse_if_linked_elsewhere(session, ticket_id=ref.ticket_id, bug_id=bug.id)
-    session.add(
+    repository.add(
+        session,
         BugHistory(
             bug_id=bug.id, from_status=None, to_status="reported", actor_id=ctx.actor_id, at=ctx.now
-        )
+        ),
     )
     await refresh_quality(session, bug)
     links = await repository.links_of(session, bug.id)

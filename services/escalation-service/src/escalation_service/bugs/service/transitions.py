@@ -89,7 +89,8 @@ async def transition(
             bug.resolution, bug.resolved_at = None, None
         case _:
             pass
-    session.add(
+    repository.add(
+        session,
         BugHistory(
             bug_id=bug.id,
             from_status=previous.value,
@@ -97,7 +98,7 @@ async def transition(
             note=change.note or change.question,
             actor_id=ctx.actor_id,
             at=ctx.now,
-        )
+        ),
     )
     await session.flush()
     await refresh_quality(session, bug)
