@@ -64,7 +64,7 @@ status: ## Show what is running
 .PHONY: logs
 logs: ## Tail the logs of the services and the infrastructure
 	deploy/local/services.sh logs
-	@for f in .local/logs/kafka.log .local/logs/postgres.log .local/logs/stripe-mock.log .local/logs/jaeger.log; do \
+	@for f in $${SUPPORTOPS_STATE_DIR:-.local}/logs/{kafka,postgres,stripe-mock,jaeger}.log; do \
 		echo "==> $$f <=="; tail -n 15 $$f 2>/dev/null || true; done
 
 .PHONY: token
@@ -91,10 +91,16 @@ test: install ## Run every test tier (starts the infrastructure it needs, stops 
 	scripts/with-infra.sh $(UV) run --frozen pytest $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: ## ruff and mypy (strict)
+lint: ## ruff, mypy (strict) and the import-linter contracts
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy
+	$(UV) run --frozen lint-imports .importlinter
+	@for cfg in services/*/.importlinter; do \
+		[ -e "$$cfg" ] || continue; \
+		echo "lint-imports $$cfg"; \
+		$(UV) run --frozen lint-imports "$$cfg" || exit 1; \
+	done
 
 .PHONY: fmt
 fmt: ## Format and autofix

@@ -5,12 +5,9 @@ concurrency, and waiting for what the events bring about."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,9 +16,13 @@ import httpx
 
 from billing_service.config import BillingSettings
 from servicekit.auth import mint_token
+from servicekit.testing.stripe import sign as stripe_signature
+from servicekit.testing.stripe import stripe_event
 from ticket_service.config import TicketSettings
 
 T = TypeVar("T")
+
+__all__ = ["stripe_event", "stripe_signature"]  # the kit's, used by demo and api_tour
 
 SERVICE_NAMES = ("ticket", "billing", "onboarding", "escalation")
 
@@ -97,28 +98,6 @@ def stripe_webhook_secret() -> str:
     """The secret the billing-service verifies webhooks with, from its own settings."""
     secret: str = BillingSettings().stripe_webhook_secret
     return secret
-
-
-def stripe_signature(payload: str, *, secret: str, at: int | None = None) -> str:
-    """Stripe's scheme: ``t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">``."""
-    timestamp = int(time.time()) if at is None else at
-    mac = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def stripe_event(event_type: str, obj: dict[str, Any], *, created: int) -> dict[str, Any]:
-    """An event as Stripe sends it."""
-    return {
-        "id": f"evt_{uuid.uuid4().hex[:24]}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": created,
-        "data": {"object": obj},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
 
 
 class ApiError(RuntimeError):

@@ -63,7 +63,7 @@ cat <<MSG
                onboarding  $(hide_password "$ONBOARDING_DATABASE_URL")
                escalation  $(hide_password "$ESCALATION_DATABASE_URL")
   stripe-mock  $STRIPE_API_BASE ($(state "$STRIPE_API_BASE"))
-  Jaeger       $(if [[ -n ${OTEL_EXPORTER_OTLP_ENDPOINT:-} ]]; then echo "not used: traces go to $OTEL_EXPORTER_OTLP_ENDPOINT"; elif "$(dirname "$0")/../deploy/local/jaeger.sh" status >/dev/null 2>&1; then echo "http://127.0.0.1:${SUPPORTOPS_JAEGER_UI_PORT:-16686} (traces; API /api/traces/<trace id>; OTLP 127.0.0.1:4317 gRPC, 127.0.0.1:4318 HTTP)"; else echo "not running (make traces-up)"; fi)
+  Jaeger       $(if [[ -n ${OTEL_EXPORTER_OTLP_ENDPOINT:-} ]]; then echo "not used: traces go to $OTEL_EXPORTER_OTLP_ENDPOINT"; elif "$(dirname "$0")/../deploy/local/jaeger.sh" status >/dev/null 2>&1; then echo "http://127.0.0.1:${SUPPORTOPS_JAEGER_UI_PORT:-16686} (traces; API /api/traces/<trace id>; OTLP 127.0.0.1:${SUPPORTOPS_JAEGER_OTLP_GRPC_PORT:-4317} gRPC, 127.0.0.1:${SUPPORTOPS_JAEGER_OTLP_HTTP_PORT:-4318} HTTP)"; else echo "not running (make traces-up)"; fi)
 
 A token:   TOKEN=\$(make -s token ROLE=agent)            (roles: agent billing onboarding qa admin service)
            TOKEN=\$(make -s token ROLE=agent TENANT=<id>)  (confined to one tenant)

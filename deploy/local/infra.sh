@@ -10,6 +10,8 @@
 #
 # Each part honours its own environment (see deploy/local/{postgres,stripe-mock,kafka}.sh):
 # KAFKA_BOOTSTRAP_SERVERS, STRIPE_API_BASE, the four *_DATABASE_URL, SUPPORTOPS_PG_PORT...
+# A second stack beside the first: SUPPORTOPS_STATE_DIR (its own data, logs, pids and
+# locks) plus the SUPPORTOPS_*_PORT overrides (README, "Run a second stack").
 set -euo pipefail
 # shellcheck disable=SC2034  # read by lib.sh
 SVC=infra
@@ -43,7 +45,7 @@ cmd_start() {
   cmd_status || true
   if ((${#FAILED[@]})); then
     local f logs=""
-    for f in "${FAILED[@]}"; do logs+=" .local/logs/$f.log"; done
+    for f in "${FAILED[@]}"; do logs+=" $(rel "$LOG_DIR/$f.log")"; done
     die "failed to start: ${FAILED[*]} (see the messages above and$logs)"
   fi
   info "all up in $((SECONDS - t0))s"

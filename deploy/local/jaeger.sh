@@ -22,12 +22,15 @@
 #                                   page (the UI is a separate JavaScript build); the query
 #                                   API (/api/traces/<id>) works either way
 #   GOFLAGS, GOPROXY, GOMODCACHE, GOCACHE ...  honoured by the Go build
+#   SUPPORTOPS_STATE_DIR            another state directory (config, log, pid, lock)
+#                                   instead of .local, for a second stack (decision 0014;
+#                                   set the ports above too); the binary stays shared
 #
 # Why not `go install …@v1.75.0`: the jaeger module's go.mod has replace directives, which
 # `go install pkg@version` refuses; so the module is fetched with `go mod download` (the
 # Go module proxy, as go install would) and built in a copy, where its replaces apply.
-# Files: binary .local/bin/jaeger, config .local/jaeger/config.yaml,
-#        log .local/logs/jaeger.log, pid .local/run/jaeger.pid
+# Files: binary .local/bin/jaeger, config <state>/jaeger/config.yaml,
+#        log <state>/logs/jaeger.log, pid <state>/run/jaeger.pid (<state>: .local)
 set -euo pipefail
 # shellcheck disable=SC2034  # read by lib.sh
 SVC=jaeger
@@ -50,7 +53,8 @@ LOGFILE="$LOG_DIR/jaeger.log"
 START_TIMEOUT=60
 STOP_TIMEOUT=15
 BASE="http://$HOST:$UI_PORT"
-MARKERS=("$BIN" --config)
+# Every stack runs the same binary: its own config file tells this stack's instance apart.
+MARKERS=("$BIN" --config "$CONF")
 
 for p in "$UI_PORT" "$OTLP_GRPC_PORT" "$OTLP_HTTP_PORT" "$QUERY_GRPC_PORT" "$HEALTH_PORT"; do
   [[ $p =~ ^[0-9]+$ ]] || die "Jaeger ports must be numbers"
@@ -71,18 +75,20 @@ installed_version() {
   printf '%s' "$v"
 }
 
-ensure_binary() {
+ensure_binary() { with_cache_lock jaeger-build ensure_binary_locked; }
+
+ensure_binary_locked() {
   local have
   if have=$(installed_version) && [[ $have == "$JAEGER_VERSION" ]]; then
     return 0
   fi
   command -v go >/dev/null 2>&1 ||
     die "Go is needed once to build Jaeger ($JAEGER_MODULE@$JAEGER_VERSION); install Go or set OTEL_EXPORTER_OTLP_ENDPOINT"
-  local t0=$SECONDS log="$LOG_DIR/jaeger-install.log" dir src="$STATE_DIR/src/jaeger-$JAEGER_VERSION"
+  local t0=$SECONDS log="$LOG_DIR/jaeger-install.log" dir src="$CACHE_DIR/src/jaeger-$JAEGER_VERSION"
   info "building $JAEGER_MODULE/cmd/jaeger@$JAEGER_VERSION -> $(rel "$BIN_DIR") (once; a few minutes)"
   ensure_dirs
   {
-    dir=$(cd "$STATE_DIR" && go mod download -json "$JAEGER_MODULE@$JAEGER_VERSION" |
+    dir=$(cd "$CACHE_DIR" && go mod download -json "$JAEGER_MODULE@$JAEGER_VERSION" |
       awk -F'"' '$2 == "Dir" { print $4 }') &&
       [[ -n $dir ]] &&
       rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -r "$dir" "$src" && chmod -R u+w "$src" &&

@@ -20,9 +20,13 @@
 #                            to change it later, delete .local/kafka/data
 #   KAFKA_HEAP_OPTS          JVM heap (default -Xms256m -Xmx1g)
 #   JAVA_HOME                Java 17+ to use (default: java on PATH)
+#   SUPPORTOPS_STATE_DIR     another state directory (data, configs, log, pid, lock)
+#                            instead of .local: a second broker beside the first, with
+#                            both ports set too (decision 0014); the jars stay shared
+#   SUPPORTOPS_KAFKA_START_TIMEOUT  seconds to wait for the first metadata answer (90)
 #
-# Files: .local/kafka/{libs,data,server.properties,log4j2.properties},
-#        log .local/logs/kafka.log, pid .local/run/kafka.pid
+# Files: jars .local/kafka/libs; <state>/kafka/{data,server.properties,log4j2.properties},
+#        log <state>/logs/kafka.log, pid <state>/run/kafka.pid (<state>: .local)
 set -euo pipefail
 # shellcheck disable=SC2034  # read by lib.sh
 SVC=kafka
@@ -39,8 +43,10 @@ STOP_TIMEOUT=60
 SRC_DIR="$LOCAL_SCRIPTS_DIR/kafka"
 POM="$SRC_DIR/pom.xml"
 KAFKA_DIR="$STATE_DIR/kafka"
-LIBS="$KAFKA_DIR/libs"
-LIBS_STAMP="$KAFKA_DIR/libs.pom-sha256"
+# the jars are a download, shared by every stack of this checkout (lib.sh: CACHE_DIR)
+LIBS_PARENT="$CACHE_DIR/kafka"
+LIBS="$LIBS_PARENT/libs"
+LIBS_STAMP="$LIBS_PARENT/libs.pom-sha256"
 DATA="$KAFKA_DIR/data"
 CONF="$KAFKA_DIR/server.properties"
 LOG4J_CONF="$KAFKA_DIR/log4j2.properties"
@@ -84,7 +90,9 @@ libs_fetched() {
 }
 
 # Fetch the broker jars once; again only when the pom changed.
-fetch_libs() {
+fetch_libs() { with_cache_lock kafka-libs fetch_libs_locked; }
+
+fetch_libs_locked() {
   local want
   want=$(pom_hash)
   if libs_fetched && [[ $(<"$LIBS_STAMP") == "$want" ]]; then
@@ -92,8 +100,8 @@ fetch_libs() {
   fi
   command -v mvn >/dev/null 2>&1 || die "mvn not found (needed once to fetch the Kafka jars)"
   info "fetching Kafka jars from Maven Central ($(rel "$POM") -> $(rel "$LIBS"))"
-  local t0=$SECONDS tmp="$KAFKA_DIR/libs.new"
-  mkdir -p "$KAFKA_DIR"
+  local t0=$SECONDS tmp="$LIBS_PARENT/libs.new"
+  mkdir -p "$LIBS_PARENT"
   rm -rf "$tmp"
   local mvnlog="$LOG_DIR/kafka-fetch.log"
   mkdir -p "$LOG_DIR"

@@ -5,20 +5,34 @@
 # generated lives under <repo>/.local (git-ignored); the repo root is derived from this
 # file's location, so the scripts work from any clone path and any working directory.
 #
+# Two kinds of files (decision 0014):
+#   CACHE_DIR  <repo>/.local: downloads and builds (binaries in .local/bin, the Kafka
+#              jars, the pgserver venv), shared by every stack of this checkout
+#   STATE_DIR  what one running stack owns: data, configs, logs, pid and lock files.
+#              <repo>/.local, or SUPPORTOPS_STATE_DIR for a second stack beside the
+#              first (with the SUPPORTOPS_*_PORT overrides): its scripts then find, adopt
+#              and stop only the processes recorded there, never the first stack's
+#
 # Conventions shared by every script:
 #   start   idempotent; already running -> success without restarting
-#   stop    idempotent; stops only the process recorded in .local/run/<name>.pid, after
+#   stop    idempotent; stops only the process recorded in <state>/run/<name>.pid, after
 #           checking that its command line is ours; SIGTERM (or the service's own
 #           shutdown signal), then SIGKILL after a timeout
 #   status  one line on stdout; exit 0 = running and healthy, 3 = anything else
-#   logs    .local/logs/<name>.log      pids  .local/run/<name>.pid
+#   logs    <state>/logs/<name>.log      pids  <state>/run/<name>.pid
 
 LOCAL_SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 ROOT="$(cd "$LOCAL_SCRIPTS_DIR/../.." && pwd -P)"
-STATE_DIR="$ROOT/.local"
+CACHE_DIR="$ROOT/.local"
+if [[ -n ${SUPPORTOPS_STATE_DIR:-} ]]; then
+  mkdir -p "$SUPPORTOPS_STATE_DIR"
+  STATE_DIR="$(cd "$SUPPORTOPS_STATE_DIR" && pwd -P)"
+else
+  STATE_DIR="$CACHE_DIR"
+fi
 LOG_DIR="$STATE_DIR/logs"
 RUN_DIR="$STATE_DIR/run"
-BIN_DIR="$STATE_DIR/bin"
+BIN_DIR="$CACHE_DIR/bin"
 
 # shellcheck disable=SC2034  # used by the sourcing scripts
 EXIT_NOT_RUNNING=3
@@ -69,6 +83,24 @@ acquire_lock() {
   command -v flock >/dev/null 2>&1 || return 0
   exec 9>"$RUN_DIR/$name.lock"
   flock -w 600 9 || die "timed out waiting for $(rel "$RUN_DIR/$name.lock") (another start/stop running?)"
+}
+
+# with_cache_lock NAME CMD... — runs CMD (a download or build into CACHE_DIR) holding
+# <repo>/.local/run/NAME.lock: stacks with different state dirs share the cache, so two
+# of them starting at once must not fetch into the same place together. fd 8, released
+# when CMD ends (CMD runs in a subshell), so no daemon started later inherits it.
+with_cache_lock() {
+  local name=$1
+  shift
+  mkdir -p "$CACHE_DIR/run"
+  if ! command -v flock >/dev/null 2>&1; then
+    "$@"
+    return
+  fi
+  (
+    flock -w 600 8 || die "timed out waiting for $(rel "$CACHE_DIR/run/$name.lock") (another download running?)"
+    "$@"
+  ) 8>"$CACHE_DIR/run/$name.lock"
 }
 
 # ---------------------------------------------------------------- processes
@@ -213,12 +245,16 @@ describe_port_owner() {
   printf '%s' "${out:-an unknown process (not visible to $(id -un))}"
 }
 
-# adopt_listener NAME PORT MARKER... — when a process of ours (by markers) listens on PORT
-# but its pid file is missing, re-record it and print its pid.
+# adopt_listener NAME PORT MARKER... — when a process of ours (by markers, and working
+# directory ADOPT_CWD when set) listens on PORT but its pid file is missing, re-record it
+# and print its pid.
 adopt_listener() {
   local name=$1 port=$2 pid
   shift 2
   for pid in $(listener_pids "$port"); do
+    if [[ -n ${ADOPT_CWD:-} && $(readlink "/proc/$pid/cwd" 2>/dev/null) != "$ADOPT_CWD" ]]; then
+      continue
+    fi
     if pid_alive "$pid" && cmdline_has "$pid" "$@"; then
       record_pid "$name" "$pid"
       printf '%s\n' "$pid"

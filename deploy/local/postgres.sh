@@ -21,17 +21,19 @@
 #   SUPPORTOPS_PG_PORT      TCP port (default 5432)
 #   SUPPORTOPS_PG_EMBEDDED  1 = use the pgserver wheel even when a system PostgreSQL exists
 #   SUPPORTOPS_PG_BIN       directory with initdb/pg_ctl/postgres to use instead
-#   SUPPORTOPS_PG_STATE_DIR another state directory for this cluster (data, sockets, log,
-#                           pid, lock) instead of .local: a second, throwaway cluster
-#                           beside the first (the crash and outage tests start one on a
-#                           free port with this and SUPPORTOPS_PG_PORT)
+#   SUPPORTOPS_STATE_DIR    another state directory for the whole stack (data, sockets,
+#                           log, pid, lock) instead of .local: a second stack beside the
+#                           first, with SUPPORTOPS_PG_PORT set too (decision 0014)
+#   SUPPORTOPS_PG_STATE_DIR the same for this cluster only (wins over SUPPORTOPS_STATE_DIR):
+#                           a throwaway cluster beside the first (the crash and outage
+#                           tests start one on a free port with this and SUPPORTOPS_PG_PORT)
 #   TICKET_DATABASE_URL, BILLING_DATABASE_URL, ONBOARDING_DATABASE_URL,
 #   ESCALATION_DATABASE_URL  when all four are set, an external server is used:
 #                            start/stop do nothing, status checks each URL
 #
 # URLs: postgresql://supportops:supportops@127.0.0.1:5432/{tickets,billing,onboarding,escalation}
-# Files: data .local/pg/data, sockets .local/pg/run, log .local/logs/postgres.log,
-#        pid .local/run/postgres.pid
+# Files: data <state>/pg/data, sockets <state>/pg/run, log <state>/logs/postgres.log,
+#        pid <state>/run/postgres.pid (<state>: .local)
 set -euo pipefail
 # shellcheck disable=SC2034  # read by lib.sh
 SVC=postgres
@@ -46,7 +48,7 @@ DATABASES=(tickets billing onboarding escalation)
 STOP_TIMEOUT=60
 START_TIMEOUT=60
 PGSERVER_VERSION=0.1.4
-PGSERVER_VENV="$STATE_DIR/pgserver-venv"  # shared by every cluster of this checkout
+PGSERVER_VENV="$CACHE_DIR/pgserver-venv"  # shared by every cluster of this checkout
 
 if [[ -n ${SUPPORTOPS_PG_STATE_DIR:-} ]]; then
   mkdir -p "$SUPPORTOPS_PG_STATE_DIR"

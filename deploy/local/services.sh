@@ -2,7 +2,8 @@
 # The four supportops services as background processes (uvicorn via each service's CLI).
 #   services.sh start|stop|status|logs [SERVICE...]
 # Ports: ticket 8001, billing 8002, onboarding 8003, escalation 8004 (override with
-# TICKET_PORT, ...). Logs: .local/logs/<service>.log; pids: .local/run/<service>.pid.
+# TICKET_PORT, ...). Logs: <state>/logs/<service>.log; pids: <state>/run/<service>.pid,
+# where <state> is .local or SUPPORTOPS_STATE_DIR (a second stack, decision 0014).
 # Traces: exported to OTEL_EXPORTER_OTLP_ENDPOINT when set, else to the local Jaeger
 # (deploy/local/jaeger.sh) when it is running, else not exported.
 set -euo pipefail
@@ -44,7 +45,7 @@ cmd_start() {
   [[ -x $VENV_BIN/ticket-service ]] || die "the workspace is not installed: run 'make install'"
   if [[ ${ENVIRONMENT:-development} != production ]]; then
     # until outbound mail exists (issue #16), an MFA reset's one-time code is written here
-    export ONBOARDING_CONFIRMATION_CODE_DROP="${ONBOARDING_CONFIRMATION_CODE_DROP:-$ROOT/.local/codes}"
+    export ONBOARDING_CONFIRMATION_CODE_DROP="${ONBOARDING_CONFIRMATION_CODE_DROP:-$STATE_DIR/codes}"
   fi
   if [[ -z ${OTEL_EXPORTER_OTLP_ENDPOINT:-} ]] && "$LOCAL_SCRIPTS_DIR/jaeger.sh" status >/dev/null 2>&1; then
     OTEL_EXPORTER_OTLP_ENDPOINT=$("$LOCAL_SCRIPTS_DIR/jaeger.sh" url)

@@ -14,12 +14,15 @@
 #   STRIPE_API_BASE   use that API instead (e.g. another stripe-mock): start/stop do nothing,
 #                     status checks it (with STRIPE_API_KEY, default sk_test_123)
 #   SUPPORTOPS_STRIPE_MOCK_PORT, SUPPORTOPS_STRIPE_MOCK_HTTPS_PORT  ports (12111, 12112)
+#   SUPPORTOPS_STATE_DIR  another state directory (log, pid, lock) instead of .local: a
+#                         second stripe-mock beside the first, with both ports set too
+#                         (decision 0014); the binary stays shared
 #   GOFLAGS, GOPROXY, GOMODCACHE, GOCACHE ...  honoured by `go install`
 #
 # Note: stripe-mock opens an HTTPS listener on all interfaces (:12112) unless given an
 # address for it, even when -http-addr is set; so both addresses are always passed.
-# Files: binary .local/bin/stripe-mock, log .local/logs/stripe-mock.log,
-#        pid .local/run/stripe-mock.pid
+# Files: binary .local/bin/stripe-mock, log <state>/logs/stripe-mock.log,
+#        pid <state>/run/stripe-mock.pid (<state>: .local)
 set -euo pipefail
 # shellcheck disable=SC2034  # read by lib.sh
 SVC=stripe-mock
@@ -58,7 +61,9 @@ installed_version() {
   go version -m "$BIN" 2>/dev/null | awk -v m="$STRIPE_MOCK_MODULE" '$1 == "mod" && $2 == m { print $3; exit }'
 }
 
-ensure_binary() {
+ensure_binary() { with_cache_lock stripe-mock-build ensure_binary_locked; }
+
+ensure_binary_locked() {
   local have
   if have=$(installed_version) && [[ $have == "$STRIPE_MOCK_VERSION" || ($have == unknown && -x $BIN) ]]; then
     return 0
@@ -68,7 +73,7 @@ ensure_binary() {
   local t0=$SECONDS log="$LOG_DIR/stripe-mock-install.log"
   info "go install $STRIPE_MOCK_MODULE@$STRIPE_MOCK_VERSION -> $(rel "$BIN_DIR")"
   ensure_dirs
-  if ! (cd "$STATE_DIR" && GOBIN="$BIN_DIR" go install "$STRIPE_MOCK_MODULE@$STRIPE_MOCK_VERSION") >"$log" 2>&1 9>&-; then
+  if ! (cd "$CACHE_DIR" && GOBIN="$BIN_DIR" go install "$STRIPE_MOCK_MODULE@$STRIPE_MOCK_VERSION") >"$log" 2>&1 9>&-; then
     show_log_tail "$log"
     die "go install failed (full output: $(rel "$log"))"
   fi
@@ -90,7 +95,9 @@ check_running_port() {
 
 find_ours() {
   ours_pid stripe-mock "${MARKERS[@]}" && return 0
-  adopt_listener stripe-mock "$HTTP_PORT" "${MARKERS[@]}"
+  # Every stack runs the same binary: only one started in this stack's state dir (its
+  # working directory) is adopted, never another stack's on the same port.
+  ADOPT_CWD=$STATE_DIR adopt_listener stripe-mock "$HTTP_PORT" "${MARKERS[@]}"
 }
 
 cmd_start() {

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import stripe_objects
 from events import Event
 from journey import Journey
 from stack import CODE_DROP
@@ -21,6 +20,8 @@ from test_journey_new_customer import (
     pay_first_invoice,
     subscription_of,
 )
+
+from servicekit.testing import stripe as stripe_objects
 
 __all__ = [
     "DAY",
@@ -80,7 +81,7 @@ async def stripe_subscription(
     plan = await journey.get("billing", f"/v1/plans/{customer.plan['id']}")
     await journey.stripe_webhook(
         "customer.subscription.updated",
-        stripe_objects.subscription(
+        stripe_objects.subscription_object(
             sub,
             status=status,
             price_id=plan["stripe_price_id"],

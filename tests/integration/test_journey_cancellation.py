@@ -10,7 +10,6 @@ import asyncio
 import time
 from typing import Any
 
-import stripe_objects
 from flows import (
     DAY,
     Customer,
@@ -22,6 +21,8 @@ from flows import (
     stripe_subscription,
 )
 from journey import Journey
+
+from servicekit.testing import stripe as stripe_objects
 
 PERIOD_LEFT = 15
 """Seconds left in the current period when the customer cancels at its end."""
@@ -93,7 +94,7 @@ async def test_cancel_at_period_end_suspends_the_tenant_when_the_period_is_over(
     # and Stripe ends the subscription (customer.subscription.deleted)
     await journey.stripe_webhook(
         "customer.subscription.deleted",
-        stripe_objects.subscription(
+        stripe_objects.subscription_object(
             customer.subscription,
             status="canceled",
             price_id=(await journey.get("billing", f"/v1/plans/{customer.plan['id']}"))[

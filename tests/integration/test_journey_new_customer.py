@@ -8,8 +8,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import stripe_objects
 from journey import Journey
+
+from servicekit.testing import stripe as stripe_objects
 
 
 async def create_plan(journey: Journey, tier: str = "business") -> dict[str, Any]:
@@ -74,7 +75,7 @@ async def pay_first_invoice(journey: Journey, sub: dict[str, Any]) -> dict[str, 
     now = int(time.time())
     return await journey.stripe_webhook(
         "invoice.paid",
-        stripe_objects.invoice(
+        stripe_objects.invoice_object(
             sub,
             status="paid",
             amount_due=sub["recurring_amount"],

@@ -9,9 +9,10 @@ import time
 import uuid
 from typing import Any
 
-import stripe_objects
 from flows import Customer, account_until, assert_events, at, onboarded_customer, position
 from journey import Journey
+
+from servicekit.testing import stripe as stripe_objects
 
 DAY = 86400
 
@@ -19,7 +20,7 @@ DAY = 86400
 def renewal_invoice(customer: Customer, stripe_invoice_id: str, **fields: Any) -> dict[str, Any]:
     """The subscription's renewal invoice, as Stripe's webhooks carry it."""
     sub = customer.subscription
-    return stripe_objects.invoice(
+    return stripe_objects.invoice_object(
         sub,
         stripe_invoice_id=stripe_invoice_id,
         amount_due=sub["recurring_amount"],

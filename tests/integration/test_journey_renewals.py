@@ -15,10 +15,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import stripe_objects
 from events import Event
 from journey import Journey
 from test_journey_new_customer import create_plan, create_tenant, epoch, subscription_of
+
+from servicekit.testing import stripe as stripe_objects
 
 DAY = 86400
 GRACE_HOURS = 24  # billing's default BILLING_RENEWAL_GRACE_HOURS
@@ -44,7 +45,7 @@ async def stripe_period(
     """Stripe's ``customer.subscription.updated``: active, current period on the item."""
     await journey.stripe_webhook(
         "customer.subscription.updated",
-        stripe_objects.subscription(
+        stripe_objects.subscription_object(
             sub,
             status="active",
             price_id=plan["stripe_price_id"],
@@ -124,7 +125,7 @@ async def stripe_reports_sent(
     journey: Journey, sub: dict[str, Any], invoice: dict[str, Any]
 ) -> None:
     """What Stripe sends after billing finalized and sent the invoice it created."""
-    obj = stripe_objects.invoice(
+    obj = stripe_objects.invoice_object(
         sub,
         stripe_invoice_id=invoice["stripe_invoice_id"],
         status="open",
@@ -144,7 +145,7 @@ async def pay_renewal_invoice(
 ) -> None:
     """The customer paid: Stripe's signed ``invoice.paid`` for the renewal invoice."""
     now = int(time.time())
-    obj = stripe_objects.invoice(
+    obj = stripe_objects.invoice_object(
         sub,
         stripe_invoice_id=invoice["stripe_invoice_id"],
         status="paid",
@@ -378,7 +379,7 @@ async def test_renewal_stripe_invoiced_itself_is_recognised_and_not_issued_again
 
     # Stripe's automation fired a minute after the period ended: its renewal invoice
     # (billing_reason subscription_cycle) was created and finalized within the grace period
-    stripe_invoice = stripe_objects.invoice(
+    stripe_invoice = stripe_objects.invoice_object(
         sub,
         status="draft",
         amount_due=plan["unit_amount"] * sub["seats"],

@@ -12,9 +12,10 @@ import yaml
 from k8s_support import K8S_DIR, REPO_ROOT
 
 RULES = K8S_DIR / "components" / "monitoring" / "prometheus-rule.yaml"
-# Series from kube-state-metrics, the kubelet, Strimzi's operator and Prometheus itself
-# (``up``), not from our code.
-EXTERNAL = re.compile(r"^(kube_|kubelet_|strimzi_|up$)")
+# Series from kube-state-metrics, the kubelet, Strimzi's operator, Prometheus itself
+# (``up``) and prometheus_client's process collector (on every /metrics, since the
+# services serve the default registry), not from our code.
+EXTERNAL = re.compile(r"^(kube_|kubelet_|strimzi_|up$|process_start_time_seconds$)")
 METRIC = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{")  # our rules always select a namespace
 PROMQL_WORDS = {"sum", "max", "min", "increase", "rate", "time", "by", "on", "unless", "and"}
 
@@ -146,3 +147,15 @@ def test_relay_publish_failures_and_watchdog_restarts_page_someone() -> None:
     assert {"outbox_publish_failures_total", "consumer_watchdog_restarts_total"} <= (
         exported_metrics()
     )
+
+
+def test_the_process_start_time_the_rules_use_is_served() -> None:
+    """SupportopsDeadLetters and SupportopsSlaBreaches tell a new pod by its
+    process_start_time_seconds: the kit serves the default registry, which has it."""
+    from prometheus_client import generate_latest
+
+    app = (REPO_ROOT / "libs" / "servicekit" / "src" / "servicekit" / "app.py").read_text()
+    assert "generate_latest()" in app  # the default registry, with the process collector
+    assert b"\nprocess_start_time_seconds " in generate_latest()
+    users = {str(a["alert"]) for a in rules() if "process_start_time_seconds{" in str(a["expr"])}
+    assert users == {"SupportopsDeadLetters", "SupportopsSlaBreaches"}

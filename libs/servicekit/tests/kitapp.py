@@ -80,15 +80,14 @@ async def item_owner(session: AsyncSession, value: str) -> Owner:
 async def create_item(
     body: ItemIn, session: SessionDep, principal: Agent, idem: IdempotencyDep
 ) -> ItemOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     principal.ensure_tenant(body.tenant_id, resource="tenant")
     CALLS["create"] += 1
     item = Item(tenant_id=body.tenant_id, name=body.name, rank=body.rank)
     session.add(item)
     await session.flush()
     out = ItemOut.model_validate(item, from_attributes=True)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.get("/items", dependencies=[owned(query={"tenant_id": "tenant"})])
@@ -156,9 +155,8 @@ def now() -> datetime:
 # --- event backbone fixtures ------------------------------------------------------------
 
 
-from servicekit.consumer import EventRouter, Reject
+from servicekit.consumer import EventRouter, Received, Reject
 from servicekit.outbox import publish
-from supportops_events import Envelope
 from supportops_events.tickets import (
     Requester,
     TicketChannel,
@@ -196,16 +194,15 @@ def effect_router(handled_by: str = "") -> EventRouter:
     events = EventRouter()
 
     @events.on(TicketCreated)
-    async def on_created(session: AsyncSession, envelope: Envelope) -> None:
-        data = envelope.data
-        assert isinstance(data, TicketCreated)
+    async def on_created(session: AsyncSession, received: Received[TicketCreated]) -> None:
+        data = received.data  # typed: no isinstance needed
         if data.subject == "poison":
             raise ValueError("this event always fails")
         if data.subject == "reject":
             raise Reject("not processable")
         session.add(
             Effect(
-                event_id=envelope.id,
+                event_id=received.id,
                 tenant_id=data.tenant_id,
                 seq=int(data.ticket_id.rsplit("-", 1)[1]),
                 handled_by=handled_by,

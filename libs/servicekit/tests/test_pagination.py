@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import kitapp
+import pytest
+from sqlalchemy import BigInteger, DateTime, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from test_auth import assert_problem
 
 from servicekit.db import Database
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.errors import BadRequest
+from servicekit.pagination import check_cursor, decode_cursor, encode_cursor
 from servicekit.testing import auth
 
 
@@ -100,3 +106,31 @@ async def test_forged_cursor_with_wrong_types_is_400(client: httpx.AsyncClient) 
     forged = encode_cursor(["x", "y"])  # keys are (rank: int, id: uuid)
     resp = await client.get("/v1/items", params={"cursor": forged}, headers=auth("agent"))
     assert_problem(resp, 400, "invalid-cursor")
+
+
+class _CursorBase(DeclarativeBase):
+    pass
+
+
+class _CursorRow(_CursorBase):
+    __tablename__ = "cursor_rows"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    name: Mapped[str] = mapped_column(String(20))
+
+
+def test_a_cursor_must_fit_every_key_column() -> None:
+    Row = _CursorRow
+    keys = [Row.at, Row.name, Row.id]
+    check_cursor([datetime(2026, 1, 1, tzinfo=UTC), "a", 5], keys)
+    for forged in (
+        [datetime(2026, 1, 1), "a", 5],  # naive timestamp
+        [datetime(2026, 1, 1, tzinfo=UTC), "a\x00b", 5],  # NUL in text
+        [datetime(2026, 1, 1, tzinfo=UTC), "a", 2**70],  # beyond bigint
+        [datetime(2026, 1, 1, tzinfo=UTC), "a", True],  # a bool is no id
+        ["yesterday", "a", 5],
+    ):
+        with pytest.raises(BadRequest) as caught:
+            check_cursor(forged, keys)
+        assert caught.value.code == "invalid-cursor", forged
+        assert caught.value.extras["field"] == "cursor"

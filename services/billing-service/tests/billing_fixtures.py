@@ -1,14 +1,11 @@
-"""Test helpers of the billing-service: a movable clock, Stripe-shaped objects, and
-webhook payloads signed exactly as Stripe signs them."""
+"""Test helpers of the billing-service: a movable clock, the app, and webhook delivery.
+The Stripe objects, events and signatures are the kit's (``servicekit.testing.stripe``),
+re-exported here for the tests that import them from this module."""
 
 from __future__ import annotations
 
 import copy
-import functools
-import hashlib
-import hmac
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,15 +17,33 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from billing_service.config import (
-    DEV_STRIPE_API_BASE,
-    DEV_STRIPE_API_KEY,
-    DEV_STRIPE_WEBHOOK_SECRET,
     BillingSettings,
 )
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.db import Database
 from servicekit.testing import auth, known_tenant
+from servicekit.testing.stripe import (
+    charge_object,
+    dispute_object,
+    invoice_object,
+    sign,
+    stripe_event,
+    stripe_shape,
+    subscription_object,
+    upcoming_invoice_object,
+)
 from supportops_events import Envelope
+
+__all__ = [
+    "charge_object",
+    "dispute_object",
+    "invoice_object",
+    "sign",
+    "stripe_event",
+    "stripe_shape",
+    "subscription_object",
+    "upcoming_invoice_object",
+]
 
 
 class MovableClock:
@@ -45,27 +60,6 @@ class MovableClock:
         self.now += timedelta(**kwargs)
 
 
-def sign(payload: str, *, secret: str = DEV_STRIPE_WEBHOOK_SECRET, at: int | None = None) -> str:
-    """Stripe's scheme: ``t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">``."""
-    timestamp = int(time.time()) if at is None else at
-    mac = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def stripe_event(event_type: str, obj: dict[str, Any], *, created: int) -> dict[str, Any]:
-    return {
-        "id": f"evt_{uuid.uuid4().hex[:24]}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": created,
-        "data": {"object": obj},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
-
-
 async def deliver(
     client: httpx.AsyncClient, event: dict[str, Any], *, signature: str | None = None
 ) -> httpx.Response:
@@ -78,179 +72,6 @@ async def deliver(
             "Content-Type": "application/json",
         },
     )
-
-
-@functools.cache
-def _stripe_shape(path: str) -> dict[str, Any]:
-    """One of stripe-mock's canned objects: a complete object as Stripe's API spec
-    describes it (every field, nested objects included)."""
-    response = httpx.get(
-        f"{DEV_STRIPE_API_BASE}/v1/{path}", auth=(DEV_STRIPE_API_KEY, ""), timeout=10
-    )
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def stripe_shape(kind: str) -> dict[str, Any]:
-    """A fresh copy of a real Stripe object shape (``subscription``, ``invoice``,
-    ``charge``, ``dispute``), to overlay with a test's own values."""
-    paths = {
-        "subscription": "subscriptions/sub_shape",
-        "invoice": "invoices/in_shape",
-        "charge": "charges/ch_shape",
-        "dispute": "disputes/dp_shape",
-    }
-    return copy.deepcopy(_stripe_shape(paths[kind]))
-
-
-def subscription_object(
-    sub: dict[str, Any],
-    *,
-    status: str,
-    price_id: str,
-    quantity: int,
-    period_start: int,
-    period_end: int,
-    cancel_at_period_end: bool = False,
-    canceled_at: int | None = None,
-    ended_at: int | None = None,
-    schedule: str | None = None,
-) -> dict[str, Any]:
-    """A Stripe subscription as the 2026 API writes it (period on the item)."""
-    obj = stripe_shape("subscription")
-    item = copy.deepcopy(obj["items"]["data"][0])
-    item.update(
-        {
-            "id": f"si_{uuid.uuid4().hex[:14]}",
-            "price": {**item["price"], "id": price_id},
-            "quantity": quantity,
-            "current_period_start": period_start,
-            "current_period_end": period_end,
-            "subscription": sub["stripe_subscription_id"],
-        }
-    )
-    obj.update(
-        {
-            "id": sub["stripe_subscription_id"],
-            "customer": sub["stripe_customer_id"],
-            "status": status,
-            "collection_method": sub["collection_method"],
-            "days_until_due": sub.get("days_until_due"),
-            "cancel_at_period_end": cancel_at_period_end,
-            "cancel_at": period_end if cancel_at_period_end else None,
-            "canceled_at": canceled_at,
-            "ended_at": ended_at,
-            "created": period_start,
-            "start_date": period_start,
-            "billing_cycle_anchor": period_start,
-            "trial_start": None,
-            "trial_end": None,
-            "pending_update": None,
-            "pause_collection": None,
-            "schedule": schedule,
-            "items": {**obj["items"], "data": [item]},
-            "metadata": {"subscription_id": sub["id"], "tenant_id": sub["tenant_id"]},
-        }
-    )
-    return obj
-
-
-def invoice_object(
-    sub: dict[str, Any],
-    *,
-    stripe_invoice_id: str | None = None,
-    status: str = "open",
-    amount_due: int = 4500,
-    amount_paid: int = 0,
-    attempt_count: int = 0,
-    period_start: int,
-    period_end: int,
-    billing_reason: str = "subscription_create",
-    next_payment_attempt: int | None = None,
-    due_date: int | None = None,
-) -> dict[str, Any]:
-    obj = stripe_shape("invoice")
-    obj.update(
-        {
-            "id": stripe_invoice_id or f"in_{uuid.uuid4().hex[:14]}",
-            "customer": sub["stripe_customer_id"],
-            "customer_email": "billing@example.com",
-            "parent": {
-                "type": "subscription_details",
-                "quote_details": None,
-                "subscription_details": {
-                    "metadata": None,
-                    "subscription": sub["stripe_subscription_id"],
-                },
-            },
-            "status": status,
-            "number": "ACME-0001",
-            "collection_method": sub["collection_method"],
-            "currency": "usd",
-            "amount_due": amount_due,
-            "amount_paid": amount_paid,
-            "amount_remaining": amount_due - amount_paid,
-            "attempt_count": attempt_count,
-            "attempted": attempt_count > 0,
-            "billing_reason": billing_reason,
-            "period_start": period_start,
-            "period_end": period_end,
-            "due_date": due_date,
-            "next_payment_attempt": next_payment_attempt,
-            "hosted_invoice_url": "https://invoice.stripe.com/i/test",
-            # The charge that paid it: what a refund names (and is resolved through).
-            "charge": f"ch_{uuid.uuid4().hex[:14]}" if amount_paid else None,
-            "last_finalization_error": None,
-            "status_transitions": {
-                "finalized_at": period_start,
-                "marked_uncollectible_at": None,
-                "paid_at": None,
-                "voided_at": None,
-            },
-        }
-    )
-    return obj
-
-
-def upcoming_invoice_object(sub: dict[str, Any], *, period_end: int) -> dict[str, Any]:
-    """``invoice.upcoming`` carries an invoice that does not exist yet (no id)."""
-    obj = invoice_object(
-        sub, period_start=period_end - 30 * 86400, period_end=period_end, status="draft"
-    )
-    obj.pop("id")
-    obj.update({"billing_reason": "upcoming", "number": None, "next_payment_attempt": period_end})
-    return obj
-
-
-def charge_object(sub: dict[str, Any], *, charge_id: str, amount: int) -> dict[str, Any]:
-    obj = stripe_shape("charge")
-    obj.update(
-        {
-            "id": charge_id,
-            "customer": sub["stripe_customer_id"],
-            "currency": "usd",
-            "amount": amount,
-            "amount_captured": amount,
-            "invoice": None,
-        }
-    )
-    return obj
-
-
-def dispute_object(*, dispute_id: str, charge_id: str, amount: int, status: str) -> dict[str, Any]:
-    obj = stripe_shape("dispute")
-    obj.update(
-        {
-            "id": dispute_id,
-            "charge": charge_id,
-            "amount": amount,
-            "currency": "usd",
-            "reason": "fraudulent",
-            "status": status,
-        }
-    )
-    return obj
 
 
 def if_match(etag: str, headers: dict[str, str] | None = None) -> dict[str, str]:
@@ -303,7 +124,7 @@ def no_payment_method(remote: dict[str, Any]) -> None:
 def card_expiring(month: int, year: int) -> PaymentMethods:
     def alter(remote: dict[str, Any]) -> None:
         no_payment_method(remote)
-        method = copy.deepcopy(_stripe_shape("payment_methods/pm_shape"))
+        method = stripe_shape("payment_method")
         method["card"].update({"exp_month": month, "exp_year": year, "last4": "4242"})
         remote["customer"]["invoice_settings"]["default_payment_method"] = method
 

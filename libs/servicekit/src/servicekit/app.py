@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from servicekit.auth import TokenVerifier
 from servicekit.authz import Ownership, install_ownership
+from servicekit.clock import Clock, StateClock
 from servicekit.consumer import EventConsumer, EventRouter
 from servicekit.db import Database
 from servicekit.errors import install_problem_handlers
@@ -51,6 +52,9 @@ class ServiceDefinition:
     version: str = "0.1.0"
     extra_lifespan: Lifespan | None = None
     openapi_tags: list[dict[str, Any]] | None = None
+    clock: Clock | None = None
+    """The app's clock (``app.state.clock``; the system clock when ``None``). Endpoints get
+    it through ``servicekit.clock.ClockDep``, consumer handlers as ``received.clock``."""
     ownership: Ownership | None = None
     """Resolvers of the ids its routes name (``servicekit.authz``); required once a
     route takes an id."""
@@ -246,6 +250,11 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         telemetry=telemetry_config(),  # type: ignore[arg-type]
     )
     app.state.liveness = ProgressWatch(settings.liveness_stall_seconds)
+    if defn.clock is not None:
+        app.state.clock = defn.clock
+    if defn.events is not None:
+        # handlers read app.state.clock at each event: a test replacing it is seen
+        defn.events.clock = StateClock(app.state)
     install_problem_handlers(app)
     install_problem_documentation(app)
     app.add_middleware(ServiceHttpMiddleware, service=defn.name, fastapi_app=app)

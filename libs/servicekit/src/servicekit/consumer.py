@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, Generic, TypeVar, overload
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -32,6 +34,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.clock import Clock, SystemClock
 from servicekit.context import EventContext, current_event_context
 from servicekit.db import Database
 from servicekit.infra_errors import describe as describe_infra
@@ -61,29 +64,153 @@ LAG_REFRESH_SECONDS = 5.0
 STALL_SECONDS = 30.0
 
 E = TypeVar("E", bound=Event)
+E1 = TypeVar("E1", bound=Event)
+E2 = TypeVar("E2", bound=Event)
+E3 = TypeVar("E3", bound=Event)
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+"""The dispatch shape (and the deprecated handler style): the raw envelope."""
 
 
 class Reject(Exception):
     """Raised by a handler for an event that can never be processed: dead-letter it now."""
 
 
+@dataclass(frozen=True)
+class Received(Generic[E]):
+    """One consumed event handed to a typed handler: ``data`` is the payload model, typed;
+    the CloudEvents attributes are properties; ``envelope`` is the raw escape hatch and
+    ``clock`` the app's injected clock (``servicekit.clock``)."""
+
+    data: E
+    envelope: Envelope
+    clock: Clock
+
+    @property
+    def id(self) -> str:
+        return self.envelope.id
+
+    @property
+    def type(self) -> str:
+        return self.envelope.type
+
+    @property
+    def time(self) -> datetime:
+        return self.envelope.time
+
+    @property
+    def source(self) -> str:
+        return self.envelope.source
+
+    @property
+    def subject(self) -> str | None:
+        return self.envelope.subject
+
+    @property
+    def tenant_id(self) -> str:
+        return self.envelope.tenant_id
+
+    @property
+    def correlation_id(self) -> str:
+        return self.envelope.correlation_id
+
+    @property
+    def causation_id(self) -> str | None:
+        return self.envelope.causation_id
+
+
+TypedHandler = Callable[[AsyncSession, Received[E]], Awaitable[None]]
+
+
+def _is_envelope_handler(handler: Callable[..., Any]) -> bool:
+    """The deprecated style names ``Envelope`` as its second parameter's annotation
+    (a class, or a string under ``from __future__ import annotations``)."""
+    params = list(inspect.signature(handler).parameters.values())
+    if len(params) < 2:
+        return False
+    annotation = params[1].annotation
+    if annotation is Envelope:
+        return True
+    return isinstance(annotation, str) and annotation.rsplit(".", 1)[-1] == "Envelope"
+
+
+class _Registration(Generic[E]):
+    """What ``EventRouter.on(...)`` returns: the decorator, typed for both handler styles."""
+
+    def __init__(self, router: EventRouter, models: tuple[type[E], ...]) -> None:
+        self._router = router
+        self._models = models
+
+    @overload
+    def __call__(self, handler: TypedHandler[E]) -> TypedHandler[E]: ...
+
+    @overload
+    def __call__(self, handler: Handler) -> Handler: ...
+
+    def __call__(self, handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        if _is_envelope_handler(handler):
+            self._router.add(self._models, handler)
+        else:
+            self._router.add(self._models, self._adapt(handler))
+        return handler
+
+    def _adapt(self, handler: TypedHandler[E]) -> Handler:
+        models = self._models
+        router = self._router
+
+        async def dispatch(session: AsyncSession, envelope: Envelope) -> None:
+            data = envelope.data
+            if not isinstance(data, models):  # the registry decoded another model
+                raise Reject(f"{envelope.type} carries {type(data).__name__}, not {models}")
+            await handler(session, Received(data=data, envelope=envelope, clock=router.clock))
+
+        dispatch.__name__ = getattr(handler, "__name__", "dispatch")
+        return dispatch
+
+
 class EventRouter:
-    """Handlers declared per event type with the typed model they accept."""
+    """Handlers declared per event type with the typed model they accept.
 
-    def __init__(self) -> None:
+    ``@router.on(Model)`` on ``async def handle(session, received: Received[Model])`` is
+    the way; ``@router.on(A, B)`` gives ``Received[A | B]`` (match on ``received.data``).
+    A handler whose second parameter is annotated ``Envelope`` still works but is
+    deprecated. ``clock`` is what ``received.clock`` hands out; ``create_service_app``
+    points it at ``app.state.clock``.
+    """
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
         self.handlers: dict[str, Handler] = {}
+        self.clock: Clock = clock or SystemClock()
 
-    def on(self, *models: type[Event]) -> Callable[[Handler], Handler]:
+    @overload
+    def on(self, m1: type[E1], /) -> _Registration[E1]: ...
+
+    @overload
+    def on(self, m1: type[E1], m2: type[E2], /) -> _Registration[E1 | E2]: ...
+
+    @overload
+    def on(self, m1: type[E1], m2: type[E2], m3: type[E3], /) -> _Registration[E1 | E2 | E3]: ...
+
+    @overload
+    def on(self, *models: type[Event]) -> _Registration[Event]: ...
+
+    def on(self, *models: type[Event]) -> _Registration[Any]:
+        return _Registration(self, models)
+
+    def on_envelope(self, *models: type[Event]) -> Callable[[Handler], Handler]:
+        """The deprecated raw style, explicit: the handler gets the ``Envelope``."""
+
         def register(handler: Handler) -> Handler:
-            for model in models:
-                event_type = model.event_type
-                if event_type in self.handlers:
-                    raise ValueError(f"a handler for {event_type} is already registered")
-                self.handlers[event_type] = handler
+            self.add(models, handler)
             return handler
 
         return register
+
+    def add(self, models: Iterable[type[Event]], handler: Handler) -> None:
+        for model in models:
+            event_type = model.event_type
+            if event_type in self.handlers:
+                raise ValueError(f"a handler for {event_type} is already registered")
+            self.handlers[event_type] = handler
 
     def include(self, other: EventRouter) -> None:
         for event_type, handler in other.handlers.items():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -87,7 +88,44 @@ class Conflict(ProblemError):
 
 
 class InvalidTransition(Conflict):
+    """409 ``invalid-transition``: the one body for "this state cannot move there".
+
+    ``InvalidTransition("ticket", current="solved", requested="open", allowed=["closed"])``
+    → ``current_status``, ``requested_status`` and ``allowed`` (a list, possibly empty).
+    The older ``InvalidTransition("free text")`` form (detail only) still works while
+    the services migrate.
+    """
+
     code, title = "invalid-transition", "Transition not allowed"
+
+    def __init__(
+        self,
+        resource_or_detail: str | None = None,
+        current: str | None = None,
+        requested: str | None = None,
+        *,
+        allowed: Iterable[str] | None = None,
+        detail: str | None = None,
+        **extras: Any,
+    ) -> None:
+        if current is None and requested is None:
+            if allowed is not None:  # the older form's own extension, passed on as given
+                extras["allowed"] = allowed
+            super().__init__(resource_or_detail if detail is None else detail, **extras)
+            return
+        resource = resource_or_detail or "resource"
+        allowed_list = sorted(allowed or ())
+        if detail is None:
+            detail = f"a {resource} in status {current!r} cannot move to {requested!r}"
+            if allowed_list:
+                detail += f" (allowed: {', '.join(allowed_list)})"
+        super().__init__(
+            detail,
+            current_status=current,
+            requested_status=requested,
+            allowed=allowed_list,
+            **extras,
+        )
 
 
 class PreconditionFailed(ProblemError):
@@ -193,8 +231,21 @@ def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+class SendResponse(Exception):
+    """Stop the endpoint and send ``response`` as it is (an idempotent replay, for one):
+    the endpoint's declared return type stays the model it returns otherwise."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("send the response as is")
+        self.response = response
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error leaves the service as problem+json; no stack trace ever does."""
+
+    @app.exception_handler(SendResponse)
+    async def _send(request: Request, exc: SendResponse) -> Response:
+        return exc.response
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:

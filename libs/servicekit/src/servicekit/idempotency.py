@@ -5,13 +5,22 @@ same key blocks on that insert until the first commits (PostgreSQL's unique-inde
 wait), then sees the stored response and replays it: two concurrent requests produce
 one effect. If the first request fails, its transaction and key row roll back and a
 retry runs afresh.
+
+The typed way in an endpoint (no ignore comments; the route keeps its ``response_model``)::
+
+    await idem.start(session, body)          # a replay raises Replayed: the stored
+    out = ...                                # response is sent, the endpoint stops
+    return await idem.complete(session, out, status_code=201)   # returns ``out``, typed
+
+``begin`` (returning the replay response or ``None``) stays for code that must handle
+the replay itself (billing's ``run_idempotent``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
@@ -22,10 +31,17 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import CurrentPrincipal, Principal
-from servicekit.errors import Conflict, Unprocessable
+from servicekit.errors import Conflict, SendResponse, Unprocessable
 from servicekit.tables import idempotency_keys
 
 REPLAY_HEADER = "Idempotent-Replayed"
+
+T = TypeVar("T")
+
+
+class Replayed(SendResponse):
+    """Raised by ``Idempotency.start`` on a replay; the kit's handler (installed by
+    ``install_problem_handlers``) sends ``response``, the first request's answer."""
 
 
 def request_fingerprint(payload: Any) -> str:
@@ -77,14 +93,20 @@ class Idempotency:
         headers[REPLAY_HEADER] = "true"
         return JSONResponse(row.response_body, status_code=row.status_code, headers=headers)
 
+    async def start(self, session: AsyncSession, payload: Any) -> None:
+        """Claim the key; on a replay raise ``Replayed`` (the stored response is sent)."""
+        replay = await self.begin(session, payload)
+        if replay is not None:
+            raise Replayed(replay)
+
     async def complete(
         self,
         session: AsyncSession,
-        body: Any,
+        body: T,
         *,
         status_code: int = 201,
         headers: dict[str, str] | None = None,
-    ) -> Any:
+    ) -> T:
         """Store the response to replay; returns ``body`` for the endpoint to return."""
         if self.key is not None and self._claimed:
             await session.execute(

@@ -43,7 +43,7 @@ class Problem(BaseModel):
 
 # Which problems each kind of operation can answer with (besides its success).
 PROBLEM_RESPONSES: dict[int, str] = {
-    400: "Malformed request (an invalid cursor, a header that cannot be read)",
+    400: "Malformed request (an invalid cursor, a malformed If-Match, an unreadable header)",
     401: "Missing, invalid or expired bearer token",
     403: "The token lacks a role, or is confined to another tenant",
     404: "Not found (or another tenant's)",

@@ -91,21 +91,31 @@ def decode_cursor(cursor: str, expected_len: int) -> list[Any]:
         ) from exc
 
 
-def _check_cursor_types(values: list[Any], keys: Sequence[InstrumentedAttribute[Any]]) -> None:
-    """A forged cursor must be a 400, never a database error."""
-    for value, key in zip(values, keys, strict=True):
-        try:
-            expected = key.type.python_type
-        except (NotImplementedError, AttributeError):
-            continue
-        if value is None:
-            continue
-        if expected is float and isinstance(value, int):
-            continue
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise BadRequest(
-                "the cursor is not valid for this list", code="invalid-cursor", field="cursor"
-            )
+def _value_fits(value: Any, key: InstrumentedAttribute[Any]) -> bool:
+    try:
+        expected = key.type.python_type
+    except (NotImplementedError, AttributeError):
+        return True
+    if value is None:
+        return True
+    if expected is float and isinstance(value, int):
+        return True
+    if expected is int:  # a bool is not a key value; PostgreSQL's bigint is the bound
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+    if expected is datetime:  # a naive timestamp against timestamptz is a database error
+        return isinstance(value, datetime) and value.tzinfo is not None
+    if expected is str:  # PostgreSQL text cannot hold NUL
+        return isinstance(value, str) and "\x00" not in value
+    return isinstance(value, expected)
+
+
+def check_cursor(values: Sequence[Any], keys: Sequence[InstrumentedAttribute[Any]]) -> None:
+    """A forged cursor must be a 400 ``invalid-cursor``, never a database error: each
+    value must fit its key column (type, timezone-aware timestamps, bigint range, no NUL)."""
+    if not all(_value_fits(v, k) for v, k in zip(values, keys, strict=True)):
+        raise BadRequest(
+            "the cursor is not valid for this list", code="invalid-cursor", field="cursor"
+        )
 
 
 async def paginate(
@@ -124,7 +134,7 @@ async def paginate(
     """
     if params.cursor:
         after = decode_cursor(params.cursor, len(keys))
-        _check_cursor_types(after, keys)
+        check_cursor(after, keys)
         cmp = tuple_(*keys) > tuple_(*after)
         if direction == "desc":
             cmp = tuple_(*keys) < tuple_(*after)

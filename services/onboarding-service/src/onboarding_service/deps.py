@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Header
+from fastapi import Depends
 from pydantic import BaseModel, ConfigDict
 
 from servicekit.auth import Principal, Role, require_roles
-from servicekit.errors import PreconditionFailed, PreconditionRequired
 
 Operator = Annotated[Principal, Depends(require_roles(Role.onboarding))]
 """Onboarding specialists (admin always passes)."""
@@ -18,39 +17,6 @@ Reader = Annotated[
 IdentitySystem = Annotated[Principal, Depends(require_roles(Role.service))]
 """The identity system reporting sign-ins and lockouts."""
 OperatorOrService = Annotated[Principal, Depends(require_roles(Role.onboarding, Role.service))]
-
-IfMatchHeader = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=64,
-        description="The ETag of the resource as last read; required on updates",
-    ),
-]
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def check_if_match(if_match: str | None, *, version: int, required: bool) -> None:
-    """428 when required and missing, 412 when it names another version."""
-    if if_match is None:
-        if required:
-            raise PreconditionRequired(
-                "send If-Match with the ETag you last read", code="if-match-required"
-            )
-        return
-    candidates = [c.strip() for c in if_match.split(",")]
-    if "*" in candidates:
-        return
-    for candidate in candidates:
-        # lenient about quoting: a bare version number names the same ETag
-        if candidate.removeprefix("W/").strip('"') == str(version):
-            return
-    raise PreconditionFailed(
-        "the resource changed since you read it", code="etag-mismatch", current_etag=etag(version)
-    )
 
 
 class Problem(BaseModel):

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from billing_service.clock import ClockDep
 from billing_service.deps import BillingStaff, DatabaseDep, Reader, run_idempotent
-from billing_service.etags import PRECONDITION_RESPONSES, IfMatch, check_if_match, etag
 from billing_service.invoices.schemas import InvoiceActionOut, InvoiceOut
 from billing_service.models import Invoice
 from billing_service.stripe_gateway import StripeDep
@@ -20,6 +19,7 @@ from servicekit.authz import owned
 from servicekit.db import Database
 from servicekit.deps import SessionDep
 from servicekit.errors import InvalidTransition, NotFound
+from servicekit.etag import PRECONDITION_RESPONSES, IfMatch, IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
 from supportops_events.billing import InvoiceStatus
@@ -106,7 +106,7 @@ async def _actionable(
     db: Database,
     invoice_id: uuid.UUID,
     principal: Principal,
-    if_match: str | None,
+    if_match: IfMatch,
     *,
     allowed: set[str],
     verb: str,
@@ -115,7 +115,7 @@ async def _actionable(
     allows; the Stripe call is made after this transaction, never inside it."""
     async with db.unit_of_work() as session:
         invoice = await _load(session, invoice_id, principal)
-        check_if_match(if_match, invoice.version)
+        if_match.require(invoice.version)
         if invoice.status not in allowed:
             raise InvalidTransition(f"a {invoice.status} invoice cannot be {verb}")
         return out(invoice)
@@ -134,7 +134,7 @@ async def send_invoice(
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> object:
     """Ask Stripe to e-mail the invoice; ``invoice.sent`` follows from the webhook.
     ``If-Match`` required; ``Idempotency-Key`` honoured."""
@@ -167,7 +167,7 @@ async def void_invoice(
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> object:
     """Ask Stripe to void an open invoice; ``invoice.voided`` follows from the webhook.
     ``If-Match`` required; ``Idempotency-Key`` honoured."""

@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from billing_service.clock import ClockDep
 from billing_service.deps import Admin, DatabaseDep, Reader, run_idempotent
-from billing_service.etags import PRECONDITION_RESPONSES, IfMatch, etag
 from billing_service.models import Plan
 from billing_service.plans import service
 from billing_service.plans.schemas import Interval, PlanIn, PlanOut
 from billing_service.stripe_gateway import StripeDep
 from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
+from servicekit.etag import PRECONDITION_RESPONSES, IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
 from supportops_events.billing import PlanTier
@@ -98,7 +98,7 @@ async def archive_plan(
     stripe: StripeDep,
     clock: ClockDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> PlanOut:
     """No new subscription or change can choose the plan from now on; its subscribers
     keep it; it stays readable; Stripe's price is deactivated."""

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_service.etags import check_if_match
 from billing_service.models import Plan
 from billing_service.plans.schemas import PlanIn
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.db import Database
 from servicekit.errors import Conflict, InvalidTransition, NotFound, Unprocessable
+from servicekit.etag import IfMatch
 from supportops_events.billing import PlanTier
 
 SEED_NAMESPACE = uuid.UUID("5b0f3c1e-7a52-4d55-9a63-2f1d8e3b7c40")
@@ -197,14 +197,14 @@ async def seed_plans(
 
 
 async def archive(
-    *, db: Database, stripe: StripeGateway, plan_id: str, if_match: str | None, now: datetime
+    *, db: Database, stripe: StripeGateway, plan_id: str, if_match: IfMatch, now: datetime
 ) -> Plan:
     """Archive now (committed: no new subscription or change can choose it from here on),
     then deactivate the Stripe price. A Stripe failure leaves the deactivation as an
     intent the Stripe worker (or a repeated archive request) finishes."""
     async with db.unit_of_work() as session:
         plan = await get(session, plan_id, lock=True)
-        check_if_match(if_match, plan.version)
+        if_match.require(plan.version)
         if plan.archived_at is not None and not _price_to_deactivate(plan):
             raise InvalidTransition("the plan is already archived", code="plan-archived")
         if plan.archived_at is None:

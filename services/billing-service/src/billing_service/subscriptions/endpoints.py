@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from billing_service.clock import ClockDep
 from billing_service.deps import BillingStaff, DatabaseDep, Reader, run_idempotent
-from billing_service.etags import PRECONDITION_RESPONSES, IfMatch, etag
 from billing_service.models import Subscription
 from billing_service.stripe_gateway import StripeDep
 from billing_service.subscriptions import service
@@ -23,6 +22,7 @@ from billing_service.subscriptions.schemas import (
 )
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
+from servicekit.etag import PRECONDITION_RESPONSES, IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import Page, PageDep, paginate
 from supportops_events.billing import SubscriptionStatus
@@ -115,7 +115,7 @@ async def change_subscription(
     clock: ClockDep,
     idem: IdempotencyDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> object:
     """Upgrade now (prorated) or downgrade at the period end (scheduled on Stripe, shown as
     ``pending_change``); naming the plan and seats in effect withdraws a scheduled
@@ -152,7 +152,7 @@ async def cancel_subscription(
     clock: ClockDep,
     idem: IdempotencyDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> object:
     """Cancel at period end (default) or now, with a reason. ``If-Match`` required;
     ``Idempotency-Key`` honoured."""

@@ -28,7 +28,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.clock import Clock
-from billing_service.etags import check_if_match
 from billing_service.models import Plan, Subscription
 from billing_service.plans import service as plans
 from billing_service.renewals import service as renewals
@@ -45,6 +44,7 @@ from billing_service.webhooks.metrics import INVALID_STRIPE_DATA
 from servicekit.context import capture_context, resume_context
 from servicekit.db import Database
 from servicekit.errors import Conflict, InvalidTransition, NotFound, Unprocessable
+from servicekit.etag import IfMatch
 from servicekit.outbox import publish
 from supportops_events.billing import (
     BillingFollowupRequired,
@@ -580,7 +580,7 @@ async def change(
     stripe: StripeGateway,
     subscription_id: str,
     body: SubscriptionChange,
-    if_match: str | None,
+    if_match: IfMatch,
     tenant_guard: Any,
     clock: Clock,
 ) -> SubscriptionOut:
@@ -590,7 +590,7 @@ async def change(
     async with db.unit_of_work() as session:
         sub = await get(session, subscription_id)
         tenant_guard(sub.tenant_id)
-        check_if_match(if_match, sub.version)
+        if_match.require(sub.version)
         if sub.sync_state != "synced" or sub.status in {"canceled", "incomplete_expired"}:
             raise InvalidTransition(f"a {sub.status} subscription cannot be changed")
         if sub.cancel_at_period_end:
@@ -722,14 +722,14 @@ async def cancel(
     stripe: StripeGateway,
     subscription_id: str,
     body: SubscriptionCancel,
-    if_match: str | None,
+    if_match: IfMatch,
     tenant_guard: Any,
     clock: Clock,
 ) -> SubscriptionOut:
     async with db.unit_of_work() as session:
         sub = await get(session, subscription_id)
         tenant_guard(sub.tenant_id)
-        check_if_match(if_match, sub.version)
+        if_match.require(sub.version)
         if sub.sync_state != "synced" or sub.status == "canceled":
             raise InvalidTransition(f"a {sub.status} subscription cannot be canceled")
         if body.at_period_end and sub.cancel_at_period_end:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from escalation_service.bugs.schemas import (
     BugCreate,
@@ -32,7 +32,8 @@ from escalation_service.tracker.base import QaTracker
 from servicekit.auth import Principal, Role, require_roles
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
-from servicekit.errors import BadRequest, PreconditionFailed, PreconditionRequired
+from servicekit.errors import BadRequest
+from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
@@ -45,10 +46,6 @@ IDENT_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
 Reporter = Annotated[Principal, Depends(require_roles(Role.agent, Role.qa))]
 Reader = Annotated[Principal, Depends(require_roles(Role.agent, Role.qa, Role.service))]
 Qa = Annotated[Principal, Depends(require_roles(Role.qa))]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", max_length=64, description="The ETag of the bug as last read"),
-]
 
 
 async def _settings(request: Request) -> EscalationSettings:
@@ -63,21 +60,6 @@ async def _tracker(request: Request) -> QaTracker:
 
 SettingsDep = Annotated[EscalationSettings, Depends(_settings)]
 TrackerDep = Annotated[QaTracker, Depends(_tracker)]
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(value: str | None, *, required: bool) -> int | None:
-    if value is None:
-        if required:
-            raise PreconditionRequired("send If-Match with the ETag of the bug")
-        return None
-    raw = value.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
-        raise PreconditionFailed("If-Match does not name a version of this bug")
-    return int(raw)
 
 
 def _ctx(principal: Principal, clock: ClockDep) -> Context:
@@ -109,8 +91,7 @@ async def create_bug(
     response: Response,
 ) -> BugCreateResult:
     """File a bug report; a duplicate of an open bug links its tickets there instead."""
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     principal.ensure_tenant(body.tenant_id, resource="tenant")
     for ref in body.linked_tickets:
         principal.ensure_tenant(ref.tenant_id, resource="tenant")
@@ -136,7 +117,7 @@ async def create_bug(
     response.status_code = status
     headers = {"ETag": etag(result.bug.version), "Location": f"/v1/bugs/{result.bug.id}"}
     response.headers.update(headers)
-    return await idem.complete(session, out, status_code=status, headers=headers)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=status, headers=headers)
 
 
 @router.post(
@@ -222,14 +203,11 @@ async def update_bug(
     principal: Reporter,
     clock: ClockDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> BugDetail:
-    if if_match is None:
-        parse_if_match(if_match, required=True)  # 428 before anything else
+    if_match.require_present()  # 428 before anything else
     bug = await access.visible_bug(session, principal, bug_id, for_update=True, to_change=True)
     merged = editing.merged_report(bug, patch=body, tenant_scope=principal.tenant_id)
-    version = parse_if_match(if_match, required=True)  # after validation: bad input is a 422
-    assert version is not None
     if "affected_tenants" in body:
         for tenant in merged.affected_tenants:
             principal.ensure_tenant(tenant, resource="tenant")
@@ -237,7 +215,7 @@ async def update_bug(
         session,
         bug=bug,
         merged=merged,
-        if_match=version,
+        if_match=if_match,
         ctx=_ctx(principal, clock),
         tenant_scope=principal.tenant_id,
     )
@@ -255,13 +233,11 @@ async def transition_bug(
     settings: SettingsDep,
     tracker: TrackerDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> BugDetail:
     """Move the bug along its workflow (409 ``invalid-transition`` when not allowed)."""
-    version = parse_if_match(if_match, required=False)
     bug = await access.visible_bug(session, principal, bug_id, for_update=True, to_change=True)
-    if version is not None and version != bug.version:
-        raise PreconditionFailed("the bug changed since it was read", current_version=bug.version)
+    if_match.check(bug.version)
     await transitions.transition(
         session,
         bug=bug,
@@ -285,14 +261,13 @@ async def record_reproduction(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> ReproductionOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     bug = await access.visible_bug(session, principal, bug_id, for_update=True, to_change=True)
     reproduction = await editing.record_reproduction(
         session, bug=bug, attempt=body, ctx=_ctx(principal, clock)
     )
     out = _reproduction_out(reproduction)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.get("/bugs/{bug_id}/reproductions", dependencies=[owned(path={"bug_id": "bug"})])

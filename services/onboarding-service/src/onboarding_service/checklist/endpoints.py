@@ -116,8 +116,7 @@ async def send_welcome(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> WelcomeOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
     now = clock.now()
     domains = (await domains_of(session, [tenant.id]))[tenant.id]
@@ -155,7 +154,7 @@ async def send_welcome(
         source="welcome",
     )
     out = WelcomeOut.model_validate(message, from_attributes=True)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.get("/onboarding/stuck", summary="Onboardings with an overdue step")

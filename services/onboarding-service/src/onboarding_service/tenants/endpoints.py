@@ -14,11 +14,8 @@ from onboarding_service.clock import ClockDep
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.deps import (
     PROBLEM_RESPONSES,
-    IfMatchHeader,
     Operator,
     Reader,
-    check_if_match,
-    etag,
 )
 from onboarding_service.domain import TenantStatus
 from onboarding_service.models import Tenant
@@ -40,6 +37,7 @@ from servicekit.auth import Principal
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Forbidden, NotFound
+from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep, paginate
@@ -123,8 +121,7 @@ async def create_tenant(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> TenantCreated:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     if principal.tenant_id is not None:
         raise Forbidden("a tenant-scoped token cannot create tenants", code="tenant-scoped")
     ttl = timedelta(hours=settings_of(request).invitation_ttl_hours)
@@ -141,7 +138,7 @@ async def create_tenant(
     )
     headers = {"ETag": etag(tenant.version), "Location": f"/v1/tenants/{tenant.id}"}
     response.headers.update(headers)
-    return await idem.complete(session, out, status_code=201, headers=headers)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201, headers=headers)
 
 
 @router.get("", summary="List tenants (newest last)")
@@ -191,12 +188,12 @@ async def update_tenant(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-    if_match: IfMatchHeader = None,
+    if_match: IfMatchHeader,
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
     # invalid input is refused (422) before the precondition is looked at (412)
     merged = service.merged_settable(tenant, body)
-    check_if_match(if_match, version=tenant.version, required=True)
+    if_match.require(tenant.version)
     await service.update_tenant(
         session,
         tenant=tenant,
@@ -222,10 +219,10 @@ async def change_status(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-    if_match: IfMatchHeader = None,
+    if_match: IfMatchHeader,
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
-    check_if_match(if_match, version=tenant.version, required=False)
+    if_match.check(tenant.version)
     await service.change_status(
         session, tenant=tenant, target=body.status, now=clock.now(), reason=body.reason
     )
@@ -245,11 +242,11 @@ async def churn_tenant(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-    if_match: IfMatchHeader = None,
+    if_match: IfMatchHeader,
     body: Annotated[ChurnIn | None, Body()] = None,
 ) -> TenantOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
-    check_if_match(if_match, version=tenant.version, required=False)
+    if_match.check(tenant.version)
     reason = body.reason if body is not None else None
     await service.change_status(
         session, tenant=tenant, target=TenantStatus.churned, now=clock.now(), reason=reason

@@ -18,12 +18,9 @@ from onboarding_service.config import OnboardingSettings
 from onboarding_service.deps import (
     PROBLEM_RESPONSES,
     IdentitySystem,
-    IfMatchHeader,
     Operator,
     OperatorOrService,
     Reader,
-    check_if_match,
-    etag,
 )
 from onboarding_service.domain import UserRole, UserStatus
 from onboarding_service.models import Tenant, User
@@ -51,6 +48,7 @@ from servicekit.auth import Principal
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound, Unprocessable, problem_response
+from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
 from servicekit.pagination import Page, PageDep, paginate
@@ -98,8 +96,7 @@ async def invite(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> InvitationOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
     user, token = await service.invite_user(
         session,
@@ -118,7 +115,7 @@ async def invite(
     )
     headers = {"Location": f"/v1/users/{user.id}", "ETag": etag(user.version)}
     response.headers.update(headers)
-    return await idem.complete(session, out, status_code=201, headers=headers)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201, headers=headers)
 
 
 @router.get(
@@ -203,14 +200,14 @@ async def update_user(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-    if_match: IfMatchHeader = None,
+    if_match: IfMatchHeader,
 ) -> UserOut:
     user, tenant = await _user_for_update(session, principal, user_id)
     # invalid input is refused (422) before the precondition is looked at (412)
     merged = apply_merge_patch(
         UserSettable, document={"name": user.name, "role": user.role}, patch=body
     )
-    check_if_match(if_match, version=user.version, required=True)
+    if_match.require(user.version)
     if merged.role != user.role:
         await service.ensure_active_admin_remains(
             session, tenant=tenant, user=user, role=merged.role, status=user.status
@@ -263,10 +260,10 @@ async def remove_user(
     session: SessionDep,
     principal: Operator,
     clock: ClockDep,
-    if_match: IfMatchHeader = None,
+    if_match: IfMatchHeader,
 ) -> Response:
     user, tenant = await _user_for_update(session, principal, user_id)
-    check_if_match(if_match, version=user.version, required=False)
+    if_match.check(user.version)
     await service.remove_user(
         session, tenant=tenant, user=user, now=clock.now(), actor=principal.subject
     )
@@ -315,8 +312,7 @@ async def record_sign_in(
 ) -> UserOut:
     """A retried report with the same ``Idempotency-Key`` is answered as the first time
     and counted once (a failed sign-in reported twice must not lock a user early)."""
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     now = clock.now()
     at = body.signed_in_at or now
     if at > now + SIGN_IN_CLOCK_SKEW:
@@ -343,7 +339,7 @@ async def record_sign_in(
         mfa_enrolled=body.mfa_enrolled,
         actor=principal.subject,
     )
-    return await idem.complete(session, user_out(user), status_code=200)  # type: ignore[no-any-return]
+    return await idem.complete(session, user_out(user), status_code=200)
 
 
 @router.post(

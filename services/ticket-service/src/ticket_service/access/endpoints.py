@@ -45,8 +45,7 @@ async def create_access_action(
     clock: ClockDep,
     http: Request,
 ) -> AccessRequestOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     ensure_staff(principal)
     ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
     try:
@@ -59,7 +58,7 @@ async def create_access_action(
         await idem.complete(session, problem, status_code=409, headers=PROBLEM_HEADERS)
         return problem_response(problem)  # type: ignore[return-value]
     out = AccessRequestOut.model_validate(request, from_attributes=True)
-    return await idem.complete(session, out, status_code=202)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=202)
 
 
 @router.post(
@@ -78,8 +77,7 @@ async def confirm_access_action(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> AccessRequestOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     ensure_staff(principal)
     ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
     request = await submit_confirmation(
@@ -91,4 +89,4 @@ async def confirm_access_action(
         at=clock(),
     )
     out = AccessRequestOut.model_validate(request, from_attributes=True)
-    return await idem.complete(session, out, status_code=202)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=202)

@@ -13,11 +13,10 @@ from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, paginate
 from ticket_service.agents.schemas import AgentIn, AgentOut, AgentSettable
 from ticket_service.agents.service import open_ticket_count
 from ticket_service.models import Agent
-from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -45,8 +44,7 @@ async def _out(session: SessionDep, agent: Agent) -> AgentOut:
 async def create_agent(
     body: AgentIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> AgentOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     agent = Agent(
         id=body.id,
         name=body.name,
@@ -62,12 +60,12 @@ async def create_agent(
         raise Conflict("an agent with this id exists", code="agent-exists") from exc
     await session.refresh(agent)
     out = await _out(session, agent)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.get("", summary="Agents, by id")
 async def list_agents(session: SessionDep, principal: AgentOnly, page: PageDep) -> Page[AgentOut]:
-    rows, cursor = await page_of(session, select(Agent), keys=[Agent.id], params=page)
+    rows, cursor = await paginate(session, select(Agent), keys=[Agent.id], params=page)
     return Page[AgentOut](items=[await _out(session, a) for a in rows], next_cursor=cursor)
 
 

@@ -36,14 +36,13 @@ async def create_escalation(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> EscalationOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     ensure_staff(principal)
     ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
     escalation = await escalate(
         session, ticket=ticket, body=body, actor=Actor.of(principal), at=clock()
     )
-    return await idem.complete(session, _out(escalation), status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, _out(escalation), status_code=201)
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Response
+from fastapi import APIRouter, Path, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,13 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, paginate
 from ticket_service.clock import ClockDep
-from ticket_service.etags import check_if_match, etag
 from ticket_service.models import BusinessCalendarRow, SlaPolicy, Ticket
-from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
 from ticket_service.sla.holidays import InvalidCalendarFeed, dates_from_ical
 from ticket_service.sla.schemas import (
@@ -35,7 +34,6 @@ from ticket_service.sla.service import refresh_many
 
 router = APIRouter(tags=["sla"])
 CalendarId = Annotated[str, Path(min_length=1, max_length=64)]
-IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=200)]
 MAX_HOLIDAYS = 2000  # twenty years of a busy feed
 
 
@@ -66,7 +64,7 @@ async def _calendar(session: AsyncSession, calendar_id: str) -> BusinessCalendar
 async def list_calendars(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[BusinessCalendarOut]:
-    rows, cursor = await page_of(
+    rows, cursor = await paginate(
         session, select(BusinessCalendarRow), keys=[BusinessCalendarRow.id], params=page
     )
     return Page[BusinessCalendarOut](items=[_calendar_out(r) for r in rows], next_cursor=cursor)
@@ -81,8 +79,7 @@ async def list_calendars(
 async def create_calendar(
     body: BusinessCalendarIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> BusinessCalendarOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     row = BusinessCalendarRow(
         **body.model_dump(exclude={"workdays", "holidays"}),
         workdays=sorted(set(body.workdays)),
@@ -91,7 +88,7 @@ async def create_calendar(
     )
     session.add(row)
     await _flush(session, "a calendar with this id exists")
-    return await idem.complete(session, _calendar_out(row), status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, _calendar_out(row), status_code=201)
 
 
 @router.get(
@@ -120,14 +117,14 @@ async def update_calendar(
     principal: Admin,
     response: Response,
     clock: ClockDep,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> BusinessCalendarOut:
     row = await _calendar(session, calendar_id)
     current = _calendar_out(row).model_dump(
         mode="json", include=set(BusinessCalendarSettable.model_fields)
     )
     merged = apply_merge_patch(BusinessCalendarSettable, document=current, patch=patch)
-    check_if_match(if_match, row.version)  # after validation: bad input is a 422
+    if_match.require(row.version)  # after validation: bad input is a 422
     row.name, row.timezone = merged.name, merged.timezone
     row.opens, row.closes = merged.opens, merged.closes
     row.workdays = sorted(set(merged.workdays))
@@ -163,10 +160,10 @@ async def import_ical_holidays(
     principal: Admin,
     response: Response,
     clock: ClockDep,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> BusinessCalendarOut:
     row = await _calendar(session, calendar_id)
-    check_if_match(if_match, row.version)
+    if_match.require(row.version)
     try:
         days = dates_from_ical(body.ical, timezone=row.timezone)
     except InvalidCalendarFeed as exc:
@@ -189,7 +186,7 @@ async def import_ical_holidays(
 async def list_policies(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[SlaPolicyOut]:
-    rows, cursor = await page_of(
+    rows, cursor = await paginate(
         session,
         select(SlaPolicy),
         keys=[SlaPolicy.plan_tier, SlaPolicy.priority, SlaPolicy.id],
@@ -211,8 +208,7 @@ async def create_policy(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> SlaPolicyOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     await _calendar(session, body.calendar_id)
     row = SlaPolicy(
         id=uuid.uuid4(),
@@ -227,7 +223,7 @@ async def create_policy(
     session.add(row)
     await _flush(session, "a policy for this tier and priority exists")
     await refresh_many(session, at=clock(), where=[Ticket.priority == row.priority])
-    return await idem.complete(session, _policy_out(row), status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, _policy_out(row), status_code=201)
 
 
 @router.patch(
@@ -243,14 +239,14 @@ async def update_policy(
     principal: Admin,
     response: Response,
     clock: ClockDep,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader,
 ) -> SlaPolicyOut:
     row = await session.get(SlaPolicy, policy_id)
     if row is None:
         raise NotFound("SLA policy not found")
     current = _policy_out(row).model_dump(mode="json", include=set(SlaPolicySettable.model_fields))
     merged = apply_merge_patch(SlaPolicySettable, document=current, patch=patch)
-    check_if_match(if_match, row.version)  # after validation: bad input is a 422
+    if_match.require(row.version)  # after validation: bad input is a 422
     if merged.calendar_id != row.calendar_id:
         await _calendar(session, merged.calendar_id)
     row.calendar_id = merged.calendar_id

@@ -5,19 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import func, select
 
 from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
 from servicekit.errors import NotFound
+from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, paginate
 from ticket_service.clock import ClockDep
-from ticket_service.etags import check_if_match, etag
 from ticket_service.models import Macro, Template
-from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly, ensure_staff
 from ticket_service.templates import macros
 from ticket_service.templates import service as templates
@@ -47,10 +46,9 @@ def _template_out(t: Template) -> TemplateOut:
 async def create_template(
     body: TemplateIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> TemplateOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     out = _template_out(await templates.create(session, body=body, author=principal.subject))
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.get("/v1/templates", summary="Templates, latest version of each")
@@ -60,7 +58,7 @@ async def list_templates(
     newest = select(Template.key, func.max(Template.version).label("v")).group_by(Template.key)
     sub = newest.subquery()
     stmt = select(Template).join(sub, (Template.key == sub.c.key) & (Template.version == sub.c.v))
-    rows, cursor = await page_of(session, stmt, keys=[Template.key, Template.id], params=page)
+    rows, cursor = await paginate(session, stmt, keys=[Template.key, Template.id], params=page)
     return Page[TemplateOut](items=[_template_out(t) for t in rows], next_cursor=cursor)
 
 
@@ -101,11 +99,11 @@ async def edit_template(
     session: SessionDep,
     principal: Admin,
     response: Response,
-    if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
+    if_match: IfMatchHeader,
 ) -> TemplateOut:
     current = await templates.latest(session, key)
     merged = templates.merged_edit(current, body)  # 422 before 412
-    check_if_match(if_match, current.version)
+    if_match.require(current.version)
     template = await templates.edit(
         session, current=current, merged=merged, author=principal.subject
     )
@@ -166,8 +164,7 @@ async def reply_with_template(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> TimelineEntryOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     ensure_staff(principal)
     ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
     entry = await templates.reply_with_template(
@@ -179,23 +176,22 @@ async def reply_with_template(
         at=clock(),
     )
     out = TimelineEntryOut.model_validate(entry, from_attributes=True)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.post("/v1/macros", status_code=201, summary="Add a macro (admin)")
 async def create_macro(
     body: MacroIn, session: SessionDep, principal: Admin, idem: IdempotencyDep, clock: ClockDep
 ) -> MacroOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     macro = await macros.create_macro(session, body=body, at=clock())
     out = MacroOut.model_validate(macro, from_attributes=True)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.get("/v1/macros", summary="Macros, by name")
 async def list_macros(session: SessionDep, principal: AgentOnly, page: PageDep) -> Page[MacroOut]:
-    rows, cursor = await page_of(session, select(Macro), keys=[Macro.name, Macro.id], params=page)
+    rows, cursor = await paginate(session, select(Macro), keys=[Macro.name, Macro.id], params=page)
     return Page[MacroOut](
         items=[MacroOut.model_validate(m, from_attributes=True) for m in rows], next_cursor=cursor
     )
@@ -214,11 +210,11 @@ async def apply_macro(
     principal: AgentOnly,
     clock: ClockDep,
     response: Response,
-    if_match: Annotated[str | None, Header(alias="If-Match", max_length=200)] = None,
+    if_match: IfMatchHeader,
 ) -> TicketOut:
     ensure_staff(principal)
     ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
-    check_if_match(if_match, ticket.version)
+    if_match.require(ticket.version)
     macro = await macros.get_macro(session, macro_id)
     at = clock()
     await macros.apply_macro(

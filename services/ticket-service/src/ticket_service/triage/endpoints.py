@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from servicekit.authz import GLOBAL_CONFIG, owned
 from servicekit.deps import SessionDep
+from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, paginate
 from ticket_service.clock import ClockDep
-from ticket_service.etags import check_if_match, etag
 from ticket_service.models import TriageExample, TriageRule
-from ticket_service.paging import page_of
 from ticket_service.roles import Admin, AgentOnly
 from ticket_service.triage import service
 from ticket_service.triage.schemas import (
@@ -36,7 +35,7 @@ router = APIRouter(prefix="/v1/triage-rules", tags=["triage"])
 async def list_rules(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[TriageRuleOut]:
-    rows, cursor = await page_of(
+    rows, cursor = await paginate(
         session, select(TriageRule), keys=[TriageRule.position, TriageRule.id], params=page
     )
     return Page[TriageRuleOut](items=[service.to_out(r) for r in rows], next_cursor=cursor)
@@ -50,11 +49,10 @@ async def create_rule(
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> TriageRuleOut:
-    if (replay := await idem.begin(session, body)) is not None:
-        return replay  # type: ignore[return-value]
+    await idem.start(session, body)
     rule = await service.create_rule(session, body=body, at=clock())
     out = service.to_out(rule)
-    return await idem.complete(session, out, status_code=201)  # type: ignore[no-any-return]
+    return await idem.complete(session, out, status_code=201)
 
 
 @router.post("/dry-run", summary="What the rules would do to a ticket text")
@@ -86,11 +84,11 @@ async def update_rule(
     principal: Admin,
     response: Response,
     clock: ClockDep,
-    if_match: str | None = Header(default=None, alias="If-Match", max_length=100),
+    if_match: IfMatchHeader,
 ) -> TriageRuleOut:
     rule = await service.get_rule(session, rule_id)
     merged = service.merged_rule(rule, patch)  # 422 before 412
-    check_if_match(if_match, rule.version)
+    if_match.require(rule.version)
     rule = await service.update_rule(session, rule=rule, merged=merged, at=clock())
     response.headers["ETag"] = etag(rule.version)
     return service.to_out(rule)
@@ -106,10 +104,10 @@ async def delete_rule(
     rule_id: uuid.UUID,
     session: SessionDep,
     principal: Admin,
-    if_match: str | None = Header(default=None, alias="If-Match", max_length=100),
+    if_match: IfMatchHeader,
 ) -> Response:
     rule = await service.get_rule(session, rule_id)
-    check_if_match(if_match, rule.version)
+    if_match.require(rule.version)
     await session.delete(rule)
     await session.flush()
     return Response(status_code=204)
@@ -127,7 +125,7 @@ async def current_model(session: SessionDep, principal: AgentOnly) -> TriageMode
 async def list_examples(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[TriageExampleOut]:
-    rows, cursor = await page_of(
+    rows, cursor = await paginate(
         session, select(TriageExample), keys=[TriageExample.seq, TriageExample.id], params=page
     )
     return Page[TriageExampleOut](

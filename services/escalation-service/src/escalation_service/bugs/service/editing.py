@@ -15,7 +15,8 @@ from escalation_service.bugs.service.transitions import transition
 from escalation_service.bugs.similarity import error_fingerprints
 from escalation_service.bugs.workflow import is_after_fix
 from escalation_service.models import Bug, BugHistory, Reproduction
-from servicekit.errors import Conflict, PreconditionFailed
+from servicekit.errors import Conflict
+from servicekit.etag import IfMatch
 from servicekit.merge_patch import apply_merge_patch
 from servicekit.outbox import publish
 from supportops_events.escalation import BugClosed, BugLinked, BugResolution
@@ -80,14 +81,13 @@ async def update_report(
     *,
     bug: Bug,
     merged: BugSettable,
-    if_match: int,
+    if_match: IfMatch,
     ctx: Context,
     tenant_scope: str | None = None,
 ) -> Bug:
     """Store the merged report. A tenant-scoped editor sees only its own tenant among the
     affected ones, so the tenants it cannot see are kept whatever list it sends."""
-    if if_match != bug.version:
-        raise PreconditionFailed("the bug changed since it was read", current_version=bug.version)
+    if_match.require(bug.version)
     if BugState(bug.status) == BugState.closed or bug.duplicate_of_id is not None:
         raise Conflict("a closed or merged bug cannot be edited", code="bug-closed")
     bug.title, bug.summary = merged.title, merged.summary

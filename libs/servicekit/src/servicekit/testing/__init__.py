@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -32,6 +33,7 @@ from servicekit.settings import DEV_JWT_SECRET
 from supportops_events import Envelope, Event, EventDecodeError, UnknownEventType
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Event)
 
 # The local stack's addresses (SUPPORTOPS_PG_PORT / SUPPORTOPS_KAFKA_PORT), unless given.
 PG_ADMIN_URL = os.environ.get("SUPPORTOPS_PG_ADMIN_URL") or default_database_url(
@@ -97,8 +99,39 @@ def auth(*roles: str, tenant_id: str | None = None, subject: str | None = None) 
     return {"Authorization": f"Bearer {token(*roles, tenant_id=tenant_id, subject=subject)}"}
 
 
+# Every prefix handed out in this process, so the session can delete its topics at the end
+# (see ``delete_issued_topics``): a broker that keeps every test's topics runs out of file
+# descriptors after a few full runs (each partition holds open files; the local broker's
+# limit is the container's 20,000).
+_ISSUED_PREFIXES: set[str] = set()
+
+
 def topic_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:8]}."
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    _ISSUED_PREFIXES.add(prefix)
+    return prefix
+
+
+async def delete_issued_topics(*, bootstrap_servers: str = KAFKA_BOOTSTRAP) -> int:
+    """Delete the topics under every prefix ``topic_prefix`` issued in this process; returns
+    how many. Meant for the end of a test session (the root ``conftest.py``), never
+    mid-session: a test may stop an app and start another on the same prefix, expecting
+    the first one's events to still be there."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    if not _ISSUED_PREFIXES:
+        return 0
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        prefixes = tuple(_ISSUED_PREFIXES)
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        for start in range(0, len(doomed), 500):
+            await admin.delete_topics(doomed[start : start + 500])
+        _ISSUED_PREFIXES.clear()
+        return len(doomed)
+    finally:
+        await admin.close()
 
 
 async def read_topic(
@@ -302,3 +335,44 @@ async def known_tenant(
     tenant_id = tenant_id or str(uuid.uuid4())
     await deliver(app, sample(event_type, tenant_id=tenant_id, **fields))
     return tenant_id
+
+
+class TestClock:
+    """The one test clock: a fixed, timezone-aware UTC instant that the test moves.
+
+    Satisfies ``servicekit.clock.Clock`` (``now()``) and is callable like the old
+    function-shaped clocks. Put it in ``ServiceDefinition.clock`` or ``app.state.clock``.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, at: datetime) -> None:
+        self._at = self._utc(at)
+
+    @staticmethod
+    def _utc(at: datetime) -> datetime:
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("TestClock needs a timezone-aware datetime (UTC)")
+        return at.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def __call__(self) -> datetime:
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        self._at = self._utc(at)
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        """Move forward by ``delta`` or by ``timedelta(**kwargs)``; returns the new now."""
+        step = (delta or timedelta()) + timedelta(**kwargs)
+        self._at += step
+        return self._at
+
+
+def payload(envelope: Envelope, model: type[E]) -> E:
+    """``envelope.data`` as ``model``, asserted: typed access in tests, no ``type: ignore``."""
+    data = envelope.data
+    assert isinstance(data, model), f"{envelope.type} carries {type(data).__name__}, not {model}"
+    return data
