@@ -16,7 +16,6 @@ from servicekit.known_tenants import KnownTenants
 ownership = Ownership()
 # the tenant ids requests name are checked against onboarding's announcements
 known_tenants = KnownTenants(KnownTenant)
-hear_tenant = known_tenants.hear
 ownership.resolver("tenant")(known_tenants.owner)
 
 

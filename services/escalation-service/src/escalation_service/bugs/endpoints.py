@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from escalation_service.bugs.schemas import (
     BugCreate,
@@ -25,41 +25,23 @@ from escalation_service.bugs.schemas import (
 )
 from escalation_service.bugs.service import access, editing, filing, links, transitions, views
 from escalation_service.bugs.service.common import Context
-from escalation_service.clock import ClockDep
-from escalation_service.config import EscalationSettings
+from escalation_service.deps import BugReader, SettingsDep, TrackerDep
 from escalation_service.models import Reproduction
-from escalation_service.tracker.base import QaTracker
-from servicekit.auth import Principal, Role, require_roles
+from servicekit.auth import Principal
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.errors import BadRequest
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep
+from servicekit.roles import AgentOrQa, Qa
 from supportops_events.escalation import BugSeverity
 
 router = APIRouter(prefix="/v1", tags=["bugs"])
 
 IDENT_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
-
-Reporter = Annotated[Principal, Depends(require_roles(Role.agent, Role.qa))]
-Reader = Annotated[Principal, Depends(require_roles(Role.agent, Role.qa, Role.service))]
-Qa = Annotated[Principal, Depends(require_roles(Role.qa))]
-
-
-async def _settings(request: Request) -> EscalationSettings:
-    settings: EscalationSettings = request.app.state.settings
-    return settings
-
-
-async def _tracker(request: Request) -> QaTracker:
-    tracker: QaTracker = request.app.state.qa_tracker
-    return tracker
-
-
-SettingsDep = Annotated[EscalationSettings, Depends(_settings)]
-TrackerDep = Annotated[QaTracker, Depends(_tracker)]
 
 
 def _ctx(principal: Principal, clock: ClockDep) -> Context:
@@ -84,7 +66,7 @@ def _ctx(principal: Principal, clock: ClockDep) -> Context:
 async def create_bug(
     body: BugCreate,
     session: SessionDep,
-    principal: Reporter,
+    principal: AgentOrQa,
     idem: IdempotencyDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -126,7 +108,7 @@ async def create_bug(
     dependencies=[owned()],
 )
 async def similar_bugs(
-    body: SimilarIn, session: SessionDep, principal: Reporter, settings: SettingsDep
+    body: SimilarIn, session: SessionDep, principal: AgentOrQa, settings: SettingsDep
 ) -> SimilarOut:
     """Scores the whole report (title, description, steps, actual and the error messages in
     them) against every open bug: PostgreSQL full-text and trigram signals plus an error
@@ -159,7 +141,7 @@ async def similar_bugs(
 @router.get("/bugs", dependencies=[owned(query={"tenant_id": "tenant", "ticket_id": "ticket"})])
 async def list_bugs(
     session: SessionDep,
-    principal: Reader,
+    principal: BugReader,
     page: PageDep,
     tenant_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
     status: BugState | None = None,
@@ -181,7 +163,7 @@ async def list_bugs(
 
 @router.get("/bugs/{bug_id}", dependencies=[owned(path={"bug_id": "bug"})])
 async def get_bug(
-    bug_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
+    bug_id: uuid.UUID, session: SessionDep, principal: BugReader, response: Response
 ) -> BugDetail:
     bug = await access.visible_bug(session, principal, bug_id)
     response.headers["ETag"] = etag(bug.version)
@@ -200,7 +182,7 @@ async def update_bug(
     bug_id: uuid.UUID,
     body: MergePatch,
     session: SessionDep,
-    principal: Reporter,
+    principal: AgentOrQa,
     clock: ClockDep,
     response: Response,
     if_match: IfMatchHeader,
@@ -272,7 +254,7 @@ async def record_reproduction(
 
 @router.get("/bugs/{bug_id}/reproductions", dependencies=[owned(path={"bug_id": "bug"})])
 async def list_reproductions(
-    bug_id: uuid.UUID, session: SessionDep, principal: Reader
+    bug_id: uuid.UUID, session: SessionDep, principal: BugReader
 ) -> list[ReproductionOut]:
     bug = await access.visible_bug(session, principal, bug_id)
     return [_reproduction_out(r) for r in await editing.reproductions_of(session, bug)]
@@ -288,7 +270,7 @@ async def link_ticket(
     bug_id: uuid.UUID,
     body: LinkIn,
     session: SessionDep,
-    principal: Reporter,
+    principal: AgentOrQa,
     clock: ClockDep,
     response: Response,
 ) -> BugDetail:

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from escalation_service.impact import repository
 from escalation_service.impact.schemas import Impact
 from escalation_service.models import BugLink, TenantPlan, TicketView
+from supportops_events.billing import SubscriptionEvent
+from supportops_events.tickets import TicketEvent, TicketSlaBreached, TicketSlaWarning
 
 TIER_RANK = {"starter": 1, "team": 2, "business": 3, "enterprise": 4}
 CLOSED_TICKET_STATES = ("solved", "closed")
@@ -47,8 +49,43 @@ async def record_ticket(
     await session.flush()
 
 
+async def record_ticket_event(session: AsyncSession, *, event: TicketEvent, at: datetime) -> None:
+    """Apply any ``ticket.*`` event: its status, its priority when it carries one, and the
+    SLA state an SLA warning or breach announces."""
+    match event:
+        case TicketSlaBreached():
+            sla_state: str | None = "breached"
+        case TicketSlaWarning():
+            sla_state = "warning"
+        case _:
+            sla_state = None
+    priority = getattr(event, "priority", None)  # carried by some ticket events only
+    await record_ticket(
+        session,
+        ticket_id=event.ticket_id,
+        tenant_id=event.tenant_id,
+        status=event.status.value,
+        priority=str(priority.value) if priority is not None else None,
+        sla_state=sla_state,
+        at=at,
+    )
+
+
 def _sla_rank(state: str) -> int:
     return {"ok": 0, "warning": 1, "breached": 2}.get(state, 0)
+
+
+async def record_subscription_event(
+    session: AsyncSession, *, event: SubscriptionEvent, at: datetime
+) -> None:
+    """Apply a ``subscription.*`` event to the tenant's plan."""
+    await record_plan(
+        session,
+        tenant_id=event.tenant_id,
+        plan_tier=event.plan_tier.value,
+        status=event.status.value,
+        at=at,
+    )
 
 
 async def record_plan(

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from escalation_service.metrics import service
 from escalation_service.metrics.schemas import BugMetrics
-from servicekit.auth import Principal, Role, require_roles
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
+from servicekit.roles import AgentOrQa
 
 router = APIRouter(prefix="/v1", tags=["metrics"])
-
-Reader = Annotated[Principal, Depends(require_roles(Role.agent, Role.qa))]
 
 
 @router.get("/metrics", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def bug_metrics(
     session: SessionDep,
-    principal: Reader,
+    principal: AgentOrQa,
     tenant_id: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")] = None,
 ) -> BugMetrics:
     """Over the bugs affecting ``tenant_id`` (a tenant-scoped token: its own tenant)."""

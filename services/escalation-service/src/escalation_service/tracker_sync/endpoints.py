@@ -10,9 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 
 from escalation_service.bugs.service.common import Context
-from escalation_service.clock import ClockDep
-from escalation_service.config import EscalationSettings
+from escalation_service.deps import SettingsDep
 from escalation_service.tracker_sync.service import JIRA_ACTOR, WebhookResult, apply_status_change
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.errors import BadRequest, Unauthorized
 
@@ -35,10 +35,10 @@ async def jira_webhook(
     request: Request,
     session: SessionDep,
     clock: ClockDep,
+    settings: SettingsDep,
     x_hub_signature: Annotated[str | None, Header(max_length=200)] = None,
 ) -> WebhookResult:
     """Jira issue updates (not JWT-authenticated: the shared-secret signature is checked)."""
-    settings: EscalationSettings = request.app.state.settings
     body = await request.body()
     if len(body) > MAX_BODY:
         raise BadRequest("webhook body too large")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs import repository
-from escalation_service.bugs.schemas import BugCreate, BugState
+from escalation_service.bugs.schemas import BugCreate, BugState, EnvironmentIn, TicketRef
 from escalation_service.bugs.service.common import (
     Context,
     event_environment,
@@ -20,6 +20,7 @@ from escalation_service.bugs.service.links import link_ticket, refuse_if_linked_
 from escalation_service.models import Bug, BugHistory
 from servicekit.outbox import publish
 from supportops_events.escalation import BugReported
+from supportops_events.tickets import TicketEscalated
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,29 @@ async def similar(
     )
     return await repository.duplicate_candidates(
         session, probe=probe, min_score=SUGGEST_FLOOR, limit=limit
+    )
+
+
+def report_from_ticket(data: TicketEscalated) -> BugCreate:
+    """The report an escalated ticket files; a ``ValidationError`` when it cannot be one
+    (e.g. a ticket or tenant id longer than 64 characters: ids are never shortened)."""
+    env = data.environment
+    return BugCreate(
+        tenant_id=data.tenant_id,
+        title=data.title[:200] or data.ticket_id,
+        summary=(data.description or "")[:10_000],
+        steps=[s[:2000] for s in data.steps if s.strip()][:50],
+        expected=data.expected[:10_000],
+        actual=data.actual[:10_000],
+        environment=EnvironmentIn(
+            app_version=(env.app_version or None) and env.app_version[:64],
+            browser=(env.browser or None) and env.browser[:120],
+            os=(env.os or None) and env.os[:120],
+            tenant_configuration={k[:200]: v[:500] for k, v in list(env.extra.items())[:50] if k},
+        ),
+        severity=data.severity,
+        # Ids are not cut to fit: a shortened id would name another ticket (or tenant).
+        linked_tickets=[TicketRef(ticket_id=data.ticket_id, tenant_id=data.tenant_id)],
     )
 
 

@@ -18,7 +18,7 @@ from escalation_service.bugs.service.common import (
 from escalation_service.bugs.workflow import TransitionEvent, event_status, transition_event
 from escalation_service.models import Bug, BugHistory, BugLink
 from escalation_service.tracker.base import QaTracker, TrackerIssue
-from servicekit.errors import Conflict, Unprocessable
+from servicekit.errors import Conflict, InvalidTransition, Unprocessable
 from servicekit.outbox import publish
 from supportops_events.escalation import (
     BugCannotReproduce,
@@ -45,9 +45,15 @@ async def transition(
     public_base_url: str = "",
 ) -> Bug:
     if bug.duplicate_of_id is not None:
-        raise Conflict(
-            f"{bug.key} was merged into another bug; move that one instead",
+        # the one transition body (nothing is allowed), under its own code: the client
+        # learns where the bug went
+        raise InvalidTransition(
+            "bug",
+            current=bug.status,
+            requested=change.to.value,
+            allowed=[],
             code="bug-merged",
+            detail=f"{bug.key} was merged into another bug; move that one instead",
             duplicate_of_id=str(bug.duplicate_of_id),
         )
     previous, current = BugState(bug.status), change.to
