@@ -63,7 +63,7 @@ def test_the_repository_keeps_every_root_contract() -> None:
     [
         (
             "billing_service/deps.py",
-            "import ticket_service.roles",
+            "import ticket_service.models",
             "services-independent",
             "The four services are independent of each other",
         ),
