@@ -23,7 +23,7 @@
 #                                   API (/api/traces/<id>) works either way
 #   GOFLAGS, GOPROXY, GOMODCACHE, GOCACHE ...  honoured by the Go build
 #   SUPPORTOPS_STATE_DIR            another state directory (config, log, pid, lock)
-#                                   instead of .local, for a second stack (decision 0014;
+#                                   instead of .local, for a second stack (decision 0016;
 #                                   set the ports above too); the binary stays shared
 #
 # Why not `go install …@v1.75.0`: the jaeger module's go.mod has replace directives, which

@@ -22,7 +22,7 @@
 #   JAVA_HOME                Java 17+ to use (default: java on PATH)
 #   SUPPORTOPS_STATE_DIR     another state directory (data, configs, log, pid, lock)
 #                            instead of .local: a second broker beside the first, with
-#                            both ports set too (decision 0014); the jars stay shared
+#                            both ports set too (decision 0016); the jars stay shared
 #   SUPPORTOPS_KAFKA_START_TIMEOUT  seconds to wait for the first metadata answer (90)
 #
 # Files: jars .local/kafka/libs; <state>/kafka/{data,server.properties,log4j2.properties},

@@ -5,7 +5,7 @@
 # generated lives under <repo>/.local (git-ignored); the repo root is derived from this
 # file's location, so the scripts work from any clone path and any working directory.
 #
-# Two kinds of files (decision 0014):
+# Two kinds of files (decision 0016):
 #   CACHE_DIR  <repo>/.local: downloads and builds (binaries in .local/bin, the Kafka
 #              jars, the pgserver venv), shared by every stack of this checkout
 #   STATE_DIR  what one running stack owns: data, configs, logs, pid and lock files.

@@ -23,7 +23,7 @@
 #   SUPPORTOPS_PG_BIN       directory with initdb/pg_ctl/postgres to use instead
 #   SUPPORTOPS_STATE_DIR    another state directory for the whole stack (data, sockets,
 #                           log, pid, lock) instead of .local: a second stack beside the
-#                           first, with SUPPORTOPS_PG_PORT set too (decision 0014)
+#                           first, with SUPPORTOPS_PG_PORT set too (decision 0016)
 #   SUPPORTOPS_PG_STATE_DIR the same for this cluster only (wins over SUPPORTOPS_STATE_DIR):
 #                           a throwaway cluster beside the first (the crash and outage
 #                           tests start one on a free port with this and SUPPORTOPS_PG_PORT)

@@ -3,7 +3,7 @@
 #   services.sh start|stop|status|logs [SERVICE...]
 # Ports: ticket 8001, billing 8002, onboarding 8003, escalation 8004 (override with
 # TICKET_PORT, ...). Logs: <state>/logs/<service>.log; pids: <state>/run/<service>.pid,
-# where <state> is .local or SUPPORTOPS_STATE_DIR (a second stack, decision 0014).
+# where <state> is .local or SUPPORTOPS_STATE_DIR (a second stack, decision 0016).
 # Traces: exported to OTEL_EXPORTER_OTLP_ENDPOINT when set, else to the local Jaeger
 # (deploy/local/jaeger.sh) when it is running, else not exported.
 set -euo pipefail

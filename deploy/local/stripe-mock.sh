@@ -16,7 +16,7 @@
 #   SUPPORTOPS_STRIPE_MOCK_PORT, SUPPORTOPS_STRIPE_MOCK_HTTPS_PORT  ports (12111, 12112)
 #   SUPPORTOPS_STATE_DIR  another state directory (log, pid, lock) instead of .local: a
 #                         second stripe-mock beside the first, with both ports set too
-#                         (decision 0014); the binary stays shared
+#                         (decision 0016); the binary stays shared
 #   GOFLAGS, GOPROXY, GOMODCACHE, GOCACHE ...  honoured by `go install`
 #
 # Note: stripe-mock opens an HTTPS listener on all interfaces (:12112) unless given an
