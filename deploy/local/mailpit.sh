@@ -77,7 +77,7 @@ api_ok() { [[ $(http_status "$BASE/api/v1/messages?limit=1") == 200 ]]; }
 
 find_ours() {
   ours_pid "mailpit-$SMTP_PORT" "${MARKERS[@]}" && return 0
-  adopt_listener "mailpit-$SMTP_PORT" "$SMTP_PORT" "${MARKERS[@]}"
+  ADOPT_CWD=$STATE_DIR adopt_listener "mailpit-$SMTP_PORT" "$SMTP_PORT" "${MARKERS[@]}"
 }
 
 cmd_start() {

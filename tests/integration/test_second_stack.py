@@ -123,6 +123,8 @@ class SecondStack:
     stripe_port: int
     stripe_https_port: int
     billing_port: int
+    mailpit_smtp_port: int
+    mailpit_ui_port: int
     prefix: str = field(default_factory=lambda: f"stack2{uuid.uuid4().hex[:8]}.")
     outputs: dict[str, str] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
@@ -150,6 +152,8 @@ class SecondStack:
                 "SUPPORTOPS_KAFKA_CONTROLLER_PORT": str(self.kafka_controller_port),
                 "SUPPORTOPS_STRIPE_MOCK_PORT": str(self.stripe_port),
                 "SUPPORTOPS_STRIPE_MOCK_HTTPS_PORT": str(self.stripe_https_port),
+                "SUPPORTOPS_MAILPIT_SMTP_PORT": str(self.mailpit_smtp_port),
+                "SUPPORTOPS_MAILPIT_UI_PORT": str(self.mailpit_ui_port),
                 # a busy 2-core machine: the broker's JVM may take a while
                 "SUPPORTOPS_KAFKA_START_TIMEOUT": "180",
                 "KAFKA_HEAP_OPTS": "-Xms128m -Xmx512m",
@@ -210,6 +214,7 @@ async def start_second_stack(stack: SecondStack) -> None:
         await asyncio.gather(
             step("postgres.sh start", str(LOCAL / "postgres.sh"), "start"),
             step("stripe-mock.sh start", str(LOCAL / "stripe-mock.sh"), "start"),
+            step("mailpit.sh start", str(LOCAL / "mailpit.sh"), "start"),
         )
         await step("migrate", BILLING, "migrate")
         await step("seed-plans", BILLING, "seed-plans")
@@ -230,7 +235,12 @@ async def start_second_stack(stack: SecondStack) -> None:
 def kill_leftovers(stack: SecondStack) -> None:
     """Only when its scripts could not stop it: the processes of this stack (recognised by
     its state dir or ports on their command line, never by a pid file alone)."""
-    ours = (str(stack.state_dir), f":{stack.stripe_port} ", f"--port {stack.billing_port}")
+    ours = (
+        str(stack.state_dir),
+        f":{stack.stripe_port} ",
+        f":{stack.mailpit_smtp_port} ",
+        f"--port {stack.billing_port}",
+    )
     for pid in {*stack.pids.values(), *stack.recorded_pids().values()}:
         if pid_alive(pid) and any(marker in cmdline(pid) for marker in ours):
             os.kill(pid, signal.SIGKILL)
@@ -238,7 +248,7 @@ def kill_leftovers(stack: SecondStack) -> None:
 
 @pytest.fixture(scope="module")
 async def second_stack() -> AsyncIterator[SecondStack]:
-    ports = free_ports(6)
+    ports = free_ports(8)
     stack = SecondStack(
         state_dir=Path(tempfile.mkdtemp(prefix="supportops-stack2-")),
         pg_port=ports[0],
@@ -247,6 +257,8 @@ async def second_stack() -> AsyncIterator[SecondStack]:
         stripe_port=ports[3],
         stripe_https_port=ports[4],
         billing_port=ports[5],
+        mailpit_smtp_port=ports[6],
+        mailpit_ui_port=ports[7],
     )
     try:
         await start_second_stack(stack)

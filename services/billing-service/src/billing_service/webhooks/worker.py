@@ -161,11 +161,16 @@ class StripeWorker:
                     payload = row.payload
                     if fetched is not None:
                         payload = {**payload, "data": {**payload["data"], "object": fetched}}
+                    # read before processing: an intent recorded as synced while this event
+                    # is processed must still count as pending (it was when we looked)
+                    pending_before = await subscription_repository.any_pending(session)
                     with resume_context(row.origin_context, f"billing.stripe_event {row.type}"):
                         outcome = await self.process(
                             session, event=payload, now=now, fetched=fetched is not None
                         )
-                    if outcome == "unmatched" and await _awaiting_intent(session, row):
+                    if outcome == "unmatched" and await _awaiting_intent(
+                        session, row, pending_before=pending_before
+                    ):
                         row.last_error = "deferred: a subscription intent is still being created"
                         return False
                     if outcome != "refetch":
@@ -219,13 +224,18 @@ async def _measure_pending(session: AsyncSession) -> None:
     EVENTS_PENDING_AGE.set(max(0.0, age))
 
 
-async def _awaiting_intent(session: AsyncSession, row: StripeEvent) -> bool:
+async def _awaiting_intent(
+    session: AsyncSession, row: StripeEvent, *, pending_before: bool
+) -> bool:
     """Stripe may send a new subscription's (or its first invoice's) events before we
     recorded the ids it answered with. While some intent is pending, an unmatched event
-    waits (up to an hour after it arrived) instead of being dropped."""
+    waits (up to an hour after it arrived) instead of being dropped. ``pending_before``:
+    an intent was pending when processing began. Its ids may have been committed while
+    this event was matched against the rows as they were before, so the event waits for
+    another pass instead of being dropped as unmatched (a race the test suite found)."""
     if row.received_at < datetime.now(UTC) - DEFER_LIMIT:
         return False
-    return await subscription_repository.any_pending(session)
+    return pending_before or await subscription_repository.any_pending(session)
 
 
 async def reconcile(
