@@ -21,6 +21,7 @@ from servicekit.auth import TokenVerifier
 from servicekit.authz import Ownership, install_ownership
 from servicekit.clock import Clock, StateClock
 from servicekit.consumer import EventConsumer, EventRouter
+from servicekit.cors import install_cors
 from servicekit.db import Database
 from servicekit.errors import install_problem_handlers
 from servicekit.kafka import client_options, ensure_topics, make_producer
@@ -258,6 +259,7 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
     install_problem_handlers(app)
     install_problem_documentation(app)
     app.add_middleware(ServiceHttpMiddleware, service=defn.name, fastapi_app=app)
+    install_cors(app, settings.cors_origins or [])  # last: the outermost layer
     app.include_router(health_router())
     if settings.run_api:
         for router in defn.routers:

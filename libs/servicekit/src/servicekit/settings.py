@@ -13,16 +13,19 @@ secret cannot slip past the check.
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from servicekit.localstack import default_database_url, default_kafka_bootstrap
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+DEV_CORS_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
+"""Where a local Vite dev server runs: the browser origins allowed outside production."""
 PLACEHOLDER_MARKERS = (
     "change-me",
     "changeme",
@@ -113,6 +116,30 @@ class ServiceSettings(BaseSettings):
     """/healthz fails (and the kubelet restarts the pod) when events wait and the
     consumer processed none for this long: the watchdog's in-process restarts
     (``consumer_stall_seconds``) did not help."""
+    cors_origins: Annotated[list[str] | None, NoDecode] = _shared("SUPPORTOPS_CORS_ORIGINS", None)
+    """Browser origins allowed to call the API (CORS), comma-separated or a JSON list;
+    ``*`` allows any origin. Unset: the local Vite origins outside production
+    (``DEV_CORS_ORIGINS``), none in production. Empty: none."""
+    # Live updates (``GET /v1/events``, servicekit.live; docs/api-style.md "Live updates")
+    live_heartbeat_seconds: float = _shared("LIVE_HEARTBEAT_SECONDS", 15.0)
+    """An SSE comment line this often keeps proxies from closing an idle stream."""
+    live_buffer_size: int = _shared("LIVE_BUFFER_SIZE", 1000)
+    """Events kept per process for ``Last-Event-ID`` resumption (the newest N)..."""
+    live_buffer_seconds: float = _shared("LIVE_BUFFER_SECONDS", 300.0)
+    """...and only those at most this old: beyond the window a client gets ``reset``."""
+    live_queue_size: int = _shared("LIVE_QUEUE_SIZE", 500)
+    """Events waiting for one slow subscriber before it is dropped with ``overflow``."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        # an operator writes "https://a.example,https://b.example"; a JSON list also works
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -150,6 +177,10 @@ class ServiceSettings(BaseSettings):
             self.database_url = default_database_url(self.default_database)
         if not self.kafka_bootstrap_servers:
             self.kafka_bootstrap_servers = default_kafka_bootstrap()
+        if self.cors_origins is None:
+            # production allows no browser origin until one is named
+            production = self.environment is Environment.production
+            self.cors_origins = [] if production else list(DEV_CORS_ORIGINS)
         return self
 
     def placeholder_secrets(self) -> list[str]:
