@@ -20,7 +20,8 @@ from servicekit.app import create_service_app
 from servicekit.auth import Principal, Role
 from servicekit.db import Database
 from servicekit.live import OVERFLOW, LiveEvents, _messages, visible_to
-from servicekit.testing import SseMessage, SseReader, auth, served, topic_prefix
+from servicekit.metrics import HTTP_LATENCY
+from servicekit.testing import SseMessage, SseReader, auth, eventually, served, topic_prefix
 from supportops_events import Envelope
 from supportops_events.samples import sample
 
@@ -221,3 +222,18 @@ async def test_a_stream_ends_its_subscription_when_closed() -> None:
     await anext(messages)
     await messages.aclose()
     assert sub not in live.subscribers
+
+
+async def test_a_long_stream_is_not_a_slow_request_in_the_latency_metric(base_url: str) -> None:
+    route = HTTP_LATENCY.labels("kit-test", "GET", "/v1/events")
+    async with stream(base_url, auth("agent")):  # the hub's consumer has started
+        before = route._sum.get()
+        async with stream(base_url, auth("agent")) as events:
+            for _ in range(4):  # held open for several heartbeats, over a second
+                await events.next(timeout=HEARTBEAT * 20)
+
+        async def recorded() -> None:
+            assert route._sum.get() > before
+
+        await eventually(recorded)
+        assert route._sum.get() - before < 2 * HEARTBEAT  # time to start, not time open
