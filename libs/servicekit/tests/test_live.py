@@ -59,6 +59,9 @@ async def stream(
     ):
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
+        # proxies (nginx Ingress, Caddy) must pass it through unbuffered and uncached
+        assert response.headers["x-accel-buffering"] == "no"
+        assert response.headers["cache-control"] == "no-store"
         reader = SseReader(response)
         first = await reader.next()
         assert first.comment == "connected"
