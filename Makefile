@@ -21,11 +21,11 @@ install: ## Install the uv workspace (all services, libs and dev tools) into .ve
 	$(UV) sync --frozen --all-packages
 
 .PHONY: infra-up
-infra-up: ## Start PostgreSQL, Kafka and stripe-mock (skips what KAFKA_BOOTSTRAP_SERVERS etc. point elsewhere)
+infra-up: ## Start PostgreSQL, Kafka, stripe-mock and Mailpit (skips what KAFKA_BOOTSTRAP_SERVERS etc. point elsewhere)
 	deploy/local/infra.sh start
 
 .PHONY: infra-down
-infra-down: ## Stop PostgreSQL, Kafka and stripe-mock
+infra-down: ## Stop PostgreSQL, Kafka, stripe-mock and Mailpit
 	deploy/local/infra.sh stop
 
 .PHONY: topics
@@ -64,7 +64,7 @@ status: ## Show what is running
 .PHONY: logs
 logs: ## Tail the logs of the services and the infrastructure
 	deploy/local/services.sh logs
-	@for f in $${SUPPORTOPS_STATE_DIR:-.local}/logs/{kafka,postgres,stripe-mock,jaeger}.log; do \
+	@for f in $${SUPPORTOPS_STATE_DIR:-.local}/logs/{kafka,postgres,stripe-mock,mailpit-$${SUPPORTOPS_MAILPIT_SMTP_PORT:-1025},jaeger}.log; do \
 		echo "==> $$f <=="; tail -n 15 $$f 2>/dev/null || true; done
 
 .PHONY: token
@@ -95,11 +95,11 @@ lint: ## ruff, mypy (strict) and the import-linter contracts
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy
-	$(UV) run --frozen lint-imports .importlinter
+	$(UV) run --frozen lint-imports --no-cache --config .importlinter
 	@for cfg in services/*/.importlinter; do \
 		[ -e "$$cfg" ] || continue; \
 		echo "lint-imports $$cfg"; \
-		$(UV) run --frozen lint-imports "$$cfg" || exit 1; \
+		$(UV) run --frozen lint-imports --no-cache --config "$$cfg" || exit 1; \
 	done
 
 .PHONY: fmt

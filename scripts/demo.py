@@ -1565,6 +1565,14 @@ def summary(report: DemoReport, tokens: Tokens) -> str:
         f"  {jaeger}/trace/{showcase.trace_id}",
         f"  {jaeger}/api/traces/{showcase.trace_id}   (the same as JSON)",
     ]
+    mailpit = os.environ.get("SUPPORTOPS_MAILPIT_URL") or (
+        f"http://127.0.0.1:{os.environ.get('SUPPORTOPS_MAILPIT_UI_PORT', '8025')}"
+    )
+    lines += [
+        "",
+        "The mail the customers received (replies, surveys, invitations, welcome messages):",
+        f"  {mailpit}   (Mailpit; its API: {mailpit}/api/v1/messages)",
+    ]
     lines += ["", "Interesting ids:"]
     for tenant in report.tenants:
         if (

@@ -8,6 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 PY="$ROOT/.venv/bin/python"
 
+SMTP_URL_SET=${SMTP_URL:-}
 if [[ -x $PY ]]; then
   eval "$("$PY" -m servicekit.localstack)"
 else
@@ -19,6 +20,8 @@ else
   ESCALATION_DATABASE_URL=${ESCALATION_DATABASE_URL:-$pg/escalation}
   KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${SUPPORTOPS_KAFKA_PORT:-9092}}
   STRIPE_API_BASE=${STRIPE_API_BASE:-http://127.0.0.1:${SUPPORTOPS_STRIPE_MOCK_PORT:-12111}}
+  SMTP_URL=${SMTP_URL:-smtp://127.0.0.1:${SUPPORTOPS_MAILPIT_SMTP_PORT:-1025}}
+  MAILPIT_UI=http://127.0.0.1:${SUPPORTOPS_MAILPIT_UI_PORT:-8025}
 fi
 
 # "host:port" of a URL or a bootstrap list's first entry
@@ -63,6 +66,8 @@ cat <<MSG
                onboarding  $(hide_password "$ONBOARDING_DATABASE_URL")
                escalation  $(hide_password "$ESCALATION_DATABASE_URL")
   stripe-mock  $STRIPE_API_BASE ($(state "$STRIPE_API_BASE"))
+  Mail (SMTP)  $SMTP_URL ($(state "$SMTP_URL"))
+  Mailpit      $(if [[ -n ${SMTP_URL_SET:-} ]]; then echo "not used: mail goes to $SMTP_URL"; else echo "$MAILPIT_UI (every mail sent: replies, surveys, invitations; API /api/v1/messages)"; fi)
   Jaeger       $(if [[ -n ${OTEL_EXPORTER_OTLP_ENDPOINT:-} ]]; then echo "not used: traces go to $OTEL_EXPORTER_OTLP_ENDPOINT"; elif "$(dirname "$0")/../deploy/local/jaeger.sh" status >/dev/null 2>&1; then echo "http://127.0.0.1:${SUPPORTOPS_JAEGER_UI_PORT:-16686} (traces; API /api/traces/<trace id>; OTLP 127.0.0.1:${SUPPORTOPS_JAEGER_OTLP_GRPC_PORT:-4317} gRPC, 127.0.0.1:${SUPPORTOPS_JAEGER_OTLP_HTTP_PORT:-4318} HTTP)"; else echo "not running (make traces-up)"; fi)
 
 A token:   TOKEN=\$(make -s token ROLE=agent)            (roles: agent billing onboarding qa admin service)

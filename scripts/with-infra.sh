@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# with-infra.sh CMD... — run CMD with PostgreSQL, Kafka and stripe-mock up; afterwards
+# with-infra.sh CMD... — run CMD with PostgreSQL, Kafka, stripe-mock and Mailpit up; afterwards
 # stop exactly the parts this script started (what was already running stays running).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -16,7 +16,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 pids=() parts=()
-for part in postgres stripe-mock kafka; do
+for part in postgres stripe-mock kafka mailpit; do
   if "$LOCAL/$part.sh" status >/dev/null 2>&1; then
     continue
   fi

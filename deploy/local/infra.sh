@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# All local infrastructure for supportops: PostgreSQL, stripe-mock, Kafka.
+# All local infrastructure for supportops: PostgreSQL, stripe-mock, Kafka, Mailpit.
 #
 #   deploy/local/infra.sh start|stop|status
 #
-# start   starts the three concurrently (each is idempotent), then prints their status;
+# start   starts the four concurrently (each is idempotent), then prints their status;
 #         exits 1 when any failed (the others are left running)
-# stop    stops the three concurrently
+# stop    stops the four concurrently
 # status  one line per service; exit 0 when all are running and healthy, 3 otherwise
 #
-# Each part honours its own environment (see deploy/local/{postgres,stripe-mock,kafka}.sh):
-# KAFKA_BOOTSTRAP_SERVERS, STRIPE_API_BASE, the four *_DATABASE_URL, SUPPORTOPS_PG_PORT...
+# Each part honours its own environment (see deploy/local/{postgres,stripe-mock,kafka,mailpit}.sh):
+# KAFKA_BOOTSTRAP_SERVERS, STRIPE_API_BASE, SMTP_URL, the four *_DATABASE_URL, SUPPORTOPS_PG_PORT...
 # A second stack beside the first: SUPPORTOPS_STATE_DIR (its own data, logs, pids and
 # locks) plus the SUPPORTOPS_*_PORT overrides (README, "Run a second stack").
 set -euo pipefail
@@ -18,7 +18,7 @@ SVC=infra
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PARTS=(postgres stripe-mock kafka)
+PARTS=(postgres stripe-mock kafka mailpit)
 
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'

@@ -11,12 +11,29 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fuzzkit import ADMIN_HEADERS, FUZZ_MARKS, FuzzTarget, LongLivedApp, create
+from hypothesis import strategies as st
 
 import ticket_service
 from ticket_service.config import TicketSettings
 from ticket_service.main import create_app
 
 pytestmark = FUZZ_MARKS
+
+# POST /v1/inbound-email also takes raw mail (message/rfc822): fuzz it with header-ish
+# text and plain garbage rather than skip it
+_RAW_MAIL = st.one_of(
+    st.binary(max_size=512),
+    st.builds(
+        lambda sender, subject, body: (
+            f"From: {sender}\r\nSubject: {subject}\r\nMessage-ID: <{uuid.uuid4()}@fuzz>\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+        ).encode("utf-8", "surrogatepass"),
+        st.sampled_from(["pat@example.com", "Pat <pat@example.com>", "", "@", "a@b"]),
+        st.text(max_size=80).map(lambda t: " ".join(t.split())),
+        st.text(max_size=300),
+    ),
+)
+schemathesis.openapi.media_type("message/rfc822", _RAW_MAIL)
 
 
 def make_app(database_url: str, prefix: str) -> FastAPI:

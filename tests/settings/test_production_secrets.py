@@ -25,6 +25,7 @@ SERVICES: list[type[ServiceSettings]] = [
 
 REAL = "7c1f9a3e5b2d48c6a0e9f1b3d5c7a9e2"
 REAL_DATABASE_URL = "postgresql+asyncpg://svc:7c1f9a3e5b2d48c6@db.internal:5432/svc"
+SMTP_WITH_USER = "smtp://mailer@smtp.internal:587?starttls=true"
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +44,7 @@ def real_production(cls: type[ServiceSettings]) -> dict[str, object]:
         "environment": "production",
         "kafka_sasl_mechanism": "SCRAM-SHA-512",  # so the SASL password is in use
         "qa_tracker": "jira",  # escalation: so the Jira API token is in use
+        "smtp_url": SMTP_WITH_USER,  # so the SMTP password is in use
     }
     for name in cls.secret_fields:
         values[name] = REAL_DATABASE_URL if name == "database_url" else f"{name}-{REAL}"
@@ -59,7 +61,7 @@ def secret_cases() -> list[object]:
 
 def test_every_service_declares_its_secrets() -> None:
     declared = {cls.service_name: set(cls.secret_fields) for cls in SERVICES}
-    shared = {"jwt_secret", "kafka_sasl_password", "database_url"}
+    shared = {"jwt_secret", "kafka_sasl_password", "database_url", "smtp_password"}
     assert declared == {
         "ticket-service": shared | {"csat_secret"},
         "billing-service": shared | {"stripe_api_key", "stripe_webhook_secret"},
@@ -95,7 +97,12 @@ def test_production_refuses_the_development_default_of(
 
 @pytest.mark.parametrize("cls", SERVICES, ids=[c.service_name for c in SERVICES])
 def test_every_offending_setting_is_named_at_once(cls: type[ServiceSettings]) -> None:
-    values = {"environment": "production", "kafka_sasl_mechanism": "PLAIN", "qa_tracker": "jira"}
+    values = {
+        "environment": "production",
+        "kafka_sasl_mechanism": "PLAIN",
+        "qa_tracker": "jira",
+        "smtp_url": SMTP_WITH_USER,
+    }
     with pytest.raises(ValidationError) as caught:
         cls(**values)  # type: ignore[arg-type]
     message = str(caught.value)
@@ -157,3 +164,12 @@ def test_a_declared_secret_must_be_a_setting() -> None:
         class _Typo(ServiceSettings):
             env_prefix = "TYPO_"
             secret_fields = ServiceSettings.secret_fields | {"no_such_secret"}
+
+
+def test_an_smtp_relay_without_a_user_needs_no_password() -> None:
+    values = real_production(OnboardingSettings) | {"smtp_url": "smtp://relay.internal:25"}
+    del values["smtp_password"]
+    assert OnboardingSettings(**values).smtp_password is None  # type: ignore[arg-type]
+    # a relay that authenticates a user, without a real password, is refused
+    with pytest.raises(ValidationError, match="SMTP_PASSWORD"):
+        OnboardingSettings(**(values | {"smtp_url": SMTP_WITH_USER}))  # type: ignore[arg-type]

@@ -31,12 +31,20 @@ OVERRIDES = {
     "SUPPORTOPS_PG_PORT": "25432",
     "SUPPORTOPS_KAFKA_PORT": "29092",
     "SUPPORTOPS_STRIPE_MOCK_PORT": "22111",
+    "SUPPORTOPS_MAILPIT_SMTP_PORT": "21025",
+    "SUPPORTOPS_MAILPIT_UI_PORT": "28025",
 }
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any explicit address (the test run may set some)."""
-    explicit = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRIPE_API_BASE", "SUPPORTOPS_")
+    explicit = (
+        "DATABASE_URL",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "STRIPE_API_BASE",
+        "SMTP_URL",
+        "SUPPORTOPS_",
+    )
     env = {k: v for k, v in os.environ.items() if not any(x in k for x in explicit)}
     env.update(extra)
     return env
@@ -45,7 +53,10 @@ def clean_env(**extra: str) -> dict[str, str]:
 @pytest.fixture
 def overridden(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if any(x in name for x in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRIPE_API_BASE")):
+        if any(
+            x in name
+            for x in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRIPE_API_BASE", "SMTP_URL")
+        ):
             monkeypatch.delenv(name)
     for name, value in OVERRIDES.items():
         monkeypatch.setenv(name, value)
@@ -61,6 +72,8 @@ def test_every_service_follows_the_port_overrides(
         f"postgresql+asyncpg://supportops:supportops@127.0.0.1:25432/{database}"
     )
     assert settings.kafka_bootstrap_servers == "127.0.0.1:29092"
+    target = settings.smtp_target()  # mail goes to the Mailpit on the overridden port
+    assert (target.hostname, target.port) == ("127.0.0.1", 21025)
 
 
 @pytest.mark.usefixtures("overridden")
@@ -95,7 +108,9 @@ def test_print_urls_prints_what_the_services_use() -> None:
     assert "http://127.0.0.1:22111" in out
     assert "127.0.0.1:25432/tickets" in out
     assert "elsewhere:7/o" in out and "secret" not in out
+    assert "smtp://127.0.0.1:21025" in out and "http://127.0.0.1:28025" in out
     assert ":5432/" not in out and ":9092" not in out and ":12111" not in out
+    assert ":1025" not in out and ":8025" not in out
 
 
 @pytest.mark.infra

@@ -1,6 +1,6 @@
-"""Test helpers of the billing-service: a movable clock, the app, and webhook delivery.
-The Stripe objects, events and signatures are the kit's (``servicekit.testing.stripe``),
-re-exported here for the tests that import them from this module."""
+"""Test helpers of the billing-service: the app (its clock the kit's ``TestClock``) and
+webhook delivery. The Stripe objects, events and signatures are the kit's
+(``servicekit.testing.stripe``), re-exported here for the tests that import them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ from billing_service.config import (
 )
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.db import Database
-from servicekit.testing import auth, known_tenant
+from servicekit.testing import TestClock, auth, known_tenant
 from servicekit.testing.stripe import (
     charge_object,
     dispute_object,
@@ -44,20 +43,6 @@ __all__ = [
     "subscription_object",
     "upcoming_invoice_object",
 ]
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, value: datetime) -> None:
-        self.now = value
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 async def deliver(
@@ -97,7 +82,7 @@ def new_tenant() -> str:
 class BillingApp:
     app: FastAPI
     client: httpx.AsyncClient
-    clock: MovableClock
+    clock: TestClock
     settings: BillingSettings
     db: Database
 

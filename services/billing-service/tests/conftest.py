@@ -3,6 +3,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from billing_service.models import Base
 from servicekit.db import Database
 from servicekit.tables import kit_metadata
 from servicekit.testing import (
+    TestClock,
     app_client,
     drop_database,
     migrated_database,
@@ -23,7 +25,7 @@ from servicekit.testing import (
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from billing_fixtures import ADMIN, BillingApp, MovableClock
+from billing_fixtures import ADMIN, BillingApp
 
 MIGRATIONS_DIR = Path(__file__).parents[1] / "src" / "billing_service" / "migrations"
 
@@ -48,7 +50,7 @@ async def billing(billing_db_url: str) -> AsyncIterator[BillingApp]:
         webhook_worker_poll_seconds=0.1,
         relay_poll_interval_seconds=0.1,
     )
-    clock = MovableClock()
+    clock = TestClock(datetime.now(UTC))
     app = create_app(settings, clock=clock)
     async with app_client(app) as client:
         yield BillingApp(app=app, client=client, clock=clock, settings=settings, db=app.state.db)

@@ -113,6 +113,11 @@ async def test_invoice_filters_send_and_void(billing: BillingApp, plan: dict[str
     refused = await billing.client.post(f"/v1/invoices/{paid['id']}/void", headers=if_match("*"))
     assert refused.status_code == 409
     assert refused.json()["type"].endswith("/invalid-transition")
+    assert {k: refused.json()[k] for k in ("current_status", "requested_status", "allowed")} == {
+        "current_status": "paid",
+        "requested_status": "void",
+        "allowed": ["credited", "refunded"],
+    }
     missing = await billing.client.post(f"/v1/invoices/{uuid.uuid4()}/send", headers=if_match("*"))
     assert missing.status_code == 404
     agent = await billing.client.post(f"/v1/invoices/{paid['id']}/send", headers=AGENT)
@@ -183,7 +188,7 @@ async def test_partial_refund_and_credit_note(billing: BillingApp, plan: dict[st
 async def test_overdue_invoices_are_announced_once_per_extra_day(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    due = int(billing.clock().timestamp()) - 3 * 86400 - 60
+    due = int(billing.clock.now().timestamp()) - 3 * 86400 - 60
     late = await invoice_in_state(
         billing, plan, event_type="invoice.finalized", status="open", due_date=due
     )

@@ -25,10 +25,10 @@ from sqlalchemy import select
 from billing_service.models import Plan, Subscription
 from billing_service.plans import service as plans
 from billing_service.stripe_gateway import StripeGateway, StripeRejected, StripeUnavailable
-from billing_service.subscriptions import service as subscriptions
+from billing_service.subscriptions import intents as subscriptions
 from billing_service.subscriptions.schemas import SubscriptionIn
 from billing_service.webhooks.worker import StripeWorker
-from servicekit.testing import auth, eventually, read_topic, send_events
+from servicekit.testing import TestClock, auth, eventually, read_topic, send_events
 from supportops_events import registry
 from supportops_events.billing import CollectionMethod, PlanTier
 from supportops_events.onboarding import TenantCreated, TenantStatus
@@ -218,7 +218,12 @@ async def test_archived_plan_stays_readable_keeps_subscribers_and_cannot_be_chos
     assert archived.headers["ETag"] != etag
     again = await billing.client.post(url, headers=if_match(archived.headers["ETag"], ADMIN))
     assert again.status_code == 409
-    assert again.json()["type"].endswith("/plan-archived")
+    assert again.json()["type"].endswith("/invalid-transition")  # the one 409 body
+    assert (again.json()["current_status"], again.json()["requested_status"]) == (
+        "archived",
+        "archived",
+    )
+    assert again.json()["allowed"] == []
 
     readable = await billing.client.get(f"/v1/plans/{doomed['id']}", headers=AGENT)
     assert readable.json()["archived"] is True
@@ -288,7 +293,7 @@ async def test_an_archive_stripe_did_not_confirm_is_finished_by_the_worker(
     later = StripeWorker(
         db=billing.db,
         stripe=real,
-        clock=lambda: billing.clock() + timedelta(minutes=2),
+        clock=TestClock(billing.clock.now() + timedelta(minutes=2)),
         poll_seconds=1,
     )
     await later.run_once()
@@ -432,7 +437,7 @@ async def test_a_request_stripe_refuses_needs_attention_and_a_new_one_replaces_i
         intent = await subscriptions.record_tenant_request(
             session, body=SubscriptionIn(tenant_id=tenant, plan_code=plan["code"], seats=2)
         )
-        intent.next_sync_at = billing.clock() + timedelta(hours=1)  # keep the worker away
+        intent.next_sync_at = billing.clock.now() + timedelta(hours=1)  # keep the worker away
         sub_id = intent.id
     with pytest.raises(StripeRejected):
         await subscriptions.drive_pending(
@@ -516,7 +521,7 @@ async def test_upgrade_applies_now_and_downgrade_waits_for_the_period_end(
 ) -> None:
     tenant = await billing.tenant()
     sub = await create_subscription(billing, plan, tenant)
-    start = int(billing.clock().timestamp()) - 86400
+    start = int(billing.clock.now().timestamp()) - 86400
     end = start + 30 * 86400
     activated = stripe_event(
         "customer.subscription.updated",
@@ -528,7 +533,7 @@ async def test_upgrade_applies_now_and_downgrade_waits_for_the_period_end(
             period_start=start,
             period_end=end,
         ),
-        created=int(billing.clock().timestamp()) + 10,
+        created=int(billing.clock.now().timestamp()) + 10,
     )
     await deliver(billing.client, activated)
 
@@ -578,7 +583,7 @@ async def test_upgrade_applies_now_and_downgrade_waits_for_the_period_end(
             period_end=old_end + 30 * 86400,
             schedule=pending["stripe_schedule_id"],
         ),
-        created=int(billing.clock().timestamp()) + 60,
+        created=int(billing.clock.now().timestamp()) + 60,
     )
     await deliver(billing.client, renewed)
 
@@ -669,7 +674,7 @@ async def test_cancel_at_period_end_emits_one_canceled_and_later_updates(
 ) -> None:
     tenant = await billing.tenant()
     sub = await create_subscription(billing, plan, tenant)
-    later = int(billing.clock().timestamp()) + 60
+    later = int(billing.clock.now().timestamp()) + 60
     start, end = later - 86400, later + 29 * 86400
     shape = {"price_id": plan["stripe_price_id"], "quantity": 3, "period_start": start}
     activated = stripe_event(
@@ -698,12 +703,19 @@ async def test_cancel_at_period_end_emits_one_canceled_and_later_updates(
         headers=if_match(cancel.headers["ETag"]),
     )
     assert again.status_code == 409
+    assert again.json()["type"].endswith("/invalid-transition")
+    assert again.json()["requested_status"] == "cancel_at_period_end"
+    assert again.json()["allowed"] == ["canceled"]  # ending it now is still possible
     change = await billing.client.post(
         f"/v1/subscriptions/{sub['id']}/change",
         json={"seats": 9},
         headers=if_match(cancel.headers["ETag"]),
     )
     assert change.status_code == 409  # ending at period end: nothing to change
+    assert (change.json()["current_status"], change.json()["requested_status"]) == (
+        "active",
+        "changed",
+    )
 
     # Stripe confirms the flag, then deletes the subscription when the period ends.
     flagged = stripe_event(
@@ -799,7 +811,7 @@ async def test_intent_survives_a_stripe_outage_and_the_worker_finishes_it(
             session,
             body=SubscriptionIn(tenant_id=tenant, plan_code=plan["code"], seats=2, trial_days=14),
         )
-        sub.next_sync_at = billing.clock() + timedelta(hours=1)  # keep the worker away
+        sub.next_sync_at = billing.clock.now() + timedelta(hours=1)  # keep the worker away
         sub_id = sub.id
     unreachable = StripeGateway.build(
         api_key="sk_test_123", api_base="http://127.0.0.1:9", max_retries=0

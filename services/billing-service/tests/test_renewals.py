@@ -25,7 +25,8 @@ from billing_fixtures import (
 from sqlalchemy import select, update
 
 from billing_service.models import Renewal, StripeEvent
-from billing_service.renewals import service as renewals
+from billing_service.renewals import scan as renewals
+from billing_service.renewals.payment_methods import payment_method_risk
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.testing import eventually, read_topic
 from supportops_events.billing import RenewalRiskReason
@@ -43,7 +44,7 @@ async def active_subscription(
     )
     assert response.status_code == 201, response.text
     sub: dict[str, Any] = response.json()
-    now = int(billing.clock().timestamp())
+    now = int(billing.clock.now().timestamp())
     start, end = now - (30 - period_days) * 86400, now + period_days * 86400
     event = stripe_event(
         "customer.subscription.updated",
@@ -125,7 +126,7 @@ async def test_manual_invoicing_renewal_is_announced_once_and_invoiced_once(
     assert [t["state"] for t in trackers.json()["items"]] == ["invoiced"]
 
     # the customer pays the renewal invoice: the renewal is completed
-    now = int(billing.clock().timestamp())
+    now = int(billing.clock.now().timestamp())
     paid = stripe_event(
         "invoice.paid",
         invoice_object(
@@ -150,7 +151,7 @@ async def test_manual_invoicing_renewal_is_announced_once_and_invoiced_once(
 async def test_stripe_automatic_renewal_invoice_is_recognised_not_duplicated(
     billing: BillingApp, plan: dict[str, Any]
 ) -> None:
-    billing.clock.set(billing.clock() - timedelta(days=0))
+    billing.clock.set(billing.clock.now() - timedelta(days=0))
     sub, start, end = await active_subscription(billing, plan, period_days=10)
     tenant = sub["tenant_id"]
     await scan(billing)
@@ -202,7 +203,7 @@ async def test_a_claim_left_by_a_crashed_scan_is_taken_over_after_the_claim_time
         claimed = await session.execute(
             update(Renewal)
             .where(Renewal.subscription_id == sub["id"])
-            .values(issuing_since=billing.clock())
+            .values(issuing_since=billing.clock.now())
             .returning(Renewal.id)
         )
         assert claimed.first() is not None
@@ -320,39 +321,39 @@ async def test_payment_method_risk_reads_stripes_shapes(billing: BillingApp) -> 
     renews_at = datetime(2030, 8, 20, tzinfo=UTC)
     # stripe-mock's answer: the subscription's own card, valid through 08/2030
     assert remote["default_payment_method"]["card"]["exp_year"] == 2030
-    assert renewals.payment_method_risk(remote, renews_at=renews_at) is None
-    late = renewals.payment_method_risk(remote, renews_at=datetime(2030, 9, 1, tzinfo=UTC))
+    assert payment_method_risk(remote, renews_at=renews_at) is None
+    late = payment_method_risk(remote, renews_at=datetime(2030, 9, 1, tzinfo=UTC))
     assert late is not None
     assert late[0] is RenewalRiskReason.payment_method_expiring
     assert "08/2030" in late[1]
 
     bare = copy.deepcopy(remote)
     no_payment_method(bare)
-    assert renewals.payment_method_risk(bare, renews_at=renews_at) == (
+    assert payment_method_risk(bare, renews_at=renews_at) == (
         RenewalRiskReason.no_payment_method,
         "no default payment method on the subscription or the customer",
     )
     gone = copy.deepcopy(bare)
     gone["customer"] = {"id": "cus_gone", "object": "customer", "deleted": True}
-    assert renewals.payment_method_risk(gone, renews_at=renews_at) == (
+    assert payment_method_risk(gone, renews_at=renews_at) == (
         RenewalRiskReason.no_payment_method,
         "the Stripe customer was deleted",
     )
     bank = copy.deepcopy(bare)
     bank["customer"]["default_source"] = {"object": "bank_account", "status": "errored"}
-    risk = renewals.payment_method_risk(bank, renews_at=renews_at)
+    risk = payment_method_risk(bank, renews_at=renews_at)
     assert risk is not None
     assert risk[0] is RenewalRiskReason.no_payment_method
     bank["customer"]["default_source"]["status"] = "verified"
-    assert renewals.payment_method_risk(bank, renews_at=renews_at) is None
+    assert payment_method_risk(bank, renews_at=renews_at) is None
     legacy_card = copy.deepcopy(bare)
     legacy_card["default_source"] = {"object": "card", "exp_month": 1, "exp_year": 2030}
-    risk = renewals.payment_method_risk(legacy_card, renews_at=renews_at)
+    risk = payment_method_risk(legacy_card, renews_at=renews_at)
     assert risk is not None
     assert risk[0] is RenewalRiskReason.payment_method_expiring
     unexpanded = copy.deepcopy(bare)
     unexpanded["customer"]["invoice_settings"]["default_payment_method"] = "pm_123"
-    assert renewals.payment_method_risk(unexpanded, renews_at=renews_at) is None
+    assert payment_method_risk(unexpanded, renews_at=renews_at) is None
 
 
 async def test_card_renewal_stripe_did_not_invoice_is_issued_after_the_grace_period(
@@ -427,7 +428,7 @@ async def test_a_renewal_ending_at_period_end_is_at_risk_until_withdrawn_or_ende
         (tracker,) = await trackers(billing, sub["tenant_id"])
         assert (tracker["state"], tracker["reason"]) == ("at_risk", "cancel_at_period_end")
 
-    now = int(billing.clock().timestamp()) + 30
+    now = int(billing.clock.now().timestamp()) + 30
     period = {"price_id": plan["stripe_price_id"], "quantity": 3}
     withdrawn = stripe_event(
         "customer.subscription.updated",

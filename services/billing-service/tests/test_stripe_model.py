@@ -260,7 +260,7 @@ class ModelRun:
     async def run(self, life: Life, delivery: Delivery) -> None:
         sub = await self.subscribe()
         tenant = sub["tenant_id"]
-        start = int(self.billing.clock().timestamp()) - 3600
+        start = int(self.billing.clock.now().timestamp()) - 3600
         events, current = stripe_events(
             life, sub=sub, price_id=self.plan["stripe_price_id"], start=start
         )

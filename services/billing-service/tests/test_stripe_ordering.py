@@ -25,6 +25,7 @@ from billing_fixtures import (
     subscription_object,
 )
 
+from billing_service.invoices.repository import by_stripe_id as invoices_by_stripe_id
 from billing_service.models import StripeEvent
 from billing_service.webhooks.worker import StripeWorker
 from servicekit.testing import eventually, read_topic
@@ -80,7 +81,7 @@ async def only_invoice(billing: BillingApp, tenant: str) -> dict[str, Any]:
 
 def base_time(billing: BillingApp) -> int:
     """Events a little before the worker's clock: Stripe created them, then sent them."""
-    return int(billing.clock().timestamp()) - 600
+    return int(billing.clock.now().timestamp()) - 600
 
 
 async def test_paid_delivered_before_finalized_of_the_same_second_stays_paid(
@@ -450,3 +451,119 @@ async def test_an_older_attempts_failure_arriving_late_is_not_announced_again(
         ("billing.followup_required", 2),
     ]
     assert (await only_invoice(billing, tenant))["attempt_count"] == 2
+
+
+def same_second_drafts(
+    sub: dict[str, Any], t: int, invoice_id: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two snapshots of one invoice, the same second and status, that disagree on the
+    amount (a draft edited twice within a second): their payloads cannot settle which is
+    newer, so the worker re-fetches the invoice from Stripe."""
+    period = {"period_start": t, "period_end": t + 30 * DAY, "stripe_invoice_id": invoice_id}
+    first, second = (
+        stripe_event(
+            "invoice.created",
+            invoice_object(sub, status="draft", amount_due=amount, **period),
+            created=t,
+        )
+        for amount in (4000, 6000)
+    )
+    return first, second
+
+
+async def invoice_row(billing: BillingApp, stripe_invoice_id: str) -> dict[str, Any]:
+    async with billing.db.unit_of_work() as session:
+        invoice = await invoices_by_stripe_id(session, stripe_invoice_id)
+        assert invoice is not None
+        return {
+            "status": invoice.status,
+            "amount_due": invoice.amount_due,
+            "due_date": invoice.due_date,
+            "period_start": invoice.period_start,
+            "period_end": invoice.period_end,
+        }
+
+
+async def test_same_second_invoice_snapshots_are_settled_by_the_invoice_fetched_from_stripe(
+    billing: BillingApp, plan: dict[str, Any], stripe_now: StripeNow
+) -> None:
+    """The re-fetch path of invoices (issue 14): the state applied is Stripe's current
+    one (here a third amount and a due date neither webhook carried), and the retrieve
+    really happened (through stripe-mock, and counted)."""
+    sub = await subscribed(billing, plan)
+    tenant, t = sub["tenant_id"], base_time(billing)
+    invoice_id = f"in_{tenant}"
+    first, second = same_second_drafts(sub, t, invoice_id)
+    current = invoice_object(
+        sub,
+        stripe_invoice_id=invoice_id,
+        status="draft",
+        amount_due=7000,
+        due_date=t + 14 * DAY,
+        period_start=t,
+        period_end=t + 30 * DAY,
+    )
+    stripe_now.current[invoice_id] = current
+    before = (await billing.client.get("/metrics")).text
+    assert await deliver_all(billing, first, second) == ["applied", "applied"]
+    assert stripe_now.reads == [invoice_id]  # one retrieve for the one unsettled tie
+    after = (await billing.client.get("/metrics")).text
+    name, labels = "stripe_objects_refetched_total", {"object": "invoice"}
+    assert metric_value(after, name, **labels) == metric_value(before, name, **labels) + 1
+    state = await invoice_row(billing, invoice_id)
+    assert (state["status"], state["amount_due"], state["due_date"]) == (
+        "draft",
+        7000,
+        datetime.fromtimestamp(t + 14 * DAY, UTC),
+    )
+    listed = await only_invoice(billing, tenant)
+    assert (listed["amount_due"], listed["amount_remaining"]) == (7000, 7000)
+
+
+async def test_a_refetched_invoice_with_an_impossible_period_is_rejected_and_followed_up(
+    billing: BillingApp, plan: dict[str, Any], stripe_now: StripeNow
+) -> None:
+    """Stripe's answer to the re-fetch is checked like a subscription's: a period ending
+    before it starts is rejected (logged, counted, a follow-up), the invoice keeps the
+    state it had."""
+    sub = await subscribed(billing, plan)
+    tenant, t = sub["tenant_id"], base_time(billing)
+    invoice_id = f"in_{tenant}"
+    first, second = same_second_drafts(sub, t, invoice_id)
+    stripe_now.current[invoice_id] = invoice_object(
+        sub,
+        stripe_invoice_id=invoice_id,
+        status="draft",
+        amount_due=7000,
+        period_start=t + 900 * DAY,
+        period_end=t - 9000 * DAY,
+    )
+    before = (await billing.client.get("/metrics")).text
+    assert await deliver_all(billing, first) == ["applied"]
+    kept = await invoice_row(billing, invoice_id)
+    assert await deliver_all(billing, second) == ["rejected"]
+    assert stripe_now.reads == [invoice_id]
+    assert await invoice_row(billing, invoice_id) == kept  # nothing of the answer applied
+    assert kept["amount_due"] == 4000
+    after = (await billing.client.get("/metrics")).text
+    name, labels = (
+        "stripe_invalid_data_total",
+        {"object": "invoice", "problem": "period_ends_before_start"},
+    )
+    assert metric_value(after, name, **labels) == metric_value(before, name, **labels) + 1
+    events = await tenant_events(
+        billing, tenant, lambda es: any(e.type == "billing.followup_required" for e in es)
+    )
+    (followup,) = [e for e in events if e.type == "billing.followup_required"]
+    data = followup.data.model_dump()
+    assert data["cause"] == "stripe_data_invalid"
+    assert data["invoice_id"] is not None
+    assert invoice_id in str(data["detail"])
+    # a retry of the same answer opens no second follow-up
+    again = stripe_event("invoice.created", second["data"]["object"], created=t)
+    assert await deliver_all(billing, again) == ["rejected"]
+    events = await tenant_events(
+        billing, tenant, lambda es: any(e.type == "billing.followup_required" for e in es)
+    )
+    assert len([e for e in events if e.type == "billing.followup_required"]) == 1
+    assert await invoice_row(billing, invoice_id) == kept

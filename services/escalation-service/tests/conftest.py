@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from escalation_fixtures import FakeClock, Running, announcing
+from escalation_fixtures import START, Running, announcing
 
 import escalation_service
 from escalation_service.config import EscalationSettings
@@ -19,6 +19,7 @@ from escalation_service.models import Base
 from servicekit.db import Database
 from servicekit.tables import kit_metadata
 from servicekit.testing import (
+    TestClock,
     app_client,
     drop_database,
     migrated_database,
@@ -49,7 +50,7 @@ def make_settings(url: str, **overrides: object) -> EscalationSettings:
 @pytest.fixture(scope="module")
 async def running(escalation_db: str) -> AsyncIterator[Running]:
     settings = make_settings(escalation_db)
-    clock = FakeClock()
+    clock = TestClock(START)
     app = create_app(settings, clock=clock)
     async with app_client(app) as client:
         client.event_hooks["request"].append(announcing(app))

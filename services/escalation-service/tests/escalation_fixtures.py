@@ -1,4 +1,4 @@
-"""Test helpers of the escalation-service: a movable clock, report bodies, event reads."""
+"""Test helpers of the escalation-service: report bodies, event reads, the clock's start."""
 
 from __future__ import annotations
 
@@ -6,39 +6,40 @@ import contextlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from escalation_service.config import EscalationSettings
-from servicekit.testing import auth, deliver, known_tenant, read_topic
+from servicekit.testing import TestClock, auth, deliver, known_tenant, read_topic
 from supportops_events import Envelope
 from supportops_events.samples import sample
+from supportops_events.tickets import TicketEscalated
 
 QA = auth("qa", subject="qa-ada")
 AGENT = auth("agent", subject="agent-bob")
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **kwargs: float) -> None:
-        self.current += timedelta(**kwargs)
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+"""Where every test's clock starts (``servicekit.testing.TestClock``)."""
 
 
 @dataclass
 class Running:
     client: httpx.AsyncClient
     settings: EscalationSettings
-    clock: FakeClock
+    clock: TestClock
     prefix: str
     app: FastAPI | None = None
+
+
+def escalated_ticket(**fields: Any) -> TicketEscalated:
+    """A ``ticket.escalated`` sample, typed."""
+    event = sample("ticket.escalated", **fields)
+    assert isinstance(event, TicketEscalated)
+    return event
 
 
 def uid(prefix: str) -> str:

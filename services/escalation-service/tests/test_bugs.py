@@ -15,7 +15,8 @@ from escalation_fixtures import (
     uid,
 )
 
-from servicekit.testing import auth, known_tenant
+from servicekit.testing import auth, known_tenant, payload
+from supportops_events.escalation import BugReported
 
 
 async def test_filing_a_report_returns_it_with_completeness_and_publishes_bug_reported(
@@ -48,9 +49,9 @@ async def test_filing_a_report_returns_it_with_completeness_and_publishes_bug_re
 
     events = await bug_events(running.prefix, bug["id"], count=1)
     assert [e.type for e in events] == ["bug.reported"]
-    data = events[0].data
-    assert data.linked_ticket_ids == [body["linked_tickets"][0]["ticket_id"]]  # type: ignore[union-attr]
-    assert data.steps == body["steps"]  # type: ignore[union-attr]
+    data = payload(events[0], BugReported)
+    assert data.linked_ticket_ids == [body["linked_tickets"][0]["ticket_id"]]
+    assert data.steps == body["steps"]
 
 
 async def test_an_incomplete_report_lists_what_is_missing(running: Running) -> None:

@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from escalation_fixtures import AGENT, QA, Running, bug_events, create, move, report, uid
+from escalation_fixtures import (
+    AGENT,
+    QA,
+    Running,
+    bug_events,
+    create,
+    escalated_ticket,
+    move,
+    report,
+    uid,
+)
 
 from escalation_service.bugs import repository
 from servicekit.db import Database
-from servicekit.testing import eventually, send_events
-from supportops_events.samples import sample
+from servicekit.testing import eventually, payload, send_events
+from supportops_events.escalation import BugClosed, BugLinked
 
 PAIRS = json.loads((Path(__file__).parent / "escalation_duplicate_pairs.json").read_text())
 
@@ -51,16 +62,14 @@ def _probe(part: dict[str, str]) -> repository.Probe:
 
 
 async def test_an_escalated_ticket_like_an_open_bug_is_linked_to_it(running: Running) -> None:
-    first = sample(
-        "ticket.escalated",
+    first = escalated_ticket(
         tenant_id=uid("ten"),
         ticket_id=uid("tkt"),
         title="Exporting an invoice as PDF shows a blank page",
         steps=["Open Billing > Invoices", "Open a paid invoice", "Click Export as PDF"],
         actual="A blank white PDF page downloads",
     )
-    second = sample(
-        "ticket.escalated",
+    second = escalated_ticket(
         tenant_id=uid("ten"),
         ticket_id=uid("tkt"),
         title="Invoice PDF export is blank",
@@ -69,36 +78,38 @@ async def test_an_escalated_ticket_like_an_open_bug_is_linked_to_it(running: Run
     )
     await send_events([first], prefix=running.prefix)
 
-    async def filed() -> list[dict[str, object]]:
+    async def filed() -> list[dict[str, Any]]:
         response = await running.client.get(
             "/v1/bugs",
             params={"ticket_id": first.ticket_id},
-            headers=QA,  # type: ignore[attr-defined]
+            headers=QA,
         )
-        items: list[dict[str, object]] = response.json()["items"]
+        items: list[dict[str, Any]] = response.json()["items"]
         assert items
         return items
 
     bug = (await eventually(filed))[0]
-    assert bug["title"] == first.title  # type: ignore[attr-defined]
+    assert bug["title"] == first.title
     await send_events([second, first], prefix=running.prefix)
 
-    async def linked() -> dict[str, object]:
-        detail = (await running.client.get(f"/v1/bugs/{bug['id']}", headers=QA)).json()
+    async def linked() -> dict[str, Any]:
+        detail: dict[str, Any] = (
+            await running.client.get(f"/v1/bugs/{bug['id']}", headers=QA)
+        ).json()
         assert len(detail["linked_tickets"]) == 2
-        return detail  # type: ignore[no-any-return]
+        return detail
 
     detail = await eventually(linked)
-    assert [t["ticket_id"] for t in detail["linked_tickets"]] == [  # type: ignore[attr-defined]
-        first.ticket_id,  # type: ignore[attr-defined]
-        second.ticket_id,  # type: ignore[attr-defined]
+    assert [t["ticket_id"] for t in detail["linked_tickets"]] == [
+        first.ticket_id,
+        second.ticket_id,
     ]
     assert detail["affected_tenants"] == sorted([first.tenant_id, second.tenant_id])
     all_bugs = (await running.client.get("/v1/bugs", headers=QA)).json()["items"]
     assert len(all_bugs) == 1
     events = await bug_events(running.prefix, str(bug["id"]), count=2)
     assert [e.type for e in events] == ["bug.reported", "bug.linked"]
-    assert events[1].data.is_duplicate is True  # type: ignore[union-attr]
+    assert payload(events[1], BugLinked).is_duplicate is True
 
 
 async def test_a_rest_report_of_a_known_bug_returns_the_candidates(running: Running) -> None:
@@ -155,7 +166,7 @@ async def test_merging_moves_links_and_history_and_closes_the_source(running: Ru
 
     events = await bug_events(running.prefix, source["id"], count=3)
     assert [e.type for e in events] == ["bug.reported", "bug.reproducing", "bug.closed"]
-    assert events[-1].data.resolution == "duplicate"  # type: ignore[union-attr]
+    assert payload(events[-1], BugClosed).resolution == "duplicate"
     again = await running.client.post(
         f"/v1/bugs/{source['id']}/merge", json={"into_bug_id": target["id"]}, headers=QA
     )

@@ -7,12 +7,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from escalation_fixtures import QA, FakeClock, Running, announcing, bug_events, move, reproduce, uid
+from escalation_fixtures import QA, START, Running, announcing, bug_events, move, reproduce, uid
 
 from escalation_service.config import EscalationSettings
 from escalation_service.main import create_app
 from escalation_service.tracker.base import QaTracker, TrackerIssue
-from servicekit.testing import app_client, eventually, read_topic, send_events, topic_prefix
+from servicekit.testing import (
+    TestClock,
+    app_client,
+    eventually,
+    payload,
+    read_topic,
+    send_events,
+    topic_prefix,
+)
+from supportops_events.escalation import (
+    BugEscalated,
+    BugLinked,
+    BugReopened,
+    BugReported,
+    BugResolved,
+)
 from supportops_events.samples import sample
 from supportops_events.tickets import TicketEscalated
 
@@ -43,7 +58,7 @@ async def flow_app(escalation_db: str, tracker: RecordingTracker) -> AsyncIterat
         environment="test",
         relay_poll_interval_seconds=0.1,
     )
-    clock = FakeClock()
+    clock = TestClock(START)
     app = create_app(settings, clock=clock, qa_tracker=tracker)
     async with app_client(app) as client:
         client.event_hooks["request"].append(announcing(app))
@@ -125,26 +140,29 @@ async def test_escalated_tickets_to_a_fix_fanned_out_and_a_regression(
         "bug.escalated",
         "bug.resolved",
     ]
-    reported, linked_event, _, _, escalated_event, resolved = (e.data for e in events)
-    assert reported.ticket_id == first.ticket_id  # type: ignore[attr-defined]
+    reported = payload(events[0], BugReported)
+    linked_event = payload(events[1], BugLinked)
+    escalated_event = payload(events[4], BugEscalated)
+    resolved = payload(events[5], BugResolved)
+    assert reported.ticket_id == first.ticket_id
     assert events[0].tenant_id == first.tenant_id
-    assert linked_event.ticket_id == duplicate.ticket_id  # type: ignore[attr-defined]
-    assert linked_event.is_duplicate is True  # type: ignore[attr-defined]
-    assert escalated_event.escalated_to == "billing-team"  # type: ignore[attr-defined]
-    assert escalated_event.external_issue_key == escalation.json()["external_issue_key"]  # type: ignore[attr-defined]
-    assert resolved.resolution == "fixed"  # type: ignore[attr-defined]
-    assert resolved.fixed_in_version == "4.12.1"  # type: ignore[attr-defined]
-    assert resolved.resolution_note == "font bundled"  # type: ignore[attr-defined]
-    assert resolved.linked_ticket_ids == [first.ticket_id, duplicate.ticket_id]  # type: ignore[attr-defined]
+    assert linked_event.ticket_id == duplicate.ticket_id
+    assert linked_event.is_duplicate is True
+    assert escalated_event.escalated_to == "billing-team"
+    assert escalated_event.external_issue_key == escalation.json()["external_issue_key"]
+    assert resolved.resolution == "fixed"
+    assert resolved.fixed_in_version == "4.12.1"
+    assert resolved.resolution_note == "font bundled"
+    assert resolved.linked_ticket_ids == [first.ticket_id, duplicate.ticket_id]
 
     regression = escalated(title="PDF export of invoices is blank again")
     await send_events([regression], prefix=flow_app.prefix)
     after = await bug_events(flow_app.prefix, bug_id, count=8)
     assert [e.type for e in after[6:]] == ["bug.linked", "bug.reopened"]
-    reopened = after[7].data
-    assert reopened.status == "reopened"  # type: ignore[attr-defined]
-    assert reopened.previous_status == "resolved"  # type: ignore[attr-defined]
-    assert reopened.linked_ticket_ids == [  # type: ignore[attr-defined]
+    reopened = payload(after[7], BugReopened)
+    assert reopened.status == "reopened"
+    assert reopened.previous_status == "resolved"
+    assert reopened.linked_ticket_ids == [
         first.ticket_id,
         duplicate.ticket_id,
         regression.ticket_id,

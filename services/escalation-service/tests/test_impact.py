@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from escalation_fixtures import AGENT, QA, Running, create, report, uid
 
@@ -45,19 +46,21 @@ async def test_a_bug_shows_affected_tenants_highest_tier_and_sla_exposure(
         prefix=running.prefix,
     )
 
-    async def impact() -> dict[str, object]:
-        detail = (await running.client.get(f"/v1/bugs/{bug['id']}", headers=QA)).json()
+    async def impact() -> dict[str, Any]:
+        detail: dict[str, Any] = (
+            await running.client.get(f"/v1/bugs/{bug['id']}", headers=QA)
+        ).json()
         assert detail["impact"]["highest_customer_tier"] == "enterprise"
         assert detail["impact"]["sla_breached_tickets"] == 1
         assert detail["impact"]["open_linked_tickets"] == 1
-        return detail  # type: ignore[no-any-return]
+        return detail
 
     detail = await eventually(impact)
     assert detail["affected_tenants"] == sorted([starter_tenant, enterprise_tenant])
-    assert detail["impact"]["tiers"] == {  # type: ignore[index]
+    assert detail["impact"]["tiers"] == {
         starter_tenant: "starter",
         enterprise_tenant: "enterprise",
     }
-    tickets = {t["ticket_id"]: t for t in detail["linked_tickets"]}  # type: ignore[attr-defined]
+    tickets = {t["ticket_id"]: t for t in detail["linked_tickets"]}
     assert tickets[second_ticket]["sla_state"] == "breached"
     assert tickets[first_ticket]["ticket_status"] == "solved"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from escalation_fixtures import (
     QA,
-    FakeClock,
+    START,
     Running,
     announcing,
     bug_events,
@@ -26,7 +26,8 @@ from escalation_service.config import EscalationSettings
 from escalation_service.main import create_app
 from escalation_service.tracker.base import TrackerIssue
 from escalation_service.tracker.jira import adf_description
-from servicekit.testing import app_client, topic_prefix
+from servicekit.testing import TestClock, app_client, payload, topic_prefix
+from supportops_events.escalation import BugEscalated, BugEvent, BugInProgress
 
 SECRET = "test-webhook-secret"
 
@@ -52,7 +53,7 @@ async def jira_app(escalation_db: str, jira: FakeJira) -> AsyncIterator[Running]
         jira_webhook_secret=SECRET,
         public_base_url="https://escalation.example.com",
     )
-    clock = FakeClock()
+    clock = TestClock(START)
     app = create_app(settings, clock=clock)
     async with app_client(app) as client:
         client.event_hooks["request"].append(announcing(app))
@@ -108,7 +109,7 @@ async def test_escalating_files_a_well_formed_jira_issue(jira_app: Running, jira
         "bug.reproduced",
         "bug.escalated",
     ]
-    assert events[-1].data.external_issue_key == key  # type: ignore[union-attr]
+    assert payload(events[-1], BugEscalated).external_issue_key == key
 
 
 async def test_a_jira_refusal_is_a_502_and_nothing_changes(
@@ -171,14 +172,14 @@ async def test_jira_status_changes_move_the_bug(jira_app: Running, jira: FakeJir
     assert verified.json()["status"] == "verified"
 
     events = await bug_events(jira_app.prefix, bug["id"], count=7)
-    assert [(e.type, e.data.status) for e in events[3:]] == [  # type: ignore[union-attr]
+    assert [(e.type, payload(e, BugEvent).status) for e in events[3:]] == [
         ("bug.escalated", "escalated"),
         ("bug.in_progress", "in_progress"),
         ("bug.resolved", "resolved"),
         ("bug.verified", "verified"),
     ]
-    assert events[4].data.external_issue_key == key  # type: ignore[union-attr]
-    assert all(e.data.actor_id == "jira" for e in events[4:])  # type: ignore[union-attr]
+    assert payload(events[4], BugInProgress).external_issue_key == key
+    assert all(payload(e, BugEvent).actor_id == "jira" for e in events[4:])
     detail = (await client.get(f"/v1/bugs/{bug['id']}", headers=QA)).json()
     assert detail["status"] == "verified"
     assert detail["history"][-1]["note"] == f"Jira {key}: Verified"
@@ -199,10 +200,10 @@ async def test_odd_webhook_payloads_are_ignored_or_refused_never_a_500(
             "changelog": {"items": [{"field": "status", "toString": "Done"}]},
         },
     ]
-    for payload in odd_payloads:
-        body, headers = signed(payload)
+    for odd in odd_payloads:
+        body, headers = signed(odd)
         response = await client.post("/v1/jira/webhooks", content=body, headers=headers)
-        assert response.status_code == 200, (payload, response.text)
+        assert response.status_code == 200, (odd, response.text)
         assert response.json()["outcome"] == "ignored"
     for raw in (b"[1, 2]", b"{not json"):
         signature = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()

@@ -24,7 +24,23 @@ from escalation_service.bugs.workflow import (
     event_status,
     transition_event,
 )
-from supportops_events.escalation import EVENTS
+from servicekit.testing import payload
+from supportops_events.escalation import (
+    EVENTS,
+    BugCannotReproduce,
+    BugClosed,
+    BugEscalated,
+    BugEvent,
+    BugInProgress,
+    BugLinked,
+    BugNeedsInfo,
+    BugReopened,
+    BugReported,
+    BugReproduced,
+    BugReproducing,
+    BugResolved,
+    BugVerified,
+)
 
 
 async def test_a_bug_goes_from_report_to_closed_with_one_event_per_transition(
@@ -78,7 +94,7 @@ async def test_a_bug_goes_from_report_to_closed_with_one_event_per_transition(
     tickets = [body["linked_tickets"][0]["ticket_id"], second_ticket]
     events = await bug_events(running.prefix, bug_id, count=9)
     # One event per step, in order, each carrying the bug's own status and every ticket.
-    assert [(e.type, e.data.status) for e in events] == [  # type: ignore[union-attr]
+    assert [(e.type, payload(e, BugEvent).status) for e in events] == [
         ("bug.reported", "reported"),
         ("bug.linked", "reported"),
         ("bug.reproducing", "reproducing"),
@@ -89,31 +105,29 @@ async def test_a_bug_goes_from_report_to_closed_with_one_event_per_transition(
         ("bug.verified", "verified"),
         ("bug.closed", "closed"),
     ]
-    (
-        reported,
-        linked_event,
-        reproducing,
-        reproduced_event,
-        escalated,
-        in_progress,
-        resolved,
-        verified_event,
-        closed_event,
-    ) = [e.data for e in events]
-    assert reported.linked_ticket_ids == tickets[:1]  # type: ignore[union-attr]
+    reported = payload(events[0], BugReported)
+    linked_event = payload(events[1], BugLinked)
+    reproducing = payload(events[2], BugReproducing)
+    reproduced_event = payload(events[3], BugReproduced)
+    escalated = payload(events[4], BugEscalated)
+    in_progress = payload(events[5], BugInProgress)
+    resolved = payload(events[6], BugResolved)
+    verified_event = payload(events[7], BugVerified)
+    closed_event = payload(events[8], BugClosed)
+    assert reported.linked_ticket_ids == tickets[:1]
     for later in events[1:]:
-        assert later.data.linked_ticket_ids == tickets  # type: ignore[union-attr]
-    assert linked_event.ticket_id == second_ticket  # type: ignore[union-attr]
-    assert reproducing.started_at == running.clock.current - timedelta(hours=2)  # type: ignore[union-attr]
-    assert reproduced_event.notes == "fails with font missing"  # type: ignore[union-attr]
-    assert reproduced_event.environment.browser == "Chrome 122"  # type: ignore[union-attr]
-    assert escalated.escalated_to == "engineering"  # type: ignore[union-attr]
-    assert in_progress.started_at == running.clock.current  # type: ignore[union-attr]
-    assert resolved.resolution == "fixed"  # type: ignore[union-attr]
-    assert resolved.fixed_in_version == "4.12.1"  # type: ignore[union-attr]
-    assert verified_event.fixed_in_version == "4.12.2"  # type: ignore[union-attr]
-    assert closed_event.resolution == "fixed"  # type: ignore[union-attr]
-    assert all(e.data.actor_id == "qa-ada" for e in events[2:])  # type: ignore[union-attr]
+        assert payload(later, BugEvent).linked_ticket_ids == tickets
+    assert linked_event.ticket_id == second_ticket
+    assert reproducing.started_at == running.clock.now() - timedelta(hours=2)
+    assert reproduced_event.notes == "fails with font missing"
+    assert reproduced_event.environment.browser == "Chrome 122"
+    assert escalated.escalated_to == "engineering"
+    assert in_progress.started_at == running.clock.now()
+    assert resolved.resolution == "fixed"
+    assert resolved.fixed_in_version == "4.12.1"
+    assert verified_event.fixed_in_version == "4.12.2"
+    assert closed_event.resolution == "fixed"
+    assert all(payload(e, BugEvent).actor_id == "qa-ada" for e in events[2:])
 
     metrics = await client.get("/v1/metrics", params={"tenant_id": body["tenant_id"]}, headers=QA)
     assert metrics.status_code == 200
@@ -147,7 +161,7 @@ async def test_side_branches_emit_their_own_event_and_status(running: Running) -
         assert response.status_code == 200, (target, response.text)
 
     events = await bug_events(running.prefix, bug_id, count=1 + len(steps))
-    assert [(e.type, e.data.status) for e in events] == [  # type: ignore[union-attr]
+    assert [(e.type, payload(e, BugEvent).status) for e in events] == [
         ("bug.reported", "reported"),
         ("bug.needs_info", "needs_info"),
         ("bug.reproducing", "reproducing"),
@@ -158,15 +172,14 @@ async def test_side_branches_emit_their_own_event_and_status(running: Running) -
         ("bug.resolved", "wont_fix"),
         ("bug.closed", "closed"),
     ]
-    data = [e.data for e in events]
-    assert data[1].question == "Which PDF viewer?"  # type: ignore[union-attr]
-    assert data[3].notes == "renders fine on 4.12.0"  # type: ignore[union-attr]
-    assert data[4].resolution == "cannot_reproduce"  # type: ignore[union-attr]
-    assert data[5].previous_status == "closed"  # type: ignore[union-attr]
-    assert data[5].reason == "a customer sent a screen recording"  # type: ignore[union-attr]
-    assert data[7].resolution == "wont_fix"  # type: ignore[union-attr]
-    assert data[7].resolution_note == "the legacy exporter is retired"  # type: ignore[union-attr]
-    assert data[8].resolution == "wont_fix"  # type: ignore[union-attr]
+    assert payload(events[1], BugNeedsInfo).question == "Which PDF viewer?"
+    assert payload(events[3], BugCannotReproduce).notes == "renders fine on 4.12.0"
+    assert payload(events[4], BugClosed).resolution == "cannot_reproduce"
+    assert payload(events[5], BugReopened).previous_status == "closed"
+    assert payload(events[5], BugReopened).reason == "a customer sent a screen recording"
+    assert payload(events[7], BugResolved).resolution == "wont_fix"
+    assert payload(events[7], BugResolved).resolution_note == "the legacy exporter is retired"
+    assert payload(events[8], BugClosed).resolution == "wont_fix"
 
 
 def test_every_transition_has_exactly_one_catalog_event() -> None:
@@ -219,8 +232,9 @@ async def test_a_transition_that_does_not_exist_is_a_409_listing_the_allowed_one
     assert response.status_code == 409
     problem = response.json()
     assert problem["type"].endswith("/invalid-transition")
-    assert problem["from_status"] == "reported"
-    assert problem["allowed"] == ["reproducing", "needs_info", "wont_fix"]
+    # the kit's one transition body (servicekit.errors.InvalidTransition)
+    assert (problem["current_status"], problem["requested_status"]) == ("reported", "fixed")
+    assert problem["allowed"] == ["needs_info", "reproducing", "wont_fix"]
 
     stale = await running.client.post(
         f"/v1/bugs/{bug['id']}/transitions",
@@ -282,7 +296,7 @@ async def test_needs_info_asks_a_question_and_counts_as_rework(running: Running)
     assert asked.status_code == 200
     events = await bug_events(running.prefix, bug["id"], count=2)
     assert events[-1].type == "bug.needs_info"
-    assert events[-1].data.question == "Which printer driver?"  # type: ignore[union-attr]
+    assert payload(events[-1], BugNeedsInfo).question == "Which printer driver?"
     for step in ("reproducing",):
         await move(client, bug["id"], step)
     await reproduce(client, bug["id"])
@@ -323,10 +337,10 @@ async def test_a_ticket_linked_after_the_fix_reopens_the_bug(running: Running) -
         "bug.linked",
         "bug.reopened",
     ]
-    reopened = events[-1].data
-    assert reopened.status == "reopened"  # type: ignore[union-attr]
-    assert reopened.previous_status == "resolved"  # type: ignore[union-attr]
-    assert reopened.linked_ticket_ids == [  # type: ignore[union-attr]
+    reopened = payload(events[-1], BugReopened)
+    assert reopened.status == "reopened"
+    assert reopened.previous_status == "resolved"
+    assert reopened.linked_ticket_ids == [
         bug["linked_tickets"][0]["ticket_id"],
         late_ticket,
     ]
@@ -363,9 +377,9 @@ async def test_a_closed_fixed_bug_reopens_but_wont_fix_only_links(running: Runni
 
     reopened = await bug_events(running.prefix, fixed["id"], count=9)
     assert [e.type for e in reopened][-2:] == ["bug.linked", "bug.reopened"]
-    assert reopened[-1].data.previous_status == "closed"  # type: ignore[union-attr]
+    assert payload(reopened[-1], BugReopened).previous_status == "closed"
     only_linked = await bug_events(running.prefix, declined["id"], count=3)
-    assert [(e.type, e.data.status) for e in only_linked] == [  # type: ignore[union-attr]
+    assert [(e.type, payload(e, BugEvent).status) for e in only_linked] == [
         ("bug.reported", "reported"),
         ("bug.resolved", "wont_fix"),
         ("bug.linked", "wont_fix"),
@@ -386,6 +400,11 @@ async def test_a_merged_bug_cannot_move_and_bad_merges_are_problems(running: Run
     assert reopen.status_code == 409
     assert reopen.json()["type"].endswith("/bug-merged")
     assert reopen.json()["duplicate_of_id"] == target["id"]
+    assert (reopen.json()["current_status"], reopen.json()["requested_status"]) == (
+        "closed",
+        "reopened",
+    )
+    assert reopen.json()["allowed"] == []
 
     into_self = await client.post(
         f"/v1/bugs/{target['id']}/merge", json={"into_bug_id": target["id"]}, headers=QA
@@ -424,7 +443,7 @@ async def test_merging_into_a_fixed_bug_a_ticket_that_came_later_reopens_it(
     assert merged.json()["status"] == "reopened"
     events = await bug_events(running.prefix, target["id"], count=7)
     assert [e.type for e in events][-2:] == ["bug.linked", "bug.reopened"]
-    assert events[-1].data.linked_ticket_ids == [  # type: ignore[union-attr]
+    assert payload(events[-1], BugReopened).linked_ticket_ids == [
         target["linked_tickets"][0]["ticket_id"],
         source["linked_tickets"][0]["ticket_id"],
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from servicekit.tables import kit_metadata
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from onboarding_fixtures import OPERATOR, KnownCodes, ShiftableClock, tenant_body
+from onboarding_fixtures import OPERATOR, KnownCodes, tenant_body
 
 from servicekit.testing import (
+    TestClock,
     app_client,
     drop_database,
     migrated_database,
@@ -56,8 +58,16 @@ def onboarding_settings(onboarding_db_url: str) -> OnboardingSettings:
 
 
 @pytest.fixture(scope="session")
-def clock() -> ShiftableClock:
-    return ShiftableClock()
+def clock() -> TestClock:
+    """The app's clock (``servicekit.testing.TestClock``): it stands still until a test
+    moves it."""
+    return TestClock(datetime.now(UTC))
+
+
+@pytest.fixture(autouse=True)
+def _clock_at_the_present(clock: TestClock) -> None:
+    """Each test starts at the wall clock's present (what a test before it moved is undone)."""
+    clock.set(datetime.now(UTC))
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +77,7 @@ def codes() -> KnownCodes:
 
 @pytest.fixture(scope="session")
 async def client(
-    onboarding_settings: OnboardingSettings, clock: ShiftableClock, codes: KnownCodes
+    onboarding_settings: OnboardingSettings, clock: TestClock, codes: KnownCodes
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(create_app(onboarding_settings, clock=clock, codes=codes)) as c:
         yield c

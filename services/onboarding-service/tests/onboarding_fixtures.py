@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from servicekit.testing import auth
 
 OPERATOR = auth("onboarding")
 IDENTITY = auth("service")
-
-
-class ShiftableClock:
-    """Real time plus an offset tests can move (events keep flowing meanwhile)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
 
 
 class KnownCodes:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
-from onboarding_fixtures import IDENTITY, OPERATOR, KnownCodes, ShiftableClock
+from onboarding_fixtures import IDENTITY, OPERATOR, KnownCodes
 
 from onboarding_service.config import OnboardingSettings
-from servicekit.testing import auth, send_events
-from supportops_events import Envelope
+from servicekit.testing import TestClock, auth, payload, send_events
+from supportops_events import Envelope, Event
+from supportops_events import onboarding as ev
 from supportops_events.samples import sample
 
 
@@ -51,12 +52,12 @@ def submission(request: Any, code: str) -> Any:
     )
 
 
-def of_request(events: list[Envelope], request: Any, event_type: str) -> list[Any]:
-    return [
-        e.data
-        for e in events
-        if e.type == event_type and e.data.request_id == request.request_id  # type: ignore[attr-defined]
-    ]
+E = TypeVar("E", bound=Event)
+
+
+def of_request(events: list[Envelope], request: Any, event_type: str, model: type[E]) -> list[E]:
+    found = [payload(e, model) for e in events if e.type == event_type]
+    return [data for data in found if getattr(data, "request_id", None) == request.request_id]
 
 
 async def test_mfa_reset_command_waits_for_the_code_then_revokes_sessions_and_completes(
@@ -76,7 +77,9 @@ async def test_mfa_reset_command_waits_for_the_code_then_revokes_sessions_and_co
     await send_events([envelope, duplicate], prefix=prefix)
 
     events = await published(tenant_id, "access.confirmation_pending")
-    (pending,) = of_request(events, request, "access.confirmation_pending")
+    (pending,) = of_request(
+        events, request, "access.confirmation_pending", ev.AccessConfirmationPending
+    )
     local, domain = user["email"].split("@")
     assert pending.destination == f"{local[0]}***@{domain}"  # never the code, nor the address
     assert (pending.delivery, pending.attempts_allowed) == ("recorded", 3)
@@ -88,15 +91,17 @@ async def test_mfa_reset_command_waits_for_the_code_then_revokes_sessions_and_co
     # a wrong code costs an attempt; the right one (read back with a space) resets
     await send_events([submission(request, "111111")], prefix=prefix)
     events = await published(tenant_id, "access.confirmation_failed")
-    (failed,) = of_request(events, request, "access.confirmation_failed")
+    (failed,) = of_request(
+        events, request, "access.confirmation_failed", ev.AccessConfirmationFailed
+    )
     assert failed.attempts_left == 2
     await send_events([submission(request, "493 817")], prefix=prefix)
 
     events = await published(tenant_id, "access.action_completed", "user.mfa_reset")
-    completed = of_request(events, request, "access.action_completed")
-    reset = next(e for e in events if e.type == "user.mfa_reset").data
-    assert reset.request_id == request.request_id  # type: ignore[attr-defined]
-    assert reset.ticket_id == "tkt-1"  # type: ignore[attr-defined]
+    completed = of_request(events, request, "access.action_completed", ev.AccessActionCompleted)
+    reset = payload(next(e for e in events if e.type == "user.mfa_reset"), ev.UserMfaReset)
+    assert reset.request_id == request.request_id
+    assert reset.ticket_id == "tkt-1"
     after = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
     assert after["session_epoch"] == 1  # revoked once, not twice
     assert after["mfa_reset_at"] is not None
@@ -107,8 +112,10 @@ async def test_mfa_reset_command_waits_for_the_code_then_revokes_sessions_and_co
     marker = command(tenant_id, user, "unlock")  # rejected: a marker that the replay was read
     await send_events([marker], prefix=prefix)
     events = await published(tenant_id, "access.action_rejected")
-    assert of_request(events, marker, "access.action_rejected")
-    assert len(of_request(events, request, "access.action_completed")) == 1
+    assert of_request(events, marker, "access.action_rejected", ev.AccessActionRejected)
+    assert (
+        len(of_request(events, request, "access.action_completed", ev.AccessActionCompleted)) == 1
+    )
     again = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
     assert again["session_epoch"] == 1
 
@@ -119,7 +126,7 @@ async def test_a_late_or_thrice_wrong_code_rejects_the_mfa_reset(
     published: Any,
     onboarding_settings: OnboardingSettings,
     codes: KnownCodes,
-    clock: ShiftableClock,
+    clock: TestClock,
 ) -> None:
     tenant_id, user = await active_admin(client, new_tenant)
     prefix = onboarding_settings.kafka_topic_prefix
@@ -133,25 +140,32 @@ async def test_a_late_or_thrice_wrong_code_rejects_the_mfa_reset(
         [submission(guessed, c) for c in ("000001", "000002", "000003")], prefix=prefix
     )
     events = await published(tenant_id, "access.action_rejected")
-    (rejected,) = of_request(events, guessed, "access.action_rejected")
+    (rejected,) = of_request(events, guessed, "access.action_rejected", ev.AccessActionRejected)
     assert rejected.reasons == ["confirmation_failed"]
-    assert [f.attempts_left for f in of_request(events, guessed, "access.confirmation_failed")] == [
+    assert [
+        f.attempts_left
+        for f in of_request(
+            events, guessed, "access.confirmation_failed", ev.AccessConfirmationFailed
+        )
+    ] == [
         2,
         1,
     ]
     # the right code after the limit is too late
     await send_events([submission(guessed, "222222")], prefix=prefix)
 
-    clock.offset = timedelta(minutes=onboarding_settings.confirmation_code_ttl_minutes + 1)
+    present = clock.now()
+
+    clock.advance(timedelta(minutes=onboarding_settings.confirmation_code_ttl_minutes + 1))
     try:
         await send_events([submission(late, "333333")], prefix=prefix)
         events = await published(tenant_id, "access.action_rejected", count=2)
     finally:
-        clock.offset = timedelta(0)
-    (expired,) = of_request(events, late, "access.action_rejected")
+        clock.set(present)
+    (expired,) = of_request(events, late, "access.action_rejected", ev.AccessActionRejected)
     assert expired.reasons == ["confirmation_expired"]
     assert "user.mfa_reset" not in [e.type for e in events]
-    assert not of_request(events, guessed, "access.action_completed")
+    assert not of_request(events, guessed, "access.action_completed", ev.AccessActionCompleted)
     unchanged = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
     assert (unchanged["session_epoch"], unchanged["mfa_reset_at"]) == (0, None)
 
@@ -186,16 +200,17 @@ async def test_commands_that_do_not_apply_are_rejected_with_reasons(
     )
 
     mine = await published(tenant_id, "access.action_rejected", count=2)
-    reasons = {
-        e.data.request_id: e.data.reasons  # type: ignore[attr-defined]
-        for e in mine
-        if e.type == "access.action_rejected"
-    }
+    rejections = [
+        payload(e, ev.AccessActionRejected) for e in mine if e.type == "access.action_rejected"
+    ]
+    reasons = {r.request_id: r.reasons for r in rejections}
     assert reasons[unlock_active.request_id] == ["invalid_user_state"]
     assert reasons[unknown.request_id] == ["user_not_found"]
     theirs = await published(other_tenant, "access.action_rejected")
-    rejected = next(e for e in theirs if e.type == "access.action_rejected").data
-    assert rejected.reasons == ["tenant_mismatch"]  # type: ignore[attr-defined]
+    rejected = payload(
+        next(e for e in theirs if e.type == "access.action_rejected"), ev.AccessActionRejected
+    )
+    assert rejected.reasons == ["tenant_mismatch"]
     unchanged = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
     assert unchanged["session_epoch"] == 0
 
@@ -224,7 +239,8 @@ async def test_rest_actions_follow_the_same_rules(
     fresh = await client.post("/v1/invitations/accept", json={"token": new_token}, headers=IDENTITY)
     assert fresh.json()["status"] == "active"
     invites = await published(created["tenant"]["id"], "user.invited", count=2)
-    assert [e.data.is_resend for e in invites if e.type == "user.invited"] == [False, True]  # type: ignore[attr-defined]
+    invited = [payload(e, ev.UserInvited) for e in invites if e.type == "user.invited"]
+    assert [i.is_resend for i in invited] == [False, True]
 
     bad = await client.post(url, json={"action": "format_disk"}, headers=OPERATOR)
     assert bad.status_code == 422
@@ -244,8 +260,10 @@ async def test_actions_on_a_suspended_tenant_are_rejected(
     await send_events([request], prefix=onboarding_settings.kafka_topic_prefix)
 
     events = await published(tenant_id, "access.action_rejected")
-    rejected = next(e for e in events if e.type == "access.action_rejected").data
-    assert rejected.reasons == ["tenant_not_active"]  # type: ignore[attr-defined]
+    rejected = payload(
+        next(e for e in events if e.type == "access.action_rejected"), ev.AccessActionRejected
+    )
+    assert rejected.reasons == ["tenant_not_active"]
     assert "user.mfa_reset" not in [e.type for e in events]
 
 
@@ -267,16 +285,18 @@ async def test_rest_action_naming_a_ticket_publishes_the_outcome_for_it(
     assert request_id.startswith("rest-")
     assert body["user"]["session_epoch"] == 1
     events = await published(tenant_id, "access.action_completed", "user.mfa_reset")
-    completed = next(e for e in events if e.type == "access.action_completed").data
-    assert completed.request_id == request_id  # type: ignore[attr-defined]
-    assert completed.ticket_id == "tkt-42"  # type: ignore[attr-defined]
-    assert completed.action == "mfa_reset"  # type: ignore[attr-defined]
-    assert completed.user_id == user["id"]  # type: ignore[attr-defined]
-    assert completed.user_email == user["email"]  # type: ignore[attr-defined]
-    assert completed.user_status == "active"  # type: ignore[attr-defined]
-    reset = next(e for e in events if e.type == "user.mfa_reset").data
-    assert reset.request_id == request_id  # type: ignore[attr-defined]
-    assert reset.ticket_id == "tkt-42"  # type: ignore[attr-defined]
+    completed = payload(
+        next(e for e in events if e.type == "access.action_completed"), ev.AccessActionCompleted
+    )
+    assert completed.request_id == request_id
+    assert completed.ticket_id == "tkt-42"
+    assert completed.action == "mfa_reset"
+    assert completed.user_id == user["id"]
+    assert completed.user_email == user["email"]
+    assert completed.user_status == "active"
+    reset = payload(next(e for e in events if e.type == "user.mfa_reset"), ev.UserMfaReset)
+    assert reset.request_id == request_id
+    assert reset.ticket_id == "tkt-42"
 
 
 async def test_rest_refusal_naming_a_ticket_is_published_and_answered_409(
@@ -298,10 +318,12 @@ async def test_rest_refusal_naming_a_ticket_is_published_and_answered_409(
     assert problem["reasons"] == ["invalid_user_state"]
     assert problem["request_id"] == "req-rest-unlock-1"
     events = await published(tenant_id, "access.action_rejected")
-    rejected = next(e for e in events if e.type == "access.action_rejected").data
-    assert rejected.request_id == "req-rest-unlock-1"  # type: ignore[attr-defined]
-    assert rejected.ticket_id == "tkt-7"  # type: ignore[attr-defined]
-    assert rejected.reasons == ["invalid_user_state"]  # type: ignore[attr-defined]
+    rejected = payload(
+        next(e for e in events if e.type == "access.action_rejected"), ev.AccessActionRejected
+    )
+    assert rejected.request_id == "req-rest-unlock-1"
+    assert rejected.ticket_id == "tkt-7"
+    assert rejected.reasons == ["invalid_user_state"]
     assert "user.unlocked" not in [e.type for e in events]
 
     # the same request id again, even for an action that would apply: handled once
@@ -337,8 +359,8 @@ async def test_rest_actions_without_a_ticket_publish_only_the_user_event(
     assert "user.mfa_reset" in types
     assert "access.action_completed" not in types
     assert "access.action_rejected" not in types
-    reset = next(e for e in events if e.type == "user.mfa_reset").data
-    assert reset.request_id is None  # type: ignore[attr-defined]
+    reset = payload(next(e for e in events if e.type == "user.mfa_reset"), ev.UserMfaReset)
+    assert reset.request_id is None
 
 
 async def test_rest_action_input_is_validated(
@@ -390,22 +412,27 @@ async def test_reactivate_command_works_from_inactive(
     onboarding_settings: OnboardingSettings,
 ) -> None:
     tenant_id, user = await active_admin(client, new_tenant)
-    clock.offset = timedelta(days=365)
+    present = clock.now()
+    clock.advance(timedelta(days=365))
     try:
         scan = await client.post(
             "/v1/scans/inactive-users", json={"tenant_id": tenant_id}, headers=OPERATOR
         )
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
     assert [m["user_id"] for m in scan.json()["marked"]] == [user["id"]]
     request = command(tenant_id, user, "reactivate")
     await send_events([request], prefix=onboarding_settings.kafka_topic_prefix)
 
     events = await published(tenant_id, "access.action_completed", "user.reactivated")
-    completed = next(e for e in events if e.type == "access.action_completed").data
-    assert completed.user_status == "active"  # type: ignore[attr-defined]
-    reactivated = next(e for e in events if e.type == "user.reactivated").data
-    assert reactivated.request_id == request.request_id  # type: ignore[attr-defined]
+    completed = payload(
+        next(e for e in events if e.type == "access.action_completed"), ev.AccessActionCompleted
+    )
+    assert completed.user_status == "active"
+    reactivated = payload(
+        next(e for e in events if e.type == "user.reactivated"), ev.UserReactivated
+    )
+    assert reactivated.request_id == request.request_id
     assert (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()[
         "status"
     ] == "active"

@@ -13,11 +13,12 @@ from onboarding_fixtures import OPERATOR
 from sqlalchemy import select
 
 from onboarding_service.config import OnboardingSettings
-from onboarding_service.scans import apply_scheduled_suspensions
+from onboarding_service.scans.service import apply_scheduled_suspensions
 from servicekit.db import Database
 from servicekit.tables import inbox
-from servicekit.testing import eventually, send_events
+from servicekit.testing import eventually, payload, send_events
 from supportops_events import Envelope
+from supportops_events import onboarding as ev
 from supportops_events.samples import sample
 
 
@@ -105,9 +106,9 @@ async def test_invoice_overdue_beyond_policy_restricts(
 
     await eventually(restricted)
     events = await published(tenant_id, "tenant.suspended")
-    suspended = next(e for e in events if e.type == "tenant.suspended").data
-    assert suspended.reason == "payment_overdue"  # type: ignore[attr-defined]
-    assert suspended.invoice_id == "inv-od"  # type: ignore[attr-defined]
+    suspended = payload(next(e for e in events if e.type == "tenant.suspended"), ev.TenantSuspended)
+    assert suspended.reason == "payment_overdue"
+    assert suspended.invoice_id == "inv-od"
 
 
 async def test_failed_payment_attempts_beyond_policy_restrict_once(
@@ -136,8 +137,10 @@ async def test_failed_payment_attempts_beyond_policy_restrict_once(
     events = await published(tenant_id, "tenant.reactivated")
     types = [e.type for e in events if e.type.startswith("tenant.")]
     assert types == ["tenant.created", "tenant.activated", "tenant.suspended", "tenant.reactivated"]
-    reactivated = next(e for e in events if e.type == "tenant.reactivated").data
-    assert reactivated.reason == "payment_received"  # type: ignore[attr-defined]
+    reactivated = payload(
+        next(e for e in events if e.type == "tenant.reactivated"), ev.TenantReactivated
+    )
+    assert reactivated.reason == "payment_received"
     body = await tenant(client, tenant_id)
     assert body["status"] == "active"
     assert body["restricted"] is False
@@ -227,8 +230,8 @@ async def test_an_onboarding_whose_subscription_is_canceled_churns(
     )
 
     events = await published(tenant_id, "tenant.churned")
-    churned = next(e for e in events if e.type == "tenant.churned").data
-    assert churned.reason == "subscription_canceled"  # type: ignore[attr-defined]
+    churned = payload(next(e for e in events if e.type == "tenant.churned"), ev.TenantChurned)
+    assert churned.reason == "subscription_canceled"
     assert "tenant.suspended" not in [e.type for e in events]
     assert (await tenant(client, tenant_id))["status"] == "churned"
 
@@ -269,8 +272,10 @@ async def test_a_renewed_subscription_reactivates_a_tenant_whose_subscription_en
     )
 
     events = await published(tenant_id, "tenant.reactivated")
-    reactivated = next(e for e in events if e.type == "tenant.reactivated").data
-    assert reactivated.reason == "subscription_renewed"  # type: ignore[attr-defined]
+    reactivated = payload(
+        next(e for e in events if e.type == "tenant.reactivated"), ev.TenantReactivated
+    )
+    assert reactivated.reason == "subscription_renewed"
     body = await tenant(client, tenant_id)
     assert body["status"] == "active"
     assert body["scheduled_churn_at"] is None

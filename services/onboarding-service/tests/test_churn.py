@@ -11,9 +11,11 @@ import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR
 
 from onboarding_service.config import OnboardingSettings
-from onboarding_service.scans import apply_scheduled_suspensions
+from onboarding_service.scans.service import apply_scheduled_suspensions
 from servicekit.db import Database
-from servicekit.testing import auth, eventually, send_events
+from servicekit.testing import auth, eventually, payload, send_events
+from supportops_events import billing as bev
+from supportops_events import onboarding as ev
 from supportops_events.samples import sample
 
 
@@ -48,12 +50,15 @@ async def test_churn_action_from_active_and_from_suspended(
     assert from_active.headers["ETag"] == f'"{from_active.json()["version"]}"'
     assert from_suspended.status_code == 200, from_suspended.text
     assert from_suspended.json()["churn_reason"] == "manual"
-    churned = next(
-        e for e in await published(active["id"], "tenant.churned") if e.type == "tenant.churned"
-    ).data
-    assert churned.status == "churned"  # type: ignore[attr-defined]
-    assert churned.reason == "budget cut"  # type: ignore[attr-defined]
-    assert churned.company_name == active["company_name"]  # type: ignore[attr-defined]
+    churned = payload(
+        next(
+            e for e in await published(active["id"], "tenant.churned") if e.type == "tenant.churned"
+        ),
+        ev.TenantChurned,
+    )
+    assert churned.status == "churned"
+    assert churned.reason == "budget cut"
+    assert churned.company_name == active["company_name"]
     other = await published(suspended["id"], "tenant.churned")
     assert [e.type for e in other if e.type.startswith("tenant.")][-2:] == [
         "tenant.suspended",
@@ -77,13 +82,15 @@ async def test_tenant_churned_is_published_exactly_once(
         f"/v1/tenants/{tenant_id}/status", json={"status": "churned"}, headers=OPERATOR
     )
     # the subscription ending afterwards changes nothing either
+    template = sample("subscription.canceled")
+    assert isinstance(template, bev.SubscriptionCanceled)
     await send_events(
         [
             sample(
                 "subscription.canceled",
                 tenant_id=tenant_id,
                 subscription_id=f"sub-{tenant_id}",
-                ends_at=sample("subscription.canceled").ends_at - timedelta(days=1),  # type: ignore[attr-defined]
+                ends_at=template.ends_at - timedelta(days=1),
             )
         ],
         prefix=onboarding_settings.kafka_topic_prefix,
@@ -209,9 +216,9 @@ async def test_a_canceled_subscription_suspends_then_churns_after_the_grace_peri
     events = await published(tenant_id, "tenant.churned")
     tenant_events = [e for e in events if e.type.startswith("tenant.")]
     assert [e.type for e in tenant_events][-2:] == ["tenant.suspended", "tenant.churned"]
-    churned = tenant_events[-1].data
-    assert churned.reason == "subscription_canceled"  # type: ignore[attr-defined]
-    assert churned.subscription_id == f"sub-{tenant_id}"  # type: ignore[attr-defined]
+    churned = payload(tenant_events[-1], ev.TenantChurned)
+    assert churned.reason == "subscription_canceled"
+    assert churned.subscription_id == f"sub-{tenant_id}"
 
 
 async def test_reactivation_during_the_grace_period_stops_the_churn(

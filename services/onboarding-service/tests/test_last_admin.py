@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR
 
+from servicekit.testing import payload
+from supportops_events import onboarding as ev
+
 RULE = "a tenant keeps at least one active admin"
 
 
@@ -126,8 +129,8 @@ async def test_the_last_active_admin_cannot_be_removed(
     assert removed.status_code == 204, removed.text
     assert (await client.get(f"/v1/users/{member['id']}", headers=OPERATOR)).status_code == 404
     events = await published(tenant_id, "user.deactivated")
-    gone = next(e for e in events if e.type == "user.deactivated").data
-    assert (gone.user_id, gone.reason) == (member["id"], "removed")  # type: ignore[attr-defined]
+    gone = payload(next(e for e in events if e.type == "user.deactivated"), ev.UserDeactivated)
+    assert (gone.user_id, gone.reason) == (member["id"], "removed")
     # and so can an admin once another one can run the tenant
     second = await invite_active(client, tenant_id, role="admin", name="joan")
     assert (await client.delete(f"/v1/users/{admin['id']}", headers=OPERATOR)).status_code == 204

@@ -10,9 +10,10 @@ import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR
 
 from onboarding_service.config import OnboardingSettings
-from onboarding_service.scans import apply_scheduled_suspensions
+from onboarding_service.scans.service import apply_scheduled_suspensions
 from servicekit.db import Database
-from servicekit.testing import eventually, send_events
+from servicekit.testing import eventually, payload, send_events
+from supportops_events import onboarding as ev
 from supportops_events.samples import sample
 
 
@@ -79,9 +80,9 @@ async def test_checklist_ticks_to_onboarded_with_a_report(
     assert by_step["payment_confirmed"]["source"] == "invoice.paid"
     assert by_step["welcome_sent"]["completed_by"]
     events = await published(tenant_id, "tenant.onboarded", "tenant.activated")
-    onboarded = next(e for e in events if e.type == "tenant.onboarded").data
-    assert len(onboarded.completed_steps) == 7  # type: ignore[attr-defined]
-    assert onboarded.status == "active"  # type: ignore[attr-defined]
+    onboarded = payload(next(e for e in events if e.type == "tenant.onboarded"), ev.TenantOnboarded)
+    assert len(onboarded.completed_steps) == 7
+    assert onboarded.status == "active"
 
 
 async def test_net_terms_confirm_payment_for_invoice_customers_only(
@@ -114,11 +115,13 @@ async def test_stuck_onboardings_list_overdue_steps(
     fresh = (await client.get("/v1/onboarding/stuck?limit=200", headers=OPERATOR)).json()
     assert tenant_id not in [t["tenant_id"] for t in fresh["items"]]
 
-    clock.offset = timedelta(days=3)
+    present = clock.now()
+
+    clock.advance(timedelta(days=3))
     try:
         later = await client.get("/v1/onboarding/stuck?limit=200", headers=OPERATOR)
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
     mine = next(t for t in later.json()["items"] if t["tenant_id"] == tenant_id)
     assert [s["step"] for s in mine["overdue_steps"]] == ["subscription_attached"]
 
@@ -196,11 +199,13 @@ async def test_overdue_beyond_policy_restricts_and_payment_reactivates(
 
     await eventually(reactivated)
     events = await published(tenant_id, "tenant.suspended", "tenant.reactivated")
-    suspended = next(e for e in events if e.type == "tenant.suspended").data
-    assert suspended.reason == "payment_overdue"  # type: ignore[attr-defined]
-    assert suspended.invoice_id == "inv-late"  # type: ignore[attr-defined]
-    reactivated_event = next(e for e in events if e.type == "tenant.reactivated").data
-    assert reactivated_event.reason == "payment_received"  # type: ignore[attr-defined]
+    suspended = payload(next(e for e in events if e.type == "tenant.suspended"), ev.TenantSuspended)
+    assert suspended.reason == "payment_overdue"
+    assert suspended.invoice_id == "inv-late"
+    reactivated_event = payload(
+        next(e for e in events if e.type == "tenant.reactivated"), ev.TenantReactivated
+    )
+    assert reactivated_event.reason == "payment_received"
 
 
 async def test_cancellation_suspends_at_period_end_via_the_scan(
@@ -239,6 +244,6 @@ async def test_cancellation_suspends_at_period_end_via_the_scan(
     assert tenant["scheduled_suspension_at"] is None
     assert tenant["scheduled_churn_at"] is not None
     events = await published(tenant_id, "tenant.suspended")
-    assert next(e for e in events if e.type == "tenant.suspended").data.reason == (  # type: ignore[attr-defined]
-        "subscription_canceled"
-    )
+    assert payload(
+        next(e for e in events if e.type == "tenant.suspended"), ev.TenantSuspended
+    ).reason == ("subscription_canceled")

@@ -11,7 +11,8 @@ from onboarding_fixtures import OPERATOR
 
 from onboarding_service.models import Tenant
 from servicekit.db import Database
-from servicekit.testing import auth
+from servicekit.testing import auth, payload
+from supportops_events import onboarding as ev
 
 
 async def _schedule(db: Database, tenant_id: str, at: datetime) -> None:
@@ -47,7 +48,7 @@ async def test_scan_suspends_only_tenants_whose_date_came(
     (suspended,) = [
         e for e in await published(tenant_id, "tenant.suspended") if e.type == "tenant.suspended"
     ]
-    assert suspended.data.reason.value == "subscription_canceled"
+    assert payload(suspended, ev.TenantSuspended).reason.value == "subscription_canceled"
 
 
 async def test_scan_is_for_unscoped_operators_only(client: httpx.AsyncClient) -> None:

@@ -12,10 +12,10 @@ import pytest
 from onboarding_fixtures import IDENTITY, OPERATOR
 
 from onboarding_service.cli import build_cli, inactive_user_scan, scheduled_suspensions
-from onboarding_service.clock import FixedClock
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.models import Tenant
 from servicekit.db import Database
+from servicekit.testing import TestClock
 
 
 async def test_commands_are_registered_under_their_cronjob_names() -> None:
@@ -41,7 +41,7 @@ async def test_scheduled_suspensions_command_applies_due_suspensions(
         tenant.scheduled_suspension_at = ends_at
 
     code = await scheduled_suspensions(
-        onboarding_settings, argparse.Namespace(), clock=FixedClock(ends_at + timedelta(hours=1))
+        onboarding_settings, argparse.Namespace(), clock=TestClock(ends_at + timedelta(hours=1))
     )
 
     assert code == 0
@@ -62,7 +62,7 @@ async def test_inactive_user_scan_command_uses_the_configured_days(
         "/v1/invitations/accept", json={"token": admin["invitation_token"]}, headers=IDENTITY
     )
     settings = onboarding_settings.model_copy(update={"inactive_after_days": 30})
-    later = FixedClock(clock.now() + timedelta(days=31))
+    later = TestClock(clock.now() + timedelta(days=31))
 
     assert await inactive_user_scan(settings, argparse.Namespace(), clock=later) == 0
 

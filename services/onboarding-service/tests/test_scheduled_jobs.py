@@ -4,22 +4,22 @@ comes, with nobody running the ``scheduled-suspensions`` command."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from onboarding_fixtures import OPERATOR, ShiftableClock
+from onboarding_fixtures import OPERATOR
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
-from onboarding_service.checklist.endpoints import stuck_onboardings
+from onboarding_service.checklist.repository import stuck_onboardings
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.main import create_app
 from onboarding_service.models import Tenant
 from onboarding_service.schedule import build_jobs
 from servicekit.db import Database
-from servicekit.testing import app_client, eventually
+from servicekit.testing import TestClock, app_client, eventually
 
 
 async def test_a_due_scheduled_suspension_is_applied_by_the_scheduler(
@@ -32,12 +32,12 @@ async def test_a_due_scheduled_suspension_is_applied_by_the_scheduler(
     await client.post(
         f"/v1/tenants/{tenant_id}/status", json={"status": "active"}, headers=OPERATOR
     )
-    later = ShiftableClock()
+    later = TestClock(datetime.now(UTC))
     async with db.unit_of_work() as session:
         tenant = await session.get(Tenant, uuid.UUID(tenant_id))
         assert tenant is not None
         tenant.scheduled_suspension_at = later.now() + timedelta(days=5)
-    later.offset = timedelta(days=5, hours=1)  # the replica's clock is past the date
+    later.advance(days=5, hours=1)  # the replica's clock is past the date
 
     settings = onboarding_settings.model_copy(
         update={"run_scheduler": True, "scheduled_suspensions_interval_seconds": 0.1}
@@ -56,16 +56,15 @@ async def test_the_stuck_onboarding_scan_counts_overdue_checklists(
     new_tenant: Any, db: Database, onboarding_settings: OnboardingSettings
 ) -> None:
     await new_tenant()  # its checklist steps are due within weeks, none done
-    much_later = ShiftableClock()
-    much_later.offset = timedelta(days=400)
+    much_later = TestClock(datetime.now(UTC) + timedelta(days=400))
     replica = SimpleNamespace(state=SimpleNamespace(db=db, clock=much_later))
-    jobs = {job.name: job for job in build_jobs(replica, onboarding_settings)}  # type: ignore[arg-type]
+    jobs = {job.name: job for job in build_jobs(replica, onboarding_settings)}
 
     await jobs["stuck-onboarding-scan"].run()
 
     stuck = REGISTRY.get_sample_value("onboarding_stuck_tenants", {"service": "onboarding-service"})
     assert stuck is not None and stuck >= 1
-    now = ShiftableClock()  # fewer are overdue today: the tenant created now is not
+    now = TestClock(datetime.now(UTC))  # fewer are overdue today: the tenant created now is not
     async with db.unit_of_work() as session:
         later_count = await session.scalar(
             select(func.count()).select_from(stuck_onboardings(much_later.now()).subquery())

@@ -12,9 +12,9 @@ import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR, tenant_body
 
 from onboarding_service.cli import inactive_user_scan
-from onboarding_service.clock import FixedClock
 from onboarding_service.config import OnboardingSettings
-from servicekit.testing import auth
+from servicekit.testing import TestClock, auth, payload
+from supportops_events import onboarding as ev
 
 SCAN = "/v1/scans/inactive-users"
 
@@ -69,10 +69,10 @@ async def test_failed_sign_ins_are_counted_and_too_many_lock_the_user(
     assert counted.json()["failed_sign_in_count"] == limit + 1
     assert counted.json()["status"] == "locked"
     events = await published(admin["tenant_id"], "user.locked")
-    locks = [e.data for e in events if e.type == "user.locked"]
+    locks = [payload(e, ev.UserLocked) for e in events if e.type == "user.locked"]
     assert len(locks) == 1
-    assert locks[0].reason == "failed_logins"  # type: ignore[attr-defined]
-    assert locks[0].status == "locked"  # type: ignore[attr-defined]
+    assert locks[0].reason == "failed_logins"
+    assert locks[0].status == "locked"
 
     unlocked = await client.post(
         f"/v1/users/{admin['id']}/actions", json={"action": "unlock"}, headers=OPERATOR
@@ -176,7 +176,9 @@ async def test_scan_marks_inactive_and_a_sign_in_brings_the_user_back(
         client, member["id"], signed_in_at=(clock.now() + timedelta(minutes=1)).isoformat()
     )
 
-    clock.offset = timedelta(days=30, hours=12)
+    present = clock.now()
+
+    clock.advance(timedelta(days=30, hours=12))
     try:
         early = await client.post(
             SCAN, json={"tenant_id": tenant_id, "after_days": 31}, headers=OPERATOR
@@ -188,7 +190,7 @@ async def test_scan_marks_inactive_and_a_sign_in_brings_the_user_back(
             SCAN, json={"tenant_id": tenant_id, "after_days": 30}, headers=OPERATOR
         )
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
 
     assert early.status_code == 200, early.text
     assert early.json()["marked"] == []
@@ -200,11 +202,14 @@ async def test_scan_marks_inactive_and_a_sign_in_brings_the_user_back(
     assert (await user(client, admin["id"]))["status"] == "inactive"
     assert (await user(client, admin["id"]))["role"] == "admin"
     events = await published(tenant_id, "user.marked_inactive", count=2)
-    inactive = {e.data.user_id: e.data for e in events if e.type == "user.marked_inactive"}  # type: ignore[attr-defined]
-    assert inactive[admin["id"]].status == "inactive"  # type: ignore[attr-defined]
-    assert inactive[admin["id"]].last_sign_in_at is None  # type: ignore[attr-defined]
-    assert inactive[member["id"]].last_sign_in_at is not None  # type: ignore[attr-defined]
-    assert inactive[member["id"]].inactive_days == 30  # type: ignore[attr-defined]
+    marked_inactive = [
+        payload(e, ev.UserMarkedInactive) for e in events if e.type == "user.marked_inactive"
+    ]
+    inactive = {m.user_id: m for m in marked_inactive}
+    assert inactive[admin["id"]].status == "inactive"
+    assert inactive[admin["id"]].last_sign_in_at is None
+    assert inactive[member["id"]].last_sign_in_at is not None
+    assert inactive[member["id"]].inactive_days == 30
 
     back = await sign_in(client, admin["id"])
     assert back.status_code == 200
@@ -215,7 +220,10 @@ async def test_scan_marks_inactive_and_a_sign_in_brings_the_user_back(
     assert reactivated.status_code == 200, reactivated.text
     assert reactivated.json()["user"]["status"] == "active"
     events = await published(tenant_id, "user.reactivated", count=2)
-    assert {e.data.user_id for e in events if e.type == "user.reactivated"} == {  # type: ignore[attr-defined]
+    reactivated_users = [
+        payload(e, ev.UserReactivated) for e in events if e.type == "user.reactivated"
+    ]
+    assert {r.user_id for r in reactivated_users} == {
         admin["id"],
         member["id"],
     }
@@ -244,7 +252,9 @@ async def test_the_tenant_policy_overrides_the_service_default(
     strict = await active_admin(client, new_tenant, configuration={"inactive_after_days": 7})
     default = await active_admin(client, new_tenant)
 
-    clock.offset = timedelta(days=8)
+    present = clock.now()
+
+    clock.advance(timedelta(days=8))
     try:
         strict_scan = await client.post(
             SCAN, json={"tenant_id": strict["tenant_id"]}, headers=OPERATOR
@@ -253,7 +263,7 @@ async def test_the_tenant_policy_overrides_the_service_default(
             SCAN, json={"tenant_id": default["tenant_id"]}, headers=OPERATOR
         )
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
 
     assert [m["inactive_days"] for m in strict_scan.json()["marked"]] == [7]
     assert default_scan.json()["marked"] == []
@@ -280,7 +290,9 @@ async def test_the_scan_skips_tenants_that_are_not_live_and_scoped_tokens_see_th
         )
     scoped = auth("onboarding", tenant_id=live["tenant_id"])
 
-    clock.offset = timedelta(days=400)
+    present = clock.now()
+
+    clock.advance(timedelta(days=400))
     try:
         blocked = await client.post(
             SCAN, json={"tenant_id": suspended["tenant_id"]}, headers=OPERATOR
@@ -290,7 +302,7 @@ async def test_the_scan_skips_tenants_that_are_not_live_and_scoped_tokens_see_th
         agent = await client.post(SCAN, json={}, headers=auth("agent"))
         bad = await client.post(SCAN, json={"after_days": 0}, headers=OPERATOR)
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
 
     assert blocked.json()["marked"] == []
     assert other.status_code == 404
@@ -312,15 +324,17 @@ async def test_inactive_user_scan_command_marks_with_the_configured_days(
     settings = onboarding_settings.model_copy(update={"inactive_after_days": 45})
 
     await inactive_user_scan(
-        settings, argparse.Namespace(), clock=FixedClock(clock.now() + timedelta(days=44))
+        settings, argparse.Namespace(), clock=TestClock(clock.now() + timedelta(days=44))
     )
     assert (await user(client, admin["id"]))["status"] == "active"
     await inactive_user_scan(
-        settings, argparse.Namespace(), clock=FixedClock(clock.now() + timedelta(days=46))
+        settings, argparse.Namespace(), clock=TestClock(clock.now() + timedelta(days=46))
     )
 
     assert (await user(client, admin["id"]))["status"] == "inactive"
     events = await published(admin["tenant_id"], "user.marked_inactive")
-    marked = next(e for e in events if e.type == "user.marked_inactive").data
-    assert marked.inactive_days == 45  # type: ignore[attr-defined]
-    assert isinstance(marked.marked_at, datetime)  # type: ignore[attr-defined]
+    marked = payload(
+        next(e for e in events if e.type == "user.marked_inactive"), ev.UserMarkedInactive
+    )
+    assert marked.inactive_days == 45
+    assert isinstance(marked.marked_at, datetime)

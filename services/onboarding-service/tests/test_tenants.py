@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 from onboarding_fixtures import OPERATOR, tenant_body
 
-from servicekit.testing import auth
+from servicekit.testing import TestClock, auth, payload
+from supportops_events import onboarding as ev
 
 
 async def test_create_tenant_emits_what_billing_needs(
@@ -37,15 +38,15 @@ async def test_create_tenant_emits_what_billing_needs(
     assert len(admin["invitation_token"]) > 20
 
     events = await published(tenant["id"], "tenant.created", "user.invited")
-    data = next(e for e in events if e.type == "tenant.created").data
-    assert data.plan_code == "team-monthly"  # type: ignore[attr-defined]
-    assert data.seats == 12  # type: ignore[attr-defined]
-    assert data.collection_method == "send_invoice"  # type: ignore[attr-defined]
-    assert data.days_until_due == 30  # type: ignore[attr-defined]
-    assert data.billing_email == "ap@globex.example"  # type: ignore[attr-defined]
-    assert data.admin_email == body["admin"]["email"]  # type: ignore[attr-defined]
-    assert data.domains == body["domains"]  # type: ignore[attr-defined]
-    assert data.status == "pending"  # type: ignore[attr-defined]
+    data = payload(next(e for e in events if e.type == "tenant.created"), ev.TenantCreated)
+    assert data.plan_code == "team-monthly"
+    assert data.seats == 12
+    assert data.collection_method == "send_invoice"
+    assert data.days_until_due == 30
+    assert data.billing_email == "ap@globex.example"
+    assert data.admin_email == body["admin"]["email"]
+    assert data.domains == body["domains"]
+    assert data.status == "pending"
 
 
 async def test_idempotency_key_replays_the_first_tenant(client: httpx.AsyncClient) -> None:
@@ -145,9 +146,14 @@ async def test_update_needs_the_current_etag(client: httpx.AsyncClient, new_tena
     assert (await client.get(url, headers=OPERATOR)).json()["company_name"] == "Acme Renamed"
 
 
-async def test_list_filters_and_cursor(client: httpx.AsyncClient, new_tenant: Any) -> None:
+async def test_list_filters_and_cursor(
+    client: httpx.AsyncClient, new_tenant: Any, clock: TestClock
+) -> None:
     plan = "plan-" + tenant_body()["domains"][0][5:15]
-    ids = [(await new_tenant(plan_code=plan))["tenant"]["id"] for _ in range(3)]
+    ids = []
+    for _ in range(3):
+        ids.append((await new_tenant(plan_code=plan))["tenant"]["id"])
+        clock.advance(seconds=1)  # newest last: each tenant a second after the one before
 
     first = await client.get(f"/v1/tenants?plan_code={plan}&limit=2", headers=OPERATOR)
     assert first.status_code == 200
@@ -255,9 +261,9 @@ async def test_status_machine_and_forbidden_transitions(
         "tenant.reactivated",
         "tenant.churned",
     ]
-    data = next(e for e in events if e.type == "tenant.churned").data
-    assert data.status == "churned"  # type: ignore[attr-defined]
-    assert data.reason == "moved to a competitor"  # type: ignore[attr-defined]
+    data = payload(next(e for e in events if e.type == "tenant.churned"), ev.TenantChurned)
+    assert data.status == "churned"
+    assert data.reason == "moved to a competitor"
 
 
 async def test_stale_if_match_on_status_change_is_412(

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 from onboarding_fixtures import IDENTITY, OPERATOR
 
-from onboarding_service.scans import run_inactive_user_scan
+from onboarding_service.scans.service import run_inactive_user_scan
 from servicekit.db import Database
-from servicekit.testing import auth
+from servicekit.testing import auth, payload
+from supportops_events import onboarding as ev
 
 
 async def invite(
@@ -53,9 +54,9 @@ async def test_invite_accept_activates_and_emits(
     assert again.status_code == 404
 
     events = await published(tenant_id, "user.activated")
-    activated = next(e for e in events if e.type == "user.activated").data
-    assert activated.user_id == body["user"]["id"]  # type: ignore[attr-defined]
-    assert activated.status == "active"  # type: ignore[attr-defined]
+    activated = payload(next(e for e in events if e.type == "user.activated"), ev.UserActivated)
+    assert activated.user_id == body["user"]["id"]
+    assert activated.status == "active"
 
 
 async def test_expired_invitation_cannot_be_accepted(
@@ -63,13 +64,14 @@ async def test_expired_invitation_cannot_be_accepted(
 ) -> None:
     tenant_id = (await new_tenant())["tenant"]["id"]
     token = (await invite(client, tenant_id)).json()["invitation_token"]
-    clock.offset = timedelta(days=30)
+    present = clock.now()
+    clock.advance(timedelta(days=30))
     try:
         response = await client.post(
             "/v1/invitations/accept", json={"token": token}, headers=IDENTITY
         )
     finally:
-        clock.offset = timedelta(0)
+        clock.set(present)
     assert response.status_code == 409
     assert response.json()["type"].endswith("/invitation-expired")
 
@@ -133,6 +135,11 @@ async def test_deactivate_and_reactivate_keep_the_role(
     twice = await client.post(f"/v1/users/{user_id}/deactivate", json={}, headers=OPERATOR)
     assert twice.status_code == 409
     assert twice.json()["type"].endswith("/invalid-transition")
+    # the one transition body (servicekit.errors.InvalidTransition): where it is, what
+    # was asked, and where it could go instead
+    assert twice.json()["current_status"] == "deactivated"
+    assert twice.json()["requested_status"] == "deactivated"
+    assert twice.json()["allowed"] == ["active"]
 
     on = await client.post(
         f"/v1/users/{user_id}/actions", json={"action": "reactivate"}, headers=OPERATOR

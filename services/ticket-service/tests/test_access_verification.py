@@ -18,8 +18,9 @@ from ticket_service_testkit import (
     tenant,
 )
 
-from servicekit.testing import auth, eventually, send_events
+from servicekit.testing import auth, eventually, payload, send_events
 from supportops_events.samples import sample
+from supportops_events.tickets import AccessActionRequested, AccessConfirmationSubmitted
 
 MAIL = auth("service", subject="mail-gateway")
 
@@ -204,7 +205,7 @@ async def test_the_user_themself_or_an_active_admin_may_ask(svc: Service) -> Non
         "verification_passed"
     )
     (command,) = await svc.events_of("onboarding.commands", subject=response.json()["id"], count=1)
-    assert command.data.user_id == f"{t}-cy"  # type: ignore[attr-defined]
+    assert payload(command, AccessActionRequested).user_id == f"{t}-cy"
 
 
 async def test_mfa_reset_waits_for_the_code_the_agent_enters(svc: Service) -> None:
@@ -246,8 +247,8 @@ async def test_mfa_reset_waits_for_the_code_the_agent_enters(svc: Service) -> No
     commands = await svc.events_of("onboarding.commands", subject=request["id"], count=2)
     submitted = commands[-1]
     assert submitted.type == "access.confirmation_submitted"
-    assert submitted.data.code == "493 817"  # type: ignore[attr-defined]
-    assert submitted.data.user_id == f"{t}-ada"  # type: ignore[attr-defined]
+    assert payload(submitted, AccessConfirmationSubmitted).code == "493 817"
+    assert payload(submitted, AccessConfirmationSubmitted).user_id == f"{t}-ada"
     entries = await timeline(svc, ticket)
     assert any(e["action"] == "access_confirmation_submitted" for e in entries)
     assert "493 817" not in str(entries) and "493817" not in str(entries)  # never shown

@@ -15,9 +15,10 @@ from ticket_service_testkit import (
     tenant,
 )
 
-from servicekit.testing import eventually, send_events
+from servicekit.testing import eventually, payload, send_events
 from supportops_events import Envelope
 from supportops_events.samples import sample
+from supportops_events.tickets import AccessActionRequested
 
 
 def _at(minutes: int) -> datetime:
@@ -160,7 +161,7 @@ async def test_access_action_requested_then_completed_adds_note_and_approved_rep
     assert request["status"] == "requested"
     (command,) = await svc.events_of("onboarding.commands", subject=request["id"], count=1)
     assert command.type == "access.action_requested"
-    assert command.data.user_email == f"ada@{t}.example"  # type: ignore[attr-defined]
+    assert payload(command, AccessActionRequested).user_email == f"ada@{t}.example"
 
     completed = sample(
         "access.action_completed",

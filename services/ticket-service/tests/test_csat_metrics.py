@@ -15,7 +15,6 @@ from ticket_service_testkit import (
     ADMIN,
     AGENT,
     REVIEWER,
-    MovableClock,
     Service,
     open_ticket,
     patch_ticket,
@@ -23,7 +22,8 @@ from ticket_service_testkit import (
     problem,
 )
 
-from servicekit.testing import auth
+from servicekit.testing import TestClock, auth, payload
+from supportops_events.tickets import TicketReplied
 
 NY = ZoneInfo("America/New_York")
 
@@ -38,8 +38,8 @@ async def _solve(svc: Service, ticket_id: str) -> None:
 
 
 @pytest.fixture
-def clock(svc: Service) -> Iterator[MovableClock]:
-    moving = MovableClock(ny(1, 9))  # Monday 1 February 2027
+def clock(svc: Service) -> Iterator[TestClock]:
+    moving = TestClock(ny(1, 9))  # Monday 1 February 2027
     svc.app.state.clock = moving
     yield moving
     del svc.app.state.clock
@@ -68,7 +68,7 @@ def _tampered(token: str, **changes: str) -> str:
 
 
 async def test_solving_sends_the_signed_survey_link_answered_once_without_a_login(
-    svc: Service, clock: MovableClock
+    svc: Service, clock: TestClock
 ) -> None:
     t = await svc.tenant()
     customer = auth("agent", tenant_id=t, subject="pat@example.com")
@@ -76,7 +76,7 @@ async def test_solving_sends_the_signed_survey_link_answered_once_without_a_logi
     tid = ticket["id"]
     problem(await svc.client.get(f"/v1/tickets/{tid}/csat-survey", headers=AGENT), 409)
     await post_message(svc.client, tid, AGENT, "Done for you.")
-    clock.now = ny(1, 10)
+    clock.set(ny(1, 10))
     await patch_ticket(svc.client, tid, {"status": "solved"})
 
     # the customer got the link: a public message, through the approved template
@@ -92,7 +92,10 @@ async def test_solving_sends_the_signed_survey_link_answered_once_without_a_logi
     assert staff["answered"] is False
     problem(await svc.client.get(f"/v1/tickets/{tid}/csat-survey"), 401)  # staff view: login
     replies = await svc.events_of("tickets.events", subject=tid, count=2, types={"ticket.replied"})
-    assert [(e.data.author, e.data.template_key, e.data.visibility) for e in replies] == [  # type: ignore[attr-defined]
+    assert [
+        (r.author, r.template_key, r.visibility)
+        for r in (payload(e, TicketReplied) for e in replies)
+    ] == [
         ("agent", None, "public"),
         ("system", "csat_survey", "public"),
     ]
@@ -113,7 +116,7 @@ async def test_solving_sends_the_signed_survey_link_answered_once_without_a_logi
     out_of_range = await svc.client.post(survey_url, json={"rating": 6})
     assert problem(out_of_range, 422)["errors"][0]["field"] == "rating"
 
-    clock.now = ny(2, 9)
+    clock.set(ny(2, 9))
     rated = await svc.client.post(survey_url, json={"rating": 4, "comment": "quick, thanks"})
     assert rated.status_code == 201, rated.text
     assert rated.json()["rating"] == 4
@@ -137,7 +140,7 @@ async def test_solving_sends_the_signed_survey_link_answered_once_without_a_logi
 
     # reopened and solved again: the old link is spent, a new solve sends a new one
     await post_message(svc.client, tid, customer, "one more thing")
-    clock.now = ny(2, 10)
+    clock.set(ny(2, 10))
     await patch_ticket(svc.client, tid, {"status": "solved"})
     detail = (await svc.client.get(f"/v1/tickets/{tid}", headers=AGENT)).json()
     first, second = _surveys(detail)
@@ -148,32 +151,32 @@ async def test_solving_sends_the_signed_survey_link_answered_once_without_a_logi
     assert problem(stale, 409)["type"].endswith("/survey-superseded")
 
     # and it expires
-    clock.now = ny(16, 10)  # 14 days after the second solve
+    clock.set(ny(16, 10))  # 14 days after the second solve
     expired = await svc.client.post(f"/v1/csat-surveys/{fresh}", json={"rating": 3})
     body = problem(expired, 410)
     assert body["type"].endswith("/survey-expired")
     assert body["expires_at"] == "2027-02-16T15:00:00+00:00"
 
 
-async def test_metrics_subtract_paused_time(svc: Service, clock: MovableClock) -> None:
+async def test_metrics_subtract_paused_time(svc: Service, clock: TestClock) -> None:
     t = await svc.tenant()
     queue = f"pq-{t}"
-    clock.now = ny(8, 9)
+    clock.set(ny(8, 9))
     customer = auth("agent", tenant_id=t, subject="pat@example.com")
     ticket = await open_ticket(svc.client, t, headers=customer)
     tid = ticket["id"]
     await patch_ticket(svc.client, tid, {"queue": queue})
-    clock.now = ny(8, 9, 30)
+    clock.set(ny(8, 9, 30))
     await patch_ticket(svc.client, tid, {"status": "pending"})
-    clock.now = ny(8, 13, 30)
+    clock.set(ny(8, 13, 30))
     await patch_ticket(svc.client, tid, {"status": "open"})
-    clock.now = ny(8, 14)
+    clock.set(ny(8, 14))
     await post_message(svc.client, tid, AGENT, "First answer")
-    clock.now = ny(8, 14, 10)
+    clock.set(ny(8, 14, 10))
     await post_message(svc.client, tid, customer, "A follow-up question")
-    clock.now = ny(8, 14, 40)
+    clock.set(ny(8, 14, 40))
     await post_message(svc.client, tid, AGENT, "Second answer")
-    clock.now = ny(8, 15)
+    clock.set(ny(8, 15))
     await patch_ticket(svc.client, tid, {"status": "solved"})
 
     params = {"from": "2027-02-08T00:00:00Z", "to": "2027-02-09T00:00:00Z", "queue": queue}

@@ -6,8 +6,9 @@ from typing import Any
 
 from ticket_service_testkit import AGENT, Service, error_fields, open_ticket, problem
 
-from servicekit.testing import eventually, send_events
+from servicekit.testing import eventually, payload, send_events
 from supportops_events.samples import sample
+from supportops_events.tickets import TicketEscalated, TicketSolved
 
 REPORT = {
     "steps": ["Open Reports", "Click Save on any report"],
@@ -52,7 +53,7 @@ async def test_escalate_then_bug_resolved_solves_with_the_fixed_reply(svc: Servi
     (escalated,) = await svc.events_of(
         "tickets.events", subject=ticket["id"], count=1, types={"ticket.escalated"}
     )
-    assert escalated.data.steps == REPORT["steps"]  # type: ignore[attr-defined]
+    assert payload(escalated, TicketEscalated).steps == REPORT["steps"]
     assert escalated.data.status == "on_hold"
 
     bug = {"tenant_id": t, "bug_id": f"bug-{t}", "key": f"BUG-{t}", "title": "Save fails"}
@@ -101,8 +102,8 @@ async def test_escalate_then_bug_resolved_solves_with_the_fixed_reply(svc: Servi
     (solved_event,) = await svc.events_of(
         "tickets.events", subject=ticket["id"], count=1, types={"ticket.solved"}
     )
-    assert solved_event.data.linked_bug_ids == [f"bug-{t}"]  # type: ignore[attr-defined]
-    assert solved_event.data.automatic is True  # type: ignore[attr-defined]
+    assert payload(solved_event, TicketSolved).linked_bug_ids == [f"bug-{t}"]
+    assert payload(solved_event, TicketSolved).automatic is True
 
 
 async def test_billing_followup_opens_one_ticket_and_payment_solves_it(svc: Service) -> None:
@@ -233,4 +234,4 @@ async def test_followup_resolved_solves_the_proactive_ticket_without_a_survey(
     (solved_event,) = await svc.events_of(
         "tickets.events", subject=ticket["id"], count=1, types={"ticket.solved"}
     )
-    assert solved_event.data.automatic is True  # type: ignore[attr-defined]
+    assert payload(solved_event, TicketSolved).automatic is True

@@ -12,7 +12,6 @@ import pytest
 from ticket_service_testkit import (
     ADMIN,
     AGENT,
-    MovableClock,
     Service,
     error_fields,
     open_ticket,
@@ -20,13 +19,10 @@ from ticket_service_testkit import (
     tenant,
 )
 
-from ticket_service.sla.calendar import BusinessCalendar, add_business_minutes
-from ticket_service.sla.holidays import (
-    InvalidCalendarFeed,
-    country_holidays,
-    dates_from_ical,
-    refresh_country_holidays,
-)
+from servicekit.testing import TestClock
+from ticket_service.sla.business_hours import BusinessCalendar, add_business_minutes
+from ticket_service.sla.holidays import InvalidCalendarFeed, country_holidays, dates_from_ical
+from ticket_service.sla.service import refresh_country_holidays
 
 NY = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -106,7 +102,7 @@ async def test_the_refresh_gives_the_default_calendar_this_and_next_years_holida
     assert again["version"] == version
 
     # a high-priority ticket opened on Christmas Eve afternoon is due on Monday
-    clock = MovableClock(datetime(2026, 12, 24, 16, tzinfo=NY))
+    clock = TestClock(datetime(2026, 12, 24, 16, tzinfo=NY))
     svc.app.state.clock = clock
     try:
         ticket = await open_ticket(

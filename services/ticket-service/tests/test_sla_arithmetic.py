@@ -10,23 +10,21 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ticket_service.models import Ticket
-from ticket_service.sla.calendar import (
+from ticket_service.sla.business_hours import (
     DEFAULT_CALENDAR,
     BusinessCalendar,
-    add_business_minutes,
-    business_minutes_between,
-)
-from ticket_service.sla.clock import (
     ClockPhase,
     Interval,
     SlaState,
+    add_business_minutes,
+    business_minutes_between,
     live_state,
     most_urgent,
     read_clock,
 )
 from ticket_service.sla.policy import Targets
-from ticket_service.sla.service import HistoryEntry as SlaEntry
-from ticket_service.sla.service import compute_clocks
+from ticket_service.sla.ticket_clocks import HistoryEntry as SlaEntry
+from ticket_service.sla.ticket_clocks import compute_clocks
 
 NY = ZoneInfo("America/New_York")
 

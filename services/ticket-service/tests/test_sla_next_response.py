@@ -15,7 +15,6 @@ import pytest
 from ticket_service_testkit import (
     ADMIN,
     AGENT,
-    MovableClock,
     Service,
     error_fields,
     open_ticket,
@@ -24,11 +23,17 @@ from ticket_service_testkit import (
     problem,
 )
 
-from servicekit.testing import auth, eventually, send_events
+from servicekit.testing import TestClock, auth, eventually, payload, send_events
 from supportops_events.samples import sample
+from supportops_events.tickets import TicketSlaBreached, TicketSlaWarning
 from ticket_service.cli import run_sla_scan
 
 NY = ZoneInfo("America/New_York")
+
+SLA_EVENTS: dict[str, type[TicketSlaWarning] | type[TicketSlaBreached]] = {
+    "ticket.sla_warning": TicketSlaWarning,
+    "ticket.sla_breached": TicketSlaBreached,
+}
 
 
 def ny(day: int, hour: int, minute: int = 0) -> datetime:
@@ -36,8 +41,8 @@ def ny(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 @pytest.fixture
-def clock(svc: Service) -> Iterator[MovableClock]:
-    moving = MovableClock(ny(4, 9))  # Monday 4 January 2027, 09:00 EST
+def clock(svc: Service) -> Iterator[TestClock]:
+    moving = TestClock(ny(4, 9))  # Monday 4 January 2027, 09:00 EST
     svc.app.state.clock = moving
     yield moving
     del svc.app.state.clock
@@ -60,7 +65,7 @@ async def _listed(svc: Service, tenant_id: str, sla_state: str) -> list[dict[str
 
 
 async def test_next_response_cycles_warn_breach_pause_and_stop(
-    svc: Service, clock: MovableClock
+    svc: Service, clock: TestClock
 ) -> None:
     t = await svc.tenant()
     customer = auth("agent", tenant_id=t, subject="pat@example.com")
@@ -69,9 +74,9 @@ async def test_next_response_cycles_warn_breach_pause_and_stop(
     await patch_ticket(svc.client, tid, {"priority": "urgent"})  # 60 business minutes each
     assert (await _detail(svc, tid))["sla"]["next_response"] is None
 
-    clock.now = ny(4, 9, 30)
+    clock.set(ny(4, 9, 30))
     await post_message(svc.client, tid, AGENT, "Could you send a screenshot?")
-    clock.now = ny(4, 10)
+    clock.set(ny(4, 10))
     await post_message(svc.client, tid, customer, "Here it is.")
     sla = (await _detail(svc, tid))["sla"]
     assert sla["first_response"]["state"] == "met"
@@ -80,7 +85,7 @@ async def test_next_response_cycles_warn_breach_pause_and_stop(
     assert sla["next_response"]["due_at"] == "2027-01-04T16:00:00Z"  # 11:00 EST
 
     # live, without any scan: 10 minutes left is a warning, then a breach
-    clock.now = ny(4, 10, 50)
+    clock.set(ny(4, 10, 50))
     detail = await _detail(svc, tid)
     assert (detail["sla"]["state"], detail["sla_state"]) == ("warning", "warning")
     assert detail["sla"]["next_response"]["remaining_minutes"] == 10
@@ -88,7 +93,7 @@ async def test_next_response_cycles_warn_breach_pause_and_stop(
     assert warned["id"] == tid and warned["sla_state"] == "warning"
     assert warned["sla_due_at"] == "2027-01-04T16:00:00Z"
     assert await _listed(svc, t, "breached") == []
-    clock.now = ny(4, 11, 5)
+    clock.set(ny(4, 11, 5))
     assert [i["id"] for i in await _listed(svc, t, "breached")] == [tid]
     assert await _listed(svc, t, "warning") == []
 
@@ -96,7 +101,7 @@ async def test_next_response_cycles_warn_breach_pause_and_stop(
     await run_sla_scan(svc.settings, clock=clock)  # nothing twice
 
     # the agent answers late: the wait is over (missed), the ticket is no longer breached
-    clock.now = ny(4, 11, 10)
+    clock.set(ny(4, 11, 10))
     await post_message(svc.client, tid, AGENT, "Thanks, we are on it.")
     sla = (await _detail(svc, tid))["sla"]
     assert sla["next_response"]["state"] == "missed"
@@ -106,11 +111,11 @@ async def test_next_response_cycles_warn_breach_pause_and_stop(
     assert [i["sla_state"] for i in await _listed(svc, t, "running")] == ["running"]
 
     # a second wait; pending pauses it overnight
-    clock.now = ny(4, 11, 20)
+    clock.set(ny(4, 11, 20))
     await post_message(svc.client, tid, customer, "Any news?")
-    clock.now = ny(4, 11, 30)
+    clock.set(ny(4, 11, 30))
     await patch_ticket(svc.client, tid, {"status": "pending"})
-    clock.now = ny(5, 9)
+    clock.set(ny(5, 9))
     sla = (await _detail(svc, tid))["sla"]
     assert sla["next_response"]["cycles"] == 2
     assert (sla["next_response"]["state"], sla["next_response"]["elapsed_minutes"]) == (
@@ -123,9 +128,9 @@ async def test_next_response_cycles_warn_breach_pause_and_stop(
     sla = (await _detail(svc, tid))["sla"]
     assert sla["next_response"]["due_at"] == "2027-01-05T14:50:00Z"  # 50 minutes were left
 
-    clock.now = ny(5, 9, 40)
+    clock.set(ny(5, 9, 40))
     await run_sla_scan(svc.settings, clock=clock)
-    clock.now = ny(5, 9, 45)
+    clock.set(ny(5, 9, 45))
     await post_message(svc.client, tid, AGENT, "Fixed on our side.")
     sla = (await _detail(svc, tid))["sla"]
     assert sla["next_response"]["state"] == "met"
@@ -138,12 +143,12 @@ async def test_next_response_cycles_warn_breach_pause_and_stop(
         count=2,
         types={"ticket.sla_warning", "ticket.sla_breached"},
     )
-    assert [(e.type, e.data.metric) for e in events] == [  # type: ignore[attr-defined]
+    assert [(e.type, payload(e, SLA_EVENTS[e.type]).metric) for e in events] == [
         ("ticket.sla_breached", "next_response"),
         ("ticket.sla_warning", "next_response"),
     ]
-    assert events[0].data.due_at == datetime(2027, 1, 4, 16, 0, tzinfo=UTC)  # type: ignore[attr-defined]
-    assert events[1].data.due_at == datetime(2027, 1, 5, 14, 50, tzinfo=UTC)  # type: ignore[attr-defined]
+    assert payload(events[0], TicketSlaBreached).due_at == datetime(2027, 1, 4, 16, 0, tzinfo=UTC)
+    assert payload(events[1], TicketSlaWarning).due_at == datetime(2027, 1, 5, 14, 50, tzinfo=UTC)
     notes = [
         e
         for e in (await _detail(svc, tid))["timeline"]
@@ -157,36 +162,36 @@ async def test_next_response_cycles_warn_breach_pause_and_stop(
 
 
 async def test_a_clock_stopped_after_its_due_time_publishes_its_breach_once(
-    svc: Service, clock: MovableClock
+    svc: Service, clock: TestClock
 ) -> None:
     ticket = await open_ticket(svc.client, await svc.tenant())
     tid = ticket["id"]
     await patch_ticket(svc.client, tid, {"priority": "urgent"})
-    clock.now = ny(4, 10, 30)  # no scan ran; the first reply is 30 minutes late
+    clock.set(ny(4, 10, 30))  # no scan ran; the first reply is 30 minutes late
     await post_message(svc.client, tid, AGENT, "Sorry for the wait.")
     assert (await _detail(svc, tid))["sla"]["first_response"]["state"] == "missed"
     await run_sla_scan(svc.settings, clock=clock)
     (breach,) = await svc.events_of(
         "tickets.events", subject=tid, count=1, types={"ticket.sla_breached"}
     )
-    assert breach.data.metric == "first_response"  # type: ignore[attr-defined]
-    assert breach.data.breached_at == datetime(2027, 1, 4, 15, 0, tzinfo=UTC)  # type: ignore[attr-defined]
+    assert payload(breach, TicketSlaBreached).metric == "first_response"
+    assert payload(breach, TicketSlaBreached).breached_at == datetime(2027, 1, 4, 15, 0, tzinfo=UTC)
     timeline = (await _detail(svc, tid))["timeline"]
     assert [e["action"] for e in timeline].count("sla_breached") == 1
 
 
 async def test_changed_targets_move_the_deadlines_of_open_tickets(
-    svc: Service, clock: MovableClock
+    svc: Service, clock: TestClock
 ) -> None:
     t = await svc.tenant()
     ticket = await open_ticket(svc.client, t)
     tid = ticket["id"]
     await patch_ticket(svc.client, tid, {"priority": "urgent"})
-    clock.now = ny(4, 9, 10)
+    clock.set(ny(4, 9, 10))
     await post_message(svc.client, tid, AGENT, "Hello!")
     customer = auth("agent", tenant_id=t, subject="pat@example.com")
     await post_message(svc.client, tid, customer, "Hi again")
-    clock.now = ny(4, 9, 30)  # 20 minutes into a 60-minute wait
+    clock.set(ny(4, 9, 30))  # 20 minutes into a 60-minute wait
     assert [i["sla_state"] for i in await _listed(svc, t, "running")] == ["running"]
 
     policies = (await svc.client.get("/v1/sla-policies?limit=200", headers=AGENT)).json()

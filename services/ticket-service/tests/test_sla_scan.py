@@ -9,29 +9,23 @@ from zoneinfo import ZoneInfo
 import pytest
 from ticket_service_testkit import ADMIN, AGENT, Service, error_fields, open_ticket, problem
 
+from servicekit.testing import TestClock, payload
+from supportops_events.tickets import TicketSlaBreached
 from ticket_service.cli import run_auto_close, run_sla_scan
 
 NY = ZoneInfo("America/New_York")
 
 
-class MovableClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock(svc: Service) -> Iterator[MovableClock]:
-    moving = MovableClock(datetime(2026, 3, 6, 9, 0, tzinfo=NY))  # Friday before spring DST
+def clock(svc: Service) -> Iterator[TestClock]:
+    moving = TestClock(datetime(2026, 3, 6, 9, 0, tzinfo=NY))  # Friday before spring DST
     svc.app.state.clock = moving
     yield moving
     del svc.app.state.clock
 
 
 async def test_sla_scan_warns_then_breaches_once_each_across_dst(
-    svc: Service, clock: MovableClock
+    svc: Service, clock: TestClock
 ) -> None:
     # high priority, no plan tier: first response within 240 business minutes
     ticket = await open_ticket(
@@ -40,7 +34,7 @@ async def test_sla_scan_warns_then_breaches_once_each_across_dst(
     assert ticket["priority"] == "high"
     url = f"/v1/tickets/{ticket['id']}"
 
-    clock.now = datetime(2026, 3, 6, 12, 30, tzinfo=NY)  # 210 minutes in: 30 left
+    clock.set(datetime(2026, 3, 6, 12, 30, tzinfo=NY))  # 210 minutes in: 30 left
     sla = (await svc.client.get(url, headers=AGENT)).json()["sla"]
     assert sla["first_response"]["state"] == "warning"
     assert sla["first_response"]["remaining_minutes"] == 30
@@ -55,9 +49,9 @@ async def test_sla_scan_warns_then_breaches_once_each_across_dst(
 
     # put on pending over the weekend; the clock pauses
     etag = (await svc.client.get(url, headers=AGENT)).headers["ETag"]
-    clock.now = datetime(2026, 3, 6, 12, 45, tzinfo=NY)
+    clock.set(datetime(2026, 3, 6, 12, 45, tzinfo=NY))
     await svc.client.patch(url, json={"status": "pending"}, headers={**AGENT, "If-Match": etag})
-    clock.now = datetime(2026, 3, 9, 9, 0, tzinfo=NY)  # Monday, now EDT
+    clock.set(datetime(2026, 3, 9, 9, 0, tzinfo=NY))  # Monday, now EDT
     paused = (await svc.client.get(url, headers=AGENT)).json()["sla"]["first_response"]
     assert (paused["state"], paused["elapsed_minutes"]) == ("paused", 225)
     etag = (await svc.client.get(url, headers=AGENT)).headers["ETag"]
@@ -65,7 +59,7 @@ async def test_sla_scan_warns_then_breaches_once_each_across_dst(
     resumed = (await svc.client.get(url, headers=AGENT)).json()["sla"]["first_response"]
     assert resumed["due_at"] == "2026-03-09T13:15:00Z"  # 09:15 EDT: 15 minutes were left
 
-    clock.now = datetime(2026, 3, 9, 10, 0, tzinfo=NY)
+    clock.set(datetime(2026, 3, 9, 10, 0, tzinfo=NY))
     assert await run_sla_scan(svc.settings, clock=clock) == {"warning": 0, "breached": 1}
     assert await run_sla_scan(svc.settings, clock=clock) == {"warning": 0, "breached": 0}
     for state, expected in (("warning", []), ("breached", [ticket["id"]])):
@@ -80,7 +74,7 @@ async def test_sla_scan_warns_then_breaches_once_each_across_dst(
         types={"ticket.sla_warning", "ticket.sla_breached"},
     )
     assert [e.type for e in events] == ["ticket.sla_warning", "ticket.sla_breached"]
-    assert events[1].data.due_at == datetime(2026, 3, 9, 13, 15, tzinfo=UTC)  # type: ignore[attr-defined]
+    assert payload(events[1], TicketSlaBreached).due_at == datetime(2026, 3, 9, 13, 15, tzinfo=UTC)
     detail = (await svc.client.get(url, headers=AGENT)).json()
     assert [e["action"] for e in detail["timeline"] if e["action"].startswith("sla_")] == [
         "sla_warning",
@@ -88,20 +82,20 @@ async def test_sla_scan_warns_then_breaches_once_each_across_dst(
     ]
 
 
-async def test_auto_close_closes_tickets_solved_long_ago(svc: Service, clock: MovableClock) -> None:
+async def test_auto_close_closes_tickets_solved_long_ago(svc: Service, clock: TestClock) -> None:
     ticket = await open_ticket(svc.client, await svc.tenant())
     url = f"/v1/tickets/{ticket['id']}"
     etag = (await svc.client.get(url, headers=AGENT)).headers["ETag"]
     await svc.client.patch(url, json={"status": "solved"}, headers={**AGENT, "If-Match": etag})
-    clock.now = datetime(2026, 3, 8, 9, 0, tzinfo=NY)  # two days later: not yet
+    clock.set(datetime(2026, 3, 8, 9, 0, tzinfo=NY))  # two days later: not yet
     await run_auto_close(svc.settings, clock=clock)
     assert (await svc.client.get(url, headers=AGENT)).json()["status"] == "solved"
-    clock.now = datetime(2026, 3, 11, 9, 0, tzinfo=NY)  # five days later
+    clock.set(datetime(2026, 3, 11, 9, 0, tzinfo=NY))  # five days later
     assert await run_auto_close(svc.settings, clock=clock) >= 1
     assert (await svc.client.get(url, headers=AGENT)).json()["status"] == "closed"
 
 
-async def test_calendars_and_policies_drive_the_clock(svc: Service, clock: MovableClock) -> None:
+async def test_calendars_and_policies_drive_the_clock(svc: Service, clock: TestClock) -> None:
     t = await svc.tenant()
     calendar = {
         "id": f"cal-{t}",

@@ -13,8 +13,9 @@ from ticket_service_testkit import (
     ticket_body,
 )
 
-from servicekit.testing import auth, deliver
+from servicekit.testing import auth, deliver, payload
 from supportops_events.samples import sample
+from supportops_events.tickets import TicketAssigned, TicketReopened, TicketReplied, TicketTriaged
 
 
 async def test_create_triages_and_publishes_created_then_triaged(svc: Service) -> None:
@@ -48,7 +49,7 @@ async def test_create_triages_and_publishes_created_then_triaged(svc: Service) -
         types={"ticket.created", "ticket.triaged"},
     )
     assert [e.type for e in events] == ["ticket.created", "ticket.triaged"]
-    assert events[1].data.category == "access/mfa"  # type: ignore[attr-defined]
+    assert payload(events[1], TicketTriaged).category == "access/mfa"
 
 
 async def test_idempotency_key_replays_and_refuses_another_body(svc: Service) -> None:
@@ -164,7 +165,8 @@ async def test_update_needs_a_fresh_if_match_and_a_permitted_transition(svc: Ser
     )
     body = problem(forbidden, 409)
     assert body["type"].endswith("/invalid-transition")
-    assert body["previous"] == "new" and "solved" in body["allowed"]
+    assert body["current_status"] == "new" and "solved" in body["allowed"]
+    assert body["requested_status"] == "closed"
 
     solved = await svc.client.patch(
         url, json={"status": "solved", "reason": "answered"}, headers={**AGENT, "If-Match": etag}
@@ -205,7 +207,7 @@ async def test_customer_reply_reopens_a_solved_ticket(svc: Service) -> None:
     events = await svc.events_of(
         "tickets.events", subject=ticket["id"], count=1, types={"ticket.reopened"}
     )
-    assert events[0].data.reason == "the customer replied"  # type: ignore[attr-defined]
+    assert payload(events[0], TicketReopened).reason == "the customer replied"
     empty = await svc.client.post(
         f"{url}/messages", json={"kind": "shout", "body": ""}, headers=AGENT
     )
@@ -252,7 +254,7 @@ async def test_auto_assigns_least_loaded_agent_and_allows_reassignment(svc: Serv
     events = await svc.events_of(
         "tickets.events", subject=third["id"], count=2, types={"ticket.assigned"}
     )
-    assert [e.data.assignee_id for e in events] == [f"a1-{t}", f"a3-{t}"]  # type: ignore[attr-defined]
+    assert [payload(e, TicketAssigned).assignee_id for e in events] == [f"a1-{t}", f"a3-{t}"]
     agent = (await svc.client.get(f"/v1/agents/a1-{t}", headers=AGENT)).json()
     assert agent["open_tickets"] == 1
 
@@ -308,16 +310,18 @@ async def test_first_agent_reply_and_manual_retriage_are_published(svc: Service)
     replied = await svc.events_of(
         "tickets.events", subject=ticket["id"], count=2, types={"ticket.replied"}
     )
-    assert [(e.data.visibility, e.data.is_first_response) for e in replied] == [  # type: ignore[attr-defined]
+    assert [
+        (r.visibility, r.is_first_response) for r in (payload(e, TicketReplied) for e in replied)
+    ] == [
         ("internal", False),
         ("public", True),
     ]
     triaged = await svc.events_of(
         "tickets.events", subject=ticket["id"], count=2, types={"ticket.triaged"}
     )
-    assert triaged[1].data.category == "access/login"  # type: ignore[attr-defined]
-    assert triaged[1].data.automatic is False  # type: ignore[attr-defined]
-    assert triaged[1].data.triaged_by == "agent-ann"  # type: ignore[attr-defined]
+    assert payload(triaged[1], TicketTriaged).category == "access/login"
+    assert payload(triaged[1], TicketTriaged).automatic is False
+    assert payload(triaged[1], TicketTriaged).triaged_by == "agent-ann"
 
 
 async def test_a_customer_token_files_tickets_as_itself_only(svc: Service) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -40,16 +39,6 @@ class Service:
 
         read = await read_topic(self.prefix + topic, until=lambda r: len(mine(r)) >= count)
         return mine(read)
-
-
-class MovableClock:
-    """The app's injected clock (``app.state.clock``), moved by the test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 async def patch_ticket(

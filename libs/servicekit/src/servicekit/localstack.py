@@ -1,8 +1,9 @@
 """Where the local infrastructure listens: the one source of default addresses.
 
-``deploy/local/*.sh`` start PostgreSQL, Kafka and stripe-mock on the ports named by
-``SUPPORTOPS_PG_PORT``, ``SUPPORTOPS_KAFKA_PORT`` and ``SUPPORTOPS_STRIPE_MOCK_PORT``
-(5432, 9092, 12111 by default), so a second stack can run beside the first. Every
+``deploy/local/*.sh`` start PostgreSQL, Kafka, stripe-mock and Mailpit on the ports named
+by ``SUPPORTOPS_PG_PORT``, ``SUPPORTOPS_KAFKA_PORT``, ``SUPPORTOPS_STRIPE_MOCK_PORT``,
+``SUPPORTOPS_MAILPIT_SMTP_PORT`` and ``SUPPORTOPS_MAILPIT_UI_PORT`` (5432, 9092, 12111,
+1025, 8025 by default), so a second stack can run beside the first. Every
 default address in the code comes from here: the services' settings (database URL,
 Kafka bootstrap, stripe-mock base), their commands (``migrate``, ``create-topics``,
 ``seed-plans``), ``servicekit.testing`` and ``scripts/print-urls.sh``. An explicit
@@ -38,6 +39,8 @@ class LocalPorts(BaseSettings):
     pg_port: int = Field(5432, ge=1, le=65535)
     kafka_port: int = Field(9092, ge=1, le=65535)
     stripe_mock_port: int = Field(12111, ge=1, le=65535)
+    mailpit_smtp_port: int = Field(1025, ge=1, le=65535)
+    mailpit_ui_port: int = Field(8025, ge=1, le=65535)
 
 
 def local_ports() -> LocalPorts:
@@ -58,6 +61,16 @@ def default_stripe_api_base() -> str:
     return f"http://{LOCAL_HOST}:{local_ports().stripe_mock_port}"
 
 
+def default_smtp_url() -> str:
+    """Mailpit's SMTP listener (deploy/local/mailpit.sh): plain SMTP, no auth."""
+    return f"smtp://{LOCAL_HOST}:{local_ports().mailpit_smtp_port}"
+
+
+def default_mailpit_api() -> str:
+    """Mailpit's web UI and REST API (``/api/v1/messages``)."""
+    return f"http://{LOCAL_HOST}:{local_ports().mailpit_ui_port}"
+
+
 def effective_addresses(env: dict[str, str] | None = None) -> dict[str, str]:
     """What the services use, explicit overrides included: ``NAME -> address``."""
     environ = os.environ if env is None else env
@@ -69,6 +82,8 @@ def effective_addresses(env: dict[str, str] | None = None) -> dict[str, str]:
         default_kafka_bootstrap()
     )
     out["STRIPE_API_BASE"] = environ.get("STRIPE_API_BASE") or default_stripe_api_base()
+    out["SMTP_URL"] = environ.get("SMTP_URL") or default_smtp_url()
+    out["MAILPIT_UI"] = default_mailpit_api()
     return out
 
 

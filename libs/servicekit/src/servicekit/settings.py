@@ -21,7 +21,12 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from servicekit.localstack import default_database_url, default_kafka_bootstrap
+from servicekit.localstack import (
+    default_database_url,
+    default_kafka_bootstrap,
+    default_smtp_url,
+)
+from servicekit.mail import SmtpTarget
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 DEV_CORS_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
@@ -62,7 +67,7 @@ class ServiceSettings(BaseSettings):
     default_port: ClassVar[int] = 8000
     default_database: ClassVar[str] = "postgres"
     secret_fields: ClassVar[frozenset[str]] = frozenset(
-        {"jwt_secret", "kafka_sasl_password", "database_url"}
+        {"jwt_secret", "kafka_sasl_password", "database_url", "smtp_password"}
     )
     """Settings production refuses to run with a development default, an empty value or a
     placeholder. A subclass adds its own: ``ServiceSettings.secret_fields | {"x_secret"}``.
@@ -141,6 +146,19 @@ class ServiceSettings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    # Outbound mail (servicekit.mail, docs/email.md). Empty SMTP_URL: the local Mailpit
+    # (SUPPORTOPS_MAILPIT_SMTP_PORT, servicekit.localstack).
+    smtp_url: str = _shared("SMTP_URL", "")
+    """``smtp://[user@]host:port[?starttls=true]`` or ``smtps://[user@]host:port``."""
+    smtp_password: str | None = _shared("SMTP_PASSWORD", None)
+    smtp_timeout_seconds: float = _shared("SMTP_TIMEOUT_SECONDS", 10.0)
+    mail_from: str = _shared("MAIL_FROM", "supportops <support@supportops.localhost>")
+    """The From of every mail; its domain is the domain of our Message-IDs."""
+    run_mail_sender: bool | None = None
+    """Unset: wherever the relay runs (the worker process)."""
+    mail_max_backoff_seconds: float = 60.0
+    mail_poll_interval_seconds: float = 1.0
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
@@ -181,6 +199,10 @@ class ServiceSettings(BaseSettings):
             # production allows no browser origin until one is named
             production = self.environment is Environment.production
             self.cors_origins = [] if production else list(DEV_CORS_ORIGINS)
+        if not self.smtp_url:
+            self.smtp_url = default_smtp_url()
+        if self.run_mail_sender is None:
+            self.run_mail_sender = self.run_relay
         return self
 
     def placeholder_secrets(self) -> list[str]:
@@ -203,6 +225,8 @@ class ServiceSettings(BaseSettings):
             return self.jwt_jwks_url is not None  # RS256 via JWKS: no shared secret
         if name == "kafka_sasl_password":
             return self.kafka_sasl_mechanism is None
+        if name == "smtp_password":  # a relay without authentication (or user in the URL)
+            return "@" not in self.smtp_url.split("//", 1)[-1].split("/", 1)[0]
         return False
 
     @classmethod
@@ -215,6 +239,11 @@ class ServiceSettings(BaseSettings):
             if names:
                 return names[-1]
         return f"{cls.env_prefix}{name.upper()}"
+
+    def smtp_target(self) -> SmtpTarget:
+        return SmtpTarget.from_url(
+            self.smtp_url, password=self.smtp_password, timeout=self.smtp_timeout_seconds
+        )
 
     @property
     def is_development(self) -> bool:

@@ -7,13 +7,13 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from billing_service.clock import system_clock
 from billing_service.config import BillingSettings
 from billing_service.main import PRODUCES, SERVICE_NAME, build_stripe
 from billing_service.plans import service as plans
-from billing_service.renewals import service as renewals
+from billing_service.renewals import scan as renewals
 from billing_service.webhooks.worker import StripeWorker, reconcile
 from servicekit.cli import ServiceCli
+from servicekit.clock import SystemClock
 from servicekit.db import Database
 from servicekit.settings import ServiceSettings
 
@@ -28,7 +28,7 @@ async def renewal_scan(settings: ServiceSettings, args: argparse.Namespace) -> i
         report = await renewals.scan(
             db=db,
             stripe=build_stripe(settings),
-            clock=system_clock,
+            clock=SystemClock(),
             window_days=settings.renewal_window_days,
             grace_hours=settings.renewal_grace_hours,
             claim_timeout=timedelta(seconds=settings.renewal_claim_timeout_seconds),
@@ -46,9 +46,9 @@ async def reconcile_stripe(settings: ServiceSettings, args: argparse.Namespace) 
     db = Database(settings.database_url)
     stripe = build_stripe(settings)
     try:
-        worker = StripeWorker(db=db, stripe=stripe, clock=system_clock, poll_seconds=1.0)
+        worker = StripeWorker(db=db, stripe=stripe, clock=SystemClock(), poll_seconds=1.0)
         listed, stored = await reconcile(
-            db=db, stripe=stripe, worker=worker, since=system_clock() - timedelta(days=3)
+            db=db, stripe=stripe, worker=worker, since=SystemClock().now() - timedelta(days=3)
         )
     finally:
         await db.dispose()

@@ -1,15 +1,16 @@
-"""Event handlers of the billing-service: decode an event, call a service function."""
+"""Event handlers of the billing-service: a typed payload in, a service function called."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_service import ownership
-from billing_service.subscriptions import service as subscriptions
+from billing_service.ownership import known_tenants
+from billing_service.subscriptions import intents as subscriptions
 from billing_service.subscriptions.schemas import SubscriptionIn
-from servicekit.consumer import EventRouter, Reject
-from supportops_events import Envelope
+from servicekit.consumer import EventRouter, Received, Reject
 from supportops_events.onboarding import (
     TenantActivated,
     TenantChurned,
@@ -23,15 +24,22 @@ from supportops_events.onboarding import (
 events = EventRouter()
 
 
+async def _remember(session: AsyncSession, data: TenantEvent, *, at: datetime) -> None:
+    """Keep the tenant known, with its status as of ``at`` (an older event never
+    overwrites a newer status)."""
+    await known_tenants.remember(
+        session, tenant_id=str(data.tenant_id), status=data.status.value, at=at
+    )
+
+
 @events.on(TenantCreated)
-async def on_tenant_created(session: AsyncSession, envelope: Envelope) -> None:
+async def on_tenant_created(session: AsyncSession, received: Received[TenantCreated]) -> None:
     """Record the subscription intent; the Stripe worker creates customer and subscription
     after this transaction commits (never a network call inside the consumer's one). A plan
     billing cannot subscribe to (unknown, archived) becomes a follow-up for a person, not a
     dead letter."""
-    data = envelope.data
-    assert isinstance(data, TenantCreated)
-    await ownership.hear_tenant(session, envelope)
+    data = received.data
+    await _remember(session, data, at=received.time)
     try:
         body = SubscriptionIn(
             tenant_id=data.tenant_id,
@@ -47,17 +55,18 @@ async def on_tenant_created(session: AsyncSession, envelope: Envelope) -> None:
     await subscriptions.record_tenant_request(session, body=body)
 
 
-async def on_tenant_event(session: AsyncSession, envelope: Envelope) -> None:
+@events.on(TenantActivated, TenantOnboarded, TenantSuspended)
+async def on_tenant_progress(
+    session: AsyncSession,
+    received: Received[TenantActivated | TenantOnboarded | TenantSuspended],
+) -> None:
     """Every later ``tenant.*`` event keeps the tenant known (and its status current)."""
-    assert isinstance(envelope.data, TenantEvent)
-    await ownership.hear_tenant(session, envelope)
+    await _remember(session, received.data, at=received.time)
 
 
-for _tenant_event in (
-    TenantActivated,
-    TenantOnboarded,
-    TenantSuspended,
-    TenantReactivated,
-    TenantChurned,
-):
-    events.on(_tenant_event)(on_tenant_event)
+@events.on(TenantReactivated, TenantChurned)
+async def on_tenant_back_or_gone(
+    session: AsyncSession, received: Received[TenantReactivated | TenantChurned]
+) -> None:
+    """The rest of the ``tenant.*`` events (the kit takes three models per handler)."""
+    await _remember(session, received.data, at=received.time)

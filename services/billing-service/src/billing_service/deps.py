@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel
 from sqlalchemy import delete, func
 
-from servicekit.auth import Principal, Role, require_roles
+from servicekit.auth import Principal, Role
 from servicekit.db import Database
 from servicekit.idempotency import Idempotency
+from servicekit.roles import roles
 from servicekit.tables import idempotency_keys
 
-Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
-BillingStaff = Annotated[Principal, Depends(require_roles(Role.billing))]
-Reader = Annotated[
+BillingReader = Annotated[
     Principal,
-    Depends(
-        require_roles(Role.agent, Role.billing, Role.onboarding, Role.qa, Role.service, Role.admin)
-    ),
+    Depends(roles(Role.agent, Role.billing, Role.onboarding, Role.qa, Role.service)),
 ]
+"""Who reads plans, subscriptions, invoices and renewals: staff and services (admin
+always); a tenant-scoped token is then confined to its tenant. Writers use the kit's
+names (``servicekit.roles.Billing``, ``AdminOnly``)."""
 
 
 async def get_database(request: Request) -> Database:
@@ -31,6 +31,8 @@ async def get_database(request: Request) -> Database:
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+M = TypeVar("M", bound=BaseModel)
 
 ABANDONED_CLAIM = timedelta(minutes=10)
 """An ``Idempotency-Key`` claimed this long ago without a stored response belongs to a
@@ -43,13 +45,14 @@ async def run_idempotent(
     db: Database,
     idem: Idempotency,
     body: BaseModel,
-    action: Callable[[], Awaitable[BaseModel]],
+    action: Callable[[], Awaitable[M]],
     status_code: int = 201,
-) -> Any:
+) -> M:
     """``Idempotency-Key`` around an action that talks to Stripe between its own
     transactions: claim the key (committed), act, store the response; a failed action
     releases the key so the client's retry runs afresh (Stripe's own idempotency keys,
-    derived from our records, keep that retry from duplicating anything)."""
+    derived from our records, keep that retry from duplicating anything). A replay is
+    sent as stored (the kit's ``start`` raises ``Replayed``)."""
     async with db.unit_of_work() as session:
         if idem.key is not None:
             await session.execute(
@@ -60,8 +63,7 @@ async def run_idempotent(
                     idempotency_keys.c.created_at < func.now() - ABANDONED_CLAIM,
                 )
             )
-        if (replay := await idem.begin(session, body)) is not None:
-            return replay
+        await idem.start(session, body)
     try:
         out = await action()
     except BaseException:

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from billing_service.clock import Clock, system_clock
 from billing_service.config import BillingSettings
 from billing_service.consumers import events
 from billing_service.corrections.endpoints import router as corrections_router
@@ -21,6 +20,7 @@ from billing_service.subscriptions.endpoints import router as subscriptions_rout
 from billing_service.webhooks.endpoints import router as webhooks_router
 from billing_service.webhooks.worker import StripeWorker
 from servicekit.app import ServiceDefinition, create_service_app
+from servicekit.clock import Clock, StateClock, SystemClock
 from servicekit.scheduler import running_scheduler
 
 DESCRIPTION = (
@@ -44,12 +44,11 @@ def create_app(settings: BillingSettings | None = None, *, clock: Clock | None =
 
     @asynccontextmanager
     async def billing_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.clock = getattr(app.state, "clock", None) or clock or system_clock
         app.state.stripe = build_stripe(settings)
         worker = StripeWorker(
             db=app.state.db,
             stripe=app.state.stripe,
-            clock=lambda: app.state.clock(),
+            clock=StateClock(app.state),  # a test replacing app.state.clock is seen
             poll_seconds=settings.webhook_worker_poll_seconds,
         )
         app.state.stripe_worker = worker
@@ -85,5 +84,6 @@ def create_app(settings: BillingSettings | None = None, *, clock: Clock | None =
             produces=PRODUCES,
             ownership=ownership,
             extra_lifespan=billing_lifespan,
+            clock=clock or SystemClock(),
         )
     )

@@ -9,8 +9,9 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from billing_service.config import BillingSettings
-from billing_service.renewals import service as renewals
+from billing_service.renewals import scan as renewals
 from billing_service.webhooks.worker import reconcile
+from servicekit.clock import StateClock
 from servicekit.scheduler import Job
 
 
@@ -24,7 +25,7 @@ def build_jobs(app: FastAPI, settings: BillingSettings) -> list[Job]:
         report = await renewals.scan(
             db=app.state.db,
             stripe=app.state.stripe,
-            clock=lambda: app.state.clock(),
+            clock=StateClock(app.state),
             window_days=settings.renewal_window_days,
             grace_hours=settings.renewal_grace_hours,
             claim_timeout=timedelta(seconds=settings.renewal_claim_timeout_seconds),
@@ -33,7 +34,7 @@ def build_jobs(app: FastAPI, settings: BillingSettings) -> list[Job]:
             raise RenewalScanErrors(f"renewal scan: {report.errors}")
 
     async def reconcile_stripe() -> None:
-        since = app.state.clock() - timedelta(days=3)
+        since = StateClock(app.state).now() - timedelta(days=3)
         await reconcile(
             db=app.state.db, stripe=app.state.stripe, worker=app.state.stripe_worker, since=since
         )

@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 
 from onboarding_service.billing.service import churn_delay
-from onboarding_service.clock import Clock, SystemClock
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import CONSUMES
 from onboarding_service.main import PRODUCES, SERVICE_NAME
-from onboarding_service.scans import apply_scheduled_suspensions, run_inactive_user_scan
+from onboarding_service.scans.service import apply_scheduled_suspensions, run_inactive_user_scan
 from servicekit.cli import ServiceCli
+from servicekit.clock import Clock, SystemClock
 from servicekit.db import Database
 from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.settings import ServiceSettings

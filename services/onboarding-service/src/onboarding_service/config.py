@@ -39,9 +39,16 @@ class OnboardingSettings(ServiceSettings):
     confirmation_code_attempts: int = Field(default=3, ge=1, le=10)
     """Wrong codes allowed per MFA reset request before it is rejected."""
     confirmation_code_drop: str | None = None
-    """Development and tests only: a directory where each one-time code is written as
-    ``<request_id>.code``, standing in for the outbound mail of issue #16 (which will
-    send it to the user's registered address). Refused in production."""
+    """Development and tests only: a directory where each one-time code is also written
+    as ``<request_id>.code`` (for scripts; the code is mailed to the user's registered
+    address either way, docs/email.md). Refused in production."""
+
+    activation_url: str = Field(
+        default="http://127.0.0.1:8003/activate?token={token}", min_length=8, max_length=500
+    )
+    """The link an invitation mail carries; ``{token}`` is replaced by the invitation
+    token. Point it at the product's activation page, which posts the token to
+    ``/v1/invitations/accept``."""
 
     @model_validator(mode="after")
     def _no_code_drop_in_production(self) -> OnboardingSettings:

@@ -1,51 +1,53 @@
-"""Dependencies shared by the feature routers: who may call, and the If-Match contract."""
+"""Dependencies shared by the feature routers: the reader role set of this service, the
+settings, and the tenant a path names (``load_tenant``). The other role aliases are
+``servicekit.roles``; If-Match is ``servicekit.etag``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import uuid
+from typing import Annotated
 
-from fastapi import Depends
-from pydantic import BaseModel, ConfigDict
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import Principal, Role, require_roles
+from onboarding_service import repository
+from onboarding_service.config import OnboardingSettings
+from onboarding_service.models import Tenant
+from servicekit.auth import Principal, Role
+from servicekit.errors import NotFound
+from servicekit.roles import roles
 
-Operator = Annotated[Principal, Depends(require_roles(Role.onboarding))]
-"""Onboarding specialists (admin always passes)."""
-Reader = Annotated[
-    Principal, Depends(require_roles(Role.onboarding, Role.agent, Role.billing, Role.service))
+TenantReader = Annotated[
+    Principal, Depends(roles(Role.onboarding, Role.agent, Role.billing, Role.service))
 ]
-IdentitySystem = Annotated[Principal, Depends(require_roles(Role.service))]
-"""The identity system reporting sign-ins and lockouts."""
-OperatorOrService = Annotated[Principal, Depends(require_roles(Role.onboarding, Role.service))]
+"""Who may read tenants, users and checklists: onboarding, agents, billing and services
+(admin always; a tenant token is confined to its tenant)."""
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details; extension members (``errors``, ``reasons``…) may follow."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
+async def get_settings(request: Request) -> OnboardingSettings:
+    settings: OnboardingSettings = request.app.state.settings
+    return settings
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": Problem.model_json_schema()}},
-    }
+SettingsDep = Annotated[OnboardingSettings, Depends(get_settings)]
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _problem("Malformed request (e.g. an invalid cursor or If-Match)"),
-    401: _problem("Missing or invalid bearer token"),
-    403: _problem("The token lacks a role, or is confined to another tenant"),
-    404: _problem("Not found (or another tenant's)"),
-    409: _problem("Conflict or a transition that is not allowed"),
-    412: _problem("If-Match names a stale version"),
-    422: _problem("Invalid input; `errors` names each field"),
-    428: _problem("If-Match is required"),
-}
-"""What every onboarding endpoint may answer besides success and 422."""
+async def load_tenant(
+    session: AsyncSession, principal: Principal, tenant_id: uuid.UUID, *, lock: bool = False
+) -> Tenant:
+    """The tenant ``principal`` may see (404 otherwise, as for an unknown one); ``lock``
+    takes its row FOR UPDATE, which serialises everything that counts seats, ticks
+    checklist steps or changes its status.
+
+    Called by the endpoint, not declared as an ``Annotated`` dependency: the endpoint keeps
+    ``tenant_id: uuid.UUID`` as its own path parameter, which ``servicekit.authz`` checks
+    (a malformed id stays a 422), and an idempotent replay answers before the row is locked.
+    """
+    principal.ensure_tenant(str(tenant_id), resource="tenant")
+    if lock:
+        tenant = await repository.lock(session, Tenant, tenant_id)
+    else:
+        tenant = await repository.get(session, Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("tenant not found")
+    return tenant

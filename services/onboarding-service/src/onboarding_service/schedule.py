@@ -8,13 +8,12 @@ import logging
 
 from fastapi import FastAPI
 from prometheus_client import Gauge
-from sqlalchemy import func, select
 
 from onboarding_service.billing.service import churn_delay
-from onboarding_service.checklist.endpoints import stuck_onboardings
-from onboarding_service.clock import Clock
+from onboarding_service.checklist.service import count_stuck
 from onboarding_service.config import OnboardingSettings
-from onboarding_service.scans import apply_scheduled_suspensions, run_inactive_user_scan
+from onboarding_service.scans.service import apply_scheduled_suspensions, run_inactive_user_scan
+from servicekit.clock import StateClock
 from servicekit.scheduler import Job
 
 logger = logging.getLogger("onboarding_service.schedule")
@@ -26,26 +25,22 @@ STUCK_ONBOARDINGS = Gauge(
 
 
 def build_jobs(app: FastAPI, settings: OnboardingSettings) -> list[Job]:
-    def clock() -> Clock:
-        # read at each run: a test may replace app.state.clock
-        current: Clock = app.state.clock
-        return current
+    clock = StateClock(app.state)  # read at each run: a test may replace app.state.clock
 
     async def scheduled_suspensions() -> None:
         await apply_scheduled_suspensions(
-            app.state.db, now=clock().now(), churn_after=churn_delay(settings)
+            app.state.db, now=clock.now(), churn_after=churn_delay(settings)
         )
 
     async def inactive_users() -> None:
         await run_inactive_user_scan(
-            app.state.db, now=clock().now(), after_days=settings.inactive_after_days
+            app.state.db, now=clock.now(), after_days=settings.inactive_after_days
         )
 
     async def stuck_onboarding_scan() -> None:
         # the checklist's own "stuck" query, as a number to alert on and a log line
-        stuck = stuck_onboardings(clock().now()).subquery()
         async with app.state.db.unit_of_work() as session:
-            count = int(await session.scalar(select(func.count()).select_from(stuck)) or 0)
+            count = await count_stuck(session, clock.now())
         STUCK_ONBOARDINGS.labels("onboarding-service").set(count)
         if count:
             logger.warning("%d onboarding(s) have an overdue step: GET /v1/onboarding/stuck", count)

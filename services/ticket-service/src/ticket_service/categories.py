@@ -1,4 +1,7 @@
-"""Triage categories and the subcategories of ``access``."""
+"""Triage categories, the subcategories of ``access``, and the channels a ticket comes in by.
+
+Shared vocabulary of tickets and triage (rules match on channels and categories): it
+lives here, below both, so neither feature package imports the other for it."""
 
 from __future__ import annotations
 
@@ -18,6 +21,17 @@ class Category(StrEnum):
     other = "other"
 
 
+class Channel(StrEnum):
+    """How a customer opened a ticket (a triage rule can match on it)."""
+
+    email = "email"
+    chat = "chat"
+    phone = "phone"
+    social = "social"
+    web = "web"
+    api = "api"
+
+
 class AccessSubcategory(StrEnum):
     login = "login"
     mfa = "mfa"
@@ -25,4 +39,4 @@ class AccessSubcategory(StrEnum):
     activation = "activation"
 
 
-__all__ = ["AccessSubcategory", "Category"]
+__all__ = ["AccessSubcategory", "Category", "Channel"]

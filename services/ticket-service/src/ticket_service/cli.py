@@ -11,14 +11,14 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.cli import ServiceCli
+from servicekit.clock import Clock, SystemClock
 from servicekit.db import Database
 from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.settings import ServiceSettings
-from ticket_service.clock import Clock, system_clock
 from ticket_service.config import TicketSettings
 from ticket_service.main import PRODUCES, SERVICE_NAME, configure_sessions
-from ticket_service.sla.service import scan
-from ticket_service.tickets.service import auto_close
+from ticket_service.tickets.sla_alerts import scan
+from ticket_service.tickets.status import auto_close
 from ticket_service.triage.classifier import RefitResult, classifier_of, refit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,14 +39,14 @@ async def _in_unit_of_work(
         await db.dispose()
 
 
-async def run_sla_scan(settings: ServiceSettings, *, clock: Clock = system_clock) -> dict[str, int]:
+async def run_sla_scan(settings: ServiceSettings, *, clock: Clock | None = None) -> dict[str, int]:
     """One SLA scan (a CronJob's run): warnings and breaches, each emitted once."""
-    now = clock()
+    now = (clock or SystemClock()).now()
     return await _in_unit_of_work(settings, lambda session: scan(session, now=now))
 
 
-async def run_auto_close(settings: TicketSettings, *, clock: Clock = system_clock) -> int:
-    now = clock()
+async def run_auto_close(settings: TicketSettings, *, clock: Clock | None = None) -> int:
+    now = (clock or SystemClock()).now()
     before = now - timedelta(hours=settings.auto_close_after_hours)
     return await _in_unit_of_work(
         settings, lambda session: auto_close(session, now=now, solved_before=before)
@@ -66,10 +66,10 @@ async def _auto_close_command(settings: ServiceSettings, args: argparse.Namespac
     return 0
 
 
-async def run_triage_refit(settings: TicketSettings, *, clock: Clock = system_clock) -> RefitResult:
+async def run_triage_refit(settings: TicketSettings, *, clock: Clock | None = None) -> RefitResult:
     """Refit the triage classifier from the corpus and the agents' examples (a CronJob's
     run); running services pick the new version up within their poll period."""
-    at = clock()
+    at = (clock or SystemClock()).now()
 
     async def work(session: AsyncSession) -> RefitResult:
         return await refit(session, classifier=classifier_of(session), at=at)

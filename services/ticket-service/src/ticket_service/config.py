@@ -49,6 +49,10 @@ class TicketSettings(ServiceSettings):
     triage_model_poll_seconds: float = Field(default=60.0, ge=1.0, le=86_400.0)
     """How often a running service looks for a newer refitted triage model."""
 
+    inbound_email_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    """A raw inbound mail (``message/rfc822``) larger than this is refused with a 413,
+    nothing of it stored."""
+
     @field_validator("csat_survey_url")
     @classmethod
     def _has_token_placeholder(cls, value: str) -> str:

@@ -19,9 +19,11 @@ from typing import Any
 from sqlalchemy import ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ticket_service.models import Agent, ConfigVersion
+from ticket_service.agents import repository as agents_repository
+from ticket_service.models import ConfigVersion
 from ticket_service.sla.policy import PolicyBook
-from ticket_service.triage.engine import Rule
+from ticket_service.triage import repository as triage_repository
+from ticket_service.triage.engine import Rule, rules_of
 
 CONFIG_CACHE_KEY = "ticket_service.config_cache"
 
@@ -72,12 +74,10 @@ class ConfigCache:
 
 
 async def load_configuration(session: AsyncSession, *, version: int | None) -> Configuration:
-    from ticket_service.triage.service import load_rules  # triage imports tickets
-
-    agents = (await session.scalars(select(Agent).order_by(Agent.id))).all()
+    agents = await agents_repository.roster(session)
     return Configuration(
         version=version,
-        rules=await load_rules(session),
+        rules=rules_of(await triage_repository.enabled_rules(session)),
         book=await PolicyBook.load(session),
         roster=[
             RosterAgent(id=a.id, available=a.available, queues=frozenset(a.queues or []))

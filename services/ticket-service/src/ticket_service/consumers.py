@@ -1,11 +1,19 @@
-"""Event handlers of the ticket-service: decode an event, call a service function."""
+"""Event handlers of the ticket-service: a typed event in, a service function called.
+
+Each handler gets ``Received[Model]`` (``servicekit.consumer``): the payload typed, the
+event's time (when the producer says it happened: the account context keeps the newest
+state by it) and the app's clock (when we processed it: timeline entries, SLA refreshes).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.consumer import EventRouter
-from supportops_events import Envelope
+from servicekit.consumer import EventRouter, Received
+from supportops_events import Event
 from supportops_events import billing as b
 from supportops_events import escalation as e
 from supportops_events import onboarding as o
@@ -15,14 +23,29 @@ from ticket_service.access.service import (
     record_outcome,
 )
 from ticket_service.accounts import service as accounts
-from ticket_service.clock import system_clock
 from ticket_service.escalations.service import apply_bug_event
 from ticket_service.followups import service as followups
 
 events = EventRouter()
+BUG_EVENTS = tuple(m for m in e.EVENTS if issubclass(m, e.BugEvent))
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[AsyncSession, Received[E]], Awaitable[None]]
 
 
-@events.on(
+def on_each(*models: type[E]) -> Callable[[Handler[E]], Handler[E]]:
+    """One handler for a family of events (``Received`` of their common base): each
+    model registered on its own, so the handler stays typed beyond three models."""
+
+    def register(handler: Handler[E]) -> Handler[E]:
+        for model in models:
+            events.on(model)(handler)
+        return handler
+
+    return register
+
+
+@on_each(
     o.TenantCreated,
     o.TenantActivated,
     o.TenantOnboarded,
@@ -30,11 +53,11 @@ events = EventRouter()
     o.TenantReactivated,
     o.TenantChurned,
 )
-async def on_tenant(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_tenant_event(session, envelope)
+async def on_tenant(session: AsyncSession, received: Received[o.TenantEvent]) -> None:
+    await accounts.apply_tenant_event(session, received.data, time=received.time)
 
 
-@events.on(
+@on_each(
     o.UserInvited,
     o.UserActivated,
     o.UserDeactivated,
@@ -44,70 +67,84 @@ async def on_tenant(session: AsyncSession, envelope: Envelope) -> None:
     o.UserUnlocked,
     o.UserMfaReset,
 )
-async def on_user(session: AsyncSession, envelope: Envelope) -> None:
-    if await accounts.apply_user_event(session, envelope):
-        await note_user_change(session, envelope, at=system_clock())
+async def on_user(session: AsyncSession, received: Received[o.UserEvent]) -> None:
+    if await accounts.apply_user_event(session, received.data, time=received.time):
+        await note_user_change(session, received.data, at=received.clock.now())
 
 
 @events.on(o.AccessActionCompleted, o.AccessActionRejected)
-async def on_access_outcome(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.heard(session, envelope)
-    await record_outcome(session, envelope, at=system_clock())
+async def on_access_outcome(
+    session: AsyncSession, received: Received[o.AccessActionCompleted | o.AccessActionRejected]
+) -> None:
+    await accounts.heard(session, received.data, time=received.time)
+    await record_outcome(session, received.data, at=received.clock.now())
 
 
 @events.on(o.AccessConfirmationPending, o.AccessConfirmationFailed)
-async def on_access_confirmation(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.heard(session, envelope)
-    await record_confirmation_step(session, envelope, at=system_clock())
+async def on_access_confirmation(
+    session: AsyncSession,
+    received: Received[o.AccessConfirmationPending | o.AccessConfirmationFailed],
+) -> None:
+    await accounts.heard(session, received.data, time=received.time)
+    await record_confirmation_step(session, received.data, at=received.clock.now())
 
 
-@events.on(
+@on_each(
     b.SubscriptionCreated, b.SubscriptionActivated, b.SubscriptionUpdated, b.SubscriptionCanceled
 )
-async def on_subscription(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_subscription_event(session, envelope, at=system_clock())
+async def on_subscription(session: AsyncSession, received: Received[b.SubscriptionEvent]) -> None:
+    await accounts.apply_subscription_event(
+        session, received.data, time=received.time, at=received.clock.now()
+    )
 
 
-@events.on(
-    b.InvoiceFinalized, b.InvoiceSent, b.InvoicePaymentFailed, b.InvoiceOverdue, b.InvoiceVoided
+@on_each(
+    b.InvoiceFinalized,
+    b.InvoiceSent,
+    b.InvoicePaymentFailed,
+    b.InvoiceOverdue,
+    b.InvoiceVoided,
+    b.InvoicePaid,
 )
-async def on_invoice(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_invoice_event(session, envelope)
+async def on_invoice(session: AsyncSession, received: Received[b.InvoiceEvent]) -> None:
+    await accounts.apply_invoice_event(session, received.data, time=received.time)
+    if isinstance(received.data, b.InvoicePaid):
+        await followups.invoice_paid(session, received.data, at=received.clock.now())
 
 
-@events.on(b.InvoicePaid)
-async def on_invoice_paid(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_invoice_event(session, envelope)
-    await followups.invoice_paid(session, envelope, at=system_clock())
+@on_each(b.RenewalUpcoming, b.RenewalInvoiced, b.RenewalAtRisk, b.RenewalCompleted)
+async def on_renewal(session: AsyncSession, received: Received[b.RenewalEvent]) -> None:
+    await accounts.apply_renewal_event(session, received.data, time=received.time)
 
 
-@events.on(b.RenewalUpcoming, b.RenewalInvoiced, b.RenewalAtRisk, b.RenewalCompleted)
-async def on_renewal(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_renewal_event(session, envelope)
-
-
-@events.on(b.DisputeOpened, b.DisputeClosed)
-async def on_dispute(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_dispute_event(session, envelope)
+@on_each(b.DisputeOpened, b.DisputeClosed)
+async def on_dispute(session: AsyncSession, received: Received[b.DisputeEvent]) -> None:
+    await accounts.apply_dispute_event(session, received.data, time=received.time)
 
 
 @events.on(b.RefundIssued, b.CreditNoteIssued)
-async def on_correction(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.apply_correction_event(session, envelope)
+async def on_correction(
+    session: AsyncSession, received: Received[b.RefundIssued | b.CreditNoteIssued]
+) -> None:
+    await accounts.apply_correction_event(session, received.data, time=received.time)
 
 
-@events.on(b.BillingFollowupRequired)
-async def on_followup_required(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.heard(session, envelope)
-    await followups.open_followup(session, envelope, at=system_clock())
+@on_each(b.BillingFollowupRequired)
+async def on_followup_required(
+    session: AsyncSession, received: Received[b.BillingFollowupRequired]
+) -> None:
+    await accounts.heard(session, received.data, time=received.time)
+    await followups.open_followup(session, received.data, at=received.clock.now())
 
 
-@events.on(b.BillingFollowupResolved)
-async def on_followup_resolved(session: AsyncSession, envelope: Envelope) -> None:
-    await accounts.heard(session, envelope)
-    await followups.resolve_followup(session, envelope, at=system_clock())
+@on_each(b.BillingFollowupResolved)
+async def on_followup_resolved(
+    session: AsyncSession, received: Received[b.BillingFollowupResolved]
+) -> None:
+    await accounts.heard(session, received.data, time=received.time)
+    await followups.resolve_followup(session, received.data, at=received.clock.now())
 
 
-@events.on(*e.EVENTS)
-async def on_bug(session: AsyncSession, envelope: Envelope) -> None:
-    await apply_bug_event(session, envelope, at=system_clock())
+@on_each(*BUG_EVENTS)
+async def on_bug(session: AsyncSession, received: Received[e.BugEvent]) -> None:
+    await apply_bug_event(session, received.data, time=received.time, at=received.clock.now())

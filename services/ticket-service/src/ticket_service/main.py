@@ -20,15 +20,21 @@ from ticket_service.config import TicketSettings
 from ticket_service.config_cache import CONFIG_CACHE_KEY, ConfigCache
 from ticket_service.consumers import events
 from ticket_service.csat.endpoints import router as csat_router
-from ticket_service.csat.service import SESSION_INFO_KEY, SurveyLinks
+from ticket_service.csat.service import SESSION_INFO_KEY, SurveyLinks, on_ticket_solved
 from ticket_service.escalations.endpoints import router as escalations_router
 from ticket_service.intake.endpoints import router as intake_router
+from ticket_service.intake.raw_endpoints import raw_router as mail_raw_router
+from ticket_service.mail.endpoints import router as mail_router
+from ticket_service.mail.outbound import on_public_reply
+from ticket_service.mail.wiring import configure_mail, ticket_mail_sender
 from ticket_service.metrics.endpoints import router as metrics_router
 from ticket_service.ownership import ownership
 from ticket_service.schedule import build_jobs
 from ticket_service.sla.endpoints import router as sla_router
 from ticket_service.templates.endpoints import router as templates_router
 from ticket_service.tickets.endpoints import router as tickets_router
+from ticket_service.tickets.service import public_reply_added
+from ticket_service.tickets.status import ticket_solved
 from ticket_service.triage.classifier import CLASSIFIER_INFO_KEY, TriageClassifier
 from ticket_service.triage.endpoints import model_router as triage_model_router
 from ticket_service.triage.endpoints import router as triage_router
@@ -39,12 +45,23 @@ logger = logging.getLogger("ticket_service")
 PRODUCES = ["tickets.events", "onboarding.commands"]
 
 
+def register_hooks() -> None:
+    """Wire the features that react to a lower one's occurrences (see ``hooks``): a
+    solved ticket sends the CSAT survey, a public reply is mailed to the requester.
+    Idempotent; every start (app or command) calls it, so a consumer, a request or a
+    scheduled job solving a ticket behaves alike."""
+    ticket_solved.add(on_ticket_solved)
+    public_reply_added.add(on_public_reply)
+
+
 def configure_sessions(db: Database, settings: TicketSettings) -> TriageClassifier:
     """Give every session of ``db`` what domain code needs beyond the database: the
     survey links of these settings (solving a ticket sends one, in a request or a
     consumer alike), the process's configuration cache (rules, policies, calendars,
     agents; checked against the database's config version on use) and the process's
-    triage classifier (held in memory, refreshed by ``follow_triage_model``)."""
+    triage classifier (held in memory, refreshed by ``follow_triage_model``). Also
+    registers the hooks (``register_hooks``)."""
+    register_hooks()
     info = dict(db.sessionmaker.kw.get("info") or {})
     info[SESSION_INFO_KEY] = SurveyLinks.from_settings(settings)
     info[CONFIG_CACHE_KEY] = ConfigCache()
@@ -73,6 +90,7 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # runs before the consumers' first poll: no await between start and here
         classifier = configure_sessions(app.state.db, settings)
+        configure_mail(app.state.db, settings)
         try:
             async with app.state.db.unit_of_work() as session:
                 await classifier.refresh(session)  # fit once at startup (well under 2 s)
@@ -82,13 +100,17 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
             follow_triage_model(app.state.db, classifier, every=settings.triage_model_poll_seconds)
         )
         try:
-            async with running_scheduler(
-                app.state.db,
-                service=SERVICE_NAME,
-                jobs=build_jobs(app, settings),
-                enabled=bool(settings.run_scheduler),
-            ) as scheduler:
+            async with (
+                running_scheduler(
+                    app.state.db,
+                    service=SERVICE_NAME,
+                    jobs=build_jobs(app, settings),
+                    enabled=bool(settings.run_scheduler),
+                ) as scheduler,
+                ticket_mail_sender(app.state.db, settings) as mail_sender,
+            ):
                 app.state.scheduler = scheduler
+                app.state.mail_sender = mail_sender
                 yield
         finally:
             follower.cancel()
@@ -112,7 +134,9 @@ def create_app(settings: TicketSettings | None = None) -> FastAPI:
                 templates_router,
                 csat_router,
                 metrics_router,
+                mail_raw_router,  # before intake_router: message/rfc822 bodies
                 intake_router,
+                mail_router,
                 sla_router,
             ],
             events=events,

@@ -8,32 +8,31 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from servicekit.clock import StateClock
 from servicekit.scheduler import Job
-from ticket_service.clock import Clock, system_clock
 from ticket_service.config import TicketSettings
-from ticket_service.sla.holidays import refresh_country_holidays
-from ticket_service.sla.service import scan
-from ticket_service.tickets.service import auto_close
+from ticket_service.sla.service import refresh_country_holidays
+from ticket_service.tickets.sla_alerts import scan
+from ticket_service.tickets.status import auto_close
 
 
 def build_jobs(app: FastAPI, settings: TicketSettings) -> list[Job]:
-    def now() -> Clock:
-        # read at each run: a test moves time by setting app.state.clock
-        return getattr(app.state, "clock", None) or system_clock
+    # read at each run: a test moves time by setting app.state.clock
+    clock = StateClock(app.state)
 
     async def sla_scan() -> None:
-        at = now()()
+        at = clock.now()
         async with app.state.db.unit_of_work() as session:
             await scan(session, now=at)
 
     async def close_solved() -> None:
-        at = now()()
+        at = clock.now()
         before = at - timedelta(hours=settings.auto_close_after_hours)
         async with app.state.db.unit_of_work() as session:
             await auto_close(session, now=at, solved_before=before)
 
     async def refresh_holidays() -> None:
-        at = now()()
+        at = clock.now()
         async with app.state.db.unit_of_work() as session:
             await refresh_country_holidays(session, now=at)
 

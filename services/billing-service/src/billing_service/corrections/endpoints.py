@@ -6,19 +6,18 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
-from billing_service.corrections import service
+from billing_service.corrections import repository, service
 from billing_service.corrections.schemas import CorrectionOut, CreditNoteIn, RefundIn
-from billing_service.deps import BillingStaff, DatabaseDep, run_idempotent
-from billing_service.models import Correction
+from billing_service.deps import DatabaseDep, run_idempotent
 from billing_service.stripe_gateway import StripeDep
 from servicekit.auth import Principal
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import PreconditionRequired
 from servicekit.idempotency import Idempotency, IdempotencyDep
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
+from servicekit.roles import Billing
 
 router = APIRouter(tags=["refunds and credit notes"])
 
@@ -36,12 +35,8 @@ def _require_key(idem: Idempotency) -> str:
 async def _list(
     session: SessionDep, principal: Principal, page: PageDep, *, kind: str, tenant_id: str | None
 ) -> Page[CorrectionOut]:
-    stmt = select(Correction).where(Correction.kind == kind)
-    tenant = principal.tenant_filter(tenant_id)
-    if tenant is not None:
-        stmt = stmt.where(Correction.tenant_id == tenant)
-    rows, cursor = await paginate(
-        session, stmt, keys=[Correction.created_at, Correction.id], params=page
+    rows, cursor = await repository.page(
+        session, kind=kind, tenant_id=principal.tenant_filter(tenant_id), params=page
     )
     return Page[CorrectionOut](items=[service.out(r) for r in rows], next_cursor=cursor)
 
@@ -54,7 +49,7 @@ async def _list(
 )
 async def create_refund(
     body: RefundIn,
-    principal: BillingStaff,
+    principal: Billing,
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
@@ -73,7 +68,7 @@ async def create_refund(
 @router.get("/v1/refunds", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_refunds(
     session: SessionDep,
-    principal: BillingStaff,
+    principal: Billing,
     page: PageDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[CorrectionOut]:
@@ -82,7 +77,7 @@ async def list_refunds(
 
 @router.get("/v1/refunds/{refund_id}", dependencies=[owned(path={"refund_id": "refund"})])
 async def get_refund(
-    refund_id: uuid.UUID, session: SessionDep, principal: BillingStaff
+    refund_id: uuid.UUID, session: SessionDep, principal: Billing
 ) -> CorrectionOut:
     record = await service.get(session, correction_id=str(refund_id), kind="refund")
     principal.ensure_tenant(record.tenant_id, resource="refund")
@@ -97,7 +92,7 @@ async def get_refund(
 )
 async def create_credit_note(
     body: CreditNoteIn,
-    principal: BillingStaff,
+    principal: Billing,
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
@@ -116,7 +111,7 @@ async def create_credit_note(
 @router.get("/v1/credit-notes", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_credit_notes(
     session: SessionDep,
-    principal: BillingStaff,
+    principal: Billing,
     page: PageDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[CorrectionOut]:

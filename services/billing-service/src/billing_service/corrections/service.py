@@ -10,15 +10,17 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_service.corrections import repository
 from billing_service.corrections.schemas import CorrectionOut, CreditNoteIn, RefundIn
+from billing_service.invoices import repository as invoice_repository
+from billing_service.invoices import service as invoices
 from billing_service.models import Correction, Invoice
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.auth import Principal
 from servicekit.db import Database
-from servicekit.errors import InvalidTransition, NotFound, Unprocessable
+from servicekit.errors import NotFound, Unprocessable
 from servicekit.outbox import publish
 from supportops_events.billing import CreditNoteIssued, RefundIssued
 
@@ -29,13 +31,6 @@ def stripe_key(kind: str, scope: str, key: str) -> str:
 
 def out(record: Correction) -> CorrectionOut:
     return CorrectionOut.model_validate(record, from_attributes=True)
-
-
-async def by_stripe_id(session: AsyncSession, stripe_id: str) -> Correction | None:
-    """The refund or credit note Stripe knows as ``stripe_id``, if we recorded it."""
-    return (
-        await session.scalars(select(Correction).where(Correction.stripe_id == stripe_id))
-    ).first()
 
 
 def refund_issued(record: Correction, *, default_status: str) -> RefundIssued:
@@ -54,7 +49,7 @@ def refund_issued(record: Correction, *, default_status: str) -> RefundIssued:
 
 
 async def _invoice(session: AsyncSession, invoice_id: str, principal: Principal) -> Invoice:
-    invoice = await session.get(Invoice, invoice_id)
+    invoice = await invoice_repository.get(session, invoice_id)
     if invoice is None:
         raise Unprocessable("unknown invoice", code="unknown-invoice", field="invoice_id")
     principal.ensure_tenant(invoice.tenant_id, resource="invoice")
@@ -62,9 +57,7 @@ async def _invoice(session: AsyncSession, invoice_id: str, principal: Principal)
 
 
 async def _invoice_paid_by(session: AsyncSession, charge_id: str, principal: Principal) -> Invoice:
-    invoice = await session.scalar(
-        select(Invoice).where(Invoice.stripe_charge_id == charge_id).limit(1)
-    )
+    invoice = await invoice_repository.paid_by_charge(session, charge_id)
     if invoice is None:
         raise Unprocessable(
             "no invoice of ours was paid by this charge",
@@ -92,8 +85,7 @@ async def issue_refund(
             # The charge's owner is the tenant of the invoice it paid, never the caller.
             invoice = await _invoice_paid_by(session, body.stripe_charge_id, principal)
         if invoice is not None:
-            if invoice.status != "paid":
-                raise InvalidTransition(f"a {invoice.status} invoice cannot be refunded")
+            invoices.ensure_action(invoice, "refunded")
             if body.amount is not None and body.amount > invoice.amount_paid:
                 raise Unprocessable("more than was paid", field="amount")
         tenant = invoice.tenant_id if invoice else None
@@ -108,7 +100,7 @@ async def issue_refund(
     params["metadata"] = {"tenant_id": tenant}
     refund = await stripe.create_refund(key=key, params=params)
     async with db.unit_of_work() as session:
-        existing = await by_stripe_id(session, str(refund["id"]))
+        existing = await repository.by_stripe_id(session, str(refund["id"]))
         if existing is not None:
             return out(existing)
         record = Correction(
@@ -123,8 +115,7 @@ async def issue_refund(
             reason=body.reason,
             stripe_state_at=0,
         )
-        session.add(record)
-        await session.flush()
+        await repository.add(session, record)
         await publish(session, refund_issued(record, default_status="pending"))
         await session.refresh(record)
         return out(record)
@@ -135,8 +126,7 @@ async def issue_credit_note(
 ) -> CorrectionOut:
     async with db.unit_of_work() as session:
         invoice = await _invoice(session, str(body.invoice_id), principal)
-        if invoice.status not in {"open", "paid"}:
-            raise InvalidTransition(f"a {invoice.status} invoice cannot be credited")
+        invoices.ensure_action(invoice, "credited")
         if body.amount > invoice.amount_due:
             raise Unprocessable("more than the invoice asks for", field="amount")
         tenant, invoice_id = invoice.tenant_id, invoice.id
@@ -150,7 +140,7 @@ async def issue_credit_note(
         params["memo"] = body.memo
     note = await stripe.create_credit_note(key=key, params=params)
     async with db.unit_of_work() as session:
-        existing = await by_stripe_id(session, str(note["id"]))
+        existing = await repository.by_stripe_id(session, str(note["id"]))
         if existing is not None:
             return out(existing)
         record = Correction(
@@ -164,8 +154,7 @@ async def issue_credit_note(
             reason=body.reason,
             stripe_state_at=0,
         )
-        session.add(record)
-        await session.flush()
+        await repository.add(session, record)
         await publish(
             session,
             CreditNoteIssued(
@@ -184,7 +173,7 @@ async def issue_credit_note(
 
 
 async def get(session: AsyncSession, *, correction_id: str, kind: str) -> Correction:
-    record = await session.get(Correction, correction_id)
+    record = await repository.get(session, correction_id)
     if record is None or record.kind != kind:
         raise NotFound(f"{kind.replace('_', ' ')} not found")
     return record

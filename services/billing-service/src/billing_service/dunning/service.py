@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_service.invoices import repository as invoices
 from billing_service.invoices.service import event_fields
 from billing_service.models import Invoice
 from servicekit.outbox import publish
@@ -56,6 +56,37 @@ async def require_for_invoice(
     )
 
 
+async def require_data_check(session: AsyncSession, *, invoice: Invoice, now: datetime) -> None:
+    """Stripe answered with an invoice that cannot be true (its period ends before it
+    starts): a person checks it on Stripe. Once per invoice (a fact), under its own key,
+    so it neither replaces nor is resolved by the invoice's dunning follow-up."""
+    facts = dict(invoice.facts or {})
+    if "stripe_data_invalid" in facts:
+        return
+    facts["stripe_data_invalid"] = now.isoformat()
+    invoice.facts = facts
+    await session.flush()
+    await publish(
+        session,
+        BillingFollowupRequired(
+            tenant_id=invoice.tenant_id,
+            followup_key=f"stripe-data:{followup_key(invoice)}",
+            cause=FollowupCause.stripe_data_invalid,
+            invoice_id=invoice.id,
+            subscription_id=invoice.subscription_id,
+            currency=invoice.currency,
+            amount_due=invoice.amount_remaining,
+            attempt_count=invoice.attempt_count,
+            due_date=invoice.due_date,
+            hosted_invoice_url=invoice.hosted_invoice_url,
+            detail=(
+                f"Stripe shows invoice {invoice.stripe_invoice_id} with a period that ends "
+                "before it starts; it was not applied: check it on Stripe"
+            ),
+        ),
+    )
+
+
 async def resolve_for_invoice(
     session: AsyncSession, *, invoice: Invoice, resolution: FollowupResolution, now: datetime
 ) -> None:
@@ -83,13 +114,8 @@ async def report_overdue(session: AsyncSession, *, now: datetime) -> list[Invoic
     """Open invoices past their due date: ``invoice.overdue`` and a follow-up once per
     additional day overdue, so policies like "suspend after 30 days" can act on them.
     ``SKIP LOCKED`` lets concurrent scans share the work without double announcements."""
-    rows = await session.scalars(
-        select(Invoice)
-        .where(Invoice.status == "open", Invoice.due_date < now)
-        .with_for_update(skip_locked=True)
-    )
     announced = []
-    for invoice in rows:
+    for invoice in await invoices.open_past_due(session, now=now):
         assert invoice.due_date is not None
         days = (now - invoice.due_date).days
         if days < 1 or days <= invoice.overdue_days_reported:

@@ -7,22 +7,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from billing_service.clock import ClockDep
-from billing_service.deps import BillingStaff, DatabaseDep, Reader, run_idempotent
+from billing_service.deps import BillingReader, DatabaseDep, run_idempotent
+from billing_service.invoices import repository, service
 from billing_service.invoices.schemas import InvoiceActionOut, InvoiceOut
 from billing_service.models import Invoice
 from billing_service.stripe_gateway import StripeDep
 from servicekit.auth import Principal
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.db import Database
 from servicekit.deps import SessionDep
-from servicekit.errors import InvalidTransition, NotFound
+from servicekit.errors import NotFound
 from servicekit.etag import PRECONDITION_RESPONSES, IfMatch, IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import Page, PageDep, paginate
-from supportops_events.billing import InvoiceStatus
+from servicekit.pagination import Page, PageDep
+from servicekit.roles import Billing
+from supportops_events.billing import CollectionMethod, InvoiceStatus
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
@@ -35,7 +36,7 @@ def out(invoice: Invoice) -> InvoiceOut:
         stripe_invoice_id=invoice.stripe_invoice_id,
         number=invoice.number,
         status=InvoiceStatus(invoice.status),
-        collection_method=invoice.collection_method,  # type: ignore[arg-type]
+        collection_method=CollectionMethod(invoice.collection_method),
         currency=invoice.currency,
         amount_due=invoice.amount_due,
         amount_paid=invoice.amount_paid,
@@ -58,7 +59,7 @@ def out(invoice: Invoice) -> InvoiceOut:
 )
 async def list_invoices(
     session: SessionDep,
-    principal: Reader,
+    principal: BillingReader,
     page: PageDep,
     clock: ClockDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -66,23 +67,20 @@ async def list_invoices(
     status: InvoiceStatus | None = None,
     overdue: Annotated[bool | None, Query(description="open and past its due date")] = None,
 ) -> Page[InvoiceOut]:
-    stmt = select(Invoice)
-    tenant = principal.tenant_filter(tenant_id)
-    if tenant is not None:
-        stmt = stmt.where(Invoice.tenant_id == tenant)
-    if subscription_id is not None:
-        stmt = stmt.where(Invoice.subscription_id == str(subscription_id))
-    if status is not None:
-        stmt = stmt.where(Invoice.status == status.value)
-    if overdue is not None:
-        is_overdue = (Invoice.status == "open") & (Invoice.due_date < clock())
-        stmt = stmt.where(is_overdue if overdue else ~is_overdue)
-    rows, cursor = await paginate(session, stmt, keys=[Invoice.created_at, Invoice.id], params=page)
+    rows, cursor = await repository.page(
+        session,
+        tenant_id=principal.tenant_filter(tenant_id),
+        subscription_id=str(subscription_id) if subscription_id is not None else None,
+        status=status.value if status is not None else None,
+        overdue=overdue,
+        now=clock.now(),
+        params=page,
+    )
     return Page[InvoiceOut](items=[out(r) for r in rows], next_cursor=cursor)
 
 
 async def _load(session: SessionDep, invoice_id: uuid.UUID, principal: Principal) -> Invoice:
-    invoice = await session.get(Invoice, str(invoice_id))
+    invoice = await repository.get(session, str(invoice_id))
     if invoice is None:
         raise NotFound("invoice not found")
     principal.ensure_tenant(invoice.tenant_id, resource="invoice")
@@ -91,7 +89,7 @@ async def _load(session: SessionDep, invoice_id: uuid.UUID, principal: Principal
 
 @router.get("/{invoice_id}", dependencies=[owned(path={"invoice_id": "invoice"})])
 async def get_invoice(
-    invoice_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
+    invoice_id: uuid.UUID, session: SessionDep, principal: BillingReader, response: Response
 ) -> InvoiceOut:
     invoice = await _load(session, invoice_id, principal)
     response.headers["ETag"] = etag(invoice.version)
@@ -108,16 +106,14 @@ async def _actionable(
     principal: Principal,
     if_match: IfMatch,
     *,
-    allowed: set[str],
-    verb: str,
+    requested: str,
 ) -> InvoiceOut:
     """The invoice as read, checked against ``If-Match`` and the statuses the action
     allows; the Stripe call is made after this transaction, never inside it."""
     async with db.unit_of_work() as session:
         invoice = await _load(session, invoice_id, principal)
         if_match.require(invoice.version)
-        if invoice.status not in allowed:
-            raise InvalidTransition(f"a {invoice.status} invoice cannot be {verb}")
+        service.ensure_action(invoice, requested)
         return out(invoice)
 
 
@@ -130,7 +126,7 @@ async def _actionable(
 )
 async def send_invoice(
     invoice_id: uuid.UUID,
-    principal: BillingStaff,
+    principal: Billing,
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
@@ -140,9 +136,7 @@ async def send_invoice(
     ``If-Match`` required; ``Idempotency-Key`` honoured."""
 
     async def action() -> InvoiceActionOut:
-        snapshot = await _actionable(
-            db, invoice_id, principal, if_match, allowed={"open"}, verb="sent"
-        )
+        snapshot = await _actionable(db, invoice_id, principal, if_match, requested="sent")
         # keyed by the version read: sending again after Stripe's answer is a new send
         await stripe.send_invoice(
             snapshot.stripe_invoice_id, key=f"send-{snapshot.id}-v{snapshot.version}"
@@ -163,7 +157,7 @@ async def send_invoice(
 )
 async def void_invoice(
     invoice_id: uuid.UUID,
-    principal: BillingStaff,
+    principal: Billing,
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
@@ -173,9 +167,7 @@ async def void_invoice(
     ``If-Match`` required; ``Idempotency-Key`` honoured."""
 
     async def action() -> InvoiceActionOut:
-        snapshot = await _actionable(
-            db, invoice_id, principal, if_match, allowed={"open", "uncollectible"}, verb="voided"
-        )
+        snapshot = await _actionable(db, invoice_id, principal, if_match, requested="void")
         await stripe.void_invoice(snapshot.stripe_invoice_id, key=f"void-{snapshot.id}")
         return InvoiceActionOut(invoice=snapshot, requested="void")
 

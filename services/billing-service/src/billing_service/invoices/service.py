@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_service.models import Invoice, Subscription
+from billing_service.invoices import repository
+from billing_service.models import Invoice
+from billing_service.stripe_data import impossible_period
 from billing_service.stripe_time import ts
+from servicekit.errors import InvalidTransition
 from supportops_events.billing import CollectionMethod, InvoiceStatus
 
 KNOWN_STATUSES = {s.value for s in InvoiceStatus}
@@ -26,37 +28,6 @@ def stripe_subscription_of(obj: dict[str, Any]) -> str | None:
     details = (obj.get("parent") or {}).get("subscription_details") or {}
     found = details.get("subscription")
     return str(found) if isinstance(found, str) else None
-
-
-async def subscription_for_customer(
-    session: AsyncSession, *, customer: Any, stripe_subscription: str | None
-) -> Subscription | None:
-    if stripe_subscription:
-        sub = (
-            await session.scalars(
-                select(Subscription).where(
-                    Subscription.stripe_subscription_id == stripe_subscription
-                )
-            )
-        ).first()
-        if sub is not None:
-            return sub
-    customer_id = customer.get("id") if isinstance(customer, dict) else customer
-    if not customer_id:
-        return None
-    return (
-        await session.scalars(
-            select(Subscription).where(Subscription.stripe_customer_id == str(customer_id))
-        )
-    ).first()
-
-
-async def by_stripe_id(session: AsyncSession, stripe_invoice_id: str) -> Invoice | None:
-    return (
-        await session.scalars(
-            select(Invoice).where(Invoice.stripe_invoice_id == stripe_invoice_id).with_for_update()
-        )
-    ).first()
 
 
 STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
@@ -76,7 +47,29 @@ def join_status(current: str | None, incoming: str) -> str:
     return incoming if STATUS_RANK[incoming] > STATUS_RANK[current] else current
 
 
-MirrorOutcome = Literal["applied", "stale", "unmatched", "refetch"]
+ACTIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"credited", "sent", "void"}),
+    "uncollectible": frozenset({"void"}),
+    "paid": frozenset({"credited", "refunded"}),
+}
+"""What a request may do to an invoice in each status (draft and void: nothing)."""
+_VERBS = {"credited": "credited", "sent": "sent", "void": "voided", "refunded": "refunded"}
+
+
+def ensure_action(invoice: Invoice, requested: str) -> None:
+    """409 ``invalid-transition`` (the kit's one body) unless ``requested`` is allowed."""
+    allowed = ACTIONS.get(invoice.status, frozenset())
+    if requested not in allowed:
+        raise InvalidTransition(
+            "invoice",
+            current=invoice.status,
+            requested=requested,
+            allowed=allowed,
+            detail=f"a {invoice.status} invoice cannot be {_VERBS[requested]}",
+        )
+
+
+MirrorOutcome = Literal["applied", "stale", "unmatched", "refetch", "rejected"]
 
 
 async def mirror(
@@ -97,16 +90,18 @@ async def mirror(
     again with ``fetched=True``: Stripe's current state is newer than every event so far.
 
     Returns the invoice and ``applied`` (the snapshot was the newest), ``stale`` (older
-    snapshot: only the monotone facts merged), ``unmatched`` or ``refetch``.
+    snapshot: only the monotone facts merged), ``unmatched``, ``refetch`` or
+    ``rejected`` (Stripe's answer to the re-fetch carries an impossible period: it is not
+    trusted, nothing of it is applied).
     """
     stripe_id = obj.get("id")
     if not isinstance(stripe_id, str):
         return None, "unmatched"
-    invoice = await by_stripe_id(session, stripe_id)
+    invoice = await repository.by_stripe_id(session, stripe_id, lock=True)
     raw_status = str(obj.get("status") or "draft")
     incoming = raw_status if raw_status in KNOWN_STATUSES else None
     if invoice is None:
-        sub = await subscription_for_customer(
+        sub = await repository.subscription_for_customer(
             session, customer=obj.get("customer"), stripe_subscription=stripe_subscription_of(obj)
         )
         if sub is None:
@@ -123,8 +118,16 @@ async def mirror(
             attempt_count=0,
             is_renewal=False,
         )
-        session.add(invoice)
+        session.add(invoice)  # flushed with the merged fields below
         newest = True
+    elif fetched and impossible_period(
+        ts(obj.get("period_start")),
+        ts(obj.get("period_end")),
+        kind="invoice",
+        stripe_id=stripe_id,
+        ours=invoice.id,
+    ):
+        return invoice, "rejected"
     else:
         incoming_key = (event_created, STATUS_RANK.get(incoming or "", -1))
         stored_key = (invoice.stripe_state_at, STATUS_RANK.get(invoice.status, -1))

@@ -6,19 +6,19 @@ import uuid
 from typing import cast
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 
-from billing_service.clock import ClockDep
-from billing_service.deps import Admin, DatabaseDep, Reader, run_idempotent
+from billing_service.deps import BillingReader, DatabaseDep, run_idempotent
 from billing_service.models import Plan
-from billing_service.plans import service
+from billing_service.plans import repository, service
 from billing_service.plans.schemas import Interval, PlanIn, PlanOut
 from billing_service.stripe_gateway import StripeDep
 from servicekit.authz import GLOBAL_CONFIG, owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.etag import PRECONDITION_RESPONSES, IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
+from servicekit.roles import AdminOnly
 from supportops_events.billing import PlanTier
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
@@ -52,7 +52,7 @@ def out(plan: Plan) -> PlanOut:
 )
 async def create_plan(
     body: PlanIn,
-    principal: Admin,
+    principal: AdminOnly,
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
@@ -67,19 +67,16 @@ async def create_plan(
 
 @router.get("")
 async def list_plans(
-    session: SessionDep, principal: Reader, page: PageDep, archived: bool | None = None
+    session: SessionDep, principal: BillingReader, page: PageDep, archived: bool | None = None
 ) -> Page[PlanOut]:
     """Every plan, archived ones included unless ``archived=false``."""
-    stmt = select(Plan)
-    if archived is not None:
-        stmt = stmt.where(Plan.archived_at.is_not(None) if archived else Plan.archived_at.is_(None))
-    rows, cursor = await paginate(session, stmt, keys=[Plan.code, Plan.id], params=page)
+    rows, cursor = await repository.page(session, archived=archived, params=page)
     return Page[PlanOut](items=[out(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/{plan_id}", dependencies=[owned(exempt={"plan_id": GLOBAL_CONFIG})])
 async def get_plan(
-    plan_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
+    plan_id: uuid.UUID, session: SessionDep, principal: BillingReader, response: Response
 ) -> PlanOut:
     plan = await service.get(session, str(plan_id))
     response.headers["ETag"] = etag(plan.version)
@@ -93,7 +90,7 @@ async def get_plan(
 )
 async def archive_plan(
     plan_id: uuid.UUID,
-    principal: Admin,
+    principal: AdminOnly,
     db: DatabaseDep,
     stripe: StripeDep,
     clock: ClockDep,
@@ -103,7 +100,7 @@ async def archive_plan(
     """No new subscription or change can choose the plan from now on; its subscribers
     keep it; it stays readable; Stripe's price is deactivated."""
     plan = await service.archive(
-        db=db, stripe=stripe, plan_id=str(plan_id), if_match=if_match, now=clock()
+        db=db, stripe=stripe, plan_id=str(plan_id), if_match=if_match, now=clock.now()
     )
     response.headers["ETag"] = etag(plan.version)
     return out(plan)

@@ -6,11 +6,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.models import Plan
+from billing_service.plans import repository
 from billing_service.plans.schemas import PlanIn
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.db import Database
@@ -68,15 +67,8 @@ def seeded_plan_id(code: str) -> str:
     return str(uuid.uuid5(SEED_NAMESPACE, f"plan:{code}"))
 
 
-async def by_code(session: AsyncSession, code: str) -> Plan | None:
-    return (await session.scalars(select(Plan).where(Plan.code == code))).first()
-
-
 async def get(session: AsyncSession, plan_id: str, *, lock: bool = False) -> Plan:
-    stmt = select(Plan).where(Plan.id == plan_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    plan = (await session.scalars(stmt)).first()
+    plan = await repository.get(session, plan_id, lock=lock)
     if plan is None:
         raise NotFound("plan not found")
     return plan
@@ -84,7 +76,7 @@ async def get(session: AsyncSession, plan_id: str, *, lock: bool = False) -> Pla
 
 async def selectable(session: AsyncSession, code: str) -> Plan:
     """The plan a new subscription or a change may name: known and not archived."""
-    plan = await by_code(session, code)
+    plan = await repository.by_code(session, code)
     if plan is None:
         raise Unprocessable(f"unknown plan {code!r}", code="unknown-plan", field="plan_code")
     if plan.archived_at is not None:
@@ -102,11 +94,11 @@ async def create_plan(*, db: Database, stripe: StripeGateway, body: PlanIn) -> P
     (run again by the next subscription on it, or by ``seed-plans``) finishes it with the
     same keys."""
     async with db.unit_of_work() as session:
-        if await by_code(session, body.code) is not None:
+        if await repository.by_code(session, body.code) is not None:
             raise Conflict(f"a plan with code {body.code!r} exists", code="plan-exists")
-        plan = Plan(**body.model_dump(mode="json"), stripe_price_active=True)
-        session.add(plan)
-        await session.flush()
+        plan = await repository.add(
+            session, Plan(**body.model_dump(mode="json"), stripe_price_active=True)
+        )
         plan_id = plan.id
     return await ensure_on_stripe(db=db, stripe=stripe, plan_id=plan_id)
 
@@ -162,34 +154,20 @@ async def seed_plans(
     report = SeedReport()
     async with db.unit_of_work() as session:
         for default in plans:
-            inserted = await session.execute(
-                insert(Plan)
-                .values(
-                    id=seeded_plan_id(default.code),
-                    code=default.code,
-                    name=default.name,
-                    tier=default.tier.value,
-                    unit_amount=default.unit_amount,
-                    currency=default.currency,
-                    interval=default.interval,
-                    version=1,
-                    stripe_price_active=True,
-                )
-                .on_conflict_do_nothing(index_elements=["code"])
-                .returning(Plan.id)
-            )
-            if inserted.first() is not None:
+            if await repository.insert_seeded(
+                session,
+                plan_id=seeded_plan_id(default.code),
+                code=default.code,
+                name=default.name,
+                tier=default.tier,
+                unit_amount=default.unit_amount,
+                currency=default.currency,
+                interval=default.interval,
+            ):
                 report.created.append(default.code)
             else:
                 report.existing.append(default.code)
-        unfinished = list(
-            await session.scalars(
-                select(Plan.id)
-                .where(Plan.code.in_([p.code for p in plans]))
-                .where((Plan.stripe_product_id.is_(None)) | (Plan.stripe_price_id.is_(None)))
-                .order_by(Plan.code)
-            )
-        )
+        unfinished = await repository.not_on_stripe(session, [p.code for p in plans])
     for plan_id in unfinished:
         plan = await ensure_on_stripe(db=db, stripe=stripe, plan_id=plan_id)
         report.on_stripe.append(plan.code)
@@ -206,7 +184,13 @@ async def archive(
         plan = await get(session, plan_id, lock=True)
         if_match.require(plan.version)
         if plan.archived_at is not None and not _price_to_deactivate(plan):
-            raise InvalidTransition("the plan is already archived", code="plan-archived")
+            raise InvalidTransition(
+                "plan",
+                current="archived",
+                requested="archived",
+                allowed=[],
+                detail="the plan is already archived",
+            )
         if plan.archived_at is None:
             plan.archived_at = now
             plan.version += 1
@@ -242,11 +226,4 @@ async def archived_with_active_price(
 ) -> list[str]:
     """Archives whose Stripe price is still active — older than ``archived_before``, so the
     worker does not race the archive request still talking to Stripe."""
-    rows = await session.scalars(
-        select(Plan.id).where(
-            Plan.archived_at < archived_before,
-            Plan.stripe_price_active.is_(True),
-            Plan.stripe_price_id.is_not(None),
-        )
-    )
-    return list(rows)
+    return await repository.archived_with_active_price(session, archived_before=archived_before)

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from billing_service.clock import ClockDep
 from billing_service.config import BillingSettings
-from billing_service.deps import Admin, DatabaseDep, Reader
-from billing_service.models import Renewal
-from billing_service.renewals import service
+from billing_service.deps import BillingReader, DatabaseDep
+from billing_service.renewals import repository, scan
+from billing_service.renewals.lifecycle import RenewalState
 from billing_service.stripe_gateway import StripeDep
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
+from servicekit.roles import AdminOnly
 
 router = APIRouter(prefix="/v1/renewals", tags=["renewals"])
-
-RenewalState = Literal["upcoming", "invoiced", "paid", "at_risk", "overdue"]
 
 
 class RenewalOut(BaseModel):
@@ -50,19 +48,16 @@ class ScanOut(BaseModel):
 @router.get("", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_renewals(
     session: SessionDep,
-    principal: Reader,
+    principal: BillingReader,
     page: PageDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
     state: RenewalState | None = None,
 ) -> Page[RenewalOut]:
-    stmt = select(Renewal)
-    tenant = principal.tenant_filter(tenant_id)
-    if tenant is not None:
-        stmt = stmt.where(Renewal.tenant_id == tenant)
-    if state is not None:
-        stmt = stmt.where(Renewal.state == state)
-    rows, cursor = await paginate(
-        session, stmt, keys=[Renewal.period_start, Renewal.id], params=page
+    rows, cursor = await repository.page(
+        session,
+        tenant_id=principal.tenant_filter(tenant_id),
+        state=state.value if state is not None else None,
+        params=page,
     )
     return Page[RenewalOut](
         items=[RenewalOut.model_validate(r, from_attributes=True) for r in rows],
@@ -72,11 +67,11 @@ async def list_renewals(
 
 @router.post("/scan")
 async def run_scan(
-    request: Request, principal: Admin, db: DatabaseDep, stripe: StripeDep, clock: ClockDep
+    request: Request, principal: AdminOnly, db: DatabaseDep, stripe: StripeDep, clock: ClockDep
 ) -> ScanOut:
     """The same scan as the ``renewal-scan`` command (idempotent; safe to run any time)."""
     settings: BillingSettings = request.app.state.settings
-    report = await service.scan(
+    report = await scan.scan(
         db=db,
         stripe=stripe,
         clock=clock,

@@ -6,13 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select
 
-from billing_service.clock import ClockDep
-from billing_service.deps import BillingStaff, DatabaseDep, Reader, run_idempotent
-from billing_service.models import Subscription
+from billing_service.deps import BillingReader, DatabaseDep, run_idempotent
 from billing_service.stripe_gateway import StripeDep
-from billing_service.subscriptions import service
+from billing_service.subscriptions import changes, intents, repository, service
 from billing_service.subscriptions.schemas import (
     SubscriptionCancel,
     SubscriptionChange,
@@ -21,10 +18,12 @@ from billing_service.subscriptions.schemas import (
     SyncState,
 )
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.etag import PRECONDITION_RESPONSES, IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
+from servicekit.roles import Billing
 from supportops_events.billing import SubscriptionStatus
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
@@ -38,7 +37,7 @@ router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 )
 async def create_subscription(
     body: SubscriptionIn,
-    principal: BillingStaff,
+    principal: Billing,
     db: DatabaseDep,
     stripe: StripeDep,
     idem: IdempotencyDep,
@@ -52,9 +51,9 @@ async def create_subscription(
 
     async def action() -> SubscriptionOut:
         async with db.unit_of_work() as session:
-            sub = await service.record_intent(session, body=body, refuse_existing=True)
+            sub = await intents.record_intent(session, body=body, refuse_existing=True)
             sub_id = sub.id
-        await service.drive_pending(db=db, stripe=stripe, subscription_id=sub_id, clock=clock)
+        await intents.drive_pending(db=db, stripe=stripe, subscription_id=sub_id, clock=clock)
         async with db.unit_of_work() as session:
             created = await service.render(session, await service.get(session, sub_id))
         response.headers["ETag"] = etag(created.version)
@@ -66,7 +65,7 @@ async def create_subscription(
 @router.get("", dependencies=[owned(query={"tenant_id": "tenant"})])
 async def list_subscriptions(
     session: SessionDep,
-    principal: Reader,
+    principal: BillingReader,
     page: PageDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
     status: SubscriptionStatus | None = None,
@@ -75,16 +74,12 @@ async def list_subscriptions(
         Query(description="`needs_attention`: requests a person must fix"),
     ] = None,
 ) -> Page[SubscriptionOut]:
-    stmt = select(Subscription)
-    tenant = principal.tenant_filter(tenant_id)
-    if tenant is not None:
-        stmt = stmt.where(Subscription.tenant_id == tenant)
-    if status is not None:
-        stmt = stmt.where(Subscription.status == status.value)
-    if sync_state is not None:
-        stmt = stmt.where(Subscription.sync_state == sync_state)
-    rows, cursor = await paginate(
-        session, stmt, keys=[Subscription.created_at, Subscription.id], params=page
+    rows, cursor = await repository.page(
+        session,
+        tenant_id=principal.tenant_filter(tenant_id),
+        status=status.value if status is not None else None,
+        sync_state=sync_state,
+        params=page,
     )
     items = [await service.render(session, sub) for sub in rows]
     return Page[SubscriptionOut](items=items, next_cursor=cursor)
@@ -92,7 +87,7 @@ async def list_subscriptions(
 
 @router.get("/{subscription_id}", dependencies=[owned(path={"subscription_id": "subscription"})])
 async def get_subscription(
-    subscription_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
+    subscription_id: uuid.UUID, session: SessionDep, principal: BillingReader, response: Response
 ) -> SubscriptionOut:
     sub = await service.get(session, str(subscription_id))
     principal.ensure_tenant(sub.tenant_id, resource="subscription")
@@ -109,7 +104,7 @@ async def get_subscription(
 async def change_subscription(
     subscription_id: uuid.UUID,
     body: SubscriptionChange,
-    principal: BillingStaff,
+    principal: Billing,
     db: DatabaseDep,
     stripe: StripeDep,
     clock: ClockDep,
@@ -122,7 +117,7 @@ async def change_subscription(
     downgrade. ``If-Match`` required; ``Idempotency-Key`` honoured."""
 
     async def action() -> SubscriptionOut:
-        changed = await service.change(
+        changed = await changes.change(
             db=db,
             stripe=stripe,
             subscription_id=str(subscription_id),
@@ -146,7 +141,7 @@ async def change_subscription(
 async def cancel_subscription(
     subscription_id: uuid.UUID,
     body: SubscriptionCancel,
-    principal: BillingStaff,
+    principal: Billing,
     db: DatabaseDep,
     stripe: StripeDep,
     clock: ClockDep,
@@ -158,7 +153,7 @@ async def cancel_subscription(
     ``Idempotency-Key`` honoured."""
 
     async def action() -> SubscriptionOut:
-        canceled = await service.cancel(
+        canceled = await changes.cancel(
             db=db,
             stripe=stripe,
             subscription_id=str(subscription_id),

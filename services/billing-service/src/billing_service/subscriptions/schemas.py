@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
 from servicekit.fields import StrictBool
 from supportops_events.billing import CollectionMethod, SubscriptionStatus
@@ -39,6 +39,8 @@ class SubscriptionCancel(BaseModel):
 
 
 SyncState = Literal["pending", "synced", "needs_attention"]
+SYNC_STATES: TypeAdapter[SyncState] = TypeAdapter(SyncState)
+"""Reads a stored ``sync_state`` as the literal it is (a bad value fails loudly)."""
 
 
 class PendingChange(BaseModel):

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 import stripe
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel
-from sqlalchemy.dialects.postgresql import insert
 
 from billing_service.config import BillingSettings
 from billing_service.deps import DatabaseDep
-from billing_service.models import StripeEvent
+from billing_service.webhooks import repository
 from billing_service.webhooks.metrics import (
     WEBHOOKS_RECEIVED,
     WEBHOOKS_REJECTED,
@@ -77,24 +76,10 @@ async def receive_webhook(
         WEBHOOKS_REJECTED.labels(reason="invalid_event").inc()
         raise BadRequest("the payload is not a Stripe event", code="invalid-event")
     WEBHOOKS_VERIFIED.inc()
-    object_id = event["data"]["object"].get("id")
     async with db.unit_of_work() as session:
-        stored = await session.execute(
-            insert(StripeEvent)
-            .values(
-                id=event_id,
-                type=event_type,
-                created=created,
-                payload=event,
-                source="webhook",
-                attempts=0,
-                origin_context=capture_context(),
-                object_id=str(object_id)[:255] if object_id is not None else None,
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(StripeEvent.id)
+        fresh = await repository.store(
+            session, event=event, source="webhook", origin_context=capture_context()
         )
-        fresh = stored.first() is not None
     if fresh:
         worker = getattr(request.app.state, "stripe_worker", None)
         if worker is not None:

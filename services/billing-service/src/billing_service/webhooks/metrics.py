@@ -32,9 +32,9 @@ EVENTS_PENDING_AGE = Gauge(
     "Age of the oldest stored Stripe event not processed yet (0 when none)",
 )
 EVENTS_PENDING = Gauge("stripe_events_pending", "Stored Stripe events not processed yet")
-INVALID_STRIPE_DATA = Counter(
-    "stripe_invalid_data_total",
-    "Stripe objects carrying impossible data that was rejected (e.g. a period ending "
-    "before it starts)",
-    ["object", "problem"],
+OBJECTS_REFETCHED = Counter(
+    "stripe_objects_refetched_total",
+    "Objects retrieved from Stripe because their events' payloads could not settle the "
+    "order (one per unsettled tie)",
+    ["object"],
 )

@@ -12,22 +12,23 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_service.clock import Clock
-from billing_service.models import StripeEvent, Subscription
+from billing_service.models import StripeEvent
 from billing_service.plans import service as plans
 from billing_service.stripe_gateway import StripeGateway
-from billing_service.subscriptions import service as subscriptions
-from billing_service.webhooks import processor
+from billing_service.subscriptions import intents as subscriptions
+from billing_service.subscriptions import repository as subscription_repository
+from billing_service.subscriptions.service import valid_period
+from billing_service.webhooks import processor, repository
 from billing_service.webhooks.metrics import (
     EVENTS_FAILED,
     EVENTS_PENDING,
     EVENTS_PENDING_AGE,
     EVENTS_PROCESSED,
+    OBJECTS_REFETCHED,
 )
+from servicekit.clock import Clock
 from servicekit.context import resume_context
 from servicekit.db import Database
 
@@ -91,8 +92,8 @@ class StripeWorker:
         """One round: re-drive pending subscriptions and archived plans whose Stripe price
         is still active, then process stored events."""
         async with self.db.unit_of_work() as session:
-            pending = await subscriptions.pending_ids(session, now=self.clock())
-            now = self.clock()
+            pending = await subscriptions.pending_ids(session, now=self.clock.now())
+            now = self.clock.now()
             archived = await plans.archived_with_active_price(
                 session, archived_before=now - timedelta(minutes=1)
             )
@@ -124,18 +125,9 @@ class StripeWorker:
         Stripe object, order is kept: once an object's event fails (or waits, or another
         replica holds it), that object's later events wait for the next round, so a
         retry never finds a newer state applied before it."""
-        now = self.clock()
+        now = self.clock.now()
         async with self.db.unit_of_work() as session:
-            rows = list(
-                (
-                    await session.execute(
-                        select(StripeEvent.id, StripeEvent.object_id, StripeEvent.next_attempt_at)
-                        .where(StripeEvent.processed_at.is_(None))
-                        .order_by(StripeEvent.created, StripeEvent.received_at, StripeEvent.id)
-                        .limit(200)
-                    )
-                ).tuples()
-            )
+            rows = await repository.unprocessed(session, limit=200)
             await _measure_pending(session)
         done = 0
         blocked: set[str] = set()
@@ -156,19 +148,13 @@ class StripeWorker:
         return done
 
     async def _process_one(self, event_id: str) -> bool:
-        now = self.clock()
+        now = self.clock.now()
         fetched: dict[str, Any] | None = None
         event_type = "unknown"
         try:
             for _ in range(2):  # at most once more, with the object fetched from Stripe
                 async with self.db.unit_of_work() as session:
-                    row = (
-                        await session.scalars(
-                            select(StripeEvent)
-                            .where(StripeEvent.id == event_id, StripeEvent.processed_at.is_(None))
-                            .with_for_update(skip_locked=True)
-                        )
-                    ).first()
+                    row = await repository.claim_unprocessed(session, event_id)
                     if row is None:
                         return False  # another replica has it, or it is done
                     event_type = row.type
@@ -192,10 +178,7 @@ class StripeWorker:
                     own = dict(row.payload["data"]["object"])
                 # Outside any transaction: Stripe's current state settles the order.
                 fetched = await self._fetch(object_kind, object_id)
-                if (
-                    object_kind == "customer"
-                    and subscriptions.valid_period(fetched, subscription_id=None)[2]
-                ):
+                if object_kind == "customer" and valid_period(fetched, subscription_id=None)[2]:
                     # Stripe answered with data that cannot be true (stripe-mock's canned
                     # object does): not trusted; the arrival order settles this tie.
                     fetched = own
@@ -204,7 +187,7 @@ class StripeWorker:
             logger.exception("processing Stripe event %s failed", event_id)
             EVENTS_FAILED.labels(event_type=event_type).inc()
             async with self.db.unit_of_work() as session:
-                row = await session.get(StripeEvent, event_id, with_for_update=True)
+                row = await repository.get(session, event_id, lock=True)
                 if row is not None and row.processed_at is None:
                     # Retried without limit (with backoff): giving up on it would let the
                     # object's later events overtake it. The pending age shows it.
@@ -219,28 +202,21 @@ class StripeWorker:
         if not object_id:
             raise RuntimeError("the event names no object to fetch")
         if kind == "invoice":
-            return await self.stripe.retrieve_invoice(object_id)
+            found = await self.stripe.retrieve_invoice(object_id)
+            OBJECTS_REFETCHED.labels(object="invoice").inc()
+            return found
         if kind == "customer":  # customer.subscription.*
-            return await self.stripe.retrieve_subscription(object_id)
+            found = await self.stripe.retrieve_subscription(object_id)
+            OBJECTS_REFETCHED.labels(object="subscription").inc()
+            return found
         raise RuntimeError(f"cannot fetch a {kind} from Stripe")
 
 
 async def _measure_pending(session: AsyncSession) -> None:
-    count, oldest = (
-        await session.execute(
-            select(func.count(), func.min(StripeEvent.received_at)).where(
-                StripeEvent.processed_at.is_(None)
-            )
-        )
-    ).one()
-    EVENTS_PENDING.set(int(count or 0))
+    count, oldest = await repository.pending_count_and_oldest(session)
+    EVENTS_PENDING.set(count)
     age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
     EVENTS_PENDING_AGE.set(max(0.0, age))
-
-
-def _object_id(event: dict[str, Any]) -> str | None:
-    found = ((event.get("data") or {}).get("object") or {}).get("id")
-    return str(found)[:255] if found is not None else None
 
 
 async def _awaiting_intent(session: AsyncSession, row: StripeEvent) -> bool:
@@ -249,10 +225,7 @@ async def _awaiting_intent(session: AsyncSession, row: StripeEvent) -> bool:
     waits (up to an hour after it arrived) instead of being dropped."""
     if row.received_at < datetime.now(UTC) - DEFER_LIMIT:
         return False
-    pending = await session.scalar(
-        select(Subscription.id).where(Subscription.sync_state == "pending").limit(1)
-    )
-    return pending is not None
+    return await subscription_repository.any_pending(session)
 
 
 async def reconcile(
@@ -266,20 +239,6 @@ async def reconcile(
         for event in listed:
             if not event.get("id") or not isinstance((event.get("data") or {}).get("object"), dict):
                 continue
-            result = await session.execute(
-                insert(StripeEvent)
-                .values(
-                    id=str(event["id"]),
-                    type=str(event.get("type")),
-                    created=int(event.get("created") or 0),
-                    payload=event,
-                    source="reconcile",
-                    attempts=0,
-                    object_id=_object_id(event),
-                )
-                .on_conflict_do_nothing(index_elements=["id"])
-                .returning(StripeEvent.id)
-            )
-            stored += 1 if result.first() is not None else 0
+            stored += int(await repository.store(session, event=event, source="reconcile"))
     await worker.run_once()
     return len(listed), stored

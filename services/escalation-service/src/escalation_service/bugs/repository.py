@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs.similarity import Signals, error_fingerprints
 from escalation_service.models import Bug, BugHistory, BugLink, Reproduction
+from servicekit.pagination import PageParams, paginate
 
 FILING_LOCK_KEY = 0x4553_4331_4649_4C45
 """Transaction-level advisory lock serialising filing (duplicate search + insert)."""
@@ -168,6 +170,11 @@ async def lock_filing(session: AsyncSession) -> None:
     await session.execute(select(func.pg_advisory_xact_lock(FILING_LOCK_KEY)))
 
 
+def add(session: AsyncSession, *rows: Bug | BugHistory | Reproduction) -> None:
+    """Stage new rows; they are inserted at the caller's next ``flush()``."""
+    session.add_all(rows)
+
+
 async def get(session: AsyncSession, bug_id: uuid.UUID, *, for_update: bool = False) -> Bug | None:
     stmt = select(Bug).where(Bug.id == bug_id)
     if for_update:
@@ -234,9 +241,32 @@ async def is_visible_to(session: AsyncSession, bug_id: uuid.UUID, tenant_id: str
     )
 
 
+async def visible_among(
+    session: AsyncSession, bug_ids: Collection[uuid.UUID], tenant_id: str
+) -> set[uuid.UUID]:
+    """Which of ``bug_ids`` affect ``tenant_id``, in one query."""
+    if not bug_ids:
+        return set()
+    stmt = select(Bug.id).where(Bug.id.in_(list(bug_ids)), affects_tenant(tenant_id))
+    return set((await session.scalars(stmt)).all())
+
+
 async def links_of(session: AsyncSession, bug_id: uuid.UUID) -> list[BugLink]:
     stmt = select(BugLink).where(BugLink.bug_id == bug_id).order_by(BugLink.seq)
     return list((await session.scalars(stmt)).all())
+
+
+async def links_of_page(
+    session: AsyncSession, bug_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[BugLink]]:
+    """The links of every bug of a page, in one query (each bug's in link order)."""
+    found: dict[uuid.UUID, list[BugLink]] = {bug_id: [] for bug_id in bug_ids}
+    if not found:
+        return found
+    stmt = select(BugLink).where(BugLink.bug_id.in_(list(found))).order_by(BugLink.seq)
+    for link in (await session.scalars(stmt)).all():
+        found[link.bug_id].append(link)
+    return found
 
 
 async def link_of_ticket(session: AsyncSession, ticket_id: str) -> BugLink | None:
@@ -257,6 +287,36 @@ async def has_successful_reproduction(session: AsyncSession, bug_id: uuid.UUID) 
         .where(Reproduction.bug_id == bug_id, Reproduction.outcome == "reproduced")
     )
     return bool(count)
+
+
+async def reproduced_among(session: AsyncSession, bug_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of ``bug_ids`` have a successful reproduction, in one query."""
+    if not bug_ids:
+        return set()
+    stmt = (
+        select(Reproduction.bug_id)
+        .where(Reproduction.bug_id.in_(list(bug_ids)), Reproduction.outcome == "reproduced")
+        .distinct()
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def tenants_of(session: AsyncSession, bug_id: uuid.UUID) -> frozenset[str] | None:
+    """Every tenant a bug affects: the reporter's, those listed as affected and those of
+    its linked tickets (None: no such bug)."""
+    row = (
+        await session.execute(select(Bug.tenant_id, Bug.affected_tenants).where(Bug.id == bug_id))
+    ).one_or_none()
+    if row is None:
+        return None
+    linked = await session.scalars(select(BugLink.tenant_id).where(BugLink.bug_id == bug_id))
+    return frozenset({row.tenant_id, *(row.affected_tenants or []), *linked})
+
+
+async def lock_by_external_key(session: AsyncSession, issue_key: str) -> Bug | None:
+    """The bug escalated as the QA tracker's ``issue_key``, locked."""
+    stmt = select(Bug).where(Bug.external_issue_key == issue_key).with_for_update()
+    return (await session.scalars(stmt)).one_or_none()
 
 
 def list_statement(
@@ -282,6 +342,28 @@ def list_statement(
             links = links.where(BugLink.tenant_id == tenant_id)
         stmt = stmt.where(Bug.id.in_(links))
     return stmt
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    params: PageParams,
+    tenant_id: str | None,
+    status: str | None,
+    severity: str | None,
+    ticket_id: str | None,
+    ticket_of_tenant_only: bool = False,
+) -> tuple[list[Bug], str | None]:
+    """One page of the bug list, oldest first (keyset on ``created_at, id``)."""
+    stmt = list_statement(
+        tenant_id=tenant_id,
+        status=status,
+        severity=severity,
+        ticket_id=ticket_id,
+        ticket_of_tenant_only=ticket_of_tenant_only,
+    )
+    rows, cursor = await paginate(session, stmt, keys=[Bug.created_at, Bug.id], params=params)
+    return list(rows), cursor
 
 
 async def reproductions_of(session: AsyncSession, bug_id: uuid.UUID) -> list[Reproduction]:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from escalation_service.impact.schemas import Impact
 from servicekit.fields import StrictBool
 from supportops_events.escalation import BugResolution, BugSeverity
 
@@ -181,16 +182,6 @@ class LinkedTicket(BaseModel):
     linked_at: datetime
     ticket_status: str | None = None
     sla_state: str | None = None
-
-
-class Impact(BaseModel):
-    affected_tenants: list[str]
-    highest_customer_tier: str | None
-    tiers: dict[str, str]
-    """Known plan tier per affected tenant."""
-    open_linked_tickets: int
-    sla_breached_tickets: int
-    sla_at_risk_tickets: int
 
 
 class HistoryEntry(BaseModel):

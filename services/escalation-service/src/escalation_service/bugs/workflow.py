@@ -44,10 +44,9 @@ def transition_event(previous: BugState, current: BugState) -> TransitionEvent:
     event = _allowed(previous, current)
     if event is None:
         raise InvalidTransition(
-            f"a bug cannot go from {previous.value} to {current.value}",
-            code="invalid-transition",
-            from_status=previous.value,
-            to_status=current.value,
+            "bug",
+            current=previous.value,
+            requested=current.value,
             allowed=[s.value for s in allowed_targets(previous)],
         )
     return event

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TypeVar
 
-from sqlalchemy import ColumnElement, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from escalation_service.bugs.schemas import Impact
-from escalation_service.models import Base, BugLink, TenantPlan, TicketView
-
-M = TypeVar("M", bound=Base)
+from escalation_service.impact import repository
+from escalation_service.impact.schemas import Impact
+from escalation_service.models import BugLink, TenantPlan, TicketView
+from supportops_events.billing import SubscriptionEvent
+from supportops_events.tickets import TicketEvent, TicketSlaBreached, TicketSlaWarning
 
 TIER_RANK = {"starter": 1, "team": 2, "business": 3, "enterprise": 4}
 CLOSED_TICKET_STATES = ("solved", "closed")
@@ -29,23 +28,17 @@ async def record_ticket(
     sla_state: str | None = None,
 ) -> None:
     """Apply a ticket event; an event older than what we hold changes nothing."""
-    # Insert-if-absent first: two events of a new ticket handled at once cannot collide.
-    created = await session.execute(
-        insert(TicketView)
-        .values(
-            ticket_id=ticket_id,
-            tenant_id=tenant_id,
-            status=status,
-            priority=priority,
-            sla_state=sla_state or "ok",
-            updated_at=at,
-        )
-        .on_conflict_do_nothing(index_elements=[TicketView.ticket_id])
-        .returning(TicketView.ticket_id)
-    )
-    if created.first() is not None:
+    if await repository.insert_ticket_if_absent(
+        session,
+        ticket_id=ticket_id,
+        tenant_id=tenant_id,
+        status=status,
+        priority=priority,
+        sla_state=sla_state or "ok",
+        at=at,
+    ):
         return
-    view = await _locked(session, TicketView, TicketView.ticket_id == ticket_id)
+    view = await repository.lock_ticket(session, ticket_id)
     if at >= view.updated_at:
         view.status = status
         view.updated_at = at
@@ -56,22 +49,53 @@ async def record_ticket(
     await session.flush()
 
 
+async def record_ticket_event(session: AsyncSession, *, event: TicketEvent, at: datetime) -> None:
+    """Apply any ``ticket.*`` event: its status, its priority when it carries one, and the
+    SLA state an SLA warning or breach announces."""
+    match event:
+        case TicketSlaBreached():
+            sla_state: str | None = "breached"
+        case TicketSlaWarning():
+            sla_state = "warning"
+        case _:
+            sla_state = None
+    priority = getattr(event, "priority", None)  # carried by some ticket events only
+    await record_ticket(
+        session,
+        ticket_id=event.ticket_id,
+        tenant_id=event.tenant_id,
+        status=event.status.value,
+        priority=str(priority.value) if priority is not None else None,
+        sla_state=sla_state,
+        at=at,
+    )
+
+
 def _sla_rank(state: str) -> int:
     return {"ok": 0, "warning": 1, "breached": 2}.get(state, 0)
+
+
+async def record_subscription_event(
+    session: AsyncSession, *, event: SubscriptionEvent, at: datetime
+) -> None:
+    """Apply a ``subscription.*`` event to the tenant's plan."""
+    await record_plan(
+        session,
+        tenant_id=event.tenant_id,
+        plan_tier=event.plan_tier.value,
+        status=event.status.value,
+        at=at,
+    )
 
 
 async def record_plan(
     session: AsyncSession, *, tenant_id: str, plan_tier: str, status: str, at: datetime
 ) -> None:
-    created = await session.execute(
-        insert(TenantPlan)
-        .values(tenant_id=tenant_id, plan_tier=plan_tier, subscription_status=status, updated_at=at)
-        .on_conflict_do_nothing(index_elements=[TenantPlan.tenant_id])
-        .returning(TenantPlan.tenant_id)
-    )
-    if created.first() is not None:
+    if await repository.insert_plan_if_absent(
+        session, tenant_id=tenant_id, plan_tier=plan_tier, status=status, at=at
+    ):
         return
-    plan = await _locked(session, TenantPlan, TenantPlan.tenant_id == tenant_id)
+    plan = await repository.lock_plan(session, tenant_id)
     if at >= plan.updated_at:
         plan.plan_tier = plan_tier
         plan.subscription_status = status
@@ -79,36 +103,20 @@ async def record_plan(
     await session.flush()
 
 
-async def _locked(session: AsyncSession, model: type[M], where: ColumnElement[bool]) -> M:
-    stmt = select(model).where(where).with_for_update().execution_options(populate_existing=True)
-    return (await session.scalars(stmt)).one()
-
-
-async def ticket_views(session: AsyncSession, ticket_ids: list[str]) -> dict[str, TicketView]:
-    if not ticket_ids:
-        return {}
-    rows = await session.scalars(select(TicketView).where(TicketView.ticket_id.in_(ticket_ids)))
-    return {v.ticket_id: v for v in rows}
-
-
-async def impact_of(
-    session: AsyncSession, *, links: list[BugLink], affected_tenants: list[str]
+def impact_of(
+    *,
+    links: Sequence[BugLink],
+    affected_tenants: Sequence[str],
+    views: Mapping[str, TicketView],
+    plans: Mapping[str, TenantPlan],
 ) -> Impact:
-    views = await ticket_views(session, [link.ticket_id for link in links])
+    """The impact of a bug with ``links``, from the ticket views and plans read for a whole
+    page at once (``repository.ticket_views``, ``repository.plans_of``)."""
+    own_views = [views[link.ticket_id] for link in links if link.ticket_id in views]
     tenants = sorted(set(affected_tenants) | {link.tenant_id for link in links})
-    plans = (
-        {
-            p.tenant_id: p
-            for p in await session.scalars(
-                select(TenantPlan).where(TenantPlan.tenant_id.in_(tenants))
-            )
-        }
-        if tenants
-        else {}
-    )
     tiers = {t: plans[t].plan_tier for t in tenants if t in plans}
     highest = max(tiers.values(), key=lambda tier: TIER_RANK.get(tier, 0), default=None)
-    open_views = [v for v in views.values() if v.status not in CLOSED_TICKET_STATES]
+    open_views = [v for v in own_views if v.status not in CLOSED_TICKET_STATES]
     return Impact(
         affected_tenants=tenants,
         highest_customer_tier=highest,

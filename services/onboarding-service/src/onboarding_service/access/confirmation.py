@@ -2,9 +2,9 @@
 user's registered address, stored only as a hash, with an expiry and an attempt limit.
 
 The code generator is injected (``create_app(codes=...)``) so tests know the code; no API
-ever returns it. Until outbound mail exists (issue #16) the code is only recorded: the
-``access.confirmation_pending`` event says ``delivery: recorded``, and in development a
-drop directory (``ONBOARDING_CONFIRMATION_CODE_DROP``) stands in for the mailbox.
+ever returns it. The code is mailed to the user's registered address (``mail.outbound``,
+queued in this transaction); in development a drop directory
+(``ONBOARDING_CONFIRMATION_CODE_DROP``) can hold it too, for scripts.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from onboarding_service.access import repository
+from onboarding_service.mail.outbound import mail_confirmation_code
 from onboarding_service.models import AccessConfirmation
 from servicekit.outbox import publish
 from supportops_events import onboarding as ev
@@ -89,10 +91,18 @@ async def open_confirmation(
         status="pending",
         created_at=now,
     )
-    session.add(confirmation)
-    await session.flush()
+    await repository.add_confirmation(session, confirmation)
+    await mail_confirmation_code(
+        session,
+        tenant_id=confirmation.tenant_id,
+        request_id=confirmation.request_id,
+        user_email=user_email,
+        action=command.action.value,
+        code=code,
+        expires=confirmation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+    )
     if drop is not None:
-        # the development stand-in for the mail to the user's registered address
+        # a development aid beside the mail: the code in a file, for scripts
         await asyncio.to_thread(_drop_code, Path(drop), confirmation.request_id, code)
     await publish(
         session,

@@ -11,21 +11,23 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from onboarding_service.access import repository
 from onboarding_service.access.confirmation import (
     CodeGenerator,
     code_matches,
     open_confirmation,
 )
-from onboarding_service.domain import UserStatus, event_user_status
-from onboarding_service.models import AccessConfirmation, AccessRequest, Tenant, User
+from onboarding_service.models import AccessRequest, Tenant, User
+from onboarding_service.users import repository as users
+from onboarding_service.users.invitations import resend_invitation
 from onboarding_service.users.service import (
     OPEN_TENANT,
     SeatLimitReached,
     load_user_and_tenant,
-    resend_invitation,
     reset_mfa,
     set_user_status,
 )
+from onboarding_service.users.status import UserStatus, event_user_status
 from servicekit.errors import Conflict
 from servicekit.outbox import publish
 from supportops_events import onboarding as ev
@@ -112,7 +114,7 @@ async def verify_action(
         user_uuid = uuid.UUID(user_id)
     except ValueError:
         raise AccessRefused("no such user", reasons=[Reason.user_not_found]) from None
-    found = await session.get(User, user_uuid)
+    found = await users.get_user(session, user_uuid)
     if found is None:
         raise AccessRefused("no such user", reasons=[Reason.user_not_found])
     if tenant_id is not None and str(found.tenant_id) != tenant_id:
@@ -137,7 +139,7 @@ async def verify_action(
 
 
 async def already_handled(session: AsyncSession, request_id: str) -> AccessRequest | None:
-    return await session.get(AccessRequest, request_id[:128])
+    return await repository.handled_request(session, request_id)
 
 
 async def record_outcome(
@@ -181,7 +183,8 @@ async def record_outcome(
                 **outcome, user_status=event_user_status(user.status), completed_at=now
             ),
         )
-    session.add(
+    repository.add_request(
+        session,
         AccessRequest(
             request_id=request_id[:128],
             tenant_id=tenant_id[:64],
@@ -194,7 +197,7 @@ async def record_outcome(
             requested_by=requested_by[:200],
             reason=reason[:500] if reason else None,
             handled_at=now,
-        )
+        ),
     )
     try:
         await session.flush()
@@ -224,7 +227,7 @@ async def handle_access_request(
     user: User | None = None
     refused: AccessRefused | None = None
     if command.action is Action.mfa_reset:
-        if await session.get(AccessConfirmation, command.request_id[:128]) is not None:
+        if await repository.confirmation(session, command.request_id) is not None:
             return  # the code step is open already
         try:
             user, _ = await verify_action(
@@ -299,7 +302,7 @@ async def handle_confirmation(
 ) -> None:
     """Check a code read back by the user: perform the held action only if it matches
     in time; a wrong code uses an attempt; the last wrong one, or a late one, rejects."""
-    pending = await session.get(AccessConfirmation, command.request_id[:128], with_for_update=True)
+    pending = await repository.lock_confirmation(session, command.request_id)
     if pending is None or pending.status != "pending":
         return  # unknown, or decided already: a late or repeated submission changes nothing
     if pending.ticket_id != command.ticket_id or pending.user_id != command.user_id:
@@ -406,7 +409,7 @@ async def perform_admin_action(
     except AccessRefused as exc:
         refused = exc
     if ticket_id is not None and request_id is not None:
-        found = user or await session.get(User, user_id)
+        found = user or await users.get_user(session, user_id)
         assert found is not None  # the caller found the user
         await record_outcome(
             session,

@@ -13,10 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onboarding_service.checklist.service import tick_step
 from onboarding_service.checklist.steps import Step
 from onboarding_service.config import OnboardingSettings
-from onboarding_service.domain import TenantStatus
 from onboarding_service.models import Tenant
-from onboarding_service.tenants.lifecycle import SUBSCRIPTION_CANCELED, transition_tenant
-from onboarding_service.users.repository import lock_tenant
+from onboarding_service.tenants.lifecycle import (
+    SUBSCRIPTION_CANCELED,
+    TenantStatus,
+    transition_tenant,
+)
+from onboarding_service.tenants.repository import lock_tenant
 from supportops_events import billing as bev
 from supportops_events import onboarding as ev
 

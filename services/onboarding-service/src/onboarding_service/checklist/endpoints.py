@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter, Response
-from sqlalchemy import Select, exists, select
+from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from onboarding_service.checklist import service
 from onboarding_service.checklist.schemas import (
     ChecklistOut,
     CompletionReport,
@@ -18,22 +18,18 @@ from onboarding_service.checklist.schemas import (
     WelcomeIn,
     WelcomeOut,
 )
-from onboarding_service.checklist.service import steps_of, tick_step
 from onboarding_service.checklist.steps import Step
-from onboarding_service.checklist.welcome import render
-from onboarding_service.clock import ClockDep
-from onboarding_service.deps import PROBLEM_RESPONSES, Operator, Reader
-from onboarding_service.domain import TenantStatus
-from onboarding_service.models import OnboardingStep, Tenant, WelcomeMessage
-from onboarding_service.tenants import service as tenants
-from onboarding_service.tenants.endpoints import load_tenant
-from onboarding_service.tenants.repository import domains_of
+from onboarding_service.deps import TenantReader, load_tenant
+from onboarding_service.models import OnboardingStep, Tenant
+from onboarding_service.tenants.lifecycle import TenantStatus
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
+from servicekit.roles import Operator
 
-router = APIRouter(prefix="/v1", tags=["onboarding"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["onboarding"])
 
 
 def _step_out(step: OnboardingStep, now: datetime) -> StepOut:
@@ -54,7 +50,7 @@ def _step_out(step: OnboardingStep, now: datetime) -> StepOut:
 
 
 async def checklist_of(session: AsyncSession, tenant: Tenant, now: datetime) -> ChecklistOut:
-    steps = [_step_out(s, now) for s in await steps_of(session, tenant.id)]
+    steps = [_step_out(s, now) for s in await service.steps_of(session, tenant.id)]
     complete = bool(steps) and all(s.done for s in steps)
     report = None
     if complete and tenant.onboarded_at is not None:
@@ -80,7 +76,7 @@ async def checklist_of(session: AsyncSession, tenant: Tenant, now: datetime) -> 
     summary="The onboarding checklist and report",
 )
 async def get_checklist(
-    tenant_id: uuid.UUID, session: SessionDep, principal: Reader, clock: ClockDep
+    tenant_id: uuid.UUID, session: SessionDep, principal: TenantReader, clock: ClockDep
 ) -> ChecklistOut:
     tenant = await load_tenant(session, principal, tenant_id)
     return await checklist_of(session, tenant, clock.now())
@@ -97,7 +93,7 @@ async def accept_net_terms(
 ) -> ChecklistOut:
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
     now = clock.now()
-    await tenants.accept_net_terms(session, tenant=tenant, by=principal.subject, now=now)
+    await service.accept_net_terms(session, tenant=tenant, by=principal.subject, now=now)
     return await checklist_of(session, tenant, now)
 
 
@@ -110,7 +106,6 @@ async def accept_net_terms(
 async def send_welcome(
     tenant_id: uuid.UUID,
     body: WelcomeIn,
-    response: Response,
     session: SessionDep,
     principal: Operator,
     idem: IdempotencyDep,
@@ -118,40 +113,8 @@ async def send_welcome(
 ) -> WelcomeOut:
     await idem.start(session, body)
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
-    now = clock.now()
-    domains = (await domains_of(session, [tenant.id]))[tenant.id]
-    subject, text = render(
-        body.template,
-        {
-            "company_name": tenant.company_name,
-            "admin_name": tenant.admin_name,
-            "admin_email": tenant.admin_email,
-            "plan_code": tenant.plan_code,
-            "seats": tenant.seat_limit,
-            "domains": domains,
-            "billing_email": tenant.billing_email,
-            "days_until_due": tenant.days_until_due,
-        },
-    )
-    message = WelcomeMessage(
-        id=uuid.uuid4(),
-        tenant_id=tenant.id,
-        template=body.template.value,
-        recipient=tenant.admin_email,
-        subject=subject[:300],
-        body=text,
-        sent_by=principal.subject[:200],
-        sent_at=now,
-    )
-    session.add(message)
-    await session.flush()
-    await tick_step(
-        session,
-        tenant=tenant,
-        step=Step.welcome_sent,
-        now=now,
-        by=principal.subject,
-        source="welcome",
+    message = await service.send_welcome(
+        session, tenant=tenant, template=body.template, by=principal.subject, now=clock.now()
     )
     out = WelcomeOut.model_validate(message, from_attributes=True)
     return await idem.complete(session, out, status_code=201)
@@ -159,16 +122,19 @@ async def send_welcome(
 
 @router.get("/onboarding/stuck", summary="Onboardings with an overdue step")
 async def stuck(
-    session: SessionDep, principal: Reader, page: PageDep, clock: ClockDep
+    session: SessionDep, principal: TenantReader, page: PageDep, clock: ClockDep
 ) -> Page[StuckOnboarding]:
     now = clock.now()
-    stmt = stuck_onboardings(now)
-    if principal.tenant_id is not None:
-        stmt = stmt.where(Tenant.id == _uuid_or_none(principal.tenant_id))
-    rows, cursor = await paginate(session, stmt, keys=[Tenant.created_at, Tenant.id], params=page)
+    rows, cursor = await service.stuck_page(
+        session,
+        now=now,
+        tenant_id=_uuid_or_none(principal.tenant_id),
+        only_tenant=principal.tenant_id is not None,
+        page=page,
+    )
     items = []
     for tenant in rows:
-        steps = await steps_of(session, tenant.id)
+        steps = await service.steps_of(session, tenant.id)
         items.append(
             StuckOnboarding(
                 tenant_id=tenant.id,
@@ -184,17 +150,9 @@ async def stuck(
     return Page[StuckOnboarding](items=items, next_cursor=cursor)
 
 
-def stuck_onboardings(now: datetime) -> Select[tuple[Tenant]]:
-    """Tenants not onboarded (nor churned) with a checklist step overdue at ``now``."""
-    overdue = (OnboardingStep.completed_at.is_(None)) & (OnboardingStep.due_at < now)
-    return select(Tenant).where(
-        Tenant.onboarded_at.is_(None),
-        Tenant.status != TenantStatus.churned.value,
-        exists().where(OnboardingStep.tenant_id == Tenant.id, overdue),
-    )
-
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    if value is None:
+        return None
     try:
         return uuid.UUID(value)
     except ValueError:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from onboarding_service.checklist.steps import Step
 from onboarding_service.checklist.welcome import WelcomeTemplate
-from onboarding_service.domain import TenantStatus
+from onboarding_service.tenants.lifecycle import TenantStatus
 
 
 class StepOut(BaseModel):

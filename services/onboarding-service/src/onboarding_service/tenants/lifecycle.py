@@ -1,16 +1,40 @@
-"""The tenant status machine: one match per transition, exactly one event each."""
+"""A tenant's statuses and its status machine: one match per transition, exactly one event
+each."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onboarding_service.domain import TenantStatus, event_tenant_status
 from onboarding_service.models import Tenant
 from servicekit.errors import InvalidTransition
 from servicekit.outbox import publish
 from supportops_events import onboarding as ev
+
+
+class TenantStatus(StrEnum):
+    onboarding = "onboarding"
+    """Created, not live yet (the catalog's ``pending``)."""
+    active = "active"
+    suspended = "suspended"
+    churned = "churned"
+    """The customer left for good: terminal."""
+
+
+def event_tenant_status(status: TenantStatus | str) -> ev.TenantStatus:
+    """The catalog calls an onboarding tenant ``pending``; the other statuses match."""
+    match TenantStatus(status):
+        case TenantStatus.onboarding:
+            return ev.TenantStatus.pending
+        case TenantStatus.active:
+            return ev.TenantStatus.active
+        case TenantStatus.suspended:
+            return ev.TenantStatus.suspended
+        case TenantStatus.churned:
+            return ev.TenantStatus.churned
+
 
 ALLOWED: dict[TenantStatus, frozenset[TenantStatus]] = {
     # An onboarding that never went live can be closed (e.g. its subscription was canceled).
@@ -90,10 +114,7 @@ async def transition_tenant(
             )
         case _:
             raise InvalidTransition(
-                f"a tenant cannot go from {previous.value} to {target.value}",
-                current_status=previous.value,
-                requested_status=target.value,
-                allowed=sorted(s.value for s in ALLOWED[previous]),
+                "tenant", previous.value, target.value, allowed=[s.value for s in ALLOWED[previous]]
             )
     tenant.status = target.value
     tenant.updated_at = now

@@ -8,7 +8,32 @@ from collections.abc import Sequence
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from onboarding_service import repository as base
 from onboarding_service.models import Tenant, TenantDomain
+from servicekit.pagination import PageParams, paginate
+
+
+async def lock_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:
+    """The tenant row FOR UPDATE: serialises everything that counts seats or ticks steps."""
+    return await base.lock(session, Tenant, tenant_id)
+
+
+async def add_tenant(session: AsyncSession, tenant: Tenant, domains: Sequence[str]) -> None:
+    """Insert a tenant with its domains (in order); a domain another tenant took meanwhile
+    raises ``IntegrityError`` here."""
+    await base.add(
+        session,
+        tenant,
+        *(
+            TenantDomain(domain=domain, tenant_id=tenant.id, position=position)
+            for position, domain in enumerate(domains)
+        ),
+    )
+
+
+def owner_query(tenant_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+    """The owning tenant of a tenant id (itself, if it exists): for ``servicekit.authz``."""
+    return select(Tenant.id).where(Tenant.id == tenant_id)
 
 
 async def taken_domains(session: AsyncSession, domains: Sequence[str]) -> list[str]:
@@ -30,6 +55,21 @@ async def domains_of(
     for tenant_id, domain in rows.all():
         found[tenant_id].append(domain)
     return found
+
+
+async def list_tenants(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    plan_code: str | None,
+    q: str | None,
+    tenant_id: str | None,
+    page: PageParams,
+) -> tuple[list[Tenant], str | None]:
+    """One page of tenants, oldest first."""
+    stmt = list_query(status=status, plan_code=plan_code, q=q, tenant_id=tenant_id)
+    rows, cursor = await paginate(session, stmt, keys=[Tenant.created_at, Tenant.id], params=page)
+    return list(rows), cursor
 
 
 def list_query(

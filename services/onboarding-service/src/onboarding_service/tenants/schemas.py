@@ -8,16 +8,16 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
-from onboarding_service.domain import TenantStatus
+from onboarding_service.fields import Email, Name, Reason, Strict
+from onboarding_service.models import Tenant
 from onboarding_service.tenants.configuration import TenantConfiguration
-from onboarding_service.text import Email, Name, Reason
+from onboarding_service.tenants.lifecycle import TenantStatus
 from supportops_events.billing import CollectionMethod
 
 Domain = Annotated[
@@ -30,10 +30,6 @@ Domain = Annotated[
     ),
 ]
 PlanCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 DEFAULT_NET_TERMS_DAYS = 30
@@ -137,3 +133,35 @@ class TenantOut(BaseModel):
     activated_at: datetime | None
     onboarded_at: datetime | None
     version: int
+
+
+def tenant_out(tenant: Tenant, domains: list[str]) -> TenantOut:
+    return TenantOut(
+        id=tenant.id,
+        company_name=tenant.company_name,
+        status=TenantStatus(tenant.status),
+        domains=domains,
+        plan_code=tenant.plan_code,
+        seats=tenant.seats,
+        seat_limit=tenant.seat_limit,
+        billing=BillingOut(
+            collection_method=CollectionMethod(tenant.collection_method),
+            billing_email=tenant.billing_email,
+            days_until_due=tenant.days_until_due,
+        ),
+        configuration=dict(tenant.configuration),
+        admin=AdminOut(email=tenant.admin_email, name=tenant.admin_name),
+        subscription_id=tenant.subscription_id,
+        restricted=tenant.restricted,
+        suspension_reason=tenant.suspension_reason,
+        scheduled_suspension_at=tenant.scheduled_suspension_at,
+        suspended_at=tenant.suspended_at,
+        scheduled_churn_at=tenant.scheduled_churn_at,
+        churned_at=tenant.churned_at,
+        churn_reason=tenant.churn_reason,
+        created_at=tenant.created_at,
+        updated_at=tenant.updated_at,
+        activated_at=tenant.activated_at,
+        onboarded_at=tenant.onboarded_at,
+        version=tenant.version,
+    )

@@ -1,27 +1,30 @@
-"""Tenants: creation with the first admin, updates, and status changes on request."""
+"""Tenants: the record of a new tenant, what a PATCH may change, status changes on request.
+
+Creating a tenant with its checklist and first admin, and an update that ticks the checklist,
+are ``provisioning`` (above ``checklist`` and ``users``, which build on this package)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onboarding_service.checklist.service import start_checklist, tick_step
-from onboarding_service.checklist.steps import Step
-from onboarding_service.domain import TenantStatus, UserRole, event_tenant_status
-from onboarding_service.models import Tenant, TenantDomain, User
+from onboarding_service.models import Tenant
 from onboarding_service.tenants import repository
-from onboarding_service.tenants.lifecycle import transition_tenant
-from onboarding_service.tenants.schemas import TenantCreate, TenantSettable
-from onboarding_service.users.service import invite_user
+from onboarding_service.tenants.lifecycle import (
+    TenantStatus,
+    event_tenant_status,
+    transition_tenant,
+)
+from onboarding_service.tenants.schemas import TenantCreate, TenantOut, TenantSettable, tenant_out
 from servicekit.errors import Conflict
 from servicekit.merge_patch import apply_merge_patch
 from servicekit.outbox import publish
+from servicekit.pagination import PageParams
 from supportops_events import onboarding as ev
-from supportops_events.billing import CollectionMethod
 
 
 class DomainTaken(Conflict):
@@ -29,13 +32,10 @@ class DomainTaken(Conflict):
 
 
 async def create_tenant(
-    session: AsyncSession,
-    *,
-    body: TenantCreate,
-    created_by: str,
-    now: datetime,
-    invitation_ttl: timedelta,
-) -> tuple[Tenant, User, str]:
+    session: AsyncSession, *, body: TenantCreate, created_by: str, now: datetime
+) -> Tenant:
+    """Store a new tenant (``onboarding``) and announce it (``tenant.created``); its domains
+    must be free."""
     taken = await repository.taken_domains(session, body.domains)
     if taken:
         raise DomainTaken(
@@ -58,11 +58,8 @@ async def create_tenant(
         created_at=now,
         updated_at=now,
     )
-    session.add(tenant)
-    for position, domain in enumerate(body.domains):
-        session.add(TenantDomain(domain=domain, tenant_id=tenant.id, position=position))
     try:
-        await session.flush()
+        await repository.add_tenant(session, tenant, body.domains)
     except sa_exc.IntegrityError as exc:  # a concurrent create took a domain first
         raise DomainTaken(
             "one of the domains was taken by a concurrent request", domains=body.domains
@@ -84,30 +81,30 @@ async def create_tenant(
             created_at=now,
         ),
     )
-    await start_checklist(session, tenant=tenant, now=now)
-    await tick_step(
-        session, tenant=tenant, step=Step.company_created, now=now, by=created_by, source="create"
+    return tenant
+
+
+async def tenant_view(session: AsyncSession, tenant: Tenant) -> TenantOut:
+    """The tenant as the API shows it (with its domains)."""
+    domains = await repository.domains_of(session, [tenant.id])
+    return tenant_out(tenant, domains[tenant.id])
+
+
+async def list_tenants(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    plan_code: str | None,
+    q: str | None,
+    tenant_id: str | None,
+    page: PageParams,
+) -> tuple[list[TenantOut], str | None]:
+    """One page of tenants as the API shows them; ``tenant_id`` confines it to one."""
+    rows, cursor = await repository.list_tenants(
+        session, status=status, plan_code=plan_code, q=q, tenant_id=tenant_id, page=page
     )
-    if "configuration" in body.model_fields_set:
-        await tick_step(
-            session,
-            tenant=tenant,
-            step=Step.configuration_applied,
-            now=now,
-            by=created_by,
-            source="create",
-        )
-    admin, token = await invite_user(
-        session,
-        tenant=tenant,
-        email=body.admin.email,
-        name=body.admin.name,
-        role=UserRole.admin,
-        invited_by=created_by,
-        now=now,
-        ttl=invitation_ttl,
-    )
-    return tenant, admin, token
+    domains = await repository.domains_of(session, [t.id for t in rows])
+    return [tenant_out(t, domains[t.id]) for t in rows], cursor
 
 
 def settable_of(tenant: Tenant) -> dict[str, Any]:
@@ -125,30 +122,11 @@ def merged_settable(tenant: Tenant, patch: dict[str, Any]) -> TenantSettable:
     return apply_merge_patch(TenantSettable, document=settable_of(tenant), patch=patch)
 
 
-async def update_tenant(
-    session: AsyncSession,
-    *,
-    tenant: Tenant,
-    merged: TenantSettable,
-    configuration_named: bool,
-    by: str,
-    now: datetime,
-) -> None:
-    """Store a merged tenant; naming the configuration ticks the checklist step."""
+def apply_settable(tenant: Tenant, merged: TenantSettable) -> None:
+    """Take over a merged settable document (the caller holds the row and flushes)."""
     tenant.company_name = merged.company_name
     tenant.billing_email = merged.billing_email
     tenant.configuration = merged.configuration.model_dump(mode="json")
-    if configuration_named:
-        await tick_step(
-            session,
-            tenant=tenant,
-            step=Step.configuration_applied,
-            now=now,
-            by=by,
-            source="configuration",
-        )
-    tenant.updated_at = now
-    await session.flush()
 
 
 async def change_status(
@@ -162,22 +140,4 @@ async def change_status(
     """A specialist's status change: suspensions and reactivations are ``manual``; the
     free-text reason is kept as the churn reason."""
     await transition_tenant(session, tenant=tenant, target=target, now=now, churn_reason=reason)
-    await session.flush()
-
-
-async def accept_net_terms(
-    session: AsyncSession, *, tenant: Tenant, by: str, now: datetime
-) -> None:
-    """Net-terms customers confirm payment by accepting the terms, not by paying first."""
-    if tenant.collection_method != CollectionMethod.send_invoice:
-        raise Conflict(
-            "net terms apply only to send_invoice customers; card customers confirm by paying",
-            code="not-net-terms",
-        )
-    if tenant.net_terms_accepted_at is None:
-        tenant.net_terms_accepted_at = now
-        tenant.updated_at = now
-    await tick_step(
-        session, tenant=tenant, step=Step.payment_confirmed, now=now, by=by, source="net_terms"
-    )
     await session.flush()

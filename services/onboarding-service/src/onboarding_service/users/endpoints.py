@@ -1,82 +1,56 @@
-"""``/v1/tenants/{id}/users``, ``/v1/users/{id}`` and ``/v1/invitations``."""
+"""``/v1/tenants/{id}/users``, ``/v1/users/{id}`` and ``/v1/invitations``. A user's access
+actions are in ``access/endpoints.py``, the inactive-user scan in ``scans/endpoints.py``."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Body, Request, Response
-from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onboarding_service.access import service as access
-from onboarding_service.clock import ClockDep
-from onboarding_service.config import OnboardingSettings
-from onboarding_service.deps import (
-    PROBLEM_RESPONSES,
-    IdentitySystem,
-    Operator,
-    OperatorOrService,
-    Reader,
-)
-from onboarding_service.domain import UserRole, UserStatus
+from onboarding_service.deps import SettingsDep, TenantReader, load_tenant
 from onboarding_service.models import Tenant, User
-from onboarding_service.scans import mark_inactive_users
-from onboarding_service.tenants.endpoints import load_tenant
-from onboarding_service.users import repository, service
+from onboarding_service.users import invitations, service
 from onboarding_service.users.schemas import (
     AcceptIn,
-    AccessActionIn,
-    AccessActionOut,
     DeactivateIn,
-    InactiveScanIn,
-    InactiveScanOut,
     InvitationOut,
     InviteIn,
     LockIn,
-    MarkedInactiveOut,
     SignInIn,
     SignInOutcome,
     UserOut,
     UserSettable,
+    invitation_out,
     user_out,
 )
+from onboarding_service.users.status import UserRole, UserStatus
 from servicekit.auth import Principal
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
-from servicekit.errors import Conflict, NotFound, Unprocessable, problem_response
+from servicekit.errors import Unprocessable
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
+from servicekit.roles import Operator, OperatorOrService, ServiceOnly
 
-router = APIRouter(prefix="/v1", tags=["users"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["users"])
 
 
 SIGN_IN_CLOCK_SKEW = timedelta(minutes=5)
 """How far ahead of our clock a reported sign-in may be (the identity system's clock)."""
 
 
-def _settings(request: Request) -> OnboardingSettings:
-    settings: OnboardingSettings = request.app.state.settings
-    return settings
-
-
-def _ttl(request: Request) -> timedelta:
-    return timedelta(hours=_settings(request).invitation_ttl_hours)
-
-
 async def _user_for_update(
     session: AsyncSession, principal: Principal, user_id: uuid.UUID
 ) -> tuple[User, Tenant]:
-    found = await session.get(User, user_id)
-    if found is None:
-        raise NotFound("user not found")
-    principal.ensure_tenant(str(found.tenant_id), resource="user")
-    return await service.load_user_and_tenant(session, user_id)
+    """The user the caller may see (404 otherwise), then its tenant's and its own rows
+    FOR UPDATE."""
+    found = await service.get_user(session, principal, user_id)
+    return await service.load_user_and_tenant(session, found.id)
 
 
 @router.post(
@@ -89,16 +63,16 @@ async def _user_for_update(
 async def invite(
     tenant_id: uuid.UUID,
     body: InviteIn,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: Operator,
     idem: IdempotencyDep,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> InvitationOut:
     await idem.start(session, body)
     tenant = await load_tenant(session, principal, tenant_id, lock=True)
-    user, token = await service.invite_user(
+    user, token = await invitations.invite_user(
         session,
         tenant=tenant,
         email=body.email,
@@ -106,13 +80,9 @@ async def invite(
         role=body.role,
         invited_by=principal.subject,
         now=clock.now(),
-        ttl=_ttl(request),
+        ttl=timedelta(hours=settings.invitation_ttl_hours),
     )
-    out = InvitationOut(
-        user=user_out(user),
-        invitation_token=token,
-        expires_at=user.invitation_expires_at,  # type: ignore[arg-type]
-    )
+    out = invitation_out(user, token)
     headers = {"Location": f"/v1/users/{user.id}", "ETag": etag(user.version)}
     response.headers.update(headers)
     return await idem.complete(session, out, status_code=201, headers=headers)
@@ -126,18 +96,15 @@ async def invite(
 async def list_users(
     tenant_id: uuid.UUID,
     session: SessionDep,
-    principal: Reader,
+    principal: TenantReader,
     page: PageDep,
     status: UserStatus | None = None,
     role: UserRole | None = None,
 ) -> Page[UserOut]:
-    await load_tenant(session, principal, tenant_id)
-    stmt = select(User).where(User.tenant_id == tenant_id)
-    if status is not None:
-        stmt = stmt.where(User.status == status.value)
-    if role is not None:
-        stmt = stmt.where(User.role == role.value)
-    rows, cursor = await paginate(session, stmt, keys=[User.created_at, User.id], params=page)
+    tenant = await load_tenant(session, principal, tenant_id)
+    rows, cursor = await service.list_users(
+        session, tenant_id=tenant.id, status=status, role=role, page=page
+    )
     return Page[UserOut](items=[user_out(u) for u in rows], next_cursor=cursor)
 
 
@@ -149,21 +116,8 @@ async def list_users(
 async def accept(
     body: AcceptIn, session: SessionDep, principal: OperatorOrService, clock: ClockDep
 ) -> UserOut:
-    now = clock.now()
-    found = await repository.find_by_token_hash(session, service.hash_token(body.token))
-    if found is None:
-        raise NotFound("no pending invitation has this token", code="invitation-not-found")
-    principal.ensure_tenant(str(found.tenant_id), resource="invitation")
-    user, tenant = await service.load_user_and_tenant(session, found.id)
-    if user.invitation_expires_at is None or user.invitation_expires_at <= now:
-        raise Conflict(
-            "the invitation has expired; ask for the activation e-mail again",
-            code="invitation-expired",
-        )
-    if body.name is not None:
-        user.name = body.name
-    await service.set_user_status(
-        session, tenant=tenant, user=user, target=UserStatus.active, now=now, actor=user.email
+    user = await invitations.accept_invitation(
+        session, principal, token=body.token, name=body.name, now=clock.now()
     )
     return user_out(user)
 
@@ -172,12 +126,9 @@ async def accept(
     "/users/{user_id}", dependencies=[owned(path={"user_id": "user"})], summary="Read a user (ETag)"
 )
 async def get_user(
-    user_id: uuid.UUID, response: Response, session: SessionDep, principal: Reader
+    user_id: uuid.UUID, response: Response, session: SessionDep, principal: TenantReader
 ) -> UserOut:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("user not found")
-    principal.ensure_tenant(str(user.tenant_id), resource="user")
+    user = await service.get_user(session, principal, user_id)
     response.headers["ETag"] = etag(user.version)
     return user_out(user)
 
@@ -208,14 +159,7 @@ async def update_user(
         UserSettable, document={"name": user.name, "role": user.role}, patch=body
     )
     if_match.require(user.version)
-    if merged.role != user.role:
-        await service.ensure_active_admin_remains(
-            session, tenant=tenant, user=user, role=merged.role, status=user.status
-        )
-    user.name = merged.name
-    user.role = merged.role.value
-    user.updated_at = clock.now()
-    await session.flush()
+    await service.update_user(session, tenant=tenant, user=user, merged=merged, now=clock.now())
     response.headers["ETag"] = etag(user.version)
     return user_out(user)
 
@@ -279,7 +223,7 @@ async def lock(
     user_id: uuid.UUID,
     body: LockIn,
     session: SessionDep,
-    principal: IdentitySystem,
+    principal: ServiceOnly,
     clock: ClockDep,
 ) -> UserOut:
     user, tenant = await _user_for_update(session, principal, user_id)
@@ -304,11 +248,11 @@ async def lock(
 async def record_sign_in(
     user_id: uuid.UUID,
     body: SignInIn,
-    request: Request,
     session: SessionDep,
-    principal: IdentitySystem,
+    principal: ServiceOnly,
     clock: ClockDep,
     idem: IdempotencyDep,
+    settings: SettingsDep,
 ) -> UserOut:
     """A retried report with the same ``Idempotency-Key`` is answered as the first time
     and counted once (a failed sign-in reported twice must not lock a user early)."""
@@ -335,111 +279,8 @@ async def record_sign_in(
         succeeded=body.outcome is SignInOutcome.succeeded,
         at=at,
         now=now,
-        lock_after=_settings(request).lock_after_failed_sign_ins,
+        lock_after=settings.lock_after_failed_sign_ins,
         mfa_enrolled=body.mfa_enrolled,
         actor=principal.subject,
     )
     return await idem.complete(session, user_out(user), status_code=200)
-
-
-@router.post(
-    "/users/{user_id}/actions",
-    dependencies=[
-        owned(
-            path={"user_id": "user"},
-            exempt={
-                "ticket_id": "the ticket-service ticket the command answers (recorded, never read)",
-                "request_id": "the requesting service's own request id",
-            },
-        )
-    ],
-    summary="Perform an access action (same rules as access.action_requested)",
-    response_model=AccessActionOut,
-    responses={
-        409: {"description": "rejected (with reasons), or the request_id was handled before"}
-    },
-)
-async def access_action(
-    user_id: uuid.UUID,
-    body: AccessActionIn,
-    request: Request,
-    session: SessionDep,
-    principal: Operator,
-    clock: ClockDep,
-) -> AccessActionOut | JSONResponse:
-    found = await session.get(User, user_id)
-    if found is None:
-        raise NotFound("user not found")
-    principal.ensure_tenant(str(found.tenant_id), resource="user")
-    ticket_id = body.ticket_id
-    request_id: str | None = None
-    if ticket_id is not None:
-        request_id = body.request_id or f"rest-{uuid.uuid4()}"
-        if (earlier := await access.already_handled(session, request_id)) is not None:
-            raise Conflict(
-                f"access request {request_id} was already handled",
-                code="access-request-handled",
-                request_id=request_id,
-                outcome=earlier.outcome,
-                reasons=earlier.reasons,
-            )
-    user, token, refused = await access.perform_admin_action(
-        session,
-        user_id=user_id,
-        action=body.action,
-        by=principal.subject,
-        reason=body.reason,
-        ticket_id=ticket_id,
-        request_id=request_id,
-        now=clock.now(),
-        invitation_ttl=_ttl(request),
-    )
-    if refused is not None:
-        if ticket_id is None:
-            raise refused
-        # The ticket heard about the refusal, so it must commit: answer, do not raise.
-        return problem_response(refused.to_problem(instance=request.url.path))
-    assert user is not None
-    return AccessActionOut(
-        action=body.action,
-        user=user_out(user),
-        invitation_token=token,
-        ticket_id=ticket_id,
-        request_id=request_id,
-    )
-
-
-@router.post(
-    "/scans/inactive-users",
-    dependencies=[owned(body={"tenant_id": "tenant"})],
-    summary="Mark users inactive after days without a sign-in (what the CronJob runs)",
-)
-async def inactive_user_scan(
-    request: Request,
-    session: SessionDep,
-    principal: Operator,
-    clock: ClockDep,
-    body: Annotated[InactiveScanIn | None, Body()] = None,
-) -> InactiveScanOut:
-    body = body or InactiveScanIn()
-    tenant_id = body.tenant_id
-    if principal.tenant_id is not None:
-        if tenant_id is not None:
-            principal.ensure_tenant(str(tenant_id), resource="tenant")
-        tenant_id = _uuid_or_nil(principal.tenant_id)
-    now = clock.now()
-    after_days = body.after_days or _settings(request).inactive_after_days
-    marked = await mark_inactive_users(session, now=now, after_days=after_days, tenant_id=tenant_id)
-    return InactiveScanOut(
-        scanned_at=now,
-        after_days=after_days,
-        marked=[MarkedInactiveOut(**asdict(m)) for m in marked],
-    )
-
-
-def _uuid_or_nil(value: str) -> uuid.UUID:
-    """A tenant claim that is no UUID names no tenant of ours: scan nothing."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return uuid.UUID(int=0)

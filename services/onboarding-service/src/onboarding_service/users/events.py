@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from onboarding_service.domain import event_user_status
 from onboarding_service.models import User
+from onboarding_service.users.status import event_user_status
 from supportops_events import onboarding as ev
 
 

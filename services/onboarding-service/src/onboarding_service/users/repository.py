@@ -5,22 +5,53 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onboarding_service.domain import UserRole, UserStatus
-from onboarding_service.models import Tenant, User
+from onboarding_service import repository as base
+from onboarding_service.models import User
+from onboarding_service.users.status import UserRole, UserStatus
+from servicekit.pagination import PageParams, paginate
 
 
-async def lock_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:
-    """The tenant row FOR UPDATE: serialises everything that counts seats or ticks steps."""
-    result = await session.scalars(
-        select(Tenant)
-        .where(Tenant.id == tenant_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return result.first()
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await base.get(session, User, user_id)
+
+
+async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user row FOR UPDATE (after its tenant's: one lock order everywhere)."""
+    return await base.lock(session, User, user_id)
+
+
+async def add_user(session: AsyncSession, user: User) -> None:
+    await base.add(session, user)
+
+
+async def delete_user(session: AsyncSession, user: User) -> None:
+    await base.delete(session, user)
+
+
+async def list_users(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    status: UserStatus | None,
+    role: UserRole | None,
+    page: PageParams,
+) -> tuple[list[User], str | None]:
+    """One page of a tenant's users, oldest first."""
+    stmt = select(User).where(User.tenant_id == tenant_id)
+    if status is not None:
+        stmt = stmt.where(User.status == status.value)
+    if role is not None:
+        stmt = stmt.where(User.role == role.value)
+    rows, cursor = await paginate(session, stmt, keys=[User.created_at, User.id], params=page)
+    return list(rows), cursor
+
+
+def owner_query(user_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+    """The tenant a user belongs to: for ``servicekit.authz``."""
+    return select(User.tenant_id).where(User.id == user_id)
 
 
 async def seats_in_use(session: AsyncSession, *, tenant_id: uuid.UUID, now: datetime) -> int:
@@ -62,14 +93,4 @@ async def find_by_email(session: AsyncSession, *, tenant_id: uuid.UUID, email: s
 
 async def find_by_token_hash(session: AsyncSession, token_hash: str) -> User | None:
     result = await session.scalars(select(User).where(User.invitation_token_hash == token_hash))
-    return result.first()
-
-
-async def get_for_update(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    result = await session.scalars(
-        select(User)
-        .where(User.id == user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
     return result.first()

@@ -9,21 +9,14 @@ from typing import Annotated
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
-    Field,
     StringConstraints,
-    model_validator,
 )
 
-from onboarding_service.domain import UserRole, UserStatus
+from onboarding_service.fields import Email, Name, Reason, Strict
 from onboarding_service.models import User
-from onboarding_service.text import Email, Name, Reason
+from onboarding_service.users.status import UserRole, UserStatus
 from servicekit.fields import AwareIsoDateTime, StrictBool
-from supportops_events.onboarding import AccessAction, LockReason
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from supportops_events.onboarding import LockReason
 
 
 class UserOut(BaseModel):
@@ -59,6 +52,15 @@ class InvitationOut(BaseModel):
     invitation_token: str
     """Shown once: only its hash is stored."""
     expires_at: datetime
+
+
+def invitation_out(user: User, token: str) -> InvitationOut:
+    """A user just invited (or invited again) with the token handed out once."""
+    # every new token comes with its expiry (users.invitations.new_invitation)
+    assert user.invitation_expires_at is not None
+    return InvitationOut(
+        user=user_out(user), invitation_token=token, expires_at=user.invitation_expires_at
+    )
 
 
 class InviteIn(Strict):
@@ -98,60 +100,3 @@ class SignInIn(Strict):
     """When the attempt happened (with a UTC offset); now when omitted."""
     mfa_enrolled: StrictBool | None = None
     """Whether the user has a second factor, as the identity system saw it (successes)."""
-
-
-ExternalId = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^\s\x00-\x1f\x7f]+$"
-    ),
-]
-"""An id another system gave (a ticket, a request): printable, no spaces."""
-
-
-class AccessActionIn(Strict):
-    action: AccessAction
-    reason: Reason | None = None
-    ticket_id: ExternalId | None = None
-    """The support ticket this action is for: the outcome is then also published as
-    ``access.action_completed`` / ``access.action_rejected`` for that ticket."""
-    request_id: ExternalId | None = None
-    """With ``ticket_id``: the request's id (generated when omitted); each is performed
-    at most once, like the command's ``request_id``."""
-
-    @model_validator(mode="after")
-    def _request_needs_ticket(self) -> AccessActionIn:
-        if self.request_id is not None and self.ticket_id is None:
-            raise ValueError("request_id applies only together with ticket_id")
-        return self
-
-
-class AccessActionOut(BaseModel):
-    action: AccessAction
-    user: UserOut
-    invitation_token: str | None = None
-    """A new activation token, for ``resend_activation``."""
-    ticket_id: str | None = None
-    request_id: str | None = None
-    """The id the outcome events carry, when a ticket was named."""
-
-
-class InactiveScanIn(Strict):
-    tenant_id: uuid.UUID | None = None
-    """Only this tenant's users (a tenant-scoped token is always confined to its own)."""
-    after_days: int | None = Field(default=None, ge=1, le=3650)
-    """Days without a sign-in for tenants without their own ``inactive_after_days``
-    (``ONBOARDING_INACTIVE_AFTER_DAYS`` when omitted)."""
-
-
-class MarkedInactiveOut(BaseModel):
-    user_id: uuid.UUID
-    tenant_id: uuid.UUID
-    last_sign_in_at: datetime | None
-    inactive_days: int
-
-
-class InactiveScanOut(BaseModel):
-    scanned_at: datetime
-    after_days: int
-    marked: list[MarkedInactiveOut]

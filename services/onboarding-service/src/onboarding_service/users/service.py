@@ -1,22 +1,26 @@
-"""Users and memberships: invitations, activation, the user status machine, seats."""
+"""Users and memberships: the user status machine, seats, the last active admin, sign-ins and
+MFA resets. Invitations (and their acceptance) are ``users/invitations.py``."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onboarding_service.checklist.service import tick_step
 from onboarding_service.checklist.steps import Step
-from onboarding_service.domain import TenantStatus, UserRole, UserStatus
 from onboarding_service.models import Tenant, User
+from onboarding_service.tenants.lifecycle import TenantStatus
+from onboarding_service.tenants.repository import lock_tenant
 from onboarding_service.users import repository
 from onboarding_service.users.events import user_fields
+from onboarding_service.users.schemas import UserSettable
+from onboarding_service.users.status import TRANSITIONS, UserRole, UserStatus
+from servicekit.auth import Principal
 from servicekit.errors import Conflict, InvalidTransition, NotFound
 from servicekit.outbox import publish
+from servicekit.pagination import PageParams
 from supportops_events import onboarding as ev
 
 OPEN_TENANT = frozenset({TenantStatus.onboarding, TenantStatus.active})
@@ -72,17 +76,6 @@ async def ensure_active_admin_remains(
         )
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_invitation(user: User, *, now: datetime, ttl: timedelta) -> str:
-    token = secrets.token_urlsafe(32)
-    user.invitation_token_hash = hash_token(token)
-    user.invitation_expires_at = now + ttl
-    return token
-
-
 async def ensure_seat(session: AsyncSession, *, tenant: Tenant, now: datetime) -> None:
     """The caller holds the tenant row FOR UPDATE, so the count cannot go stale."""
     in_use = await repository.seats_in_use(session, tenant_id=tenant.id, now=now)
@@ -99,95 +92,6 @@ def ensure_open(tenant: Tenant) -> None:
         raise TenantNotOpen(
             f"the tenant is {tenant.status}; its users cannot change", tenant_status=tenant.status
         )
-
-
-async def invite_user(
-    session: AsyncSession,
-    *,
-    tenant: Tenant,
-    email: str,
-    name: str | None,
-    role: UserRole,
-    invited_by: str,
-    now: datetime,
-    ttl: timedelta,
-) -> tuple[User, str]:
-    """Invite into a tenant whose row the caller holds FOR UPDATE."""
-    ensure_open(tenant)
-    existing = await repository.find_by_email(session, tenant_id=tenant.id, email=email)
-    if existing is not None:
-        raise Conflict(
-            f"{email} is already a member of this tenant",
-            code="user-exists",
-            email=email,
-            user_id=str(existing.id),
-        )
-    await ensure_seat(session, tenant=tenant, now=now)
-    user = User(
-        id=uuid.uuid4(),
-        tenant_id=tenant.id,
-        email=email.lower(),
-        name=name,
-        role=role.value,
-        status=UserStatus.invited.value,
-        invited_by=invited_by[:200],
-        invited_at=now,
-        status_changed_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    token = new_invitation(user, now=now, ttl=ttl)
-    session.add(user)
-    await session.flush()
-    await publish(
-        session,
-        ev.UserInvited(
-            **user_fields(user),
-            invited_by=invited_by,
-            invited_at=now,
-            expires_at=user.invitation_expires_at,
-        ),
-    )
-    if role is UserRole.admin:
-        await tick_step(
-            session, tenant=tenant, step=Step.admin_invited, now=now, by=invited_by, source="invite"
-        )
-    return user, token
-
-
-async def resend_invitation(
-    session: AsyncSession,
-    *,
-    tenant: Tenant,
-    user: User,
-    by: str,
-    now: datetime,
-    ttl: timedelta,
-    request_id: str | None = None,
-    ticket_id: str | None = None,
-) -> str:
-    if user.status != UserStatus.invited:
-        raise InvalidTransition(
-            "only an invited user can get the activation e-mail again",
-            current_status=user.status,
-        )
-    expired = user.invitation_expires_at is None or user.invitation_expires_at <= now
-    if expired:  # an expired invitation gave its seat back; taking it again needs one
-        await ensure_seat(session, tenant=tenant, now=now)
-    token = new_invitation(user, now=now, ttl=ttl)
-    user.updated_at = now
-    await session.flush()
-    await publish(
-        session,
-        ev.UserInvited(
-            **user_fields(user, request_id=request_id, ticket_id=ticket_id),
-            invited_by=by,
-            invited_at=now,
-            expires_at=user.invitation_expires_at,
-            is_resend=True,
-        ),
-    )
-    return token
 
 
 async def set_user_status(
@@ -255,9 +159,10 @@ async def set_user_status(
         case _:
             user.status = previous.value
             raise InvalidTransition(
-                f"a user cannot go from {previous.value} to {target.value}",
-                current_status=previous.value,
-                requested_status=target.value,
+                "user",
+                previous.value,
+                target.value,
+                allowed=[s.value for s in TRANSITIONS[previous]],
             )
     user.status_changed_at = now
     user.updated_at = now
@@ -296,8 +201,7 @@ async def remove_user(
             actor=actor,
             reason=REMOVED,
         )
-    await session.delete(user)
-    await session.flush()
+    await repository.delete_user(session, user)
 
 
 async def mark_inactive(
@@ -408,11 +312,48 @@ async def reset_mfa(
 
 async def load_user_and_tenant(session: AsyncSession, user_id: uuid.UUID) -> tuple[User, Tenant]:
     """Tenant row first, then the user, both FOR UPDATE (one lock order everywhere)."""
-    found = await session.get(User, user_id)
+    found = await repository.get_user(session, user_id)
     if found is None:
         raise NotFound("user not found")
-    tenant = await repository.lock_tenant(session, found.tenant_id)
-    user = await repository.get_for_update(session, user_id)
+    tenant = await lock_tenant(session, found.tenant_id)
+    user = await repository.lock_user(session, user_id)
     if tenant is None or user is None:
         raise NotFound("user not found")
     return user, tenant
+
+
+async def get_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User:
+    """The user ``principal`` may see (404 otherwise, as for an unknown one)."""
+    user = await repository.get_user(session, user_id)
+    if user is None:
+        raise NotFound("user not found")
+    principal.ensure_tenant(str(user.tenant_id), resource="user")
+    return user
+
+
+async def list_users(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    status: UserStatus | None,
+    role: UserRole | None,
+    page: PageParams,
+) -> tuple[list[User], str | None]:
+    return await repository.list_users(
+        session, tenant_id=tenant_id, status=status, role=role, page=page
+    )
+
+
+async def update_user(
+    session: AsyncSession, *, tenant: Tenant, user: User, merged: UserSettable, now: datetime
+) -> None:
+    """Take over a merged name and role (the caller holds tenant and user rows); the last
+    active admin keeps the admin role."""
+    if merged.role != user.role:
+        await ensure_active_admin_remains(
+            session, tenant=tenant, user=user, role=merged.role, status=user.status
+        )
+    user.name = merged.name
+    user.role = merged.role.value
+    user.updated_at = now
+    await session.flush()

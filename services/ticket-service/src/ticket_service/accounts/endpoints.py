@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path
 from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import NotFound
+from servicekit.roles import AgentOnly
 from ticket_service.accounts.schemas import AccountOut
 from ticket_service.accounts.service import account_view
-from ticket_service.roles import AgentOnly
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 

@@ -17,20 +17,22 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.authz import SIGNED_LINK, owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.errors import Conflict
+from servicekit.roles import AgentOrService
 from supportops_events.tickets import ReplyAuthor
-from ticket_service.clock import ClockDep
 from ticket_service.csat.service import (
     SurveyLinks,
     claim_for,
     record_rating,
+    response_to,
     survey_ticket,
     survey_token,
 )
-from ticket_service.models import CsatResponse, Ticket
-from ticket_service.roles import TicketReader
-from ticket_service.tickets.service import Actor, add_entry, load_ticket
+from ticket_service.models import Ticket
+from ticket_service.tickets.service import load_ticket
+from ticket_service.tickets.timeline import Actor, add_entry
 
 router = APIRouter(tags=["csat"])
 Token = Annotated[str, Path(min_length=10, max_length=500, description="The signed token")]
@@ -83,7 +85,7 @@ def _links(request: Request) -> SurveyLinks:
     summary="The survey link of the ticket's last solve (as sent to the customer)",
 )
 async def get_survey(
-    ticket_id: uuid.UUID, request: Request, session: SessionDep, principal: TicketReader
+    ticket_id: uuid.UUID, request: Request, session: SessionDep, principal: AgentOrService
 ) -> SurveyOut:
     ticket = await load_ticket(session, ticket_id, principal=principal)
     if ticket.solved_at is None:
@@ -91,7 +93,7 @@ async def get_survey(
     links = _links(request)
     claim = claim_for(ticket, links)
     token = survey_token(secret=links.secret, claim=claim)
-    answered = await session.get(CsatResponse, (ticket.id, claim.solved_at))
+    answered = await response_to(session, ticket=ticket, claim=claim)
     return SurveyOut(
         ticket_id=ticket.id,
         solved_at=claim.solved_at,
@@ -111,9 +113,9 @@ async def view_survey(
     token: Token, request: Request, session: SessionDep, clock: ClockDep
 ) -> SurveyView:
     ticket, claim = await survey_ticket(
-        session, links=_links(request), token=token, now=clock(), for_update=False
+        session, links=_links(request), token=token, now=clock.now(), for_update=False
     )
-    answer = await session.get(CsatResponse, (ticket.id, claim.solved_at))
+    answer = await response_to(session, ticket=ticket, claim=claim)
     return SurveyView(
         ticket_id=ticket.id,
         subject=ticket.subject,
@@ -173,7 +175,7 @@ async def _note_rating(
 async def answer_survey(
     token: Token, body: AnswerIn, request: Request, session: SessionDep, clock: ClockDep
 ) -> RatingOut:
-    return await _answer(session, links=_links(request), token=token, answer=body, at=clock())
+    return await _answer(session, links=_links(request), token=token, answer=body, at=clock.now())
 
 
 @router.post(
@@ -182,4 +184,6 @@ async def answer_survey(
     summary="Answer a survey with the token in the body (same rules as /v1/csat-surveys)",
 )
 async def rate(body: RatingIn, request: Request, session: SessionDep, clock: ClockDep) -> RatingOut:
-    return await _answer(session, links=_links(request), token=body.token, answer=body, at=clock())
+    return await _answer(
+        session, links=_links(request), token=body.token, answer=body, at=clock.now()
+    )

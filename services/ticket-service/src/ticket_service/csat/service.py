@@ -22,15 +22,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, NotFound, ProblemError, Unprocessable
 from supportops_events.tickets import TicketChannel
 from ticket_service.config import TicketSettings
+from ticket_service.csat import repository
 from ticket_service.models import CsatResponse, Ticket
 from ticket_service.templates.service import send_approved_reply, ticket_variables
-from ticket_service.tickets.service import SYSTEM, system_note
+from ticket_service.tickets.status import Solved
+from ticket_service.tickets.timeline import SYSTEM, system_note
 
 _CONTEXT = b"ticket-service csat v2"  # the key derivation, unchanged by token v3
 _VERSION = "v3"
@@ -166,7 +167,7 @@ async def survey_ticket(
 ) -> tuple[Ticket, SurveyClaim]:
     """The ticket a token may rate now: 422 forged, 410 expired, 409 superseded."""
     claim = read_token(secret=links.secret, token=token, previous=links.previous_secrets)
-    ticket = await session.get(Ticket, claim.ticket_id, with_for_update=for_update)
+    ticket = await repository.get_ticket(session, claim.ticket_id, for_update=for_update)
     if ticket is None:
         raise Unprocessable("the survey token is not valid", code="invalid-token", field="token")
     if ticket.solved_at != claim.solved_at:
@@ -191,24 +192,11 @@ async def record_rating(
     comment: str | None,
     at: datetime,
 ) -> CsatResponse:
-    inserted = await session.execute(
-        insert(CsatResponse)
-        .values(
-            ticket_id=ticket.id,
-            solved_at=claim.solved_at,
-            tenant_id=ticket.tenant_id,
-            queue=ticket.queue,
-            rating=rating,
-            comment=comment,
-            created_at=at,
-        )
-        .on_conflict_do_nothing()
-        .returning(CsatResponse.ticket_id)
+    response = await repository.add_response_once(
+        session, ticket=ticket, solved_at=claim.solved_at, rating=rating, comment=comment, at=at
     )
-    if inserted.first() is None:
+    if response is None:
         raise Conflict("this survey was already answered", code="survey-answered")
-    response = await session.get(CsatResponse, (ticket.id, claim.solved_at))
-    assert response is not None
     return response
 
 
@@ -251,3 +239,15 @@ async def send_survey(session: AsyncSession, *, ticket: Ticket, at: datetime) ->
             reason=exc.detail,
             at=at,
         )
+
+
+async def on_ticket_solved(solved: Solved) -> None:
+    """The ``ticket_solved`` hook's handler (added at app start): send the survey."""
+    await send_survey(solved.session, ticket=solved.ticket, at=solved.at)
+
+
+async def response_to(
+    session: AsyncSession, *, ticket: Ticket, claim: SurveyClaim
+) -> CsatResponse | None:
+    """The customer's answer to the survey of ``claim``'s solve, if given."""
+    return await repository.response_to(session, ticket_id=ticket.id, solved_at=claim.solved_at)

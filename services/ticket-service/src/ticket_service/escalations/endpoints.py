@@ -7,13 +7,14 @@ import uuid
 from fastapi import APIRouter
 
 from servicekit.authz import owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.idempotency import IdempotencyDep
-from ticket_service.clock import ClockDep
+from servicekit.roles import AgentOnly, AgentOrService, ensure_staff
 from ticket_service.escalations.schemas import EscalationIn, EscalationOut
 from ticket_service.escalations.service import escalate, escalations_of
-from ticket_service.roles import AgentOnly, TicketReader, ensure_staff
-from ticket_service.tickets.service import Actor, load_ticket
+from ticket_service.tickets.service import load_ticket
+from ticket_service.tickets.timeline import Actor
 
 router = APIRouter(prefix="/v1/tickets", tags=["escalations"])
 
@@ -40,7 +41,7 @@ async def create_escalation(
     ensure_staff(principal)
     ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
     escalation = await escalate(
-        session, ticket=ticket, body=body, actor=Actor.of(principal), at=clock()
+        session, ticket=ticket, body=body, actor=Actor.of(principal), at=clock.now()
     )
     return await idem.complete(session, _out(escalation), status_code=201)
 
@@ -51,7 +52,7 @@ async def create_escalation(
     summary="Escalations of a ticket",
 )
 async def list_escalations(
-    ticket_id: uuid.UUID, session: SessionDep, principal: TicketReader
+    ticket_id: uuid.UUID, session: SessionDep, principal: AgentOrService
 ) -> list[EscalationOut]:
     ensure_staff(principal)
     await load_ticket(session, ticket_id, principal=principal)

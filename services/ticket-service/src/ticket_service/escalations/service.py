@@ -5,12 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.outbox import publish
-from supportops_events import Envelope
 from supportops_events.escalation import (
     BugEvent,
     BugResolution,
@@ -19,18 +16,14 @@ from supportops_events.escalation import (
 )
 from supportops_events.tickets import Requester, TicketEscalated, TicketPriority, TicketStatus
 from ticket_service.accounts.service import apply_bug_state
+from ticket_service.escalations import repository
 from ticket_service.escalations.schemas import EscalationIn
-from ticket_service.models import Account, Escalation, Ticket, TicketBug, TimelineEntry
+from ticket_service.models import Escalation, Ticket
 from ticket_service.templates.service import send_approved_reply
 from ticket_service.tickets.schemas import MessageKind
-from ticket_service.tickets.service import (
-    SYSTEM,
-    Actor,
-    add_entry,
-    add_message,
-    change_status,
-    system_note,
-)
+from ticket_service.tickets.service import add_message
+from ticket_service.tickets.status import change_status
+from ticket_service.tickets.timeline import SYSTEM, Actor, add_entry, system_note
 
 DONE = (TicketStatus.solved.value, TicketStatus.closed.value)
 
@@ -51,8 +44,7 @@ async def escalate(
         escalated_by=actor.id or "system",
         created_at=at,
     )
-    session.add(escalation)
-    await session.flush()
+    await repository.add_escalation(session, escalation)
     if ticket.status != TicketStatus.on_hold.value:
         await change_status(
             session,
@@ -73,7 +65,7 @@ async def escalate(
         reason="potential bug with a reproducible report",
         data={"escalation_id": str(escalation.id), "severity": body.severity.value},
     )
-    account = await session.get(Account, ticket.tenant_id)
+    account = await repository.get_account(session, ticket.tenant_id)
     await publish(
         session,
         TicketEscalated(
@@ -106,24 +98,20 @@ def _describe(event: BugEvent) -> str:
     return f"{event.key} {name}: {event.title} (status {event.status.value})"
 
 
-async def apply_bug_event(session: AsyncSession, envelope: Envelope, *, at: datetime) -> None:
+async def apply_bug_event(
+    session: AsyncSession, event: BugEvent, *, time: datetime, at: datetime
+) -> None:
     """Record the bug, link its tickets, and note the change on each linked ticket."""
-    event = envelope.data
-    assert isinstance(event, BugEvent)
-    fresh = await apply_bug_state(session, envelope)
+    fresh = await apply_bug_state(session, event, time=time)
     for raw_id in event.linked_ticket_ids:
         try:
             ticket_id = uuid.UUID(raw_id)
         except ValueError:
             continue
-        ticket = await session.get(Ticket, ticket_id, with_for_update=True)
+        ticket = await repository.lock_ticket(session, ticket_id)
         if ticket is None:
             continue  # linked to a ticket this service does not know
-        await session.execute(
-            insert(TicketBug)
-            .values(ticket_id=ticket.id, bug_id=event.bug_id, linked_at=at)
-            .on_conflict_do_nothing()
-        )
+        await repository.link_bug(session, ticket_id=ticket.id, bug_id=event.bug_id, at=at)
         if not fresh or await _already_noted(session, ticket=ticket, event=event):
             continue  # an older or a repeated state: link only
         await system_note(
@@ -143,17 +131,7 @@ async def apply_bug_event(session: AsyncSession, envelope: Envelope, *, at: date
 async def _already_noted(session: AsyncSession, *, ticket: Ticket, event: BugEvent) -> bool:
     """Whether the ticket's latest entry about this bug already says the same thing
     (a different event id carrying a state already applied)."""
-    last = (
-        await session.scalars(
-            select(TimelineEntry)
-            .where(
-                TimelineEntry.ticket_id == ticket.id,
-                TimelineEntry.data["bug_id"].astext == event.bug_id,
-            )
-            .order_by(TimelineEntry.seq.desc())
-            .limit(1)
-        )
-    ).first()
+    last = await repository.last_entry_about_bug(session, ticket_id=ticket.id, bug_id=event.bug_id)
     return (
         last is not None
         and last.action == event.event_type
@@ -201,12 +179,4 @@ async def _tell_fixed(
 
 
 async def escalations_of(session: AsyncSession, ticket_id: uuid.UUID) -> list[Escalation]:
-    return list(
-        (
-            await session.scalars(
-                select(Escalation)
-                .where(Escalation.ticket_id == ticket_id)
-                .order_by(Escalation.created_at)
-            )
-        ).all()
-    )
+    return await repository.escalations_of(session, ticket_id)

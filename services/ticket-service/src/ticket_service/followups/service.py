@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportops_events import Envelope
 from supportops_events.billing import BillingFollowupRequired, BillingFollowupResolved, InvoicePaid
 from supportops_events.tickets import TicketChannel, TicketPriority, TicketStatus
-from ticket_service.categories import Category
-from ticket_service.models import Account, Ticket
-from ticket_service.tickets.schemas import Channel, RequesterIn, TicketIn
-from ticket_service.tickets.service import SYSTEM, change_status, create_ticket, system_note
+from ticket_service.categories import Category, Channel
+from ticket_service.followups import repository
+from ticket_service.models import Ticket
+from ticket_service.tickets.creation import create_ticket
+from ticket_service.tickets.schemas import RequesterIn, TicketIn
+from ticket_service.tickets.status import change_status
+from ticket_service.tickets.timeline import SYSTEM, system_note
 
 BILLING_QUEUE = "billing"
 DONE = (TicketStatus.solved.value, TicketStatus.closed.value)
@@ -32,15 +33,13 @@ def _money(amount: int, currency: str) -> str:
     return f"{amount / 100:.2f} {currency.upper()}"
 
 
-async def open_followup(session: AsyncSession, envelope: Envelope, *, at: datetime) -> None:
-    event = envelope.data
-    assert isinstance(event, BillingFollowupRequired)
-    existing = (
-        await session.scalars(select(Ticket).where(Ticket.followup_key == event.followup_key))
-    ).first()
+async def open_followup(
+    session: AsyncSession, event: BillingFollowupRequired, *, at: datetime
+) -> None:
+    existing = await repository.ticket_of_key(session, event.followup_key)
     if existing is not None:
         return  # one ticket per follow-up key, however often billing asks
-    account = await session.get(Account, event.tenant_id)
+    account = await repository.get_account(session, event.tenant_id)
     company = account.company_name if account and account.company_name else event.tenant_id
     cause = CAUSE_TEXT.get(event.cause.value, event.cause.value)
     lines = [
@@ -104,14 +103,10 @@ async def _solve(session: AsyncSession, *, ticket: Ticket, note: str, at: dateti
     )
 
 
-async def resolve_followup(session: AsyncSession, envelope: Envelope, *, at: datetime) -> None:
-    event = envelope.data
-    assert isinstance(event, BillingFollowupResolved)
-    ticket = (
-        await session.scalars(
-            select(Ticket).where(Ticket.followup_key == event.followup_key).with_for_update()
-        )
-    ).first()
+async def resolve_followup(
+    session: AsyncSession, event: BillingFollowupResolved, *, at: datetime
+) -> None:
+    ticket = await repository.ticket_of_key(session, event.followup_key, for_update=True)
     if ticket is not None:
         await _solve(
             session,
@@ -121,19 +116,10 @@ async def resolve_followup(session: AsyncSession, envelope: Envelope, *, at: dat
         )
 
 
-async def invoice_paid(session: AsyncSession, envelope: Envelope, *, at: datetime) -> None:
-    event = envelope.data
-    assert isinstance(event, InvoicePaid)
-    tickets = (
-        await session.scalars(
-            select(Ticket)
-            .where(
-                Ticket.followup_invoice_id == event.invoice_id,
-                Ticket.tenant_id == event.tenant_id,
-            )
-            .with_for_update()
-        )
-    ).all()
+async def invoice_paid(session: AsyncSession, event: InvoicePaid, *, at: datetime) -> None:
+    tickets = await repository.lock_tickets_of_invoice(
+        session, tenant_id=event.tenant_id, invoice_id=event.invoice_id
+    )
     for ticket in tickets:
         await _solve(
             session,

@@ -5,15 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Unprocessable
 from supportops_events.tickets import ReplyAuthor, TicketStatus
+from ticket_service.categories import Channel
+from ticket_service.intake import repository
 from ticket_service.intake.schemas import InboundEmailIn, InboundEmailOut
-from ticket_service.models import Account, InboundMessage, Ticket, TimelineEntry
-from ticket_service.tickets.schemas import Channel, MessageKind, RequesterIn, TicketIn
-from ticket_service.tickets.service import Actor, add_message, create_ticket, system_note
+from ticket_service.mail.threading import thread_of
+from ticket_service.models import InboundMessage
+from ticket_service.tickets.creation import create_ticket
+from ticket_service.tickets.schemas import MessageKind, RequesterIn, TicketIn
+from ticket_service.tickets.service import add_message
+from ticket_service.tickets.timeline import Actor, system_note
 
 
 def normalize(message_id: str) -> str:
@@ -22,20 +26,14 @@ def normalize(message_id: str) -> str:
 
 async def _tenant_for(session: AsyncSession, email: str) -> str | None:
     domain = email.rsplit("@", 1)[-1].lower()
-    tenant_id: str | None = await session.scalar(
-        select(Account.tenant_id).where(Account.domains.contains([domain])).limit(1)
-    )
-    return tenant_id
+    return await repository.tenant_of_domain(session, domain)
 
 
 async def take_in(session: AsyncSession, *, mail: InboundEmailIn, at: datetime) -> InboundEmailOut:
     message_id = normalize(mail.message_id)
     # concurrent deliveries of one message queue up here; the later one sees the first
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"inbound-email:{message_id}"},
-    )
-    seen = await session.get(InboundMessage, message_id)
+    await repository.lock_message_id(session, message_id)
+    seen = await repository.seen_message(session, message_id)
     if seen is not None:
         return InboundEmailOut(
             ticket_id=seen.ticket_id, entry_id=seen.entry_id, threaded=False, duplicate=True
@@ -43,16 +41,18 @@ async def take_in(session: AsyncSession, *, mail: InboundEmailIn, at: datetime) 
     parents = [normalize(m) for m in [mail.in_reply_to, *reversed(mail.references)] if m]
     parent = None
     if parents:
-        parent = (
-            await session.scalars(
-                select(InboundMessage).where(InboundMessage.message_id.in_(parents)).limit(1)
-            )
-        ).first()
+        parent = await repository.first_known(session, parents)
     customer = Actor(kind=ReplyAuthor.customer, id=mail.sender.email.lower())
     ticket = None
     if parent is not None:
-        ticket = await session.get(Ticket, parent.ticket_id, with_for_update=True)
+        ticket = await repository.lock_ticket(session, parent.ticket_id)
         assert ticket is not None
+    else:  # an answer to one of our mails (its Message-ID, or the subject's [ref:…])
+        ours = await thread_of(
+            session, parents=parents, subject=mail.subject, sender=mail.sender.email
+        )
+        if ours is not None:
+            ticket = await repository.lock_ticket(session, ours)
     follow_up_of: uuid.UUID | None = None
     tenant_id: str | None
     if ticket is not None and ticket.status != TicketStatus.closed.value:
@@ -94,16 +94,14 @@ async def take_in(session: AsyncSession, *, mail: InboundEmailIn, at: datetime) 
         entry_id = None
         threaded = False
     if entry_id is None:
-        entry_id = await session.scalar(
-            select(TimelineEntry.id)
-            .where(TimelineEntry.ticket_id == ticket.id, TimelineEntry.action == "created")
-            .limit(1)
-        )
+        entry_id = await repository.opening_entry_id(session, ticket.id)
         assert entry_id is not None
-    session.add(
-        InboundMessage(message_id=message_id, ticket_id=ticket.id, entry_id=entry_id, created_at=at)
+    await repository.add_message(
+        session,
+        InboundMessage(
+            message_id=message_id, ticket_id=ticket.id, entry_id=entry_id, created_at=at
+        ),
     )
-    await session.flush()
     return InboundEmailOut(
         ticket_id=ticket.id,
         entry_id=entry_id,

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.errors import Unprocessable
 from servicekit.fields import IsoDateTime
-from ticket_service.clock import ClockDep
+from servicekit.roles import AgentOnly, ensure_staff
 from ticket_service.metrics.service import MetricsOut, support_metrics
-from ticket_service.roles import AgentOnly, ensure_staff
 
 router = APIRouter(tags=["metrics"])
 MAX_RANGE = timedelta(days=366)
@@ -28,7 +28,7 @@ async def get_metrics(
     queue: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> MetricsOut:
     ensure_staff(principal)
-    end = created_to or clock()
+    end = created_to or clock.now()
     try:
         start = created_from or end - timedelta(days=30)
     except OverflowError as exc:
@@ -38,5 +38,5 @@ async def get_metrics(
     if not start < end or end - start > MAX_RANGE:
         raise Unprocessable("from must be before to, at most 366 days apart", field="from")
     return await support_metrics(
-        session, created_from=start, created_to=end, queue=queue, now=clock()
+        session, created_from=start, created_to=end, queue=queue, now=clock.now()
     )

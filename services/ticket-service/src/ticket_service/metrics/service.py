@@ -7,14 +7,13 @@ from collections import Counter, defaultdict
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ticket_service.models import CsatResponse, Escalation, Ticket, TimelineEntry
-from ticket_service.sla.clock import ClockReading, SlaState
-from ticket_service.sla.service import TicketClocks, clocks_of
+from ticket_service.metrics import repository
+from ticket_service.models import Ticket
+from ticket_service.sla.business_hours import ClockReading, SlaState
+from ticket_service.sla.ticket_clocks import TicketClocks, clocks_of
 
-ACTIVE = ("new", "open", "pending", "on_hold")
 MAX_TICKETS = 50_000
 
 
@@ -92,53 +91,13 @@ async def support_metrics(
     queue: str | None,
     now: datetime,
 ) -> MetricsOut:
-    stmt = select(Ticket).where(Ticket.created_at >= created_from, Ticket.created_at < created_to)
-    if queue is not None:
-        stmt = stmt.where(Ticket.queue == queue)
-    stmt = stmt.order_by(Ticket.created_at, Ticket.id).limit(MAX_TICKETS)
-    tickets = list((await session.scalars(stmt)).all())
-    # the same tickets as a subquery: a list of 50,000 ids would exceed the bind limit
-    ids = stmt.with_only_columns(Ticket.id).scalar_subquery()
-    agent_replies: Counter[object] = Counter()
-    escalated: set[object] = set()
-    ratings: dict[object, list[int]] = defaultdict(list)
-    if tickets:
-        rows = await session.execute(
-            select(TimelineEntry.ticket_id, func.count())
-            .where(
-                TimelineEntry.ticket_id.in_(ids),
-                TimelineEntry.kind == "reply",
-                TimelineEntry.author_type == "agent",
-            )
-            .group_by(TimelineEntry.ticket_id)
-        )
-        agent_replies.update({ticket_id: count for ticket_id, count in rows.all()})
-        escalated = set(
-            (
-                await session.scalars(
-                    select(Escalation.ticket_id).where(Escalation.ticket_id.in_(ids))
-                )
-            ).all()
-        )
-        for ticket_id, rating in (
-            await session.execute(
-                select(CsatResponse.ticket_id, CsatResponse.rating).where(
-                    CsatResponse.ticket_id.in_(ids)
-                )
-            )
-        ).all():
-            ratings[ticket_id].append(rating)
-    clocks = await clocks_of(session, tickets, now=now)
-    backlog_stmt = select(Ticket.queue, Ticket.status, func.count()).where(
-        Ticket.status.in_(ACTIVE)
+    period = await repository.period_tickets(
+        session, created_from=created_from, created_to=created_to, queue=queue, limit=MAX_TICKETS
     )
-    if queue is not None:
-        backlog_stmt = backlog_stmt.where(Ticket.queue == queue)
-    backlog: dict[str, dict[str, int]] = defaultdict(dict)
-    for q, status, count in (
-        await session.execute(backlog_stmt.group_by(Ticket.queue, Ticket.status))
-    ).all():
-        backlog[q or "unrouted"][status] = count
+    tickets = period.tickets
+    agent_replies, escalated, ratings = period.agent_replies, period.escalated, period.ratings
+    clocks = await clocks_of(session, tickets, now=now)
+    backlog = await repository.backlog(session, queue=queue)
 
     def compute(name: str, group: list[Ticket], backlog_of: dict[str, int]) -> QueueMetrics:
         first: list[int] = []

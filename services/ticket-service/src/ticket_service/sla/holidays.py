@@ -10,11 +10,6 @@ from zoneinfo import ZoneInfo
 
 import holidays as holiday_data
 import icalendar
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from ticket_service.models import BusinessCalendarRow
-from ticket_service.sla.service import refresh_many
 
 MAX_EVENT_DAYS = 31  # one iCal event spanning more is a closure, not a holiday list
 
@@ -83,32 +78,3 @@ def _local_date(value: date | datetime, zone: ZoneInfo) -> date:
         # a floating time (no zone) is the calendar's own wall clock
         return (value if value.tzinfo is None else value.astimezone(zone)).date()
     return value
-
-
-async def refresh_country_holidays(session: AsyncSession, *, now: datetime) -> int:
-    """Add the public holidays of the current and next year (in each calendar's zone) to
-    every calendar that follows a country; dates already there (set by hand, imported,
-    or past years) stay. Open tickets' deadlines move with a changed calendar. Returns
-    how many calendars changed."""
-    rows = (
-        await session.scalars(
-            select(BusinessCalendarRow)
-            .where(BusinessCalendarRow.holiday_country.is_not(None))
-            .order_by(BusinessCalendarRow.id)
-            .with_for_update()
-        )
-    ).all()
-    changed = 0
-    for row in rows:
-        assert row.holiday_country is not None
-        year = now.astimezone(ZoneInfo(row.timezone)).year
-        wanted = set(row.holidays or []) | country_holidays(row.holiday_country, (year, year + 1))
-        row.holidays_refreshed_at = now
-        if wanted != set(row.holidays or []):
-            row.holidays = sorted(wanted)
-            row.version += 1  # caches keyed by version see the new dates
-            changed += 1
-    await session.flush()
-    if changed:
-        await refresh_many(session, at=now)
-    return changed

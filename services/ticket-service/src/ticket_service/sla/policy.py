@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportops_events.tickets import SlaMetric, TicketPriority
-from ticket_service.models import BusinessCalendarRow, SlaPolicy
-from ticket_service.sla.calendar import DEFAULT_CALENDAR, BusinessCalendar
+from ticket_service.models import BusinessCalendarRow
+from ticket_service.sla import repository
+from ticket_service.sla.business_hours import DEFAULT_CALENDAR, BusinessCalendar
 
 P = TicketPriority
 DEFAULT_TIER = "default"
@@ -84,9 +84,7 @@ class PolicyBook:
 
     @classmethod
     async def load(cls, session: AsyncSession) -> PolicyBook:
-        calendars = {
-            row.id: to_calendar(row) for row in (await session.scalars(select(BusinessCalendarRow)))
-        }
+        calendars = {row.id: to_calendar(row) for row in await repository.calendars(session)}
         policies = {
             (p.plan_tier, p.priority): Targets(
                 calendar=calendars.get(p.calendar_id, DEFAULT_CALENDAR),
@@ -94,7 +92,7 @@ class PolicyBook:
                 next_response=p.next_response_minutes,
                 resolution=p.resolution_minutes,
             )
-            for p in (await session.scalars(select(SlaPolicy)))
+            for p in await repository.policies(session)
         }
         return cls(policies)
 

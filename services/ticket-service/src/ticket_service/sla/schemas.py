@@ -11,7 +11,8 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from servicekit.fields import IsoDate, LocalTime
 from supportops_events.tickets import SlaMetric, TicketPriority
-from ticket_service.sla.clock import SlaState
+from ticket_service.sla.business_hours import SlaState
+from ticket_service.sla.holidays import supported_countries
 
 
 class SlaClockOut(BaseModel):
@@ -56,8 +57,6 @@ ZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_kn
 
 
 def _known_country(code: str) -> str:
-    from ticket_service.sla.holidays import supported_countries
-
     if code not in supported_countries():
         raise ValueError(f"no public-holiday data for country {code!r} (ISO 3166 alpha-2, e.g. US)")
     return code

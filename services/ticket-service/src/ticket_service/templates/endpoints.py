@@ -6,18 +6,16 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from sqlalchemy import func, select
 
 from servicekit.authz import GLOBAL_CONFIG, owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
-from servicekit.errors import NotFound
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
-from servicekit.pagination import Page, PageDep, paginate
-from ticket_service.clock import ClockDep
-from ticket_service.models import Macro, Template
-from ticket_service.roles import Admin, AgentOnly, ensure_staff
+from servicekit.pagination import Page, PageDep
+from servicekit.roles import AdminOnly, AgentOnly, ensure_staff
+from ticket_service.models import Template
 from ticket_service.templates import macros
 from ticket_service.templates import service as templates
 from ticket_service.templates.schemas import (
@@ -32,7 +30,8 @@ from ticket_service.templates.schemas import (
     TemplateSettable,
 )
 from ticket_service.tickets.schemas import TicketOut, TimelineEntryOut
-from ticket_service.tickets.service import Actor, load_ticket, to_out
+from ticket_service.tickets.service import load_ticket, to_out
+from ticket_service.tickets.timeline import Actor
 
 router = APIRouter(tags=["templates and macros"])
 Key = Annotated[str, Path(min_length=1, max_length=100)]
@@ -44,7 +43,7 @@ def _template_out(t: Template) -> TemplateOut:
 
 @router.post("/v1/templates", status_code=201, summary="Add a response template (admin)")
 async def create_template(
-    body: TemplateIn, session: SessionDep, principal: Admin, idem: IdempotencyDep
+    body: TemplateIn, session: SessionDep, principal: AdminOnly, idem: IdempotencyDep
 ) -> TemplateOut:
     await idem.start(session, body)
     out = _template_out(await templates.create(session, body=body, author=principal.subject))
@@ -55,10 +54,7 @@ async def create_template(
 async def list_templates(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[TemplateOut]:
-    newest = select(Template.key, func.max(Template.version).label("v")).group_by(Template.key)
-    sub = newest.subquery()
-    stmt = select(Template).join(sub, (Template.key == sub.c.key) & (Template.version == sub.c.v))
-    rows, cursor = await paginate(session, stmt, keys=[Template.key, Template.id], params=page)
+    rows, cursor = await templates.templates_page(session, page)
     return Page[TemplateOut](items=[_template_out(t) for t in rows], next_cursor=cursor)
 
 
@@ -77,12 +73,7 @@ async def get_template(
     if version is None:
         template = await templates.latest(session, key)
     else:
-        found = await session.scalar(
-            select(Template).where(Template.key == key, Template.version == version)
-        )
-        if found is None:
-            raise NotFound("no such template version", code="template-not-found")
-        template = found
+        template = await templates.version_of(session, key, version)
     response.headers["ETag"] = etag(template.version)
     return _template_out(template)
 
@@ -97,7 +88,7 @@ async def edit_template(
     key: Key,
     body: MergePatch,
     session: SessionDep,
-    principal: Admin,
+    principal: AdminOnly,
     response: Response,
     if_match: IfMatchHeader,
 ) -> TemplateOut:
@@ -141,11 +132,11 @@ async def approve_template(
     key: Key,
     version: Annotated[int, Path(ge=1, le=1_000_000)],
     session: SessionDep,
-    principal: Admin,
+    principal: AdminOnly,
     clock: ClockDep,
 ) -> TemplateOut:
     template = await templates.approve(
-        session, key=key, version=version, approver=principal.subject, at=clock()
+        session, key=key, version=version, approver=principal.subject, at=clock.now()
     )
     return _template_out(template)
 
@@ -173,7 +164,7 @@ async def reply_with_template(
         key=body.template_key,
         variables=body.variables,
         actor=Actor.of(principal),
-        at=clock(),
+        at=clock.now(),
     )
     out = TimelineEntryOut.model_validate(entry, from_attributes=True)
     return await idem.complete(session, out, status_code=201)
@@ -181,17 +172,17 @@ async def reply_with_template(
 
 @router.post("/v1/macros", status_code=201, summary="Add a macro (admin)")
 async def create_macro(
-    body: MacroIn, session: SessionDep, principal: Admin, idem: IdempotencyDep, clock: ClockDep
+    body: MacroIn, session: SessionDep, principal: AdminOnly, idem: IdempotencyDep, clock: ClockDep
 ) -> MacroOut:
     await idem.start(session, body)
-    macro = await macros.create_macro(session, body=body, at=clock())
+    macro = await macros.create_macro(session, body=body, at=clock.now())
     out = MacroOut.model_validate(macro, from_attributes=True)
     return await idem.complete(session, out, status_code=201)
 
 
 @router.get("/v1/macros", summary="Macros, by name")
 async def list_macros(session: SessionDep, principal: AgentOnly, page: PageDep) -> Page[MacroOut]:
-    rows, cursor = await paginate(session, select(Macro), keys=[Macro.name, Macro.id], params=page)
+    rows, cursor = await macros.macros_page(session, page)
     return Page[MacroOut](
         items=[MacroOut.model_validate(m, from_attributes=True) for m in rows], next_cursor=cursor
     )
@@ -216,7 +207,7 @@ async def apply_macro(
     ticket = await load_ticket(session, ticket_id, principal=principal, for_update=True)
     if_match.require(ticket.version)
     macro = await macros.get_macro(session, macro_id)
-    at = clock()
+    at = clock.now()
     await macros.apply_macro(
         session,
         ticket=ticket,

@@ -10,14 +10,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, NotFound
+from servicekit.pagination import PageParams
 from ticket_service.models import Macro, Ticket
+from ticket_service.templates import repository
 from ticket_service.templates.schemas import MacroIn
 from ticket_service.templates.service import latest, reply_with_template
-from ticket_service.tickets.service import Actor, merged_ticket, update_ticket
+from ticket_service.tickets.service import merged_ticket, update_ticket
+from ticket_service.tickets.timeline import Actor
 
 
 async def create_macro(session: AsyncSession, *, body: MacroIn, at: datetime) -> Macro:
@@ -33,17 +35,17 @@ async def create_macro(session: AsyncSession, *, body: MacroIn, at: datetime) ->
         remove_tags=sorted(set(body.remove_tags)),
         created_at=at,
     )
-    session.add(macro)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict("a macro with this name exists", code="macro-exists") from exc
+    if not await repository.insert_unique(session, macro, refresh=False):
+        raise Conflict("a macro with this name exists", code="macro-exists")
     return macro
 
 
+async def macros_page(session: AsyncSession, params: PageParams) -> tuple[list[Macro], str | None]:
+    return await repository.macros_page(session, params)
+
+
 async def get_macro(session: AsyncSession, macro_id: uuid.UUID) -> Macro:
-    macro = await session.get(Macro, macro_id)
+    macro = await repository.get_macro(session, macro_id)
     if macro is None:
         raise NotFound("macro not found")
     return macro

@@ -19,16 +19,17 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from servicekit.merge_patch import apply_merge_patch
+from servicekit.pagination import PageParams
 from ticket_service.models import Template, Ticket, TimelineEntry
+from ticket_service.templates import repository
 from ticket_service.templates.schemas import TemplateIn, TemplateSettable
 from ticket_service.tickets.schemas import MessageKind
-from ticket_service.tickets.service import Actor, add_message
+from ticket_service.tickets.service import add_message
+from ticket_service.tickets.timeline import Actor
 
 
 class _Sandbox(SandboxedEnvironment):
@@ -129,12 +130,21 @@ def ticket_variables(ticket: Ticket) -> dict[str, str]:
     }
 
 
+async def version_of(session: AsyncSession, key: str, version: int) -> Template:
+    found = await repository.version_of(session, key, version)
+    if found is None:
+        raise NotFound("no such template version", code="template-not-found")
+    return found
+
+
+async def templates_page(
+    session: AsyncSession, params: PageParams
+) -> tuple[list[Template], str | None]:
+    return await repository.newest_page(session, params)
+
+
 async def latest(session: AsyncSession, key: str) -> Template:
-    template = (
-        await session.scalars(
-            select(Template).where(Template.key == key).order_by(Template.version.desc()).limit(1)
-        )
-    ).first()
+    template = await repository.newest(session, key)
     if template is None:
         raise NotFound(f"no template {key!r}", code="template-not-found")
     return template
@@ -142,8 +152,7 @@ async def latest(session: AsyncSession, key: str) -> Template:
 
 async def create(session: AsyncSession, *, body: TemplateIn, author: str) -> Template:
     check_template(body.body, declared=body.variables)
-    exists = await session.scalar(select(Template.id).where(Template.key == body.key).limit(1))
-    if exists is not None:
+    if await repository.key_exists(session, body.key):
         raise Conflict(
             "a template with this key exists; edit it to add a version", code="template-exists"
         )
@@ -157,9 +166,10 @@ async def create(session: AsyncSession, *, body: TemplateIn, author: str) -> Tem
         approved=False,
         created_by=author,
     )
-    session.add(template)
-    await session.flush()
-    await session.refresh(template)
+    if not await repository.insert_unique(session, template, refresh=True):
+        raise Conflict(
+            "a template with this key exists; edit it to add a version", code="template-exists"
+        )
     return template
 
 
@@ -191,13 +201,8 @@ async def edit(
         approved=False,
         created_by=author,
     )
-    session.add(template)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict("the template was edited concurrently", code="version-conflict") from exc
-    await session.refresh(template)
+    if not await repository.insert_unique(session, template, refresh=True):
+        raise Conflict("the template was edited concurrently", code="version-conflict")
     return template
 
 
@@ -285,14 +290,7 @@ async def _reply(
 
 
 async def latest_approved(session: AsyncSession, key: str) -> Template:
-    template = (
-        await session.scalars(
-            select(Template)
-            .where(Template.key == key, Template.approved.is_(True))
-            .order_by(Template.version.desc())
-            .limit(1)
-        )
-    ).first()
+    template = await repository.newest(session, key, approved_only=True)
     if template is None:
         raise NotFound(f"no approved template {key!r}", code="template-not-found")
     return template
@@ -303,9 +301,7 @@ async def approve(
 ) -> Template:
     """Four eyes: a version goes to customers only once someone other than its author
     approved it; replies then use it (the newest approved version)."""
-    template = await session.scalar(
-        select(Template).where(Template.key == key, Template.version == version).with_for_update()
-    )
+    template = await repository.lock_version(session, key, version)
     if template is None:
         raise NotFound("no such template version", code="template-not-found")
     if template.approved:

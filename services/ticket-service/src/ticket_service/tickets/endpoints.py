@@ -6,24 +6,19 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import Principal
 from servicekit.authz import STAFF, owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
-from servicekit.errors import Forbidden
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
-from servicekit.pagination import Page, PageDep, paginate
+from servicekit.pagination import Page, PageDep
+from servicekit.roles import AgentOrService, ensure_staff
 from supportops_events.tickets import TicketPriority, TicketStatus
-from ticket_service.clock import ClockDep
-from ticket_service.models import AccountUser, Ticket
-from ticket_service.roles import TicketReader, ensure_staff
-from ticket_service.sla.clock import SlaState
-from ticket_service.sla.service import sla_state_is
-from ticket_service.tickets import service
+from ticket_service.sla.business_hours import SlaState
+from ticket_service.tickets import creation, service
+from ticket_service.tickets.repository import TicketFilters
 from ticket_service.tickets.schemas import (
     MessageIn,
     TicketDetail,
@@ -32,37 +27,10 @@ from ticket_service.tickets.schemas import (
     TicketSettable,
     TimelineEntryOut,
 )
+from ticket_service.tickets.timeline import Actor
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
-CLOCK_STATES_OF_ACTIVE_TICKETS = frozenset(
-    {SlaState.running, SlaState.paused, SlaState.warning, SlaState.breached}
-)
-ACTIVE_TICKET = text("tickets.status IN ('new', 'open', 'pending', 'on_hold')")
 Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
-
-
-async def ensure_own_requester(session: AsyncSession, principal: Principal, body: TicketIn) -> None:
-    """A tenant-confined token (a customer's portal session) files tickets as itself only:
-    the requester's e-mail is its subject or e-mail claim, and a requester ``user_id`` is
-    the caller (its subject) or the tenant's user with that e-mail."""
-    if principal.tenant_id is None:
-        return  # staff file tickets on behalf of customers
-    caller = {i.casefold() for i in (principal.subject, principal.email) if i}
-    email = body.requester.email.casefold()
-    wrong = []
-    if email not in caller:
-        wrong.append("requester.email")
-    user_id = body.requester.user_id
-    if user_id is not None and user_id.casefold() not in caller:
-        user = await session.get(AccountUser, user_id)
-        if user is None or user.tenant_id != principal.tenant_id or user.email.casefold() != email:
-            wrong.append("requester.user_id")
-    if wrong:
-        raise Forbidden(
-            "a customer's token files tickets as its own requester only",
-            code="requester-not-caller",
-            fields=wrong,
-        )
 
 
 @router.post(
@@ -74,18 +42,16 @@ async def ensure_own_requester(session: AsyncSession, principal: Principal, body
 async def create_ticket(
     body: TicketIn,
     session: SessionDep,
-    principal: TicketReader,
+    principal: AgentOrService,
     idem: IdempotencyDep,
     clock: ClockDep,
     response: Response,
 ) -> TicketOut:
     await idem.start(session, body)
     principal.ensure_tenant(body.tenant_id, resource="tenant")
-    await ensure_own_requester(session, principal, body)
-    at = clock()
-    ticket = await service.create_ticket(
-        session, body=body, actor=service.Actor.of(principal), at=at
-    )
+    await service.ensure_own_requester(session, principal, body)
+    at = clock.now()
+    ticket = await creation.create_ticket(session, body=body, actor=Actor.of(principal), at=at)
     out = service.to_out(ticket, now=at)
     headers = {"ETag": etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
     response.headers.update(headers)
@@ -99,7 +65,7 @@ async def create_ticket(
 )
 async def list_tickets(
     session: SessionDep,
-    principal: TicketReader,
+    principal: AgentOrService,
     page: PageDep,
     clock: ClockDep,
     status: TicketStatus | None = None,
@@ -121,42 +87,19 @@ async def list_tickets(
         ),
     ] = None,
 ) -> Page[TicketOut]:
-    now = clock()
-    stmt = select(Ticket)
-    tenant = principal.tenant_filter(tenant_id)
-    if tenant is not None:
-        stmt = stmt.where(Ticket.tenant_id == tenant)
-    if status is not None:
-        stmt = stmt.where(Ticket.status == status.value)
-    if priority is not None:
-        stmt = stmt.where(Ticket.priority == priority.value)
-    if queue is not None:
-        stmt = stmt.where(Ticket.queue == queue)
-    if category is not None:
-        main, _, sub = category.partition("/")
-        stmt = stmt.where(Ticket.category == main)
-        if sub:
-            stmt = stmt.where(Ticket.subcategory == sub)
-    if assignee is not None:
-        stmt = stmt.where(Ticket.assignee_id == assignee)
-    if tag is not None:
-        stmt = stmt.where(Ticket.tags.contains([tag]))
-    if q is not None:
-        stmt = stmt.where(Ticket.search.op("@@")(func.websearch_to_tsquery("english", q)))
-    if sla_state is not None:
-        stmt = stmt.where(sla_state_is(sla_state, now=now))
-        if sla_state in CLOCK_STATES_OF_ACTIVE_TICKETS:
-            # implied by the state; spelled out (as a constant) so the planner walks the
-            # partial index of active tickets instead of every ticket ever solved
-            stmt = stmt.where(ACTIVE_TICKET)
-    if q is not None or sla_state is not None:
-        # The plan of these depends on the values (a common word or a rare one, the time
-        # now): a cached generic plan for the prepared statement was 3x slower at 1M
-        # tickets, so plan each execution for its values.
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    rows, cursor = await paginate(
-        session, stmt, keys=[Ticket.created_at, Ticket.id], params=page, direction="desc"
+    now = clock.now()
+    filters = TicketFilters(
+        tenant_id=principal.tenant_filter(tenant_id),
+        status=status,
+        priority=priority,
+        queue=queue,
+        category=category,
+        assignee=assignee,
+        tag=tag,
+        q=q,
+        sla_state=sla_state,
     )
+    rows, cursor = await service.tickets_page(session, filters, params=page, now=now)
     return Page[TicketOut](items=[service.to_out(t, now=now) for t in rows], next_cursor=cursor)
 
 
@@ -170,11 +113,11 @@ async def list_tickets(
 async def get_ticket(
     ticket_id: uuid.UUID,
     session: SessionDep,
-    principal: TicketReader,
+    principal: AgentOrService,
     response: Response,
     clock: ClockDep,
 ) -> TicketDetail:
-    out = await service.get_detail(session, ticket_id, principal=principal, now=clock())
+    out = await service.get_detail(session, ticket_id, principal=principal, now=clock.now())
     response.headers["ETag"] = etag(out.version)
     return out
 
@@ -189,7 +132,7 @@ async def update_ticket(
     ticket_id: uuid.UUID,
     patch: MergePatch,
     session: SessionDep,
-    principal: TicketReader,
+    principal: AgentOrService,
     clock: ClockDep,
     response: Response,
     if_match: IfMatchHeader,
@@ -198,9 +141,9 @@ async def update_ticket(
     ticket = await service.load_ticket(session, ticket_id, principal=principal, for_update=True)
     merged = service.merged_ticket(ticket, patch)  # 422 before 412
     if_match.require(ticket.version)
-    at = clock()
+    at = clock.now()
     await service.update_ticket(
-        session, ticket=ticket, merged=merged, actor=service.Actor.of(principal), at=at
+        session, ticket=ticket, merged=merged, actor=Actor.of(principal), at=at
     )
     response.headers["ETag"] = etag(ticket.version)
     return service.to_out(ticket, now=at)
@@ -216,7 +159,7 @@ async def add_message(
     ticket_id: uuid.UUID,
     body: MessageIn,
     session: SessionDep,
-    principal: TicketReader,
+    principal: AgentOrService,
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> TimelineEntryOut:
@@ -227,8 +170,8 @@ async def add_message(
         ticket=ticket,
         kind=body.kind,
         body=body.body,
-        actor=service.Actor.of(principal),
-        at=clock(),
+        actor=Actor.of(principal),
+        at=clock.now(),
     )
     out = TimelineEntryOut.model_validate(entry, from_attributes=True)
     return await idem.complete(session, out, status_code=201)

@@ -11,21 +11,13 @@ from pydantic import BaseModel, Field
 
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.accounts.schemas import AccountOut
-from ticket_service.categories import AccessSubcategory, Category
-from ticket_service.sla.clock import SlaState
+from ticket_service.categories import AccessSubcategory, Category, Channel
+from ticket_service.sla.business_hours import SlaState
 from ticket_service.sla.schemas import TicketSlaOut
+from ticket_service.triage.schemas import TriageEvidence
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class Channel(StrEnum):
-    email = "email"
-    chat = "chat"
-    phone = "phone"
-    social = "social"
-    web = "web"
-    api = "api"
 
 
 class MessageKind(StrEnum):
@@ -72,14 +64,6 @@ class RequesterOut(BaseModel):
     email: str
     name: str | None
     user_id: str | None
-
-
-class TriageEvidence(BaseModel):
-    """A phrase of the ticket that pushed the classifier towards its answer. ``…ssw…``
-    marks a character n-gram (robust to typos); plain text is a word or two-word phrase."""
-
-    feature: str
-    weight: float
 
 
 class TriageJudgment(BaseModel):

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportops_events.tickets import TicketPriority
 from ticket_service.categories import AccessSubcategory, Category
-from ticket_service.models import TriageExample, TriageModelVersion
+from ticket_service.models import TriageModelVersion
+from ticket_service.triage import repository
 from ticket_service.triage.model import Example, TriageModel, fingerprint, fit_model, load_corpus
 
 CLASSIFIER_INFO_KEY = "ticket_service.triage_classifier"
@@ -99,9 +99,7 @@ class TriageClassifier:
         """Fit the model the latest ``triage_models`` row names, unless it is current.
         True when the model changed."""
         async with self._lock:
-            latest = await session.scalar(
-                select(TriageModelVersion).order_by(TriageModelVersion.id.desc()).limit(1)
-            )
+            latest = await repository.latest_model_version(session)
             if latest is None:
                 if self._model is None:
                     self._model = await asyncio.to_thread(fit_model, self.corpus)
@@ -117,12 +115,9 @@ class TriageClassifier:
 
 
 async def agent_examples(session: AsyncSession, *, through: int | None = None) -> list[Example]:
-    stmt = select(TriageExample).order_by(TriageExample.seq)
-    if through is not None:
-        stmt = stmt.where(TriageExample.seq <= through)
     return [
         Example(subject=e.subject, body=e.body, label=e.label)
-        for e in (await session.scalars(stmt)).all()
+        for e in await repository.examples(session, through=through)
     ]
 
 
@@ -140,18 +135,17 @@ async def refit(
 ) -> RefitResult:
     """Fit corpus + every agent example, record the version (processes pick it up), and
     use it here. Idempotent: the same examples give the same version, recorded once."""
-    through = int(await session.scalar(select(func.coalesce(func.max(TriageExample.seq), 0))) or 0)
+    through = await repository.last_example_seq(session)
     learned = await agent_examples(session, through=through)
     examples = classifier.corpus + learned
     version = f"tfidf-sgd-{fingerprint(examples)}"
-    existing = await session.scalar(
-        select(TriageModelVersion).where(TriageModelVersion.version == version)
-    )
+    existing = await repository.model_version(session, version)
     model = await asyncio.to_thread(fit_model, examples, version=version)
     classifier.use(model)
     if existing is not None:
         return RefitResult(version, False, len(classifier.corpus), len(learned), model.fit_seconds)
-    session.add(
+    await repository.add_model_version(
+        session,
         TriageModelVersion(
             version=version,
             examples_through=through,
@@ -159,9 +153,8 @@ async def refit(
             agent_examples=len(learned),
             fit_seconds=round(model.fit_seconds, 3),
             trained_at=at,
-        )
+        ),
     )
-    await session.flush()
     return RefitResult(version, True, len(classifier.corpus), len(learned), model.fit_seconds)
 
 

@@ -6,17 +6,15 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 
 from servicekit.authz import GLOBAL_CONFIG, owned
+from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
-from servicekit.pagination import Page, PageDep, paginate
-from ticket_service.clock import ClockDep
-from ticket_service.models import TriageExample, TriageRule
-from ticket_service.roles import Admin, AgentOnly
+from servicekit.pagination import Page, PageDep
+from servicekit.roles import AdminOnly, AgentOnly
 from ticket_service.triage import service
 from ticket_service.triage.schemas import (
     DryRunIn,
@@ -35,9 +33,7 @@ router = APIRouter(prefix="/v1/triage-rules", tags=["triage"])
 async def list_rules(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[TriageRuleOut]:
-    rows, cursor = await paginate(
-        session, select(TriageRule), keys=[TriageRule.position, TriageRule.id], params=page
-    )
+    rows, cursor = await service.rules_page(session, page)
     return Page[TriageRuleOut](items=[service.to_out(r) for r in rows], next_cursor=cursor)
 
 
@@ -45,12 +41,12 @@ async def list_rules(
 async def create_rule(
     body: TriageRuleIn,
     session: SessionDep,
-    principal: Admin,
+    principal: AdminOnly,
     idem: IdempotencyDep,
     clock: ClockDep,
 ) -> TriageRuleOut:
     await idem.start(session, body)
-    rule = await service.create_rule(session, body=body, at=clock())
+    rule = await service.create_rule(session, body=body, at=clock.now())
     out = service.to_out(rule)
     return await idem.complete(session, out, status_code=201)
 
@@ -81,7 +77,7 @@ async def update_rule(
     rule_id: uuid.UUID,
     patch: MergePatch,
     session: SessionDep,
-    principal: Admin,
+    principal: AdminOnly,
     response: Response,
     clock: ClockDep,
     if_match: IfMatchHeader,
@@ -89,7 +85,7 @@ async def update_rule(
     rule = await service.get_rule(session, rule_id)
     merged = service.merged_rule(rule, patch)  # 422 before 412
     if_match.require(rule.version)
-    rule = await service.update_rule(session, rule=rule, merged=merged, at=clock())
+    rule = await service.update_rule(session, rule=rule, merged=merged, at=clock.now())
     response.headers["ETag"] = etag(rule.version)
     return service.to_out(rule)
 
@@ -103,13 +99,12 @@ async def update_rule(
 async def delete_rule(
     rule_id: uuid.UUID,
     session: SessionDep,
-    principal: Admin,
+    principal: AdminOnly,
     if_match: IfMatchHeader,
 ) -> Response:
     rule = await service.get_rule(session, rule_id)
     if_match.require(rule.version)
-    await session.delete(rule)
-    await session.flush()
+    await service.delete_rule(session, rule)
     return Response(status_code=204)
 
 
@@ -125,9 +120,7 @@ async def current_model(session: SessionDep, principal: AgentOnly) -> TriageMode
 async def list_examples(
     session: SessionDep, principal: AgentOnly, page: PageDep
 ) -> Page[TriageExampleOut]:
-    rows, cursor = await paginate(
-        session, select(TriageExample), keys=[TriageExample.seq, TriageExample.id], params=page
-    )
+    rows, cursor = await service.examples_page(session, page)
     return Page[TriageExampleOut](
         items=[TriageExampleOut.model_validate(r, from_attributes=True) for r in rows],
         next_cursor=cursor,
@@ -135,5 +128,5 @@ async def list_examples(
 
 
 @model_router.post("/refit", summary="Refit from the corpus and the agents' examples (admin)")
-async def refit_model(session: SessionDep, principal: Admin, clock: ClockDep) -> TriageRefitOut:
-    return await service.refit_now(session, at=clock())
+async def refit_model(session: SessionDep, principal: AdminOnly, clock: ClockDep) -> TriageRefitOut:
+    return await service.refit_now(session, at=clock.now())

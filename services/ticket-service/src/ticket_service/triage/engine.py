@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from supportops_events.tickets import TicketPriority
 from ticket_service.categories import Category
-from ticket_service.tickets.schemas import TriageEvidence
+from ticket_service.models import TriageRule
 from ticket_service.triage import regex
 from ticket_service.triage.classifier import (
     REVIEW_QUEUE,
@@ -18,7 +19,12 @@ from ticket_service.triage.classifier import (
     TriageClassifier,
     split_label,
 )
-from ticket_service.triage.schemas import RuleActions, RuleConditions, TriageOutcome
+from ticket_service.triage.schemas import (
+    RuleActions,
+    RuleConditions,
+    TriageEvidence,
+    TriageOutcome,
+)
 
 # Matching is bounded: very long bodies are only searched in their first part.
 MAX_SEARCHED_CHARS = 20_000
@@ -31,6 +37,19 @@ class Rule:
     name: str
     conditions: RuleConditions
     actions: RuleActions
+
+
+def rules_of(rows: Iterable[TriageRule]) -> list[Rule]:
+    """Stored rules as the engine applies them."""
+    return [
+        Rule(
+            id=r.id,
+            name=r.name,
+            conditions=RuleConditions.model_validate(r.conditions),
+            actions=RuleActions.model_validate(r.actions),
+        )
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)

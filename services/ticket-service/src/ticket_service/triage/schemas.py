@@ -11,8 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 from servicekit.fields import StrictBool
 from supportops_events.billing import PlanTier
 from supportops_events.tickets import TicketPriority
-from ticket_service.categories import AccessSubcategory, Category
-from ticket_service.tickets.schemas import Channel, TriageEvidence
+from ticket_service.categories import AccessSubcategory, Category, Channel
 from ticket_service.triage.regex import compile_pattern
 
 MAX_PATTERN_LENGTH = 200
@@ -32,6 +31,14 @@ def check_pattern(pattern: str) -> str:
 Pattern = Annotated[
     str, Field(min_length=1, max_length=MAX_PATTERN_LENGTH), AfterValidator(check_pattern)
 ]
+
+
+class TriageEvidence(BaseModel):
+    """A phrase of the ticket that pushed the classifier towards its answer. ``…ssw…``
+    marks a character n-gram (robust to typos); plain text is a word or two-word phrase."""
+
+    feature: str
+    weight: float
 
 
 class RuleConditions(BaseModel):

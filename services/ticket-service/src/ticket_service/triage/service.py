@@ -7,17 +7,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy import text as sa_text
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict, NotFound
 from servicekit.merge_patch import apply_merge_patch
+from servicekit.pagination import PageParams
 from ticket_service.models import Ticket, TriageExample, TriageRule
+from ticket_service.triage import repository
 from ticket_service.triage.classifier import classifier_of, join_label, refit
-from ticket_service.triage.engine import Rule, TicketFacts, triage
+from ticket_service.triage.engine import Rule, TicketFacts, rules_of, triage
 from ticket_service.triage.schemas import (
     DryRunIn,
     RuleActions,
@@ -44,40 +42,14 @@ def to_out(row: TriageRule) -> TriageRuleOut:
     )
 
 
-async def load_rules(session: AsyncSession) -> list[Rule]:
-    """The enabled rules in order, from the database (``active_rules`` is cached)."""
-    rows = (
-        await session.scalars(
-            select(TriageRule)
-            .where(TriageRule.enabled.is_(True))
-            .order_by(TriageRule.position, TriageRule.name)
-        )
-    ).all()
-    return [
-        Rule(
-            id=r.id,
-            name=r.name,
-            conditions=RuleConditions.model_validate(r.conditions),
-            actions=RuleActions.model_validate(r.actions),
-        )
-        for r in rows
-    ]
-
-
-async def active_rules(session: AsyncSession) -> Sequence[Rule]:
-    """The enabled rules, from the process's configuration cache."""
-    from ticket_service.config_cache import configuration
-
-    return (await configuration(session)).rules
-
-
 async def run_triage(
     session: AsyncSession, *, facts: TicketFacts, rules: Sequence[Rule] | None = None
 ) -> TriageOutcome:
     """Enabled rules first (explicit overrides), then the process's classifier (in
-    memory: no SQL). ``rules``: the cached rules the caller already holds."""
+    memory: no SQL). ``rules``: the cached rules the caller already holds; without
+    them the enabled rules are read (a dry run sees an edit of the same moment)."""
     return triage(
-        list(rules if rules is not None else await active_rules(session)),
+        list(rules) if rules is not None else rules_of(await repository.enabled_rules(session)),
         facts,
         classifier_of(session),
     )
@@ -105,19 +77,7 @@ async def record_example(
         "labelled_by": by,
         "labelled_at": at,
     }
-    stmt = insert(TriageExample).values(**values)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[TriageExample.ticket_id],
-            set_={
-                "label": label,
-                "labelled_by": by,
-                "labelled_at": at,
-                # a new position: refits up to an older sequence number do not include it
-                "seq": sa_text("nextval(pg_get_serial_sequence('triage_examples', 'seq'))"),
-            },
-        )
-    )
+    await repository.upsert_example(session, values)
 
 
 async def dry_run(session: AsyncSession, *, body: DryRunIn) -> TriageOutcome:
@@ -131,8 +91,24 @@ async def dry_run(session: AsyncSession, *, body: DryRunIn) -> TriageOutcome:
     return await run_triage(session, facts=facts)
 
 
+async def rules_page(
+    session: AsyncSession, params: PageParams
+) -> tuple[list[TriageRule], str | None]:
+    return await repository.rules_page(session, params)
+
+
+async def examples_page(
+    session: AsyncSession, params: PageParams
+) -> tuple[list[TriageExample], str | None]:
+    return await repository.examples_page(session, params)
+
+
+async def delete_rule(session: AsyncSession, rule: TriageRule) -> None:
+    await repository.delete_rule(session, rule)
+
+
 async def get_rule(session: AsyncSession, rule_id: uuid.UUID) -> TriageRule:
-    rule = await session.get(TriageRule, rule_id)
+    rule = await repository.get_rule(session, rule_id)
     if rule is None:
         raise NotFound("triage rule not found")
     return rule
@@ -149,8 +125,7 @@ async def create_rule(session: AsyncSession, *, body: TriageRuleIn, at: datetime
         created_at=at,
         updated_at=at,
     )
-    session.add(rule)
-    await _flush_unique(session)
+    await _flush_unique(session, rule)
     return rule
 
 
@@ -181,22 +156,19 @@ async def update_rule(
     rule.actions = merged.actions.model_dump(mode="json")
     rule.version += 1
     rule.updated_at = at
-    await _flush_unique(session)
+    await _flush_unique(session, rule)
     return rule
 
 
-async def _flush_unique(session: AsyncSession) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict("a triage rule with this name exists", code="rule-name-taken") from exc
+async def _flush_unique(session: AsyncSession, rule: TriageRule) -> None:
+    if not await repository.flush_rule(session, rule):
+        raise Conflict("a triage rule with this name exists", code="rule-name-taken")
 
 
 async def model_info(session: AsyncSession) -> TriageModelOut:
     classifier = classifier_of(session)
     model = classifier.model
-    total = int(await session.scalar(select(func.count()).select_from(TriageExample)) or 0)
+    total = await repository.example_count(session)
     agent_examples = model.trained_on - len(classifier.corpus)
     return TriageModelOut(
         version=model.version,

@@ -1,0 +1,30 @@
+"""The escalation-service's own request dependencies: its settings, its QA tracker, and
+the one role set the kit does not name (``servicekit.roles`` has the others)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from escalation_service.config import EscalationSettings
+from escalation_service.tracker.base import QaTracker
+from servicekit.auth import Principal, Role
+from servicekit.roles import roles
+
+BugReader = Annotated[Principal, Depends(roles(Role.agent, Role.qa, Role.service))]
+"""Who reads bugs: agents, QA and other services (tenant tokens confined to their tenant)."""
+
+
+async def _settings(request: Request) -> EscalationSettings:
+    settings: EscalationSettings = request.app.state.settings
+    return settings
+
+
+async def _tracker(request: Request) -> QaTracker:
+    tracker: QaTracker = request.app.state.qa_tracker
+    return tracker
+
+
+SettingsDep = Annotated[EscalationSettings, Depends(_settings)]
+TrackerDep = Annotated[QaTracker, Depends(_tracker)]

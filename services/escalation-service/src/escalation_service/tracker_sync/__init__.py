@@ -1,0 +1,1 @@
+"""Status changes of the QA tracker (Jira) flowing back into our bug workflow."""

@@ -1,0 +1,1 @@
+"""Outbound e-mail of the onboarding-service (kit mail outbox; docs/email.md)."""

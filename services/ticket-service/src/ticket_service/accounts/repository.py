@@ -1,0 +1,148 @@
+"""Queries of the account context: rows locked for an event's update, corrections
+recorded once, and the one statement of an account's view."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    ScalarSelect,
+    Select,
+    String,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ticket_service.models import (
+    Account,
+    AccountCorrection,
+    AccountDispute,
+    AccountInvoice,
+    AccountUser,
+    Base,
+    Bug,
+    Ticket,
+    TicketBug,
+)
+
+CLOSED_DISPUTE_STATUSES = ("won", "lost", "warning_closed")
+RECENT_CORRECTIONS = 10
+# A bug is open until it is fixed (resolved, then verified) or given up (won't fix, closed).
+CLOSED_BUG_STATUSES = ("resolved", "verified", "wont_fix", "closed")
+
+M = TypeVar("M", bound=Base)
+
+
+async def lock(session: AsyncSession, model: type[M], key: str) -> M | None:
+    """The row of ``model`` with primary key ``key``, locked for this event's update."""
+    return await session.get(model, key, with_for_update=True)
+
+
+def add(session: AsyncSession, row: Base) -> None:
+    session.add(row)
+
+
+async def add_correction_once(
+    session: AsyncSession,
+    *,
+    id: str,
+    tenant_id: str,
+    kind: str,
+    invoice_id: str | None,
+    currency: str,
+    amount: int,
+    reason: str | None,
+    issued_at: datetime,
+) -> None:
+    """A refund or credit note; a redelivered one is ignored (same id)."""
+    await session.execute(
+        insert(AccountCorrection)
+        .values(
+            id=id,
+            tenant_id=tenant_id,
+            kind=kind,
+            invoice_id=invoice_id,
+            currency=currency,
+            amount=amount,
+            reason=reason,
+            issued_at=issued_at,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+def _rows_json(stmt: Select[Any], *order: str) -> ScalarSelect[Any]:
+    """``stmt``'s rows as one JSON array (``to_jsonb`` of each row), in ``order``
+    (SQL on the rows, aliased ``r``)."""
+    rows = stmt.subquery("r")
+    ordered: list[ColumnElement[Any]] = [literal_column(o) for o in order]
+    return (
+        select(
+            func.coalesce(
+                func.jsonb_agg(aggregate_order_by(func.to_jsonb(rows.table_valued()), *ordered)),
+                func.jsonb_build_array(),
+            )
+        )
+        .select_from(rows)
+        .scalar_subquery()
+    )
+
+
+@functools.cache
+def _account_view_statement() -> Select[Any]:
+    """Built once: constructing this statement (and its cache key) on every request cost
+    more CPU than running it."""
+    tenant_id = bindparam("tenant_id", type_=String())
+    linked = select(TicketBug.bug_id).join(Ticket, Ticket.id == TicketBug.ticket_id)
+    users = _rows_json(select(AccountUser).where(AccountUser.tenant_id == tenant_id), "r.email")
+    invoices = _rows_json(
+        select(AccountInvoice).where(
+            AccountInvoice.tenant_id == tenant_id, AccountInvoice.status == "open"
+        ),
+        "r.due_date ASC NULLS LAST",
+        "r.invoice_id",
+    )
+    bugs = _rows_json(
+        select(Bug).where(
+            or_(
+                Bug.tenant_id == tenant_id,
+                Bug.bug_id.in_(linked.where(Ticket.tenant_id == tenant_id)),
+            ),
+            Bug.status.not_in(CLOSED_BUG_STATUSES),
+        ),
+        "r.key",
+    )
+    disputes = _rows_json(
+        select(AccountDispute).where(
+            AccountDispute.tenant_id == tenant_id,
+            AccountDispute.status.not_in(CLOSED_DISPUTE_STATUSES),
+        ),
+        "r.state_at DESC",
+        "r.dispute_id",
+    )
+    corrections = _rows_json(
+        select(AccountCorrection)
+        .where(AccountCorrection.tenant_id == tenant_id)
+        .order_by(AccountCorrection.issued_at.desc(), AccountCorrection.id)
+        .limit(RECENT_CORRECTIONS),
+        "r.issued_at DESC",
+        "r.id",
+    )
+    return select(Account, users, invoices, bugs, disputes, corrections).where(
+        Account.tenant_id == tenant_id
+    )
+
+
+async def account_view_row(session: AsyncSession, tenant_id: str) -> Row[Any] | None:
+    """The account row with its users, open invoices, open bugs, open disputes and recent
+    corrections as JSON arrays, in one statement."""
+    return (await session.execute(_account_view_statement(), {"tenant_id": tenant_id})).first()
