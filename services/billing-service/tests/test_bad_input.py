@@ -244,6 +244,11 @@ CASES: dict[tuple[str, str], list[Case]] = {
             status=400,
         ),
     ],
+    # the kit's live event stream (servicekit.live); a valid request streams forever
+    ("GET", "/v1/events"): [
+        Case("anonymous", "/v1/events", {}, status=401),
+        Case("a Last-Event-ID too long", "/v1/events", {**AGENT, "Last-Event-ID": "x" * 201}),
+    ],
 }
 OPEN_ROUTES = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc"}
 

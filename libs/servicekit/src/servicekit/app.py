@@ -21,9 +21,11 @@ from servicekit.auth import TokenVerifier
 from servicekit.authz import Ownership, install_ownership
 from servicekit.clock import Clock, StateClock
 from servicekit.consumer import EventConsumer, EventRouter
+from servicekit.cors import install_cors
 from servicekit.db import Database
 from servicekit.errors import install_problem_handlers
 from servicekit.kafka import client_options, ensure_topics, make_producer
+from servicekit.live import LiveEvents, events_topics, live_router
 from servicekit.liveness import ProgressWatch, consumer_signal
 from servicekit.middleware import ServiceHttpMiddleware, telemetry_config
 from servicekit.openapi import install_problem_documentation
@@ -213,6 +215,7 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
     settings = defn.settings
     setup_logging(defn.name, level=settings.log_level, json_logs=settings.log_json)
     setup_tracing(defn.name, otlp_endpoint=settings.otel_exporter_otlp_endpoint)
+    live_topics = events_topics(defn.produces, settings.kafka_topic_prefix)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -230,6 +233,17 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         )
         kafka = KafkaRuntime(defn, db)
         app.state.kafka = kafka
+        # the live-updates hub; its consumer starts with the first stream (servicekit.live)
+        live = LiveEvents(
+            topics=live_topics,
+            kafka_options=kafka.options,
+            buffer_size=settings.live_buffer_size,
+            buffer_seconds=settings.live_buffer_seconds,
+            queue_size=settings.live_queue_size,
+            partitions=settings.kafka_topic_partitions,
+            replication_factor=settings.kafka_replication_factor,
+        )
+        app.state.live = live
         await kafka.start()
         try:
             if defn.extra_lifespan is not None:
@@ -238,6 +252,7 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
             else:
                 yield
         finally:
+            await live.stop()
             await kafka.stop()
             await db.dispose()
 
@@ -258,10 +273,13 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
     install_problem_handlers(app)
     install_problem_documentation(app)
     app.add_middleware(ServiceHttpMiddleware, service=defn.name, fastapi_app=app)
+    install_cors(app, settings.cors_origins or [])  # last: the outermost layer
     app.include_router(health_router())
     if settings.run_api:
         for router in defn.routers:
             app.include_router(router)
+        if live_topics:
+            app.include_router(live_router())  # GET /v1/events, the same on every service
     # Every route's ids resolved to their tenant, or the app does not start.
     install_ownership(app, defn.ownership or Ownership())
     return app

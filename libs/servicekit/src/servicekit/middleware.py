@@ -106,12 +106,18 @@ class ServiceHttpMiddleware:
         path: str = scope["path"]
         status = 500
         started = time.perf_counter()
+        waited: float | None = None
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, waited
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith("text/event-stream"):
+                    # an event stream lasts as long as the browser stays: its latency is
+                    # the wait for the response to start, or it would swamp the histogram
+                    # (and the latency alert) with hours
+                    waited = time.perf_counter() - started
                 headers[CORRELATION_HEADER] = correlation_id
                 if status == 405:
                     # Starlette's 405 names only the methods of the one route it tried
@@ -142,7 +148,7 @@ class ServiceHttpMiddleware:
             route_path = getattr(scope.get("route"), "path", "unmatched")
             counter, latency = self._children(method, route_path, status)
             counter.inc()
-            latency.observe(time.perf_counter() - started)
+            latency.observe(waited if waited is not None else time.perf_counter() - started)
 
     def _children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
         """The metric children of one route and status, looked up once: ``labels()``

@@ -13,12 +13,13 @@ secret cannot slip past the check.
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from servicekit.localstack import (
     default_database_url,
@@ -28,6 +29,8 @@ from servicekit.localstack import (
 from servicekit.mail import SmtpTarget
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+DEV_CORS_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
+"""Where a local Vite dev server runs: the browser origins allowed outside production."""
 PLACEHOLDER_MARKERS = (
     "change-me",
     "changeme",
@@ -118,6 +121,31 @@ class ServiceSettings(BaseSettings):
     """/healthz fails (and the kubelet restarts the pod) when events wait and the
     consumer processed none for this long: the watchdog's in-process restarts
     (``consumer_stall_seconds``) did not help."""
+    cors_origins: Annotated[list[str] | None, NoDecode] = _shared("SUPPORTOPS_CORS_ORIGINS", None)
+    """Browser origins allowed to call the API (CORS), comma-separated or a JSON list;
+    ``*`` allows any origin. Unset: the local Vite origins outside production
+    (``DEV_CORS_ORIGINS``), none in production. Empty: none."""
+    # Live updates (``GET /v1/events``, servicekit.live; docs/api-style.md "Live updates")
+    live_heartbeat_seconds: float = _shared("LIVE_HEARTBEAT_SECONDS", 15.0)
+    """An SSE comment line this often keeps proxies from closing an idle stream."""
+    live_buffer_size: int = _shared("LIVE_BUFFER_SIZE", 1000)
+    """Events kept per process for ``Last-Event-ID`` resumption (the newest N)..."""
+    live_buffer_seconds: float = _shared("LIVE_BUFFER_SECONDS", 300.0)
+    """...and only those at most this old: beyond the window a client gets ``reset``."""
+    live_queue_size: int = _shared("LIVE_QUEUE_SIZE", 500)
+    """Events waiting for one slow subscriber before it is dropped with ``overflow``."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        # an operator writes "https://a.example,https://b.example"; a JSON list also works
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
     # Outbound mail (servicekit.mail, docs/email.md). Empty SMTP_URL: the local Mailpit
     # (SUPPORTOPS_MAILPIT_SMTP_PORT, servicekit.localstack).
     smtp_url: str = _shared("SMTP_URL", "")
@@ -167,6 +195,10 @@ class ServiceSettings(BaseSettings):
             self.database_url = default_database_url(self.default_database)
         if not self.kafka_bootstrap_servers:
             self.kafka_bootstrap_servers = default_kafka_bootstrap()
+        if self.cors_origins is None:
+            # production allows no browser origin until one is named
+            production = self.environment is Environment.production
+            self.cors_origins = [] if production else list(DEV_CORS_ORIGINS)
         if not self.smtp_url:
             self.smtp_url = default_smtp_url()
         if self.run_mail_sender is None:

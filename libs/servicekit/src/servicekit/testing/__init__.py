@@ -376,3 +376,91 @@ def payload(envelope: Envelope, model: type[E]) -> E:
     data = envelope.data
     assert isinstance(data, model), f"{envelope.type} carries {type(data).__name__}, not {model}"
     return data
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The app behind a real uvicorn server on a free local port, its lifespan included;
+    yields the base URL. For streaming responses (``GET /v1/events``): httpx's in-process
+    ``ASGITransport`` returns a response only once its body is complete."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, lifespan="on", log_level="warning", timeout_graceful_shutdown=5, access_log=False
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="served-app")
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while not server.started:
+            if task.done():
+                task.result()  # raises what made the start-up fail
+                raise RuntimeError("the server stopped while starting")
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("the app did not start within 60 s")
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        # should_exit, not handle_exit: sse-starlette hooks the latter into a process-wide
+        # "shutting down" flag that would end every later test's streams
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+class SseMessage(NamedTuple):
+    """One server-sent event as a browser's ``EventSource`` would dispatch it, or a
+    comment (``event`` ``""``, the comment text in ``comment``)."""
+
+    event: str
+    data: str
+    id: str | None
+    comment: str | None = None
+
+
+class SseReader:
+    """Reads messages of an ``httpx`` streaming response one at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.aiter_lines()
+
+    async def next(self, *, timeout: float = 20.0) -> SseMessage:
+        return await asyncio.wait_for(self._next(), timeout)
+
+    async def _next(self) -> SseMessage:
+        event, ident, comment = "", None, None
+        data: list[str] = []
+        async for line in self._lines:
+            if line == "":
+                if data or event or ident is not None:
+                    return SseMessage(event or "message", "\n".join(data), ident)
+                if comment is not None:
+                    return SseMessage("", "", None, comment)
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "":
+                comment = value
+            elif name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+            elif name == "id":
+                ident = value
+        raise EOFError("the stream ended")
+
+    async def next_event(self, *, timeout: float = 20.0) -> SseMessage:
+        """The next message that is not a comment (heartbeats and ``connected`` skipped)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            message = await self.next(timeout=max(remaining, 0.01))
+            if message.event:
+                return message
