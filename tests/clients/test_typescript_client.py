@@ -23,7 +23,7 @@ CLIENT = ROOT / "clients" / "typescript"
 BIN = CLIENT / "node_modules" / ".bin"
 
 sys.path.insert(0, str(ROOT))
-from scripts.operation_ids import documents  # noqa: E402
+from scripts.operation_ids import documents
 
 pytestmark = pytest.mark.timeout(300)
 
