@@ -65,8 +65,8 @@ def test_the_types_are_keyed_by_readable_operation_ids(generated: Path) -> None:
 
 def test_a_client_that_no_longer_matches_the_api_fails(generated: Path, tmp_path: Path) -> None:
     """The check is real: the same client with a field the API does not have is refused."""
-    broken = (CLIENT / "src" / "client.ts").read_text().replace(
-        "data.next_cursor", "data.nextCursor"
+    broken = (
+        (CLIENT / "src" / "client.ts").read_text().replace("data.next_cursor", "data.nextCursor")
     )
     probe = CLIENT / "src" / "zz_broken_probe.ts"
     probe.write_text(broken)
