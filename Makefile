@@ -45,12 +45,14 @@ traces-up: ## Start Jaeger (traces; built once with Go); `make up` goes on witho
 	deploy/local/jaeger.sh start || echo "WARNING: Jaeger did not start; the services run without exporting traces"
 
 .PHONY: up
-up: install infra-up traces-up topics migrate seed ## Run the whole system: infrastructure, Jaeger, migrations and the four services
+up: install infra-up traces-up topics migrate seed ## Run the whole system: infrastructure, Jaeger, migrations, the four services and the gateway (http://127.0.0.1:8000)
 	deploy/local/services.sh start
+	deploy/local/gateway.sh start
 	@scripts/print-urls.sh
 
 .PHONY: down
 down: ## Stop everything `make up` started
+	deploy/local/gateway.sh stop
 	deploy/local/services.sh stop
 	deploy/local/jaeger.sh stop
 	deploy/local/infra.sh stop
@@ -60,11 +62,12 @@ status: ## Show what is running
 	-deploy/local/infra.sh status
 	-deploy/local/jaeger.sh status
 	-deploy/local/services.sh status
+	-deploy/local/gateway.sh status
 
 .PHONY: logs
 logs: ## Tail the logs of the services and the infrastructure
 	deploy/local/services.sh logs
-	@for f in $${SUPPORTOPS_STATE_DIR:-.local}/logs/{kafka,postgres,stripe-mock,mailpit-$${SUPPORTOPS_MAILPIT_SMTP_PORT:-1025},jaeger}.log; do \
+	@for f in $${SUPPORTOPS_STATE_DIR:-.local}/logs/{kafka,postgres,stripe-mock,mailpit-$${SUPPORTOPS_MAILPIT_SMTP_PORT:-1025},jaeger,gateway}.log; do \
 		echo "==> $$f <=="; tail -n 15 $$f 2>/dev/null || true; done
 
 .PHONY: token

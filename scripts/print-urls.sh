@@ -3,7 +3,8 @@
 # the services actually use, from the same settings source as the services
 # (servicekit.localstack: SUPPORTOPS_PG_PORT, SUPPORTOPS_KAFKA_PORT,
 # SUPPORTOPS_STRIPE_MOCK_PORT; an explicit *_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS or
-# STRIPE_API_BASE wins), and whether each answers now.
+# STRIPE_API_BASE wins), and whether each answers now. The gateway (one origin,
+# deploy/local/gateway.sh) comes first: it is what a browser application points at.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 PY="$ROOT/.venv/bin/python"
@@ -47,9 +48,15 @@ row() {
   printf '  %-20s %-34s %-36s %s\n' "$name" "$url/docs" "$url/readyz" "$(state "$url")"
 }
 
+GATEWAY_URL=${GATEWAY_URL:-http://127.0.0.1:${SUPPORTOPS_GATEWAY_PORT:-8000}}
+
 cat <<MSG
 
 supportops is up.
+
+  Gateway (one origin) $GATEWAY_URL ($(state "$GATEWAY_URL"))
+                       /ticket/  /billing/  /onboarding/  /escalation/  -> the services, prefix stripped
+                       e.g. $GATEWAY_URL/ticket/v1/tickets
 
   service              API docs                           health
 MSG
@@ -72,6 +79,6 @@ cat <<MSG
 
 A token:   TOKEN=\$(make -s token ROLE=agent)            (roles: agent billing onboarding qa admin service)
            TOKEN=\$(make -s token ROLE=agent TENANT=<id>)  (confined to one tenant)
-Try:       curl -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:${TICKET_PORT:-8001}/readyz
+Try:       curl -H "Authorization: Bearer \$TOKEN" $GATEWAY_URL/ticket/v1/tickets
 Stop:      make down        Status: make status        Logs: make logs
 MSG

@@ -745,48 +745,77 @@ def service_kustomization(service: Service, files: list[str]) -> str:
 # --- shared generated files -----------------------------------------------------------
 
 
-def ingress() -> str:
-    hosts = [f"{s.host}.supportops.example.com" for s in SERVICES]
-    rules = []
-    for service in SERVICES:
-        backend = {"service": {"name": service.name, "port": {"name": "http"}}}
-        rules.append(
-            {
-                "host": f"{service.host}.supportops.example.com",
-                "http": {
-                    # /healthz, /readyz and /metrics stay cluster-internal.
-                    "paths": [
-                        {"path": "/v1", "pathType": "Prefix", "backend": backend},
-                        {"path": "/openapi.json", "pathType": "Exact", "backend": backend},
-                        {"path": "/docs", "pathType": "Prefix", "backend": backend},
-                    ]
-                },
-            }
-        )
-    body = {
+API_HOST = "api.supportops.example.com"
+
+
+def gateway_prefix(service: Service) -> str:
+    """``/ticket`` for ticket-service: the same prefixes as the local gateway
+    (deploy/local/gateway/Caddyfile.template)."""
+    return "/" + service.name.removesuffix("-service")
+
+
+def ingress_for(service: Service) -> dict[str, Any]:
+    prefix = gateway_prefix(service)
+    backend = {"service": {"name": service.name, "port": {"name": "http"}}}
+    return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": {
-            "name": "supportops-api",
+            "name": f"supportops-api-{prefix.lstrip('/')}",
             "labels": {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/component": "api"},
             "annotations": {
                 "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
                 "nginx.ingress.kubernetes.io/proxy-body-size": "1m",
+                # the prefix is stripped: the service sees /v1/..., as locally
+                "nginx.ingress.kubernetes.io/use-regex": "true",
+                "nginx.ingress.kubernetes.io/rewrite-target": "/$1",
+                "nginx.ingress.kubernetes.io/x-forwarded-prefix": prefix,
+                # a relative Location (/v1/tickets/<id>) gets the prefix back
+                "nginx.ingress.kubernetes.io/proxy-redirect-from": "~^/(.*)$",
+                "nginx.ingress.kubernetes.io/proxy-redirect-to": f"{prefix}/$1",
+                # server-sent events (/v1/events) pass as written, never buffered
+                "nginx.ingress.kubernetes.io/proxy-buffering": "off",
+                "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
             },
         },
         "spec": {
             "ingressClassName": "nginx",
-            "tls": [{"hosts": hosts, "secretName": "supportops-api-tls"}],
-            "rules": rules,
+            "tls": [{"hosts": [API_HOST], "secretName": "supportops-api-tls"}],
+            "rules": [
+                {
+                    "host": API_HOST,
+                    "http": {
+                        # /healthz, /readyz and /metrics stay cluster-internal.
+                        "paths": [
+                            {
+                                "path": f"{prefix}/(v1/.*|openapi\\.json|docs.*)",
+                                "pathType": "ImplementationSpecific",
+                                "backend": backend,
+                            }
+                        ]
+                    },
+                }
+            ],
         },
     }
+
+
+def ingress() -> str:
     return render_file(
         [
             Doc(
-                "One host per API (no path rewriting, each keeps its own /docs); overlays set "
-                "the real hosts. Only /v1, /openapi.json and /docs are routed.",
-                body,
+                (
+                    "One host for the four APIs, as the local gateway (decision 0023): "
+                    f"{gateway_prefix(service)}/* to {service.name}, prefix stripped. One "
+                    "Ingress per service (each its own prefix annotations; nginx merges "
+                    "them into one server); overlays set the real host. Only /v1, "
+                    "/openapi.json and /docs are routed."
+                )
+                if i == 0
+                else None,
+                ingress_for(service),
             )
+            for i, service in enumerate(SERVICES)
         ]
     )
 

@@ -132,24 +132,34 @@ def test_migrations_and_scans_are_jobs(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_ingress_routes_each_host_to_its_api_only(
+def test_ingress_routes_one_host_by_prefix_to_each_api_only(
     built: dict[str, list[Doc]], overlay: str
 ) -> None:
-    ingress = named(built[overlay], "Ingress", "supportops-api")
+    """One origin, as the local gateway: /ticket/... to ticket-service, prefix stripped."""
+    ingresses = [d for d in built[overlay] if d["kind"] == "Ingress"]
+    hosts = {rule["host"] for i in ingresses for rule in i["spec"]["rules"]}
+    assert len(hosts) == 1, hosts
+    (host,) = hosts
+    assert host != "api.supportops.example.com", "the overlay sets the real host"
     routed = {}
-    for rule in ingress["spec"]["rules"]:
-        backends = {p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
-        assert len(backends) == 1, rule
-        routed[rule["host"].split(".")[0]] = backends.pop()
-        paths = {p["path"] for p in rule["http"]["paths"]}
-        assert paths.isdisjoint({"/", "/metrics", "/healthz", "/readyz"})
+    for ingress in ingresses:
+        annotations = ingress["metadata"]["annotations"]
+        (rule,) = ingress["spec"]["rules"]
+        (path,) = rule["http"]["paths"]
+        prefix = path["path"].split("/(")[0]
+        routed[prefix] = path["backend"]["service"]["name"]
+        assert path["path"] == prefix + "/(v1/.*|openapi\\.json|docs.*)"
+        assert annotations["nginx.ingress.kubernetes.io/rewrite-target"] == "/$1"
+        assert annotations["nginx.ingress.kubernetes.io/x-forwarded-prefix"] == prefix
+        assert annotations["nginx.ingress.kubernetes.io/proxy-redirect-to"] == prefix + "/$1"
+        assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+        assert ingress["spec"]["tls"] == [{"hosts": [host], "secretName": "supportops-api-tls"}]
     assert routed == {
-        "tickets": "ticket-service",
-        "billing": "billing-service",
-        "onboarding": "onboarding-service",
-        "escalation": "escalation-service",
+        "/ticket": "ticket-service",
+        "/billing": "billing-service",
+        "/onboarding": "onboarding-service",
+        "/escalation": "escalation-service",
     }
-    assert ingress["spec"]["tls"][0]["secretName"] == "supportops-api-tls"
 
 
 def test_prod_overlay_is_production(built: dict[str, list[Doc]]) -> None:

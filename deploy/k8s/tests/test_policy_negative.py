@@ -366,15 +366,15 @@ CASES = [
     Case(
         "services-and-ingress",
         "host without TLS",
-        lambda d: find(d, "Ingress", "supportops-api")["spec"]["tls"][0]["hosts"].pop(),
+        lambda d: find(d, "Ingress", "supportops-api-ticket")["spec"]["tls"][0]["hosts"].pop(),
         "has no TLS",
     ),
     Case(
         "services-and-ingress",
         "route to a port the Service lacks",
-        lambda d: find(d, "Ingress", "supportops-api")["spec"]["rules"][1]["http"]["paths"][0][
-            "backend"
-        ]["service"].update(port={"name": "grpc"}),
+        lambda d: find(d, "Ingress", "supportops-api-billing")["spec"]["rules"][0]["http"]["paths"][
+            0
+        ]["backend"]["service"].update(port={"name": "grpc"}),
         "routes to missing billing-service",
     ),
     Case(

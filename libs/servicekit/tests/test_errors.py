@@ -16,13 +16,14 @@ async def test_validation_error_names_each_bad_field(client: httpx.AsyncClient) 
     assert "name" in str(body["detail"])
 
 
-async def test_malformed_json_is_422_not_500(client: httpx.AsyncClient) -> None:
+async def test_malformed_json_is_400_not_500(client: httpx.AsyncClient) -> None:
+    # issue #18: a syntax error is the client's serializer, not a field: 400, not 422
     resp = await client.post(
         "/v1/items",
         content=b"{not json",
         headers={**auth("agent"), "content-type": "application/json"},
     )
-    assert_problem(resp, 422, "validation-error")
+    assert_problem(resp, 400, "malformed-json")
 
 
 async def test_bad_query_and_path_parameters(client: httpx.AsyncClient) -> None:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from servicekit.api_style import check_operation_ids, install_query_check, operation_id
 from servicekit.auth import TokenVerifier
 from servicekit.authz import Ownership, install_ownership
 from servicekit.clock import Clock, StateClock
@@ -263,6 +264,8 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         lifespan=lifespan,
         openapi_tags=defn.openapi_tags,
         telemetry=telemetry_config(),  # type: ignore[arg-type]
+        # `tickets.create`, not `create_ticket_v1_tickets_post` (servicekit.api_style)
+        generate_unique_id_function=operation_id,
     )
     app.state.liveness = ProgressWatch(settings.liveness_stall_seconds)
     if defn.clock is not None:
@@ -282,6 +285,9 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
             app.include_router(live_router())  # GET /v1/events, the same on every service
     # Every route's ids resolved to their tenant, or the app does not start.
     install_ownership(app, defn.ownership or Ownership())
+    # One operation id per operation, or the app does not start; unknown query keys 400.
+    check_operation_ids(app)
+    install_query_check(app)
     return app
 
 

@@ -231,6 +231,21 @@ def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def malformed_json(request: Request, detail: str, **extras: Any) -> JSONResponse:
+    """400 ``malformed-json``: the body is not JSON (a syntax error, bytes that are not
+    UTF-8). A body of the wrong shape is still a 422 naming its fields."""
+    return problem_response(
+        problem_body(
+            status=400,
+            code="malformed-json",
+            title="Malformed JSON",
+            detail=detail,
+            instance=request.url.path,
+            **{k: v for k, v in extras.items() if v is not None},
+        )
+    )
+
+
 class SendResponse(Exception):
     """Stop the endpoint and send ``response`` as it is (an idempotent replay, for one):
     the endpoint's declared return type stays the model it returns otherwise."""
@@ -253,6 +268,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        syntax = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if syntax:
+            # not JSON at all: the client's serializer is broken, no field is at fault
+            loc = list(syntax[0].get("loc", ()))
+            position = loc[1] if len(loc) > 1 else None
+            reason = (syntax[0].get("ctx") or {}).get("error", "JSON decode error")
+            return malformed_json(
+                request,
+                f"The body is not valid JSON: {reason}"
+                + (f" at position {position}" if position is not None else ""),
+                position=position,
+            )
         errors = validation_errors(exc)
         fields = ", ".join(sorted({e["field"] for e in errors}))
         return problem_response(
@@ -268,6 +295,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's "There was an error parsing the body": bytes that are not UTF-8
+            return malformed_json(request, "The body is not valid JSON: it is not UTF-8")
         code, title = _STATUS_CODES.get(exc.status_code, ("http-error", "HTTP error"))
         detail: str | None = exc.detail if isinstance(exc.detail, str) else None
         if detail == title:

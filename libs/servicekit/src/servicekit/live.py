@@ -1,5 +1,5 @@
 """Live updates: ``GET /v1/events``, the service's own domain events as server-sent events
-(docs/api-style.md, "Live updates"; docs/decisions/0014-sse-live-updates.md).
+(docs/api-style.md, "Live updates"; docs/decisions/0022-sse-live-updates.md).
 
 One Kafka consumer per process, with no consumer group (every partition assigned,
 starting at the end), reads the service's ``*.events`` topics and fans each event out to

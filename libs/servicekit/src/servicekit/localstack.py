@@ -9,8 +9,13 @@ Kafka bootstrap, stripe-mock base), their commands (``migrate``, ``create-topics
 ``seed-plans``), ``servicekit.testing`` and ``scripts/print-urls.sh``. An explicit
 ``*_DATABASE_URL``, ``KAFKA_BOOTSTRAP_SERVERS`` or ``STRIPE_API_BASE`` still wins.
 
+The four services listen on ``TICKET_PORT`` … ``ESCALATION_PORT`` (8001-8004) and the
+gateway in front of them (``deploy/local/gateway.sh``, one origin for browsers) on
+``SUPPORTOPS_GATEWAY_PORT`` (8000); :func:`service_ports` is where the gateway's
+Caddyfile and ``scripts/print-urls.sh`` read them.
+
 ``python -m servicekit.localstack`` prints the addresses the services will use, as
-shell assignments (for ``scripts/print-urls.sh``).
+shell assignments (for ``scripts/print-urls.sh`` and ``deploy/local/gateway.sh``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ SERVICE_DATABASES = {
 }
 
 
+# The gateway's path prefix of each service -> its default port (``<PREFIX>_PORT``
+# overrides it, as for deploy/local/services.sh and the services' own settings).
+SERVICE_PORTS = {"ticket": 8001, "billing": 8002, "onboarding": 8003, "escalation": 8004}
+
+
 class LocalPorts(BaseSettings):
     """The ports deploy/local uses (the same variable names)."""
 
@@ -41,6 +51,7 @@ class LocalPorts(BaseSettings):
     stripe_mock_port: int = Field(12111, ge=1, le=65535)
     mailpit_smtp_port: int = Field(1025, ge=1, le=65535)
     mailpit_ui_port: int = Field(8025, ge=1, le=65535)
+    gateway_port: int = Field(8000, ge=1, le=65535)
 
 
 def local_ports() -> LocalPorts:
@@ -71,6 +82,19 @@ def default_mailpit_api() -> str:
     return f"http://{LOCAL_HOST}:{local_ports().mailpit_ui_port}"
 
 
+def service_ports(env: dict[str, str] | None = None) -> dict[str, int]:
+    """``prefix -> port`` of the four services (``TICKET_PORT`` … or the defaults)."""
+    environ = os.environ if env is None else env
+    out: dict[str, int] = {}
+    for prefix, default in SERVICE_PORTS.items():
+        raw = environ.get(f"{prefix.upper()}_PORT") or str(default)
+        port = int(raw)
+        if not 1 <= port <= 65535:
+            raise ValueError(f"{prefix.upper()}_PORT={raw} is not a port")
+        out[prefix] = port
+    return out
+
+
 def effective_addresses(env: dict[str, str] | None = None) -> dict[str, str]:
     """What the services use, explicit overrides included: ``NAME -> address``."""
     environ = os.environ if env is None else env
@@ -84,6 +108,12 @@ def effective_addresses(env: dict[str, str] | None = None) -> dict[str, str]:
     out["STRIPE_API_BASE"] = environ.get("STRIPE_API_BASE") or default_stripe_api_base()
     out["SMTP_URL"] = environ.get("SMTP_URL") or default_smtp_url()
     out["MAILPIT_UI"] = default_mailpit_api()
+    for prefix, port in service_ports(dict(environ)).items():
+        out[f"{prefix.upper()}_PORT"] = str(port)
+    gateway = environ.get("SUPPORTOPS_GATEWAY_PORT") or str(
+        LocalPorts.model_fields["gateway_port"].default
+    )
+    out["GATEWAY_URL"] = f"http://{LOCAL_HOST}:{gateway}"
     return out
 
 

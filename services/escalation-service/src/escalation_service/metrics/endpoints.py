@@ -15,7 +15,11 @@ from servicekit.roles import AgentOrQa
 router = APIRouter(prefix="/v1", tags=["metrics"])
 
 
-@router.get("/metrics", dependencies=[owned(query={"tenant_id": "tenant"})])
+@router.get(
+    "/metrics",
+    dependencies=[owned(query={"tenant_id": "tenant"})],
+    operation_id="metrics.get",
+)
 async def bug_metrics(
     session: SessionDep,
     principal: AgentOrQa,

@@ -20,6 +20,7 @@ ServiceCaller = Annotated[Principal, Depends(require_roles(Role.service))]
 
 @router.post(
     "/v1/inbound-email",
+    operation_id="inboundEmail.receive",
     dependencies=[
         owned(body={"tenant_id": "tenant"}, exempt={"message_id": "the e-mail's own Message-ID"})
     ],
