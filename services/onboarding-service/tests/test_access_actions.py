@@ -164,6 +164,9 @@ async def test_the_code_drop_is_refused_in_production() -> None:
         "environment": "production",
         "jwt_secret": secret,
         "database_url": f"postgresql+asyncpg://onboarding:{secret}@db/onboarding",
+        "kafka_bootstrap_servers": "kafka.internal:9093",
+        "smtp_url": "smtp://relay.internal:25",
+        "mail_from": "Support <support@example.com>",
     }
     assert OnboardingSettings(**production).placeholder_secrets() == []
     with pytest.raises(ValueError, match="CONFIRMATION_CODE_DROP"):
