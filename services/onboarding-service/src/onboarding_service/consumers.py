@@ -31,7 +31,6 @@ def build_events(
         codes=codes,
         ttl=timedelta(minutes=settings.confirmation_code_ttl_minutes),
         attempts=settings.confirmation_code_attempts,
-        drop=settings.confirmation_code_drop,
     )
 
     @events.on(

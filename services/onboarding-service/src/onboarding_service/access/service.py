@@ -245,7 +245,6 @@ async def handle_access_request(
                 ttl=confirmation.ttl,
                 attempts=confirmation.attempts,
                 codes=confirmation.codes,
-                drop=confirmation.drop,
             )
             return
     try:
@@ -287,7 +286,6 @@ class ConfirmationPolicy:
     codes: CodeGenerator
     ttl: timedelta
     attempts: int
-    drop: str | None = None
 
 
 async def handle_confirmation(
