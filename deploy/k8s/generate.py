@@ -31,6 +31,10 @@ KAFKA_CLUSTER = "supportops"
 KAFKA_CA_SECRET = "supportops-kafka-cluster-ca"
 KAFKA_CA_DIR = "/etc/supportops/kafka-ca"
 SHARED_CONFIG = "supportops-config"
+# The SMTP relay's password (SMTP_URL names the user); optional, for a relay without auth.
+SMTP_SECRET = "supportops-smtp"
+# Submission with STARTTLS and implicit TLS (SMTPS): what relays accept from clients.
+SMTP_PORTS = (587, 465)
 UID = 10001
 
 # Kafka: partitions bound how far consumers scale, so the worker HPA stops there.
@@ -94,6 +98,9 @@ class Service:
     extra_secrets: tuple[SecretEnv, ...] = ()
     # Why this service may open HTTPS connections to the internet (None: it may not).
     public_https_egress: str | None = None
+    # Its worker runs the mail sender (RUN_MAIL_SENDER follows RUN_RELAY), so it reaches
+    # the SMTP relay.
+    sends_mail: bool = False
 
     @property
     def dlq(self) -> str:
@@ -140,6 +147,7 @@ SERVICES = (
         host="tickets",
         produces=("tickets.events", "onboarding.commands"),
         consumes=("billing.events", "onboarding.events", "escalation.events"),
+        sends_mail=True,
         extra_secrets=(
             # signs the customers' CSAT survey links (required in production)
             SecretEnv("TICKET_CSAT_SECRET", "ticket-service-csat", "secret"),
@@ -187,6 +195,7 @@ SERVICES = (
         host="onboarding",
         produces=("onboarding.events",),
         consumes=("billing.events", "onboarding.commands"),
+        sends_mail=True,
         scans=(
             Scan("inactive-user-scan", "0 3 * * *", 3600, "marks long-inactive users inactive"),
             Scan(
@@ -237,8 +246,11 @@ def selector_labels(service: Service, component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": service.name, "app.kubernetes.io/component": component}
 
 
-def secret_env(env: str, secret: str, key: str) -> dict[str, Any]:
-    return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+def secret_env(env: str, secret: str, key: str, *, optional: bool = False) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": secret, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": env, "valueFrom": {"secretKeyRef": ref}}
 
 
 def container_env(service: Service, owner: str, toggles: dict[str, bool] | None) -> list[Any]:
@@ -252,6 +264,9 @@ def container_env(service: Service, owner: str, toggles: dict[str, bool] | None)
     # The User Operator writes each KafkaUser's SCRAM password to a Secret of its name.
     env.append(secret_env("KAFKA_SASL_PASSWORD", service.name, "password"))
     env.extend(secret_env(s.env, s.secret, s.key) for s in service.extra_secrets)
+    # Every service reads SMTP_URL (production refuses to start without it), so each gets
+    # the password too; the settings refuse a user in SMTP_URL without one.
+    env.append(secret_env("SMTP_PASSWORD", SMTP_SECRET, "password", optional=True))
     env.append(
         {
             "name": "OTEL_RESOURCE_ATTRIBUTES",
@@ -688,23 +703,43 @@ def acl(kind: str, name: str, operations: list[str]) -> dict[str, Any]:
 
 
 def network_policy_docs(service: Service) -> list[Doc]:
-    if service.public_https_egress is None:
-        return []
-    return [
-        Doc(
-            f"HTTPS to the {service.public_https_egress}, whose addresses are not stable: any "
-            "public address on 443, never a cluster or private one.",
-            public_https_egress_policy(
-                f"{service.name}-allow-egress-https",
-                {"matchLabels": {"app.kubernetes.io/name": service.name}},
-                labels(service, "network"),
-            ),
+    docs = []
+    if service.public_https_egress is not None:
+        docs.append(
+            Doc(
+                f"HTTPS to the {service.public_https_egress}, whose addresses are not stable: "
+                "any public address on 443, never a cluster or private one.",
+                public_https_egress_policy(
+                    f"{service.name}-allow-egress-https",
+                    {"matchLabels": {"app.kubernetes.io/name": service.name}},
+                    labels(service, "network"),
+                ),
+            )
         )
-    ]
+    if service.sends_mail:
+        docs.append(
+            Doc(
+                "The worker's mail sender to the SMTP relay (SMTP_URL), a provider outside the "
+                "cluster: any public address on 587 (STARTTLS) and 465 (SMTPS), never a "
+                "cluster or private one. Narrow it to the relay's addresses where they are "
+                "stable (docs/operations.md, SMTP in production).",
+                public_https_egress_policy(
+                    f"{service.name}-worker-allow-egress-smtp",
+                    {"matchLabels": selector_labels(service, "worker")},
+                    labels(service, "network"),
+                    ports=SMTP_PORTS,
+                ),
+            )
+        )
+    return docs
 
 
 def public_https_egress_policy(
-    name: str, pod_selector: dict[str, Any], meta_labels: dict[str, str]
+    name: str,
+    pod_selector: dict[str, Any],
+    meta_labels: dict[str, str],
+    *,
+    ports: tuple[int, ...] = (443,),
 ) -> dict[str, Any]:
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -719,7 +754,7 @@ def public_https_egress_policy(
                         {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_IPV4)}},
                         {"ipBlock": {"cidr": "::/0", "except": list(PRIVATE_IPV6)}},
                     ],
-                    "ports": [{"protocol": "TCP", "port": 443}],
+                    "ports": [{"protocol": "TCP", "port": port} for port in ports],
                 }
             ],
         },

@@ -43,10 +43,6 @@ ready() { [[ $(http_status "http://127.0.0.1:$1/readyz") == 200 ]]; }
 cmd_start() {
   local name port pid failed=0
   [[ -x $VENV_BIN/ticket-service ]] || die "the workspace is not installed: run 'make install'"
-  if [[ ${ENVIRONMENT:-development} != production ]]; then
-    # until outbound mail exists (issue #16), an MFA reset's one-time code is written here
-    export ONBOARDING_CONFIRMATION_CODE_DROP="${ONBOARDING_CONFIRMATION_CODE_DROP:-$STATE_DIR/codes}"
-  fi
   if [[ -z ${OTEL_EXPORTER_OTLP_ENDPOINT:-} ]] && "$LOCAL_SCRIPTS_DIR/jaeger.sh" status >/dev/null 2>&1; then
     OTEL_EXPORTER_OTLP_ENDPOINT=$("$LOCAL_SCRIPTS_DIR/jaeger.sh" url)
     export OTEL_EXPORTER_OTLP_ENDPOINT

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from events import EventTap
 from journey import Journey
 from otlp import TraceCollector
-from stack import CODE_DROP, Stack, start_stack, stop_stack
+from stack import Stack, start_stack, stop_stack
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +30,6 @@ async def stack(traces: TraceCollector) -> AsyncIterator[Stack]:
         extra_env={
             # a renewal-invoice claim left by a killed billing-service is taken over soon
             "BILLING_RENEWAL_CLAIM_TIMEOUT_SECONDS": "5",
-            # the stand-in for the mail carrying an MFA reset's one-time code (issue #16)
-            "ONBOARDING_CONFIRMATION_CODE_DROP": str(CODE_DROP),
         },
     )
     try:

@@ -3,6 +3,7 @@ customer, its users, the ticket service's account view, and CloudEvents checks."
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -12,7 +13,6 @@ from typing import Any
 
 from events import Event
 from journey import Journey
-from stack import CODE_DROP
 from test_journey_new_customer import (
     create_plan,
     create_tenant,
@@ -21,6 +21,7 @@ from test_journey_new_customer import (
     subscription_of,
 )
 
+from servicekit.mailpit import Mailpit
 from servicekit.testing import stripe as stripe_objects
 
 __all__ = [
@@ -138,16 +139,26 @@ async def account_until(
     return await journey.until(read)
 
 
-async def confirmation_code(journey: Journey, request_id: str) -> str:
-    """The one-time code onboarding "sent" the user for ``request_id``: read from the
-    development drop that stands in for the mail until outbound mail exists (issue #16)."""
+CODE_SUBJECT = "Your supportops confirmation code"
+CODE_LINE = re.compile(r"^\s+(\d{6})\s*$", re.MULTILINE)
+
+
+async def confirmation_code(journey: Journey, address: str) -> str:
+    """The one-time code of an MFA reset, read from the mail the user received at
+    ``address`` (in Mailpit), as the user reads it back to the agent. Each journey's
+    customer has a domain of its own, so the address is unique to the test."""
 
     async def read() -> str:
-        path = CODE_DROP / f"{request_id}.code"
-        assert path.exists(), f"no code for {request_id} yet"
-        return path.read_text().strip()
+        mails = [m for m in await Mailpit().to(address) if m.subject == CODE_SUBJECT]
+        assert len(mails) == 1, f"{len(mails)} code mails to {address} so far"
+        (mail,) = mails
+        assert address in (mail.header("To") or ""), mail.header("To")
+        codes = CODE_LINE.findall(mail.text())
+        assert len(codes) == 1, mail.text()
+        code: str = codes[0]
+        return code
 
-    return await journey.until(read)
+    return await journey.until(read, timeout=60)
 
 
 def users_by_email(account: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -8,21 +8,18 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from servicekit.localstack import default_stripe_api_base
+from servicekit.localstack import default_smtp_url, default_stripe_api_base
 from servicekit.testing import create_database, drop_database, topic_prefix, unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".local" / "logs" / "tests"
 STRIPE_WEBHOOK_SECRET = "whsec_integration-journeys-0123456789"
-# onboarding-service writes each one-time code here (a development stand-in for mail)
-CODE_DROP = Path(tempfile.gettempdir()) / f"supportops-codes-{os.getpid()}"
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or default_stripe_api_base()
 
 
@@ -132,6 +129,10 @@ async def start_stack(
         "LOG_LEVEL": "INFO",
         "STRIPE_API_BASE": STRIPE_API_BASE,
         "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+        # The Mailpit `make test` runs (scripts/with-infra.sh, SUPPORTOPS_MAILPIT_*): the
+        # journeys read the mail there (servicekit.mailpit uses the same ports), so a relay
+        # in the developer's own SMTP_URL must not take it.
+        "SMTP_URL": default_smtp_url(),
         **(extra_env or {}),
     }
     if otlp_endpoint:

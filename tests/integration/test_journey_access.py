@@ -126,6 +126,7 @@ async def test_mfa_lost_is_triaged_verified_reset_and_answered(journey: Journey)
         tenant_id, "access.confirmation_pending", where=of_request
     )
     assert pending.data["destination"] == f"p***@{customer.domain}", pending.data
+    assert pending.data["delivery"] == "email", pending.data
     held = await journey.get("onboarding", f"/v1/users/{pat['id']}", roles=("onboarding",))
     assert held["mfa_enrolled"] is True and held["mfa_reset_at"] is None
 
@@ -133,7 +134,8 @@ async def test_mfa_lost_is_triaged_verified_reset_and_answered(journey: Journey)
         assert any(e["action"] == "access_confirmation_pending" for e in t["timeline"])
 
     await ticket_until(journey, ticket_id, awaiting)
-    code = await confirmation_code(journey, request_id)
+    # the code reaches Pat by mail, at the registered address only
+    code = await confirmation_code(journey, pat["email"])
     confirmed = await journey.post(
         "ticket",
         f"/v1/tickets/{ticket_id}/access-actions/{request_id}/confirmations",

@@ -26,6 +26,8 @@ SERVICES: list[type[ServiceSettings]] = [
 REAL = "7c1f9a3e5b2d48c6a0e9f1b3d5c7a9e2"
 REAL_DATABASE_URL = "postgresql+asyncpg://svc:7c1f9a3e5b2d48c6@db.internal:5432/svc"
 SMTP_WITH_USER = "smtp://mailer@smtp.internal:587?starttls=true"
+REAL_KAFKA = "kafka-0.kafka.internal:9093"
+REAL_MAIL_FROM = "Example Support <support@example.com>"
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +47,8 @@ def real_production(cls: type[ServiceSettings]) -> dict[str, object]:
         "kafka_sasl_mechanism": "SCRAM-SHA-512",  # so the SASL password is in use
         "qa_tracker": "jira",  # escalation: so the Jira API token is in use
         "smtp_url": SMTP_WITH_USER,  # so the SMTP password is in use
+        "kafka_bootstrap_servers": REAL_KAFKA,
+        "mail_from": REAL_MAIL_FROM,
     }
     for name in cls.secret_fields:
         values[name] = REAL_DATABASE_URL if name == "database_url" else f"{name}-{REAL}"
@@ -173,3 +177,69 @@ def test_an_smtp_relay_without_a_user_needs_no_password() -> None:
     # a relay that authenticates a user, without a real password, is refused
     with pytest.raises(ValidationError, match="SMTP_PASSWORD"):
         OnboardingSettings(**(values | {"smtp_url": SMTP_WITH_USER}))  # type: ignore[arg-type]
+
+
+# Settings whose development default points at the local stack (Mailpit, the local
+# broker) or at a development address: production must be told, never fall back.
+NEEDED_IN_PRODUCTION = {
+    "smtp_url": "SMTP_URL",
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "mail_from": "MAIL_FROM",
+}
+
+
+@pytest.mark.parametrize("cls", SERVICES, ids=[c.service_name for c in SERVICES])
+@pytest.mark.parametrize("name", sorted(NEEDED_IN_PRODUCTION))
+def test_production_refuses_an_unset_connection_or_sender(
+    cls: type[ServiceSettings], name: str
+) -> None:
+    """The finding: an unset SMTP_URL in production silently became the local Mailpit
+    (smtp://127.0.0.1:1025), an unset KAFKA_BOOTSTRAP_SERVERS the local broker, and mail
+    went out From support@supportops.localhost."""
+    values = real_production(cls)
+    del values[name]
+    with pytest.raises(ValidationError) as caught:
+        cls(**values)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "refused in production" in message
+    assert NEEDED_IN_PRODUCTION[name] in message, message
+    # set to empty or to the development default: refused the same way
+    default = cls.model_fields[name].get_default()
+    for value in {"", default}:
+        with pytest.raises(ValidationError, match=NEEDED_IN_PRODUCTION[name]):
+            cls(**(real_production(cls) | {name: value}))  # type: ignore[arg-type]
+    # development (and tests) keep the local fallback
+    development = values | {"environment": "development"}
+    settings = cls(**development)  # type: ignore[arg-type]
+    if name == "smtp_url":
+        assert settings.smtp_url.startswith("smtp://127.0.0.1:")
+    if name == "kafka_bootstrap_servers":
+        assert settings.kafka_bootstrap_servers.startswith("127.0.0.1:")
+
+
+def test_production_names_every_missing_setting_at_once() -> None:
+    values = real_production(TicketSettings)
+    for name in NEEDED_IN_PRODUCTION:
+        del values[name]
+    del values["jwt_secret"]
+    with pytest.raises(ValidationError) as caught:
+        TicketSettings(**values)  # type: ignore[arg-type]
+    message = str(caught.value)
+    for env_name in [*NEEDED_IN_PRODUCTION.values(), "JWT_SECRET"]:
+        assert env_name in message, (env_name, message)
+
+
+def test_the_production_settings_are_read_from_the_shared_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An operator sets the bare names once for all four services (the k8s ConfigMap)."""
+    values = real_production(OnboardingSettings)
+    for name in NEEDED_IN_PRODUCTION:
+        del values[name]
+    monkeypatch.setenv("SMTP_URL", "smtp://relay.internal:25")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", REAL_KAFKA)
+    monkeypatch.setenv("MAIL_FROM", REAL_MAIL_FROM)
+    values["smtp_password"] = None
+    settings = OnboardingSettings(**values)  # type: ignore[arg-type]
+    assert settings.smtp_target().hostname == "relay.internal"
+    assert settings.mail_from == REAL_MAIL_FROM

@@ -385,10 +385,11 @@ def check_network_policies(
     *,
     egress_namespaces: set[str],
     ingress_namespaces: set[str],
-    may_reach_internet: Callable[[Workload], bool],
+    may_reach_internet: Callable[[Workload, frozenset[int | str] | None], bool],
 ) -> list[str]:
     """Default deny both ways; egress only to the named platform namespaces (and to the
-    internet only where allowed); ingress only from the named namespaces."""
+    internet only where allowed, on the ports allowed: ``may_reach_internet`` gets the
+    rule's ports, None for every port); ingress only from the named namespaces."""
     problems = []
     namespaces = {namespace_of(w.doc) for w in workloads(docs)}
     for namespace in sorted(namespaces):
@@ -407,6 +408,9 @@ def check_network_policies(
         for policy in policies_for(docs, workload, "Egress"):
             for rule in policy["spec"].get("egress") or []:
                 peers = rule.get("to")
+                ports = (
+                    frozenset(p.get("port") for p in rule["ports"]) if rule.get("ports") else None
+                )
                 if not peers:
                     problems.append(
                         f"NetworkPolicy/{policy['metadata']['name']}: egress to anywhere "
@@ -415,7 +419,7 @@ def check_network_policies(
                     continue
                 for peer in peers:
                     if "ipBlock" in peer:
-                        if not may_reach_internet(workload):
+                        if not may_reach_internet(workload, ports):
                             problems.append(
                                 f"NetworkPolicy/{policy['metadata']['name']}: {workload.ref} "
                                 f"may reach {peer['ipBlock']['cidr']}"

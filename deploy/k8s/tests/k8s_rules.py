@@ -16,16 +16,26 @@ EGRESS_NAMESPACES = {"kube-system", "kafka", "postgres", "observability"}
 INGRESS_NAMESPACES = {"ingress-nginx", "monitoring"}
 # Services that call a SaaS API (Stripe, Jira) and so reach public addresses on 443.
 INTERNET_SERVICES = {"billing-service", "escalation-service"}
+HTTPS = frozenset({443})
+# Services whose worker runs the mail sender (RUN_MAIL_SENDER follows RUN_RELAY): it
+# reaches the SMTP relay, an address outside the cluster, on the submission ports only.
+MAIL_SERVICES = {"ticket-service", "onboarding-service"}
+SMTP_SUBMISSION = frozenset({587, 465})
 
 CUSTOM_SCHEMAS = policy.load_schemas(SCHEMA_DIR)
 
 
-def may_reach_internet(overlay: str) -> Callable[[Workload], bool]:
-    def allowed(workload: Workload) -> bool:
-        if workload.service in INTERNET_SERVICES:
+def may_reach_internet(overlay: str) -> Callable[[Workload, frozenset[int | str] | None], bool]:
+    def allowed(workload: Workload, ports: frozenset[int | str] | None) -> bool:
+        component = workload.pod_labels.get("app.kubernetes.io/component")
+        https = ports is not None and ports <= HTTPS
+        if workload.service in INTERNET_SERVICES and https:
+            return True
+        smtp = ports is not None and ports <= SMTP_SUBMISSION
+        if workload.service in MAIL_SERVICES and component == "worker" and smtp:
             return True
         # prod verifies RS256 tokens: API pods fetch the identity provider's JWKS.
-        return overlay == "prod" and workload.pod_labels.get("app.kubernetes.io/component") == "api"
+        return overlay == "prod" and component == "api" and https
 
     return allowed
 

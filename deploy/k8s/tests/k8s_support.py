@@ -58,6 +58,8 @@ CONTRACT = {
             produces=frozenset({"tickets.events", "onboarding.commands"}),
             consumes=frozenset({"billing.events", "onboarding.events", "escalation.events"}),
             scans=frozenset({"sla-scan", "auto-close", "triage-refit"}),
+            # the survey link mailed on solve
+            extra_settings=(("TICKET_CSAT_SURVEY_URL",),),
         ),
         ServiceContract(
             "billing-service",
@@ -79,6 +81,8 @@ CONTRACT = {
             produces=frozenset({"onboarding.events"}),
             consumes=frozenset({"billing.events", "onboarding.commands"}),
             scans=frozenset({"inactive-user-scan", "scheduled-suspensions"}),
+            # the link an invitation mail carries
+            extra_settings=(("ONBOARDING_ACTIVATION_URL",),),
         ),
         ServiceContract(
             "escalation-service",
@@ -92,6 +96,8 @@ CONTRACT = {
                 ("ESCALATION_JIRA_EMAIL",),
                 ("ESCALATION_JIRA_API_TOKEN",),
                 ("ESCALATION_JIRA_WEBHOOK_SECRET",),
+                # links back to a bug
+                ("ESCALATION_PUBLIC_BASE_URL",),
             ),
         ),
     )
@@ -121,6 +127,11 @@ COMMON_SETTINGS: tuple[tuple[str, ...], ...] = (
     ("JWT_AUDIENCE",),
     ("OTEL_EXPORTER_OTLP_ENDPOINT",),
     ("OTEL_SERVICE_NAME",),
+    # Outbound mail (docs/email.md): unset, a service would fall back to a local Mailpit
+    # and a development From (production refuses to start that way).
+    ("SMTP_URL",),
+    ("SMTP_PASSWORD",),
+    ("MAIL_FROM",),
 )
 PROCESS_TOGGLES = ("{P}_RUN_API", "{P}_RUN_RELAY", "{P}_RUN_CONSUMERS")
 
@@ -136,6 +147,7 @@ SECRET_SETTINGS = (
     "ESCALATION_JIRA_API_TOKEN",
     "ESCALATION_JIRA_WEBHOOK_SECRET",
     "TICKET_CSAT_SECRET",
+    "SMTP_PASSWORD",
 )
 
 

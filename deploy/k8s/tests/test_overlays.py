@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from k8s_policy import LONG_RUNNING, Doc, check_schemas, env_value, of_kind, workloads
+from k8s_policy import (
+    LONG_RUNNING,
+    Doc,
+    check_schemas,
+    env_value,
+    of_kind,
+    policies_for,
+    workloads,
+)
 from k8s_rules import CUSTOM_SCHEMAS, POLICIES, config_value
 from k8s_support import (
     CONTRACT,
@@ -196,3 +204,32 @@ def test_dev_overlay_reaches_real_services(built: dict[str, list[Doc]]) -> None:
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         value = config_value(docs, "supportops-config", name) or ""
         assert value and "127.0.0.1" not in value and "localhost" not in value, name
+
+
+# The services whose worker runs the mail sender (RUN_MAIL_SENDER follows RUN_RELAY).
+MAIL_SENDERS = {"ticket-service", "onboarding-service"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_mail_senders_reach_the_smtp_relay(built: dict[str, list[Doc]], overlay: str) -> None:
+    """Without an egress rule the relay is unreachable behind default-deny: every mail
+    would stay queued. Only the workers get it, and only on the submission ports."""
+    docs = built[overlay]
+    for workload in workloads(docs):
+        if workload.service not in MAIL_SENDERS:
+            continue
+        component = workload.pod_labels.get("app.kubernetes.io/component")
+        ports = set()
+        for policy in policies_for(docs, workload, "Egress"):
+            for rule in policy["spec"].get("egress") or []:
+                if any("ipBlock" in peer for peer in rule.get("to") or []):
+                    ports |= {p["port"] for p in rule.get("ports") or []}
+        if component == "worker":
+            assert {587, 465} <= ports, workload.ref
+        else:
+            assert not ports & {587, 465}, workload.ref
+    smtp_url = config_value(docs, "supportops-config", "SMTP_URL") or ""
+    assert smtp_url.startswith(("smtp://", "smtps://")), smtp_url
+    assert "127.0.0.1" not in smtp_url and "localhost" not in smtp_url
+    mail_from = config_value(docs, "supportops-config", "MAIL_FROM") or ""
+    assert "@" in mail_from and "supportops.localhost" not in mail_from

@@ -356,6 +356,54 @@ CASES = [
         overlay="dev",
     ),
     Case(
+        "network-policies",
+        "API pods allowed to the SMTP relay (only workers send mail)",
+        lambda d: add_policy(
+            d,
+            {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "onboarding-service"}},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                        "ports": [{"protocol": "TCP", "port": 587}],
+                    }
+                ],
+            },
+        ),
+        "Deployment/onboarding-service-api may reach 0.0.0.0/0",
+    ),
+    Case(
+        "network-policies",
+        "a mail-sending worker allowed onto the internet beyond SMTP",
+        lambda d: add_policy(
+            d,
+            {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/component": "worker"}},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                        "ports": [{"protocol": "TCP", "port": 22}],
+                    }
+                ],
+            },
+        ),
+        "Deployment/ticket-service-worker may reach 0.0.0.0/0",
+    ),
+    Case(
+        "settings",
+        "no SMTP relay for a worker",
+        lambda d: config_map(d, "supportops-config")["data"].pop("SMTP_URL"),
+        "setting SMTP_URL not provided",
+    ),
+    Case(
+        "secrets",
+        "SMTP password as a literal",
+        lambda d: set_env(d, *TICKET_WORKER, "SMTP_PASSWORD", "hunter2-hunter2-hunter2"),
+        "SMTP_PASSWORD must come from a secretKeyRef",
+    ),
+    Case(
         "services-and-ingress",
         "Service selecting no pods",
         lambda d: find(d, "Service", "ticket-service")["spec"]["selector"].update(

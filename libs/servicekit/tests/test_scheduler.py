@@ -137,6 +137,9 @@ def test_the_scheduler_is_on_by_default_but_off_in_the_test_environment() -> Non
             environment="production",
             jwt_secret="x" * 40,
             database_url="postgresql+asyncpg://svc:a-real-password@db.internal/svc",
+            kafka_bootstrap_servers="kafka.internal:9093",
+            smtp_url="smtp://relay.internal:25",
+            mail_from="Support <support@example.com>",
         ).run_scheduler
         is True
     )

@@ -34,6 +34,10 @@ def test_shared_names_with_prefixed_override(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_production_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
+    # production also needs its broker, relay and sender (tests/settings covers those)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka.internal:9093")
+    monkeypatch.setenv("SMTP_URL", "smtp://relay.internal:25")
+    monkeypatch.setenv("MAIL_FROM", "Support <support@example.com>")
     monkeypatch.delenv("JWT_SECRET", raising=False)
     with pytest.raises(ValidationError, match="JWT_SECRET"):
         DemoSettings()

@@ -22,6 +22,9 @@ def test_production_refuses_placeholder_stripe_secrets() -> None:
         stripe_api_key="sk_live_" + "a" * 24,
         stripe_webhook_secret="whsec_" + "b" * 32,
         database_url="postgresql+asyncpg://billing:" + "c" * 24 + "@db/billing",
+        kafka_bootstrap_servers="kafka.internal:9093",
+        smtp_url="smtp://relay.internal:25",
+        mail_from="Billing <billing@example.com>",
     )
     assert real.stripe_base is None  # the real api.stripe.com
     assert BillingSettings(environment="test").stripe_base == "http://127.0.0.1:12111"

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 from onboarding_fixtures import IDENTITY, OPERATOR, KnownCodes
 
 from onboarding_service.config import OnboardingSettings
@@ -82,7 +81,7 @@ async def test_mfa_reset_command_waits_for_the_code_then_revokes_sessions_and_co
     )
     local, domain = user["email"].split("@")
     assert pending.destination == f"{local[0]}***@{domain}"  # never the code, nor the address
-    assert (pending.delivery, pending.attempts_allowed) == ("recorded", 3)
+    assert (pending.delivery, pending.attempts_allowed) == ("email", 3)
     assert "493817" not in str([e.data.model_dump() for e in events])
     # nothing is reset before the user confirms
     held = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
@@ -168,20 +167,6 @@ async def test_a_late_or_thrice_wrong_code_rejects_the_mfa_reset(
     assert not of_request(events, guessed, "access.action_completed", ev.AccessActionCompleted)
     unchanged = (await client.get(f"/v1/users/{user['id']}", headers=OPERATOR)).json()
     assert (unchanged["session_epoch"], unchanged["mfa_reset_at"]) == (0, None)
-
-
-async def test_the_code_drop_is_refused_in_production() -> None:
-    # Every secret production demands holds a real value, so the only thing refused
-    # below is the code drop (not, say, an unset DATABASE_URL).
-    secret = "a-real-production-secret-0123456789"
-    production = {
-        "environment": "production",
-        "jwt_secret": secret,
-        "database_url": f"postgresql+asyncpg://onboarding:{secret}@db/onboarding",
-    }
-    assert OnboardingSettings(**production).placeholder_secrets() == []
-    with pytest.raises(ValueError, match="CONFIRMATION_CODE_DROP"):
-        OnboardingSettings(**production, confirmation_code_drop="/tmp/codes")
 
 
 async def test_commands_that_do_not_apply_are_rejected_with_reasons(

@@ -227,6 +227,7 @@ async def test_mfa_reset_waits_for_the_code_the_agent_enters(svc: Service) -> No
         action="mfa_reset",
         user_id=f"{t}-ada",
         destination=f"a***@{t}.example",
+        delivery="email",
     )
     await send_events([pending], prefix=svc.prefix)
 
@@ -238,6 +239,7 @@ async def test_mfa_reset_waits_for_the_code_the_agent_enters(svc: Service) -> No
     entries = await eventually(awaiting)
     (shown,) = [e for e in entries if e["action"] == "access_confirmation_pending"]
     assert f"a***@{t}.example" in shown["body"] and "pending" in shown["body"]
+    assert "sent by email" in shown["body"]  # the code went out by mail (issue #16)
 
     bad = await svc.client.post(url, json={"code": "12ab"}, headers=AGENT)
     assert problem(bad, 422)["errors"][0]["field"] == "code"

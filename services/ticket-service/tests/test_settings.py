@@ -12,6 +12,14 @@ REAL_SECRET = "4f9c2b7e1d8a6035c9e2f7b14a6d8c03"
 DATABASE_URL = "postgresql+asyncpg://tickets:" + REAL_SECRET + "@db/tickets"
 
 
+# production also needs its broker, relay and sender (tests/settings covers those)
+PRODUCTION_CONNECTIONS = {
+    "kafka_bootstrap_servers": "kafka.internal:9093",
+    "smtp_url": "smtp://relay.internal:25",
+    "mail_from": "Support <support@example.com>",
+}
+
+
 def test_production_refuses_a_survey_key_derived_from_a_placeholder() -> None:
     with pytest.raises(ValidationError, match="TICKET_CSAT_SECRET"):
         TicketSettings(
@@ -26,10 +34,14 @@ def test_production_refuses_a_survey_key_derived_from_a_placeholder() -> None:
         jwt_jwks_url="https://idp.example/jwks",
         csat_secret="b" + REAL_SECRET,
         database_url=DATABASE_URL,
+        **PRODUCTION_CONNECTIONS,
     )
     assert own_key.placeholder_secrets() == []
     derived = TicketSettings(
-        environment="production", jwt_secret=REAL_SECRET, database_url=DATABASE_URL
+        environment="production",
+        jwt_secret=REAL_SECRET,
+        database_url=DATABASE_URL,
+        **PRODUCTION_CONNECTIONS,
     )
     assert derived.placeholder_secrets() == []
 

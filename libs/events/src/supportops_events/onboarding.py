@@ -103,11 +103,14 @@ class ConfirmationChannel(StrEnum):
 
 
 class ConfirmationDelivery(StrEnum):
-    """How far the code got. ``recorded``: no outbound mail exists yet (issue #16); the
-    code is stored (hashed) and the step shows as pending until mail sends it."""
+    """How the code reaches the user. ``email``: mailed to the registered address, queued
+    with the request (its delivery status is on the user's mail, not in this event).
+    ``recorded`` (stored, not sent: before outbound mail existed) and ``sent`` stay for
+    consumers reading older events."""
 
     recorded = "recorded"
     sent = "sent"
+    email = "email"
 
 
 # --- bases ----------------------------------------------------------------------------

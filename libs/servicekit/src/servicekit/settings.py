@@ -31,6 +31,7 @@ from servicekit.mail import SmtpTarget
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 DEV_CORS_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
 """Where a local Vite dev server runs: the browser origins allowed outside production."""
+DEV_MAIL_FROM = "supportops <support@supportops.localhost>"
 PLACEHOLDER_MARKERS = (
     "change-me",
     "changeme",
@@ -74,6 +75,13 @@ class ServiceSettings(BaseSettings):
     ``database_url`` is one: its default connects with the development password."""
     not_secret_fields: ClassVar[frozenset[str]] = frozenset()
     """Fields named like a secret that hold none (e.g. a token's lifetime)."""
+    production_fields: ClassVar[frozenset[str]] = frozenset(
+        {"kafka_bootstrap_servers", "smtp_url", "mail_from"}
+    )
+    """Settings production must be given: unset, they fall back to the local stack
+    (``servicekit.localstack``: the local broker, Mailpit) or to a development value
+    (``MAIL_FROM``). Empty or left at the development default, they are refused at
+    startup, like the secrets."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
@@ -152,7 +160,7 @@ class ServiceSettings(BaseSettings):
     """``smtp://[user@]host:port[?starttls=true]`` or ``smtps://[user@]host:port``."""
     smtp_password: str | None = _shared("SMTP_PASSWORD", None)
     smtp_timeout_seconds: float = _shared("SMTP_TIMEOUT_SECONDS", 10.0)
-    mail_from: str = _shared("MAIL_FROM", "supportops <support@supportops.localhost>")
+    mail_from: str = _shared("MAIL_FROM", DEV_MAIL_FROM)
     """The From of every mail; its domain is the domain of our Message-IDs."""
     run_mail_sender: bool | None = None
     """Unset: wherever the relay runs (the worker process)."""
@@ -181,12 +189,21 @@ class ServiceSettings(BaseSettings):
         # Checked before the defaults are filled in: an unset DATABASE_URL must be seen
         # as unset, not as the development URL (and its password) it becomes below.
         if self.environment is Environment.production:
-            problems = self.placeholder_secrets()
-            if problems:
-                raise ValueError(
+            problems = []
+            secrets = self.placeholder_secrets()
+            if secrets:
+                problems.append(
                     "development default, empty or placeholder secrets are refused in "
-                    "production; set real values for: " + ", ".join(problems)
+                    "production; set real values for: " + ", ".join(secrets)
                 )
+            unset = self.unset_production_settings()
+            if unset:
+                problems.append(
+                    "local-stack or development fallbacks are refused in production; "
+                    "set: " + ", ".join(unset)
+                )
+            if problems:
+                raise ValueError("; ".join(problems))
         if not self.port:
             self.port = self.default_port
         if self.run_scheduler is None:
@@ -215,6 +232,17 @@ class ServiceSettings(BaseSettings):
             value = getattr(self, name)
             default = type(self).model_fields[name].get_default(call_default_factory=True)
             if value is None or value == default or _is_placeholder(str(value)):
+                found.append(self.env_name(name))
+        return found
+
+    def unset_production_settings(self) -> list[str]:
+        """Env names of ``production_fields`` that are empty or at their development
+        default (sorted)."""
+        found = []
+        for name in sorted(self.production_fields):
+            value = getattr(self, name)
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            if not value or not str(value).strip() or value == default:
                 found.append(self.env_name(name))
         return found
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from servicekit.settings import ServiceSettings
 
@@ -38,20 +38,9 @@ class OnboardingSettings(ServiceSettings):
     """How long the one-time code of an MFA reset requested by support can be confirmed."""
     confirmation_code_attempts: int = Field(default=3, ge=1, le=10)
     """Wrong codes allowed per MFA reset request before it is rejected."""
-    confirmation_code_drop: str | None = None
-    """Development and tests only: a directory where each one-time code is also written
-    as ``<request_id>.code`` (for scripts; the code is mailed to the user's registered
-    address either way, docs/email.md). Refused in production."""
-
     activation_url: str = Field(
         default="http://127.0.0.1:8003/activate?token={token}", min_length=8, max_length=500
     )
     """The link an invitation mail carries; ``{token}`` is replaced by the invitation
     token. Point it at the product's activation page, which posts the token to
     ``/v1/invitations/accept``."""
-
-    @model_validator(mode="after")
-    def _no_code_drop_in_production(self) -> OnboardingSettings:
-        if self.confirmation_code_drop and not self.is_development:
-            raise ValueError("CONFIRMATION_CODE_DROP is for development and tests only")
-        return self

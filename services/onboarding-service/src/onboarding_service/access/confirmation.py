@@ -3,19 +3,16 @@ user's registered address, stored only as a hash, with an expiry and an attempt 
 
 The code generator is injected (``create_app(codes=...)``) so tests know the code; no API
 ever returns it. The code is mailed to the user's registered address (``mail.outbound``,
-queued in this transaction); in development a drop directory
-(``ONBOARDING_CONFIRMATION_CODE_DROP``) can hold it too, for scripts.
+queued in this transaction); in development it lands in Mailpit like every mail.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,13 +52,6 @@ def masked(email: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-def _drop_code(folder: Path, request_id: str, code: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    # a request id is ours (a UUID) but arrives in an event: keep it a plain file name
-    name = "".join(ch for ch in request_id if ch.isalnum() or ch in "-_")
-    (folder / f"{name}.code").write_text(code + "\n")
-
-
 async def open_confirmation(
     session: AsyncSession,
     *,
@@ -71,7 +61,6 @@ async def open_confirmation(
     ttl: timedelta,
     attempts: int,
     codes: CodeGenerator,
-    drop: str | None,
 ) -> None:
     """Hold the action until the code is confirmed; announce the pending step."""
     code = codes()
@@ -101,9 +90,6 @@ async def open_confirmation(
         code=code,
         expires=confirmation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
     )
-    if drop is not None:
-        # a development aid beside the mail: the code in a file, for scripts
-        await asyncio.to_thread(_drop_code, Path(drop), confirmation.request_id, code)
     await publish(
         session,
         ev.AccessConfirmationPending(
@@ -114,7 +100,7 @@ async def open_confirmation(
             user_id=confirmation.user_id,
             channel=ev.ConfirmationChannel.email,
             destination=masked(user_email),
-            delivery=ev.ConfirmationDelivery.recorded,
+            delivery=ev.ConfirmationDelivery.email,
             expires_at=confirmation.expires_at,
             attempts_allowed=attempts,
             pending_at=now,

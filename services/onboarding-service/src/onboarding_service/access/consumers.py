@@ -23,7 +23,6 @@ def register(events: EventRouter, *, settings: OnboardingSettings, codes: CodeGe
         codes=codes,
         ttl=timedelta(minutes=settings.confirmation_code_ttl_minutes),
         attempts=settings.confirmation_code_attempts,
-        drop=settings.confirmation_code_drop,
     )
     invitation_ttl = timedelta(hours=settings.invitation_ttl_hours)
 

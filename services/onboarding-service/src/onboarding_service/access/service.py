@@ -248,7 +248,6 @@ async def handle_access_request(
                 ttl=confirmation.ttl,
                 attempts=confirmation.attempts,
                 codes=confirmation.codes,
-                drop=confirmation.drop,
             )
             return
     try:
@@ -290,7 +289,6 @@ class ConfirmationPolicy:
     codes: CodeGenerator
     ttl: timedelta
     attempts: int
-    drop: str | None = None
 
 
 async def handle_confirmation(

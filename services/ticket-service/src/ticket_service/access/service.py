@@ -225,11 +225,10 @@ async def record_confirmation_step(
         return  # decided already; a late step changes nothing
     if isinstance(event, AccessConfirmationPending):
         request.status = "awaiting_code"
-        delivery = (
-            "recorded; it is not sent yet (no outbound mail): the step stays pending"
-            if event.delivery.value == "recorded"
-            else "sent"
-        )
+        delivery = {
+            "recorded": "recorded; it is not sent yet (no outbound mail): the step stays pending",
+            "email": "sent by email; the step is pending until the user reads it back",
+        }.get(event.delivery.value, event.delivery.value)
         await add_entry(
             session,
             ticket=ticket,
