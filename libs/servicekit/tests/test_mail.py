@@ -192,6 +192,34 @@ async def test_a_recipient_refused_for_good_is_failed_with_the_reason(
     ]
 
 
+async def test_a_message_without_a_deliverable_address_is_failed_not_an_error(
+    mail_db: Database,
+) -> None:
+    """An address the API accepted but no SMTP envelope can carry (here the empty group
+    ``undisclosed-recipients:;``) must not fail the business change that queued it (the
+    onboarding fuzzer found a 500 on POST /v1/tenants): the mail is stored and then
+    failed with its reason, visible like any refusal, and nothing is sent."""
+    outcomes: list[MailOutcome] = []
+
+    async def record(_session: object, outcome: MailOutcome) -> None:
+        outcomes.append(outcome)
+
+    message_id = await queue(mail_db, "undisclosed-recipients:;")
+    sender = MailSender(
+        mail_db,
+        SmtpTarget.from_url(default_smtp_url()),
+        service_name="kit-test",
+        on_status=record,
+    )
+    assert await sender.drain() == 1
+    await sender._drop_connection()
+    async with mail_db.unit_of_work() as session:
+        state = (await mail_states(session, [message_id]))[message_id]
+    assert state.status is MailStatus.failed
+    assert state.last_error is not None and "no deliverable recipient" in state.last_error
+    assert [o.status for o in outcomes] == [MailStatus.failed]
+
+
 async def _refusing_smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """A minimal SMTP server that refuses every recipient (550)."""
     writer.write(b"220 refuser ESMTP\r\n")

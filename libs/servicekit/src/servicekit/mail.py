@@ -17,6 +17,7 @@ limit), ``sent``, ``failed`` (a permanent refusal, 5xx, with its reason in ``las
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from servicekit.db import make_metadata
 
 MAIL_CHANNEL = "servicekit_mail"
 """NOTIFY channel: a queued mail wakes the sender at once (polling covers the gaps)."""
+
+logger = logging.getLogger("servicekit.mail")
 
 
 class MailStatus(StrEnum):
@@ -282,7 +285,9 @@ async def queue_mail(
     fields = [str(v) for name in ("To", "Cc", "Bcc") for v in message.get_all(name, [])]
     recipients = [addr for _, addr in getaddresses(fields) if addr]
     if not recipients:
-        raise ValueError("a queued message needs at least one recipient")
+        # an address the API accepted but no SMTP envelope can carry: the business change
+        # goes on; the sender fails this mail with its reason (visible like a refusal)
+        logger.warning("mail %s names no deliverable recipient: %s", message_id, fields)
     bcc = message.get_all("Bcc")
     if bcc:
         del message["Bcc"]  # recipients of the envelope only, never in the header

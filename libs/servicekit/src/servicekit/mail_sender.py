@@ -101,8 +101,15 @@ class PermanentRefusal(Exception):
     """The server refused the message for good (5xx)."""
 
 
+class Undeliverable(Exception):
+    """The message names no address an SMTP envelope can carry: failed for good, as a
+    5xx refusal would be, without asking a server."""
+
+
 def classify(exc: BaseException) -> str | None:
     """The reason of a permanent refusal, or None for an error worth retrying."""
+    if isinstance(exc, Undeliverable):
+        return str(exc)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         if codes and all(500 <= c < 600 for c in codes):
@@ -197,6 +204,8 @@ class MailSender:
             )
 
     async def _deliver(self, row: Any) -> None:
+        if not row.recipients:
+            raise Undeliverable("no deliverable recipient address in To, Cc or Bcc")
         smtp = await self._connection()
         envelope_from = getaddresses([row.sender])[0][1]
         errors, _ = await smtp.sendmail(envelope_from, list(row.recipients), bytes(row.raw))
