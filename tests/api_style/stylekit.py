@@ -21,13 +21,11 @@ from escalation_service.main import create_app as escalation_app
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.main import create_app as onboarding_app
 from servicekit.settings import ServiceSettings
-from servicekit.testing import topic_prefix
+from servicekit.testing import production_values, topic_prefix
 from ticket_service.config import TicketSettings
 from ticket_service.main import create_app as ticket_app
 
 _SHARED: dict[str, FastAPI] = {}
-REAL = "7c1f9a3e5b2d48c6a0e9f1b3d5c7a9e2"
-REAL_DATABASE_URL = f"postgresql+asyncpg://svc:{REAL}@db.internal:5432/svc"
 
 
 @dataclass(frozen=True)
@@ -57,9 +55,7 @@ class Service:
     def production_app(self, **fields: Any) -> FastAPI:
         """Production with every secret set to a real-looking value (no origins unless
         ``fields`` name some)."""
-        values: dict[str, Any] = {"environment": "production"}
-        for name in self.settings.secret_fields:
-            values[name] = REAL_DATABASE_URL if name == "database_url" else f"{name}-{REAL}"
+        values = production_values(self.settings)
         return self.create_app(self.settings(**{**values, **fields}))
 
 

@@ -10,9 +10,9 @@ from kitapp import KitSettings, definition
 
 from servicekit.app import create_service_app
 from servicekit.settings import DEV_CORS_ORIGINS
+from servicekit.testing import production_values
 
 VITE = "http://localhost:5173"
-REAL = "7c1f9a3e5b2d48c6a0e9f1b3d5c7a9e2"
 
 
 def client_for(settings: KitSettings) -> httpx.AsyncClient:
@@ -31,12 +31,7 @@ def preflight(origin: str, method: str = "PATCH") -> dict[str, str]:
 
 
 def production(**fields: object) -> KitSettings:
-    return KitSettings(
-        environment="production",
-        jwt_secret=f"jwt-{REAL}",
-        database_url=f"postgresql+asyncpg://svc:{REAL}@db.internal/kit",
-        **fields,  # type: ignore[arg-type]
-    )
+    return KitSettings(**{**production_values(KitSettings), **fields})
 
 
 async def test_a_preflight_from_the_dev_origin_is_allowed_with_the_api_headers() -> None:

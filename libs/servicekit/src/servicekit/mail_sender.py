@@ -25,7 +25,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import getaddresses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
 import asyncpg
@@ -35,6 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db import Database
 from servicekit.mail import MAIL_CHANNEL, MailStatus, SmtpTarget
+
+if TYPE_CHECKING:
+    from servicekit.settings import ServiceSettings
 
 logger = logging.getLogger("servicekit.mail")
 
@@ -353,3 +356,19 @@ async def running_mail_sender(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def settings_mail_sender(
+    db: Database, settings: ServiceSettings, *, on_status: StatusHook | None = None
+) -> contextlib.AbstractAsyncContextManager[MailSender | None]:
+    """``running_mail_sender`` as a service's settings configure it (``SMTP_URL``,
+    ``<P>_RUN_MAIL_SENDER``, poll interval and backoff): the one call in a lifespan."""
+    return running_mail_sender(
+        db,
+        settings.smtp_target(),
+        service_name=settings.service_name,
+        enabled=bool(settings.run_mail_sender),
+        on_status=on_status,
+        poll_interval=settings.mail_poll_interval_seconds,
+        max_backoff=settings.mail_max_backoff_seconds,
+    )

@@ -106,6 +106,30 @@ def auth(*roles: str, tenant_id: str | None = None, subject: str | None = None) 
 _ISSUED_PREFIXES: set[str] = set()
 
 
+_REAL = "7c1f9a3e5b2d48c6a0e9f1b3d5c7a9e2"  # a value no placeholder check refuses
+
+
+def production_values(settings_class: type[Any]) -> dict[str, Any]:
+    """Real-looking values for everything production insists on (``secret_fields`` and
+    ``production_fields`` of ``settings_class``), for tests that build a production
+    app: ``Settings(**production_values(Settings), cors_origins=...)``."""
+    values: dict[str, Any] = {"environment": "production"}
+    for name in sorted(settings_class.secret_fields):
+        values[name] = (
+            f"postgresql+asyncpg://svc:{_REAL}@db.internal:5432/svc"
+            if name == "database_url"
+            else f"{name}-{_REAL}"
+        )
+    endpoints = {
+        "kafka_bootstrap_servers": "kafka-0.kafka.internal:9093",
+        "smtp_url": "smtp://relay.internal:587?starttls=true",
+        "mail_from": "Support <support@vendor.example>",
+    }
+    for name in sorted(settings_class.production_fields):
+        values[name] = endpoints.get(name, f"{name}-{_REAL}")
+    return values
+
+
 def topic_prefix() -> str:
     prefix = f"t{uuid.uuid4().hex[:8]}."
     _ISSUED_PREFIXES.add(prefix)

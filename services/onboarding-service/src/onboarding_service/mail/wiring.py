@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.mail.outbound import MAIL_INFO_KEY, OnboardingMail
 from servicekit.db import Database
-from servicekit.mail_sender import MailSender, running_mail_sender
+from servicekit.mail_sender import MailSender, settings_mail_sender
 
 
 def configure_mail(db: Database, settings: OnboardingSettings) -> None:
@@ -22,11 +22,4 @@ def configure_mail(db: Database, settings: OnboardingSettings) -> None:
 def onboarding_mail_sender(
     db: Database, settings: OnboardingSettings
 ) -> AbstractAsyncContextManager[MailSender | None]:
-    return running_mail_sender(
-        db,
-        settings.smtp_target(),
-        service_name=settings.service_name,
-        enabled=bool(settings.run_mail_sender),
-        poll_interval=settings.mail_poll_interval_seconds,
-        max_backoff=settings.mail_max_backoff_seconds,
-    )
+    return settings_mail_sender(db, settings)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 
 from servicekit.db import Database
-from servicekit.mail_sender import MailSender, running_mail_sender
+from servicekit.mail_sender import MailSender, settings_mail_sender
 from ticket_service.config import TicketSettings
 from ticket_service.mail.outbound import MAIL_INFO_KEY, TicketMail, record_outcome
 
@@ -20,12 +20,4 @@ def configure_mail(db: Database, settings: TicketSettings) -> None:
 def ticket_mail_sender(
     db: Database, settings: TicketSettings
 ) -> AbstractAsyncContextManager[MailSender | None]:
-    return running_mail_sender(
-        db,
-        settings.smtp_target(),
-        service_name=settings.service_name,
-        enabled=bool(settings.run_mail_sender),
-        on_status=record_outcome,
-        poll_interval=settings.mail_poll_interval_seconds,
-        max_backoff=settings.mail_max_backoff_seconds,
-    )
+    return settings_mail_sender(db, settings, on_status=record_outcome)
