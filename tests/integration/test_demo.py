@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from billing_service.config import DEV_STRIPE_WEBHOOK_SECRET
 from scripts.demo import DemoConfig, DemoReport, SeedTenant, seed
 from scripts.devclient import Api, Services, Tokens, eventually
+from servicekit.mailpit import Mailpit
 
 ALL_CATEGORIES = {
     "access",
@@ -191,6 +192,25 @@ async def test_the_demo_seeds_tenants_users_billing_tickets_and_bugs(
             detail = await api.get("ticket", f"/v1/tickets/{solved.id}", roles=("agent",))
             assert detail["status"] == "solved"
             assert any(e["action"] == "csat_rated" for e in detail["timeline"])
+
+    # The conversations are in Mailpit, as the README promises after `make demo`: each
+    # rated customer got the agent's reply and the survey, threaded on the ticket's
+    # reference; each user the demo left invited got the invitation with its link.
+    mailpit = Mailpit()
+    for solved in rated:
+
+        async def conversation(ticket: Any = solved) -> bool | None:
+            mails = await mailpit.to(ticket.requester.email)
+            about = [m for m in mails if ticket.subject in m.subject and "[ref:" in m.subject]
+            survey = [m for m in about if "csat-surveys/" in m.text()]
+            return True if survey and len(about) >= 2 else None
+
+        await eventually(conversation, what=f"the mails about {solved.subject!r}", timeout=60)
+    invited = [u for t in report.tenants for u in t.users if u.final_status == "invited"]
+    assert invited
+    for user in invited:
+        (invitation, *_) = await mailpit.wait_for(user.email, timeout=60)
+        assert "activate?token=" in invitation.text(), invitation.text()
 
 
 @pytest.mark.timeout(360)
