@@ -130,6 +130,9 @@ class TenantEvent(OnboardingEvent):
 
     company_name: str
     status: TenantStatus
+    timezone: str | None = None
+    """The tenant's IANA time zone, e.g. ``Europe/Berlin`` (its configuration's
+    ``timezone``); absent from events published before it was carried."""
 
 
 class UserEvent(OnboardingEvent):

@@ -28,6 +28,7 @@ _STRINGS: dict[str, str] = {
     "tenant_id": SAMPLE_TENANT_ID,
     "currency": "usd",
     "company_name": "Acme Corp",
+    "timezone": "America/New_York",
     "tenant_name": "Acme Corp",
     "plan_code": "team-monthly",
     "previous_plan_code": "starter-monthly",
