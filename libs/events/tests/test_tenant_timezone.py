@@ -18,6 +18,7 @@ def test_every_tenant_event_carries_an_optional_timezone() -> None:
     for event_type in TENANT_TYPES:
         model = registry.model_for(event_type)
         assert issubclass(model, TenantEvent)
+        assert registry.version_for(event_type) == 2  # a field was added (docs/events.md)
         schema = event_schema(model)
         assert "timezone" in schema["properties"], event_type
         assert "timezone" not in schema.get("required", []), event_type

@@ -124,9 +124,12 @@ class OnboardingEvent(Event):
 
 
 class TenantEvent(OnboardingEvent):
-    """What every ``tenant.*`` event carries."""
+    """What every ``tenant.*`` event carries.
+
+    Version 2 added the tenant's ``timezone`` (optional)."""
 
     subject_field: ClassVar[str | None] = "tenant_id"
+    version: ClassVar[int] = 2
 
     company_name: str
     status: TenantStatus
