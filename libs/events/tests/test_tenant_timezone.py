@@ -14,7 +14,7 @@ TENANT_TYPES = [t for t in registry.event_types() if t.startswith("tenant.")]
 
 
 def test_every_tenant_event_carries_an_optional_timezone() -> None:
-    assert len(TENANT_TYPES) == 6
+    assert len(TENANT_TYPES) == 7
     for event_type in TENANT_TYPES:
         model = registry.model_for(event_type)
         assert issubclass(model, TenantEvent)

@@ -65,10 +65,38 @@ async def test_the_zone_set_on_create_and_patch_travels_on_tenant_events(
     activated = await client.post(f"{url}/status", json={"status": "active"}, headers=OPERATOR)
     assert activated.status_code == 200, activated.text
 
-    events = await published(tenant_id, "tenant.created", "tenant.activated")
+    events = await published(tenant_id, "tenant.created", "tenant.updated", "tenant.activated")
     zones = {e.type: e.data.timezone for e in events if isinstance(e.data, ev.TenantEvent)}
     assert zones["tenant.created"] == "Asia/Tokyo"
+    # the PATCH itself is announced, so the ticket service need not wait for a status change
+    assert zones["tenant.updated"] == "Europe/Berlin"
     assert zones["tenant.activated"] == "Europe/Berlin"
+    updated = payload(next(e for e in events if e.type == "tenant.updated"), ev.TenantUpdated)
+    assert updated.status == "pending"
+    assert updated.changed == ["timezone"]
+
+
+async def test_a_patch_that_changes_no_announced_setting_publishes_nothing(
+    client: httpx.AsyncClient, published: Any
+) -> None:
+    created = await client.post("/v1/tenants", json=tenant_body(), headers=OPERATOR)
+    tenant_id = created.json()["tenant"]["id"]
+    url = f"/v1/tenants/{tenant_id}"
+    etag = created.headers["ETag"]
+    same = await client.patch(
+        url, json={"configuration": {"locale": "de-DE"}}, headers={**OPERATOR, "If-Match": etag}
+    )
+    assert same.status_code == 200, same.text
+    renamed = await client.patch(
+        url,
+        json={"company_name": "Initech"},
+        headers={**OPERATOR, "If-Match": same.headers["ETag"]},
+    )
+    assert renamed.status_code == 200, renamed.text
+
+    events = await published(tenant_id, "tenant.updated")
+    updates = [payload(e, ev.TenantUpdated) for e in events if e.type == "tenant.updated"]
+    assert [(u.changed, u.company_name) for u in updates] == [(["company_name"], "Initech")]
 
 
 async def test_migration_moves_the_old_utc_default_to_new_york(

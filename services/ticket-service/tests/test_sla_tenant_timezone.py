@@ -65,7 +65,7 @@ async def test_resolution_due_follows_the_tenants_zone_across_dst(
     assert await _listed_due(svc, berlin) == "2026-03-30T12:00:00Z"
 
     # a later tenant event with another zone moves the open ticket's deadline
-    await known_tenant(svc.app, berlin, timezone="Asia/Tokyo")
+    await known_tenant(svc.app, berlin, event_type="tenant.updated", timezone="Asia/Tokyo")
     url = f"/v1/tickets/{berlin_sla['ticket_id']}"
     moved = (await svc.client.get(url, headers=AGENT)).json()["sla"]
     # Friday 22:00 JST is after hours: 8 hours from Monday 09:00 JST = 17:00 JST

@@ -252,6 +252,17 @@ class TenantChurned(TenantEvent):
     subscription_id: str | None = None
 
 
+class TenantUpdated(TenantEvent):
+    """A specialist changed a setting other services keep (the company name or the time
+    zone); the event carries the tenant's state after the change."""
+
+    event_type: ClassVar[str] = "tenant.updated"
+
+    changed: list[str] = Field(default_factory=list)
+    """Which of those settings changed: ``company_name``, ``timezone``."""
+    updated_at: AwareDatetime
+
+
 # --- users ----------------------------------------------------------------------------
 
 
@@ -391,6 +402,7 @@ EVENTS: tuple[type[Event], ...] = (
     TenantSuspended,
     TenantReactivated,
     TenantChurned,
+    TenantUpdated,
     UserInvited,
     UserActivated,
     UserDeactivated,

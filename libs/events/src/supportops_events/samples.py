@@ -104,6 +104,7 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "tenant.suspended": {"status": "suspended", "reason": "payment_overdue"},
     "tenant.reactivated": {"status": "active", "reason": "payment_received"},
     "tenant.churned": {"status": "churned", "reason": "subscription ended"},
+    "tenant.updated": {"status": "active", "changed": ["timezone"]},
     "user.invited": {"status": "invited", "role": "admin"},
     "user.activated": {"status": "active"},
     "user.deactivated": {"status": "deactivated", "reason": "left the company"},

@@ -52,6 +52,7 @@ def on_each(*models: type[E]) -> Callable[[Handler[E]], Handler[E]]:
     o.TenantSuspended,
     o.TenantReactivated,
     o.TenantChurned,
+    o.TenantUpdated,
 )
 async def on_tenant(session: AsyncSession, received: Received[o.TenantEvent]) -> None:
     await accounts.apply_tenant_event(
