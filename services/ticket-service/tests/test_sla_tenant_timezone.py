@@ -59,6 +59,11 @@ async def test_resolution_due_follows_the_tenants_zone_across_dst(
     assert ny_sla["resolution"]["due_at"] == "2026-03-27T21:00:00Z"
     # in Berlin: 14:00-17:00 CET Friday, then 5 hours from Monday 09:00 CEST = 14:00 CEST
     assert berlin_sla["resolution"]["due_at"] == "2026-03-30T12:00:00Z"
+    # each clock names its zone and shows its deadline there for the tenant-facing view
+    assert berlin_sla["resolution"]["timezone"] == "Europe/Berlin"
+    assert berlin_sla["resolution"]["due_local"] == "2026-03-30T14:00:00+02:00"
+    assert berlin_sla["first_response"]["timezone"] == "America/New_York"
+    assert berlin_sla["first_response"]["due_local"] == "2026-03-27T10:00:00-04:00"
 
     # answered: the next deadline lists show is the resolution's, in Berlin
     await post_message(svc.client, berlin_sla["ticket_id"], AGENT, "Looking into it")
