@@ -107,6 +107,7 @@ CATALOG: dict[str, str] = {
 ADDITIONS: dict[str, str] = {
     "billing.followup_resolved": "billing.events",
     "tenant.churned": "onboarding.events",
+    "tenant.updated": "onboarding.events",
     "user.marked_inactive": "onboarding.events",
     "bug.reproducing": "escalation.events",
     "bug.in_progress": "escalation.events",

@@ -239,3 +239,49 @@ def test_next_response_cycles_from_the_history() -> None:
     assert clocks.next_response[-1].reading.state is SlaState.missed
     assert clocks.resolution.state is SlaState.met
     assert clocks.state is SlaState.missed
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_resolution_runs_on_the_tenants_business_day_across_berlins_dst() -> None:
+    # US clocks moved on 8 March 2026, Berlin's move on 29 March: on Friday 27 March
+    # 09:00 New York is 14:00 Berlin (five hours apart, not six)
+    created = ny(2026, 3, 27, 9)
+    targets = Targets(DEFAULT_CALENDAR, first_response=60, next_response=60, resolution=480)
+    ticket = _ticket(created, status="new", first_response_at=None)
+
+    in_new_york = compute_clocks(ticket, [], targets=targets, now=created)
+    in_berlin = compute_clocks(
+        ticket, [], targets=targets, now=created, tenant_timezone="Europe/Berlin"
+    )
+
+    # support answers on its own (US Eastern) day whatever the tenant's zone
+    assert in_new_york.first_response.due_at == in_berlin.first_response.due_at
+    assert in_berlin.first_response.due_at == ny(2026, 3, 27, 10)
+    # resolution: 8 hours of the tenant's working day; New York's is one Friday
+    assert in_new_york.resolution.due_at == ny(2026, 3, 27, 17)
+    # Berlin: 14:00-17:00 Friday (CET), then 5 hours from Monday 09:00 CEST
+    due = in_berlin.resolution.due_at
+    assert due == datetime(2026, 3, 30, 14, tzinfo=BERLIN)
+    # Monday is already summer time: 12:00 UTC, not the 13:00 a fixed offset would give
+    assert due is not None and due.astimezone(UTC) == datetime(2026, 3, 30, 12, tzinfo=UTC)
+    # an unknown or absent zone falls back to the calendar's own
+    for unknown in (None, "Mars/Olympus"):
+        clocks = compute_clocks(ticket, [], targets=targets, now=created, tenant_timezone=unknown)
+        assert clocks == in_new_york
+
+
+def test_a_tokyo_tenants_resolution_day_is_tokyos() -> None:
+    created = ny(2026, 1, 5, 9)  # Monday 09:00 New York = 23:00 Tokyo
+    targets = Targets(DEFAULT_CALENDAR, first_response=60, next_response=60, resolution=60)
+    clocks = compute_clocks(
+        _ticket(created, status="new", first_response_at=None),
+        [],
+        targets=targets,
+        now=created,
+        tenant_timezone="Asia/Tokyo",
+    )
+    # Tokyo's next working hour starts Tuesday 09:00 JST (no DST there)
+    assert clocks.resolution.due_at == datetime(2026, 1, 6, 10, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert clocks.first_response.due_at == ny(2026, 1, 5, 10)

@@ -124,12 +124,18 @@ class OnboardingEvent(Event):
 
 
 class TenantEvent(OnboardingEvent):
-    """What every ``tenant.*`` event carries."""
+    """What every ``tenant.*`` event carries.
+
+    Version 2 added the tenant's ``timezone`` (optional)."""
 
     subject_field: ClassVar[str | None] = "tenant_id"
+    version: ClassVar[int] = 2
 
     company_name: str
     status: TenantStatus
+    timezone: str | None = None
+    """The tenant's IANA time zone, e.g. ``Europe/Berlin`` (its configuration's
+    ``timezone``); absent from events published before it was carried."""
 
 
 class UserEvent(OnboardingEvent):
@@ -244,6 +250,17 @@ class TenantChurned(TenantEvent):
     reason: str | None = None
     churned_at: AwareDatetime
     subscription_id: str | None = None
+
+
+class TenantUpdated(TenantEvent):
+    """A specialist changed a setting other services keep (the company name or the time
+    zone); the event carries the tenant's state after the change."""
+
+    event_type: ClassVar[str] = "tenant.updated"
+
+    changed: list[str] = Field(default_factory=list)
+    """Which of those settings changed: ``company_name``, ``timezone``."""
+    updated_at: AwareDatetime
 
 
 # --- users ----------------------------------------------------------------------------
@@ -385,6 +402,7 @@ EVENTS: tuple[type[Event], ...] = (
     TenantSuspended,
     TenantReactivated,
     TenantChurned,
+    TenantUpdated,
     UserInvited,
     UserActivated,
     UserDeactivated,

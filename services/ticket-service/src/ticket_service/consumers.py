@@ -52,9 +52,12 @@ def on_each(*models: type[E]) -> Callable[[Handler[E]], Handler[E]]:
     o.TenantSuspended,
     o.TenantReactivated,
     o.TenantChurned,
+    o.TenantUpdated,
 )
 async def on_tenant(session: AsyncSession, received: Received[o.TenantEvent]) -> None:
-    await accounts.apply_tenant_event(session, received.data, time=received.time)
+    await accounts.apply_tenant_event(
+        session, received.data, time=received.time, at=received.clock.now()
+    )
 
 
 @on_each(

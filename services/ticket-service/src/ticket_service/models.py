@@ -217,6 +217,8 @@ class Account(Base):
     seats: Mapped[int | None] = mapped_column(Integer)
     renewal_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    """The tenant's IANA time zone (``tenant.*`` events): the resolution clock's day."""
     last_heard_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_event_type: Mapped[str | None] = mapped_column(String(64))
 

@@ -16,6 +16,7 @@ from onboarding_service.models import OnboardingStep, Tenant, WelcomeMessage
 from onboarding_service.tenants.lifecycle import (
     TenantStatus,
     event_tenant_status,
+    tenant_timezone,
     transition_tenant,
 )
 from onboarding_service.tenants.repository import domains_of
@@ -86,6 +87,7 @@ async def _complete(
             tenant_id=str(tenant.id),
             company_name=tenant.company_name,
             status=event_tenant_status(tenant.status),
+            timezone=tenant_timezone(tenant),
             completed_steps=[s.step for s in steps],
             onboarded_at=now,
         ),

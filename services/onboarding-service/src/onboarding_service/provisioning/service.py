@@ -12,9 +12,12 @@ from onboarding_service.checklist.service import start_checklist, tick_step
 from onboarding_service.checklist.steps import Step
 from onboarding_service.models import Tenant, User
 from onboarding_service.tenants import service as tenants
+from onboarding_service.tenants.lifecycle import event_tenant_status, tenant_timezone
 from onboarding_service.tenants.schemas import TenantCreate, TenantSettable
 from onboarding_service.users.invitations import invite_user
 from onboarding_service.users.status import UserRole
+from servicekit.outbox import publish
+from supportops_events import onboarding as ev
 
 
 async def create_tenant(
@@ -63,8 +66,24 @@ async def update_tenant(
     by: str,
     now: datetime,
 ) -> None:
-    """Store a merged tenant; naming the configuration ticks the checklist step."""
+    """Store a merged tenant; naming the configuration ticks the checklist step. A change
+    of what other services keep (company name, time zone) is announced (``tenant.updated``)."""
+    before = {"company_name": tenant.company_name, "timezone": tenant_timezone(tenant)}
     tenants.apply_settable(tenant, merged)
+    after = {"company_name": tenant.company_name, "timezone": tenant_timezone(tenant)}
+    changed = [name for name in before if before[name] != after[name]]
+    if changed:
+        await publish(
+            session,
+            ev.TenantUpdated(
+                tenant_id=str(tenant.id),
+                company_name=tenant.company_name,
+                status=event_tenant_status(tenant.status),
+                timezone=after["timezone"],
+                changed=changed,
+                updated_at=now,
+            ),
+        )
     if configuration_named:
         await tick_step(
             session,

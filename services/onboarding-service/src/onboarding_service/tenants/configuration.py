@@ -60,6 +60,11 @@ class SsoConfiguration(BaseModel):
 FeatureFlag = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
+DEFAULT_TIMEZONE = "America/New_York"
+"""Support's own business calendar's zone: a tenant that names none keeps the deadlines
+it had before the zone was used."""
+
+
 @functools.cache
 def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
@@ -71,7 +76,9 @@ class TenantConfiguration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en-US"
-    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "UTC"
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = DEFAULT_TIMEZONE
+    """The tenant's IANA time zone; carried on every ``tenant.*`` event, where the ticket
+    service counts the resolution clock on the tenant's business day (docs/sla.md)."""
     data_region: DataRegion = DataRegion.us
     mfa_required: StrictBool = True
     session_timeout_minutes: int = Field(default=720, ge=5, le=43200)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onboarding_service.models import Tenant
+from onboarding_service.tenants.configuration import DEFAULT_TIMEZONE
 from servicekit.errors import InvalidTransition
 from servicekit.outbox import publish
 from supportops_events import onboarding as ev
@@ -44,6 +45,12 @@ ALLOWED: dict[TenantStatus, frozenset[TenantStatus]] = {
     TenantStatus.churned: frozenset(),
 }
 
+
+def tenant_timezone(tenant: Tenant) -> str:
+    """The tenant's configured IANA time zone, carried on every ``tenant.*`` event."""
+    return str((tenant.configuration or {}).get("timezone") or DEFAULT_TIMEZONE)
+
+
 MANUAL_CHURN = "manual"
 SUBSCRIPTION_CANCELED = "subscription_canceled"
 """The churn reason when a subscription ended (before go-live, or after the grace period)."""
@@ -66,7 +73,11 @@ async def transition_tenant(
     ``churned`` is terminal, so ``tenant.churned`` is published at most once per tenant.
     """
     previous = TenantStatus(tenant.status)
-    common = {"tenant_id": str(tenant.id), "company_name": tenant.company_name}
+    common = {
+        "tenant_id": str(tenant.id),
+        "company_name": tenant.company_name,
+        "timezone": tenant_timezone(tenant),
+    }
     event: ev.OnboardingEvent
     match (previous, target):
         case (TenantStatus.onboarding, TenantStatus.active):

@@ -70,6 +70,7 @@ async def create_tenant(
             tenant_id=str(tenant.id),
             company_name=tenant.company_name,
             status=event_tenant_status(TenantStatus.onboarding),
+            timezone=body.configuration.timezone,
             domains=list(body.domains),
             plan_code=tenant.plan_code,
             seats=tenant.seats,

@@ -64,6 +64,8 @@ class AccountOut(BaseModel):
     tenant_status_reason: str | None
     """Why, when the event said: e.g. payment_overdue or subscription_canceled."""
     tenant_status_since: datetime | None
+    timezone: str | None = None
+    """The tenant's IANA time zone: the resolution clock counts its business day there."""
     domains: list[str]
     subscription_status: str | None
     plan_code: str | None

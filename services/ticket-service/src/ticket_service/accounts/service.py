@@ -71,8 +71,11 @@ async def heard(session: AsyncSession, event: Event, *, time: datetime) -> Accou
     return account
 
 
-async def apply_tenant_event(session: AsyncSession, event: TenantEvent, *, time: datetime) -> None:
+async def apply_tenant_event(
+    session: AsyncSession, event: TenantEvent, *, time: datetime, at: datetime
+) -> None:
     account = await heard(session, event, time=time)
+    previous_zone = account.timezone
     account.company_name = event.company_name
     if isinstance(event, TenantCreated):
         account.domains = [d.lower() for d in event.domains]
@@ -82,7 +85,12 @@ async def apply_tenant_event(session: AsyncSession, event: TenantEvent, *, time:
         account.tenant_status = event.status.value
         account.tenant_status_at = time
         account.tenant_status_reason = _status_reason(event)
+        # an event of a producer that did not carry the zone yet leaves it as it was
+        account.timezone = event.timezone or account.timezone
     await session.flush()
+    if account.timezone != previous_zone:
+        # the zone sets the resolution deadlines of the tenant's open tickets
+        await refresh_many(session, at=at, where=[Ticket.tenant_id == account.tenant_id])
 
 
 def _status_reason(event: TenantEvent) -> str | None:
@@ -272,6 +280,7 @@ async def account_view(session: AsyncSession, tenant_id: str) -> AccountOut | No
         tenant_status=account.tenant_status,
         tenant_status_reason=account.tenant_status_reason,
         tenant_status_since=account.tenant_status_at,
+        timezone=account.timezone,
         domains=list(account.domains or []),
         subscription_status=account.subscription_status,
         plan_code=account.plan_code,

@@ -160,6 +160,12 @@ class ClockReading:
     running: bool = False
     """Whether the clock is running now (not paused, not stopped)."""
     stopped: bool = False
+    timezone: str = DEFAULT_CALENDAR.timezone
+    """The zone of the business day the clock counted (its calendar's)."""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def phase(self) -> ClockPhase:
@@ -260,4 +266,5 @@ def read_clock(
         warn_at=warn_at,
         running=still_running,
         stopped=stopped_at is not None,
+        timezone=calendar.timezone,
     )

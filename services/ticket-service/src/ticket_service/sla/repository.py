@@ -57,11 +57,17 @@ async def policies(session: AsyncSession) -> Sequence[SlaPolicy]:
     return (await session.scalars(select(SlaPolicy))).all()
 
 
-async def plan_tiers(session: AsyncSession, tenant_ids: Sequence[str]) -> dict[str, str | None]:
+async def plan_tiers(
+    session: AsyncSession, tenant_ids: Sequence[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """Each known tenant's plan tier (the SLA targets) and time zone (the resolution
+    clock's business day)."""
     rows = await session.execute(
-        select(Account.tenant_id, Account.plan_tier).where(Account.tenant_id.in_(tenant_ids))
+        select(Account.tenant_id, Account.plan_tier, Account.timezone).where(
+            Account.tenant_id.in_(tenant_ids)
+        )
     )
-    return dict(rows.tuples().all())
+    return {tenant_id: (tier, zone) for tenant_id, tier, zone in rows.tuples().all()}
 
 
 async def history(session: AsyncSession, ticket_ids: list[uuid.UUID]) -> Sequence[HistoryRow]:

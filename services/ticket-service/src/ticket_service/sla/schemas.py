@@ -22,6 +22,11 @@ class SlaClockOut(BaseModel):
     remaining_minutes: int
     due_at: datetime | None
     state: SlaState
+    timezone: str
+    """The IANA zone of the business day this clock counts: support's calendar for the
+    response clocks, the tenant's for ``resolution`` (docs/operations.md)."""
+    due_local: datetime | None
+    """``due_at`` in ``timezone``, with its offset: what a tenant-facing view shows."""
 
 
 class NextResponseOut(SlaClockOut):

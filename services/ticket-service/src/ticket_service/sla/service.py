@@ -57,6 +57,8 @@ def _out(metric: SlaMetric, reading: ClockReading) -> SlaClockOut:
         remaining_minutes=reading.remaining_seconds // 60,
         due_at=reading.due_at,
         state=reading.state,
+        timezone=reading.timezone,
+        due_local=None if reading.due_at is None else reading.due_at.astimezone(reading.zone),
     )
 
 

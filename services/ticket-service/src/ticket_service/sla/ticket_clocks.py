@@ -8,6 +8,12 @@ while the ticket is ``new`` or ``open`` (paused in ``pending`` and ``on_hold``):
   public reply by an agent; one cycle per unanswered customer reply;
 - resolution: from creation to the solve (time after a reopen counts again).
 
+Which time zone each clock's business day is in (docs/sla.md, "clock → timezone"): the
+response clocks promise an answer from support, so they run on support's calendar as it is
+(US Eastern by default); the resolution clock runs the same calendar's hours and days in the
+tenant's own time zone, because a resolution takes the customer's working day too (trying a
+fix, confirming it). A tenant without a (known) time zone keeps the calendar's.
+
 Solving stops every clock. Each reading is computed from the timeline (status changes
 and public replies), never from counters, so it is right whatever the order of changes.
 """
@@ -17,8 +23,9 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +33,7 @@ from supportops_events.tickets import SlaMetric, TicketPriority, TicketStatus
 from ticket_service.models import Ticket, TimelineEntry
 from ticket_service.sla import repository
 from ticket_service.sla.business_hours import (
+    BusinessCalendar,
     ClockReading,
     Interval,
     SlaState,
@@ -101,8 +109,25 @@ def _clip(intervals: list[Interval], start: datetime, stop: datetime | None) -> 
     return clipped
 
 
+def tenant_calendar(calendar: BusinessCalendar, tenant_timezone: str | None) -> BusinessCalendar:
+    """The calendar's hours, days and holidays in the tenant's time zone; the calendar
+    itself when the tenant has no zone or one this machine does not know."""
+    if not tenant_timezone or tenant_timezone == calendar.timezone:
+        return calendar
+    try:
+        ZoneInfo(tenant_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return calendar  # a bad zone from an event must not stop the clocks
+    return replace(calendar, timezone=tenant_timezone)
+
+
 def compute_clocks(
-    ticket: Ticket, entries: Sequence[HistoryEntry], *, targets: Targets, now: datetime
+    ticket: Ticket,
+    entries: Sequence[HistoryEntry],
+    *,
+    targets: Targets,
+    now: datetime,
+    tenant_timezone: str | None = None,
 ) -> TicketClocks:
     """Walk the ticket's history (status changes and public replies, in order)."""
     intervals: list[Interval] = []
@@ -143,7 +168,7 @@ def compute_clocks(
         now=now,
     )
     resolution = read_clock(
-        calendar,
+        tenant_calendar(calendar, tenant_timezone),
         target_minutes=targets.resolution,
         running=intervals,
         stopped_at=done_at,
@@ -197,7 +222,7 @@ async def clocks_of(
         return {}
     book = book or await PolicyBook.load(session)
     tenants = sorted({t.tenant_id for t in tickets})
-    tiers: dict[str, str | None] = {}
+    tiers: dict[str, tuple[str | None, str | None]] = {}
     for start in range(0, len(tenants), QUERY_CHUNK):
         tiers.update(await repository.plan_tiers(session, tenants[start : start + QUERY_CHUNK]))
     by_ticket: dict[uuid.UUID, list[HistoryEntry]] = defaultdict(list)
@@ -205,15 +230,17 @@ async def clocks_of(
         chunk = [t.id for t in tickets[start : start + QUERY_CHUNK]]
         for entry in await repository.history(session, chunk):
             by_ticket[entry[0]].append(HistoryEntry(*entry[1:]))
-    return {
-        t.id: compute_clocks(
+    clocks: dict[uuid.UUID, TicketClocks] = {}
+    for t in tickets:
+        tier, zone = tiers.get(t.tenant_id, (None, None))
+        clocks[t.id] = compute_clocks(
             t,
             by_ticket[t.id],
-            targets=book.lookup(TicketPriority(t.priority), tiers.get(t.tenant_id)),
+            targets=book.lookup(TicketPriority(t.priority), tier),
             now=now,
+            tenant_timezone=zone,
         )
-        for t in tickets
-    }
+    return clocks
 
 
 async def clocks_of_one(session: AsyncSession, ticket: Ticket, *, now: datetime) -> TicketClocks:

@@ -92,7 +92,8 @@ async def create_ticket(
         )
     ticket.assignee_id = assignee
     targets = config.book.lookup(TicketPriority(ticket.priority), intake.plan_tier)
-    store_deadlines(ticket, compute_clocks(ticket, [], targets=targets, now=at), at=at)
+    clocks = compute_clocks(ticket, [], targets=targets, now=at, tenant_timezone=intake.timezone)
+    store_deadlines(ticket, clocks, at=at)
     session.add(ticket)
 
     # the opening message is the requester's words, whoever typed them in

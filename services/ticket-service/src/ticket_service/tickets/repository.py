@@ -35,6 +35,8 @@ class IntakeContext:
     config_version: int | None
     tenant_known: bool
     """A ``tenant.*`` event of onboarding made the account (its status is set)."""
+    timezone: str | None = None
+    """The tenant's time zone (the resolution clock's business day), if onboarding said."""
 
 
 # What the ownership check of a request (``ticket_service.ownership``) read with the
@@ -60,6 +62,10 @@ def _intake_statement() -> Select[Any]:
         .where(Account.tenant_id == bindparam("tenant_id", type_=String()))
         .scalar_subquery()
         .label("tenant_status"),
+        select(Account.timezone)
+        .where(Account.tenant_id == bindparam("tenant_id", type_=String()))
+        .scalar_subquery()
+        .label("timezone"),
     )
 
 
@@ -78,6 +84,7 @@ async def intake_context(
         plan_tier=row.plan_tier,
         config_version=row.config_version,
         tenant_known=row.tenant_status is not None,
+        timezone=row.timezone,
     )
     if keep:
         session.info.setdefault(_INTAKE_KEY, {})[tenant_id] = intake
@@ -111,6 +118,8 @@ class TicketRow:
     plan_tier: str | None
     config_version: int | None
     linked_bugs: list[dict[str, Any]]
+    timezone: str | None = None
+    """The tenant's time zone (the resolution clock's business day)."""
 
 
 @functools.cache
@@ -149,6 +158,10 @@ def _ticket_statement() -> Select[Any]:
         .scalar_subquery(),
         version_column(),
         bugs,
+        select(Account.timezone)
+        .where(Account.tenant_id == Ticket.tenant_id)
+        .correlate(Ticket)
+        .scalar_subquery(),
     ).where(Ticket.id == bindparam("ticket_id", type_=Uuid()))
 
 
@@ -165,7 +178,11 @@ async def ticket_with_context(
     if row is None:
         return None
     ticket_row = TicketRow(
-        ticket=row[0], plan_tier=row[1], config_version=row[2], linked_bugs=list(row[3] or [])
+        ticket=row[0],
+        plan_tier=row[1],
+        config_version=row[2],
+        linked_bugs=list(row[3] or []),
+        timezone=row[4],
     )
     if keep:
         session.info.setdefault(_TICKET_KEY, {})[ticket_id] = ticket_row

@@ -147,7 +147,15 @@ async def get_detail(
     entries = await repository.timeline_of(session, ticket.id)
     config = await configuration(session, version=row.config_version)
     targets = config.book.lookup(TicketPriority(ticket.priority), row.plan_tier)
-    sla = sla_out(compute_clocks(ticket, clock_history(entries), targets=targets, now=now))
+    sla = sla_out(
+        compute_clocks(
+            ticket,
+            clock_history(entries),
+            targets=targets,
+            now=now,
+            tenant_timezone=row.timezone,
+        )
+    )
     visible = entries
     if principal.is_tenant_scoped:
         # customers see the conversation, not internal notes or system entries
