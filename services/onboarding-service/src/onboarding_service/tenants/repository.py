@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Literal
 
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,10 +66,13 @@ async def list_tenants(
     q: str | None,
     tenant_id: str | None,
     page: PageParams,
+    direction: Literal["asc", "desc"] = "desc",
 ) -> tuple[list[Tenant], str | None]:
-    """One page of tenants, oldest first."""
+    """One page of tenants, newest first unless ``asc``."""
     stmt = list_query(status=status, plan_code=plan_code, q=q, tenant_id=tenant_id)
-    rows, cursor = await paginate(session, stmt, keys=[Tenant.created_at, Tenant.id], params=page)
+    rows, cursor = await paginate(
+        session, stmt, keys=[Tenant.created_at, Tenant.id], params=page, direction=direction
+    )
     return list(rows), cursor
 
 

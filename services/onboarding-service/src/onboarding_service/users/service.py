@@ -293,7 +293,11 @@ async def reset_mfa(
     """Remove the second factor and revoke every session issued before now."""
     if user.status not in {UserStatus.active, UserStatus.inactive, UserStatus.locked}:
         raise InvalidTransition(
-            f"MFA cannot be reset for a {user.status} user", current_status=user.status
+            "user",
+            current=user.status,
+            requested="mfa_reset",
+            allowed=[],
+            detail=f"MFA cannot be reset for a {user.status} user",
         )
     user.mfa_enrolled = False
     user.mfa_reset_at = now
