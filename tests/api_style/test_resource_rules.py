@@ -203,6 +203,16 @@ async def tenants_list(running: Running) -> tuple[str, list[str]]:
     return "/v1/tenants", ids
 
 
+async def users_list(running: Running) -> tuple[str, list[str]]:
+    _, path, _ = await tenant(running)  # five seats: the first admin and three invited
+    ids = []
+    for n in range(3):
+        body = {"email": f"user{n}-{uuid.uuid4().hex[:6]}@example.com", "name": f"User {n}"}
+        made = await create(running.client, f"{path}/users", body)
+        ids.append(made["user"]["id"] if "user" in made else made["id"])
+    return f"{path}/users", ids
+
+
 async def bugs_list(running: Running) -> tuple[str, list[str]]:
     ids = []
     for _ in range(3):
@@ -212,10 +222,11 @@ async def bugs_list(running: Running) -> tuple[str, list[str]]:
 
 
 LISTS = {
-    "ticket-service": tickets_list,
-    "billing-service": subscriptions_list,
-    "onboarding-service": tenants_list,
-    "escalation-service": bugs_list,
+    "ticket-service/tickets": tickets_list,
+    "billing-service/subscriptions": subscriptions_list,
+    "onboarding-service/tenants": tenants_list,
+    "onboarding-service/users": users_list,
+    "escalation-service/bugs": bugs_list,
 }
 
 
@@ -233,12 +244,12 @@ async def walk(running: Running, path: str, **query: str) -> list[str]:
             return seen
 
 
-@pytest.mark.parametrize("service", sorted(LISTS))
+@pytest.mark.parametrize("listing", sorted(LISTS))
 async def test_lists_are_newest_first_with_a_validated_sort(
-    services: dict[str, Running], service: str
+    services: dict[str, Running], listing: str
 ) -> None:
-    running = services[service]
-    path, ids = await LISTS[service](running)
+    running = services[listing.split("/")[0]]
+    path, ids = await LISTS[listing](running)
     newest_first = await walk(running, path)
     oldest_first = await walk(running, path, sort="created_at")
     explicit = await walk(running, path, sort="-created_at")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onboarding_service import repository as base
 from onboarding_service.models import User
 from onboarding_service.users.status import UserRole, UserStatus
-from servicekit.pagination import PageParams, paginate
+from servicekit.pagination import PageParams, SortParams, paginate
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -38,14 +38,17 @@ async def list_users(
     status: UserStatus | None,
     role: UserRole | None,
     page: PageParams,
+    sort: SortParams,
 ) -> tuple[list[User], str | None]:
-    """One page of a tenant's users, oldest first."""
+    """One page of a tenant's users in ``sort`` order (newest first by default)."""
     stmt = select(User).where(User.tenant_id == tenant_id)
     if status is not None:
         stmt = stmt.where(User.status == status.value)
     if role is not None:
         stmt = stmt.where(User.role == role.value)
-    rows, cursor = await paginate(session, stmt, keys=[User.created_at, User.id], params=page)
+    rows, cursor = await paginate(
+        session, stmt, keys=[User.created_at, User.id], params=page, direction=sort.direction
+    )
     return list(rows), cursor
 
 

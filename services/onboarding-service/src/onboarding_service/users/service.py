@@ -20,7 +20,7 @@ from onboarding_service.users.status import TRANSITIONS, UserRole, UserStatus
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, InvalidTransition, NotFound
 from servicekit.outbox import publish
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, SortParams
 from supportops_events import onboarding as ev
 
 OPEN_TENANT = frozenset({TenantStatus.onboarding, TenantStatus.active})
@@ -342,9 +342,10 @@ async def list_users(
     status: UserStatus | None,
     role: UserRole | None,
     page: PageParams,
+    sort: SortParams,
 ) -> tuple[list[User], str | None]:
     return await repository.list_users(
-        session, tenant_id=tenant_id, status=status, role=role, page=page
+        session, tenant_id=tenant_id, status=status, role=role, page=page, sort=sort
     )
 
 
