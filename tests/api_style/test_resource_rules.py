@@ -260,6 +260,11 @@ async def test_lists_are_newest_first_with_a_validated_sort(
     assert len(newest_first) == len(set(newest_first))
     assert oldest_first == newest_first[::-1]
     assert explicit == newest_first
+    # a cursor continues the order it was issued in, never the other one
+    first = await running.client.get(path, params={"limit": "1"}, headers=STAFF)
+    crossed = {"limit": "1", "sort": "created_at", "cursor": first.json()["next_cursor"]}
+    refused = await running.client.get(path, params=crossed, headers=STAFF)
+    assert problem(refused, 400, "invalid-cursor")["field"] == "cursor"
     unknown = await running.client.get(path, params={"sort": "-colour"}, headers=STAFF)
     body = problem(unknown, 400, "invalid-sort")
     assert body["field"] == "sort" and "colour" in body["detail"], body

@@ -173,7 +173,15 @@ async def paginate(
     inserted between requests.
     """
     if params.cursor:
-        after = decode_cursor(params.cursor, len(keys))
+        # the cursor names the order it was issued in: continuing it in the other order
+        # would silently skip or repeat rows, so that is a 400
+        order, *after = decode_cursor(params.cursor, len(keys) + 1)
+        if order != direction:
+            raise BadRequest(
+                "the cursor continues a list in the other order: send the same sort with it",
+                code="invalid-cursor",
+                field="cursor",
+            )
         check_cursor(after, keys)
         cmp = tuple_(*keys) > tuple_(*after)
         if direction == "desc":
@@ -186,5 +194,5 @@ async def paginate(
     if len(rows) > params.limit:
         rows = rows[: params.limit]
         last = rows[-1]
-        next_cursor = encode_cursor([getattr(last, k.key) for k in keys])
+        next_cursor = encode_cursor([direction, *(getattr(last, k.key) for k in keys)])
     return rows, next_cursor
