@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
-from sqlalchemy import Select, tuple_
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -27,6 +27,11 @@ MAX_LIMIT = 200
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+    total: int | None = Field(
+        default=None,
+        description="How many rows match the list's filters (exact), on lists where counting "
+        "is cheap (bounded or small tables); absent elsewhere",
+    )
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,13 @@ def check_cursor(values: Sequence[Any], keys: Sequence[InstrumentedAttribute[Any
         raise BadRequest(
             "the cursor is not valid for this list", code="invalid-cursor", field="cursor"
         )
+
+
+async def count_rows(session: AsyncSession, stmt: Select[Any]) -> int:
+    """How many rows ``stmt`` matches (its order and limit dropped): the ``total`` of a
+    list, for lists where a count is cheap."""
+    counted = select(func.count()).select_from(stmt.order_by(None).limit(None).subquery())
+    return int(await session.scalar(counted) or 0)
 
 
 async def paginate(

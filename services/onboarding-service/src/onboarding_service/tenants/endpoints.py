@@ -38,7 +38,7 @@ async def list_tenants(
     plan_code: Annotated[PlanCode | None, Query()] = None,
     q: Annotated[SearchText | None, Query(description="company name or domain")] = None,
 ) -> Page[TenantOut]:
-    items, cursor = await service.list_tenants(
+    items, cursor, total = await service.list_tenants(
         session,
         status=status.value if status else None,
         plan_code=plan_code,
@@ -47,7 +47,7 @@ async def list_tenants(
         page=page,
         direction=sort.direction,
     )
-    return Page[TenantOut](items=items, next_cursor=cursor)
+    return Page[TenantOut](items=items, next_cursor=cursor, total=total)
 
 
 @router.get(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from onboarding_service import repository as base
 from onboarding_service.models import Tenant, TenantDomain
-from servicekit.pagination import PageParams, paginate
+from servicekit.pagination import PageParams, count_rows, paginate
 
 
 async def lock_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:
@@ -67,13 +67,14 @@ async def list_tenants(
     tenant_id: str | None,
     page: PageParams,
     direction: Literal["asc", "desc"] = "desc",
-) -> tuple[list[Tenant], str | None]:
-    """One page of tenants, newest first unless ``asc``."""
+) -> tuple[list[Tenant], str | None, int]:
+    """One page of tenants, newest first unless ``asc``, and how many match (tenants are
+    few: thousands, so the count is cheap)."""
     stmt = list_query(status=status, plan_code=plan_code, q=q, tenant_id=tenant_id)
     rows, cursor = await paginate(
         session, stmt, keys=[Tenant.created_at, Tenant.id], params=page, direction=direction
     )
-    return list(rows), cursor
+    return list(rows), cursor, await count_rows(session, stmt)
 
 
 def list_query(

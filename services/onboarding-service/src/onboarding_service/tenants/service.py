@@ -99,10 +99,10 @@ async def list_tenants(
     tenant_id: str | None,
     page: PageParams,
     direction: Literal["asc", "desc"] = "desc",
-) -> tuple[list[TenantOut], str | None]:
+) -> tuple[list[TenantOut], str | None, int]:
     """One page of tenants as the API shows them (newest first unless ``asc``);
     ``tenant_id`` confines it to one."""
-    rows, cursor = await repository.list_tenants(
+    rows, cursor, total = await repository.list_tenants(
         session,
         status=status,
         plan_code=plan_code,
@@ -112,7 +112,7 @@ async def list_tenants(
         direction=direction,
     )
     domains = await repository.domains_of(session, [t.id for t in rows])
-    return [tenant_out(t, domains[t.id]) for t in rows], cursor
+    return [tenant_out(t, domains[t.id]) for t in rows], cursor, total
 
 
 def settable_of(tenant: Tenant) -> dict[str, Any]:

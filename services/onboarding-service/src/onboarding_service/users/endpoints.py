@@ -103,10 +103,10 @@ async def list_users(
     role: UserRole | None = None,
 ) -> Page[UserOut]:
     tenant = await load_tenant(session, principal, tenant_id)
-    rows, cursor = await service.list_users(
+    rows, cursor, total = await service.list_users(
         session, tenant_id=tenant.id, status=status, role=role, page=page, sort=sort
     )
-    return Page[UserOut](items=[user_out(u) for u in rows], next_cursor=cursor)
+    return Page[UserOut](items=[user_out(u) for u in rows], next_cursor=cursor, total=total)
 
 
 @router.post(

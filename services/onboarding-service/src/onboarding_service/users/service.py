@@ -343,7 +343,7 @@ async def list_users(
     role: UserRole | None,
     page: PageParams,
     sort: SortParams,
-) -> tuple[list[User], str | None]:
+) -> tuple[list[User], str | None, int]:
     return await repository.list_users(
         session, tenant_id=tenant_id, status=status, role=role, page=page, sort=sort
     )
