@@ -102,7 +102,8 @@ async def _seed(running: Running, *, count: int, tenant: str, start: int) -> Non
 
 async def _list(running: Running, headers: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
     with count_statements(_db(running).engine) as sent:
-        response = await running.client.get("/v1/bugs?limit=50", headers=headers)
+        # oldest first, so item n is the n-th bug seeded
+        response = await running.client.get("/v1/bugs?limit=50&sort=created_at", headers=headers)
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items, len(sent)

@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
-from sqlalchemy import Select, tuple_
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -27,6 +27,11 @@ MAX_LIMIT = 200
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+    total: int | None = Field(
+        default=None,
+        description="How many rows match the list's filters (exact), on lists where counting "
+        "is cheap (bounded or small tables); absent elsewhere",
+    )
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,46 @@ async def page_params(
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+@dataclass(frozen=True)
+class SortParams:
+    """``?sort=created_at`` (oldest first) or ``?sort=-created_at`` (newest first)."""
+
+    key: str
+    direction: Literal["asc", "desc"]
+
+
+def sort_param(*keys: str, default: str = "-created_at") -> Any:
+    """A dependency reading the optional ``sort`` query parameter of a list: one of
+    ``keys``, ``-`` in front for descending (newest first for ``created_at``, the default of
+    every resource list). An unknown key is a 400 ``invalid-sort`` naming it. Only keys
+    backed by an index (ending in the primary key) are offered, so both directions are
+    keyset-paginated index scans."""
+    accepted = ", ".join(k for key in keys for k in (key, f"-{key}"))
+
+    description = f"Order of the list: {accepted} (default `{default}`; `-` is descending)"
+
+    # the Query() default form: an ``Annotated`` closure value would be a string
+    # annotation (``from __future__``) FastAPI cannot resolve
+    async def sort_params(
+        sort: str | None = Query(None, max_length=64, description=description),
+    ) -> SortParams:
+        raw = default if sort is None else sort
+        key = raw.removeprefix("-")
+        if key not in keys:
+            raise BadRequest(
+                f"unknown sort key {key!r} (accepted: {accepted})",
+                code="invalid-sort",
+                field="sort",
+            )
+        return SortParams(key=key, direction="desc" if raw.startswith("-") else "asc")
+
+    return Depends(sort_params)
+
+
+SortDep = Annotated[SortParams, sort_param("created_at")]
+"""The ``sort`` of a resource list ordered by creation (``created_at``, then the id)."""
 
 
 def _encode_value(value: Any) -> Any:
@@ -118,6 +163,13 @@ def check_cursor(values: Sequence[Any], keys: Sequence[InstrumentedAttribute[Any
         )
 
 
+async def count_rows(session: AsyncSession, stmt: Select[Any]) -> int:
+    """How many rows ``stmt`` matches (its order and limit dropped): the ``total`` of a
+    list, for lists where a count is cheap."""
+    counted = select(func.count()).select_from(stmt.order_by(None).limit(None).subquery())
+    return int(await session.scalar(counted) or 0)
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
@@ -133,7 +185,15 @@ async def paginate(
     inserted between requests.
     """
     if params.cursor:
-        after = decode_cursor(params.cursor, len(keys))
+        # the cursor names the order it was issued in: continuing it in the other order
+        # would silently skip or repeat rows, so that is a 400
+        order, *after = decode_cursor(params.cursor, len(keys) + 1)
+        if order != direction:
+            raise BadRequest(
+                "the cursor continues a list in the other order: send the same sort with it",
+                code="invalid-cursor",
+                field="cursor",
+            )
         check_cursor(after, keys)
         cmp = tuple_(*keys) > tuple_(*after)
         if direction == "desc":
@@ -146,5 +206,5 @@ async def paginate(
     if len(rows) > params.limit:
         rows = rows[: params.limit]
         last = rows[-1]
-        next_cursor = encode_cursor([getattr(last, k.key) for k in keys])
+        next_cursor = encode_cursor([direction, *(getattr(last, k.key) for k in keys)])
     return rows, next_cursor

@@ -4,7 +4,7 @@ statement; a page of a statement)."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +36,8 @@ async def page_of(
     *,
     keys: list[InstrumentedAttribute[Any]],
     params: PageParams,
+    direction: Literal["asc", "desc"] = "asc",
 ) -> tuple[list[M], str | None]:
     """One page of ``stmt`` in ``keys`` order (the kit's cursor pagination)."""
-    rows, cursor = await paginate(session, stmt, keys=keys, params=params)
+    rows, cursor = await paginate(session, stmt, keys=keys, params=params, direction=direction)
     return list(rows), cursor

@@ -16,7 +16,7 @@ from servicekit.authz import owned
 from servicekit.deps import SessionDep
 from servicekit.errors import PreconditionRequired
 from servicekit.idempotency import Idempotency, IdempotencyDep
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, SortDep, SortParams
 from servicekit.roles import Billing
 
 router = APIRouter(tags=["refunds and credit notes"])
@@ -33,10 +33,16 @@ def _require_key(idem: Idempotency) -> str:
 
 
 async def _list(
-    session: SessionDep, principal: Principal, page: PageDep, *, kind: str, tenant_id: str | None
+    session: SessionDep,
+    principal: Principal,
+    page: PageDep,
+    sort: SortParams,
+    *,
+    kind: str,
+    tenant_id: str | None,
 ) -> Page[CorrectionOut]:
     rows, cursor = await repository.page(
-        session, kind=kind, tenant_id=principal.tenant_filter(tenant_id), params=page
+        session, kind=kind, tenant_id=principal.tenant_filter(tenant_id), params=page, sort=sort
     )
     return Page[CorrectionOut](items=[service.out(r) for r in rows], next_cursor=cursor)
 
@@ -70,9 +76,10 @@ async def list_refunds(
     session: SessionDep,
     principal: Billing,
     page: PageDep,
+    sort: SortDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[CorrectionOut]:
-    return await _list(session, principal, page, kind="refund", tenant_id=tenant_id)
+    return await _list(session, principal, page, sort, kind="refund", tenant_id=tenant_id)
 
 
 @router.get("/v1/refunds/{refund_id}", dependencies=[owned(path={"refund_id": "refund"})])
@@ -113,6 +120,7 @@ async def list_credit_notes(
     session: SessionDep,
     principal: Billing,
     page: PageDep,
+    sort: SortDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[CorrectionOut]:
-    return await _list(session, principal, page, kind="credit_note", tenant_id=tenant_id)
+    return await _list(session, principal, page, sort, kind="credit_note", tenant_id=tenant_id)

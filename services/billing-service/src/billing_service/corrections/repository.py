@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.models import Correction
 from billing_service.repository import first, get_by_id, page_of
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, SortParams
 
 
 async def by_stripe_id(
@@ -34,12 +34,24 @@ async def add(session: AsyncSession, record: Correction) -> Correction:
 
 
 async def page(
-    session: AsyncSession, *, kind: str, tenant_id: str | None, params: PageParams
+    session: AsyncSession,
+    *,
+    kind: str,
+    tenant_id: str | None,
+    params: PageParams,
+    sort: SortParams,
 ) -> tuple[list[Correction], str | None]:
+    """One page of refunds or credit notes in ``sort`` order (newest first by default)."""
     stmt = select(Correction).where(Correction.kind == kind)
     if tenant_id is not None:
         stmt = stmt.where(Correction.tenant_id == tenant_id)
-    return await page_of(session, stmt, keys=[Correction.created_at, Correction.id], params=params)
+    return await page_of(
+        session,
+        stmt,
+        keys=[Correction.created_at, Correction.id],
+        params=params,
+        direction=sort.direction,
+    )
 
 
 def tenant_of(correction_id: str, *, kind: str) -> Select[tuple[str]]:

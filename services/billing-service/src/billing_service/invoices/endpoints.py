@@ -21,7 +21,7 @@ from servicekit.deps import SessionDep
 from servicekit.errors import NotFound
 from servicekit.etag import PRECONDITION_RESPONSES, IfMatch, IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, SortDep
 from servicekit.roles import Billing
 from supportops_events.billing import CollectionMethod, InvoiceStatus
 
@@ -61,6 +61,7 @@ async def list_invoices(
     session: SessionDep,
     principal: BillingReader,
     page: PageDep,
+    sort: SortDep,
     clock: ClockDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
     subscription_id: uuid.UUID | None = None,
@@ -75,6 +76,7 @@ async def list_invoices(
         overdue=overdue,
         now=clock.now(),
         params=page,
+        sort=sort,
     )
     return Page[InvoiceOut](items=[out(r) for r in rows], next_cursor=cursor)
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.models import Invoice, Subscription
 from billing_service.repository import first, get_by_id, page_of
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, SortParams
 
 
 async def get(session: AsyncSession, invoice_id: str) -> Invoice | None:
@@ -68,7 +68,9 @@ async def page(
     overdue: bool | None,
     now: datetime,
     params: PageParams,
+    sort: SortParams,
 ) -> tuple[list[Invoice], str | None]:
+    """One page of invoices in ``sort`` order (newest first by default)."""
     stmt = select(Invoice)
     if tenant_id is not None:
         stmt = stmt.where(Invoice.tenant_id == tenant_id)
@@ -79,7 +81,13 @@ async def page(
     if overdue is not None:
         is_overdue = (Invoice.status == "open") & (Invoice.due_date < now)
         stmt = stmt.where(is_overdue if overdue else ~is_overdue)
-    return await page_of(session, stmt, keys=[Invoice.created_at, Invoice.id], params=params)
+    return await page_of(
+        session,
+        stmt,
+        keys=[Invoice.created_at, Invoice.id],
+        params=params,
+        direction=sort.direction,
+    )
 
 
 async def open_past_due(session: AsyncSession, *, now: datetime) -> list[Invoice]:

@@ -22,7 +22,7 @@ from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.etag import PRECONDITION_RESPONSES, IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, SortDep
 from servicekit.roles import Billing
 from supportops_events.billing import SubscriptionStatus
 
@@ -67,6 +67,7 @@ async def list_subscriptions(
     session: SessionDep,
     principal: BillingReader,
     page: PageDep,
+    sort: SortDep,
     tenant_id: Annotated[str | None, Query(max_length=64)] = None,
     status: SubscriptionStatus | None = None,
     sync_state: Annotated[
@@ -80,6 +81,7 @@ async def list_subscriptions(
         status=status.value if status is not None else None,
         sync_state=sync_state,
         params=page,
+        direction=sort.direction,
     )
     items = [await service.render(session, sub) for sub in rows]
     return Page[SubscriptionOut](items=items, next_cursor=cursor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -110,7 +110,9 @@ async def page(
     status: str | None,
     sync_state: str | None,
     params: PageParams,
+    direction: Literal["asc", "desc"] = "desc",
 ) -> tuple[list[Subscription], str | None]:
+    """One page of subscriptions, newest first unless ``asc``."""
     stmt = select(Subscription)
     if tenant_id is not None:
         stmt = stmt.where(Subscription.tenant_id == tenant_id)
@@ -119,7 +121,11 @@ async def page(
     if sync_state is not None:
         stmt = stmt.where(Subscription.sync_state == sync_state)
     return await page_of(
-        session, stmt, keys=[Subscription.created_at, Subscription.id], params=params
+        session,
+        stmt,
+        keys=[Subscription.created_at, Subscription.id],
+        params=params,
+        direction=direction,
     )
 
 

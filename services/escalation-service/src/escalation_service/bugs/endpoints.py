@@ -35,7 +35,7 @@ from servicekit.errors import BadRequest
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, SortDep
 from servicekit.roles import AgentOrQa, Qa
 from supportops_events.escalation import BugSeverity
 
@@ -143,12 +143,13 @@ async def list_bugs(
     session: SessionDep,
     principal: BugReader,
     page: PageDep,
+    sort: SortDep,
     tenant_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
     status: BugState | None = None,
     severity: BugSeverity | None = None,
     ticket_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
 ) -> Page[BugOut]:
-    """Bugs, oldest first; ``tenant_id``: the bugs affecting that tenant (first reported
+    """Bugs, newest first (``sort``); ``tenant_id``: the bugs affecting that tenant (first reported
     from it, listing it among the affected tenants, or linked to one of its tickets)."""
     return await views.list_page(
         session,
@@ -158,6 +159,7 @@ async def list_bugs(
         severity=severity,
         ticket_id=ticket_id,
         tenant_scope=principal.tenant_id,
+        direction=sort.direction,
     )
 
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, cast, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -353,8 +353,9 @@ async def list_page(
     severity: str | None,
     ticket_id: str | None,
     ticket_of_tenant_only: bool = False,
+    direction: Literal["asc", "desc"] = "desc",
 ) -> tuple[list[Bug], str | None]:
-    """One page of the bug list, oldest first (keyset on ``created_at, id``)."""
+    """One page of the bug list, newest first unless ``asc`` (keyset on ``created_at, id``)."""
     stmt = list_statement(
         tenant_id=tenant_id,
         status=status,
@@ -362,7 +363,9 @@ async def list_page(
         ticket_id=ticket_id,
         ticket_of_tenant_only=ticket_of_tenant_only,
     )
-    rows, cursor = await paginate(session, stmt, keys=[Bug.created_at, Bug.id], params=params)
+    rows, cursor = await paginate(
+        session, stmt, keys=[Bug.created_at, Bug.id], params=params, direction=direction
+    )
     return list(rows), cursor
 
 

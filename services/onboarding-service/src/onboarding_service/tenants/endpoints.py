@@ -22,30 +22,32 @@ from servicekit.authz import owned
 from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.etag import IfMatchHeader, etag
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, SortDep
 from servicekit.roles import Operator
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
 
-@router.get("", summary="List tenants (newest last)")
+@router.get("", summary="List tenants (newest first; `sort`)")
 async def list_tenants(
     session: SessionDep,
     principal: TenantReader,
     page: PageDep,
+    sort: SortDep,
     status: TenantStatus | None = None,
     plan_code: Annotated[PlanCode | None, Query()] = None,
     q: Annotated[SearchText | None, Query(description="company name or domain")] = None,
 ) -> Page[TenantOut]:
-    items, cursor = await service.list_tenants(
+    items, cursor, total = await service.list_tenants(
         session,
         status=status.value if status else None,
         plan_code=plan_code,
         q=q,
         tenant_id=principal.tenant_id,
         page=page,
+        direction=sort.direction,
     )
-    return Page[TenantOut](items=items, next_cursor=cursor)
+    return Page[TenantOut](items=items, next_cursor=cursor, total=total)
 
 
 @router.get(

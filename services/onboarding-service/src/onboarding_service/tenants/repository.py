@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Literal
 
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onboarding_service import repository as base
 from onboarding_service.models import Tenant, TenantDomain
-from servicekit.pagination import PageParams, paginate
+from servicekit.pagination import PageParams, count_rows, paginate
 
 
 async def lock_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:
@@ -65,11 +66,15 @@ async def list_tenants(
     q: str | None,
     tenant_id: str | None,
     page: PageParams,
-) -> tuple[list[Tenant], str | None]:
-    """One page of tenants, oldest first."""
+    direction: Literal["asc", "desc"] = "desc",
+) -> tuple[list[Tenant], str | None, int]:
+    """One page of tenants, newest first unless ``asc``, and how many match (tenants are
+    few: thousands, so the count is cheap)."""
     stmt = list_query(status=status, plan_code=plan_code, q=q, tenant_id=tenant_id)
-    rows, cursor = await paginate(session, stmt, keys=[Tenant.created_at, Tenant.id], params=page)
-    return list(rows), cursor
+    rows, cursor = await paginate(
+        session, stmt, keys=[Tenant.created_at, Tenant.id], params=page, direction=direction
+    )
+    return list(rows), cursor, await count_rows(session, stmt)
 
 
 def list_query(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,13 +99,21 @@ async def list_tenants(
     q: str | None,
     tenant_id: str | None,
     page: PageParams,
-) -> tuple[list[TenantOut], str | None]:
-    """One page of tenants as the API shows them; ``tenant_id`` confines it to one."""
-    rows, cursor = await repository.list_tenants(
-        session, status=status, plan_code=plan_code, q=q, tenant_id=tenant_id, page=page
+    direction: Literal["asc", "desc"] = "desc",
+) -> tuple[list[TenantOut], str | None, int]:
+    """One page of tenants as the API shows them (newest first unless ``asc``);
+    ``tenant_id`` confines it to one."""
+    rows, cursor, total = await repository.list_tenants(
+        session,
+        status=status,
+        plan_code=plan_code,
+        q=q,
+        tenant_id=tenant_id,
+        page=page,
+        direction=direction,
     )
     domains = await repository.domains_of(session, [t.id for t in rows])
-    return [tenant_out(t, domains[t.id]) for t in rows], cursor
+    return [tenant_out(t, domains[t.id]) for t in rows], cursor, total
 
 
 def settable_of(tenant: Tenant) -> dict[str, Any]:

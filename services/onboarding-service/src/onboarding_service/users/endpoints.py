@@ -34,7 +34,7 @@ from servicekit.errors import Unprocessable
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, apply_merge_patch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, SortDep
 from servicekit.roles import Operator, OperatorOrService, ServiceOnly
 
 router = APIRouter(prefix="/v1", tags=["users"])
@@ -91,21 +91,22 @@ async def invite(
 @router.get(
     "/tenants/{tenant_id}/users",
     dependencies=[owned(path={"tenant_id": "tenant"})],
-    summary="List a tenant's users",
+    summary="List a tenant's users (newest first; `sort`)",
 )
 async def list_users(
     tenant_id: uuid.UUID,
     session: SessionDep,
     principal: TenantReader,
     page: PageDep,
+    sort: SortDep,
     status: UserStatus | None = None,
     role: UserRole | None = None,
 ) -> Page[UserOut]:
     tenant = await load_tenant(session, principal, tenant_id)
-    rows, cursor = await service.list_users(
-        session, tenant_id=tenant.id, status=status, role=role, page=page
+    rows, cursor, total = await service.list_users(
+        session, tenant_id=tenant.id, status=status, role=role, page=page, sort=sort
     )
-    return Page[UserOut](items=[user_out(u) for u in rows], next_cursor=cursor)
+    return Page[UserOut](items=[user_out(u) for u in rows], next_cursor=cursor, total=total)
 
 
 @router.post(

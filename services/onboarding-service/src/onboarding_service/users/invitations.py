@@ -109,8 +109,11 @@ async def resend_invitation(
 ) -> str:
     if user.status != UserStatus.invited:
         raise InvalidTransition(
-            "only an invited user can get the activation e-mail again",
-            current_status=user.status,
+            "user",
+            current=user.status,
+            requested="resend_activation",
+            allowed=[],
+            detail="only an invited user can get the activation e-mail again",
         )
     expired = user.invitation_expires_at is None or user.invitation_expires_at <= now
     if expired:  # an expired invitation gave its seat back; taking it again needs one

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onboarding_service import repository as base
 from onboarding_service.models import User
 from onboarding_service.users.status import UserRole, UserStatus
-from servicekit.pagination import PageParams, paginate
+from servicekit.pagination import PageParams, SortParams, count_rows, paginate
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -38,15 +38,19 @@ async def list_users(
     status: UserStatus | None,
     role: UserRole | None,
     page: PageParams,
-) -> tuple[list[User], str | None]:
-    """One page of a tenant's users, oldest first."""
+    sort: SortParams,
+) -> tuple[list[User], str | None, int]:
+    """One page of a tenant's users in ``sort`` order (newest first by default), and how
+    many match (bounded by the tenant's seats and its deactivated users: cheap)."""
     stmt = select(User).where(User.tenant_id == tenant_id)
     if status is not None:
         stmt = stmt.where(User.status == status.value)
     if role is not None:
         stmt = stmt.where(User.role == role.value)
-    rows, cursor = await paginate(session, stmt, keys=[User.created_at, User.id], params=page)
-    return list(rows), cursor
+    rows, cursor = await paginate(
+        session, stmt, keys=[User.created_at, User.id], params=page, direction=sort.direction
+    )
+    return list(rows), cursor, await count_rows(session, stmt)
 
 
 def owner_query(user_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:

@@ -20,7 +20,7 @@ from onboarding_service.users.status import TRANSITIONS, UserRole, UserStatus
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, InvalidTransition, NotFound
 from servicekit.outbox import publish
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, SortParams
 from supportops_events import onboarding as ev
 
 OPEN_TENANT = frozenset({TenantStatus.onboarding, TenantStatus.active})
@@ -293,7 +293,11 @@ async def reset_mfa(
     """Remove the second factor and revoke every session issued before now."""
     if user.status not in {UserStatus.active, UserStatus.inactive, UserStatus.locked}:
         raise InvalidTransition(
-            f"MFA cannot be reset for a {user.status} user", current_status=user.status
+            "user",
+            current=user.status,
+            requested="mfa_reset",
+            allowed=[],
+            detail=f"MFA cannot be reset for a {user.status} user",
         )
     user.mfa_enrolled = False
     user.mfa_reset_at = now
@@ -338,9 +342,10 @@ async def list_users(
     status: UserStatus | None,
     role: UserRole | None,
     page: PageParams,
-) -> tuple[list[User], str | None]:
+    sort: SortParams,
+) -> tuple[list[User], str | None, int]:
     return await repository.list_users(
-        session, tenant_id=tenant_id, status=status, role=role, page=page
+        session, tenant_id=tenant_id, status=status, role=role, page=page, sort=sort
     )
 
 

@@ -13,7 +13,7 @@ from servicekit.deps import SessionDep
 from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
-from servicekit.pagination import Page, PageDep
+from servicekit.pagination import Page, PageDep, SortDep
 from servicekit.roles import AgentOrService, ensure_staff
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.sla.business_hours import SlaState
@@ -61,12 +61,13 @@ async def create_ticket(
 @router.get(
     "",
     dependencies=[owned(query={"tenant_id": "tenant"})],
-    summary="List and search tickets (newest first)",
+    summary="List and search tickets (newest first; `sort`)",
 )
 async def list_tickets(
     session: SessionDep,
     principal: AgentOrService,
     page: PageDep,
+    sort: SortDep,
     clock: ClockDep,
     status: TicketStatus | None = None,
     priority: TicketPriority | None = None,
@@ -99,7 +100,9 @@ async def list_tickets(
         q=q,
         sla_state=sla_state,
     )
-    rows, cursor = await service.tickets_page(session, filters, params=page, now=now)
+    rows, cursor = await service.tickets_page(
+        session, filters, params=page, now=now, direction=sort.direction
+    )
     return Page[TicketOut](items=[service.to_out(t, now=now) for t in rows], next_cursor=cursor)
 
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, String, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -255,9 +255,14 @@ class TicketFilters:
 
 
 async def search_page(
-    session: AsyncSession, filters: TicketFilters, *, params: PageParams, now: datetime
+    session: AsyncSession,
+    filters: TicketFilters,
+    *,
+    params: PageParams,
+    now: datetime,
+    direction: Literal["asc", "desc"] = "desc",
 ) -> tuple[list[Any], str | None]:
-    """One page of the tickets matching ``filters``, newest first (keyset on
+    """One page of the tickets matching ``filters``, newest first by default (keyset on
     ``(created_at, id)``, the order every list index ends with)."""
     stmt = select(Ticket)
     if filters.tenant_id is not None:
@@ -291,7 +296,7 @@ async def search_page(
         # tickets, so plan each execution for its values.
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     return await paginate(
-        session, stmt, keys=[Ticket.created_at, Ticket.id], params=params, direction="desc"
+        session, stmt, keys=[Ticket.created_at, Ticket.id], params=params, direction=direction
     )
 
 

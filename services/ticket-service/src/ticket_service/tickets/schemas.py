@@ -40,9 +40,10 @@ class TicketIn(BaseModel):
 
 
 class TicketSettable(BaseModel):
-    """What a PATCH of a ticket merge-patches (RFC 7396). ``null`` removes the queue or
-    the category (back to untriaged, "other"); status, priority and assignee cannot be
-    removed. Naming another category without a subcategory drops the old subcategory."""
+    """What a PATCH of a ticket merge-patches (RFC 7396). ``null`` removes the queue,
+    the category (back to untriaged, "other") or the assignee (unassigned); status and
+    priority cannot be removed (422 naming the field). Naming another category without a
+    subcategory drops the old subcategory."""
 
     status: TicketStatus
     priority: TicketPriority

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,7 +49,7 @@ from ticket_service.tickets.schemas import (
     TriageJudgment,
 )
 from ticket_service.tickets.sla_alerts import refresh
-from ticket_service.tickets.status import assign, change_status
+from ticket_service.tickets.status import assign, change_status, unassign
 from ticket_service.tickets.timeline import Actor, add_entry, touch
 from ticket_service.triage.classifier import REVIEW_QUEUE
 from ticket_service.triage.schemas import TriageEvidence
@@ -284,24 +284,23 @@ async def update_ticket(
             session, ticket=ticket, to=merged.status, actor=actor, at=at, reason=merged.reason
         )
     if merged.assignee_id != ticket.assignee_id:
-        if merged.assignee_id is None:
-            raise Unprocessable(
-                "a ticket cannot be unassigned; assign it to another agent",
-                code="validation-error",
-                field="assignee_id",
+        if merged.assignee_id is None:  # RFC 7396: an explicit null clears the assignee
+            await unassign(
+                session, ticket=ticket, actor=actor, at=at, reason=merged.reason or "unassigned"
             )
-        if not await repository.agent_exists(session, merged.assignee_id):
+        elif not await repository.agent_exists(session, merged.assignee_id):
             raise Unprocessable(
                 "no agent with this id is registered", code="unknown-agent", field="assignee_id"
             )
-        await assign(
-            session,
-            ticket=ticket,
-            assignee_id=merged.assignee_id,
-            actor=actor,
-            at=at,
-            reason=merged.reason or "manual reassignment",
-        )
+        else:
+            await assign(
+                session,
+                ticket=ticket,
+                assignee_id=merged.assignee_id,
+                actor=actor,
+                at=at,
+                reason=merged.reason or "manual reassignment",
+            )
     routing_changed = False
     judged_as = (ticket.category, ticket.subcategory)
     was_in_review = ticket.queue == REVIEW_QUEUE
@@ -375,10 +374,17 @@ async def update_ticket(
 
 
 async def tickets_page(
-    session: AsyncSession, filters: TicketFilters, *, params: PageParams, now: datetime
+    session: AsyncSession,
+    filters: TicketFilters,
+    *,
+    params: PageParams,
+    now: datetime,
+    direction: Literal["asc", "desc"] = "desc",
 ) -> tuple[list[Ticket], str | None]:
-    """One page of the tickets matching ``filters``, newest first."""
-    return await repository.search_page(session, filters, params=params, now=now)
+    """One page of the tickets matching ``filters``, newest first unless ``asc``."""
+    return await repository.search_page(
+        session, filters, params=params, now=now, direction=direction
+    )
 
 
 async def ensure_own_requester(session: AsyncSession, principal: Principal, body: TicketIn) -> None:

@@ -202,6 +202,30 @@ async def assign(
     )
 
 
+async def unassign(
+    session: AsyncSession, *, ticket: Ticket, actor: Actor, at: datetime, reason: str
+) -> None:
+    """Take the ticket off its agent (a merge patch ``{"assignee_id": null}``): back to its
+    queue, on the timeline. No event: the catalog's ``ticket.assigned`` names an assignee,
+    and an unassigned ticket is picked up again by the next assignment."""
+    previous = ticket.assignee_id
+    if previous is None:
+        return
+    ticket.assignee_id = None
+    touch(ticket, at)
+    await add_entry(
+        session,
+        ticket=ticket,
+        kind="system",
+        actor=actor,
+        at=at,
+        action="unassigned",
+        body=f"unassigned from {previous}",
+        reason=reason,
+        data={"previous_assignee_id": previous, "assignee_id": None},
+    )
+
+
 # --- automation ---------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,6 +115,7 @@ async def list_page(
     severity: BugSeverity | None,
     ticket_id: str | None,
     tenant_scope: str | None,
+    direction: Literal["asc", "desc"] = "desc",
 ) -> Page[BugOut]:
     """A page of the bug list as ``tenant_scope`` sees it (``tenant_id``: the bugs
     affecting that tenant)."""
@@ -125,6 +127,7 @@ async def list_page(
         severity=severity.value if severity else None,
         ticket_id=ticket_id,
         ticket_of_tenant_only=tenant_scope is not None,
+        direction=direction,
     )
     items = await page_out(session, rows, tenant_scope=tenant_scope)
     return Page[BugOut](items=items, next_cursor=cursor)
