@@ -5,14 +5,17 @@ right in both directions)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 from opskit import Running
+from sqlalchemy import select
 from test_preconditions import STAFF, bug, create, plan, problem, tenant, ticket
 
+from servicekit.tables import outbox
 from servicekit.testing import known_tenant
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
@@ -118,6 +121,15 @@ async def test_null_assignee_unassigns_the_ticket(services: dict[str, Running]) 
     # the unassignment is on the ticket's record
     actions = [entry.get("action") for entry in detail["timeline"]]
     assert "unassigned" in actions, actions
+    # and announced (with the event it commits with), so a live console learns of it
+    async with running.app.state.db.unit_of_work() as session:
+        rows = await session.execute(
+            select(outbox.c.payload).where(outbox.c.event_type == "ticket.unassigned")
+        )
+        announced = [json.loads(r.payload) for r in rows]
+    mine = [d for d in announced if d["ticket_id"] == detail["id"]]
+    assert len(mine) == 1, announced
+    assert mine[0]["previous_assignee_id"] == agent, mine
 
 
 async def nullable_ticket(running: Running) -> tuple[str, str, Any, str]:

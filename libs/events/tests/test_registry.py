@@ -108,6 +108,8 @@ ADDITIONS: dict[str, str] = {
     "billing.followup_resolved": "billing.events",
     "tenant.churned": "onboarding.events",
     "tenant.updated": "onboarding.events",
+    # issue 18: {"assignee_id": null} unassigns a ticket; the live console must learn of it
+    "ticket.unassigned": "tickets.events",
     "user.marked_inactive": "onboarding.events",
     "bug.reproducing": "escalation.events",
     "bug.in_progress": "escalation.events",

@@ -90,6 +90,7 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "ticket.created": {"status": "new", "category": "access/mfa", "channel": "email"},
     "ticket.triaged": {"status": "open", "automatic": True},
     "ticket.assigned": {"status": "open"},
+    "ticket.unassigned": {"status": "open"},
     "ticket.replied": {"status": "pending", "author": "agent", "visibility": "public"},
     "ticket.status_changed": {"status": "pending", "previous_status": "open"},
     "ticket.solved": {"status": "solved"},

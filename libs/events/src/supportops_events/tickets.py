@@ -153,6 +153,17 @@ class TicketAssigned(TicketEvent):
     """Who assigned it; none for automatic assignment."""
 
 
+class TicketUnassigned(TicketEvent):
+    """The ticket was taken off its agent (a merge patch ``{"assignee_id": null}``): back
+    to its queue, for the next assignment."""
+
+    event_type: ClassVar[str] = "ticket.unassigned"
+
+    previous_assignee_id: str
+    queue: str | None = None
+    unassigned_by: str | None = None
+
+
 class TicketReplied(TicketEvent):
     """A reply or an internal note was added to the ticket."""
 
@@ -317,6 +328,7 @@ EVENTS: tuple[type[Event], ...] = (
     TicketCreated,
     TicketTriaged,
     TicketAssigned,
+    TicketUnassigned,
     TicketReplied,
     TicketStatusChanged,
     TicketSolved,

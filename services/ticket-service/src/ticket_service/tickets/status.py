@@ -23,6 +23,7 @@ from supportops_events.tickets import (
     TicketSolved,
     TicketStatus,
     TicketStatusChanged,
+    TicketUnassigned,
 )
 from ticket_service.hooks import Hook
 from ticket_service.models import Ticket
@@ -206,8 +207,7 @@ async def unassign(
     session: AsyncSession, *, ticket: Ticket, actor: Actor, at: datetime, reason: str
 ) -> None:
     """Take the ticket off its agent (a merge patch ``{"assignee_id": null}``): back to its
-    queue, on the timeline. No event: the catalog's ``ticket.assigned`` names an assignee,
-    and an unassigned ticket is picked up again by the next assignment."""
+    queue, on the timeline, announced as ``ticket.unassigned`` (live consoles, metrics)."""
     previous = ticket.assignee_id
     if previous is None:
         return
@@ -223,6 +223,17 @@ async def unassign(
         body=f"unassigned from {previous}",
         reason=reason,
         data={"previous_assignee_id": previous, "assignee_id": None},
+    )
+    await publish(
+        session,
+        TicketUnassigned(
+            tenant_id=ticket.tenant_id,
+            ticket_id=str(ticket.id),
+            status=TicketStatus(ticket.status),
+            previous_assignee_id=previous,
+            queue=ticket.queue,
+            unassigned_by=actor.id,
+        ),
     )
 
 
