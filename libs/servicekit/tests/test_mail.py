@@ -25,7 +25,7 @@ from servicekit.mail import (
     mail_states,
     queue_mail,
 )
-from servicekit.mail_sender import MailOutcome, MailSender
+from servicekit.mail_sender import MailOutcome, MailSender, classify
 from servicekit.mailpit import Mailpit, unique_address
 from servicekit.testing import eventually
 
@@ -218,6 +218,25 @@ async def test_a_message_without_a_deliverable_address_is_failed_not_an_error(
     assert state.status is MailStatus.failed
     assert state.last_error is not None and "no deliverable recipient" in state.last_error
     assert [o.status for o in outcomes] == [MailStatus.failed]
+
+
+def test_typed_line_breaks_cannot_reach_a_header() -> None:
+    """A name or subject someone typed with a line break (the onboarding fuzzer's admin
+    name) becomes one line: no 500, and no header injected through it."""
+    message = build_message(
+        sender="Support <support@vendor.example>",
+        to="Ada\r\nBcc: evil@attacker.example <ada@example.test>",
+        subject="Welcome\nX-Injected: yes",
+        text="hello",
+    )
+    raw = message.as_bytes().decode()
+    assert "X-Injected: yes" not in raw.replace("Subject: Welcome X-Injected: yes", "")
+    assert message["Bcc"] is None and message.get_all("X-Injected") is None
+    assert str(message["Subject"]) == "Welcome X-Injected: yes"
+
+
+def test_an_address_the_relay_cannot_encode_is_a_permanent_failure() -> None:
+    assert classify(UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range(128)"))
 
 
 async def _refusing_smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -227,9 +227,10 @@ def build_message(
     mail no person wrote (RFC 3834), so auto-responders do not answer it.
     """
     message = EmailMessage(policy=policy.SMTP)
-    message["From"] = sender
-    message["To"] = to if isinstance(to, str | Address) else list(to)
-    message["Subject"] = subject
+    message["From"] = one_line(sender)
+    recipients = [to] if isinstance(to, str | Address) else list(to)
+    message["To"] = [_one_line_address(r) for r in recipients]
+    message["Subject"] = one_line(subject)
     message["Date"] = format_datetime(_now())
     message["Message-ID"] = message_id or new_message_id(domain_of(sender))
     refs = [bracketed(r) for r in references if r]
@@ -240,15 +241,28 @@ def build_message(
     if refs:
         message["References"] = " ".join(refs)
     if reply_to:
-        message["Reply-To"] = reply_to
+        message["Reply-To"] = one_line(reply_to)
     if auto_submitted:
         message["Auto-Submitted"] = "auto-generated"
     for name, value in (extra_headers or {}).items():
-        message[name] = value
+        message[name] = one_line(value)
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message
+
+
+def one_line(value: str) -> str:
+    """A header value from text a customer or an admin typed (a name, a subject): line
+    breaks become spaces. A header cannot hold them (the ``email`` package refuses them,
+    and a raw CR/LF would let the text inject headers of its own)."""
+    return " ".join(value.replace("\r", "\n").split("\n")).strip()
+
+
+def _one_line_address(value: str | Address) -> str | Address:
+    if isinstance(value, Address):
+        return Address(display_name=one_line(value.display_name), addr_spec=value.addr_spec)
+    return one_line(value)
 
 
 def _now() -> datetime:

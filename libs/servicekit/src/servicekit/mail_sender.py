@@ -113,6 +113,9 @@ def classify(exc: BaseException) -> str | None:
     """The reason of a permanent refusal, or None for an error worth retrying."""
     if isinstance(exc, Undeliverable):
         return str(exc)
+    if isinstance(exc, UnicodeError):
+        # a non-ASCII address the relay cannot take (no SMTPUTF8): no retry changes that
+        return f"cannot be encoded for this SMTP server: {exc}"
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         if codes and all(500 <= c < 600 for c in codes):
