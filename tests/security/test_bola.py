@@ -16,7 +16,7 @@ import httpx
 import pytest
 from bolakit import Prober, Report, Tenant, changed, operations, snapshot
 from fastapi import FastAPI
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, select
 
 import billing_service
 import escalation_service
@@ -33,6 +33,7 @@ from onboarding_service.config import OnboardingSettings
 from onboarding_service.main import create_app as onboarding_app
 from onboarding_service.models import Base as OnboardingBase
 from servicekit.auth import CurrentPrincipal
+from servicekit.authz import api_routes, declaration_of
 from servicekit.db import Database
 from servicekit.deps import SessionDep
 from servicekit.testing import (
@@ -46,9 +47,11 @@ from servicekit.testing import (
 )
 from supportops_events.samples import sample
 from ticket_service.config import TicketSettings
+from ticket_service.mail.attachments import store_attachments
+from ticket_service.mail.inbound import ParsedAttachment
 from ticket_service.main import create_app as ticket_app
+from ticket_service.models import AccessRequest, Ticket, TimelineEntry
 from ticket_service.models import Base as TicketBase
-from ticket_service.models import Ticket
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
 
@@ -128,6 +131,11 @@ async def probe_all(
     *,
     overrides: dict[str, Any] | None = None,
 ) -> Report:
+    # every kind of id the document names is seeded, so no operation escapes the probes
+    # because nobody thought of its kind (a new endpoint with a new kind fails here)
+    seeded = {kind for t in tenants for kind in t.ids} | {"tenant"}
+    unseeded = declared_kinds(app) - seeded
+    assert not unseeded, f"{service}: ids of these kinds are never probed: {sorted(unseeded)}"
     report, changes = await audit(app, client, url, metadata, tenants, overrides=overrides)
     REPORTS[service] = report
     assert report.operations, f"{service}: no operation takes an id?"
@@ -165,8 +173,44 @@ async def ticket_tenants(app: FastAPI, client: httpx.AsyncClient) -> list[Tenant
                 },
             )
             tenant.add("ticket", ticket["id"])
+            tenant.add("ticket_detail", ticket["id"])  # the detail read's own resolver
+        await seed_mail_and_access(app, tenant, uuid.UUID(tenant.ids["ticket"][0]))
         tenants.append(tenant)
     return tenants
+
+
+async def seed_mail_and_access(app: FastAPI, tenant: Tenant, ticket_id: uuid.UUID) -> None:
+    """An attachment (as inbound mail stores it) and an access request on the tenant's
+    first ticket, written directly: their ids are what the attachment download and the
+    access confirmation take."""
+    now = datetime.now(UTC)
+    async with app.state.db.unit_of_work() as session:
+        entry = await session.scalar(
+            select(TimelineEntry.id).where(TimelineEntry.ticket_id == ticket_id).limit(1)
+        )
+        assert entry is not None
+        (attachment,) = await store_attachments(
+            session,
+            files=[ParsedAttachment("invoice.pdf", "application/pdf", b"%PDF-1.4 secret")],
+            ticket_id=ticket_id,
+            entry_id=entry,
+            tenant_id=tenant.tenant_id,
+            at=now,
+        )
+        request = AccessRequest(
+            ticket_id=ticket_id,
+            tenant_id=tenant.tenant_id,
+            action="mfa_reset",
+            user_id=tenant.ids["user"][0],
+            user_email="pat@example.com",
+            status="requested",
+            requested_by="bola-seed",
+            created_at=now,
+        )
+        session.add(request)
+        await session.flush()
+        tenant.add("attachment", str(attachment.id))
+        tenant.add("access_request", str(request.id))
 
 
 # --- ticket-service ---------------------------------------------------------------------
@@ -181,6 +225,8 @@ async def test_ticket_service_refuses_every_foreign_id() -> None:
         report = await probe_all("ticket", app, client, url, _both(TicketBase.metadata), tenants)
         assert "POST /v1/tickets" in report.operations
         assert "GET /v1/tickets/{ticket_id}" in report.operations
+        assert "GET /v1/attachments/{attachment_id}" in report.operations
+        assert "GET /v1/tickets/{ticket_id}/attachments" in report.operations
 
 
 async def test_the_suite_catches_an_endpoint_that_forgets_the_check() -> None:
@@ -213,6 +259,18 @@ async def test_the_suite_catches_an_endpoint_that_forgets_the_check() -> None:
     assert breached == {"GET /v1/unguarded/{ticket_id}"}, [str(f) for f in report.findings]
     assert {t for tables in changes.values() for t in tables} == {"tickets"}
     assert set(changes) == {t.tenant_id for t in tenants}
+
+
+def declared_kinds(app: FastAPI) -> set[str]:
+    """Every kind of tenant-owned id the app's routes declare (``owned(...)``; the app does
+    not start with an undeclared one): what the seed must cover, or some operations'
+    ids would never be probed."""
+    return {
+        ref.kind
+        for route in api_routes(app)
+        if route.include_in_schema and (declaration := declaration_of(route)) is not None
+        for ref in declaration.refs
+    }
 
 
 def _both(metadata: MetaData) -> MetaData:
