@@ -49,7 +49,7 @@ from ticket_service.tickets.schemas import (
     TriageJudgment,
 )
 from ticket_service.tickets.sla_alerts import refresh
-from ticket_service.tickets.status import assign, change_status, unassign
+from ticket_service.tickets.status import assign, change_status
 from ticket_service.tickets.timeline import Actor, add_entry, touch
 from ticket_service.triage.classifier import REVIEW_QUEUE
 from ticket_service.triage.schemas import TriageEvidence
@@ -284,23 +284,21 @@ async def update_ticket(
             session, ticket=ticket, to=merged.status, actor=actor, at=at, reason=merged.reason
         )
     if merged.assignee_id != ticket.assignee_id:
-        if merged.assignee_id is None:  # RFC 7396: an explicit null clears the assignee
-            await unassign(
-                session, ticket=ticket, actor=actor, at=at, reason=merged.reason or "unassigned"
-            )
-        elif not await repository.agent_exists(session, merged.assignee_id):
+        # RFC 7396: an explicit null clears the assignee
+        if merged.assignee_id is not None and not await repository.agent_exists(
+            session, merged.assignee_id
+        ):
             raise Unprocessable(
                 "no agent with this id is registered", code="unknown-agent", field="assignee_id"
             )
-        else:
-            await assign(
-                session,
-                ticket=ticket,
-                assignee_id=merged.assignee_id,
-                actor=actor,
-                at=at,
-                reason=merged.reason or "manual reassignment",
-            )
+        await assign(
+            session,
+            ticket=ticket,
+            assignee_id=merged.assignee_id,
+            actor=actor,
+            at=at,
+            reason=merged.reason or ("manual reassignment" if merged.assignee_id else "unassigned"),
+        )
     routing_changed = False
     judged_as = (ticket.category, ticket.subcategory)
     was_in_review = ticket.queue == REVIEW_QUEUE

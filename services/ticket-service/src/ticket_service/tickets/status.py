@@ -168,11 +168,14 @@ async def assign(
     session: AsyncSession,
     *,
     ticket: Ticket,
-    assignee_id: str,
+    assignee_id: str | None,
     actor: Actor,
     at: datetime,
     reason: str,
 ) -> None:
+    """Give the ticket to ``assignee_id``, or take it off its agent with None (a merge
+    patch ``{"assignee_id": null}``: back to its queue). On the timeline, and announced:
+    ``ticket.assigned`` or ``ticket.unassigned`` (live consoles, metrics)."""
     previous = ticket.assignee_id
     if previous == assignee_id:
         return
@@ -184,57 +187,34 @@ async def assign(
         kind="system",
         actor=actor,
         at=at,
-        action="assigned",
-        body=f"assigned to {assignee_id}",
+        action="assigned" if assignee_id else "unassigned",
+        body=f"assigned to {assignee_id}" if assignee_id else f"unassigned from {previous}",
         reason=reason,
         data={"previous_assignee_id": previous, "assignee_id": assignee_id},
     )
-    await publish(
-        session,
-        TicketAssigned(
-            tenant_id=ticket.tenant_id,
-            ticket_id=str(ticket.id),
-            status=TicketStatus(ticket.status),
-            assignee_id=assignee_id,
+    tenant_id, ticket_ref, status = ticket.tenant_id, str(ticket.id), TicketStatus(ticket.status)
+    event: TicketAssigned | TicketUnassigned
+    if assignee_id is not None:
+        event = TicketAssigned(
+            tenant_id=tenant_id,
+            ticket_id=ticket_ref,
+            status=status,
             queue=ticket.queue,
+            assignee_id=assignee_id,
             previous_assignee_id=previous,
             assigned_by=actor.id,
-        ),
-    )
-
-
-async def unassign(
-    session: AsyncSession, *, ticket: Ticket, actor: Actor, at: datetime, reason: str
-) -> None:
-    """Take the ticket off its agent (a merge patch ``{"assignee_id": null}``): back to its
-    queue, on the timeline, announced as ``ticket.unassigned`` (live consoles, metrics)."""
-    previous = ticket.assignee_id
-    if previous is None:
-        return
-    ticket.assignee_id = None
-    touch(ticket, at)
-    await add_entry(
-        session,
-        ticket=ticket,
-        kind="system",
-        actor=actor,
-        at=at,
-        action="unassigned",
-        body=f"unassigned from {previous}",
-        reason=reason,
-        data={"previous_assignee_id": previous, "assignee_id": None},
-    )
-    await publish(
-        session,
-        TicketUnassigned(
-            tenant_id=ticket.tenant_id,
-            ticket_id=str(ticket.id),
-            status=TicketStatus(ticket.status),
-            previous_assignee_id=previous,
+        )
+    else:
+        assert previous is not None  # equal values returned above
+        event = TicketUnassigned(
+            tenant_id=tenant_id,
+            ticket_id=ticket_ref,
+            status=status,
             queue=ticket.queue,
+            previous_assignee_id=previous,
             unassigned_by=actor.id,
-        ),
-    )
+        )
+    await publish(session, event)
 
 
 # --- automation ---------------------------------------------------------------------------
