@@ -48,6 +48,18 @@ _TAIL = re.compile(
 
 
 @dataclass(frozen=True)
+class HyperParameters:
+    """What 5-fold cross-validation on the training tickets chose (``benchmarks/triage_cv.py``
+    re-runs the search); the defaults are the model the service fits."""
+
+    alpha: float = 3e-4
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (3, 5)
+    char_min_df: int = 2
+    class_weight: str | None = None
+
+
+@dataclass(frozen=True)
 class Example:
     """One labelled ticket; ``label`` is ``category`` or ``category/subcategory``."""
 
@@ -105,24 +117,36 @@ def fingerprint(examples: Iterable[Example]) -> str:
 class TriageModel:
     """A fitted classifier; thread-safe for prediction (read-only after ``fit``)."""
 
-    def __init__(self, *, version: str, alpha: float = 3e-4) -> None:
+    def __init__(self, *, version: str, hyper: HyperParameters | None = None) -> None:
+        hyper = hyper or HyperParameters()
         self.version = version
+        self.hyper = hyper
         self.features = FeatureUnion(
             [
                 (
                     "word",
-                    TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode"),
+                    TfidfVectorizer(
+                        ngram_range=hyper.word_ngrams, sublinear_tf=True, strip_accents="unicode"
+                    ),
                 ),
                 (
                     "char",
                     TfidfVectorizer(
-                        analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2
+                        analyzer="char_wb",
+                        ngram_range=hyper.char_ngrams,
+                        sublinear_tf=True,
+                        min_df=hyper.char_min_df,
                     ),
                 ),
             ]
         )
         self.classifier = SGDClassifier(
-            loss="log_loss", alpha=alpha, max_iter=50, tol=1e-4, random_state=0
+            loss="log_loss",
+            alpha=hyper.alpha,
+            max_iter=50,
+            tol=1e-4,
+            random_state=0,
+            class_weight=hyper.class_weight,
         )
         self.labels: list[str] = []
         self.fit_seconds = 0.0
@@ -237,5 +261,12 @@ def _blocks(union: FeatureUnion) -> list[_Block]:
     return blocks
 
 
-def fit_model(examples: Sequence[Example], *, version: str | None = None) -> TriageModel:
-    return TriageModel(version=version or f"corpus-{fingerprint(examples)}").fit(examples)
+def fit_model(
+    examples: Sequence[Example],
+    *,
+    version: str | None = None,
+    hyper: HyperParameters | None = None,
+) -> TriageModel:
+    return TriageModel(version=version or f"corpus-{fingerprint(examples)}", hyper=hyper).fit(
+        examples
+    )
