@@ -2,7 +2,8 @@
 
 A report is compared with an open bug by four signals, each computed by PostgreSQL (see
 ``repository.similar_bugs``), combined into one score by a logistic model whose weights were
-fitted on the labelled training pairs (``make bench-quality`` refits and prints them):
+fitted on the labelled training pairs (``python -m benchmarks.quality --fit`` refits and
+prints them):
 
 - ``fulltext``: the stemmed words (PostgreSQL ``to_tsvector('english')``) the two reports
   share, as a Dice coefficient over the whole report - title, description, steps, actual;
@@ -23,7 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# Fitted on benchmarks/corpus/bug-pairs-train.jsonl by `make bench-quality -- --fit`
+# Fitted on benchmarks/corpus/bug-pairs-train.jsonl by `python -m benchmarks.quality --fit`
 # (logistic regression on the four signals); the held-out pairs never touched them.
 # Refitted in session 5 on 266 training pairs (bugs-1..4 + the 12 legacy pairs). The title
 # trigram weight came out negative: given the shared words, titles that *look* alike (same
