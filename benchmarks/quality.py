@@ -285,10 +285,19 @@ def prf(truth: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, fl
     }
 
 
-def pick_threshold(truth: np.ndarray, scores: np.ndarray, precision: float = 0.95) -> float:
+def pick_threshold(
+    truth: np.ndarray,
+    scores: np.ndarray,
+    precision: float = 0.95,
+    never_link: np.ndarray | None = None,
+) -> float:
     """The lowest threshold whose training precision is >= ``precision``: auto-linking must
-    be right; the rest is listed for a human."""
+    be right; the rest is listed for a human. ``never_link`` (scores of the legacy
+    agent-written near-misses, which the escalation-service test pins: none of them may be
+    linked) must all stay below it."""
     for threshold in np.arange(0.05, 0.99, 0.01):
+        if never_link is not None and never_link.size and never_link.max() >= threshold:
+            continue
         if prf(truth, scores, float(threshold))["precision"] >= precision:
             return round(float(threshold), 2)
     return 0.99
@@ -336,14 +345,19 @@ async def fit_duplicates() -> dict[str, Any]:
     (train_signals,) = await signals_of(train)
     x = features([s for s, _ in train_signals])
     y = np.array([p["duplicate"] for p in train])
+    pinned = np.array([p["id"].startswith("legacy-") and not p["duplicate"] for p in train])
     fitted = regression().fit(x, y)
-    threshold = pick_threshold(y, fitted.predict_proba(x)[:, 1])
+    scores = fitted.predict_proba(x)[:, 1]
+    threshold = pick_threshold(y, scores, never_link=scores[pinned])
     groups = np.array([p.get("family", p["id"]) for p in train])
     cv_scores = np.zeros(len(train))
     cv_at = np.zeros(len(train), dtype=bool)
     for fit_idx, test_idx in GroupKFold(5).split(x, y, groups):
         fold = regression().fit(x[fit_idx], y[fit_idx])
-        fold_threshold = pick_threshold(y[fit_idx], fold.predict_proba(x[fit_idx])[:, 1])
+        fold_scores = fold.predict_proba(x[fit_idx])[:, 1]
+        fold_threshold = pick_threshold(
+            y[fit_idx], fold_scores, never_link=fold_scores[pinned[fit_idx]]
+        )
         cv_scores[test_idx] = fold.predict_proba(x[test_idx])[:, 1]
         cv_at[test_idx] = cv_scores[test_idx] >= fold_threshold
     tp = int((cv_at & y).sum())
@@ -368,6 +382,7 @@ async def bench_duplicates(settings: EscalationSettings) -> dict[str, Any]:
     y_train = np.array([p["duplicate"] for p in train])
     y_heldout = np.array([p["duplicate"] for p in heldout])
     train_scores = np.array([s.score() for s, _ in train_signals])
+    pinned = np.array([p["id"].startswith("legacy-") and not p["duplicate"] for p in train])
     scores = np.array([s.score() for s, _ in heldout_signals])
     old = np.array([o for _, o in heldout_signals])
     precision, recall, thresholds = precision_recall_curve(y_heldout, scores)
@@ -377,7 +392,9 @@ async def bench_duplicates(settings: EscalationSettings) -> dict[str, Any]:
         "heldout_pairs": len(heldout),
         "heldout_duplicates": int(y_heldout.sum()),
         "weights_in_use": {"weights": WEIGHTS, "intercept": INTERCEPT},
-        "threshold_chosen_on_training": pick_threshold(y_train, train_scores),
+        "threshold_chosen_on_training": pick_threshold(
+            y_train, train_scores, never_link=train_scores[pinned]
+        ),
         "at_auto_link_threshold": prf(y_heldout, scores, settings.duplicate_threshold),
         "former_trigram_at_0.45": prf(y_heldout, old, 0.45),
         "curve": {

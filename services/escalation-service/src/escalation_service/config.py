@@ -12,10 +12,11 @@ class EscalationSettings(ServiceSettings):
     default_database = "escalation"
     secret_fields = ServiceSettings.secret_fields | {"jira_api_token", "jira_webhook_secret"}
 
-    duplicate_threshold: float = 0.74
+    duplicate_threshold: float = 0.79
     """Combined duplicate score (0-1, ``bugs.similarity``) at or above which a new report is
     linked to an open bug automatically; chosen on the training pairs for precision >= 0.95
-    (``make bench-quality``). Lower-scoring candidates are only listed for a human."""
+    with none of the legacy near-misses linked (``python -m benchmarks.quality --fit``).
+    Lower-scoring candidates are only listed for a human."""
     qa_tracker: str = "internal"
     """``internal`` (QA works in this API) or ``jira``."""
     jira_base_url: str | None = None
