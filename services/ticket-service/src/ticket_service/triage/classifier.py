@@ -28,7 +28,7 @@ from ticket_service.triage.model import Example, TriageModel, fingerprint, fit_m
 CLASSIFIER_INFO_KEY = "ticket_service.triage_classifier"
 REVIEW_QUEUE = "triage_review"
 REVIEW_TAG = "needs_triage_review"
-DEFAULT_REVIEW_BELOW = 0.35
+DEFAULT_REVIEW_BELOW = 0.25
 logger = logging.getLogger("ticket_service.triage")
 
 

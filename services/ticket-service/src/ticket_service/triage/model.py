@@ -52,11 +52,13 @@ class HyperParameters:
     """What 5-fold cross-validation on the training tickets chose (``benchmarks/triage_cv.py``
     re-runs the search); the defaults are the model the service fits."""
 
-    alpha: float = 3e-4
-    word_ngrams: tuple[int, int] = (1, 2)
-    char_ngrams: tuple[int, int] = (3, 5)
+    alpha: float = 5e-4
+    word_ngrams: tuple[int, int] = (1, 3)
+    char_ngrams: tuple[int, int] = (2, 5)
     char_min_df: int = 2
-    class_weight: str | None = None
+    # "balanced": the labels are uneven (44-154 training tickets); without it the big
+    # labels win the borderline cases (CV macro-F1 0.875 -> 0.897 with it)
+    class_weight: str | None = "balanced"
 
 
 @dataclass(frozen=True)
