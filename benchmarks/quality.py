@@ -492,7 +492,7 @@ def report(tri: dict[str, Any], dup: dict[str, Any]) -> None:
         ]
     )
     say(
-        f"threshold chosen on the training pairs (precision >= 0.95): "
+        f"threshold chosen on the training pairs (precision >= 0.95, no legacy near-miss): "
         f"{dup['threshold_chosen_on_training']}"
     )
 
