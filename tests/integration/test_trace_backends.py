@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,7 @@ async def backends() -> AsyncIterator[TraceBackends]:
     try:
         await asyncio.to_thread(running.run, "jaeger.sh", "start")
         yield running
+        print("trace backends start-up (s):", running.timings)
     finally:
         await asyncio.to_thread(running.stop)
 
@@ -88,7 +90,7 @@ async def backends() -> AsyncIterator[TraceBackends]:
 async def traced_stack(backends: TraceBackends) -> AsyncIterator[Stack]:
     """The four services exporting to that Jaeger; Zipkin's JVM starts meanwhile."""
     zipkin = asyncio.create_task(asyncio.to_thread(backends.run, "zipkin.sh", "start"))
-    services = asyncio.create_task(start_stack(otlp_endpoint=backends.otlp_endpoint))
+    services = asyncio.create_task(timed(backends, "services", start_stack, backends.otlp_endpoint))
     started, failed = await asyncio.gather(services, zipkin, return_exceptions=True)
     if isinstance(started, BaseException) or isinstance(failed, BaseException):
         if isinstance(started, Stack):
@@ -104,6 +106,7 @@ async def traced_stack(backends: TraceBackends) -> AsyncIterator[Stack]:
 async def traced(backends: TraceBackends, traced_stack: Stack) -> AsyncIterator[TracedJourney]:
     """The journey, run once: its own checks are the flow's; the tests look at its trace."""
     journey = Journey(traced_stack, None, JaegerTraces(backends.jaeger_url))  # type: ignore[arg-type]
+    t0 = time.monotonic()
     try:
         plan = await create_plan(journey)
         created = await create_tenant(journey, plan)
@@ -122,9 +125,17 @@ async def traced(backends: TraceBackends, traced_stack: Stack) -> AsyncIterator[
         bug = await filed_bug(journey, ticket["id"])
         # the flow ran through all four services, as Jaeger itself reports
         await journey.assert_one_trace(*SERVICE_NAMES, timeout=30)
+        backends.timings["journey"] = round(time.monotonic() - t0, 1)
         yield TracedJourney(backends, journey.trace_id, tenant_id, ticket["id"], bug["id"])
     finally:
         await journey.close()
+
+
+async def timed(backends: TraceBackends, what: str, start: Any, endpoint: str) -> Stack:
+    t0 = time.monotonic()
+    started: Stack = await start(otlp_endpoint=endpoint)
+    backends.timings[what] = round(time.monotonic() - t0, 1)
+    return started
 
 
 def consumer_chain(spans: list[TraceSpan], consumer: TraceSpan) -> tuple[TraceSpan, TraceSpan]:

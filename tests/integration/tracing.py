@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,7 @@ class TraceBackends:
     ports: dict[str, int]
     prefix: str = field(default_factory=topic_prefix)  # issued: deleted at session end
     outputs: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def create(cls, ports: list[int]) -> TraceBackends:
@@ -210,6 +212,7 @@ class TraceBackends:
         return script_env(self.state_dir, self.ports, self.prefix)
 
     def run(self, script: str, action: str, *, timeout: float = 300) -> str:
+        t0 = time.monotonic()
         done = subprocess.run(
             [str(LOCAL / script), action],
             env=self.env(),
@@ -221,6 +224,7 @@ class TraceBackends:
         )
         output = done.stdout + done.stderr
         self.outputs[f"{script} {action}"] = output
+        self.timings[f"{script} {action}"] = round(time.monotonic() - t0, 1)
         assert done.returncode == 0, (
             f"{script} {action} failed ({done.returncode}):\n{output}\n{self.log_tail(script)}"
         )
