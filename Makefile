@@ -41,11 +41,17 @@ seed: ## Seed default data: billing's plans (and their Stripe products and price
 	.venv/bin/billing-service seed-plans
 
 .PHONY: traces-up
-traces-up: ## Start Jaeger (traces; built once with Go); `make up` goes on without it if that fails
+traces-up: ## Start Jaeger (traces; built once with Go) and Zipkin (their UI; fed from Jaeger over Kafka); `make up` goes on without them if that fails
 	deploy/local/jaeger.sh start || echo "WARNING: Jaeger did not start; the services run without exporting traces"
+	deploy/local/zipkin.sh start || echo "WARNING: Zipkin did not start; no trace UI (Jaeger's API still answers)"
+
+.PHONY: traces-install
+traces-install: ## Build Jaeger (Go, once) and download Zipkin (Maven Central, once): the trace tests use both
+	deploy/local/jaeger.sh install
+	deploy/local/zipkin.sh install
 
 .PHONY: up
-up: install infra-up traces-up topics migrate seed ## Run the whole system: infrastructure, Jaeger, migrations, the four services and the gateway (http://127.0.0.1:8000)
+up: install infra-up traces-up topics migrate seed ## Run the whole system: infrastructure, Jaeger and Zipkin, migrations, the four services and the gateway (http://127.0.0.1:8000)
 	deploy/local/services.sh start
 	deploy/local/gateway.sh start
 	@scripts/print-urls.sh
@@ -54,6 +60,7 @@ up: install infra-up traces-up topics migrate seed ## Run the whole system: infr
 down: ## Stop everything `make up` started
 	deploy/local/gateway.sh stop
 	deploy/local/services.sh stop
+	deploy/local/zipkin.sh stop
 	deploy/local/jaeger.sh stop
 	deploy/local/infra.sh stop
 
@@ -61,13 +68,14 @@ down: ## Stop everything `make up` started
 status: ## Show what is running
 	-deploy/local/infra.sh status
 	-deploy/local/jaeger.sh status
+	-deploy/local/zipkin.sh status
 	-deploy/local/services.sh status
 	-deploy/local/gateway.sh status
 
 .PHONY: logs
 logs: ## Tail the logs of the services and the infrastructure
 	deploy/local/services.sh logs
-	@for f in $${SUPPORTOPS_STATE_DIR:-.local}/logs/{kafka,postgres,stripe-mock,mailpit-$${SUPPORTOPS_MAILPIT_SMTP_PORT:-1025},jaeger,gateway}.log; do \
+	@for f in $${SUPPORTOPS_STATE_DIR:-.local}/logs/{kafka,postgres,stripe-mock,mailpit-$${SUPPORTOPS_MAILPIT_SMTP_PORT:-1025},jaeger,zipkin,gateway}.log; do \
 		echo "==> $$f <=="; tail -n 15 $$f 2>/dev/null || true; done
 
 .PHONY: token
@@ -90,7 +98,7 @@ api-tour: ## Regenerate docs/api-tour.md from real requests to the running syste
 	$(UV) run --frozen python -m scripts.api_tour
 
 .PHONY: test
-test: install ## Run every test tier (starts the infrastructure it needs, stops what it started)
+test: install traces-install ## Run every test tier (starts the infrastructure it needs, stops what it started)
 	scripts/with-infra.sh $(UV) run --frozen pytest $(PYTEST_ARGS)
 
 .PHONY: lint

@@ -1559,12 +1559,17 @@ def summary(report: DemoReport, tokens: Tokens) -> str:
     jaeger = os.environ.get("SUPPORTOPS_JAEGER_URL") or (
         f"http://127.0.0.1:{os.environ.get('SUPPORTOPS_JAEGER_UI_PORT', '16686')}"
     )
+    zipkin = os.environ.get("SUPPORTOPS_ZIPKIN_URL") or (
+        f"http://127.0.0.1:{os.environ.get('SUPPORTOPS_ZIPKIN_PORT', '9411')}"
+    )
     lines += [
         "",
         f"The trace of {showcase.company}'s journey (tenant created -> billing -> onboarding):",
-        f"  {jaeger}/trace/{showcase.trace_id}",
-        f"  {jaeger}/api/traces/{showcase.trace_id}   (the same as JSON)",
+        f"  {zipkin}/zipkin/traces/{showcase.trace_id}   (Zipkin's UI, fed from Jaeger)",
+        f"  {jaeger}/api/traces/{showcase.trace_id}   (Jaeger's API: the same as JSON)",
     ]
+    if os.environ.get("SUPPORTOPS_JAEGER_UI_ASSETS"):  # a jaeger-ui build is served
+        lines.append(f"  {jaeger}/trace/{showcase.trace_id}   (Jaeger's UI)")
     mailpit = os.environ.get("SUPPORTOPS_MAILPIT_URL") or (
         f"http://127.0.0.1:{os.environ.get('SUPPORTOPS_MAILPIT_UI_PORT', '8025')}"
     )

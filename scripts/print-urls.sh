@@ -8,6 +8,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 PY="$ROOT/.venv/bin/python"
+LOCAL="$ROOT/deploy/local"
 
 SMTP_URL_SET=${SMTP_URL:-}
 if [[ -x $PY ]]; then
@@ -75,7 +76,8 @@ cat <<MSG
   stripe-mock  $STRIPE_API_BASE ($(state "$STRIPE_API_BASE"))
   Mail (SMTP)  $SMTP_URL ($(state "$SMTP_URL"))
   Mailpit      $(if [[ -n ${SMTP_URL_SET:-} ]]; then echo "not used: mail goes to $SMTP_URL"; else echo "$MAILPIT_UI (every mail sent: replies, surveys, invitations; API /api/v1/messages)"; fi)
-  Jaeger       $(if [[ -n ${OTEL_EXPORTER_OTLP_ENDPOINT:-} ]]; then echo "not used: traces go to $OTEL_EXPORTER_OTLP_ENDPOINT"; elif "$(dirname "$0")/../deploy/local/jaeger.sh" status >/dev/null 2>&1; then echo "http://127.0.0.1:${SUPPORTOPS_JAEGER_UI_PORT:-16686} (traces; API /api/traces/<trace id>; OTLP 127.0.0.1:${SUPPORTOPS_JAEGER_OTLP_GRPC_PORT:-4317} gRPC, 127.0.0.1:${SUPPORTOPS_JAEGER_OTLP_HTTP_PORT:-4318} HTTP)"; else echo "not running (make traces-up)"; fi)
+  Jaeger       $(if [[ -n ${OTEL_EXPORTER_OTLP_ENDPOINT:-} ]]; then echo "not used: traces go to $OTEL_EXPORTER_OTLP_ENDPOINT"; elif "$LOCAL/jaeger.sh" status >/dev/null 2>&1; then echo "http://127.0.0.1:${SUPPORTOPS_JAEGER_UI_PORT:-16686} (trace API /api/traces/<trace id>; OTLP 127.0.0.1:${SUPPORTOPS_JAEGER_OTLP_GRPC_PORT:-4317} gRPC, 127.0.0.1:${SUPPORTOPS_JAEGER_OTLP_HTTP_PORT:-4318} HTTP)"; else echo "not running (make traces-up)"; fi)
+  Zipkin       $(if [[ ${SUPPORTOPS_ZIPKIN:-on} == off ]]; then echo "not used (SUPPORTOPS_ZIPKIN=off)"; elif "$LOCAL/zipkin.sh" status >/dev/null 2>&1; then echo "$("$LOCAL/zipkin.sh" url) (the trace UI: .../zipkin/traces/<trace id>; spans copied from Jaeger over Kafka)"; else echo "not running (make traces-up)"; fi)
 
 A token:   TOKEN=\$(make -s token ROLE=agent)            (roles: agent billing onboarding qa admin service)
            TOKEN=\$(make -s token ROLE=agent TENANT=<id>)  (confined to one tenant)

@@ -3,7 +3,7 @@
 # OTLP gRPC 127.0.0.1:4317, OTLP HTTP 127.0.0.1:4318, UI + query API 127.0.0.1:16686,
 # all loopback only; traces are kept in memory (the newest 100000) until it stops.
 #
-#   deploy/local/jaeger.sh start|stop|status|url
+#   deploy/local/jaeger.sh start|stop|status|url|install
 #
 # start   build github.com/jaegertracing/jaeger/cmd/jaeger@<pinned> into .local/bin once
 #         (again only when the binary is not that version), start it, wait until the
@@ -11,6 +11,13 @@
 # stop    SIGTERM, SIGKILL after 15 s
 # status  exit 0 when the query API answers, 3 otherwise
 # url     print the OTLP endpoint the services export to (for deploy/local/services.sh)
+# install only build the binary (.ci/run does it before the tests, which start Jaeger)
+#
+# Every span is also copied to Zipkin (deploy/local/zipkin.sh, whose Lens UI is the trace
+# UI here): a second exporter of Jaeger's pipeline, `kafka`, writes it Zipkin-JSON encoded
+# onto the topic <KAFKA_TOPIC_PREFIX>zipkin of the stack's broker (created at start when
+# missing), which Zipkin reads. Without Kafka, Jaeger still works: that exporter retries
+# for 30 s per batch, logs and drops.
 #
 # Environment:
 #   OTEL_EXPORTER_OTLP_ENDPOINT  another collector is used: start/stop do nothing
@@ -22,6 +29,10 @@
 #                                   page (the UI is a separate JavaScript build); the query
 #                                   API (/api/traces/<id>) works either way
 #   GOFLAGS, GOPROXY, GOMODCACHE, GOCACHE ...  honoured by the Go build
+#   SUPPORTOPS_ZIPKIN=off           no copy to Zipkin
+#   KAFKA_BOOTSTRAP_SERVERS, SUPPORTOPS_KAFKA_PORT, KAFKA_TOPIC_PREFIX  the stack's broker
+#                                   and topic prefix (as the services); the topic:
+#                                   SUPPORTOPS_ZIPKIN_TOPIC (default <prefix>zipkin)
 #   SUPPORTOPS_STATE_DIR            another state directory (config, log, pid, lock)
 #                                   instead of .local, for a second stack (decision 0016;
 #                                   set the ports above too); the binary stays shared
@@ -102,18 +113,50 @@ ensure_binary_locked() {
 }
 
 render_config() {
-  local assets=""
+  local assets="" exporters="jaeger_storage_exporter" zipkin="" broker brokers=""
   if [[ -n ${SUPPORTOPS_JAEGER_UI_ASSETS:-} ]]; then
     [[ -f $SUPPORTOPS_JAEGER_UI_ASSETS/index.html ]] ||
       die "SUPPORTOPS_JAEGER_UI_ASSETS=$SUPPORTOPS_JAEGER_UI_ASSETS has no index.html"
     assets="    ui:
       assets_path: \"$SUPPORTOPS_JAEGER_UI_ASSETS\""
   fi
+  if zipkin_enabled; then
+    IFS=, read -r -a broker <<<"$(stack_kafka_bootstrap)"
+    brokers=$(printf '"%s", ' "${broker[@]}")
+    exporters+=", kafka/zipkin"
+    # The collector-contrib v0.139 kafka exporter (the one jaeger v1.75.0 pins): per-signal
+    # `traces: {topic, encoding}` (the top-level topic/encoding are deprecated). Keyed by
+    # trace id: a trace's spans stay in order on one partition. A Kafka that is gone
+    # costs only retries: 30 s per batch, then the batch is dropped (Jaeger keeps it).
+    zipkin="  kafka/zipkin:
+    brokers: [${brokers%, }]
+    client_id: supportops-jaeger
+    traces:
+      topic: \"$(zipkin_topic)\"
+      encoding: zipkin_json
+    partition_traces_by_id: true
+    timeout: 10s
+    retry_on_failure:
+      enabled: true
+      max_elapsed_time: 30s
+    sending_queue:
+      enabled: true
+      queue_size: 200"
+  fi
   mkdir -p "$CONF_DIR"
   render_template "$TEMPLATE" "$CONF" HOST="$HOST" UI_PORT="$UI_PORT" \
     QUERY_GRPC_PORT="$QUERY_GRPC_PORT" OTLP_GRPC_PORT="$OTLP_GRPC_PORT" \
     OTLP_HTTP_PORT="$OTLP_HTTP_PORT" HEALTH_PORT="$HEALTH_PORT" MAX_TRACES=100000 \
-    UI_ASSETS="$assets"
+    UI_ASSETS="$assets" EXPORTERS="$exporters" ZIPKIN_EXPORTER="$zipkin"
+}
+
+# The topic the kafka exporter writes to must exist (the broker does not create topics).
+ensure_zipkin_topic() {
+  zipkin_enabled || return 0
+  local topic
+  topic=$(zipkin_topic)
+  ensure_kafka_topic "$(stack_kafka_bootstrap)" "$topic" >>"$LOGFILE" 2>&1 ||
+    warn "could not create the Kafka topic $topic on $(stack_kafka_bootstrap): spans reach Jaeger, not Zipkin (log $(rel "$LOGFILE"))"
 }
 
 api_ok() { [[ $(http_status "$BASE/api/services") == 200 ]]; }
@@ -143,6 +186,7 @@ cmd_start() {
   done
   ensure_binary
   render_config
+  ensure_zipkin_topic
   info "starting Jaeger $JAEGER_VERSION: UI $BASE, OTLP $HOST:$OTLP_GRPC_PORT (gRPC) and $HOST:$OTLP_HTTP_PORT (HTTP) (log $(rel "$LOGFILE"))"
   printf '\n===== %s jaeger.sh start (%s) =====\n' "$(date -u +%FT%TZ)" "$JAEGER_VERSION" >>"$LOGFILE"
   # Jaeger's query service traces itself through the OTel SDK, which exports to
@@ -194,6 +238,12 @@ cmd_status() {
   fi
   echo "jaeger: unhealthy (pid $pid alive, $BASE/api/services not 200), log $(rel "$LOGFILE")"
   return "$EXIT_NOT_RUNNING"
+}
+
+# Even with OTEL_EXPORTER_OTLP_ENDPOINT set: the trace tests start a Jaeger of their own.
+cmd_install() {
+  ensure_binary
+  info "Jaeger $JAEGER_VERSION: $(rel "$BIN")"
 }
 
 cmd_url() {

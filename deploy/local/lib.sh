@@ -316,6 +316,39 @@ render_template() {
   mv -f "$tmp" "$dst"
 }
 
+# ---------------------------------------------------------------- the Zipkin feed
+
+# Jaeger (deploy/local/jaeger.sh) copies every span, Zipkin-JSON encoded, onto a Kafka
+# topic of the stack's broker, and the local Zipkin (deploy/local/zipkin.sh) reads it:
+# Zipkin's Lens UI is the trace UI here (decision 0028). SUPPORTOPS_ZIPKIN=off: neither.
+zipkin_enabled() { [[ ${SUPPORTOPS_ZIPKIN:-on} != off ]]; }
+
+# The stack's Kafka, as the services find it (servicekit.localstack).
+stack_kafka_bootstrap() {
+  printf '%s' "${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${SUPPORTOPS_KAFKA_PORT:-9092}}"
+}
+
+# The stack's topic prefix + "zipkin"; SUPPORTOPS_ZIPKIN_TOPIC names another.
+zipkin_topic() { printf '%s' "${SUPPORTOPS_ZIPKIN_TOPIC:-${KAFKA_TOPIC_PREFIX:-}zipkin}"; }
+
+# ensure_kafka_topic BOOTSTRAP TOPIC — creates TOPIC (one partition) when it is missing:
+# the local broker does not create topics on first use (auto.create.topics.enable=false,
+# as in production). Through the workspace's Python (servicekit.kafka.ensure_topics), so
+# a broker elsewhere (KAFKA_BOOTSTRAP_SERVERS) needs no Kafka CLI here.
+ensure_kafka_topic() {
+  local py="$ROOT/.venv/bin/python"
+  if [[ ! -x $py ]]; then
+    warn "$(rel "$py") is missing (make install): cannot create the Kafka topic $2"
+    return 1
+  fi
+  # shellcheck disable=SC2016  # Python, not shell
+  timeout 60 "$py" -c '
+import asyncio, sys
+from servicekit.kafka import ensure_topics
+asyncio.run(ensure_topics({"bootstrap_servers": sys.argv[1]}, [sys.argv[2]], partitions=1, timeout=20))
+' "$1" "$2" 9>&- 8>&-
+}
+
 # ---------------------------------------------------------------- entry point
 
 # dispatch "$@" — calls cmd_<subcommand> defined by the sourcing script.

@@ -16,7 +16,7 @@ from stack import Stack
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from billing_service.config import DEV_STRIPE_WEBHOOK_SECRET
-from scripts.demo import DemoConfig, DemoReport, SeedTenant, seed
+from scripts.demo import DemoConfig, DemoReport, SeedTenant, seed, summary
 from scripts.devclient import Api, Services, Tokens, eventually
 from servicekit.mailpit import Mailpit
 
@@ -86,6 +86,10 @@ async def test_the_demo_seeds_tenants_users_billing_tickets_and_bugs(
         return True if not missing else None
 
     await eventually(journey_traced, what="the demo's journey trace", timeout=30)
+    # ... and the summary links to that trace in Zipkin's UI and Jaeger's API
+    printed = summary(report, Tokens.from_settings())
+    assert f"/zipkin/traces/{failing.trace_id}" in printed, printed
+    assert f"/api/traces/{failing.trace_id}" in printed, printed
 
     async with Api(services_of(stack), Tokens.from_settings()) as api:
         # tenants: found by the run id in their domains, with the plan and terms asked for
