@@ -320,7 +320,7 @@ render_template() {
 
 # Jaeger (deploy/local/jaeger.sh) copies every span, Zipkin-JSON encoded, onto a Kafka
 # topic of the stack's broker, and the local Zipkin (deploy/local/zipkin.sh) reads it:
-# Zipkin's Lens UI is the trace UI here (decision 0028). SUPPORTOPS_ZIPKIN=off: neither.
+# Zipkin's Lens UI is the trace UI here (decision 0029). SUPPORTOPS_ZIPKIN=off: neither.
 zipkin_enabled() { [[ ${SUPPORTOPS_ZIPKIN:-on} != off ]]; }
 
 # The stack's Kafka, as the services find it (servicekit.localstack).
