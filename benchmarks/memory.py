@@ -100,6 +100,10 @@ class Known:
             self.order.append(item_id)
         self.items[item_id] = tag
 
+    def forget(self, item_id: str) -> None:
+        self.items.pop(item_id, None)
+        self.order.remove(item_id)
+
     def pick(self, n: int) -> tuple[str, str] | None:
         if not self.order:
             return None
@@ -136,12 +140,15 @@ class Mix:
             return "list", await self.list(client, n)
         response = await self.update(client, n, *picked)
         if response.status_code < 300:
-            self.remember(response)
+            self.updated(picked[0], response)
         elif response.status_code == 412:  # another update came first: no error of ours
             fresh = await self.get(client, picked[0])
             self.known.add(picked[0], fresh.headers.get("etag", picked[1]))
             response = await self.update(client, n, picked[0], self.known.items[picked[0]])
         return "update", response
+
+    def updated(self, item_id: str, response: httpx.Response) -> None:
+        self.remember(response)
 
     def remember(self, response: httpx.Response) -> None:
         body = response.json()
@@ -287,11 +294,13 @@ class PlanMix(Mix):
     async def update(
         self, client: httpx.AsyncClient, n: int, item_id: str, tag: str
     ) -> httpx.Response:
-        # archiving is the one change a plan takes; an archived plan is archived again
-        # (idempotent) with its current ETag
+        # archiving is the one change a plan takes (once: a second one is a 409)
         return await client.post(
             f"/v1/plans/{item_id}/archive", headers={**self.admin, "If-Match": tag}
         )
+
+    def updated(self, item_id: str, response: httpx.Response) -> None:
+        self.known.forget(item_id)  # archived: not to be archived again
 
 
 MIXES: dict[str, Callable[[], Mix]] = {
@@ -321,8 +330,8 @@ class Trace:
     errors: int = 0
 
 
-async def drive(subject: Subject, mix: Mix, trace: Trace, *, rate: float, until: float) -> None:
-    """``rate`` requests per second until ``until`` (loop time), each at its due time."""
+async def drive(subject: Subject, mix: Mix, trace: Trace, *, rate: float, total: int) -> None:
+    """``total`` requests at ``rate`` per second, each at its due time (open model)."""
     loop = asyncio.get_running_loop()
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=subject.base_url, limits=limits, timeout=30) as client:
@@ -340,10 +349,8 @@ async def drive(subject: Subject, mix: Mix, trace: Trace, *, rate: float, until:
             if response.status_code >= 400:
                 trace.errors += 1
 
-        for n in itertools.count():
+        for n in range(total):
             due = start + n / rate
-            if due >= until:
-                break
             await asyncio.sleep(max(0.0, due - loop.time()))
             task = asyncio.create_task(one(n))
             tasks.add(task)
@@ -461,9 +468,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 traces[service].idle_mib = subject.rss_mib()
             loop = asyncio.get_running_loop()
             until = loop.time() + seconds
+            total = int(args.rate * seconds)
             mixes = {service: MIXES[service]() for service in subjects}
             tasks = [
-                drive(subjects[s], mixes[s], traces[s], rate=args.rate, until=until)
+                drive(subjects[s], mixes[s], traces[s], rate=args.rate, total=total)
                 for s in subjects
             ]
             if args.tracemalloc:
