@@ -100,9 +100,14 @@ class Known:
             self.order.append(item_id)
         self.items[item_id] = tag
 
+    def refresh(self, item_id: str, tag: str) -> None:
+        """A newer ETag, unless the item was forgotten meanwhile."""
+        if item_id in self.items:
+            self.items[item_id] = tag
+
     def forget(self, item_id: str) -> None:
-        self.items.pop(item_id, None)
-        self.order.remove(item_id)
+        if self.items.pop(item_id, None) is not None:
+            self.order.remove(item_id)
 
     def pick(self, n: int) -> tuple[str, str] | None:
         if not self.order:
@@ -134,17 +139,22 @@ class Mix:
         if kind == "g":
             response = await self.get(client, picked[0])
             if response.status_code < 300:
-                self.known.add(picked[0], response.headers.get("etag", picked[1]))
+                self.known.refresh(picked[0], response.headers.get("etag", picked[1]))
             return "get", response
         if kind == "l":
             return "list", await self.list(client, n)
         response = await self.update(client, n, *picked)
+        for _ in range(3):
+            if response.status_code != 412:
+                break
+            # another change came first (a request, or the service reacting to an event):
+            # what a client does — read the current version and try again
+            fresh = await self.get(client, picked[0])
+            tag = fresh.headers.get("etag", picked[1])
+            self.known.refresh(picked[0], tag)
+            response = await self.update(client, n, picked[0], tag)
         if response.status_code < 300:
             self.updated(picked[0], response)
-        elif response.status_code == 412:  # another update came first: no error of ours
-            fresh = await self.get(client, picked[0])
-            self.known.add(picked[0], fresh.headers.get("etag", picked[1]))
-            response = await self.update(client, n, picked[0], self.known.items[picked[0]])
         return "update", response
 
     def updated(self, item_id: str, response: httpx.Response) -> None:
@@ -294,13 +304,15 @@ class PlanMix(Mix):
     async def update(
         self, client: httpx.AsyncClient, n: int, item_id: str, tag: str
     ) -> httpx.Response:
-        # archiving is the one change a plan takes (once: a second one is a 409)
+        # archiving is the one change a plan takes (once: a second one is a 409), so the
+        # plan is no longer picked from here on, whatever the answer
+        self.known.forget(item_id)
         return await client.post(
             f"/v1/plans/{item_id}/archive", headers={**self.admin, "If-Match": tag}
         )
 
     def updated(self, item_id: str, response: httpx.Response) -> None:
-        self.known.forget(item_id)  # archived: not to be archived again
+        pass  # archived: forgotten when picked
 
 
 MIXES: dict[str, Callable[[], Mix]] = {

@@ -177,7 +177,7 @@ def _text(rng: random.Random, words: int) -> str:
 # the number of workers or the order the chunks finish in.
 
 CHUNK = 20_000
-COPY_CONNECTIONS = 2
+COPY_CONNECTIONS = 3
 INDEX_CONNECTIONS = 3
 POOL_FROM = 50_000  # below this, a worker pool's start-up costs more than it saves
 
