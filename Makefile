@@ -134,12 +134,16 @@ bench-scale: install ## Console lists, searches and ticket create on 1M tickets 
 bench-request-path: install ## Request cost vs bare FastAPI, ORM + outbox and raw asyncpg; SQL per request; idle RSS
 	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.request_path
 
+.PHONY: bench-memory
+bench-memory: install ## RSS of the four services over a 10-minute load (relay and consumers on) vs a bare FastAPI idle
+	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.memory $(BENCH_ARGS)
+
 .PHONY: bench-quality
 bench-quality: install ## Triage and duplicate-detection quality on the held-out corpus (tables + .local/bench/quality.png)
 	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.quality $(BENCH_ARGS)
 
 .PHONY: bench
-bench: bench-events bench-request-path bench-scale bench-quality ## Run every benchmark
+bench: bench-events bench-request-path bench-scale bench-memory bench-quality ## Run every benchmark (about 40 minutes; each prints its table with the targets)
 
 VERSION ?=
 DIGESTS ?=

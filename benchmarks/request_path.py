@@ -26,12 +26,13 @@ import asyncio
 import contextlib
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -395,25 +396,88 @@ async def idle_memory(settle: float) -> dict[str, float]:
 
 
 # --- the run -------------------------------------------------------------------------------
+#
+# Subject and baselines are measured in short alternating rounds (ticket-service,
+# baseline, …, then the next round in the other order), and each figure is the median of
+# the rounds' ratios: a change of the machine's load during the run moves both sides of a
+# round alike, not the ratio.
+
+
+Measurement = Callable[[], Awaitable[float]]
 
 
 @dataclass
 class Measure:
+    """One ratio of the table: ``subject`` against ``baseline``, measured once per round."""
+
     what: str
-    subject: float
-    baseline: float
     baseline_name: str
     target: str
     higher_is_better: bool
+    subjects: list[float] = field(default_factory=list)
+    baselines: list[float] = field(default_factory=list)
+
+    @property
+    def subject(self) -> float:
+        return statistics.median(self.subjects)
+
+    @property
+    def baseline(self) -> float:
+        return statistics.median(self.baselines)
+
+    @property
+    def ratios(self) -> list[float]:
+        return [
+            s / b if b else float("nan") for s, b in zip(self.subjects, self.baselines, strict=True)
+        ]
 
     @property
     def ratio(self) -> float:
-        return self.subject / self.baseline if self.baseline else float("nan")
+        finite = [x for x in self.ratios if x == x]  # a round too short to count is NaN
+        return statistics.median(finite) if finite else float("nan")
+
+
+@dataclass
+class Group:
+    """Measurements taken back to back in a round; ``pairs`` says which are compared:
+    (measure, subject's label, baseline's label)."""
+
+    runs: dict[str, Measurement]
+    pairs: list[tuple[Measure, str, str]]
+
+
+async def alternate(groups: list[Group], rounds: int) -> list[str]:
+    """Every group's measurements, ``rounds`` times, in turn forwards and backwards;
+    returns the labels in the order measured (what the test of the ordering reads)."""
+    order: list[str] = []
+    for n in range(rounds):
+        for group in groups:
+            labels = list(group.runs)
+            if n % 2:
+                labels.reverse()
+            taken: dict[str, float] = {}
+            for label in labels:
+                taken[label] = await group.runs[label]()
+                order.append(label)
+            for measure, subject, baseline in group.pairs:
+                measure.subjects.append(taken[subject])
+                measure.baselines.append(taken[baseline])
+    return order
 
 
 async def main(args: argparse.Namespace) -> list[str]:
     name, url = await migrated_database("bench_request_path", TICKET_MIGRATIONS)
     lines: list[str] = []
+    c, s, r = args.concurrency, args.seconds, args.rate
+    create_cap = "POST /v1/tickets capacity (req/s)"
+    create_cpu, health_cpu = "POST /v1/tickets CPU per request (ms)", "GET /healthz CPU (ms)"
+    measures = {
+        "create cap orm": Measure(create_cap, "ORM + outbox", "≥ 0.5x", True),
+        "create cap raw": Measure(create_cap, "raw asyncpg", "-", True),
+        "create cpu": Measure(create_cpu, "ORM + outbox", "-", False),
+        "get cap": Measure("GET /v1/tickets/{id} capacity (req/s)", "ORM get", "≥ 0.6x", True),
+        "healthz cpu": Measure(health_cpu, "bare FastAPI", "≤ 1.3x", False),
+    }  # fmt: skip
     try:
         await seed_tenants(url)
         env = {"BENCH_DATABASE_URL": url}
@@ -425,100 +489,74 @@ async def main(args: argparse.Namespace) -> list[str]:
             "TICKET_RUN_RELAY": "false",
             "TICKET_RUN_CONSUMERS": "false",
         }
-        c, s, r = args.concurrency, args.seconds, args.rate
-        results: dict[str, float] = {}
-        async with serve("ticket", "ticket_service.main:create_app", ticket_env) as ticket:
+        # all four up at once (idle while another is measured), so rounds can alternate
+        async with (
+            serve("ticket", "ticket_service.main:create_app", ticket_env) as ticket,
+            serve("bare", "benchmarks.request_path:bare_app", {}) as bare,
+            serve("orm", "benchmarks.request_path:orm_app", env) as orm,
+            serve("asyncpg", "benchmarks.request_path:asyncpg_app", env) as raw,
+        ):
             async with httpx.AsyncClient(base_url=ticket.base_url) as client:
                 made = await client.post("/v1/tickets", json=_ticket_body(0), headers=STAFF)
                 ticket_id = made.json()["id"]
-            results["ticket healthz cpu"] = await cpu_per_request(
-                ticket, healthz(), rate=r, seconds=s
-            )
-            results["ticket create cap"] = await capacity(
-                ticket, post_ticket(STAFF), concurrency=c, seconds=s
-            )
-            results["ticket create cpu"] = await cpu_per_request(
-                ticket, post_ticket(STAFF), rate=r, seconds=s
-            )
-            results["ticket get cap"] = await capacity(
-                ticket, get_ticket(ticket_id, STAFF), concurrency=c, seconds=s
-            )
-            results["ticket get cpu"] = await cpu_per_request(
-                ticket, get_ticket(ticket_id, STAFF), rate=r, seconds=s
-            )
-        async with serve("bare", "benchmarks.request_path:bare_app", {}) as bare:
-            results["bare healthz cpu"] = await cpu_per_request(bare, healthz(), rate=r, seconds=s)
-        async with serve("orm", "benchmarks.request_path:orm_app", env) as orm:
-            results["orm create cap"] = await capacity(orm, post_ticket(), concurrency=c, seconds=s)
-            results["orm create cpu"] = await cpu_per_request(orm, post_ticket(), rate=r, seconds=s)
-            results["orm get cap"] = await capacity(
-                orm, get_ticket(ticket_id), concurrency=c, seconds=s
-            )
-        async with serve("asyncpg", "benchmarks.request_path:asyncpg_app", env) as raw:
-            results["asyncpg create cap"] = await capacity(
-                raw, post_ticket(), concurrency=c, seconds=s
-            )
-            results["asyncpg create cpu"] = await cpu_per_request(
-                raw, post_ticket(), rate=r, seconds=s
-            )
+
+            def cap(subject: Subject, send: Send) -> Measurement:
+                return lambda: capacity(subject, send, concurrency=c, seconds=s)
+
+            def cpu(subject: Subject, send: Send) -> Measurement:
+                # /proc counts CPU in 10 ms ticks: a round needs enough requests for a
+                # sub-millisecond cost per request to show (20/s for 8 s: 160 requests)
+                return lambda: cpu_per_request(subject, send, rate=r, seconds=args.cpu_seconds)
+
+            m = measures
+            groups = [
+                Group(
+                    {
+                        "ticket": cap(ticket, post_ticket(STAFF)),
+                        "orm": cap(orm, post_ticket()),
+                        "raw": cap(raw, post_ticket()),
+                    },
+                    [
+                        (m["create cap orm"], "ticket", "orm"),
+                        (m["create cap raw"], "ticket", "raw"),
+                    ],
+                ),
+                Group(
+                    {"ticket": cpu(ticket, post_ticket(STAFF)), "orm": cpu(orm, post_ticket())},
+                    [(m["create cpu"], "ticket", "orm")],
+                ),
+                Group(
+                    {
+                        "ticket": cap(ticket, get_ticket(ticket_id, STAFF)),
+                        "orm": cap(orm, get_ticket(ticket_id)),
+                    },
+                    [(m["get cap"], "ticket", "orm")],
+                ),
+                Group(
+                    {"ticket": cpu(ticket, healthz()), "bare": cpu(bare, healthz())},
+                    [(m["healthz cpu"], "ticket", "bare")],
+                ),
+            ]
+            await alternate(groups, args.rounds)
         statements = await statements_per_request(url)
     finally:
         await drop_database(name)
     rss = await idle_memory(args.settle)
 
-    res = results
-    measures = [
-        Measure(
-            "POST /v1/tickets capacity (req/s)",
-            res["ticket create cap"],
-            res["orm create cap"],
-            "ORM + outbox",
-            "≥ 0.5x",
-            True,
-        ),
-        Measure(
-            "POST /v1/tickets capacity (req/s)",
-            res["ticket create cap"],
-            res["asyncpg create cap"],
-            "raw asyncpg",
-            "-",
-            True,
-        ),
-        Measure(
-            "POST /v1/tickets CPU per request (ms)",
-            res["ticket create cpu"],
-            res["orm create cpu"],
-            "ORM + outbox",
-            "-",
-            False,
-        ),
-        Measure(
-            "GET /v1/tickets/{id} capacity (req/s)",
-            res["ticket get cap"],
-            res["orm get cap"],
-            "ORM get",
-            "≥ 0.6x",
-            True,
-        ),
-        Measure(
-            "GET /healthz CPU per request (ms)",
-            res["ticket healthz cpu"],
-            res["bare healthz cpu"],
-            "bare FastAPI",
-            "≤ 1.3x",
-            False,
-        ),
-    ]
     lines += [
-        f"## Request path: {c} clients for {s:g} s (capacity), {r:g} req/s (CPU)",
+        f"## Request path: {args.rounds} alternating rounds; capacity with {c} clients "
+        f"for {s:g} s, CPU at {r:g} req/s for {args.cpu_seconds:g} s per measurement",
         "",
-        "| measure | ticket-service | baseline (same run) | ratio | target |",
-        "|---|---|---|---|---|",
+        "| measure | ticket-service (median) | baseline (median, same rounds) "
+        "| ratio (median of rounds) | spread of the rounds' ratios | target |",
+        "|---|---|---|---|---|---|",
     ]
-    for m in measures:
+    for measure in measures.values():
+        ratios = [x for x in measure.ratios if x == x] or [float("nan")]  # not NaN
         lines.append(
-            f"| {m.what} | {m.subject:.1f} | {m.baseline:.1f} ({m.baseline_name}) "
-            f"| **{m.ratio:.2f}x** | {m.target} |"
+            f"| {measure.what} | {measure.subject:.1f} | {measure.baseline:.1f} "
+            f"({measure.baseline_name}) | **{measure.ratio:.2f}x** "
+            f"| {min(ratios):.2f} to {max(ratios):.2f}x | {measure.target} |"
         )
     lines += [
         "",
@@ -537,7 +575,9 @@ async def main(args: argparse.Namespace) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="request-path benchmark")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--seconds", type=float, default=3.0, help="per measurement and round")
+    p.add_argument("--rounds", type=int, default=5, help="alternating subject/baseline rounds")
+    p.add_argument("--cpu-seconds", type=float, default=8.0, help="per CPU measurement and round")
     p.add_argument("--rate", type=float, default=20.0)
     p.add_argument("--settle", type=float, default=3.0, help="idle seconds before reading RSS")
     return p

@@ -1,6 +1,7 @@
 """The benchmarks keep working: ``make bench``'s scale benchmark at a smoke size (the
-same code as the 1M-ticket run, seconds instead of minutes), and the request-path
-benchmark's baselines and statement counts."""
+same code as the 1M-ticket run, seconds instead of minutes), the request-path
+benchmark's baselines and statement counts, and the memory benchmark's four services
+under their request mixes for a few seconds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from benchmarks import request_path, scale
+from benchmarks import memory, request_path, scale
 from servicekit.testing import drop_database, migrated_database
 
 pytestmark = pytest.mark.infra
@@ -64,3 +65,52 @@ async def test_request_path_baselines_answer_and_statements_are_counted() -> Non
         assert counts["GET /v1/tickets"] == 1
     finally:
         await drop_database(name)
+
+
+@pytest.mark.timeout(400)  # five uvicorn processes and four migrated databases
+async def test_memory_benchmark_smoke() -> None:
+    args = memory.parser().parse_args(
+        [
+            "--minutes", "0.2", "--rate", "5", "--sample-seconds", "1",
+            "--warmup-seconds", "4", "--settle", "1",
+        ]
+    )  # fmt: skip
+    report = await memory.main(args)
+    assert [s.name for s in report["summaries"]] == list(memory.FACTORIES)
+    for summary in report["summaries"]:
+        trace = report["traces"][summary.name]
+        answered = {answer.split()[0] for answer in trace.answers if answer[-3:-2] == "2"}
+        # every kind of request of the mix was sent and succeeded, none was refused as
+        # malformed (a slow, shared machine may time one out: that is not the mix's fault)
+        assert answered == {"create", "get", "list", "update"}, trace.answers
+        assert not [a for a in trace.answers if a[-3:-2] == "4"], trace.answers
+        assert summary.requests == 60
+        assert len(trace.samples) >= 10
+        assert 0 < summary.bare <= summary.idle <= summary.peak
+        assert f"| {summary.name} | {summary.idle:.0f} |" in report["table"]
+
+
+async def test_request_path_rounds_alternate_so_a_load_change_does_not_move_the_ratio() -> None:
+    """The machine gets busier during the run (every measurement 10 % slower than the one
+    before); the subject is truly half the baseline. Alternating rounds and the median of
+    their ratios keep the figure near 0.5 — one subject-then-baseline pass would not."""
+    taken = 0
+
+    def measured(base: float) -> request_path.Measurement:
+        async def run() -> float:
+            nonlocal taken
+            taken += 1
+            return base * (1 + 0.1 * (taken - 1))
+
+        return run
+
+    measure = request_path.Measure("capacity", "baseline", "-", True)
+    group = request_path.Group(
+        {"subject": measured(2.0), "baseline": measured(4.0)},
+        [(measure, "subject", "baseline")],
+    )
+    order = await request_path.alternate([group], rounds=5)
+    assert order == ["subject", "baseline", "baseline", "subject"] * 2 + ["subject", "baseline"]
+    assert len(measure.ratios) == 5
+    assert 0.45 < measure.ratio < 0.55
+    assert min(measure.ratios) < measure.ratio < max(measure.ratios)  # the spread shown
