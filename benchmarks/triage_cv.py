@@ -29,11 +29,11 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from benchmarks.quality import cross_validated_confidence, review_threshold, say, table
+from benchmarks.quality import cross_validated_confidence, fit_here, review_threshold, say, table
+from ticket_service.triage import fitting
 from ticket_service.triage.model import (
     Example,
     HyperParameters,
-    TriageModel,
     clean_text,
     load_corpus,
 )
@@ -73,11 +73,11 @@ def search(examples: list[Example], candidates: list[HyperParameters]) -> list[S
     for group in by_features.values():
         predicted = {c: np.empty(len(examples), dtype=object) for c in group}
         for fit_idx, test_idx in splits:
-            union = TriageModel(version="cv", hyper=group[0]).features
+            union = fitting.features(group[0])
             train_matrix = union.fit_transform([texts[i] for i in fit_idx])
             test_matrix = union.transform([texts[i] for i in test_idx])
             for c in group:
-                model = TriageModel(version="cv", hyper=c).classifier
+                model = fitting.classifier(c)
                 assert isinstance(model, SGDClassifier)
                 model.fit(train_matrix, labels[fit_idx])
                 predicted[c][test_idx] = model.predict(test_matrix)
@@ -107,7 +107,7 @@ def other_families(examples: list[Example]) -> list[list[str]]:
     }
     predicted = {name: np.empty(len(examples), dtype=object) for name in candidates}
     for fit_idx, test_idx in folds(examples):
-        union = TriageModel(version="cv").features
+        union = fitting.features(HyperParameters())
         train_matrix = union.fit_transform([texts[i] for i in fit_idx])
         test_matrix = union.transform([texts[i] for i in test_idx])
         for name, make in candidates.items():
@@ -137,7 +137,7 @@ def in_use_report(examples: list[Example]) -> None:
     labels = np.array([e.label for e in examples])
     predicted = np.empty(len(examples), dtype=object)
     for fit_idx, test_idx in folds(examples):
-        model = TriageModel(version="cv").fit([examples[i] for i in fit_idx])
+        model = fit_here([examples[i] for i in fit_idx])
         predicted[test_idx] = model.predict_many(
             [(examples[i].subject, examples[i].body) for i in test_idx]
         )

@@ -3,6 +3,8 @@ review queue for unsure tickets, agents' corrections as examples, refits and ver
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 
 import numpy as np
@@ -10,7 +12,15 @@ import pytest
 from ticket_service_testkit import ADMIN, AGENT, Service, open_ticket, patch_ticket, problem
 
 from ticket_service.cli import run_triage_refit
-from ticket_service.triage.model import clean_text, fit_model, load_corpus
+from ticket_service.triage import fitting
+from ticket_service.triage.model import (
+    HyperParameters,
+    TriageModel,
+    char_wb_ngrams,
+    clean_text,
+    load_corpus,
+    word_ngrams,
+)
 
 
 async def dry_run(svc: Service, subject: str, body: str) -> dict[str, object]:
@@ -163,23 +173,58 @@ async def test_agents_corrections_become_examples_and_a_refit_learns_them(svc: S
 
 
 def test_the_fast_path_gives_exactly_what_scikit_learn_gives() -> None:
-    """``predict`` skips scikit-learn's per-call validation (to stay far below 2 ms a
-    ticket, measured in ``make bench-quality``) and must stay equal to its pipeline."""
-    model = fit_model(load_corpus())
+    """``predict`` uses neither scikit-learn nor its per-call validation (to stay far below
+    2 ms a ticket and ~100 MiB lighter) and must stay equal to its pipeline."""
+    examples = load_corpus()
+    union, estimator = fitting.fit_pipeline(examples, HyperParameters())
+    model = TriageModel(
+        version="t",
+        params=fitting.parameters_of(union, estimator, trained_on=len(examples), fit_seconds=0),
+    )
     samples = [
         ("Can't log in", "my pasword is not accepted\n\nThanks\nAnn"),
-        ("Rechnung", "Die Rechnung enthält keine USt-IdNr."),
+        ("Rechnung", "Die Rechnung enthält keine USt-IdNr. Grüße, Zoë"),
         ("", ""),
+        ("a", "I"),
         ("Export fails", "Error 500 " * 400),
-    ]
+        (
+            "\uff26\uff35\uff2c\uff2c width\tand   tabs",
+            "naïve café\u00a0crème \u2014 \ufb01le \u00bd",
+        ),
+    ] + [(e.subject, e.body) for e in examples[::7]]
     for subject, body in samples:
         indices, values = model.vectorize(subject, body)
         ours = model.probabilities(indices, values)
-        reference = model.classifier.predict_proba(
-            model.features.transform([clean_text(subject, body)])
-        )[0]
+        reference = estimator.predict_proba(union.transform([clean_text(subject, body)]))[0]
         assert np.allclose(ours, reference)
         assert model.predict(subject, body).label == model.labels[int(np.argmax(reference))]
+
+
+def test_the_analyzers_are_scikit_learns_on_every_training_ticket() -> None:
+    union = fitting.features(HyperParameters())
+    word, char = (v.build_analyzer() for _, v in union.transformer_list)
+    hyper = HyperParameters()
+    for e in load_corpus():
+        text = clean_text(e.subject, e.body)
+        assert word_ngrams(text, hyper.word_ngrams) == word(text)
+        assert char_wb_ngrams(text, hyper.char_ngrams) == char(text)
+
+
+def test_the_serving_process_does_not_import_scikit_learn() -> None:
+    """scikit-learn costs ~100 MiB: the app and a fit through ``fit_model`` (a child
+    process) leave it out of the serving process."""
+    code = (
+        "import sys\n"
+        "from ticket_service.main import create_app\n"
+        "from ticket_service.triage.model import fit_model, load_corpus\n"
+        "model = fit_model(load_corpus())\n"
+        "assert model.predict('Cannot log in', 'password reset link expired').label\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 async def test_the_scheduled_refit_command_records_one_version_per_set_of_examples(

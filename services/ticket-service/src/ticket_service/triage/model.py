@@ -16,160 +16,60 @@ Why these choices:
 
 The model is fully determined by its training examples (fixed ``random_state``), so every
 process that fits the same examples holds the same model; the version names those examples.
+
+Scikit-learn fits the model (``fitting``) in a child process; this module, which serves
+every prediction, never imports it: importing scikit-learn alone costs ~100 MiB of memory,
+which made the ticket-service idle at 2.3x a bare FastAPI process (decision 0031). What a
+prediction needs of the fitted pipeline - the vocabularies, idf weights, coefficients and
+the two analyzers - is plain data and a few lines here, held equal to scikit-learn's own
+transform by a test.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from importlib import resources
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import SGDClassifier
-from sklearn.pipeline import FeatureUnion
 
-CORPUS_RESOURCE = "tickets-train.jsonl"
-MAX_CLASSIFIED_CHARS = 5_000
-EVIDENCE_SIZE = 5
-
-# A line that starts a signature, a closing or a quoted earlier message: the rest of the
-# body is the same boilerplate in every category.
-_TAIL = re.compile(
-    r"^(?:--\s*$|thanks\b|thank you\b|many thanks|best\b|kind regards|regards\b|cheers\b|br$"
-    r"|sent from my|-{3,}\s*original message|on .{3,80} wrote:|this e-?mail (?:and|is))",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class HyperParameters:
-    """What 5-fold cross-validation on the training tickets chose (``benchmarks/triage_cv.py``
-    re-runs the search); the defaults are the model the service fits."""
-
-    alpha: float = 5e-4
-    word_ngrams: tuple[int, int] = (1, 3)
-    char_ngrams: tuple[int, int] = (2, 5)
-    char_min_df: int = 2
-    # "balanced": the labels are uneven (44-154 training tickets); without it the big
-    # labels win the borderline cases (CV macro-F1 0.875 -> 0.897 with it)
-    class_weight: str | None = "balanced"
-
-
-@dataclass(frozen=True)
-class Example:
-    """One labelled ticket; ``label`` is ``category`` or ``category/subcategory``."""
-
-    subject: str
-    body: str
-    label: str
-
-
-@dataclass(frozen=True)
-class Evidence:
-    feature: str
-    weight: float
-
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    confidence: float
-    evidence: list[Evidence]
-    runner_up: str | None
-    runner_up_confidence: float
-
-
-def clean_text(subject: str, body: str) -> str:
-    """The words that carry the request: subject (twice: it is the customer's summary) and
-    the body up to its signature, without quoted earlier messages."""
-    kept: list[str] = []
-    for line in body[:MAX_CLASSIFIED_CHARS].splitlines():
-        stripped = line.strip()
-        if stripped.startswith(">"):
-            continue
-        if kept and _TAIL.match(stripped):
-            break
-        kept.append(line)
-    return f"{subject}\n{subject}\n" + "\n".join(kept)
-
-
-def load_corpus() -> list[Example]:
-    """The training part of the labelled corpus, shipped inside this package."""
-    text = resources.files("ticket_service.triage.corpus").joinpath(CORPUS_RESOURCE).read_text()
-    return [
-        Example(subject=row["subject"], body=row["body"], label=row["label"])
-        for row in (json.loads(line) for line in text.splitlines() if line.strip())
-    ]
-
-
-def fingerprint(examples: Iterable[Example]) -> str:
-    """A short hash of the training examples: the same examples, the same model."""
-    digest = hashlib.sha256()
-    for e in examples:
-        digest.update(json.dumps([e.subject, e.body, e.label]).encode())
-    return digest.hexdigest()[:10]
+from ticket_service.triage.parameters import EVIDENCE_SIZE as EVIDENCE_SIZE
+from ticket_service.triage.parameters import Block as Block
+from ticket_service.triage.parameters import Evidence as Evidence
+from ticket_service.triage.parameters import Example as Example
+from ticket_service.triage.parameters import FittedParameters as FittedParameters
+from ticket_service.triage.parameters import HyperParameters as HyperParameters
+from ticket_service.triage.parameters import Prediction as Prediction
+from ticket_service.triage.parameters import char_wb_ngrams as char_wb_ngrams
+from ticket_service.triage.parameters import clean_text as clean_text
+from ticket_service.triage.parameters import fingerprint as fingerprint
+from ticket_service.triage.parameters import load_corpus as load_corpus
+from ticket_service.triage.parameters import word_ngrams as word_ngrams
 
 
 class TriageModel:
-    """A fitted classifier; thread-safe for prediction (read-only after ``fit``)."""
+    """A fitted classifier; thread-safe for prediction (read-only)."""
 
-    def __init__(self, *, version: str, hyper: HyperParameters | None = None) -> None:
-        hyper = hyper or HyperParameters()
+    def __init__(self, *, version: str, params: FittedParameters) -> None:
         self.version = version
-        self.hyper = hyper
-        self.features = FeatureUnion(
-            [
-                (
-                    "word",
-                    TfidfVectorizer(
-                        ngram_range=hyper.word_ngrams, sublinear_tf=True, strip_accents="unicode"
-                    ),
-                ),
-                (
-                    "char",
-                    TfidfVectorizer(
-                        analyzer="char_wb",
-                        ngram_range=hyper.char_ngrams,
-                        sublinear_tf=True,
-                        min_df=hyper.char_min_df,
-                    ),
-                ),
-            ]
-        )
-        self.classifier = SGDClassifier(
-            loss="log_loss",
-            alpha=hyper.alpha,
-            max_iter=50,
-            tol=1e-4,
-            random_state=0,
-            class_weight=hyper.class_weight,
-        )
-        self.labels: list[str] = []
-        self.fit_seconds = 0.0
-        self.trained_on = 0
-        self._names: Any = None
-        self._blocks: list[_Block] = []
-
-    def fit(self, examples: Sequence[Example]) -> TriageModel:
-        started = time.perf_counter()
-        texts = [clean_text(e.subject, e.body) for e in examples]
-        matrix = self.features.fit_transform(texts)
-        self.classifier.fit(matrix, [e.label for e in examples])
-        self.labels = [str(c) for c in self.classifier.classes_]
-        self._names = self.features.get_feature_names_out()
-        self._blocks = _blocks(self.features)
-        self.trained_on = len(examples)
-        self.fit_seconds = time.perf_counter() - started
-        return self
+        self.params = params
+        self.labels = params.labels
+        self.trained_on = params.trained_on
+        self.fit_seconds = params.fit_seconds
+        self._coef = params.coef
+        self._intercept = params.intercept
+        self._blocks = params.blocks
+        self._names: dict[int, str] = {}
+        for block in params.blocks:
+            for term, index in block.vocabulary.items():
+                self._names[index + block.offset] = (
+                    term if block.kind == "word" else f"…{term.strip()}…"
+                )
 
     def vectorize(self, subject: str, body: str) -> tuple[Any, Any]:
-        """The feature indices and tf-idf values of one ticket, equal to
+        """The feature indices and tf-idf values of one ticket, equal to scikit-learn's
         ``features.transform`` (a test holds them equal) without its per-call input
         validation, which alone costs ~3 ms - more than the whole budget of a ticket."""
         text = clean_text(subject, body)
@@ -195,7 +95,7 @@ class TriageModel:
 
     def probabilities(self, indices: Any, values: Any) -> Any:
         """``predict_proba`` of the one-vs-rest logistic model, without its validation."""
-        decision = self.classifier.coef_[:, indices] @ values + self.classifier.intercept_
+        decision = self._coef[:, indices] @ values + self._intercept
         scores = 1.0 / (1.0 + np.exp(-decision))
         return scores / scores.sum()
 
@@ -214,53 +114,44 @@ class TriageModel:
         )
 
     def predict_many(self, texts: Sequence[tuple[str, str]]) -> list[str]:
-        rows = self.features.transform([clean_text(s, b) for s, b in texts])
-        return [str(label) for label in self.classifier.predict(rows)]
+        return [self.predict(subject, body).label for subject, body in texts]
 
     def _evidence(self, indices: Any, values: Any, klass: int) -> list[Evidence]:
         """The features of this text that pushed hardest towards the chosen class
         (tf-idf value x the class's weight), as readable phrases."""
-        contributions = values * self.classifier.coef_[klass][indices]
+        contributions = values * self._coef[klass][indices]
         top = np.argsort(contributions)[::-1][:EVIDENCE_SIZE]
         found: list[Evidence] = []
         for i in top:
             if contributions[i] <= 0:
                 break
-            name = str(self._names[indices[i]])
-            kind, _, feature = name.partition("__")
             found.append(
                 Evidence(
-                    feature=feature if kind == "word" else f"…{feature.strip()}…",
-                    weight=round(float(contributions[i]), 4),
+                    feature=self._names[int(indices[i])], weight=round(float(contributions[i]), 4)
                 )
             )
         return found
 
 
-@dataclass(frozen=True)
-class _Block:
-    """One fitted vectorizer of the union, what ``vectorize`` needs of it."""
-
-    analyze: Any
-    vocabulary: dict[str, int]
-    idf: Any
-    offset: int
+# --- fitting, in a child process ----------------------------------------------------------
 
 
-def _blocks(union: FeatureUnion) -> list[_Block]:
-    blocks: list[_Block] = []
-    offset = 0
-    for _, vectorizer in union.transformer_list:
-        blocks.append(
-            _Block(
-                analyze=vectorizer.build_analyzer(),
-                vocabulary=dict(vectorizer.vocabulary_),
-                idf=vectorizer.idf_,
-                offset=offset,
-            )
-        )
-        offset += len(vectorizer.vocabulary_)
-    return blocks
+def _fit_parameters(examples: Sequence[Example], hyper: HyperParameters) -> FittedParameters:
+    # Imported here, in the child process only: scikit-learn is ~100 MiB the serving
+    # process does not carry (the reason for the child process, not an import cycle).
+    from ticket_service.triage.fitting import fit_parameters
+
+    return fit_parameters(examples, hyper)
+
+
+@lru_cache(maxsize=2)
+def _fitted(examples: tuple[Example, ...], hyper: HyperParameters) -> FittedParameters:
+    """The same examples always give the same model: the current and the previous set
+    are kept (every app of a test process, a refit of examples already fitted), not more -
+    each holds the vocabularies and coefficients."""
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked state
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_fit_parameters, examples, hyper).result()
 
 
 def fit_model(
@@ -269,6 +160,7 @@ def fit_model(
     version: str | None = None,
     hyper: HyperParameters | None = None,
 ) -> TriageModel:
-    return TriageModel(version=version or f"corpus-{fingerprint(examples)}", hyper=hyper).fit(
-        examples
-    )
+    """Fit in a child process (blocking: call it in a thread from async code) and return
+    the model this process predicts with."""
+    params = _fitted(tuple(examples), hyper or HyperParameters())
+    return TriageModel(version=version or f"corpus-{fingerprint(examples)}", params=params)
