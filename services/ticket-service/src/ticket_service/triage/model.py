@@ -61,12 +61,15 @@ class TriageModel:
         self._coef = params.coef
         self._intercept = params.intercept
         self._blocks = params.blocks
-        self._names: dict[int, str] = {}
+        # feature index -> (its term, whether a character n-gram): the vocabularies' own
+        # strings, formatted only when shown as evidence (a copy of ~50k names is MiBs)
+        self._terms: list[str] = [""] * sum(len(b.vocabulary) for b in params.blocks)
+        self._char_from = len(self._terms)
         for block in params.blocks:
             for term, index in block.vocabulary.items():
-                self._names[index + block.offset] = (
-                    term if block.kind == "word" else f"…{term.strip()}…"
-                )
+                self._terms[index + block.offset] = term
+            if block.kind == "char":
+                self._char_from = min(self._char_from, block.offset)
 
     def vectorize(self, subject: str, body: str) -> tuple[Any, Any]:
         """The feature indices and tf-idf values of one ticket, equal to scikit-learn's
@@ -125,9 +128,12 @@ class TriageModel:
         for i in top:
             if contributions[i] <= 0:
                 break
+            index = int(indices[i])
+            term = self._terms[index]
             found.append(
                 Evidence(
-                    feature=self._names[int(indices[i])], weight=round(float(contributions[i]), 4)
+                    feature=term if index < self._char_from else f"…{term.strip()}…",
+                    weight=round(float(contributions[i]), 4),
                 )
             )
         return found
