@@ -132,6 +132,8 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     operations: set[str] = field(default_factory=set)
+    positions: set[tuple[str, str, str]] = field(default_factory=set)
+    """``(operation label, location, name)`` of every id position a victim's id was sent at."""
 
 
 class Schema:
@@ -221,8 +223,15 @@ def _string(name: str, option: dict[str, Any]) -> str:
     return candidates[0] if len(candidates[0]) >= low else "x" * low
 
 
-def operations(app: FastAPI, kinds: set[str]) -> list[Operation]:
-    """Every operation of the app's OpenAPI document taking an id of a seeded kind."""
+def operations(
+    app: FastAPI,
+    kinds: set[str],
+    declared: dict[str, dict[tuple[str, str], str]] | None = None,
+) -> list[Operation]:
+    """Every operation of the app's OpenAPI document taking an id of a seeded kind. A path
+    or query parameter's kind is what its route declares (``declared["GET /x/{a_id}"]
+    [("path", "a_id")]``, e.g. ``request_id`` -> ``access_request``), else guessed from its
+    name."""
     document = app.openapi()
     schema = Schema(document)
     found: list[Operation] = []
@@ -231,11 +240,12 @@ def operations(app: FastAPI, kinds: set[str]) -> list[Operation]:
             op = item.get(method)
             if op is None:
                 continue
+            named = (declared or {}).get(f"{method.upper()} {path}", {})
             params = [p for p in op.get("parameters", []) if p["in"] in ("path", "query")]
             positions = [
                 Position(p["in"], p["name"], kind)
                 for p in params
-                if (kind := kind_of(p["name"])) in kinds
+                if (kind := named.get((p["in"], p["name"])) or kind_of(p["name"])) in kinds
             ]
             body = op.get("requestBody", {}).get("content", {}).get("application/json")
             body_schema = body.get("schema") if body else None
@@ -356,6 +366,7 @@ class Prober:
                     request = self.request(probe)
                 response = await self.client.request(**request)
                 report.probes += 1
+                report.positions |= {(operation.label, p.location, p.name) for p in probe.victim_at}
                 report.statuses[response.status_code] = (
                     report.statuses.get(response.status_code, 0) + 1
                 )

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bolakit import Prober, Report, Tenant, changed, operations, snapshot
+from bolakit import METHODS, Prober, Report, Tenant, changed, operations, snapshot
 from fastapi import FastAPI
 from sqlalchemy import MetaData, select
 
@@ -106,7 +106,7 @@ async def audit(
 ) -> tuple[Report, dict[str, list[str]]]:
     """Every probe of the app's document, and the tables where a tenant's rows changed."""
     kinds = {kind for t in tenants for kind in t.ids} | {"tenant"}
-    ops = operations(app, kinds)
+    ops = operations(app, kinds, declared_positions(app))
     db = Database(url)
     try:
         before = {t.tenant_id: await snapshot(db, metadata, t.tenant_id) for t in tenants}
@@ -143,7 +143,65 @@ async def probe_all(
     assert not report.findings, f"{service}: {len(report.findings)} breaches:\n" + "\n".join(
         str(f) for f in report.findings[:30]
     )
+    assert_every_named_record_probed(service, app, report)
     return report
+
+
+# Path parameters no route declares (neither owned nor exempt), and why no probe applies.
+NOT_A_TENANT_RECORD = {
+    "key": "a support-wide template (staff-only; templates belong to no tenant)",
+    "version": "a version of such a template",
+    "token": "a signed CSAT survey link: the signature is the authorization",
+    "rule_id": "a support-wide triage rule (admin-only)",
+    "agent_id": "a support agent of the vendor, not of a tenant",
+    "calendar_id": "support's business calendar, not a tenant's",
+    "policy_id": "an SLA policy of the vendor's support (per plan tier, no tenant)",
+    "plan_id": "a catalogue plan, the same for every tenant",
+}
+
+
+def declared_positions(app: FastAPI) -> dict[str, dict[tuple[str, str], str]]:
+    """Per operation (``"GET /path"``), the kind each path/query id is declared as."""
+    found: dict[str, dict[tuple[str, str], str]] = {}
+    for route in api_routes(app):
+        declaration = declaration_of(route)
+        if declaration is None or not route.include_in_schema:
+            continue
+        for method in route.methods:
+            found[f"{method} {route.path}"] = {
+                (ref.location, ref.name): ref.kind
+                for ref in declaration.refs
+                if ref.location in ("path", "query")
+            }
+    return found
+
+
+def assert_every_named_record_probed(service: str, app: FastAPI, report: Report) -> None:
+    """The class, not examples: every path id an operation of the OpenAPI document declares
+    as a tenant's record was probed, at that position, with another tenant's id and token;
+    any other path parameter is declared exempt by its route or is one of the few named
+    above (a new one fails here until someone decides whether it is a tenant's)."""
+    routes = {
+        f"{method} {route.path}": route for route in api_routes(app) for method in route.methods
+    }
+    unprobed, undecided = [], []
+    for path, item in app.openapi()["paths"].items():
+        for method in METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            label = f"{method.upper()} {path}"
+            declaration = declaration_of(routes[label])
+            owned = {r.name: r.kind for r in declaration.refs} if declaration else {}
+            exempt = declaration.exempt if declaration else {}
+            for name in (p["name"] for p in op.get("parameters", []) if p["in"] == "path"):
+                if name in owned:
+                    if (label, "path", name) not in report.positions:
+                        unprobed.append(f"{label}: {name}")
+                elif name not in exempt and name not in NOT_A_TENANT_RECORD:
+                    undecided.append(f"{label}: {name}")
+    assert not unprobed, f"{service}: tenant ids never probed with another tenant's: {unprobed}"
+    assert not undecided, f"{service}: records owned by nobody? decide and list: {undecided}"
 
 
 async def ticket_tenants(app: FastAPI, client: httpx.AsyncClient) -> list[Tenant]:
@@ -426,7 +484,11 @@ async def test_onboarding_service_refuses_every_foreign_id() -> None:
             )
             tenant.add("user", str(invited.get("user", invited)["id"]))
             tenants.append(tenant)
-        await probe_all("onboarding", app, client, url, _both(OnboardingBase.metadata), tenants)
+        report = await probe_all(
+            "onboarding", app, client, url, _both(OnboardingBase.metadata), tenants
+        )
+        assert "GET /v1/tenants/{tenant_id}/mail" in report.operations
+        assert "GET /v1/users/{user_id}/mail" in report.operations
 
 
 # --- escalation-service -----------------------------------------------------------------
