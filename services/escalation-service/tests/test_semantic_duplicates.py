@@ -4,18 +4,27 @@ without torch and is memory-mapped (the service's idle memory barely grows)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
 import subprocess
 import sys
+import uuid
+from pathlib import Path
 from typing import Any
 
+from alembic.script import ScriptDirectory
 from escalation_fixtures import AGENT, Running, create, report, uid
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+import escalation_service
 from escalation_service.bugs import repository
-from escalation_service.bugs.embedding import MODEL_DIR
+from escalation_service.bugs.embedding import MODEL_DIR, cosine
 from servicekit.db import Database
+from servicekit.migrations import alembic_config, upgrade
+from servicekit.testing import create_database, drop_database, unique_name
 
 ORIGINAL = {
     "title": "Scheduled report e-mails arrive with an empty attachment",
@@ -153,3 +162,51 @@ def test_the_artifact_is_the_one_the_manifest_records() -> None:
     for name, digest in manifest["sha256"].items():
         assert hashlib.sha256((MODEL_DIR / name).read_bytes()).hexdigest() == digest, name
     assert (MODEL_DIR / "vectors.npy").stat().st_size < 10 * 1024 * 1024
+
+
+async def test_the_migration_embeds_the_bugs_filed_before_it() -> None:
+    """Bugs filed before the column existed get their embedding from the migration, so the
+    semantic signal sees them too (a NULL embedding would score 0 forever)."""
+    service_dir = Path(escalation_service.__file__).parent
+    before = (
+        ScriptDirectory.from_config(alembic_config(service_dir, "postgresql://unused"))
+        .get_revision("20261206_dups_semantic_embedding")
+        .down_revision
+    )
+    assert isinstance(before, str)
+    name = unique_name("escalation_backfill")
+    url = await create_database(name)
+    try:
+        await asyncio.to_thread(upgrade, service_dir, url, before)
+        engine = create_async_engine(url)
+        bug_id = uuid.uuid4()
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO bugs (id, tenant_id, title, summary, steps, steps_text,"
+                    " expected, actual, environment, severity, attachments, affected_tenants,"
+                    " status, completeness_score, rework_count, version, created_at, updated_at)"
+                    " VALUES (:id, 't', :title, :summary, '[]', :steps, '', :actual, '{}',"
+                    " 'high', '[]', '[]', 'reported', 0, 0, 1, now(), now())"
+                ),
+                {
+                    "id": bug_id,
+                    "title": ORIGINAL["title"],
+                    "summary": ORIGINAL["summary"],
+                    "steps": "\n".join(ORIGINAL["steps"]),
+                    "actual": ORIGINAL["actual"],
+                },
+            )
+        await asyncio.to_thread(upgrade, service_dir, url, "head")
+        async with engine.connect() as conn:
+            stored = (
+                await conn.execute(
+                    text("SELECT embedding FROM bugs WHERE id = :id"), {"id": bug_id}
+                )
+            ).scalar_one()
+        await engine.dispose()
+    finally:
+        await drop_database(name)
+    assert stored is not None and len(stored) == 256
+    # the same vector filing would have stored (steps joined as the bug keeps them)
+    assert cosine(list(stored), _probe(ORIGINAL).embedding) > 0.999
