@@ -114,8 +114,9 @@ async def test_a_near_miss_of_the_same_area_is_listed_not_linked(running: Runnin
     assert listed[original["id"]] < running.settings.duplicate_threshold
 
 
-# Run in a fresh interpreter: torch made unimportable, the model loaded and used; the
-# vectors must be a read-only memory map and resident memory must barely grow.
+# Run in a fresh interpreter: the service imported (numpy and the tokenizer must not be, yet),
+# torch made unimportable, the model loaded and used; the vectors must be a read-only memory
+# map and resident memory must barely grow.
 _PROBE_SCRIPT = """
 import json, sys
 sys.modules["torch"] = None  # any `import torch` now raises ImportError
@@ -125,6 +126,8 @@ def rss_kib():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
 
+import escalation_service.main  # the whole service, as at start-up
+idle_imports = sorted(m for m in ("numpy", "tokenizers") if m in sys.modules)
 import numpy as np
 from escalation_service.bugs import embedding
 before = rss_kib()
@@ -139,6 +142,7 @@ print(json.dumps({
     "norm": float(np.linalg.norm(vectors[0])),
     "grew_kib": after - before,
     "torch_loaded": "torch" in sys.modules and sys.modules["torch"] is not None,
+    "idle_imports": idle_imports,
 }))
 """
 
@@ -152,6 +156,8 @@ def test_the_static_model_loads_without_torch_and_is_memory_mapped() -> None:
     assert found["rows"] == 30522 and found["dimensions"] == 256
     assert abs(found["norm"] - 1.0) < 1e-3
     assert not found["torch_loaded"]
+    # a service that has filed nothing has not even imported numpy or the tokenizer
+    assert found["idle_imports"] == []
     # the whole matrix is 7.8 MB; the tokenizer a few MB: far from the 1.5x bare-FastAPI
     # budget (~50 MiB of headroom), and only touched rows become resident
     assert found["grew_kib"] < 24 * 1024, found

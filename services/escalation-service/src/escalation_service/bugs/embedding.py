@@ -8,7 +8,8 @@ keeps one vector per vocabulary token (each token passed once through the full m
 256 dims, rare tokens weighted up, int8): a text's embedding is the mean of its tokens'
 vectors, normalised. That costs well under a millisecond and no torch; the 7.8 MB matrix is
 memory-mapped read-only, so the service's resident memory grows only by the pages of the
-tokens it has actually looked up (file-backed pages, shared with the page cache).
+tokens it has actually looked up (file-backed pages, shared with the page cache). numpy and
+``tokenizers`` (~14 MiB together) are imported at the first embedding, not at start-up.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
-from tokenizers import Tokenizer
+if TYPE_CHECKING:  # imported at first use: a service that files no bug never pays for them
+    import numpy as np
+    from numpy.typing import NDArray
 
 MODEL_DIR = Path(__file__).resolve().parent / "static_model"
 MAX_TOKENS = 4096
@@ -30,6 +32,9 @@ class StaticModel:
     """The distilled word vectors and their tokenizer (WordPiece, lower-cased)."""
 
     def __init__(self, directory: Path = MODEL_DIR) -> None:
+        import numpy as np
+        from tokenizers import Tokenizer
+
         self.manifest = json.loads((directory / "manifest.json").read_text())
         # mmap: only the rows of tokens seen are ever read into memory
         self.vectors: NDArray[np.int8] = np.load(directory / "vectors.npy", mmap_mode="r")
@@ -46,6 +51,8 @@ class StaticModel:
 
     def embed(self, text: str) -> list[float]:
         """The unit vector of ``text`` (all zeros when it has no words)."""
+        import numpy as np
+
         ids = self.tokenizer.encode(text, add_special_tokens=False).ids[:MAX_TOKENS]
         if not ids:
             return [0.0] * self.dimensions
@@ -73,4 +80,6 @@ def cosine(a: list[float] | None, b: list[float] | None) -> float:
     """Cosine of two unit vectors (0 when either is missing: a bug not yet embedded)."""
     if not a or not b:
         return 0.0
+    import numpy as np
+
     return float(np.dot(np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)))
