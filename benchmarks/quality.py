@@ -272,7 +272,9 @@ async def pair_signals(db: Database, pairs: list[dict[str, Any]]) -> list[tuple[
 
 
 def features(signals: Sequence[Signals]) -> np.ndarray:
-    return np.array([[s.fulltext, s.rank, s.title, s.title_words, float(s.error)] for s in signals])
+    return np.array(
+        [[s.fulltext, s.rank, s.title, s.title_words, float(s.error), s.semantic] for s in signals]
+    )
 
 
 def prf(truth: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
@@ -336,7 +338,7 @@ async def signals_of(*pair_sets: list[dict[str, Any]]) -> list[list[tuple[Signal
         await drop_database(name)
 
 
-SIGNALS = ["fulltext", "rank", "title", "title_words", "error"]
+SIGNALS = ["fulltext", "rank", "title", "title_words", "error", "semantic"]
 
 
 def regression() -> LogisticRegression:

@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from servicekit.db import ServiceBase, make_metadata
@@ -84,6 +84,9 @@ class Bug(Base):
     error_fingerprints: Mapped[list[str]] = mapped_column(
         ARRAY(String(16)), default=list, server_default="{}"
     )
+    # the report's meaning (bugs.embedding: unit vector of title, description, steps and
+    # actual), for the semantic signal; deferred: only the duplicate search reads it, in SQL
+    embedding: Mapped[list[float] | None] = mapped_column(ARRAY(REAL), nullable=True, deferred=True)
 
     @property
     def key(self) -> str:

@@ -6,13 +6,15 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, cast, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from escalation_service.bugs.similarity import Signals, error_fingerprints
+from escalation_service.bugs.embedding import embed
+from escalation_service.bugs.similarity import Signals, document, error_fingerprints
 from escalation_service.models import Bug, BugHistory, BugLink, Reproduction
 from servicekit.pagination import PageParams, paginate
 
@@ -39,6 +41,15 @@ class Probe:
     def fingerprints(self) -> list[str]:
         return error_fingerprints(self.title, self.description, "\n".join(self.steps), self.actual)
 
+    @cached_property  # computed once per probe: searched with, then stored on the new bug
+    def embedding(self) -> list[float]:
+        """The report's meaning as a unit vector (``bugs.embedding``)."""
+        return embed(
+            document(
+                title=self.title, description=self.description, steps=self.steps, actual=self.actual
+            )
+        )
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -55,13 +66,14 @@ _PROBE = """
            CAST(replace(CAST(plainto_tsquery('english', :title || ' ' || :body) AS text),
                         ' & ', ' | ') AS tsquery) AS q,
            lower(:title) AS title,
-           CAST(:fps AS varchar[]) AS fps
+           CAST(:fps AS varchar[]) AS fps,
+           CAST(:emb AS real[]) AS emb
 """
 
 
 def _signals_sql(candidates: str) -> str:
-    """The four signals of ``similarity.Signals`` for every row of ``candidates`` (which
-    yields id, title, search and error_fingerprints) against the probe."""
+    """The signals of ``similarity.Signals`` for every row of ``candidates`` (which yields
+    id, title, search, error_fingerprints and embedding) against the probe."""
     return f"""
     WITH probe AS ({_PROBE}), cand AS ({candidates})
     SELECT cand.id,
@@ -76,13 +88,21 @@ def _signals_sql(candidates: str) -> str:
                INTERSECT SELECT unnest(tsvector_to_array(to_tsvector('english', probe.title)))))
              / nullif(length(to_tsvector('english', cand.title))
                       + length(to_tsvector('english', probe.title)), 0), 0) AS title_words,
-           cand.error_fingerprints && probe.fps AS error
+           cand.error_fingerprints && probe.fps AS error,
+           -- both are unit vectors: the dot product is the cosine (0: not embedded yet)
+           coalesce((SELECT sum(x * y) FROM unnest(cand.embedding, probe.emb) AS v(x, y)), 0)
+             AS semantic
     FROM cand, probe
     """
 
 
 def _params(probe: Probe) -> dict[str, Any]:
-    return {"title": probe.title, "body": probe.body, "fps": probe.fingerprints}
+    return {
+        "title": probe.title,
+        "body": probe.body,
+        "fps": probe.fingerprints,
+        "emb": probe.embedding,
+    }
 
 
 def _signals(row: Any) -> Signals:
@@ -92,6 +112,7 @@ def _signals(row: Any) -> Signals:
         title=float(row.title),
         title_words=float(row.title_words),
         error=bool(row.error),
+        semantic=float(row.semantic),
     )
 
 
@@ -108,7 +129,7 @@ async def duplicate_candidates(
     PostgreSQL finds the bugs sharing any word (GIN on ``search``, ranked), a close title
     (trigram GIN) or an error fingerprint (GIN), and computes each one's signals."""
     found = (
-        f" SELECT b.id, b.title, b.search, b.error_fingerprints FROM bugs b, probe"
+        f" SELECT b.id, b.title, b.search, b.error_fingerprints, b.embedding FROM bugs b, probe"
         f" WHERE b.status NOT IN ('closed', 'wont_fix') AND b.duplicate_of_id IS NULL"
         f" AND (CAST(:exclude AS uuid) IS NULL OR b.id <> :exclude)"
         f" AND (b.search @@ probe.q OR b.error_fingerprints && probe.fps"
@@ -118,9 +139,12 @@ async def duplicate_candidates(
     # the candidate CTE reads the probe CTE: both are defined in one WITH
     sql = _signals_sql(found)
     rows = (await session.execute(text(sql), {**_params(probe), "exclude": exclude_id})).all()
+    # Scores equal to the shown precision (both near 1: the sigmoid saturates) are ordered
+    # by shared words, so a report identical to a bug is linked to it and not to a sibling
+    # whose slightly different title the (negative) title weight happens to favour.
     scored = sorted(
         ((row.id, _signals(row)) for row in rows),
-        key=lambda pair: (-pair[1].score(), str(pair[0])),
+        key=lambda pair: (-round(pair[1].score(), 3), -pair[1].fulltext, str(pair[0])),
     )
     kept = [(i, s) for i, s in scored if s.score() >= min_score][:limit]
     if not kept:
@@ -143,7 +167,8 @@ async def pair_signals(session: AsyncSession, *, existing: Probe, new: Probe) ->
         " SELECT NULL::uuid AS id, CAST(:c_title AS text) AS title,"
         " setweight(to_tsvector('english', :c_title), 'A')"
         " || setweight(to_tsvector('english', :c_body), 'B') AS search,"
-        " CAST(:c_fps AS varchar[]) AS error_fingerprints"
+        " CAST(:c_fps AS varchar[]) AS error_fingerprints,"
+        " CAST(:c_emb AS real[]) AS embedding"
     )
     row = (
         await session.execute(
@@ -153,6 +178,7 @@ async def pair_signals(session: AsyncSession, *, existing: Probe, new: Probe) ->
                 "c_title": existing.title,
                 "c_body": existing.body,
                 "c_fps": existing.fingerprints,
+                "c_emb": existing.embedding,
             },
         )
     ).one()

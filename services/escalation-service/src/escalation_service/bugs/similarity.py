@@ -13,7 +13,10 @@ prints them):
 - ``error``: the same **error fingerprint** - an error message or code with its variable
   parts (numbers, ids, hex, paths, URLs, quoted values) replaced and then hashed, as Sentry
   groups events. A bare HTTP status ("HTTP 500", "504 Gateway Timeout") is not a
-  fingerprint: many unrelated defects end in one.
+  fingerprint: many unrelated defects end in one;
+- ``semantic``: the cosine of the two reports' embeddings (``bugs.embedding``: static
+  MiniLM word vectors averaged over title, description, steps and actual), which links a
+  duplicate told by another customer in other words, without the error text.
 """
 
 from __future__ import annotations
@@ -25,13 +28,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Fitted on benchmarks/corpus/bug-pairs-train.jsonl by `python -m benchmarks.quality --fit`
-# (logistic regression on the four signals); the held-out pairs never touched them.
-# Refitted in session 5 on 266 training pairs (bugs-1..4 + the 12 legacy pairs). The title
-# trigram weight came out negative: given the shared words, titles that *look* alike (same
-# area, "Invoice PDF ...") more often name a different defect of that area - so a similar
-# title is not listed as a reason (see ``reasons``).
-WEIGHTS = {"fulltext": 11.44, "rank": 4.18, "title": -1.71, "title_words": 1.27, "error": 1.44}
-INTERCEPT = -3.61
+# (logistic regression on the signals); the held-out pairs never touched them. Refitted in
+# session 6 on 266 training pairs (bugs-1..4 + the 12 legacy pairs) with the semantic signal
+# added: it takes weight from the word-overlap signals (reworded duplicates share few words
+# but mean the same). The title trigram weight stays negative: given the shared words,
+# titles that *look* alike (same area, "Invoice PDF ...") more often name a different defect
+# of that area - so a similar title is not listed as a reason (see ``reasons``).
+WEIGHTS = {
+    "fulltext": 9.12,
+    "rank": 3.66,
+    "title": -2.63,
+    "title_words": 1.04,
+    "error": 1.2,
+    "semantic": 4.94,
+}
+INTERCEPT = -6.07
+SEMANTIC_REASON = 0.7
+"""A cosine from which "same meaning" is listed as a reason: two reports of one product
+area already score ~0.5-0.6 (the training pairs' different defects average 0.56)."""
 
 _ERROR = re.compile(
     r"""(
@@ -99,6 +113,7 @@ class Signals:
     title: float
     title_words: float
     error: bool
+    semantic: float = 0.0
 
     def score(self) -> float:
         z = INTERCEPT + (
@@ -107,6 +122,7 @@ class Signals:
             + WEIGHTS["title"] * self.title
             + WEIGHTS["title_words"] * self.title_words
             + WEIGHTS["error"] * (1.0 if self.error else 0.0)
+            + WEIGHTS["semantic"] * self.semantic
         )
         return 1.0 / (1.0 + math.exp(-z))
 
@@ -119,6 +135,8 @@ class Signals:
             found.append((WEIGHTS["fulltext"] * self.fulltext, f"shared words {self.fulltext:.0%}"))
         if self.title > 0 and WEIGHTS["title"] > 0:  # a reason only when it raised the score
             found.append((WEIGHTS["title"] * self.title, f"similar title {self.title:.0%}"))
+        if self.semantic >= SEMANTIC_REASON and WEIGHTS["semantic"] > 0:
+            found.append((WEIGHTS["semantic"] * self.semantic, f"same meaning {self.semantic:.0%}"))
         if self.rank > 0:
             found.append((WEIGHTS["rank"] * self.rank, f"full-text rank {self.rank:.2f}"))
         return [text for _, text in sorted(found, reverse=True)]

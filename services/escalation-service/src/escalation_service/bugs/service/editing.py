@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs import repository
+from escalation_service.bugs.embedding import embed
 from escalation_service.bugs.schemas import BugSettable, BugState, ReproductionIn, TransitionIn
 from escalation_service.bugs.service.common import Context, event_state, refresh_quality
 from escalation_service.bugs.service.transitions import transition
-from escalation_service.bugs.similarity import error_fingerprints
+from escalation_service.bugs.similarity import document, error_fingerprints
 from escalation_service.bugs.workflow import is_after_fix
 from escalation_service.models import Bug, BugHistory, Reproduction
 from servicekit.errors import Conflict
@@ -101,6 +102,15 @@ async def update_report(
     bug.affected_tenants = sorted({*kept, *merged.affected_tenants})
     bug.error_fingerprints = error_fingerprints(
         bug.title, bug.summary, bug.steps_text, bug.actual, *_log_texts(bug.attachments)
+    )
+    bug.embedding = embed(
+        document(
+            title=bug.title,
+            description=bug.summary,
+            steps=bug.steps,
+            # as at filing: pasted log excerpts are part of the actual result
+            actual="\n".join([bug.actual, *_log_texts(bug.attachments)]),
+        )
     )
     bug.version += 1
     bug.updated_at = ctx.now

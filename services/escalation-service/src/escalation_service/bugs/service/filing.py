@@ -96,6 +96,7 @@ async def _file(
         actual=report.actual,
         environment=report.environment.model_dump(),
         error_fingerprints=probe.fingerprints,
+        embedding=probe.embedding,
         severity=report.severity.value,
         attachments=[a.model_dump() for a in report.attachments],
         affected_tenants=sorted({report.tenant_id, *report.affected_tenants}),

@@ -1,0 +1,218 @@
+"""The semantic duplicate signal: a duplicate told in other words, without error text, is
+linked by meaning; a near-miss of the same area is not; the static model it rests on loads
+without torch and is memory-mapped (the service's idle memory barely grows)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from alembic.script import ScriptDirectory
+from escalation_fixtures import AGENT, Running, create, report, uid
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import escalation_service
+from escalation_service.bugs import repository
+from escalation_service.bugs.embedding import MODEL_DIR, cosine
+from servicekit.db import Database
+from servicekit.migrations import alembic_config, upgrade
+from servicekit.testing import create_database, drop_database, unique_name
+
+ORIGINAL = {
+    "title": "Scheduled report e-mails arrive with an empty attachment",
+    "summary": (
+        "Every Monday the weekly ticket report is mailed to our managers, but since last "
+        "week the attached spreadsheet only has the header row."
+    ),
+    "steps": ["Schedule the weekly ticket report for Monday 8:00", "Wait for the e-mail"],
+    "expected": "The spreadsheet lists last week's tickets",
+    "actual": "The CSV attached to the mail contains the column names and no rows",
+}
+# another customer, other words, no error message: the same defect
+REWORDED = {
+    "title": "Weekly report e-mail: the spreadsheet is blank",
+    "summary": (
+        "our team leads get the scheduled monday report by e-mail but the file in it is empty "
+        "apart from the headings. it worked fine until recently"
+    ),
+    "steps": ["schedule the weekly report", "open the attachment of the e-mail on monday"],
+    "expected": "",
+    "actual": "only the headings are there, zero lines of data",
+}
+# the same feature and vocabulary, a different defect
+NEAR_MISS = {
+    "title": "Cannot change the time of a scheduled report",
+    "summary": (
+        "When I edit the weekly report schedule and pick 7:00 instead of 8:00 and save, it "
+        "jumps back to 8:00."
+    ),
+    "steps": ["Open Reports > Schedules", "Edit the weekly ticket report", "Set 7:00 and save"],
+    "expected": "The report is mailed at 7:00",
+    "actual": "The schedule still says 8:00",
+}
+
+
+def _probe(part: dict[str, Any]) -> repository.Probe:
+    return repository.Probe(
+        title=part["title"],
+        description=part["summary"],
+        steps=tuple(part["steps"]),
+        actual=part["actual"],
+    )
+
+
+async def test_a_reworded_duplicate_without_error_text_is_linked_by_its_meaning(
+    running: Running,
+) -> None:
+    threshold = running.settings.duplicate_threshold
+    original = await create(running.client, report(**ORIGINAL, force_new=True))
+
+    response = await running.client.post(
+        "/v1/bugs", json=report(**REWORDED), headers={**AGENT, "Idempotency-Key": uid("k")}
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["outcome"] == "linked_to_duplicate"
+    assert result["bug"]["id"] == original["id"]
+    top = result["candidates"][0]
+    assert top["bug_id"] == original["id"] and top["score"] >= threshold
+    assert any(reason.startswith("same meaning") for reason in top["reasons"])
+
+    # the meaning is what linked it: the word-overlap signals alone stay below the threshold
+    db = Database(running.settings.database_url)
+    try:
+        async with db.unit_of_work() as session:
+            signals = await repository.pair_signals(
+                session, existing=_probe(ORIGINAL), new=_probe(REWORDED)
+            )
+    finally:
+        await db.dispose()
+    assert signals.score() >= threshold
+    assert dataclasses.replace(signals, semantic=0.0).score() < threshold
+
+
+async def test_a_near_miss_of_the_same_area_is_listed_not_linked(running: Running) -> None:
+    original = await create(running.client, report(**ORIGINAL, force_new=True))
+    response = await running.client.post(
+        "/v1/bugs", json=report(**NEAR_MISS), headers={**AGENT, "Idempotency-Key": uid("k")}
+    )
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert result["outcome"] == "created"
+    assert result["bug"]["id"] != original["id"]
+    # shown to the filer as a candidate below the threshold, for a human to decide
+    listed = {c["bug_id"]: c["score"] for c in result["candidates"]}
+    assert original["id"] in listed
+    assert listed[original["id"]] < running.settings.duplicate_threshold
+
+
+# Run in a fresh interpreter: the service imported (numpy and the tokenizer must not be, yet),
+# torch made unimportable, the model loaded and used; the vectors must be a read-only memory
+# map and resident memory must barely grow.
+_PROBE_SCRIPT = """
+import json, sys
+sys.modules["torch"] = None  # any `import torch` now raises ImportError
+
+def rss_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+import escalation_service.main  # the whole service, as at start-up
+idle_imports = sorted(m for m in ("numpy", "tokenizers") if m in sys.modules)
+import numpy as np
+from escalation_service.bugs import embedding
+before = rss_kib()
+model = embedding.model()
+vectors = [model.embed("the weekly report has an empty spreadsheet %d" % n) for n in range(200)]
+after = rss_kib()
+print(json.dumps({
+    "memmap": isinstance(model.vectors, np.memmap),
+    "writeable": bool(model.vectors.flags.writeable),
+    "rows": int(model.vectors.shape[0]),
+    "dimensions": model.dimensions,
+    "norm": float(np.linalg.norm(vectors[0])),
+    "grew_kib": after - before,
+    "torch_loaded": "torch" in sys.modules and sys.modules["torch"] is not None,
+    "idle_imports": idle_imports,
+}))
+"""
+
+
+def test_the_static_model_loads_without_torch_and_is_memory_mapped() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE_SCRIPT], capture_output=True, text=True, check=True
+    )
+    found = json.loads(done.stdout)
+    assert found["memmap"] and not found["writeable"]
+    assert found["rows"] == 30522 and found["dimensions"] == 256
+    assert abs(found["norm"] - 1.0) < 1e-3
+    assert not found["torch_loaded"]
+    # a service that has filed nothing has not even imported numpy or the tokenizer
+    assert found["idle_imports"] == []
+    # the whole matrix is 7.8 MB; the tokenizer a few MB: far from the 1.5x bare-FastAPI
+    # budget (~50 MiB of headroom), and only touched rows become resident
+    assert found["grew_kib"] < 24 * 1024, found
+
+
+def test_the_artifact_is_the_one_the_manifest_records() -> None:
+    manifest = json.loads((MODEL_DIR / "manifest.json").read_text())
+    for name, digest in manifest["sha256"].items():
+        assert hashlib.sha256((MODEL_DIR / name).read_bytes()).hexdigest() == digest, name
+    assert (MODEL_DIR / "vectors.npy").stat().st_size < 10 * 1024 * 1024
+
+
+async def test_the_migration_embeds_the_bugs_filed_before_it() -> None:
+    """Bugs filed before the column existed get their embedding from the migration, so the
+    semantic signal sees them too (a NULL embedding would score 0 forever)."""
+    service_dir = Path(escalation_service.__file__).parent
+    before = (
+        ScriptDirectory.from_config(alembic_config(service_dir, "postgresql://unused"))
+        .get_revision("20261206_dups_semantic_embedding")
+        .down_revision
+    )
+    assert isinstance(before, str)
+    name = unique_name("escalation_backfill")
+    url = await create_database(name)
+    try:
+        await asyncio.to_thread(upgrade, service_dir, url, before)
+        engine = create_async_engine(url)
+        bug_id = uuid.uuid4()
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO bugs (id, tenant_id, title, summary, steps, steps_text,"
+                    " expected, actual, environment, severity, attachments, affected_tenants,"
+                    " status, completeness_score, rework_count, version, created_at, updated_at)"
+                    " VALUES (:id, 't', :title, :summary, '[]', :steps, '', :actual, '{}',"
+                    " 'high', '[]', '[]', 'reported', 0, 0, 1, now(), now())"
+                ),
+                {
+                    "id": bug_id,
+                    "title": ORIGINAL["title"],
+                    "summary": ORIGINAL["summary"],
+                    "steps": "\n".join(ORIGINAL["steps"]),
+                    "actual": ORIGINAL["actual"],
+                },
+            )
+        await asyncio.to_thread(upgrade, service_dir, url, "head")
+        async with engine.connect() as conn:
+            stored = (
+                await conn.execute(
+                    text("SELECT embedding FROM bugs WHERE id = :id"), {"id": bug_id}
+                )
+            ).scalar_one()
+        await engine.dispose()
+    finally:
+        await drop_database(name)
+    assert stored is not None and len(stored) == 256
+    # the same vector filing would have stored (steps joined as the bug keeps them)
+    assert cosine(list(stored), _probe(ORIGINAL).embedding) > 0.999
