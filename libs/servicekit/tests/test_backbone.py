@@ -15,6 +15,7 @@ from typing import Any
 import kitapp
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from sqlalchemy import func, select, text
 
 from servicekit.consumer import EventConsumer
@@ -423,26 +424,36 @@ async def test_a_deep_outbox_drains_in_full_batches_in_order_per_tenant(
     assert by_tenant == {f"tenant-{t}": list(range(per_tenant)) for t in range(tenants)}
 
 
-async def test_the_consumer_claims_every_batch_with_one_prepared_statement(
+async def test_the_consumer_claims_a_whole_fetch_with_one_prepared_statement(
     backbone: Backbone,
 ) -> None:
-    """However a fetch splits into batches, each batch's inbox claim is one statement
-    with the same text (asyncpg prepares it once per connection), never a statement
-    rendered per batch size; every event still has exactly one effect."""
+    """A fetch is handled in one transaction whatever partitions it spans, and its inbox
+    claim is one statement with the same text every time (asyncpg prepares it once per
+    connection), never one rendered per batch size; every event still has exactly one
+    effect. Six tenants' events lie on more than one of the three partitions."""
     total = await publish_stream(backbone.db, tenants=6, per_tenant=50)
     await backbone.relay().drain()
+    async with backbone.db.sessionmaker() as session:
+        keys = dict((await session.execute(text("SELECT event_id, key FROM outbox"))).all())
+    partition = {
+        event_id: (murmur2(key.encode()) & 0x7FFFFFFF) % 3 for event_id, key in keys.items()
+    }
+    assert len(set(partition.values())) > 1
+
     with count_statements(backbone.db.engine) as statements:
         done = await consume_until(backbone.consumer(), backbone.db, total)
     assert_exactly_once(done, total)
     claims = [s for s in statements if s.sql.lstrip().upper().startswith("INSERT INTO INBOX")]
     assert claims, "the consumer's statements were not counted"
     assert len({s.sql for s in claims}) == 1, "the inbox claim's SQL varies with the batch"
-    claimed = sum(
-        len(s.parameters["ids"] if isinstance(s.parameters, dict) else s.parameters[1])
+    claimed = [
+        list(s.parameters["ids"] if isinstance(s.parameters, dict) else s.parameters[1])
         for s in claims
-    )
-    assert claimed == total
-    assert len(claims) < total / 10, f"{len(claims)} claims for {total} events"
+    ]
+    assert sum(len(ids) for ids in claimed) == total
+    spans = max(len({partition[i] for i in ids}) for ids in claimed)
+    assert spans > 1, "every transaction handled one partition only"
+    assert len(claims) <= total / 50, f"{len(claims)} claim transactions for {total} events"
 
 
 async def test_without_a_span_exporter_the_trace_still_reaches_the_handler(

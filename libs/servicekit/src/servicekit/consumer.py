@@ -1,11 +1,12 @@
 """Idempotent Kafka consumers: typed handlers, inbox, retries, dead letters, lag.
 
-For each batch a partition yields, the handlers run in one database transaction that
-also records every event id in the inbox; the Kafka offset is committed only after
-that transaction commits. A redelivered event finds its inbox row and has no second
-effect. If a handler fails, the batch is rolled back and replayed one event per
-transaction, with bounded retries; an event that cannot be decoded, or keeps failing,
-goes to ``<group>.dlq`` with the error in its headers, and the partition moves on.
+For each fetch (the records of every partition it yields), the handlers run in one
+database transaction that also records every event id in the inbox; the Kafka offsets
+are committed only after that transaction commits. A redelivered event finds its inbox
+row and has no second effect. If a handler fails, the fetch is rolled back and replayed
+one event per transaction, with bounded retries; an event that cannot be decoded, or
+keeps failing, goes to ``<group>.dlq`` with the error in its headers, and the partition
+moves on.
 Infrastructure failures (``servicekit.infra_errors``: database or broker unreachable)
 are retried without limit with capped exponential backoff, never dead-lettered: the
 partition simply waits.
@@ -337,15 +338,9 @@ class EventConsumer:
                 batch = await consumer.getmany(timeout_ms=500, max_records=500)
                 if not batch:
                     continue
-                processed: dict[TopicPartition, int] = {}
                 self._busy = True
                 try:
-                    for tp, records in batch.items():
-                        if self._stopping.is_set():
-                            break
-                        done = await self._process_partition(tp, records)
-                        if done is not None:
-                            processed[tp] = done + 1
+                    processed = await self._process_fetch(batch)
                 finally:
                     self._busy = False
                 if processed:
@@ -453,17 +448,28 @@ class EventConsumer:
             return None
         return _Decoded(record=record, envelope=envelope)
 
-    async def _process_partition(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> int | None:
-        items = [d for d in (self._decode(r) for r in records) if d is not None]
-        for item in items:
-            if item.error is not None:
-                await self._dead_letter(item, reason="decode")
-        work = [d for d in items if d.envelope is not None]
+    async def _process_fetch(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> dict[TopicPartition, int]:
+        """Handle a whole fetch (every partition's records) in one transaction; returns
+        the offsets to commit. One transaction per fetch rather than per partition: the
+        offsets are still committed only after it commits, each partition's events are
+        still handled in their order, and a failing handler still replays the fetch one
+        event per transaction; it takes a third of the round trips on three partitions."""
+        work: list[_Decoded] = []
+        processed: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            if not records:
+                continue
+            items = [d for d in (self._decode(r) for r in records) if d is not None]
+            for item in items:
+                if item.error is not None:
+                    await self._dead_letter(item, reason="decode")
+            work.extend(d for d in items if d.envelope is not None)
+            processed[tp] = records[-1].offset + 1
         if work:
             await self._run_with_infra_retry(lambda: self._process_batch(work), work)
-        return records[-1].offset if records else None
+        return processed
 
     async def _run_with_infra_retry(
         self, attempt: Callable[[], Awaitable[None]], work: list[_Decoded]
