@@ -52,12 +52,19 @@ WITH candidate_keys AS MATERIALIZED (
 ), locked_keys AS MATERIALIZED (
     SELECT key FROM candidate_keys
     WHERE pg_try_advisory_xact_lock(:namespace, hashtext(key))
+), batch AS MATERIALIZED (
+    -- the ids first: sorting only ids (not every pending row with its payload, which
+    -- went to disk with a deep outbox: 25 ms of a 500-event claim) and stopping at
+    -- batch_size
+    SELECT id FROM outbox
+    WHERE published_at IS NULL AND key IN (SELECT key FROM locked_keys)
+    ORDER BY id
+    LIMIT :batch_size
 )
 SELECT o.id, o.event_id, o.event_type, o.topic, o.key, o.headers, o.payload
 FROM outbox o
-WHERE o.published_at IS NULL AND o.key IN (SELECT key FROM locked_keys)
+WHERE o.id IN (SELECT id FROM batch) AND o.published_at IS NULL
 ORDER BY o.id
-LIMIT :batch_size
 FOR UPDATE OF o SKIP LOCKED
 """
 )
