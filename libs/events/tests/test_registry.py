@@ -296,3 +296,23 @@ def test_sample_overrides_are_validated() -> None:
 )
 def test_samples_are_consistent_with_their_event(event_type: str, field: str, value: str) -> None:
     assert getattr(sample(event_type), field) == value
+
+
+def test_every_catalog_event_reads_the_same_from_json_the_quick_way() -> None:
+    """Consumers decode a valid body with pydantic's own JSON reader: for every event of
+    the catalog it yields exactly what json.loads + ``parse`` yields, and a body that is
+    not valid event data is left to ``parse`` (None), which names the problem."""
+    import json
+
+    from supportops_events.samples import sample
+
+    for model in registry.models():
+        event = sample(model.event_type)
+        raw = event.model_dump_json().encode()
+        quick = registry.parse_json_valid(model.event_type, raw)
+        assert quick == registry.parse(model.event_type, json.loads(raw)), model.event_type
+        assert type(quick) is model
+        assert registry.parse_json_valid(model.event_type, b"[1, 2]") is None
+        assert registry.parse_json_valid(model.event_type, b"{not json") is None
+        assert registry.parse_json_valid(model.event_type, b"{}") is None
+    assert registry.parse_json_valid("no.such.event", b"{}") is None

@@ -15,14 +15,15 @@ from typing import Any
 import kitapp
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from sqlalchemy import func, select, text
 
 from servicekit.consumer import EventConsumer
 from servicekit.db import Database
 from servicekit.kafka import client_options, ensure_topics, make_producer
-from servicekit.outbox import publish
+from servicekit.outbox import publish, publish_all
 from servicekit.relay import OutboxRelay
-from servicekit.testing import KAFKA_BOOTSTRAP, payload, read_topic
+from servicekit.testing import KAFKA_BOOTSTRAP, count_statements, payload, read_topic
 from supportops_events.tickets import TicketCreated
 
 TOPIC = "tickets.events"
@@ -379,3 +380,117 @@ async def test_broker_restart_during_a_stream_of_1000_events(backbone: Backbone)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 20)
     assert_exactly_once(await effects(backbone.db), 1000)
+
+
+# -- batches and their round trips (issue 15) ---------------------------------------
+
+
+async def test_a_deep_outbox_drains_in_full_batches_in_order_per_tenant(
+    backbone: Backbone,
+) -> None:
+    """1,000 events committed at once leave in transactions of at most ``batch_size``
+    (five of 200, then one that finds nothing): the relay's round trips grow with the
+    events over the batch size, not with the events; each tenant's events arrive in the
+    order they were published, which is the order of the outbox ids."""
+    tenants, per_tenant = 4, 250
+    events = [
+        kitapp.ticket_created(f"tenant-{t}", seq)
+        for seq in range(per_tenant)
+        for t in range(tenants)
+    ]
+    async with backbone.db.unit_of_work() as session:
+        sent = await publish_all(session, events)
+    async with backbone.db.sessionmaker() as session:
+        stored = (await session.execute(text("SELECT event_id FROM outbox ORDER BY id"))).all()
+    assert [row[0] for row in stored] == [e.id for e in sent], "outbox ids not in call order"
+
+    relay = backbone.relay(batch_size=200)
+    with count_statements(backbone.db.engine) as statements:
+        assert await relay.drain() == len(events)
+    claims = [s for s in statements if "candidate_keys" in s.sql]
+    marks = [s for s in statements if s.sql.startswith("UPDATE outbox SET published_at")]
+    assert len(claims) == 6, f"{len(claims)} claim transactions for 1,000 events"
+    assert [
+        len(s.parameters["ids"] if isinstance(s.parameters, dict) else s.parameters[0])
+        for s in marks
+    ] == [200] * 5
+
+    seen = await read_topic(backbone.topic, until=lambda got: len(got) >= len(events))
+    assert len(seen) == len(events)
+    by_tenant: dict[str, list[int]] = {}
+    for envelope in seen:
+        data = payload(envelope, TicketCreated)
+        by_tenant.setdefault(data.tenant_id, []).append(int(data.ticket_id.rsplit("-", 1)[1]))
+    assert by_tenant == {f"tenant-{t}": list(range(per_tenant)) for t in range(tenants)}
+
+
+async def test_the_consumer_claims_a_whole_fetch_with_one_prepared_statement(
+    backbone: Backbone,
+) -> None:
+    """A fetch is handled in one transaction whatever partitions it spans, and its inbox
+    claim is one statement with the same text every time (asyncpg prepares it once per
+    connection), never one rendered per batch size; every event still has exactly one
+    effect. Six tenants' events lie on more than one of the three partitions."""
+    total = await publish_stream(backbone.db, tenants=6, per_tenant=50)
+    await backbone.relay().drain()
+    async with backbone.db.sessionmaker() as session:
+        keys = dict((await session.execute(text("SELECT event_id, key FROM outbox"))).all())
+    partition = {
+        event_id: (murmur2(key.encode()) & 0x7FFFFFFF) % 3 for event_id, key in keys.items()
+    }
+    assert len(set(partition.values())) > 1
+
+    with count_statements(backbone.db.engine) as statements:
+        done = await consume_until(backbone.consumer(), backbone.db, total)
+    assert_exactly_once(done, total)
+    claims = [s for s in statements if s.sql.lstrip().upper().startswith("INSERT INTO INBOX")]
+    assert claims, "the consumer's statements were not counted"
+    assert len({s.sql for s in claims}) == 1, "the inbox claim's SQL varies with the batch"
+    claimed = [
+        list(s.parameters["ids"] if isinstance(s.parameters, dict) else s.parameters[1])
+        for s in claims
+    ]
+    assert sum(len(ids) for ids in claimed) == total
+    spans = max(len({partition[i] for i in ids}) for ids in claimed)
+    assert spans > 1, "every transaction handled one partition only"
+    assert len(claims) <= total / 50, f"{len(claims)} claim transactions for {total} events"
+
+
+async def test_without_a_span_exporter_the_trace_still_reaches_the_handler(
+    backbone: Backbone, tracing: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When spans go nowhere, the relay forwards the stored trace headers instead of
+    recording a publish span, and the consumer makes the event's trace current instead
+    of recording a process span: no span of theirs is recorded, and the handler still
+    runs in the publisher's trace (what it publishes stays in that trace)."""
+    import servicekit.consumer as consumer_module
+    import servicekit.relay as relay_module
+    from servicekit.consumer import EventRouter, Received
+    from servicekit.telemetry import current_trace_id, tracer
+
+    monkeypatch.setattr(relay_module, "tracing_exported", lambda: False)
+    monkeypatch.setattr(consumer_module, "tracing_exported", lambda: False)
+    with tracer("kit-test").start_as_current_span("request") as span:
+        origin = format(span.get_span_context().trace_id, "032x")
+        async with backbone.db.unit_of_work() as session:
+            await publish(session, kitapp.ticket_created("tenant-trace", 1))
+    tracing.clear()
+
+    handled: list[str | None] = []
+    router = EventRouter()
+
+    @router.on(TicketCreated)
+    async def on_created(session: Any, received: Received[TicketCreated]) -> None:
+        handled.append(current_trace_id())
+        session.add(kitapp.Effect(event_id=received.id, tenant_id="tenant-trace", seq=1))
+        await session.flush()
+
+    await backbone.relay().drain()
+    (record,) = await read_topic(backbone.topic, until=lambda got: len(got) >= 1)
+    assert record.traceparent is not None and record.traceparent.split("-")[1] == origin
+    consumer = backbone.consumer()
+    consumer.router = router
+    await consume_until(consumer, backbone.db, 1)
+    assert handled == [origin]
+    names = [s.name for s in tracing.get_finished_spans()]
+    assert not [n for n in names if n.endswith((" publish", " process"))], names

@@ -121,6 +121,22 @@ class EventRegistry:
         """A ``TypeAdapter`` of ``union``: validates and serialises any registered event."""
         return TypeAdapter(self.union)
 
+    def parse_json_valid(self, event_type: str, raw: bytes | str) -> Event | None:
+        """The event of ``event_type`` in the JSON document ``raw`` when it is a valid
+        one, else ``None`` (then ``parse`` of the decoded JSON says what is wrong).
+
+        pydantic reads the JSON itself: about a third of the cost of ``json.loads`` and
+        ``parse``, on every consumed event. The result is the same model ``parse`` gives
+        (unknown fields ignored; no model of the catalog is strict).
+        """
+        model = self._models.get(event_type)
+        if model is None:
+            return None
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError:
+            return None
+
     def parse(self, event_type: str, data: Mapping[str, Any]) -> Event:
         """Validate ``data`` (decoded JSON) as an event of ``event_type``.
 

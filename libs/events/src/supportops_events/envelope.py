@@ -224,7 +224,12 @@ class Envelope:
                     f"the body is not JSON: {error}", event_id=event_id
                 ) from None
 
-        return cls._from_attributes(attributes, load_data, registry=registry)
+        def parse_valid(event_type: str) -> Event | None:
+            return registry.parse_json_valid(event_type, value) if value else None
+
+        return cls._from_attributes(
+            attributes, load_data, registry=registry, parse_valid=parse_valid
+        )
 
     # --- JSON (structured content mode): outbox rows, logs, dead letters --------------
 
@@ -260,6 +265,7 @@ class Envelope:
         load_data: Callable[[], Any],
         *,
         registry: EventRegistry,
+        parse_valid: Callable[[str], Event | None] | None = None,
     ) -> Envelope:
         event_id = attributes.get("id")
         missing = [name for name in _REQUIRED_ATTRIBUTES if not attributes.get(name)]
@@ -286,8 +292,12 @@ class Envelope:
         time = _parse_time(attributes["time"], event_id=event_id)
         # The type is checked before the body is read: an unknown type is skipped, not
         # dead-lettered, whatever its body looks like.
+        # The quick way for a valid body; anything else is decoded the slow way, which
+        # names the problem (not JSON, not an object, which field is invalid).
+        event = parse_valid(event_type) if parse_valid is not None else None
         try:
-            event = registry.parse(event_type, load_data())
+            if event is None:
+                event = registry.parse(event_type, load_data())
         except EventDecodeError as error:
             if error.event_id is not None:
                 raise

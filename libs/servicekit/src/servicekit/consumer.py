@@ -1,11 +1,12 @@
 """Idempotent Kafka consumers: typed handlers, inbox, retries, dead letters, lag.
 
-For each batch a partition yields, the handlers run in one database transaction that
-also records every event id in the inbox; the Kafka offset is committed only after
-that transaction commits. A redelivered event finds its inbox row and has no second
-effect. If a handler fails, the batch is rolled back and replayed one event per
-transaction, with bounded retries; an event that cannot be decoded, or keeps failing,
-goes to ``<group>.dlq`` with the error in its headers, and the partition moves on.
+For each fetch (the records of every partition it yields), the handlers run in one
+database transaction that also records every event id in the inbox; the Kafka offsets
+are committed only after that transaction commits. A redelivered event finds its inbox
+row and has no second effect. If a handler fails, the fetch is rolled back and replayed
+one event per transaction, with bounded retries; an event that cannot be decoded, or
+keeps failing, goes to ``<group>.dlq`` with the error in its headers, and the partition
+moves on.
 Infrastructure failures (``servicekit.infra_errors``: database or broker unreachable)
 are retried without limit with capped exponential backoff, never dead-lettered: the
 partition simply waits.
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +32,9 @@ from typing import Any, Generic, TypeVar, overload
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,7 +53,7 @@ from servicekit.metrics import (
     DEAD_LETTERS,
 )
 from servicekit.tables import inbox
-from servicekit.telemetry import context_from_carrier, tracer
+from servicekit.telemetry import context_from_carrier, tracer, tracing_exported
 from supportops_events import (
     Envelope,
     Event,
@@ -61,6 +65,13 @@ from supportops_events import (
 logger = logging.getLogger("servicekit.consumer")
 
 LAG_REFRESH_SECONDS = 5.0
+
+CLAIM_INBOX_SQL = text(
+    "INSERT INTO inbox (consumer, event_id, event_type) "
+    "SELECT :consumer, e.event_id, e.event_type "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[])) AS e(event_id, event_type) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+)
 STALL_SECONDS = 30.0
 
 E = TypeVar("E", bound=Event)
@@ -327,15 +338,9 @@ class EventConsumer:
                 batch = await consumer.getmany(timeout_ms=500, max_records=500)
                 if not batch:
                     continue
-                processed: dict[TopicPartition, int] = {}
                 self._busy = True
                 try:
-                    for tp, records in batch.items():
-                        if self._stopping.is_set():
-                            break
-                        done = await self._process_partition(tp, records)
-                        if done is not None:
-                            processed[tp] = done + 1
+                    processed = await self._process_fetch(batch)
                 finally:
                     self._busy = False
                 if processed:
@@ -443,17 +448,28 @@ class EventConsumer:
             return None
         return _Decoded(record=record, envelope=envelope)
 
-    async def _process_partition(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> int | None:
-        items = [d for d in (self._decode(r) for r in records) if d is not None]
-        for item in items:
-            if item.error is not None:
-                await self._dead_letter(item, reason="decode")
-        work = [d for d in items if d.envelope is not None]
+    async def _process_fetch(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> dict[TopicPartition, int]:
+        """Handle a whole fetch (every partition's records) in one transaction; returns
+        the offsets to commit. One transaction per fetch rather than per partition: the
+        offsets are still committed only after it commits, each partition's events are
+        still handled in their order, and a failing handler still replays the fetch one
+        event per transaction; it takes a third of the round trips on three partitions."""
+        work: list[_Decoded] = []
+        processed: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            if not records:
+                continue
+            items = [d for d in (self._decode(r) for r in records) if d is not None]
+            for item in items:
+                if item.error is not None:
+                    await self._dead_letter(item, reason="decode")
+            work.extend(d for d in items if d.envelope is not None)
+            processed[tp] = records[-1].offset + 1
         if work:
             await self._run_with_infra_retry(lambda: self._process_batch(work), work)
-        return records[-1].offset if records else None
+        return processed
 
     async def _run_with_infra_retry(
         self, attempt: Callable[[], Awaitable[None]], work: list[_Decoded]
@@ -498,26 +514,26 @@ class EventConsumer:
                     continue
                 seen.add(envelope.id)
                 await self._handle(session, envelope)
+        outcomes: Counter[tuple[str, str]] = Counter()
         for item in work:
             assert item.envelope is not None
             outcome = "processed" if item.envelope.id in seen else "duplicate"
-            CONSUMER_PROCESSED.labels(self.group_id, item.envelope.type, outcome).inc()
+            outcomes[(item.envelope.type, outcome)] += 1
+        # one labelled increment per (type, outcome) of the batch, not one per event
+        for (event_type, outcome), count in outcomes.items():
+            CONSUMER_PROCESSED.labels(self.group_id, event_type, outcome).inc(count)
         self.processed += len(seen)
 
     async def _claim(self, session: AsyncSession, envelopes: list[Envelope]) -> set[str]:
         if not envelopes:
             return set()
         unique = {e.id: e.type for e in envelopes}
+        # One constant statement whatever the batch size: asyncpg prepares it once per
+        # connection, where a multi-row VALUES was compiled anew for every batch (the
+        # largest CPU cost of the consumer in the events benchmark).
         result = await session.execute(
-            insert(inbox)
-            .values(
-                [
-                    {"consumer": self.group_id, "event_id": eid, "event_type": etype}
-                    for eid, etype in unique.items()
-                ]
-            )
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
+            CLAIM_INBOX_SQL,
+            {"consumer": self.group_id, "ids": list(unique), "types": list(unique.values())},
         )
         return {row[0] for row in result}
 
@@ -530,6 +546,18 @@ class EventConsumer:
             EventContext(correlation_id=envelope.correlation_id, causation_id=envelope.id)
         )
         try:
+            if not tracing_exported():
+                # No span is recorded anywhere: only make the event's trace context
+                # current, so what the handler publishes stays in the same trace.
+                trace_token = (
+                    otel_context.attach(context_from_carrier(carrier)) if carrier else None
+                )
+                try:
+                    await handler(session, envelope)
+                finally:
+                    if trace_token is not None:
+                        otel_context.detach(trace_token)
+                return
             with tracer("servicekit.consumer").start_as_current_span(
                 f"{envelope.type} process",
                 context=context_from_carrier(carrier),

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.context import current_event_context
-from servicekit.tables import outbox
 from servicekit.telemetry import current_trace_carrier
 from supportops_events import Envelope, Event
 
 SOURCE_INFO_KEY = "service_name"
+
+_COLUMNS = ("event_ids", "event_types", "topics", "keys", "headers", "payloads")
+# One constant statement for any number of events (arrays, one element per event):
+# asyncpg prepares it once per connection, where a multi-row insert was rendered anew
+# per call. ``WITH ORDINALITY ... ORDER BY`` keeps the ids (the relay's order) in the
+# caller's order.
+INSERT_SQL = text(
+    "INSERT INTO outbox (event_id, event_type, topic, key, headers, payload) "
+    "SELECT e.event_id, e.event_type, e.topic, e.key, CAST(e.headers AS jsonb), e.payload "
+    "FROM unnest(CAST(:event_ids AS text[]), CAST(:event_types AS text[]), "
+    "CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:headers AS text[]), "
+    "CAST(:payloads AS bytea[])) "
+    "WITH ORDINALITY AS e(event_id, event_type, topic, key, headers, payload, n) "
+    "ORDER BY e.n"
+)
 
 
 async def publish(
@@ -42,7 +60,8 @@ async def publish_all(
     ctx = current_event_context.get()
     carrier = current_trace_carrier()
     origin = source or str(session.info.get(SOURCE_INFO_KEY, "supportops"))
-    envelopes, rows = [], []
+    envelopes: list[Envelope] = []
+    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
     for event in events:
         envelope = Envelope.new(
             event,
@@ -56,15 +75,13 @@ async def publish_all(
             envelope.tracestate = carrier.get("tracestate")
         record = envelope.to_kafka()
         envelopes.append(envelope)
-        rows.append(
-            {
-                "event_id": envelope.id,
-                "event_type": envelope.type,
-                "topic": record.topic,
-                "key": record.key.decode(),
-                "headers": [[name, value.decode()] for name, value in record.headers],
-                "payload": record.value,
-            }
+        columns["event_ids"].append(envelope.id)
+        columns["event_types"].append(envelope.type)
+        columns["topics"].append(record.topic)
+        columns["keys"].append(record.key.decode())
+        columns["headers"].append(
+            json.dumps([[name, value.decode()] for name, value in record.headers])
         )
-    await session.execute(outbox.insert(), rows)
+        columns["payloads"].append(record.value)
+    await session.execute(INSERT_SQL, columns)
     return envelopes

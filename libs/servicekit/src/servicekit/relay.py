@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,12 @@ from servicekit.metrics import (
     OUTBOX_PUBLISHED,
 )
 from servicekit.tables import OUTBOX_CHANNEL
-from servicekit.telemetry import context_from_carrier, current_trace_carrier, tracer
+from servicekit.telemetry import (
+    context_from_carrier,
+    current_trace_carrier,
+    tracer,
+    tracing_exported,
+)
 
 logger = logging.getLogger("servicekit.relay")
 
@@ -46,12 +52,19 @@ WITH candidate_keys AS MATERIALIZED (
 ), locked_keys AS MATERIALIZED (
     SELECT key FROM candidate_keys
     WHERE pg_try_advisory_xact_lock(:namespace, hashtext(key))
+), batch AS MATERIALIZED (
+    -- the ids first: sorting only ids (not every pending row with its payload, which
+    -- went to disk with a deep outbox: 25 ms of a 500-event claim) and stopping at
+    -- batch_size
+    SELECT id FROM outbox
+    WHERE published_at IS NULL AND key IN (SELECT key FROM locked_keys)
+    ORDER BY id
+    LIMIT :batch_size
 )
 SELECT o.id, o.event_id, o.event_type, o.topic, o.key, o.headers, o.payload
 FROM outbox o
-WHERE o.published_at IS NULL AND o.key IN (SELECT key FROM locked_keys)
+WHERE o.id IN (SELECT id FROM batch) AND o.published_at IS NULL
 ORDER BY o.id
-LIMIT :batch_size
 FOR UPDATE OF o SKIP LOCKED
 """
 )
@@ -126,43 +139,55 @@ class OutboxRelay:
                 raise
             await session.execute(MARK_SQL, {"ids": [r.id for r in rows]})
         self.stats.published += len(rows)
-        for row in rows:
-            OUTBOX_PUBLISHED.labels(self.service_name, row.topic, row.event_type).inc()
+        # one labelled increment per (topic, type) of the batch, not one per event
+        for (topic, event_type), count in Counter((r.topic, r.event_type) for r in rows).items():
+            OUTBOX_PUBLISHED.labels(self.service_name, topic, event_type).inc(count)
         return len(rows)
 
     async def _send(self, rows: list[Any]) -> None:
+        traced = tracing_exported()
         pending = []
         for row in rows:
-            stored = {name: value for name, value in row.headers}
-            parent = context_from_carrier({k: stored[k] for k in TRACE_HEADERS if k in stored})
-            with tracer("servicekit.relay").start_as_current_span(
-                f"{row.topic} publish",
-                context=parent,
-                kind=SpanKind.PRODUCER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": row.topic,
-                    "messaging.message.id": row.event_id,
-                    "cloudevents.event_type": row.event_type,
-                },
-            ):
-                # continue the trace from this span: replace the stored trace headers
-                headers = [
-                    (name, value.encode())
-                    for name, value in row.headers
-                    if name not in TRACE_HEADERS
-                ]
-                headers.extend((k, v.encode()) for k, v in current_trace_carrier().items())
-                pending.append(
-                    await self.producer.send(
-                        self.topic_prefix + row.topic,
-                        value=bytes(row.payload),
-                        key=row.key.encode(),
-                        headers=headers,
-                    )
+            if traced:
+                headers = self._traced_headers(row)
+            else:
+                # Nothing records a publish span: the stored trace headers go out as
+                # they are, so the consumer still continues the producer's trace, and
+                # the per-event span and propagation work (a third of the relay's CPU)
+                # is skipped.
+                headers = [(name, value.encode()) for name, value in row.headers]
+            pending.append(
+                await self.producer.send(
+                    self.topic_prefix + row.topic,
+                    value=bytes(row.payload),
+                    key=row.key.encode(),
+                    headers=headers,
                 )
+            )
         # The idempotent producer keeps per-partition order; wait for every ack.
         await asyncio.gather(*pending)
+
+    def _traced_headers(self, row: Any) -> list[tuple[str, bytes]]:
+        """The record's headers with the trace continued from a publish span."""
+        stored = {name: value for name, value in row.headers}
+        parent = context_from_carrier({k: stored[k] for k in TRACE_HEADERS if k in stored})
+        with tracer("servicekit.relay").start_as_current_span(
+            f"{row.topic} publish",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": row.topic,
+                "messaging.message.id": row.event_id,
+                "cloudevents.event_type": row.event_type,
+            },
+        ):
+            # continue the trace from this span: replace the stored trace headers
+            headers = [
+                (name, value.encode()) for name, value in row.headers if name not in TRACE_HEADERS
+            ]
+            headers.extend((k, v.encode()) for k, v in current_trace_carrier().items())
+        return headers
 
     async def _record_failure(self, ids: list[int], exc: Exception) -> None:
         with contextlib.suppress(Exception):

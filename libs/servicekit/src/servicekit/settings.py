@@ -114,7 +114,7 @@ class ServiceSettings(BaseSettings):
     # ENVIRONMENT=test, where a test that wants it sets it (scans at the wall clock
     # would otherwise fire in the middle of unrelated tests).
     run_scheduler: bool | None = None
-    relay_batch_size: int = 200
+    relay_batch_size: int = 500
     relay_poll_interval_seconds: float = 1.0
     # the relay's own pool: request traffic exhausting db_pool_size never stops delivery
     relay_db_pool_size: int = 2
