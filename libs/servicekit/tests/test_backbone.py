@@ -173,7 +173,8 @@ async def test_crash_between_send_and_mark_republishes_and_consumers_apply_once(
 
 
 async def test_relay_process_killed_mid_stream_loses_nothing(backbone: Backbone) -> None:
-    total = await publish_stream(backbone.db, tenants=5, per_tenant=200)
+    # 5,000 events: enough that a fast relay is still mid-stream when it is killed
+    total = await publish_stream(backbone.db, tenants=5, per_tenant=1000)
     proc = subprocess.Popen(
         [
             sys.executable,
