@@ -15,7 +15,7 @@ from servicekit.testing import count_statements, sync_dependencies
 from ticket_service.config_cache import CONFIG_CACHE_KEY, ConfigCache
 
 CREATE_BUDGET = 6  # issue #15: one INSERT plus batched timeline and outbox inserts
-GET_BUDGET = 3
+GET_BUDGET = 2  # the ticket with its context (account included), and its timeline
 LIST_BUDGET = 1
 
 

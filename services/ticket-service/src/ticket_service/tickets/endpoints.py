@@ -14,6 +14,7 @@ from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep, SortDep
+from servicekit.responses import model_response
 from servicekit.roles import AgentOrService, ensure_staff
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.sla.business_hours import SlaState
@@ -112,17 +113,17 @@ async def list_tickets(
     # statement the endpoint then reuses (a ticket page stays at three statements)
     dependencies=[owned(path={"ticket_id": "ticket_detail"})],
     summary="One ticket with its timeline and account context",
+    response_model=TicketDetail,
 )
 async def get_ticket(
     ticket_id: uuid.UUID,
     session: SessionDep,
     principal: AgentOrService,
-    response: Response,
     clock: ClockDep,
-) -> TicketDetail:
+) -> Response:
     out = await service.get_detail(session, ticket_id, principal=principal, now=clock.now())
-    response.headers["ETag"] = etag(out.version)
-    return out
+    # the detail is validated once, where it is built; FastAPI sends its JSON as it is
+    return model_response(out, headers={"ETag": etag(out.version)})
 
 
 @router.patch(
