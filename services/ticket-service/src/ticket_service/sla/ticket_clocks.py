@@ -25,8 +25,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportops_events.tickets import SlaMetric, TicketPriority, TicketStatus
@@ -197,9 +199,10 @@ def compute_clocks(
     )
 
 
-def clock_history(entries: Iterable[TimelineEntry]) -> list[HistoryEntry]:
+def clock_history(entries: Iterable[TimelineEntry | Row[Any]]) -> list[HistoryEntry]:
     """The entries the clocks read (status changes and public replies of agents and
-    customers) from a ticket's timeline already loaded, oldest first."""
+    customers) from a ticket's timeline already loaded, oldest first (entities or rows
+    with their attribute names)."""
     return [
         HistoryEntry(
             e.id, e.kind, e.author_type, e.action, (e.data or {}).get("current"), e.created_at

@@ -39,6 +39,7 @@ Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
     dependencies=[owned(body={"tenant_id": "tenant", "requester.user_id": "user"})],
     status_code=201,
     summary="Open a ticket (Idempotency-Key honoured)",
+    response_model=TicketOut,
 )
 async def create_ticket(
     body: TicketIn,
@@ -46,8 +47,7 @@ async def create_ticket(
     principal: AgentOrService,
     idem: IdempotencyDep,
     clock: ClockDep,
-    response: Response,
-) -> TicketOut:
+) -> Response:
     await idem.start(session, body)
     principal.ensure_tenant(body.tenant_id, resource="tenant")
     await service.ensure_own_requester(session, principal, body)
@@ -55,8 +55,9 @@ async def create_ticket(
     ticket = await creation.create_ticket(session, body=body, actor=Actor.of(principal), at=at)
     out = service.to_out(ticket, now=at)
     headers = {"ETag": etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
-    response.headers.update(headers)
-    return await idem.complete(session, out, status_code=201, headers=headers)
+    await idem.complete(session, out, status_code=201, headers=headers)
+    # validated once, where it is built; FastAPI sends its JSON as it is
+    return model_response(out, status_code=201, headers=headers)
 
 
 @router.get(
