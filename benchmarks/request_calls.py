@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import io
 import os
 import pstats
 import time
@@ -69,7 +70,8 @@ class Profiled:
 
     def calls_per_request(self) -> float:
         stats = pstats.Stats(self.profile)
-        return stats.total_calls / max(self.requests, 1)  # type: ignore[attr-defined]
+        total: int = stats.total_calls  # type: ignore[attr-defined]
+        return total / max(self.requests, 1)
 
 
 @contextlib.asynccontextmanager
@@ -102,17 +104,47 @@ async def measure(
     return profiled
 
 
-async def main(args: argparse.Namespace) -> list[str]:
-    from ticket_service.config import TicketSettings
-    from ticket_service.main import create_app
+def _create(headers: dict[str, str]) -> Send:
+    return lambda c, i: c.post("/v1/tickets", json=_ticket_body(i), headers=headers)
 
+
+def _get(ticket_id: str, headers: dict[str, str]) -> Send:
+    return lambda c, i: c.get(f"/v1/tickets/{ticket_id}", headers=headers)
+
+
+def _health() -> Send:
+    return lambda c, i: c.get("/healthz")
+
+
+async def main(args: argparse.Namespace) -> list[str]:
     name, url = await migrated_database("bench_request_calls", TICKET_MIGRATIONS)
     os.environ["BENCH_DATABASE_URL"] = url
-    rows: list[tuple[str, float, float, str]] = []
-    tops: list[str] = []
     n = args.requests
+    wanted = [w for w in ("create", "get", "healthz") if not args.only or w == args.only]
+    baselines: dict[str, float] = {}
+    subjects: dict[str, float] = {}
+    tops: list[str] = []
     try:
         await seed_tenants(url)
+        # the baselines first, before the ticket-service's app exists: creating it sets
+        # up the process's tracing, which would make the baselines' FastAPI record spans
+        async with client_of(orm_app()) as (oc, op), client_of(bare_app()) as (bc, bp):
+            made = await oc.post("/v1/tickets", json=_ticket_body(0))
+            orm_ticket = made.json()["id"]
+            base_cases = {
+                "create": (oc, op, _create({})),
+                "get": (oc, op, _get(orm_ticket, {})),
+                "healthz": (bc, bp, _health()),
+            }
+            for what in wanted:
+                client, profiled, send = base_cases[what]
+                baselines[what] = (await measure(client, profiled, send, n)).calls_per_request()
+                if args.dump:
+                    profiled.profile.dump_stats(f"{args.dump}/{what}-baseline.prof")
+
+        from ticket_service.config import TicketSettings
+        from ticket_service.main import create_app
+
         ticket = create_app(
             TicketSettings(
                 database_url=url,
@@ -123,66 +155,36 @@ async def main(args: argparse.Namespace) -> list[str]:
                 log_level="WARNING",
             )
         )
-        async with (
-            client_of(ticket) as (tc, tp),
-            client_of(orm_app()) as (oc, op),
-            client_of(bare_app()) as (bc, bp),
-        ):
+        async with client_of(ticket) as (tc, tp):
             made = await tc.post("/v1/tickets", json=_ticket_body(0), headers=STAFF)
-            ticket_id = made.json()["id"]
-
-            def create(headers: dict[str, str]) -> Send:
-                return lambda c, i: c.post("/v1/tickets", json=_ticket_body(i), headers=headers)
-
-            def get(headers: dict[str, str]) -> Send:
-                return lambda c, i: c.get(f"/v1/tickets/{ticket_id}", headers=headers)
-
-            def health() -> Send:
-                return lambda c, i: c.get("/healthz")
-
             cases = {
-                "create": (create(STAFF), create({}), op, oc, "ORM + outbox"),
-                "get": (get(STAFF), get({}), op, oc, "ORM get"),
-                "healthz": (health(), health(), bp, bc, "bare FastAPI"),
+                "create": _create(STAFF),
+                "get": _get(made.json()["id"], STAFF),
+                "healthz": _health(),
             }
-            for what, (send, base_send, base_p, base_c, base_name) in cases.items():
-                if args.only and what != args.only:
-                    continue
-                subject = await measure(tc, tp, send, n)
-                baseline = await measure(base_c, base_p, base_send, n)
-                s, b = subject.calls_per_request(), baseline.calls_per_request()
-                rows.append((what, s, b, base_name))
+            for what in wanted:
+                profiled = await measure(tc, tp, cases[what], n)
+                subjects[what] = profiled.calls_per_request()
                 if args.dump:
-                    subject.profile.dump_stats(f"{args.dump}/{what}-subject.prof")
-                    baseline.profile.dump_stats(f"{args.dump}/{what}-baseline.prof")
+                    profiled.profile.dump_stats(f"{args.dump}/{what}-subject.prof")
                 if args.top:
-                    out = _Capture()
-                    stats = pstats.Stats(subject.profile, stream=out)
+                    out = io.StringIO()
+                    stats = pstats.Stats(profiled.profile, stream=out)
                     stats.sort_stats(args.sort).print_stats(args.top)
-                    tops.append(f"### {what}: top {args.top} by {args.sort}\n{out.text()}")
+                    tops.append(f"### {what}: top {args.top} by {args.sort}\n{out.getvalue()}")
     finally:
         await drop_database(name)
+    names = {"create": "ORM + outbox", "get": "ORM get", "healthz": "bare FastAPI"}
     lines = [
         f"## Function calls per request (cProfile, {n} requests each)",
         "",
         "| request | ticket-service | baseline | ratio |",
         "|---|---|---|---|",
     ]
-    for what, s, b, base_name in rows:
-        lines.append(f"| {what} | {s:,.0f} | {b:,.0f} ({base_name}) | {s / b:.2f}x |")
+    for what in wanted:
+        s, b = subjects[what], baselines[what]
+        lines.append(f"| {what} | {s:,.0f} | {b:,.0f} ({names[what]}) | {s / b:.2f}x |")
     return [*lines, "", *tops]
-
-
-class _Capture:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        return len(text)
-
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 def parser() -> argparse.ArgumentParser:
