@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, String, Uuid, bindparam, func, select, text
+from sqlalchemy import Select, String, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,6 +113,76 @@ def _least_loaded_statement() -> Select[Any]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    """One timeline entry as a ticket's page reads it (the entity's attribute names)."""
+
+    id: uuid.UUID
+    kind: str
+    author_type: str
+    author_id: str | None
+    action: str | None
+    body: str
+    reason: str | None
+    data: dict[str, Any]
+    template_key: str | None
+    template_version: int | None
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> TimelineRow:
+        return cls(
+            id=uuid.UUID(entry["id"]),
+            kind=entry["kind"],
+            author_type=entry["author_type"],
+            author_id=entry["author_id"],
+            action=entry["action"],
+            body=entry["body"],
+            reason=entry["reason"],
+            data=entry["data"] or {},
+            template_key=entry["template_key"],
+            template_version=entry["template_version"],
+            # JSON carries the session's offset; the entities' times are UTC
+            created_at=datetime.fromisoformat(entry["created_at"]).astimezone(UTC),
+        )
+
+
+_TIMELINE_FIELDS = (
+    "id",
+    "kind",
+    "author_type",
+    "author_id",
+    "action",
+    "body",
+    "reason",
+    "data",
+    "template_key",
+    "template_version",
+    "created_at",
+)
+
+
+def _timeline_json() -> Any:
+    """The ticket's whole timeline, oldest first, as one JSON array of its entries."""
+    entries = TimelineEntry.__table__
+    fields = [part for name in _TIMELINE_FIELDS for part in (name, entries.c[name])]
+    return (
+        select(
+            func.coalesce(
+                func.jsonb_agg(
+                    aggregate_order_by(
+                        func.jsonb_build_object(*fields), entries.c.created_at, entries.c.seq
+                    )
+                ),
+                func.jsonb_build_array(),
+            )
+        )
+        .where(entries.c.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+
+
 @dataclass(frozen=True)
 class TicketRow:
     ticket: Ticket
@@ -124,6 +194,8 @@ class TicketRow:
     account: Account | None = None
     account_context: tuple[list[dict[str, Any]], ...] = ()
     """The account context's JSON arrays (``accounts.repository.account_context_columns``)."""
+    timeline: list[TimelineRow] = field(default_factory=list)
+    """The whole timeline, oldest first (also the history the SLA clocks read)."""
 
 
 @functools.cache
@@ -171,6 +243,8 @@ def _ticket_statement() -> Select[Any]:
             # trip fewer; a customer's page does not show it)
             Account,
             *account_context_columns(Ticket.tenant_id, correlate=Ticket),
+            # and the timeline: the whole page is this one statement
+            _timeline_json(),
         )
         .outerjoin(Account, Account.tenant_id == Ticket.tenant_id)
         .where(Ticket.id == bindparam("ticket_id", type_=Uuid()))
@@ -180,8 +254,8 @@ def _ticket_statement() -> Select[Any]:
 async def ticket_with_context(
     session: AsyncSession, ticket_id: uuid.UUID, *, keep: bool = False
 ) -> TicketRow | None:
-    """A ticket with what its detail needs besides the timeline, in one statement: the
-    tenant's plan tier, the config version, its linked bugs and the account context.
+    """A ticket with everything its detail needs, in one statement: the tenant's plan
+    tier, the config version, its linked bugs, the account context and the timeline.
     ``keep``: the ownership check of a ticket's detail keeps it for the endpoint of the
     same request."""
     kept: dict[uuid.UUID, TicketRow] = session.info.get(_TICKET_KEY) or {}
@@ -197,7 +271,8 @@ async def ticket_with_context(
         linked_bugs=list(row[3] or []),
         timezone=row[4],
         account=row[5],
-        account_context=tuple(row[6:]),
+        account_context=tuple(row[6:11]),
+        timeline=[TimelineRow.from_json(e) for e in row[11]],
     )
     if keep:
         session.info.setdefault(_TICKET_KEY, {})[ticket_id] = ticket_row
@@ -208,35 +283,6 @@ async def get_ticket(
     session: AsyncSession, ticket_id: uuid.UUID, *, for_update: bool = False
 ) -> Ticket | None:
     return await session.get(Ticket, ticket_id, with_for_update=for_update)
-
-
-@functools.cache
-def _timeline_statement() -> Select[Any]:
-    entries = TimelineEntry.__table__
-    return (
-        select(
-            entries.c.id,
-            entries.c.kind,
-            entries.c.author_type,
-            entries.c.author_id,
-            entries.c.action,
-            entries.c.body,
-            entries.c.reason,
-            entries.c.data,
-            entries.c.template_key,
-            entries.c.template_version,
-            entries.c.created_at,
-        )
-        .where(entries.c.ticket_id == bindparam("ticket_id", type_=Uuid()))
-        .order_by(entries.c.created_at, entries.c.seq)
-    )
-
-
-async def timeline_of(session: AsyncSession, ticket_id: uuid.UUID) -> Sequence[Row[Any]]:
-    """The ticket's whole timeline, oldest first, as plain rows with the entries'
-    attribute names: a page only reads them, and building ORM entities (identity map,
-    instance state) was most of the statement's Python work."""
-    return (await session.execute(_timeline_statement(), {"ticket_id": ticket_id})).all()
 
 
 async def linked_bug_ids(session: AsyncSession, ticket_id: uuid.UUID) -> list[str]:

@@ -140,15 +140,15 @@ def _judgment(ticket: Ticket) -> TriageJudgment | None:
 async def get_detail(
     session: AsyncSession, ticket_id: uuid.UUID, *, principal: Principal, now: datetime
 ) -> TicketDetail:
-    """One ticket as its page shows it, in two statements: the ticket with its plan
-    tier, config version, linked bugs and account context (which only staff are shown);
-    and its timeline (which is also the history its SLA clocks are read from)."""
+    """One ticket as its page shows it, in one statement: the ticket with its plan tier,
+    config version, linked bugs, account context (which only staff are shown) and its
+    timeline (which is also the history its SLA clocks are read from)."""
     row = await repository.ticket_with_context(session, ticket_id)
     if row is None:
         raise NotFound("ticket not found")
     ticket = row.ticket
     principal.ensure_tenant(ticket.tenant_id, resource="ticket")
-    entries = await repository.timeline_of(session, ticket.id)
+    entries = row.timeline
     config = await configuration(session, version=row.config_version)
     targets = config.book.lookup(TicketPriority(ticket.priority), row.plan_tier)
     sla = sla_out(
