@@ -111,7 +111,7 @@ async def list_tickets(
 @router.get(
     "/{ticket_id}",
     # ``ticket_detail``: the check reads the ticket with its detail's context, one
-    # statement the endpoint then reuses (a ticket page stays at three statements)
+    # statement the endpoint then reuses (a ticket page stays one statement)
     dependencies=[owned(path={"ticket_id": "ticket_detail"})],
     summary="One ticket with its timeline and account context",
     response_model=TicketDetail,
