@@ -13,6 +13,7 @@ from ticket_service_testkit import (
     portal_ticket,
     problem,
     tenant,
+    token,
 )
 
 from servicekit.testing import eventually, payload, send_events
@@ -384,3 +385,25 @@ async def test_disputes_and_corrections_show_in_the_account_view(svc: Service) -
 
     account = await eventually(after_marker)
     assert account["open_disputes"] == []  # the late "opened" changed nothing
+
+
+async def test_a_ticket_page_shows_its_own_tenants_account_context_only(svc: Service) -> None:
+    # the detail reads the account context in the ticket's own statement: it must be
+    # exactly the account view of the ticket's tenant, whatever other tenants hold
+    ours, theirs = tenant(), tenant()
+    await seed_account(svc, ours)
+    await seed_account(svc, theirs)
+    ticket = await open_ticket(svc.client, ours)
+    detail = await svc.client.get(f"/v1/tickets/{ticket['id']}", headers=AGENT)
+    assert detail.status_code == 200, detail.text
+    account = detail.json()["account"]
+    assert account == await _account(svc, ours)
+    assert {u["email"] for u in account["users"]} == {f"ada@{ours}.example", f"bob@{ours}.example"}
+    assert [i["invoice_id"] for i in account["open_invoices"]] == [f"{ours}-inv"]
+    # a customer's page does not show it
+    bearer = token("agent", tenant_id=ours, subject=f"{ours}-ada", email=f"ada@{ours}.example")
+    portal = {"Authorization": f"Bearer {bearer}"}
+    mine = await open_ticket(svc.client, ours, headers=portal, email=f"ada@{ours}.example")
+    from_portal = await svc.client.get(f"/v1/tickets/{mine['id']}", headers=portal)
+    assert from_portal.status_code == 200, from_portal.text
+    assert from_portal.json()["account"] is None

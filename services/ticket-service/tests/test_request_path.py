@@ -5,6 +5,7 @@ change, and the agents' load kept as a counter the least-loaded choice reads."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import text
@@ -15,7 +16,7 @@ from servicekit.testing import count_statements, sync_dependencies
 from ticket_service.config_cache import CONFIG_CACHE_KEY, ConfigCache
 
 CREATE_BUDGET = 6  # issue #15: one INSERT plus batched timeline and outbox inserts
-GET_BUDGET = 3
+GET_BUDGET = 1  # the ticket with its context: account, linked bugs and timeline
 LIST_BUDGET = 1
 
 
@@ -125,3 +126,48 @@ async def test_least_loaded_assignment_follows_the_load_counter(svc: Service) ->
 
 def test_no_dependency_runs_in_a_worker_thread(svc: Service) -> None:
     assert sync_dependencies(svc.app) == []
+
+
+async def test_a_ticket_page_shows_the_stored_timeline_exactly(svc: Service) -> None:
+    # the page reads the timeline as JSON inside the ticket's statement: ids, times (to
+    # the microsecond, in UTC), data and order must be what the table holds
+    t = await svc.tenant()
+    created = await open_ticket(svc.client, t, subject="Invoice charged twice")
+    note = await svc.client.post(
+        f"/v1/tickets/{created['id']}/messages",
+        json={"kind": "note", "body": "checking with billing"},
+        headers=AGENT,
+    )
+    assert note.status_code == 201, note.text
+    await patch_ticket(svc.client, created["id"], {"priority": "high", "tags": ["vip"]})
+    page = await svc.client.get(f"/v1/tickets/{created['id']}", headers=AGENT)
+    assert page.status_code == 200, page.text
+    async with _db(svc).engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text(
+                    "SELECT id, kind, author_type, author_id, action, body, reason, data,"
+                    " template_key, template_version, created_at FROM timeline_entries"
+                    " WHERE ticket_id = :t ORDER BY created_at, seq"
+                ),
+                {"t": uuid.UUID(created["id"])},
+            )
+        ).all()
+    expected = [
+        {
+            "id": str(row.id),
+            "kind": row.kind,
+            "author_type": row.author_type,
+            "author_id": row.author_id,
+            "action": row.action,
+            "body": row.body,
+            "reason": row.reason,
+            "data": row.data,
+            "template_key": row.template_key,
+            "template_version": row.template_version,
+            "created_at": row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        for row in stored
+    ]
+    assert page.json()["timeline"] == expected
+    assert [e["action"] for e in expected][-2:] == ["noted", "retriaged"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -63,7 +64,13 @@ class Principal:
 
 
 class TokenVerifier:
-    """Verifies bearer tokens: HS256 with a shared secret, or RS256 from a JWKS URL."""
+    """Verifies bearer tokens: HS256 with a shared secret, or RS256 from a JWKS URL.
+
+    A verified token is remembered (a bounded LRU keyed by the token) until it expires,
+    and for at most ``cache_seconds``: a console sends the same token with every request,
+    and decoding it again (base64, JSON, HMAC or RSA) was a tenth of a ticket page's CPU.
+    The bound on the age keeps a signing key withdrawn from the JWKS from being trusted
+    for long by tokens it signed; invalid tokens are never remembered."""
 
     def __init__(
         self,
@@ -73,14 +80,37 @@ class TokenVerifier:
         issuer: str | None = None,
         audience: str | None = None,
         leeway_seconds: int = 30,
+        cache_size: int = 1024,
+        cache_seconds: float = 60.0,
     ) -> None:
         self.secret = secret
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway_seconds
+        self.cache_size = cache_size
+        self.cache_seconds = cache_seconds
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None:
+            valid_until, principal = cached
+            if now < valid_until:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]  # expired: decoding it again says so (401)
+        principal = await self._decode(token)
+        if self.cache_size > 0:
+            # PyJWT accepts a token while now < exp + leeway; so does the cache
+            expires = float(principal.claims["exp"]) + self.leeway
+            self._verified[token] = (min(expires, now + self.cache_seconds), principal)
+            if len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+        return principal
+
+    async def _decode(self, token: str) -> Principal:
         try:
             if self._jwks is not None:
                 signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)

@@ -96,6 +96,11 @@ class ServiceHttpMiddleware:
         self.service = service
         self.fastapi_app = fastapi_app
         self._metric_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # the headers the configured propagators read (W3C trace context and baggage by
+        # default), as ASGI names them: lower-case bytes
+        self._propagated = frozenset(
+            name.lower().encode("latin-1") for name in propagate.get_global_textmap().fields
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -133,6 +138,10 @@ class ServiceHttpMiddleware:
                 await refused(scope, receive, send_with_headers)
             elif tracing_exported() or path in UNTRACED_PATHS:
                 # FastAPI's own telemetry makes the server span (see ``telemetry_config``)
+                await self.app(scope, receive, send_with_headers)
+            elif not any(key in self._propagated for key, _ in scope["headers"]):
+                # no trace context came with the request: nothing to attach (extracting
+                # from headers without one yields the current context, a no-op)
                 await self.app(scope, receive, send_with_headers)
             else:
                 # Nothing records spans, but the caller's trace context must still reach

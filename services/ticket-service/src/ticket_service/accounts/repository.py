@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from ticket_service.models import (
     Account,
@@ -80,9 +81,12 @@ async def add_correction_once(
     )
 
 
-def _rows_json(stmt: Select[Any], *order: str) -> ScalarSelect[Any]:
+def _rows_json(stmt: Select[Any], *order: str, correlate: Any = None) -> ScalarSelect[Any]:
     """``stmt``'s rows as one JSON array (``to_jsonb`` of each row), in ``order``
-    (SQL on the rows, aliased ``r``)."""
+    (SQL on the rows, aliased ``r``). ``correlate``: the enclosing statement's entity
+    ``stmt`` refers to (a subquery in a FROM clause is only correlated when told)."""
+    if correlate is not None:
+        stmt = stmt.correlate(correlate)
     rows = stmt.subquery("r")
     ordered: list[ColumnElement[Any]] = [literal_column(o) for o in order]
     return (
@@ -97,29 +101,42 @@ def _rows_json(stmt: Select[Any], *order: str) -> ScalarSelect[Any]:
     )
 
 
-@functools.cache
-def _account_view_statement() -> Select[Any]:
-    """Built once: constructing this statement (and its cache key) on every request cost
-    more CPU than running it."""
-    tenant_id = bindparam("tenant_id", type_=String())
-    linked = select(TicketBug.bug_id).join(Ticket, Ticket.id == TicketBug.ticket_id)
-    users = _rows_json(select(AccountUser).where(AccountUser.tenant_id == tenant_id), "r.email")
+def account_context_columns(
+    tenant_id: ColumnElement[Any] | InstrumentedAttribute[Any], *, correlate: Any = None
+) -> tuple[ScalarSelect[Any], ...]:
+    """The account context's JSON arrays of the tenant ``tenant_id`` names (a bound
+    parameter, or a column of ``correlate``, the enclosing statement's entity, e.g. a
+    ticket's in the ticket's own statement): users, open invoices, open bugs, open
+    disputes, recent corrections."""
+    # its own alias of tickets: inside a ticket's statement (``account_context_columns(
+    # Ticket.tenant_id)``) a bare ``Ticket`` here would be correlated to the outer ticket
+    linked_ticket = aliased(Ticket)
+    linked = select(TicketBug.bug_id).join(linked_ticket, linked_ticket.id == TicketBug.ticket_id)
+    if correlate is not None:
+        linked = linked.correlate(correlate)
+    users = _rows_json(
+        select(AccountUser).where(AccountUser.tenant_id == tenant_id),
+        "r.email",
+        correlate=correlate,
+    )
     invoices = _rows_json(
         select(AccountInvoice).where(
             AccountInvoice.tenant_id == tenant_id, AccountInvoice.status == "open"
         ),
         "r.due_date ASC NULLS LAST",
         "r.invoice_id",
+        correlate=correlate,
     )
     bugs = _rows_json(
         select(Bug).where(
             or_(
                 Bug.tenant_id == tenant_id,
-                Bug.bug_id.in_(linked.where(Ticket.tenant_id == tenant_id)),
+                Bug.bug_id.in_(linked.where(linked_ticket.tenant_id == tenant_id)),
             ),
             Bug.status.not_in(CLOSED_BUG_STATUSES),
         ),
         "r.key",
+        correlate=correlate,
     )
     disputes = _rows_json(
         select(AccountDispute).where(
@@ -128,6 +145,7 @@ def _account_view_statement() -> Select[Any]:
         ),
         "r.state_at DESC",
         "r.dispute_id",
+        correlate=correlate,
     )
     corrections = _rows_json(
         select(AccountCorrection)
@@ -136,8 +154,17 @@ def _account_view_statement() -> Select[Any]:
         .limit(RECENT_CORRECTIONS),
         "r.issued_at DESC",
         "r.id",
+        correlate=correlate,
     )
-    return select(Account, users, invoices, bugs, disputes, corrections).where(
+    return users, invoices, bugs, disputes, corrections
+
+
+@functools.cache
+def _account_view_statement() -> Select[Any]:
+    """Built once: constructing this statement (and its cache key) on every request cost
+    more CPU than running it."""
+    tenant_id = bindparam("tenant_id", type_=String())
+    return select(Account, *account_context_columns(tenant_id)).where(
         Account.tenant_id == tenant_id
     )
 

@@ -7,6 +7,7 @@ Each entity remembers the time of the event that last set its state; an older ev
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -271,8 +272,19 @@ async def account_view(session: AsyncSession, tenant_id: str) -> AccountOut | No
     row = await repository.account_view_row(session, tenant_id)
     if row is None:
         return None
-    account = row[0]
-    users_rows, invoice_rows, bug_rows, dispute_rows, correction_rows = row[1:]
+    return account_out(row[0], *row[1:])
+
+
+def account_out(
+    account: Account,
+    users_rows: list[dict[str, Any]],
+    invoice_rows: list[dict[str, Any]],
+    bug_rows: list[dict[str, Any]],
+    dispute_rows: list[dict[str, Any]],
+    correction_rows: list[dict[str, Any]],
+) -> AccountOut:
+    """The account context from its row and JSON arrays (``account_context_columns``),
+    read on their own (``account_view``) or with a ticket (its detail)."""
     invoice_out = [AccountInvoiceOut.model_validate(i) for i in invoice_rows]
     return AccountOut(
         tenant_id=account.tenant_id,

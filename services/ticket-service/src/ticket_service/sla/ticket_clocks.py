@@ -25,12 +25,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportops_events.tickets import SlaMetric, TicketPriority, TicketStatus
-from ticket_service.models import Ticket, TimelineEntry
+from ticket_service.models import Ticket
 from ticket_service.sla import repository
 from ticket_service.sla.business_hours import (
     BusinessCalendar,
@@ -197,9 +198,10 @@ def compute_clocks(
     )
 
 
-def clock_history(entries: Iterable[TimelineEntry]) -> list[HistoryEntry]:
+def clock_history(entries: Iterable[Any]) -> list[HistoryEntry]:
     """The entries the clocks read (status changes and public replies of agents and
-    customers) from a ticket's timeline already loaded, oldest first."""
+    customers) from a ticket's timeline already loaded, oldest first: ``TimelineEntry``
+    entities or anything with their attribute names (a ticket page's ``TimelineRow``)."""
     return [
         HistoryEntry(
             e.id, e.kind, e.author_type, e.action, (e.data or {}).get("current"), e.created_at

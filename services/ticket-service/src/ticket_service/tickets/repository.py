@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Select, String, Uuid, bindparam, func, select, text
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.pagination import PageParams, paginate
 from supportops_events.tickets import TicketPriority, TicketStatus
+from ticket_service.accounts.repository import account_context_columns
 from ticket_service.config_cache import version_column
 from ticket_service.models import (
     Account,
@@ -112,6 +113,76 @@ def _least_loaded_statement() -> Select[Any]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    """One timeline entry as a ticket's page reads it (the entity's attribute names)."""
+
+    id: uuid.UUID
+    kind: str
+    author_type: str
+    author_id: str | None
+    action: str | None
+    body: str
+    reason: str | None
+    data: dict[str, Any]
+    template_key: str | None
+    template_version: int | None
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> TimelineRow:
+        return cls(
+            id=uuid.UUID(entry["id"]),
+            kind=entry["kind"],
+            author_type=entry["author_type"],
+            author_id=entry["author_id"],
+            action=entry["action"],
+            body=entry["body"],
+            reason=entry["reason"],
+            data=entry["data"] or {},
+            template_key=entry["template_key"],
+            template_version=entry["template_version"],
+            # JSON carries the session's offset; the entities' times are UTC
+            created_at=datetime.fromisoformat(entry["created_at"]).astimezone(UTC),
+        )
+
+
+_TIMELINE_FIELDS = (
+    "id",
+    "kind",
+    "author_type",
+    "author_id",
+    "action",
+    "body",
+    "reason",
+    "data",
+    "template_key",
+    "template_version",
+    "created_at",
+)
+
+
+def _timeline_json() -> Any:
+    """The ticket's whole timeline, oldest first, as one JSON array of its entries."""
+    entries = TimelineEntry.__table__
+    fields = [part for name in _TIMELINE_FIELDS for part in (name, entries.c[name])]
+    return (
+        select(
+            func.coalesce(
+                func.jsonb_agg(
+                    aggregate_order_by(
+                        func.jsonb_build_object(*fields), entries.c.created_at, entries.c.seq
+                    )
+                ),
+                func.jsonb_build_array(),
+            )
+        )
+        .where(entries.c.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+
+
 @dataclass(frozen=True)
 class TicketRow:
     ticket: Ticket
@@ -120,6 +191,11 @@ class TicketRow:
     linked_bugs: list[dict[str, Any]]
     timezone: str | None = None
     """The tenant's time zone (the resolution clock's business day)."""
+    account: Account | None = None
+    account_context: tuple[list[dict[str, Any]], ...] = ()
+    """The account context's JSON arrays (``accounts.repository.account_context_columns``)."""
+    timeline: list[TimelineRow] = field(default_factory=list)
+    """The whole timeline, oldest first (also the history the SLA clocks read)."""
 
 
 @functools.cache
@@ -150,27 +226,38 @@ def _ticket_statement() -> Select[Any]:
         .correlate(Ticket)
         .scalar_subquery()
     )
-    return select(
-        Ticket,
-        select(Account.plan_tier)
-        .where(Account.tenant_id == Ticket.tenant_id)
-        .correlate(Ticket)
-        .scalar_subquery(),
-        version_column(),
-        bugs,
-        select(Account.timezone)
-        .where(Account.tenant_id == Ticket.tenant_id)
-        .correlate(Ticket)
-        .scalar_subquery(),
-    ).where(Ticket.id == bindparam("ticket_id", type_=Uuid()))
+    return (
+        select(
+            Ticket,
+            select(Account.plan_tier)
+            .where(Account.tenant_id == Ticket.tenant_id)
+            .correlate(Ticket)
+            .scalar_subquery(),
+            version_column(),
+            bugs,
+            select(Account.timezone)
+            .where(Account.tenant_id == Ticket.tenant_id)
+            .correlate(Ticket)
+            .scalar_subquery(),
+            # the account context staff see on the page, in the same statement (one round
+            # trip fewer; a customer's page does not show it)
+            Account,
+            *account_context_columns(Ticket.tenant_id, correlate=Ticket),
+            # and the timeline: the whole page is this one statement
+            _timeline_json(),
+        )
+        .outerjoin(Account, Account.tenant_id == Ticket.tenant_id)
+        .where(Ticket.id == bindparam("ticket_id", type_=Uuid()))
+    )
 
 
 async def ticket_with_context(
     session: AsyncSession, ticket_id: uuid.UUID, *, keep: bool = False
 ) -> TicketRow | None:
-    """A ticket with what its detail needs besides the timeline, in one statement: the
-    tenant's plan tier, the config version and its linked bugs. ``keep``: the ownership
-    check of a ticket's detail keeps it for the endpoint of the same request."""
+    """A ticket with everything its detail needs, in one statement: the tenant's plan
+    tier, the config version, its linked bugs, the account context and the timeline.
+    ``keep``: the ownership check of a ticket's detail keeps it for the endpoint of the
+    same request."""
     kept: dict[uuid.UUID, TicketRow] = session.info.get(_TICKET_KEY) or {}
     if not keep and (found := kept.pop(ticket_id, None)) is not None:
         return found
@@ -183,6 +270,9 @@ async def ticket_with_context(
         config_version=row[2],
         linked_bugs=list(row[3] or []),
         timezone=row[4],
+        account=row[5],
+        account_context=tuple(row[6:11]),
+        timeline=[TimelineRow.from_json(e) for e in row[11]],
     )
     if keep:
         session.info.setdefault(_TICKET_KEY, {})[ticket_id] = ticket_row
@@ -193,20 +283,6 @@ async def get_ticket(
     session: AsyncSession, ticket_id: uuid.UUID, *, for_update: bool = False
 ) -> Ticket | None:
     return await session.get(Ticket, ticket_id, with_for_update=for_update)
-
-
-@functools.cache
-def _timeline_statement() -> Select[tuple[TimelineEntry]]:
-    return (
-        select(TimelineEntry)
-        .where(TimelineEntry.ticket_id == bindparam("ticket_id", type_=Uuid()))
-        .order_by(TimelineEntry.created_at, TimelineEntry.seq)
-    )
-
-
-async def timeline_of(session: AsyncSession, ticket_id: uuid.UUID) -> Sequence[TimelineEntry]:
-    """The ticket's whole timeline, oldest first."""
-    return (await session.scalars(_timeline_statement(), {"ticket_id": ticket_id})).all()
 
 
 async def linked_bug_ids(session: AsyncSession, ticket_id: uuid.UUID) -> list[str]:

@@ -27,7 +27,7 @@ from supportops_events.tickets import (
     TicketStatus,
     TicketTriaged,
 )
-from ticket_service.accounts.service import account_view
+from ticket_service.accounts.service import account_out
 from ticket_service.categories import Category
 from ticket_service.config_cache import configuration
 from ticket_service.hooks import Hook
@@ -93,34 +93,38 @@ async def load_ticket(
 
 def to_out(ticket: Ticket, *, now: datetime) -> TicketOut:
     """The ticket as lists show it; its SLA state is live at ``now`` (stored deadlines)."""
-    return TicketOut(
-        id=ticket.id,
-        tenant_id=ticket.tenant_id,
-        requester=RequesterOut(
+    return TicketOut(**_out_fields(ticket), sla_state=stored_state(ticket, now=now))
+
+
+def _out_fields(ticket: Ticket) -> dict[str, Any]:
+    """What a list item and a detail share, except the SLA state (each computes its own)."""
+    return {
+        "id": ticket.id,
+        "tenant_id": ticket.tenant_id,
+        "requester": RequesterOut(
             email=ticket.requester_email,
             name=ticket.requester_name,
             user_id=ticket.requester_user_id,
         ),
-        channel=ticket.channel,
-        subject=ticket.subject,
-        body=ticket.body,
-        status=TicketStatus(ticket.status),
-        priority=TicketPriority(ticket.priority),
-        category=ticket.category,
-        subcategory=ticket.subcategory,
-        queue=ticket.queue,
-        tags=list(ticket.tags or []),
-        assignee_id=ticket.assignee_id,
-        followup_key=ticket.followup_key,
-        version=ticket.version,
-        first_response_at=ticket.first_response_at,
-        solved_at=ticket.solved_at,
-        created_at=ticket.created_at,
-        updated_at=ticket.updated_at,
-        sla_state=stored_state(ticket, now=now),
-        sla_due_at=next_due(ticket),
-        triage=_judgment(ticket),
-    )
+        "channel": ticket.channel,
+        "subject": ticket.subject,
+        "body": ticket.body,
+        "status": TicketStatus(ticket.status),
+        "priority": TicketPriority(ticket.priority),
+        "category": ticket.category,
+        "subcategory": ticket.subcategory,
+        "queue": ticket.queue,
+        "tags": list(ticket.tags or []),
+        "assignee_id": ticket.assignee_id,
+        "followup_key": ticket.followup_key,
+        "version": ticket.version,
+        "first_response_at": ticket.first_response_at,
+        "solved_at": ticket.solved_at,
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "sla_due_at": next_due(ticket),
+        "triage": _judgment(ticket),
+    }
 
 
 def _judgment(ticket: Ticket) -> TriageJudgment | None:
@@ -136,15 +140,15 @@ def _judgment(ticket: Ticket) -> TriageJudgment | None:
 async def get_detail(
     session: AsyncSession, ticket_id: uuid.UUID, *, principal: Principal, now: datetime
 ) -> TicketDetail:
-    """One ticket as its page shows it, in three statements: the ticket with its plan
-    tier, config version and linked bugs; its timeline (which is also the history its
-    SLA clocks are read from); and, for staff, the account context."""
+    """One ticket as its page shows it, in one statement: the ticket with its plan tier,
+    config version, linked bugs, account context (which only staff are shown) and its
+    timeline (which is also the history its SLA clocks are read from)."""
     row = await repository.ticket_with_context(session, ticket_id)
     if row is None:
         raise NotFound("ticket not found")
     ticket = row.ticket
     principal.ensure_tenant(ticket.tenant_id, resource="ticket")
-    entries = await repository.timeline_of(session, ticket.id)
+    entries = row.timeline
     config = await configuration(session, version=row.config_version)
     targets = config.book.lookup(TicketPriority(ticket.priority), row.plan_tier)
     sla = sla_out(
@@ -160,12 +164,14 @@ async def get_detail(
     if principal.is_tenant_scoped:
         # customers see the conversation, not internal notes or system entries
         visible = [e for e in entries if e.kind == "reply"]
-    account = None if principal.is_tenant_scoped else await account_view(session, ticket.tenant_id)
-    out = to_out(ticket, now=now)
-    # the detail reads the clocks themselves; the list's state comes from stored deadlines
-    out.sla_state = sla.state
+    account = None
+    if not principal.is_tenant_scoped and row.account is not None:
+        account = account_out(row.account, *row.account_context)
+    # built once: the endpoint sends this model's JSON as it is (no dump and re-validate)
     return TicketDetail(
-        **out.model_dump(),
+        **_out_fields(ticket),
+        # the detail reads the clocks themselves; the list's state comes from stored deadlines
+        sla_state=sla.state,
         timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in visible],
         sla=sla,
         account=account,
