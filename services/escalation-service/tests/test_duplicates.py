@@ -57,7 +57,10 @@ async def test_labelled_pairs_are_decided_right_at_the_configured_threshold(
 
 def _probe(part: dict[str, str]) -> repository.Probe:
     return repository.Probe(
-        title=part["title"], steps=tuple(part["steps"].splitlines()), actual=part["actual"]
+        title=part["title"],
+        description=part.get("description", ""),
+        steps=tuple(part["steps"].splitlines()),
+        actual=part["actual"],
     )
 
 

@@ -19,7 +19,7 @@ from supportops_events.onboarding import (
     TenantSuspended,
 )
 
-DEFAULT_DUPLICATE_THRESHOLD = 0.68
+DEFAULT_DUPLICATE_THRESHOLD = 0.86
 TENANT_EVENTS: tuple[type[TenantEvent], ...] = (
     TenantCreated,
     TenantActivated,
