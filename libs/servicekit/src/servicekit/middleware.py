@@ -96,6 +96,7 @@ class ServiceHttpMiddleware:
         self.service = service
         self.fastapi_app = fastapi_app
         self._metric_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._methods: ResourceMethods | None = None
         # the headers the configured propagators read (W3C trace context and baggage by
         # default), as ASGI names them: lower-case bytes
         self._propagated = frozenset(
@@ -107,6 +108,7 @@ class ServiceHttpMiddleware:
             await self.app(scope, receive, send)
             return
         correlation_id = _header(scope, _CORRELATION_KEY) or str(uuid.uuid4())
+        correlation_value = correlation_id.encode("latin-1")
         method: str = scope["method"]
         path: str = scope["path"]
         status = 500
@@ -117,18 +119,29 @@ class ServiceHttpMiddleware:
             nonlocal status, waited
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                if headers.get("content-type", "").startswith("text/event-stream"):
-                    # an event stream lasts as long as the browser stays: its latency is
-                    # the wait for the response to start, or it would swamp the histogram
-                    # (and the latency alert) with hours
-                    waited = time.perf_counter() - started
-                headers[CORRELATION_HEADER] = correlation_id
+                # the raw header list, walked once: ``MutableHeaders`` costs a dozen calls
+                # per response for one lookup and one header added (ASGI names are
+                # lower-case bytes, so plain comparisons are what it does)
+                raw = list(message.get("headers", ()))
+                replaced = False
+                for key, value in raw:
+                    if key == b"content-type":
+                        if value.startswith(b"text/event-stream"):
+                            # an event stream lasts as long as the browser stays: its
+                            # latency is the wait for the response to start, or it would
+                            # swamp the histogram (and the latency alert) with hours
+                            waited = time.perf_counter() - started
+                    elif key == _CORRELATION_KEY:
+                        replaced = True
+                if replaced:
+                    raw = [item for item in raw if item[0] != _CORRELATION_KEY]
+                raw.append((_CORRELATION_KEY, correlation_value))
+                message["headers"] = raw
                 if status == 405:
                     # Starlette's 405 names only the methods of the one route it tried
-                    methods = resource_methods(self.fastapi_app).allowed(path)
+                    methods = self._resource_methods().allowed(path)
                     if methods:
-                        headers["Allow"] = ", ".join(sorted(methods))
+                        MutableHeaders(scope=message)["Allow"] = ", ".join(sorted(methods))
             await send(message)
 
         event_token = current_event_context.set(EventContext(correlation_id=correlation_id))
@@ -139,7 +152,7 @@ class ServiceHttpMiddleware:
             elif tracing_exported() or path in UNTRACED_PATHS:
                 # FastAPI's own telemetry makes the server span (see ``telemetry_config``)
                 await self.app(scope, receive, send_with_headers)
-            elif not any(key in self._propagated for key, _ in scope["headers"]):
+            elif self._propagated.isdisjoint(dict(scope["headers"])):
                 # no trace context came with the request: nothing to attach (extracting
                 # from headers without one yields the current context, a no-op)
                 await self.app(scope, receive, send_with_headers)
@@ -172,10 +185,18 @@ class ServiceHttpMiddleware:
             self._metric_children[key] = found
         return found
 
+    def _resource_methods(self) -> ResourceMethods:
+        """The app's table, kept here once built: reading it from ``app.state`` on every
+        request goes through ``State.__getattr__``."""
+        table = self._methods
+        if table is None:
+            table = self._methods = resource_methods(self.fastapi_app)
+        return table
+
     def _method_not_allowed(self, method: str, path: str) -> ASGIApp | None:
         """A 405 for a method a concrete path does not support, even where a templated
         sibling would take the URL (``PATCH /v1/rules/dry-run`` is not ``/v1/rules/{id}``)."""
-        methods = resource_methods(self.fastapi_app).concrete.get(path)
+        methods = self._resource_methods().concrete.get(path)
         if methods is None or method in methods:
             return None
         return problem_response(
