@@ -32,8 +32,9 @@ from benchmarks.request_path import (
     bare_app,
     orm_app,
     seed_tenants,
+    ticket_app,
 )
-from servicekit.testing import drop_database, migrated_database, topic_prefix
+from servicekit.testing import drop_database, migrated_database
 
 Scope = MutableMapping[str, Any]
 ASGI = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -142,19 +143,7 @@ async def main(args: argparse.Namespace) -> list[str]:
                 if args.dump:
                     profiled.profile.dump_stats(f"{args.dump}/{what}-baseline.prof")
 
-        from ticket_service.config import TicketSettings
-        from ticket_service.main import create_app
-
-        ticket = create_app(
-            TicketSettings(
-                database_url=url,
-                kafka_topic_prefix=topic_prefix(),
-                environment="test",
-                run_relay=False,
-                run_consumers=False,
-                log_level="WARNING",
-            )
-        )
+        ticket = ticket_app(url)
         async with client_of(ticket) as (tc, tp):
             made = await tc.post("/v1/tickets", json=_ticket_body(0), headers=STAFF)
             cases = {

@@ -35,11 +35,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from servicekit.testing import auth, drop_database, migrated_database, topic_prefix
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 TICKET_MIGRATIONS = ROOT / "services/ticket-service/src/ticket_service/migrations"
@@ -323,13 +326,14 @@ def healthz() -> Send:
 # --- statement counts (in-process) ------------------------------------------------------------
 
 
-async def statements_per_request(url: str) -> dict[str, int]:
-    from servicekit.db import Database
-    from servicekit.testing import app_client, count_statements
+def ticket_app(url: str) -> FastAPI:
+    """The ticket-service in-process, as the request-path, call-count and scale benchmarks
+    measure it: the relay and consumers are not what is measured; their work would only
+    add noise (the request path and its database are)."""
     from ticket_service.config import TicketSettings
     from ticket_service.main import create_app
 
-    app = create_app(
+    return create_app(
         TicketSettings(
             database_url=url,
             kafka_topic_prefix=topic_prefix(),
@@ -339,6 +343,13 @@ async def statements_per_request(url: str) -> dict[str, int]:
             log_level="WARNING",
         )
     )
+
+
+async def statements_per_request(url: str) -> dict[str, int]:
+    from servicekit.db import Database
+    from servicekit.testing import app_client, count_statements
+
+    app = ticket_app(url)
     await seed_tenants(url)
     counts: dict[str, int] = {}
     async with app_client(app) as client:

@@ -41,6 +41,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from benchmarks.request_path import ticket_app
 from servicekit.testing import (
     auth,
     drop_database,
@@ -708,24 +709,6 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             yield client
-
-
-def ticket_app(url: str) -> FastAPI:
-    from ticket_service.config import TicketSettings
-    from ticket_service.main import create_app
-
-    # the relay and consumers are not what is measured here; their work would only add
-    # noise (the request path and its database are)
-    return create_app(
-        TicketSettings(
-            database_url=url,
-            kafka_topic_prefix=topic_prefix(),
-            environment="test",
-            run_relay=False,
-            run_consumers=False,
-            log_level="WARNING",
-        )
-    )
 
 
 async def cursor_deep(

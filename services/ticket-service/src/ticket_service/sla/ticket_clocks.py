@@ -201,7 +201,7 @@ def compute_clocks(
 def clock_history(entries: Iterable[Any]) -> list[HistoryEntry]:
     """The entries the clocks read (status changes and public replies of agents and
     customers) from a ticket's timeline already loaded, oldest first: ``TimelineEntry``
-    entities or anything with their attribute names (a ticket page's ``TimelineRow``)."""
+    entities or anything with their attribute names (a ticket page's ``TimelineEntryOut``)."""
     return [
         HistoryEntry(
             e.id, e.kind, e.author_type, e.action, (e.data or {}).get("current"), e.created_at

@@ -6,7 +6,7 @@ import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Select, String, Uuid, bindparam, func, select, text
@@ -28,6 +28,7 @@ from ticket_service.models import (
 )
 from ticket_service.sla.business_hours import SlaState
 from ticket_service.sla.repository import sla_state_is
+from ticket_service.tickets.schemas import TimelineEntryOut
 
 
 @dataclass(frozen=True)
@@ -113,53 +114,8 @@ def _least_loaded_statement() -> Select[Any]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineRow:
-    """One timeline entry as a ticket's page reads it (the entity's attribute names)."""
-
-    id: uuid.UUID
-    kind: str
-    author_type: str
-    author_id: str | None
-    action: str | None
-    body: str
-    reason: str | None
-    data: dict[str, Any]
-    template_key: str | None
-    template_version: int | None
-    created_at: datetime
-
-    @classmethod
-    def from_json(cls, entry: dict[str, Any]) -> TimelineRow:
-        return cls(
-            id=uuid.UUID(entry["id"]),
-            kind=entry["kind"],
-            author_type=entry["author_type"],
-            author_id=entry["author_id"],
-            action=entry["action"],
-            body=entry["body"],
-            reason=entry["reason"],
-            data=entry["data"] or {},
-            template_key=entry["template_key"],
-            template_version=entry["template_version"],
-            # JSON carries the session's offset; the entities' times are UTC
-            created_at=datetime.fromisoformat(entry["created_at"]).astimezone(UTC),
-        )
-
-
-_TIMELINE_FIELDS = (
-    "id",
-    "kind",
-    "author_type",
-    "author_id",
-    "action",
-    "body",
-    "reason",
-    "data",
-    "template_key",
-    "template_version",
-    "created_at",
-)
+# the page's timeline is built as the JSON of the response's entries, by their field names
+_TIMELINE_FIELDS = tuple(TimelineEntryOut.model_fields)
 
 
 def _timeline_json() -> Any:
@@ -194,7 +150,7 @@ class TicketRow:
     account: Account | None = None
     account_context: tuple[list[dict[str, Any]], ...] = ()
     """The account context's JSON arrays (``accounts.repository.account_context_columns``)."""
-    timeline: list[TimelineRow] = field(default_factory=list)
+    timeline: list[TimelineEntryOut] = field(default_factory=list)
     """The whole timeline, oldest first (also the history the SLA clocks read)."""
 
 
@@ -272,7 +228,7 @@ async def ticket_with_context(
         timezone=row[4],
         account=row[5],
         account_context=tuple(row[6:11]),
-        timeline=[TimelineRow.from_json(e) for e in row[11]],
+        timeline=[TimelineEntryOut.model_validate(e) for e in row[11]],
     )
     if keep:
         session.info.setdefault(_TICKET_KEY, {})[ticket_id] = ticket_row

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.accounts.schemas import AccountOut
@@ -104,6 +104,8 @@ class TicketOut(BaseModel):
 
 
 class TimelineEntryOut(BaseModel):
+    """One timeline entry, from its entity or from the JSON a ticket page reads it as."""
+
     id: uuid.UUID
     kind: str
     author_type: str
@@ -115,6 +117,12 @@ class TimelineEntryOut(BaseModel):
     template_key: str | None
     template_version: int | None
     created_at: datetime
+
+    @field_validator("created_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        # JSON read from PostgreSQL carries the session's offset; entities' times are UTC
+        return value.astimezone(UTC)
 
 
 class BugLinkOut(BaseModel):

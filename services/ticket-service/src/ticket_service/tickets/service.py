@@ -45,7 +45,6 @@ from ticket_service.tickets.schemas import (
     TicketIn,
     TicketOut,
     TicketSettable,
-    TimelineEntryOut,
     TriageJudgment,
 )
 from ticket_service.tickets.sla_alerts import refresh
@@ -172,7 +171,7 @@ async def get_detail(
         **_out_fields(ticket),
         # the detail reads the clocks themselves; the list's state comes from stored deadlines
         sla_state=sla.state,
-        timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in visible],
+        timeline=visible,
         sla=sla,
         account=account,
         linked_bugs=[BugLinkOut.model_validate(b) for b in row.linked_bugs],
