@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic.script import ScriptDirectory
-from escalation_fixtures import AGENT, Running, create, report, uid
+from escalation_fixtures import AGENT, QA, Running, create, report, uid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -222,3 +222,31 @@ async def test_the_migration_gives_earlier_bugs_their_symptom_slots() -> None:
     finally:
         await drop_database(name)
     assert sorted(stored) == ["format:csv", "symptom:server_error"]
+
+
+async def test_an_edited_report_is_compared_by_its_new_symptom(running: Running) -> None:
+    """The symptom slots follow an edit: a bug first told as a blank CSV, corrected to a
+    server error, is found by the next report of that server error."""
+    first_told = {
+        **CSV_500,
+        "title": "CSV export of reports comes out blank",
+        "actual": "The downloaded CSV file is empty",
+    }
+    bug = await create(running.client, report(**first_told, force_new=True))
+    url = f"/v1/bugs/{bug['id']}"
+    etag = (await running.client.get(url, headers=QA)).headers["ETag"]
+    edited = await running.client.patch(
+        url,
+        json={"title": CSV_500["title"], "actual": CSV_500["actual"]},
+        headers={**QA, "If-Match": etag},
+    )
+    assert edited.status_code == 200, edited.text
+
+    duplicate = await running.client.post(
+        "/v1/bugs",
+        json=report(**CSV_500_REWORDED),
+        headers={**AGENT, "Idempotency-Key": uid("k")},
+    )
+    assert duplicate.status_code == 200, duplicate.text
+    assert duplicate.json()["outcome"] == "linked_to_duplicate"
+    assert duplicate.json()["bug"]["id"] == bug["id"]
