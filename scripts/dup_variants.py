@@ -54,18 +54,21 @@ def cross_validate(train: list[dict[str, Any]], x: Matrix, c: float = 10.0) -> d
     }
 
 
+def _slots(report: dict[str, Any], kind: str) -> set[str]:
+    p = probe(report)
+    found = report_slots(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
+    return {s for s in found if s.startswith(kind)}
+
+
 def slot_jaccard_distance(pair: dict[str, Any]) -> float:
     """1 - Jaccard of the two reports' symptom classes (0 when either names none)."""
-
-    def symptoms(report: dict[str, Any]) -> set[str]:
-        p = probe(report)
-        found = report_slots(
-            title=p.title, description=p.description, steps=p.steps, actual=p.actual
-        )
-        return {s for s in found if s.startswith("symptom:")}
-
-    a, b = symptoms(pair["a"]), symptoms(pair["b"])
+    a, b = _slots(pair["a"], "symptom:"), _slots(pair["b"], "symptom:")
     return 1.0 - len(a & b) / len(a | b) if a and b else 0.0
+
+
+def slot_agreement(pair: dict[str, Any], kind: str) -> float:
+    """1 when the two reports share a slot of ``kind`` (positive evidence)."""
+    return 1.0 if _slots(pair["a"], kind) & _slots(pair["b"], kind) else 0.0
 
 
 def contextual_cosines(model_dir: Path, train: list[dict[str, Any]], int8: bool) -> Matrix:
@@ -108,6 +111,8 @@ def main() -> None:
     x = features([s for s, _ in signals])  # 6 positive signals, then the 3 conflicts
     positive, symptom, fmt, error = x[:, :6], x[:, 6:7], x[:, 7:8], x[:, 8:9]
     jaccard = np.array([[slot_jaccard_distance(p)] for p in train])
+    agree_symptom = np.array([[slot_agreement(p, "symptom:")] for p in train])
+    agree_format = np.array([[slot_agreement(p, "format:")] for p in train])
     variants: list[tuple[str, Matrix]] = [
         ("6 positive signals (session 6)", positive),
         ("+ symptom conflict", np.hstack([positive, symptom])),
@@ -115,7 +120,13 @@ def main() -> None:
         ("+ error conflict", np.hstack([positive, error])),
         ("+ symptom + format + error conflicts (in use)", x),
         ("+ symptom Jaccard distance + format + error", np.hstack([positive, jaccard, fmt, error])),
-        ("+ any conflict (one feature)", np.hstack([positive, np.maximum(symptom, fmt, error)])),
+        # np.maximum's third positional argument is its output: reduce over a list instead
+        (
+            "+ any conflict (one feature)",
+            np.hstack([positive, np.maximum.reduce([symptom, fmt, error])]),
+        ),
+        ("in use + symptom agreement", np.hstack([x, agree_symptom])),
+        ("in use + symptom + format agreement", np.hstack([x, agree_symptom, agree_format])),
     ]
     if args.contextual:
         for int8 in (False, True):
