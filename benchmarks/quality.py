@@ -273,7 +273,20 @@ async def pair_signals(db: Database, pairs: list[dict[str, Any]]) -> list[tuple[
 
 def features(signals: Sequence[Signals]) -> np.ndarray:
     return np.array(
-        [[s.fulltext, s.rank, s.title, s.title_words, float(s.error), s.semantic] for s in signals]
+        [
+            [
+                s.fulltext,
+                s.rank,
+                s.title,
+                s.title_words,
+                float(s.error),
+                s.semantic,
+                float(s.symptom_conflict),
+                float(s.format_conflict),
+                float(s.error_conflict),
+            ]
+            for s in signals
+        ]
     )
 
 
@@ -338,7 +351,17 @@ async def signals_of(*pair_sets: list[dict[str, Any]]) -> list[list[tuple[Signal
         await drop_database(name)
 
 
-SIGNALS = ["fulltext", "rank", "title", "title_words", "error", "semantic"]
+SIGNALS = [
+    "fulltext",
+    "rank",
+    "title",
+    "title_words",
+    "error",
+    "semantic",
+    "symptom_conflict",
+    "format_conflict",
+    "error_conflict",
+]
 
 
 def regression() -> LogisticRegression:

@@ -92,12 +92,13 @@ async def test_a_likely_but_unsure_match_is_filed_new_with_candidates_listed(
             force_new=True,
         ),
     )
-    # same area and words, but a different defect: listed for a human, never linked
+    # same area, words and meaning, but another symptom (slow, not twice): listed for a
+    # human with the difference named, never linked
     near_miss = report(
-        title="Reminders missing from Google Calendar",
-        summary="The follow-up reminders used to show in my Google calendar and stopped.",
+        title="Outlook sync of follow-ups is slow",
+        summary="Follow-ups take a long time to appear in Outlook calendar.",
         steps=[],
-        actual="Nothing appears",
+        actual="Entries appear after a while",
         expected="",
     )
     response = await running.client.post(
@@ -109,6 +110,7 @@ async def test_a_likely_but_unsure_match_is_filed_new_with_candidates_listed(
     listed = [c for c in result["candidates"] if c["bug_id"] == first["id"]]
     assert listed and 0.2 <= listed[0]["score"] < running.settings.duplicate_threshold
     assert listed[0]["reasons"]
+    assert "different symptom: slow vs twice" in listed[0]["reasons"]
 
 
 async def test_similar_shows_a_tenant_only_bugs_it_may_see_and_refuses_bad_input(

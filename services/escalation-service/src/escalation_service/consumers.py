@@ -19,7 +19,7 @@ from supportops_events.onboarding import (
     TenantSuspended,
 )
 
-DEFAULT_DUPLICATE_THRESHOLD = 0.86
+DEFAULT_DUPLICATE_THRESHOLD = 0.71
 TENANT_EVENTS: tuple[type[TenantEvent], ...] = (
     TenantCreated,
     TenantActivated,

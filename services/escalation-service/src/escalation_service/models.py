@@ -87,6 +87,11 @@ class Bug(Base):
     # the report's meaning (bugs.embedding: unit vector of title, description, steps and
     # actual), for the semantic signal; deferred: only the duplicate search reads it, in SQL
     embedding: Mapped[list[float] | None] = mapped_column(ARRAY(REAL), nullable=True, deferred=True)
+    # the symptom classes and file formats the report names (similarity.report_slots): the
+    # counter-evidence of duplicate detection (a blank PDF is not a CSV export's 500)
+    symptom_slots: Mapped[list[str]] = mapped_column(
+        ARRAY(String(32)), default=list, server_default="{}"
+    )
 
     @property
     def key(self) -> str:

@@ -14,7 +14,13 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs.embedding import embed
-from escalation_service.bugs.similarity import Signals, document, error_fingerprints
+from escalation_service.bugs.similarity import (
+    Signals,
+    disjoint,
+    document,
+    error_fingerprints,
+    report_slots,
+)
 from escalation_service.models import Bug, BugHistory, BugLink, Reproduction
 from servicekit.pagination import PageParams, paginate
 
@@ -40,6 +46,13 @@ class Probe:
     @property
     def fingerprints(self) -> list[str]:
         return error_fingerprints(self.title, self.description, "\n".join(self.steps), self.actual)
+
+    @cached_property  # as the embedding: compared with every candidate, then stored
+    def slots(self) -> list[str]:
+        """The symptom classes and file formats it names (``bugs.symptom_slots``)."""
+        return report_slots(
+            title=self.title, description=self.description, steps=self.steps, actual=self.actual
+        )
 
     @cached_property  # computed once per probe: searched with, then stored on the new bug
     def embedding(self) -> list[float]:
@@ -73,7 +86,8 @@ _PROBE = """
 
 def _signals_sql(candidates: str) -> str:
     """The signals of ``similarity.Signals`` for every row of ``candidates`` (which yields
-    id, title, search, error_fingerprints and embedding) against the probe."""
+    id, title, search, error_fingerprints, embedding and symptom_slots) against the probe;
+    the slot conflicts are decided in Python (``_signals``) from the returned slots."""
     return f"""
     WITH probe AS ({_PROBE}), cand AS ({candidates})
     SELECT cand.id,
@@ -89,6 +103,10 @@ def _signals_sql(candidates: str) -> str:
              / nullif(length(to_tsvector('english', cand.title))
                       + length(to_tsvector('english', probe.title)), 0), 0) AS title_words,
            cand.error_fingerprints && probe.fps AS error,
+           -- counter-evidence: both carry error messages and none is the same
+           (cardinality(cand.error_fingerprints) > 0 AND cardinality(probe.fps) > 0
+            AND NOT cand.error_fingerprints && probe.fps) AS error_conflict,
+           cand.symptom_slots,
            -- both are unit vectors: the dot product is the cosine (0: not embedded yet)
            coalesce((SELECT sum(x * y) FROM unnest(cand.embedding, probe.emb) AS v(x, y)), 0)
              AS semantic
@@ -105,7 +123,25 @@ def _params(probe: Probe) -> dict[str, Any]:
     }
 
 
-def _signals(row: Any) -> Signals:
+_SLOT_KINDS = {"symptom:": "different symptom", "format:": "different format"}
+
+
+def _differing(probe: Probe, theirs: list[str]) -> tuple[str, ...]:
+    """The counter-evidence as reasons: "different symptom: blank vs server_error"."""
+    found = []
+    for kind, label in _SLOT_KINDS.items():
+        if disjoint(probe.slots, theirs, kind):
+            mine = ", ".join(s.removeprefix(kind) for s in probe.slots if s.startswith(kind))
+            other = ", ".join(s.removeprefix(kind) for s in theirs if s.startswith(kind))
+            found.append(f"{label}: {mine} vs {other}")
+    return tuple(found)
+
+
+def _signals(row: Any, probe: Probe) -> Signals:
+    theirs = list(row.symptom_slots or [])
+    differing = _differing(probe, theirs)
+    if row.error_conflict:
+        differing += ("different error message",)
     return Signals(
         fulltext=float(row.fulltext),
         rank=float(row.rank),
@@ -113,6 +149,10 @@ def _signals(row: Any) -> Signals:
         title_words=float(row.title_words),
         error=bool(row.error),
         semantic=float(row.semantic),
+        symptom_conflict=disjoint(probe.slots, theirs, "symptom:"),
+        format_conflict=disjoint(probe.slots, theirs, "format:"),
+        error_conflict=bool(row.error_conflict),
+        differing=differing,
     )
 
 
@@ -129,7 +169,8 @@ async def duplicate_candidates(
     PostgreSQL finds the bugs sharing any word (GIN on ``search``, ranked), a close title
     (trigram GIN) or an error fingerprint (GIN), and computes each one's signals."""
     found = (
-        f" SELECT b.id, b.title, b.search, b.error_fingerprints, b.embedding FROM bugs b, probe"
+        f" SELECT b.id, b.title, b.search, b.error_fingerprints, b.embedding, b.symptom_slots"
+        " FROM bugs b, probe"
         f" WHERE b.status NOT IN ('closed', 'wont_fix') AND b.duplicate_of_id IS NULL"
         f" AND (CAST(:exclude AS uuid) IS NULL OR b.id <> :exclude)"
         f" AND (b.search @@ probe.q OR b.error_fingerprints && probe.fps"
@@ -143,7 +184,7 @@ async def duplicate_candidates(
     # by shared words, so a report identical to a bug is linked to it and not to a sibling
     # whose slightly different title the (negative) title weight happens to favour.
     scored = sorted(
-        ((row.id, _signals(row)) for row in rows),
+        ((row.id, _signals(row, probe)) for row in rows),
         key=lambda pair: (-round(pair[1].score(), 3), -pair[1].fulltext, str(pair[0])),
     )
     kept = [(i, s) for i, s in scored if s.score() >= min_score][:limit]
@@ -168,7 +209,8 @@ async def pair_signals(session: AsyncSession, *, existing: Probe, new: Probe) ->
         " setweight(to_tsvector('english', :c_title), 'A')"
         " || setweight(to_tsvector('english', :c_body), 'B') AS search,"
         " CAST(:c_fps AS varchar[]) AS error_fingerprints,"
-        " CAST(:c_emb AS real[]) AS embedding"
+        " CAST(:c_emb AS real[]) AS embedding,"
+        " CAST(:c_slots AS varchar[]) AS symptom_slots"
     )
     row = (
         await session.execute(
@@ -179,10 +221,11 @@ async def pair_signals(session: AsyncSession, *, existing: Probe, new: Probe) ->
                 "c_body": existing.body,
                 "c_fps": existing.fingerprints,
                 "c_emb": existing.embedding,
+                "c_slots": existing.slots,
             },
         )
     ).one()
-    return _signals(row)
+    return _signals(row, new)
 
 
 async def lock_filing(session: AsyncSession) -> None:

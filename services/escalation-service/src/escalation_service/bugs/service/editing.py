@@ -13,7 +13,7 @@ from escalation_service.bugs.embedding import embed
 from escalation_service.bugs.schemas import BugSettable, BugState, ReproductionIn, TransitionIn
 from escalation_service.bugs.service.common import Context, event_state, refresh_quality
 from escalation_service.bugs.service.transitions import transition
-from escalation_service.bugs.similarity import document, error_fingerprints
+from escalation_service.bugs.similarity import document, error_fingerprints, report_slots
 from escalation_service.bugs.workflow import is_after_fix
 from escalation_service.models import Bug, BugHistory, Reproduction
 from servicekit.errors import Conflict
@@ -103,14 +103,13 @@ async def update_report(
     bug.error_fingerprints = error_fingerprints(
         bug.title, bug.summary, bug.steps_text, bug.actual, *_log_texts(bug.attachments)
     )
+    # as at filing: pasted log excerpts are part of the actual result
+    actual_with_logs = "\n".join([bug.actual, *_log_texts(bug.attachments)])
     bug.embedding = embed(
-        document(
-            title=bug.title,
-            description=bug.summary,
-            steps=bug.steps,
-            # as at filing: pasted log excerpts are part of the actual result
-            actual="\n".join([bug.actual, *_log_texts(bug.attachments)]),
-        )
+        document(title=bug.title, description=bug.summary, steps=bug.steps, actual=actual_with_logs)
+    )
+    bug.symptom_slots = report_slots(
+        title=bug.title, description=bug.summary, steps=bug.steps, actual=actual_with_logs
     )
     bug.version += 1
     bug.updated_at = ctx.now

@@ -97,6 +97,7 @@ async def _file(
         environment=report.environment.model_dump(),
         error_fingerprints=probe.fingerprints,
         embedding=probe.embedding,
+        symptom_slots=probe.slots,
         severity=report.severity.value,
         attachments=[a.model_dump() for a in report.attachments],
         affected_tenants=sorted({report.tenant_id, *report.affected_tenants}),

