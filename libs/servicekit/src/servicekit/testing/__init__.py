@@ -332,7 +332,15 @@ def count_statements(engine: AsyncEngine) -> Iterator[list[Statement]]:
         _statement_sink.reset(token)
 
 
-_round_trip_sink: ContextVar[list[str] | None] = ContextVar("round_trip_sink", default=None)
+class RoundTrip(NamedTuple):
+    call: str
+    """The asyncpg call: ``execute`` (BEGIN, COMMIT, a simple-protocol ping…), ``prepare``
+    (the Parse of a statement new to the connection), ``fetch``…"""
+    query: str
+    """The query sent, whitespace collapsed."""
+
+
+_round_trip_sink: ContextVar[list[RoundTrip] | None] = ContextVar("round_trip_sink", default=None)
 
 # asyncpg's public calls that each send one request and wait for PostgreSQL's answer
 # (one round trip). BEGIN, COMMIT, ROLLBACK and simple-protocol pings go through
@@ -353,7 +361,7 @@ def _counting(method: Callable[..., Awaitable[Any]], prepared: bool) -> Callable
         sink = _round_trip_sink.get()
         if sink is not None:
             query = self.get_query() if prepared else (args[0] if args else kwargs.get("query"))
-            sink.append(" ".join(str(query).split()))
+            sink.append(RoundTrip(method.__name__, " ".join(str(query).split())))
         return await method(self, *args, **kwargs)
 
     counted.__servicekit_round_trip__ = True  # type: ignore[attr-defined]
@@ -370,16 +378,17 @@ def _install_round_trip_counter() -> None:
 
 
 @contextmanager
-def count_round_trips() -> Iterator[list[str]]:
+def count_round_trips() -> Iterator[list[RoundTrip]]:
     """The requests the current task (and what it awaits, e.g. an in-process ASGI
     request) sends to PostgreSQL through asyncpg inside the block, one entry per round
-    trip, each the query sent: ``BEGIN`` / a statement / ``COMMIT``, pings included
-    (which ``count_statements`` does not see). A Parse that asyncpg's own statement cache
-    does internally for a first ``fetch*`` of a query is not counted. Installs counting
-    wrappers on asyncpg's classes on first use (for the process; they record only inside
-    this block)."""
+    trip: ``BEGIN`` / a statement / ``COMMIT``, pings included (which
+    ``count_statements`` does not see). SQLAlchemy prepares each statement once per
+    connection (a ``prepare`` entry before its first ``fetch``); a Parse that asyncpg's
+    own statement cache does internally for a first ``Connection.fetch*`` of a query is
+    not counted. Installs counting wrappers on asyncpg's classes on first use (for the
+    process; they record only inside this block)."""
     _install_round_trip_counter()
-    sink: list[str] = []
+    sink: list[RoundTrip] = []
     token = _round_trip_sink.set(sink)
     try:
         yield sink
