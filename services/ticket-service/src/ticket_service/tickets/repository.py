@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, String, Uuid, bindparam, func, select, text
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import Select, String, Uuid, any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.pagination import PageParams, paginate
@@ -108,7 +108,12 @@ async def least_loaded(session: AsyncSession, *, candidates: Sequence[str]) -> s
 def _least_loaded_statement() -> Select[Any]:
     return (
         select(Agent.id)
-        .where(Agent.id.in_(bindparam("candidates", expanding=True)), Agent.available.is_(True))
+        # one array parameter: an expanding IN list is rendered again on every execution
+        # and is another statement (prepared anew) for every number of candidates
+        .where(
+            Agent.id == any_(bindparam("candidates", type_=ARRAY(String()))),
+            Agent.available.is_(True),
+        )
         .order_by(Agent.active_tickets, Agent.id)
         .limit(1)
     )
