@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import TypeAdapter
 from sqlalchemy import Select, String, Uuid, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -121,6 +122,8 @@ def _least_loaded_statement() -> Select[Any]:
 
 # the page's timeline is built as the JSON of the response's entries, by their field names
 _TIMELINE_FIELDS = tuple(TimelineEntryOut.model_fields)
+# the whole timeline validated in one call (pydantic's loop), not one call per entry
+_TIMELINE = TypeAdapter(list[TimelineEntryOut])
 
 
 def _timeline_json() -> Any:
@@ -233,7 +236,7 @@ async def ticket_with_context(
         timezone=row[4],
         account=row[5],
         account_context=tuple(row[6:11]),
-        timeline=[TimelineEntryOut.model_validate(e) for e in row[11]],
+        timeline=_TIMELINE.validate_python(row[11]),
     )
     if keep:
         session.info.setdefault(_TICKET_KEY, {})[ticket_id] = ticket_row
