@@ -12,7 +12,7 @@ from sqlalchemy import text
 from ticket_service_testkit import ADMIN, AGENT, Service, open_ticket, patch_ticket
 
 from servicekit.db import Database
-from servicekit.testing import count_statements, sync_dependencies
+from servicekit.testing import RoundTrip, count_round_trips, count_statements, sync_dependencies
 from ticket_service.config_cache import CONFIG_CACHE_KEY, ConfigCache
 
 CREATE_BUDGET = 6  # issue #15: one INSERT plus batched timeline and outbox inserts
@@ -29,6 +29,18 @@ def _cache(svc: Service) -> ConfigCache:
     cache = _db(svc).sessionmaker.kw["info"][CONFIG_CACHE_KEY]
     assert isinstance(cache, ConfigCache)
     return cache
+
+
+def _sent(trips: list[RoundTrip]) -> list[str]:
+    """The round trips of a request, by kind; a statement's Parse (once per pooled
+    connection, before its first use there) left out."""
+    kinds = []
+    for trip in trips:
+        if trip.call == "prepare":
+            continue
+        word = trip.query.split(maxsplit=1)[0].rstrip(";").upper()
+        kinds.append(word if word in {"BEGIN", "COMMIT", "ROLLBACK"} else "statement")
+    return kinds
 
 
 async def _queue_with_agents(svc: Service, *agent_ids: str) -> tuple[str, str]:
@@ -56,20 +68,27 @@ async def test_create_get_and_list_stay_within_their_statement_budgets(svc: Serv
     t = await svc.tenant()
     await open_ticket(svc.client, t, subject=f"warm the cache {word}")
 
-    with count_statements(_db(svc).engine) as create_sql:
+    with count_statements(_db(svc).engine) as create_sql, count_round_trips() as create_trips:
         created = await open_ticket(svc.client, t, subject=f"printer on fire {word}")
     # triaged, assigned and with SLA deadlines, all in those few statements
     assert (created["queue"], created["assignee_id"]) == (queue, agent)
     assert created["sla_due_at"] is not None
     assert len(create_sql) <= CREATE_BUDGET, "\n".join(s.sql for s in create_sql)
+    # and nothing else goes to PostgreSQL: BEGIN, those statements, COMMIT (no ping)
+    assert _sent(create_trips) == ["BEGIN", *["statement"] * len(create_sql), "COMMIT"]
 
-    with count_statements(_db(svc).engine) as get_sql:
+    warm = await svc.client.get(f"/v1/tickets/{created['id']}", headers=AGENT)
+    assert warm.status_code == 200
+    with count_statements(_db(svc).engine) as get_sql, count_round_trips() as get_trips:
         detail = await svc.client.get(f"/v1/tickets/{created['id']}", headers=AGENT)
     assert detail.status_code == 200
     body = detail.json()
     assert [e["action"] for e in body["timeline"]] == ["created", "triaged", "assigned"]
     assert body["sla"]["first_response"]["state"] == "running"
     assert len(get_sql) <= GET_BUDGET, "\n".join(s.sql for s in get_sql)
+    # three round trips, as the ORM get's BEGIN, row, ROLLBACK (the pool's pre-ping
+    # made it six: BEGIN; ";"; ROLLBACK first)
+    assert _sent(get_trips) == ["BEGIN", "statement", "COMMIT"]
 
     with count_statements(_db(svc).engine) as list_sql:
         listed = await svc.client.get("/v1/tickets?limit=1", headers=AGENT)

@@ -4,7 +4,7 @@ clock readings, stored deadlines and next-response cycles (pure, no database).""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -285,3 +285,22 @@ def test_a_tokyo_tenants_resolution_day_is_tokyos() -> None:
     # Tokyo's next working hour starts Tuesday 09:00 JST (no DST there)
     assert clocks.resolution.due_at == datetime(2026, 1, 6, 10, tzinfo=ZoneInfo("Asia/Tokyo"))
     assert clocks.first_response.due_at == ny(2026, 1, 5, 10)
+
+
+def test_each_calendar_value_has_its_own_working_days() -> None:
+    # a day's window is remembered per (calendar, day): a calendar that differs by one
+    # holiday, its hours or its zone must not be given another calendar's windows
+    friday = ny(2026, 1, 9, 16)
+    assert add_business_minutes(DEFAULT_CALENDAR, friday, 120) == ny(2026, 1, 12, 10)
+    monday_off = BusinessCalendar(holidays=frozenset({date(2026, 1, 12)}))
+    assert add_business_minutes(monday_off, friday, 120) == ny(2026, 1, 13, 10)
+    later = BusinessCalendar(opens=time(10, 0), closes=time(18, 0))
+    # 17:00 is an hour before this calendar's close: one hour on Friday, one on Monday
+    assert add_business_minutes(later, ny(2026, 1, 9, 17), 120) == ny(2026, 1, 12, 11)
+    paris = BusinessCalendar(timezone="Europe/Paris")
+    friday_paris = datetime(2026, 1, 9, 16, tzinfo=ZoneInfo("Europe/Paris"))
+    assert add_business_minutes(paris, friday_paris, 120) == datetime(
+        2026, 1, 12, 10, tzinfo=ZoneInfo("Europe/Paris")
+    )
+    # and the first calendar still reads as before
+    assert add_business_minutes(DEFAULT_CALENDAR, friday, 120) == ny(2026, 1, 12, 10)

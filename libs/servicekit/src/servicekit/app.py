@@ -121,7 +121,12 @@ class KafkaRuntime:
         if s.run_relay:
             # its own small pool: request traffic exhausting the API's pool (or holding
             # it during an overload) never stops event delivery
-            self.relay_db = Database(s.database_url, pool_size=s.relay_db_pool_size, max_overflow=0)
+            self.relay_db = Database(
+                s.database_url,
+                pool_size=s.relay_db_pool_size,
+                max_overflow=0,
+                ping_idle_seconds=s.db_ping_idle_seconds,
+            )
             self.relay = OutboxRelay(
                 self.relay_db,
                 self.producer,
@@ -220,7 +225,11 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.database_url, pool_size=settings.db_pool_size)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            ping_idle_seconds=settings.db_ping_idle_seconds,
+        )
         db.sessionmaker.configure(info={SOURCE_INFO_KEY: defn.name})
         if tracing_exported():  # a span per statement costs CPU even when dropped
             SQLAlchemyInstrumentor().instrument(engine=db.engine.sync_engine)

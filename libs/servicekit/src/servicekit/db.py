@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -34,19 +38,58 @@ class ServiceBase(DeclarativeBase):
     __abstract__ = True
 
 
+DEFAULT_PING_IDLE_SECONDS = 5.0
+"""A pooled connection idle longer than this is pinged before it is handed out."""
+DEFAULT_PING_TIMEOUT_SECONDS = 5.0
+"""A ping unanswered this long counts as a dead connection (a silently dropped flow)."""
+
+PING_QUERY = "SELECT 1"
+"""Sent with the simple query protocol (an empty query would do, but asyncpg's
+``execute`` expects a command tag back)."""
+
+_IDLE_SINCE = "servicekit.idle_since"
+"""Key in the pool entry's ``info``: when the connection went back to the pool. The pool
+clears ``info`` whenever it opens a new connection for the entry, so a fresh connection
+has no stamp and is never pinged."""
+
+
 class Database:
-    """Owns the engine and session factory; built in the app lifespan, never at import."""
+    """Owns the engine and session factory; built in the app lifespan, never at import.
+
+    Stale connections (docs/decisions/0036-pingless-idle-gated-ping.md): no per-checkout
+    ``pool_pre_ping`` (with asyncpg it is ``BEGIN; ; ROLLBACK``, three round trips on
+    every checkout). Instead, at checkout, a connection whose socket is already known
+    closed is replaced (no round trip), one idle in the pool longer than
+    ``ping_idle_seconds`` is pinged with one round trip and replaced if that fails, and
+    a connection that breaks under a statement is handled optimistically: SQLAlchemy
+    invalidates it and every pooled connection older than the error, and the request
+    answers 503 (``infra_errors``).
+    """
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        echo: bool = False,
+        ping_idle_seconds: float = DEFAULT_PING_IDLE_SECONDS,
+        ping_timeout_seconds: float = DEFAULT_PING_TIMEOUT_SECONDS,
     ) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size if max_overflow is None else max_overflow,
-            pool_pre_ping=True,
+            # the most recently returned connection is reused first: under steady
+            # traffic it is never idle long enough to be pinged, and the spare ones age
+            # (and are pinged, or closed by a server-side timeout) instead of being
+            # rotated through
+            pool_use_lifo=True,
             echo=echo,
+        )
+        install_stale_connection_check(
+            self.engine, idle_seconds=ping_idle_seconds, timeout_seconds=ping_timeout_seconds
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -78,6 +121,53 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def install_stale_connection_check(
+    engine: AsyncEngine, *, idle_seconds: float, timeout_seconds: float
+) -> None:
+    """Replace stale pooled connections at checkout, cheaply (SQLAlchemy's documented
+    hook for a custom ping: a ``checkout`` listener raising ``DisconnectionError``, on
+    which the pool discards the connection and hands out a new one)."""
+
+    def stamp_idle(dbapi_connection: DBAPIConnection | None, entry: ConnectionPoolEntry) -> None:
+        if dbapi_connection is not None:
+            entry.info[_IDLE_SINCE] = time.monotonic()
+
+    def check_stale(
+        dbapi_connection: DBAPIConnection,
+        entry: ConnectionPoolEntry,
+        proxy: PoolProxiedConnection,
+    ) -> None:
+        idle_since = entry.info.get(_IDLE_SINCE)
+        if idle_since is None:
+            return  # just opened
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        is_closed = getattr(driver, "is_closed", None)
+        if is_closed is not None and is_closed():
+            # asyncpg saw the server close it while it sat in the pool (a restart,
+            # pg_terminate_backend, idle_session_timeout): no need to ask. Only this
+            # one is replaced; the others are checked the same way when their turn comes.
+            raise sa_exc.DisconnectionError("the connection was closed while idle in the pool")
+        if time.monotonic() - idle_since < idle_seconds:
+            return
+        run_async = getattr(dbapi_connection, "run_async", None)
+        if run_async is None:
+            return  # not an asyncio driver: nothing cheaper to do than use it
+        try:
+            # one round trip of the simple query protocol: no BEGIN/ROLLBACK around it,
+            # no prepared statement (so it is also safe behind PgBouncer in transaction
+            # mode, the reason SQLAlchemy's asyncpg ping wraps itself in a transaction)
+            run_async(lambda conn: conn.execute(PING_QUERY, timeout=timeout_seconds))
+        except Exception as exc:
+            # as SQLAlchemy's own pre-ping: a failed ping most likely means the server
+            # went away, so every connection older than now is replaced when next used
+            raise sa_exc.InvalidatePoolError(
+                f"the connection idle in the pool did not answer a ping: {exc!r}"
+            ) from exc
+
+    event.listen(engine.sync_engine, "checkin", stamp_idle)
+    event.listen(engine.sync_engine, "checkout", check_stale)
 
 
 def row_to_dict(row: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ test session (truncated between tests) and a topic prefix per test.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import os
 import uuid
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
+import asyncpg.connection
+import asyncpg.prepared_stmt
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
@@ -327,6 +330,70 @@ def count_statements(engine: AsyncEngine) -> Iterator[list[Statement]]:
         yield sink
     finally:
         _statement_sink.reset(token)
+
+
+class RoundTrip(NamedTuple):
+    call: str
+    """The asyncpg call: ``execute`` (BEGIN, COMMIT, a simple-protocol ping…), ``prepare``
+    (the Parse of a statement new to the connection), ``fetch``…"""
+    query: str
+    """The query sent, whitespace collapsed."""
+
+
+_round_trip_sink: ContextVar[list[RoundTrip] | None] = ContextVar("round_trip_sink", default=None)
+
+# asyncpg's public calls that each send one request and wait for PostgreSQL's answer
+# (one round trip). BEGIN, COMMIT, ROLLBACK and simple-protocol pings go through
+# ``Connection.execute``; SQLAlchemy's statements through its cached
+# ``PreparedStatement``s (``Connection.prepare`` is the Parse of a new one).
+_ROUND_TRIP_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
+    (
+        asyncpg.connection.Connection,
+        ("execute", "executemany", "fetch", "fetchrow", "fetchval", "prepare"),
+    ),
+    (asyncpg.prepared_stmt.PreparedStatement, ("fetch", "fetchrow", "fetchval", "executemany")),
+)
+
+
+def _counting(method: Callable[..., Awaitable[Any]], prepared: bool) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sink = _round_trip_sink.get()
+        if sink is not None:
+            query = self.get_query() if prepared else (args[0] if args else kwargs.get("query"))
+            sink.append(RoundTrip(method.__name__, " ".join(str(query).split())))
+        return await method(self, *args, **kwargs)
+
+    counted.__servicekit_round_trip__ = True  # type: ignore[attr-defined]
+    return counted
+
+
+def _install_round_trip_counter() -> None:
+    for cls, names in _ROUND_TRIP_METHODS:
+        prepared = cls is asyncpg.prepared_stmt.PreparedStatement
+        for name in names:
+            method = getattr(cls, name)
+            if not getattr(method, "__servicekit_round_trip__", False):
+                setattr(cls, name, _counting(method, prepared))
+
+
+@contextmanager
+def count_round_trips() -> Iterator[list[RoundTrip]]:
+    """The requests the current task (and what it awaits, e.g. an in-process ASGI
+    request) sends to PostgreSQL through asyncpg inside the block, one entry per round
+    trip: ``BEGIN`` / a statement / ``COMMIT``, pings included (which
+    ``count_statements`` does not see). SQLAlchemy prepares each statement once per
+    connection (a ``prepare`` entry before its first ``fetch``); a Parse that asyncpg's
+    own statement cache does internally for a first ``Connection.fetch*`` of a query is
+    not counted. Installs counting wrappers on asyncpg's classes on first use (for the
+    process; they record only inside this block)."""
+    _install_round_trip_counter()
+    sink: list[RoundTrip] = []
+    token = _round_trip_sink.set(sink)
+    try:
+        yield sink
+    finally:
+        _round_trip_sink.reset(token)
 
 
 async def deliver(app: FastAPI, *events: Event | Envelope, source: str = "test") -> None:

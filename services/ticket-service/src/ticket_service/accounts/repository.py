@@ -13,13 +13,14 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     String,
+    all_,
     bindparam,
     func,
     literal_column,
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by, array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -107,7 +108,11 @@ def account_context_columns(
     """The account context's JSON arrays of the tenant ``tenant_id`` names (a bound
     parameter, or a column of ``correlate``, the enclosing statement's entity, e.g. a
     ticket's in the ticket's own statement): users, open invoices, open bugs, open
-    disputes, recent corrections."""
+    disputes, recent corrections.
+
+    "Not closed" is ``<> ALL (ARRAY[…])``, what PostgreSQL makes of ``NOT IN (…)``
+    anyway: SQLAlchemy renders a ``NOT IN`` list again on every execution ("post
+    compile", a regular-expression pass over the whole ticket-page statement)."""
     # its own alias of tickets: inside a ticket's statement (``account_context_columns(
     # Ticket.tenant_id)``) a bare ``Ticket`` here would be correlated to the outer ticket
     linked_ticket = aliased(Ticket)
@@ -133,7 +138,7 @@ def account_context_columns(
                 Bug.tenant_id == tenant_id,
                 Bug.bug_id.in_(linked.where(linked_ticket.tenant_id == tenant_id)),
             ),
-            Bug.status.not_in(CLOSED_BUG_STATUSES),
+            Bug.status != all_(array(CLOSED_BUG_STATUSES)),
         ),
         "r.key",
         correlate=correlate,
@@ -141,7 +146,7 @@ def account_context_columns(
     disputes = _rows_json(
         select(AccountDispute).where(
             AccountDispute.tenant_id == tenant_id,
-            AccountDispute.status.not_in(CLOSED_DISPUTE_STATUSES),
+            AccountDispute.status != all_(array(CLOSED_DISPUTE_STATUSES)),
         ),
         "r.state_at DESC",
         "r.dispute_id",

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 MAX_DAYS_SCANNED = 3660  # ten years: a guard against calendars with no working time
+WINDOW_CACHE_SIZE = 4096  # (calendar, day) windows: ~11 years of one calendar, under 1 MiB
 
 
 @dataclass(frozen=True)
@@ -34,19 +36,28 @@ class BusinessCalendar:
 
     def window(self, day: date) -> tuple[datetime, datetime] | None:
         """The working window of a local date, in UTC; None on days off."""
-        if day.weekday() not in self.workdays or day in self.holidays:
-            return None
-        zone = self.zone
-        start = datetime.combine(day, self.opens, tzinfo=zone).astimezone(UTC)
-        end = datetime.combine(day, self.closes, tzinfo=zone).astimezone(UTC)
-        return start, end
+        return _window(self, day)
 
     def _windows_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
         day = moment.astimezone(self.zone).date()
         for offset in range(MAX_DAYS_SCANNED):
-            window = self.window(day + timedelta(days=offset))
+            window = _window(self, day + timedelta(days=offset))
             if window is not None:
                 yield window
+
+
+@lru_cache(maxsize=WINDOW_CACHE_SIZE)
+def _window(calendar: BusinessCalendar, day: date) -> tuple[datetime, datetime] | None:
+    """A day's window depends on the calendar's value and the date alone (the calendar is
+    frozen and compared by value), so it is computed once per (calendar, day): a ticket
+    page reads its clocks over the same few days on every request, and an SLA scan reads
+    thousands of tickets over the same weeks."""
+    if day.weekday() not in calendar.workdays or day in calendar.holidays:
+        return None
+    zone = calendar.zone
+    start = datetime.combine(day, calendar.opens, tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day, calendar.closes, tzinfo=zone).astimezone(UTC)
+    return start, end
 
 
 def _aware(moment: datetime) -> datetime:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, String, Uuid, bindparam, func, select, text
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from pydantic import TypeAdapter
+from sqlalchemy import Select, String, Uuid, any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.pagination import PageParams, paginate
@@ -108,7 +109,12 @@ async def least_loaded(session: AsyncSession, *, candidates: Sequence[str]) -> s
 def _least_loaded_statement() -> Select[Any]:
     return (
         select(Agent.id)
-        .where(Agent.id.in_(bindparam("candidates", expanding=True)), Agent.available.is_(True))
+        # one array parameter: an expanding IN list is rendered again on every execution
+        # and is another statement (prepared anew) for every number of candidates
+        .where(
+            Agent.id == any_(bindparam("candidates", type_=ARRAY(String()))),
+            Agent.available.is_(True),
+        )
         .order_by(Agent.active_tickets, Agent.id)
         .limit(1)
     )
@@ -116,6 +122,8 @@ def _least_loaded_statement() -> Select[Any]:
 
 # the page's timeline is built as the JSON of the response's entries, by their field names
 _TIMELINE_FIELDS = tuple(TimelineEntryOut.model_fields)
+# the whole timeline validated in one call (pydantic's loop), not one call per entry
+_TIMELINE = TypeAdapter(list[TimelineEntryOut])
 
 
 def _timeline_json() -> Any:
@@ -228,7 +236,7 @@ async def ticket_with_context(
         timezone=row[4],
         account=row[5],
         account_context=tuple(row[6:11]),
-        timeline=[TimelineEntryOut.model_validate(e) for e in row[11]],
+        timeline=_TIMELINE.validate_python(row[11]),
     )
     if keep:
         session.info.setdefault(_TICKET_KEY, {})[ticket_id] = ticket_row

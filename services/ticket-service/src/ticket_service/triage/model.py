@@ -28,6 +28,7 @@ transform by a test.
 from __future__ import annotations
 
 import multiprocessing
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
@@ -79,11 +80,10 @@ class TriageModel:
         all_indices: list[Any] = []
         all_values: list[Any] = []
         for block in self._blocks:
-            counts: dict[int, int] = {}
-            for term in block.analyze(text):
-                index = block.vocabulary.get(term)
-                if index is not None:
-                    counts[index] = counts.get(index, 0) + 1
+            # counted in C (Counter over map): a ticket has hundreds of n-grams, and a
+            # Python loop over them was an eighth of a ticket create's function calls
+            counts: Counter[int | None] = Counter(map(block.vocabulary.get, block.analyze(text)))
+            counts.pop(None, None)  # n-grams not in the vocabulary
             if not counts:
                 continue
             indices = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))

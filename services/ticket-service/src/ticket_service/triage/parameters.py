@@ -142,14 +142,13 @@ def char_wb_ngrams(text: str, ngrams: tuple[int, int]) -> list[str]:
     found: list[str] = []
     for word in _WHITE_SPACES.sub(" ", text.lower()).split():
         padded = f" {word} "
+        size = len(padded)
         for n in range(low, high + 1):
-            found.append(padded[:n])
-            offset = 0
-            while offset + n < len(padded):
-                offset += 1
-                found.append(padded[offset : offset + n])
-            if offset == 0:  # a word shorter than n counts once
+            if size <= n:  # a word shorter than n counts once, and no longer n-gram
+                found.append(padded)
                 break
+            # one comprehension per (word, n), not an append per n-gram
+            found += [padded[i : i + n] for i in range(size - n + 1)]
     return found
 
 
