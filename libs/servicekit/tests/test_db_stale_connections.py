@@ -1,4 +1,4 @@
-"""Stale pooled connections are replaced cheaply (docs/decisions/0036-pingless-idle-gated-ping.md):
+"""Stale pooled connections are replaced cheaply (docs/decisions/0037-idle-gated-ping.md):
 no ping on a connection used moments ago, one round trip on a connection idle past
 ``DB_PING_IDLE_SECONDS``, none on one whose socket the server already closed; whatever
 breaks under a request is a 503 with ``Retry-After`` and the next request succeeds.

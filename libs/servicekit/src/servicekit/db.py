@@ -56,7 +56,7 @@ has no stamp and is never pinged."""
 class Database:
     """Owns the engine and session factory; built in the app lifespan, never at import.
 
-    Stale connections (docs/decisions/0036-pingless-idle-gated-ping.md): no per-checkout
+    Stale connections (docs/decisions/0037-idle-gated-ping.md): no per-checkout
     ``pool_pre_ping`` (with asyncpg it is ``BEGIN; ; ROLLBACK``, three round trips on
     every checkout). Instead, at checkout, a connection whose socket is already known
     closed is replaced (no round trip), one idle in the pool longer than

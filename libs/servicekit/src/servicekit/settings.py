@@ -95,7 +95,7 @@ class ServiceSettings(BaseSettings):
     before a request or message uses it; one used more recently is not (a connection
     that broke under use is replaced after its error: a 503, then recovery). Lower it
     below a firewall's or proxy's idle timeout that drops flows silently; ``0`` pings
-    every reused connection (docs/decisions/0036-pingless-idle-gated-ping.md)."""
+    every reused connection (docs/decisions/0037-idle-gated-ping.md)."""
     # empty: the local broker on SUPPORTOPS_KAFKA_PORT (servicekit.localstack)
     kafka_bootstrap_servers: str = _shared("KAFKA_BOOTSTRAP_SERVERS", "")
     kafka_security_protocol: str = _shared("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
