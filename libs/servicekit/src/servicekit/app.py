@@ -23,7 +23,6 @@ from servicekit.auth import TokenVerifier
 from servicekit.authz import Ownership, install_ownership
 from servicekit.clock import Clock, StateClock
 from servicekit.consumer import EventConsumer, EventRouter
-from servicekit.cors import install_cors
 from servicekit.db import Database
 from servicekit.errors import install_problem_handlers
 from servicekit.kafka import client_options, ensure_topics, make_producer
@@ -276,8 +275,13 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         defn.events.clock = StateClock(app.state)
     install_problem_handlers(app)
     install_problem_documentation(app)
-    app.add_middleware(ServiceHttpMiddleware, service=defn.name, fastapi_app=app)
-    install_cors(app, settings.cors_origins or [])  # last: the outermost layer
+    # CORS too (``servicekit.cors``): requests with an ``Origin`` go through it first
+    app.add_middleware(
+        ServiceHttpMiddleware,
+        service=defn.name,
+        fastapi_app=app,
+        cors_origins=settings.cors_origins or [],
+    )
     add_probe_routes(app)  # before the routers: first among the documented paths
     if settings.run_api:
         for router in defn.routers:
