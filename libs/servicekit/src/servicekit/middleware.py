@@ -1,5 +1,6 @@
 """The kit's HTTP middleware, as plain ASGI: correlation ids, Prometheus metrics, the
-405s that name every method, and the caller's trace context when no span is recorded.
+405s that name every method, CORS for requests with an ``Origin``, and the caller's
+trace context when no span is recorded.
 
 Plain ASGI rather than ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware``
 runs the app in a separate task and streams the response through memory channels,
