@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import Response
 from kitapp import KitSettings, definition
 
 from servicekit.app import create_service_app
@@ -94,3 +95,61 @@ def test_the_development_default_is_the_local_vite_origins(
     assert KitSettings(environment="development").cors_origins == list(DEV_CORS_ORIGINS)
     monkeypatch.setenv("SUPPORTOPS_CORS_ORIGINS", '["https://a.example"]')
     assert KitSettings().cors_origins == ["https://a.example"]
+
+
+def app_with_own_vary(settings: KitSettings) -> httpx.AsyncClient:
+    """The kit app plus a route whose response varies on a header of its own."""
+    app = create_service_app(definition(settings))
+
+    async def negotiated() -> Response:
+        return Response(b"{}", media_type="application/json", headers={"Vary": "Accept"})
+
+    app.add_api_route("/negotiated", negotiated, methods=["GET"])
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://kit")
+
+
+async def test_a_response_without_origin_varies_on_origin_once() -> None:
+    # a shared cache must not serve a response made for no origin to a console's
+    # cross-origin request (it would lack Access-Control-Allow-Origin): Vary: Origin,
+    # as Starlette's CORSMiddleware adds it, now added by the kit without going through it
+    async with app_with_own_vary(KitSettings(environment="test")) as client:
+        probe = await client.get("/healthz")
+        negotiated = await client.get("/negotiated")
+    assert probe.headers.get_list("vary") == ["Origin"]
+    assert "access-control-allow-origin" not in probe.headers
+    assert negotiated.headers.get_list("vary") == ["Accept, Origin"]
+    assert probe.headers["x-correlation-id"]
+
+
+async def test_without_cors_a_response_does_not_vary_on_origin() -> None:
+    async with app_with_own_vary(production()) as client:
+        probe = await client.get("/healthz")
+        negotiated = await client.get("/negotiated")
+    assert "vary" not in probe.headers
+    assert negotiated.headers.get_list("vary") == ["Accept"]
+
+
+async def test_a_cross_origin_response_gets_cors_and_the_kit_headers() -> None:
+    async with app_with_own_vary(KitSettings(environment="test")) as client:
+        response = await client.get(
+            "/negotiated", headers={"Origin": VITE, "X-Correlation-Id": "console-7"}
+        )
+        other = await client.get("/negotiated", headers={"Origin": "https://evil.example"})
+    assert response.headers["access-control-allow-origin"] == VITE
+    assert response.headers.get_list("vary") == ["Accept, Origin"]
+    assert response.headers["x-correlation-id"] == "console-7"
+    assert "access-control-allow-origin" not in other.headers
+    assert other.headers.get_list("vary") == ["Accept, Origin"]
+    assert other.headers["x-correlation-id"]
+
+
+async def test_a_preflight_is_answered_before_the_405_rule() -> None:
+    # OPTIONS is no method of /v1/items: without CORS first, the kit would refuse it 405
+    async with client_for(KitSettings(environment="test")) as client:
+        preflight_response = await client.options("/v1/items", headers=preflight(VITE, "POST"))
+        plain = await client.options("/v1/items")
+    assert preflight_response.status_code == 200
+    assert preflight_response.headers["access-control-allow-origin"] == VITE
+    assert plain.status_code == 405
+    assert set(plain.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 ALLOWED_HEADERS = (
@@ -31,17 +31,20 @@ CORS-safelisted ones (``ETag`` for ``If-Match``, ``Location`` after a create...)
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 
-def install_cors(app: FastAPI, origins: Sequence[str]) -> None:
-    """Add the CORS layer, unless no origin is allowed (then a browser on another origin
-    gets no ``Access-Control-*`` header at all, and its preflights fail).
+def cors_layer(app: ASGIApp, origins: Sequence[str]) -> ASGIApp | None:
+    """Starlette's CORS middleware around ``app``, or ``None`` when no origin is allowed
+    (then a browser on another origin gets no ``Access-Control-*`` header at all, and
+    its preflights fail).
 
-    Call it after every other ``add_middleware``: the last one added is the outermost,
-    so a preflight is answered here before the kit's 405 rule or the auth dependencies
-    (a preflight carries no token) see it."""
+    The kit's middleware (``servicekit.middleware``) sends only requests that carry an
+    ``Origin`` through it, ahead of everything else it does, so a preflight is answered
+    before the kit's 405 rule or the auth dependencies (a preflight carries no token)
+    see it; a request without ``Origin`` gets the ``Vary: Origin`` this layer would add
+    from the kit's middleware instead."""
     if not origins:
-        return
-    app.add_middleware(
-        CORSMiddleware,
+        return None
+    return CORSMiddleware(
+        app,
         allow_origins=list(origins),
         allow_methods=list(ALLOWED_METHODS),
         allow_headers=list(ALLOWED_HEADERS),

@@ -1,5 +1,6 @@
 """The kit's HTTP middleware, as plain ASGI: correlation ids, Prometheus metrics, the
-405s that name every method, and the caller's trace context when no span is recorded.
+405s that name every method, CORS for requests with an ``Origin``, and the caller's
+trace context when no span is recorded.
 
 Plain ASGI rather than ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware``
 runs the app in a separate task and streams the response through memory channels,
@@ -10,9 +11,10 @@ instrumentation used to add a second one on every request.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -21,6 +23,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.context import EventContext, current_event_context
+from servicekit.cors import cors_layer
 from servicekit.errors import problem_body, problem_response
 from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from servicekit.telemetry import tracing_exported
@@ -81,17 +84,36 @@ def telemetry_config() -> dict[str, Any]:
     }
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+_ORIGIN_KEY = b"origin"
+_VARY_KEY = b"vary"
+_HEX_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+"""RFC 9562's variant bits (``10xx``) over a random hex digit: a UUID 4 from 16 random
+bytes with slices and two lookups, where ``str(uuid.uuid4())`` is half a dozen calls."""
+
+
+def new_correlation_id() -> str:
+    """A random UUID 4 in its usual form (what ``str(uuid.uuid4())`` gives)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_HEX_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 class ServiceHttpMiddleware:
-    """Wraps the whole app (``app.add_middleware(ServiceHttpMiddleware, service=…)``)."""
+    """Wraps the whole app (``app.add_middleware(ServiceHttpMiddleware, service=…)``).
 
-    def __init__(self, app: ASGIApp, *, service: str, fastapi_app: Any) -> None:
+    CORS lives here too (``servicekit.cors``): a request with an ``Origin`` header goes
+    through Starlette's ``CORSMiddleware`` first (a preflight is answered there, before
+    the 405 rule or anything else sees it, as when CORS was the outermost middleware); a
+    request without one, which is every probe, scrape and server-to-server call, skips
+    it: all it would add is ``Vary: Origin``, which the response gets here."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        fastapi_app: Any,
+        cors_origins: Sequence[str] = (),
+    ) -> None:
         self.app = app
         self.service = service
         self.fastapi_app = fastapi_app
@@ -102,13 +124,41 @@ class ServiceHttpMiddleware:
         self._propagated = frozenset(
             name.lower().encode("latin-1") for name in propagate.get_global_textmap().fields
         )
+        self.cors: ASGIApp | None = cors_layer(self._behind_cors, cors_origins)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _behind_cors(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self(scope, receive, send, through_cors=True)
+
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, through_cors: bool = False
+    ) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        correlation_id = _header(scope, _CORRELATION_KEY) or str(uuid.uuid4())
-        correlation_value = correlation_id.encode("latin-1")
+        # the request's headers walked once for all the kit reads (ASGI names are
+        # lower-case bytes): ``Headers`` costs a dozen calls per request for three lookups
+        correlation: bytes | None = None
+        has_origin = traced = False
+        for key, value in scope["headers"]:
+            if key == _CORRELATION_KEY:
+                if correlation is None:
+                    correlation = value
+            elif key == _ORIGIN_KEY:
+                has_origin = True
+            elif key in self._propagated:
+                traced = True
+        vary_origin = False
+        if self.cors is not None and not through_cors:
+            if has_origin:
+                await self.cors(scope, receive, send)  # back here with through_cors=True
+                return
+            vary_origin = True  # what CORSMiddleware adds to a response without Origin
+        if correlation is None:
+            correlation_id = new_correlation_id()
+            correlation_value = correlation_id.encode("latin-1")
+        else:
+            correlation_id = correlation.decode("latin-1")
+            correlation_value = correlation
         method: str = scope["method"]
         path: str = scope["path"]
         status = 500
@@ -124,6 +174,7 @@ class ServiceHttpMiddleware:
                 # lower-case bytes, so plain comparisons are what it does)
                 raw = list(message.get("headers", ()))
                 replaced = False
+                vary: list[bytes] | None = None
                 for key, value in raw:
                     if key == b"content-type":
                         if value.startswith(b"text/event-stream"):
@@ -133,9 +184,17 @@ class ServiceHttpMiddleware:
                             waited = time.perf_counter() - started
                     elif key == _CORRELATION_KEY:
                         replaced = True
-                if replaced:
-                    raw = [item for item in raw if item[0] != _CORRELATION_KEY]
+                    elif key == _VARY_KEY and vary_origin:
+                        if vary is None:
+                            vary = []
+                        vary.append(value)
+                if replaced or vary is not None:
+                    drop = {_CORRELATION_KEY, _VARY_KEY} if vary is not None else {_CORRELATION_KEY}
+                    raw = [item for item in raw if item[0] not in drop]
                 raw.append((_CORRELATION_KEY, correlation_value))
+                if vary_origin:
+                    # as CORSMiddleware does it: one Vary, the response's own values first
+                    raw.append((_VARY_KEY, b", ".join([*(vary or ()), b"Origin"])))
                 message["headers"] = raw
                 if status == 405:
                     # Starlette's 405 names only the methods of the one route it tried
@@ -146,15 +205,14 @@ class ServiceHttpMiddleware:
 
         event_token = current_event_context.set(EventContext(correlation_id=correlation_id))
         try:
-            refused = self._method_not_allowed(method, path)
-            if refused is not None:
-                await refused(scope, receive, send_with_headers)
-            elif tracing_exported() or path in UNTRACED_PATHS:
-                # FastAPI's own telemetry makes the server span (see ``telemetry_config``)
-                await self.app(scope, receive, send_with_headers)
-            elif self._propagated.isdisjoint(dict(scope["headers"])):
-                # no trace context came with the request: nothing to attach (extracting
-                # from headers without one yields the current context, a no-op)
+            methods = (self._methods or self._resource_methods()).concrete.get(path)
+            if methods is not None and method not in methods:
+                await self._method_not_allowed(path, methods)(scope, receive, send_with_headers)
+            elif not traced or path in UNTRACED_PATHS or tracing_exported():
+                # FastAPI's own telemetry makes the server span when spans are exported
+                # (see ``telemetry_config``); without a trace context in the request there
+                # is nothing to attach (extracting from headers without one yields the
+                # current context, a no-op)
                 await self.app(scope, receive, send_with_headers)
             else:
                 # Nothing records spans, but the caller's trace context must still reach
@@ -167,22 +225,20 @@ class ServiceHttpMiddleware:
                     otel_context.detach(ctx_token)
         finally:
             current_event_context.reset(event_token)
-            route_path = getattr(scope.get("route"), "path", "unmatched")
-            counter, latency = self._children(method, route_path, status)
-            counter.inc()
-            latency.observe(waited if waited is not None else time.perf_counter() - started)
+            route = scope.get("route")
+            key = (method, route.path if route is not None else "unmatched", status)
+            children = self._metric_children.get(key) or self._children(key)
+            children[0].inc()
+            children[1].observe(waited if waited is not None else time.perf_counter() - started)
 
-    def _children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
-        """The metric children of one route and status, looked up once: ``labels()``
-        takes a lock and builds a key on every call."""
-        key = (method, route, status)
-        found = self._metric_children.get(key)
-        if found is None:
-            found = (
-                HTTP_REQUESTS.labels(self.service, method, route, status),
-                HTTP_LATENCY.labels(self.service, method, route),
-            )
-            self._metric_children[key] = found
+    def _children(self, key: tuple[str, str, int]) -> tuple[Any, Any]:
+        """The metric children of one route and status, looked up once (then straight from
+        ``_metric_children``): ``labels()`` takes a lock and builds a key on every call."""
+        method, route, status = key
+        found = self._metric_children[key] = (
+            HTTP_REQUESTS.labels(self.service, method, route, status),
+            HTTP_LATENCY.labels(self.service, method, route),
+        )
         return found
 
     def _resource_methods(self) -> ResourceMethods:
@@ -193,12 +249,9 @@ class ServiceHttpMiddleware:
             table = self._methods = resource_methods(self.fastapi_app)
         return table
 
-    def _method_not_allowed(self, method: str, path: str) -> ASGIApp | None:
+    def _method_not_allowed(self, path: str, methods: set[str]) -> ASGIApp:
         """A 405 for a method a concrete path does not support, even where a templated
         sibling would take the URL (``PATCH /v1/rules/dry-run`` is not ``/v1/rules/{id}``)."""
-        methods = self._resource_methods().concrete.get(path)
-        if methods is None or method in methods:
-            return None
         return problem_response(
             problem_body(
                 status=405,
