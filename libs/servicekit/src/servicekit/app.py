@@ -232,7 +232,11 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         )
         db.sessionmaker.configure(info={SOURCE_INFO_KEY: defn.name})
         if tracing_exported():  # a span per statement costs CPU even when dropped
-            SQLAlchemyInstrumentor().instrument(engine=db.engine.sync_engine)
+            # both pools (the read one is created here rather than on the first GET:
+            # the instrumentor instruments once)
+            SQLAlchemyInstrumentor().instrument(
+                engines=[db.engine.sync_engine, db.read_engine.sync_engine]
+            )
         app.state.db = db
         app.state.settings = settings
         app.state.token_verifier = TokenVerifier(
