@@ -198,3 +198,13 @@ async def test_custom_plans_on_a_read_session(kit_db_url: str) -> None:
             assert await session.scalar(show) == "force_custom_plan"
     finally:
         await db.dispose()
+
+
+async def test_the_read_pool_has_its_own_size(kit_db_url: str) -> None:
+    db = Database(kit_db_url, pool_size=4, read_pool_size=2)
+    try:
+        assert db.read_engine.pool.size() == 2  # type: ignore[attr-defined]
+        assert db.engine.pool.size() == 4  # type: ignore[attr-defined]
+        assert Database(kit_db_url, pool_size=3).read_engine.pool.size() == 3  # type: ignore[attr-defined]
+    finally:
+        await db.dispose()

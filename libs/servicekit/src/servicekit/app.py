@@ -228,6 +228,7 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         db = Database(
             settings.database_url,
             pool_size=settings.db_pool_size,
+            read_pool_size=settings.db_read_pool_size,
             ping_idle_seconds=settings.db_ping_idle_seconds,
         )
         db.sessionmaker.configure(info={SOURCE_INFO_KEY: defn.name})

@@ -80,6 +80,7 @@ class Database:
         *,
         pool_size: int = 10,
         max_overflow: int | None = None,
+        read_pool_size: int | None = None,
         echo: bool = False,
         ping_idle_seconds: float = DEFAULT_PING_IDLE_SECONDS,
         ping_timeout_seconds: float = DEFAULT_PING_TIMEOUT_SECONDS,
@@ -100,9 +101,10 @@ class Database:
             self.engine, idle_seconds=ping_idle_seconds, timeout_seconds=ping_timeout_seconds
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        reads = pool_size if read_pool_size is None else read_pool_size
         self._read_pool_options: dict[str, Any] = {
-            "pool_size": pool_size,
-            "max_overflow": pool_size if max_overflow is None else max_overflow,
+            "pool_size": reads,
+            "max_overflow": reads if max_overflow is None else max_overflow,
             "pool_use_lifo": True,
             "echo": echo,
         }
