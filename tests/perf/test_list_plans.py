@@ -66,7 +66,7 @@ async def explain_list_request(
 ) -> tuple[list[str], str]:
     """Send the request, find its SELECT of ``table`` and EXPLAIN ANALYZE it."""
     db: Database = running.app.state.db
-    with count_statements(db.engine) as sent:
+    with count_statements(db) as sent:
         response = await running.client.get(url, headers=headers)
     assert response.status_code == 200, response.text
     assert len(response.json()["items"]) > 0, f"{url} found nothing: the check proves nothing"

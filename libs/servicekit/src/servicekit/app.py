@@ -228,11 +228,16 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         db = Database(
             settings.database_url,
             pool_size=settings.db_pool_size,
+            read_pool_size=settings.db_read_pool_size,
             ping_idle_seconds=settings.db_ping_idle_seconds,
         )
         db.sessionmaker.configure(info={SOURCE_INFO_KEY: defn.name})
         if tracing_exported():  # a span per statement costs CPU even when dropped
-            SQLAlchemyInstrumentor().instrument(engine=db.engine.sync_engine)
+            # both pools (the read one is created here rather than on the first GET:
+            # the instrumentor instruments once)
+            SQLAlchemyInstrumentor().instrument(
+                engines=[db.engine.sync_engine, db.read_engine.sync_engine]
+            )
         app.state.db = db
         app.state.settings = settings
         app.state.token_verifier = TokenVerifier(

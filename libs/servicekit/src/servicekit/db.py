@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -64,6 +64,14 @@ class Database:
     a connection that breaks under a statement is handled optimistically: SQLAlchemy
     invalidates it and every pooled connection older than the error, and the request
     answers 503 (``infra_errors``).
+
+    Reads (docs/decisions/0039-reads-without-a-transaction.md): ``read_engine`` is a
+    second pool whose connections run each statement in autocommit (no ``BEGIN`` /
+    ``COMMIT`` round trips) and on which PostgreSQL itself refuses writes
+    (``default_transaction_read_only``); ``read_session()`` is what a ``GET`` gets.
+    At READ COMMITTED every statement takes its own snapshot anyway, so a transaction
+    around a read-only request bought no consistency. The pool is opened lazily: a
+    process that serves no reads (a CLI, the relay) never connects it.
     """
 
     def __init__(
@@ -72,6 +80,7 @@ class Database:
         *,
         pool_size: int = 10,
         max_overflow: int | None = None,
+        read_pool_size: int | None = None,
         echo: bool = False,
         ping_idle_seconds: float = DEFAULT_PING_IDLE_SECONDS,
         ping_timeout_seconds: float = DEFAULT_PING_TIMEOUT_SECONDS,
@@ -92,6 +101,50 @@ class Database:
             self.engine, idle_seconds=ping_idle_seconds, timeout_seconds=ping_timeout_seconds
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        reads = pool_size if read_pool_size is None else read_pool_size
+        self._read_pool_options: dict[str, Any] = {
+            "pool_size": reads,
+            "max_overflow": reads if max_overflow is None else max_overflow,
+            "pool_use_lifo": True,
+            "echo": echo,
+        }
+        self._ping = (ping_idle_seconds, ping_timeout_seconds)
+        self._read_engine: AsyncEngine | None = None
+
+    @property
+    def read_engine(self) -> AsyncEngine:
+        """The read-only autocommit pool, created on first use (same pool sizes, LIFO
+        and idle-gated ping as ``engine``)."""
+        if self._read_engine is None:
+            engine = create_async_engine(
+                self.url,
+                isolation_level="AUTOCOMMIT",
+                # PostgreSQL refuses any write (and FOR UPDATE, advisory xact locks'
+                # writes…) on these connections: a write reached from a GET fails
+                # loudly instead of being committed statement by statement
+                connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+                **self._read_pool_options,
+            )
+            idle, timeout = self._ping
+            install_stale_connection_check(engine, idle_seconds=idle, timeout_seconds=timeout)
+            self._read_engine = engine
+        return self._read_engine
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session on the read-only autocommit pool: one round trip per statement.
+
+        Same session options (``info``: caches, the outbox source…) as
+        ``sessionmaker``. It ends as a unit of work does, so ORM changes someone added
+        are flushed and refused by PostgreSQL rather than silently dropped.
+        """
+        async with self.sessionmaker(bind=self.read_engine) as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
 
     @property
     def asyncpg_dsn(self) -> str:
@@ -121,6 +174,44 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._read_engine is not None:
+            await self._read_engine.dispose()
+
+
+CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+@asynccontextmanager
+async def custom_plans(session: AsyncSession) -> AsyncIterator[None]:
+    """The statements inside the block are planned for their own parameter values, never
+    with a cached generic plan (``plan_cache_mode = force_custom_plan`` for the block).
+
+    ``SET LOCAL`` lasts until the end of the transaction, and has no effect outside one:
+    on a read session (autocommit) the block runs in a transaction of its own, opened
+    with the setting in one round trip (``BEGIN; SET LOCAL …`` in the simple query
+    protocol) and committed after it (three round trips for one search statement, one
+    fewer than a unit of work with ``SET LOCAL``). In a unit of work it is plain
+    ``SET LOCAL``.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    adapted = raw.dbapi_connection
+    if not getattr(adapted, "autocommit", False):
+        await session.execute(text(CUSTOM_PLANS))
+        yield
+        return
+    driver = adapted.driver_connection  # type: ignore[union-attr]
+    await driver.execute(f"BEGIN; {CUSTOM_PLANS}")
+    try:
+        yield
+    except BaseException:
+        try:
+            await driver.execute("ROLLBACK")
+        except BaseException:
+            # cannot tell what state it is in: never hand it out again
+            await connection.invalidate()
+        raise
+    await driver.execute("COMMIT")
 
 
 def install_stale_connection_check(

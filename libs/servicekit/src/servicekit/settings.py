@@ -90,6 +90,9 @@ class ServiceSettings(BaseSettings):
     port: int = 0
     database_url: str = ""
     db_pool_size: int = 10
+    db_read_pool_size: int | None = None
+    """The read-only pool a GET's statements use (decision 0039), opened on the first
+    GET; ``None``: the same size as ``db_pool_size`` (and as many overflow)."""
     db_ping_idle_seconds: float = _shared("DB_PING_IDLE_SECONDS", 5.0)
     """A pooled database connection idle longer than this is pinged (one round trip)
     before a request or message uses it; one used more recently is not (a connection

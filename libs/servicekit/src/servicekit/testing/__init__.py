@@ -317,13 +317,16 @@ def _record_statement(
 
 
 @contextmanager
-def count_statements(engine: AsyncEngine) -> Iterator[list[Statement]]:
+def count_statements(engine: AsyncEngine | Database) -> Iterator[list[Statement]]:
     """The SQL statements (with their parameters) the current task, and what it awaits
     (e.g. an in-process ASGI request), sends through ``engine`` inside the block; a
     background task's (relay, consumers) are not counted. An ``executemany`` is one
-    statement, as it is one round trip of insertmanyvalues."""
-    if not event.contains(engine.sync_engine, "before_cursor_execute", _record_statement):
-        event.listen(engine.sync_engine, "before_cursor_execute", _record_statement)
+    statement, as it is one round trip of insertmanyvalues. Given a ``Database``, both
+    its pools: the unit of work's and the reads' (a GET's statements)."""
+    engines = [engine.engine, engine.read_engine] if isinstance(engine, Database) else [engine]
+    for one in engines:
+        if not event.contains(one.sync_engine, "before_cursor_execute", _record_statement):
+            event.listen(one.sync_engine, "before_cursor_execute", _record_statement)
     sink: list[Statement] = []
     token = _statement_sink.set(sink)
     try:

@@ -14,6 +14,7 @@ from sqlalchemy import Select, String, Uuid, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.db import custom_plans
 from servicekit.pagination import PageParams, paginate
 from supportops_events.tickets import TicketPriority, TicketStatus
 from ticket_service.accounts.repository import account_context_columns
@@ -334,7 +335,14 @@ async def search_page(
         # The plan of these depends on the values (a common word or a rare one, the time
         # now): a cached generic plan for the prepared statement was 3x slower at 1M
         # tickets, so plan each execution for its values.
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        async with custom_plans(session):
+            return await paginate(
+                session,
+                stmt,
+                keys=[Ticket.created_at, Ticket.id],
+                params=params,
+                direction=direction,
+            )
     return await paginate(
         session, stmt, keys=[Ticket.created_at, Ticket.id], params=params, direction=direction
     )
