@@ -284,6 +284,7 @@ def features(signals: Sequence[Signals]) -> np.ndarray:
                 float(s.symptom_conflict),
                 float(s.format_conflict),
                 float(s.error_conflict),
+                float(s.operation_conflict),
             ]
             for s in signals
         ]
@@ -361,6 +362,7 @@ SIGNALS = [
     "symptom_conflict",
     "format_conflict",
     "error_conflict",
+    "operation_conflict",
 ]
 
 

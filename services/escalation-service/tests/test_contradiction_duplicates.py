@@ -87,10 +87,17 @@ def test_a_report_names_its_symptoms_and_formats_not_its_environment() -> None:
         description=PDF_BLANK["summary"],
         steps=PDF_BLANK["steps"],
         actual=PDF_BLANK["actual"],
-    ) == ["format:pdf", "symptom:blank"]
+    ) == ["format:pdf", "operation:export", "symptom:blank"]
     assert report_slots(
         title=CSV_500["title"], description="", steps=CSV_500["steps"], actual=CSV_500["actual"]
-    ) == ["format:csv", "symptom:server_error"]
+    ) == ["format:csv", "operation:export", "symptom:server_error"]
+    # the direction data moves: an import failing is another defect than an export failing
+    assert report_slots(
+        title="Importing contacts from a CSV file fails with an error",
+        description="",
+        steps=["Open Contacts", "Click Import and choose a CSV file"],
+        actual="An 'unexpected column' error appears",
+    ) == ["format:csv", "operation:import"]
     # browsers, systems and versions differ between true duplicates: never a slot
     assert (
         report_slots(
@@ -221,7 +228,7 @@ async def test_the_migration_gives_earlier_bugs_their_symptom_slots() -> None:
         await engine.dispose()
     finally:
         await drop_database(name)
-    assert sorted(stored) == ["format:csv", "symptom:server_error"]
+    assert sorted(stored) == ["format:csv", "operation:export", "symptom:server_error"]
 
 
 async def test_an_edited_report_is_compared_by_its_new_symptom(running: Running) -> None:

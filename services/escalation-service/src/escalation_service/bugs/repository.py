@@ -123,7 +123,11 @@ def _params(probe: Probe) -> dict[str, Any]:
     }
 
 
-_SLOT_KINDS = {"symptom:": "different symptom", "format:": "different format"}
+_SLOT_KINDS = {
+    "symptom:": "different symptom",
+    "format:": "different format",
+    "operation:": "different operation",
+}
 
 
 def _differing(probe: Probe, theirs: list[str]) -> tuple[str, ...]:
@@ -152,6 +156,7 @@ def _signals(row: Any, probe: Probe) -> Signals:
         symptom_conflict=disjoint(probe.slots, theirs, "symptom:"),
         format_conflict=disjoint(probe.slots, theirs, "format:"),
         error_conflict=bool(row.error_conflict),
+        operation_conflict=disjoint(probe.slots, theirs, "operation:"),
         differing=differing,
     )
 

@@ -49,19 +49,24 @@ from dataclasses import dataclass
 # bind the auto-link threshold, which the documented rule puts at 0.71 (from 0.86). The
 # title trigram weight stays negative: given the shared words, titles that *look* alike
 # (same area, "Invoice PDF ...") more often name a different defect of that area - so a
-# similar title is not listed as a reason (see ``reasons``).
+# similar title is not listed as a reason (see ``reasons``). Refitted once more at the end
+# of session 7 with a fourth, ``operation_conflict`` (import vs export), after the fault
+# journey's "CSV contact import fails with an error" auto-linked at 0.71 to the demo's "CSV
+# export of reports fails with error 500": both pairs are legacy near-misses now (16), and
+# the rule keeps the threshold at 0.71 (CV 0.925 / 0.633 on 270 training pairs).
 WEIGHTS = {
-    "fulltext": 7.13,
-    "rank": 3.26,
-    "title": -1.74,
-    "title_words": 1.38,
-    "error": 1.03,
-    "semantic": 5.96,
-    "symptom_conflict": -3.07,
-    "format_conflict": -1.60,
-    "error_conflict": -0.39,
+    "fulltext": 7.04,
+    "rank": 3.09,
+    "title": -2.05,
+    "title_words": 1.14,
+    "error": 1.04,
+    "semantic": 6.0,
+    "symptom_conflict": -3.0,
+    "format_conflict": -1.69,
+    "error_conflict": -0.41,
+    "operation_conflict": -2.42,
 }
-INTERCEPT = -5.84
+INTERCEPT = -5.73
 SEMANTIC_REASON = 0.7
 """A cosine from which "same meaning" is listed as a reason: two reports of one product
 area already score ~0.5-0.6 (the training pairs' different defects average 0.56)."""
@@ -162,6 +167,15 @@ _FORMATS = {
     "zip": r"\bzip\b",
 }
 _FORMAT_PATTERNS = {name: re.compile(rx, re.I) for name, rx in _FORMATS.items()}
+# Operations that move data in opposite directions: an import failing and an export failing
+# are two defects even on one format (the fault journey's "CSV contact import fails with an
+# error" against the demo's "CSV export of reports fails with error 500"). Matched on the
+# whole report; a report naming both directions contradicts neither.
+_OPERATIONS = {
+    "import": r"\bimport\w*|\bupload\w*",
+    "export": r"\bexport\w*|\bdownload\w*",
+}
+_OPERATION_PATTERNS = {name: re.compile(rx, re.I) for name, rx in _OPERATIONS.items()}
 
 
 def report_slots(*, title: str, description: str, steps: Iterable[str], actual: str) -> list[str]:
@@ -172,6 +186,7 @@ def report_slots(*, title: str, description: str, steps: Iterable[str], actual: 
     whole = "\n".join([what, "\n".join(steps)])
     found = [f"symptom:{n}" for n, rx in _SYMPTOM_PATTERNS.items() if rx.search(what)]
     found += [f"format:{n}" for n, rx in _FORMAT_PATTERNS.items() if rx.search(whole)]
+    found += [f"operation:{n}" for n, rx in _OPERATION_PATTERNS.items() if rx.search(whole)]
     return sorted(found)
 
 
@@ -198,6 +213,7 @@ class Signals:
     symptom_conflict: bool = False
     format_conflict: bool = False
     error_conflict: bool = False
+    operation_conflict: bool = False
     differing: tuple[str, ...] = ()
     """The slots that differ (``symptom:blank vs symptom:server_error``), for the reasons."""
 
@@ -212,6 +228,7 @@ class Signals:
             + WEIGHTS["symptom_conflict"] * (1.0 if self.symptom_conflict else 0.0)
             + WEIGHTS["format_conflict"] * (1.0 if self.format_conflict else 0.0)
             + WEIGHTS["error_conflict"] * (1.0 if self.error_conflict else 0.0)
+            + WEIGHTS["operation_conflict"] * (1.0 if self.operation_conflict else 0.0)
         )
         return 1.0 / (1.0 + math.exp(-z))
 
