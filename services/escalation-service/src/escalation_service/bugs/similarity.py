@@ -19,14 +19,16 @@ prints them):
   duplicate told by another customer in other words, without the error text.
 
 Every signal above is positive evidence; two reports of one product area share words and
-meaning whatever the defect. Three **counter-evidence** signals (negative weights) say
+meaning whatever the defect. Four **counter-evidence** signals (negative weights) say
 that the two name different defects (``report_slots``, stored as ``bugs.symptom_slots``):
 
 - ``symptom_conflict``: both name a symptom class (blank/empty, server error, slow or
   stuck, late, wrong value, twice, missing or not received, garbled, redirect loop,
   denied, not found, expired/invalid) and none in common;
 - ``format_conflict``: both name a file format (PDF, CSV, Excel, ...) and none in common;
-- ``error_conflict``: both carry an error fingerprint and none in common.
+- ``error_conflict``: both carry an error fingerprint and none in common;
+- ``operation_conflict``: both name a direction data moves (import/upload vs
+  export/download) and none in common.
 
 The browser, the operating system and the app version are never slots: they differ
 between true duplicates as a matter of course.
