@@ -272,23 +272,8 @@ async def pair_signals(db: Database, pairs: list[dict[str, Any]]) -> list[tuple[
 
 
 def features(signals: Sequence[Signals]) -> np.ndarray:
-    return np.array(
-        [
-            [
-                s.fulltext,
-                s.rank,
-                s.title,
-                s.title_words,
-                float(s.error),
-                s.semantic,
-                float(s.symptom_conflict),
-                float(s.format_conflict),
-                float(s.error_conflict),
-                float(s.operation_conflict),
-            ]
-            for s in signals
-        ]
-    )
+    """One row per pair: the signals in ``SIGNALS`` order (booleans as 1.0 / 0.0)."""
+    return np.array([[float(getattr(s, name)) for name in SIGNALS] for s in signals])
 
 
 def prf(truth: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:

@@ -138,13 +138,8 @@ class Database:
         ``sessionmaker``. It ends as a unit of work does, so ORM changes someone added
         are flushed and refused by PostgreSQL rather than silently dropped.
         """
-        async with self.sessionmaker(bind=self.read_engine) as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+        async with self._committed(self.sessionmaker(bind=self.read_engine)) as session:
+            yield session
 
     @property
     def asyncpg_dsn(self) -> str:
@@ -158,7 +153,15 @@ class Database:
         This and the request dependency are the only places that commit; services and
         repositories only ``flush()``.
         """
-        async with self.sessionmaker() as session:
+        async with self._committed(self.sessionmaker()) as session:
+            yield session
+
+    @staticmethod
+    @asynccontextmanager
+    async def _committed(opened: AsyncSession) -> AsyncIterator[AsyncSession]:
+        """The session's end, for a unit of work and a read session alike: commit on
+        success, roll back on any error, close."""
+        async with opened as session:
             try:
                 yield session
                 await session.commit()

@@ -153,10 +153,9 @@ def _signals(row: Any, probe: Probe) -> Signals:
         title_words=float(row.title_words),
         error=bool(row.error),
         semantic=float(row.semantic),
-        symptom_conflict=disjoint(probe.slots, theirs, "symptom:"),
-        format_conflict=disjoint(probe.slots, theirs, "format:"),
         error_conflict=bool(row.error_conflict),
-        operation_conflict=disjoint(probe.slots, theirs, "operation:"),
+        # ``symptom_conflict``, ``format_conflict``, ``operation_conflict``
+        **{f"{kind[:-1]}_conflict": disjoint(probe.slots, theirs, kind) for kind in _SLOT_KINDS},
         differing=differing,
     )
 

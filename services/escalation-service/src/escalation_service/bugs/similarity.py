@@ -181,14 +181,22 @@ _OPERATION_PATTERNS = {name: re.compile(rx, re.I) for name, rx in _OPERATIONS.it
 
 
 def report_slots(*, title: str, description: str, steps: Iterable[str], actual: str) -> list[str]:
-    """The symptom classes and file formats a report names (``symptom:<class>``,
-    ``format:<name>``; sorted): two reports naming disjoint ones describe different
-    defects. ``actual`` includes pasted error text and logs, as filing keeps it."""
+    """The symptom classes, file formats and data directions a report names
+    (``symptom:<class>``, ``format:<name>``, ``operation:<import|export>``; sorted):
+    two reports naming disjoint ones of a kind describe different defects. ``actual``
+    includes pasted error text and logs, as filing keeps it."""
     what = "\n".join([title, description, actual])
     whole = "\n".join([what, "\n".join(steps)])
-    found = [f"symptom:{n}" for n, rx in _SYMPTOM_PATTERNS.items() if rx.search(what)]
-    found += [f"format:{n}" for n, rx in _FORMAT_PATTERNS.items() if rx.search(whole)]
-    found += [f"operation:{n}" for n, rx in _OPERATION_PATTERNS.items() if rx.search(whole)]
+    found = [
+        f"{kind}:{name}"
+        for kind, patterns, text in (
+            ("symptom", _SYMPTOM_PATTERNS, what),
+            ("format", _FORMAT_PATTERNS, whole),
+            ("operation", _OPERATION_PATTERNS, whole),
+        )
+        for name, rx in patterns.items()
+        if rx.search(text)
+    ]
     return sorted(found)
 
 
@@ -220,18 +228,8 @@ class Signals:
     """The slots that differ (``symptom:blank vs symptom:server_error``), for the reasons."""
 
     def score(self) -> float:
-        z = INTERCEPT + (
-            WEIGHTS["fulltext"] * self.fulltext
-            + WEIGHTS["rank"] * self.rank
-            + WEIGHTS["title"] * self.title
-            + WEIGHTS["title_words"] * self.title_words
-            + WEIGHTS["error"] * (1.0 if self.error else 0.0)
-            + WEIGHTS["semantic"] * self.semantic
-            + WEIGHTS["symptom_conflict"] * (1.0 if self.symptom_conflict else 0.0)
-            + WEIGHTS["format_conflict"] * (1.0 if self.format_conflict else 0.0)
-            + WEIGHTS["error_conflict"] * (1.0 if self.error_conflict else 0.0)
-            + WEIGHTS["operation_conflict"] * (1.0 if self.operation_conflict else 0.0)
-        )
+        # every weighted signal is a field of the same name (booleans count 1 or 0)
+        z = INTERCEPT + sum(weight * float(getattr(self, name)) for name, weight in WEIGHTS.items())
         return 1.0 / (1.0 + math.exp(-z))
 
     def reasons(self) -> list[str]:
