@@ -208,3 +208,26 @@ async def test_the_read_pool_has_its_own_size(kit_db_url: str) -> None:
         assert Database(kit_db_url, pool_size=3).read_engine.pool.size() == 3  # type: ignore[attr-defined]
     finally:
         await db.dispose()
+
+
+async def test_a_tenant_confined_token_cannot_name_another_tenant_on_either_session(
+    client: httpx.AsyncClient,
+) -> None:
+    """Both routes added here name a tenant id: the ownership check resolves it before the
+    endpoint runs, on the read session of a GET and beside the unit of work of a GET
+    that writes; another tenant's id is refused and nothing is written for either."""
+    mine, theirs = f"t-{uuid.uuid4().hex[:8]}", f"t-{uuid.uuid4().hex[:8]}"
+    await create_item(client, mine)
+    await create_item(client, theirs)
+    confined = auth("agent", tenant_id=mine)
+    db = database_of(client)
+    for path in ("/v1/writing-get", "/v1/counting-get"):
+        refused = await client.get(f"{path}?tenant_id={theirs}", headers=confined)
+        assert refused.status_code in (403, 404), (path, refused.status_code, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    assert await items_of(db, theirs) == ["printer"]
+    assert await items_of(db, mine) == ["printer"]
+    # its own tenant goes through the same check to the endpoint
+    own = await client.get(f"/v1/counting-get?tenant_id={mine}", headers=confined)
+    assert own.status_code == 200, own.text
+    assert await items_of(db, mine) == ["counted view", "printer"]
