@@ -468,6 +468,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     f"{env_prefix}DATABASE_URL": databases[service][1],
                     "KAFKA_TOPIC_PREFIX": prefix,
                     "ENVIRONMENT": "test",
+                    "GC_FREEZE": "true",  # as deployed: on outside ENVIRONMENT=test
                     "LOG_LEVEL": "WARNING",
                     "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
                 }

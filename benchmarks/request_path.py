@@ -412,6 +412,7 @@ async def idle_memory(settle: float) -> dict[str, float]:
                 f"{prefix}DATABASE_URL": url,
                 "KAFKA_TOPIC_PREFIX": topic_prefix(),
                 "ENVIRONMENT": "test",
+                "GC_FREEZE": "true",  # as deployed: on outside ENVIRONMENT=test
                 "LOG_LEVEL": "WARNING",
             }
             async with serve(service, factory, env) as subject:
@@ -512,6 +513,7 @@ async def main(args: argparse.Namespace) -> list[str]:
             "TICKET_DATABASE_URL": url,
             "KAFKA_TOPIC_PREFIX": topic_prefix(),
             "ENVIRONMENT": "test",
+            "GC_FREEZE": "true",  # as deployed: on outside ENVIRONMENT=test
             "LOG_LEVEL": "WARNING",
             "TICKET_RUN_RELAY": "false",
             "TICKET_RUN_CONSUMERS": "false",
