@@ -108,17 +108,18 @@ def contextual_cosines(model_dir: Path, train: list[dict[str, Any]], int8: bool)
 def onnx_cosines(name: str, train: list[dict[str, Any]], jars: Path | None) -> Matrix:
     """Cosine of two reports' embeddings by one of ``scripts.onnx_models.MODELS`` (its own
     pooling, prefix and truncation), each distinct report embedded once."""
-    from scripts.onnx_models import MODELS, OnnxEmbedder, fetch
+    from escalation_service.bugs.encoder import Encoder
+    from scripts.onnx_models import MODELS, fetch
 
     spec = MODELS[name]
-    embedder = OnnxEmbedder(spec, fetch(spec, jars))
+    embedder = Encoder(fetch(spec, jars), spec)
     cache: dict[str, NDArray[np.float32]] = {}
 
     def embed(report: dict[str, Any]) -> NDArray[np.float32]:
         p = probe(report)
         text = document(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
         if text not in cache:
-            cache[text] = embedder.embed(text)
+            cache[text] = embedder.vector(text)
         return cache[text]
 
     return np.array([float(embed(p["a"]) @ embed(p["b"])) for p in train])
@@ -183,7 +184,7 @@ def main() -> None:
                 f"**{model_name} instead of static + 4 conflicts**",
                 np.hstack([lexical, ctx, conflicts]),
             ),
-            (f"{model_name} added to static + 4 conflicts", np.hstack([x, ctx])),
+            (f"{model_name} added to the 10 signals in use", np.hstack([x, ctx])),
             (
                 f"{model_name} instead of static + 4 conflicts + Jaccard",
                 np.hstack([lexical, ctx, conflicts, jaccard]),

