@@ -18,6 +18,7 @@ Chosen among three encoders on Maven Central by cross-validation on the training
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import shutil
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,6 +134,19 @@ def _present(directory: Path, spec: ModelSpec) -> bool:
     )
 
 
+def _malloc_trim() -> Callable[[], object]:
+    """glibc's ``malloc_trim(0)`` (a no-op elsewhere): gives the pages freed by a run back to
+    the system. A run's activations (up to 256 tokens x 6 layers) are freed into the heap
+    and would stay resident at the largest report's size: trimming after each run costs
+    ~0.25 ms and keeps ~15 MiB less (decision 0040)."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
+
+
 class Encoder:
     """The model in one onnxruntime session; ``embed`` is safe from several threads."""
 
@@ -155,6 +170,9 @@ class Encoder:
         # would keep the largest one's buffers resident (memory flat under load)
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
+        # the int8 weights are not copied into pre-packed layouts: ~10 MiB less resident
+        # for no measurable CPU (decision 0040)
+        options.add_session_config_entry("session.disable_prepacking", "1")
         self.session = ort.InferenceSession(
             str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
@@ -162,6 +180,7 @@ class Encoder:
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(spec.max_tokens)
+        self._trim = _malloc_trim()
 
     @property
     def dimensions(self) -> int:
@@ -177,6 +196,7 @@ class Encoder:
             "token_type_ids": np.zeros_like(ids),
         }
         hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0][0]
+        self._trim()
         pooled = hidden[0] if self.spec.pooling == "cls" else hidden.mean(axis=0)
         norm = float(np.linalg.norm(pooled))
         out: NDArray[np.float32] = (pooled / norm if norm else pooled).astype(np.float32)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, cast, exists, func, or_, select, t
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from escalation_service.bugs.embedding import embed
+from escalation_service.bugs.embedding import embed, off_loop
 from escalation_service.bugs.similarity import (
     Signals,
     disjoint,
@@ -70,7 +69,7 @@ async def embedded(probe: Probe) -> Probe:
     """``probe`` with its embedding computed in a worker thread, so the event loop serves
     other requests meanwhile (a no-op when it is computed already)."""
     if "embedding" not in probe.__dict__:  # cached_property keeps its value there
-        await asyncio.to_thread(lambda: probe.embedding)
+        await off_loop(lambda: probe.embedding)
     return probe
 
 
