@@ -6,6 +6,10 @@ with training precision >= 0.95 that links none of the legacy near-misses), exac
 ``python -m benchmarks.quality --fit`` does for the signals in use. Reads the training and
 legacy pairs only, never the held-out file.
 
+Since decision 0040 the signals in use carry the contextual MiniLM (ONNX) as ``semantic``:
+the rows without ``--onnx`` then show the counter-evidence variants over that encoder, not
+over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce those).
+
     uv run --frozen python -m scripts.dup_variants
     # with the full contextual MiniLM as a candidate signal (dev only, see
     # scripts/distil_static_embeddings.py for the model's installation):
