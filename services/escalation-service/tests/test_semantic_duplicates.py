@@ -10,6 +10,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import threading
 import uuid
 import zipfile
 from pathlib import Path
@@ -115,6 +116,30 @@ async def test_a_near_miss_of_the_same_area_is_listed_not_linked(running: Runnin
     # below the suggestion floor and is not listed at all)
     listed = {c["bug_id"]: c["score"] for c in result["candidates"]}
     assert listed.get(original["id"], 0.0) < running.settings.duplicate_threshold
+
+
+async def test_filing_embeds_the_report_off_the_event_loop(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder's milliseconds run in its worker thread: other requests are served
+    meanwhile (the event loop's thread never runs the model)."""
+    threads: list[str] = []
+    real = repository.embed
+
+    def spy(text: str) -> list[float]:
+        threads.append(threading.current_thread().name)
+        return real(text)
+
+    monkeypatch.setattr(repository, "embed", spy)
+    await create(running.client, report(**ORIGINAL, force_new=True))
+    response = await running.client.post(
+        "/v1/bugs/similar",
+        json={"title": REWORDED["title"], "description": REWORDED["summary"], "actual": ""},
+        headers=AGENT,
+    )
+    assert response.status_code == 200, response.text
+    assert len(threads) == 2
+    assert all(name.startswith("encoder") for name in threads), threads
 
 
 # Run in a fresh interpreter: the service imported (onnxruntime, numpy and the tokenizer
