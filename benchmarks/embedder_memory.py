@@ -1,5 +1,5 @@
 """RSS of the escalation-service idle, after 100 and after 200 bug filings, against a bare
-FastAPI process idle (decision 0040: the report encoder's memory, indicative).
+FastAPI process idle (decision 0041: the report encoder's memory, indicative).
 
     uv run --frozen python -m benchmarks.embedder_memory
 

