@@ -18,6 +18,8 @@ over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce t
     # the quantised ONNX encoders from Maven Central (scripts/onnx_models.py, decision 0041)
     uv run --frozen python -m scripts.dup_variants --onnx \\
         bge-small-en-v1.5-q e5-small-v2-q all-minilm-l6-v2-q
+    # the rule's training-precision level chosen by CV (decision 0041, session 8 round 2)
+    uv run --frozen python -m scripts.dup_variants --levels
 """
 
 from __future__ import annotations
@@ -40,16 +42,25 @@ from escalation_service.bugs.similarity import document, report_slots
 Matrix = NDArray[np.float64]
 
 
-def cross_validate(train: list[dict[str, Any]], x: Matrix, c: float = 10.0) -> dict[str, Any]:
+def cross_validate(
+    train: list[dict[str, Any]], x: Matrix, c: float = 10.0, level: float = 0.95
+) -> dict[str, Any]:
+    """Family-grouped 5-fold CV of the rule at training-precision ``level``: per fold, refit
+    on the training folds, pick the threshold there, link the held-out fold's pairs."""
     y = np.array([p["duplicate"] for p in train])
     pinned = np.array([p["id"].startswith("legacy-") and not p["duplicate"] for p in train])
     groups = np.array([p.get("family", p["id"]) for p in train])
     linked = np.zeros(len(train), dtype=bool)
+    fold_precisions = []
     for fit_idx, test_idx in GroupKFold(5).split(x, y, groups):
         fold = LogisticRegression(C=c, max_iter=5000).fit(x[fit_idx], y[fit_idx])
         seen = fold.predict_proba(x[fit_idx])[:, 1]
-        threshold = pick_threshold(y[fit_idx], seen, never_link=seen[pinned[fit_idx]])
+        threshold = pick_threshold(y[fit_idx], seen, level, never_link=seen[pinned[fit_idx]])
         linked[test_idx] = fold.predict_proba(x[test_idx])[:, 1] >= threshold
+        fold_links = linked[test_idx]
+        # a fold that links nothing has no wrong link: precision 1.0, as for the whole run
+        fold_tp = int((fold_links & y[test_idx]).sum())
+        fold_precisions.append(fold_tp / fold_links.sum() if fold_links.sum() else 1.0)
     whole = LogisticRegression(C=c, max_iter=5000).fit(x, y)
     scores = whole.predict_proba(x)[:, 1]
     tp = int((linked & y).sum())
@@ -57,8 +68,51 @@ def cross_validate(train: list[dict[str, Any]], x: Matrix, c: float = 10.0) -> d
         "precision": tp / linked.sum() if linked.sum() else 1.0,
         "recall": tp / y.sum(),
         "links": int(linked.sum()),
-        "threshold": pick_threshold(y, scores, never_link=scores[pinned]),
+        "threshold": pick_threshold(y, scores, level, never_link=scores[pinned]),
+        "fold_precision_min": min(fold_precisions),
+        "fold_precision_max": max(fold_precisions),
     }
+
+
+# Session 8, second round (decision 0041): the rule's training-precision level as a
+# hyper-parameter. Fixed before measuring: the candidates, the precision floor (target 0.90
+# + a 0.02 margin) and the tie-break (higher level, then the feature set in use).
+LEVELS = (0.95, 0.94, 0.93, 0.92, 0.91, 0.90)
+CV_PRECISION_FLOOR = 0.92
+
+
+def select_level(rows: list[tuple[float, int, dict[str, Any]]]) -> tuple[float, int] | None:
+    """(level, feature set index) with the highest CV recall among rows whose CV precision is
+    >= ``CV_PRECISION_FLOOR``; ties: the higher level, then the lower index (0 = in use)."""
+    eligible = [(lv, f, r) for lv, f, r in rows if round(r["precision"], 3) >= CV_PRECISION_FLOOR]
+    if not eligible:
+        return None
+    best = max(eligible, key=lambda row: (round(row[2]["recall"], 3), row[0], -row[1]))
+    return best[0], best[1]
+
+
+def level_table(train: list[dict[str, Any]], feature_sets: list[tuple[str, Matrix]]) -> None:
+    out = sys.stdout
+    out.write(
+        "| level L | features | CV precision | CV recall | CV links "
+        "| fold precision min / max | threshold (all pairs) |\n"
+    )
+    out.write("|---|---|---|---|---|---|---|\n")
+    rows = []
+    for level in LEVELS:
+        for index, (name, matrix) in enumerate(feature_sets):
+            r = cross_validate(train, matrix, level=level)
+            rows.append((level, index, r))
+            out.write(
+                f"| {level:.2f} | {name} | {r['precision']:.3f} | {r['recall']:.3f} "
+                f"| {r['links']} | {r['fold_precision_min']:.3f} / "
+                f"{r['fold_precision_max']:.3f} | {r['threshold']:.2f} |\n"
+            )
+    chosen = select_level(rows)
+    if chosen is None:
+        out.write(f"\nselected: none has CV precision >= {CV_PRECISION_FLOOR}\n")
+    else:
+        out.write(f"\nselected: L = {chosen[0]:.2f}, features = {feature_sets[chosen[1]][0]}\n")
 
 
 def _slots(report: dict[str, Any], kind: str) -> set[str]:
@@ -135,6 +189,11 @@ def main() -> None:
     parser.add_argument("--onnx", nargs="*", default=[], help="names in scripts.onnx_models")
     parser.add_argument("--jars", type=Path, help="a folder already holding the models' jars")
     parser.add_argument("--only-onnx", action="store_true", help="skip the static variants")
+    parser.add_argument(
+        "--levels",
+        action="store_true",
+        help="the rule's precision level by CV (session 8, second round), nothing else",
+    )
     args = parser.parse_args()
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
     (signals,) = asyncio.run(quality_signals(train))
@@ -144,6 +203,9 @@ def main() -> None:
     jaccard = np.array([[slot_jaccard_distance(p)] for p in train])
     agree_symptom = np.array([[slot_agreement(p, "symptom:")] for p in train])
     agree_format = np.array([[slot_agreement(p, "format:")] for p in train])
+    if args.levels:
+        level_table(train, [("in use", x), ("in use + symptom Jaccard", np.hstack([x, jaccard]))])
+        return
     variants: list[tuple[str, Matrix]] = [
         ("6 positive signals (session 6)", positive),
         ("+ symptom conflict", np.hstack([positive, symptom])),
