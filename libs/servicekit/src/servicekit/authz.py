@@ -146,18 +146,23 @@ class _OwnedDependency:
         # Resolved here, not as parameters, so exempt-only routes stay usable without a
         # token (public signed links); FastAPI's per-request cache shares both with the
         # endpoint.
-        await _enforce(request, self.declaration)
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is None:
+            raise RuntimeError("owned() runs after the principal dependency")  # pragma: no cover
+        await enforce(request, self.declaration, principal, request.state.authz_session)
 
 
-async def _enforce(request: Request, declaration: Declaration) -> None:
-    principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is None:
-        raise RuntimeError("owned() runs after the principal dependency")  # pragma: no cover
+async def enforce(
+    request: Request, declaration: Declaration, principal: Principal, session: AsyncSession
+) -> None:
+    """Resolves every id ``declaration`` names in ``request`` on ``session`` and refuses
+    the ones ``principal`` may not name (404 / 422, see the module's docstring)."""
+    if not declaration.refs:
+        return
     parsed = await _parsed(request)
     if parsed is None:
         return  # invalid input: FastAPI's validation refuses it (422) before the endpoint
     ownership: Ownership = request.app.state.ownership
-    session: AsyncSession = request.state.authz_session
     for ref in declaration.refs:
         for value in parsed.values(ref):
             try:
