@@ -42,17 +42,12 @@ Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
     summary="Open a ticket (Idempotency-Key honoured)",
     response_model=TicketOut,
 )
-async def create_ticket(
-    body: TicketIn,
-    session: SessionDep,
-    principal: AgentOrService,
-    idem: IdempotencyDep,
-    clock: ClockDep,
-) -> Response:
+async def create_ticket(body: TicketIn, ctx: AgentOrServiceCtx, idem: IdempotencyDep) -> Response:
+    session, principal = ctx.session, ctx.principal
     await idem.start(session, body)
     principal.ensure_tenant(body.tenant_id, resource="tenant")
     await service.ensure_own_requester(session, principal, body)
-    at = clock.now()
+    at = ctx.now()
     ticket = await creation.create_ticket(session, body=body, actor=Actor.of(principal), at=at)
     out = service.to_out(ticket, now=at)
     headers = {"ETag": etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
