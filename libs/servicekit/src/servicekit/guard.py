@@ -45,7 +45,7 @@ from servicekit.auth import BearerCredentials, Principal, Role, authenticate, ch
 from servicekit.authz import Declaration, api_routes, enforce
 from servicekit.clock import Clock, clock_of
 from servicekit.deps import get_session, get_write_session, request_session
-from servicekit.errors import Forbidden
+from servicekit.roles import ensure_staff
 
 _GUARD_MARK: Final = "__servicekit_guard__"
 _DECLARATION: Final = "_servicekit_guarded_declaration"
@@ -77,8 +77,8 @@ def guard(*roles: Role, staff_only: bool = False) -> GuardDependency:
     async def dependency(request: Request, credentials: BearerCredentials) -> AsyncIterator[Ctx]:
         principal = await authenticate(request, credentials)
         check_roles(principal, wanted)
-        if staff_only and principal.tenant_id is not None:
-            raise Forbidden("this action is for support staff only", code="staff-only")
+        if staff_only:
+            ensure_staff(principal)
         scope = request.scope
         # read when the request comes, as ``ClockDep`` does: a test may swap the clock
         clock = clock_of(getattr(scope["app"].state, "clock", None))
