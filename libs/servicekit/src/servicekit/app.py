@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -26,6 +27,7 @@ from servicekit.clock import Clock, StateClock
 from servicekit.consumer import EventConsumer, EventRouter
 from servicekit.db import Database
 from servicekit.errors import install_problem_handlers
+from servicekit.guard import install_guards
 from servicekit.kafka import client_options, ensure_topics, make_producer
 from servicekit.live import LiveEvents, events_topics, live_router
 from servicekit.liveness import ProgressWatch, consumer_signal
@@ -314,15 +316,71 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
     add_probe_routes(app)  # before the routers: first among the documented paths
     if settings.run_api:
         for router in defn.routers:
-            app.include_router(router)
+            add_router_routes(app, router)
         if live_topics:
-            app.include_router(live_router())  # GET /v1/events, the same on every service
+            add_router_routes(app, live_router())  # GET /v1/events, the same on every service
     # Every route's ids resolved to their tenant, or the app does not start.
     install_ownership(app, defn.ownership or Ownership())
+    # A guarded route's ownership check runs inside its guard (servicekit.guard).
+    install_guards(app)
     # One operation id per operation, or the app does not start; unknown query keys 400.
     check_operation_ids(app)
     install_query_check(app)
     return app
+
+
+def add_router_routes(app: FastAPI, router: APIRouter) -> None:
+    """The router's routes declared on the app itself, what ``app.include_router`` did
+    before FastAPI 0.165, instead of one included-router entry: FastAPI (0.165) matches an
+    included router's routes twice per request (once to select the router, once to
+    handle it) with scope bookkeeping around every candidate, ~170 calls of a ticket page
+    (docs/decisions/0040-flatten-one-guard-one-match.md).
+
+    A router's ``APIRoute`` already holds what the router added to it (prefix, tags,
+    dependencies, responses, callbacks, default response class); each is declared again
+    with ``app.router.add_api_route``, FastAPI's public way to declare a route, with the
+    same route class, so what the app adds (its operation-id function, its dependency
+    overrides) applies as it did through ``include_router``. The OpenAPI documents are
+    byte-for-byte the same (``test_app_routes.py``). A router holding anything but
+    ``APIRoute``s (websockets, mounts, static frontends) is included as before."""
+    routes = list(router.routes)
+    low_priority = getattr(router, "_low_priority_routes", None)
+    if low_priority or not all(isinstance(r, APIRoute) for r in routes):
+        app.include_router(router)
+        return
+    for route in routes:
+        assert isinstance(route, APIRoute)
+        app.router.add_api_route(
+            route.path,
+            route.endpoint,
+            response_model=route.response_model,
+            status_code=route.status_code,
+            tags=route.tags,
+            dependencies=route.dependencies,
+            summary=route.summary,
+            description=route.description,
+            response_description=route.response_description,
+            responses=route.responses,
+            deprecated=route.deprecated,
+            methods=route.methods,
+            operation_id=route.operation_id,
+            response_model_include=route.response_model_include,
+            response_model_exclude=route.response_model_exclude,
+            response_model_by_alias=route.response_model_by_alias,
+            response_model_exclude_unset=route.response_model_exclude_unset,
+            response_model_exclude_defaults=route.response_model_exclude_defaults,
+            response_model_exclude_none=route.response_model_exclude_none,
+            include_in_schema=route.include_in_schema,
+            response_class=route.response_class,
+            name=route.name,
+            callbacks=route.callbacks,
+            openapi_extra=route.openapi_extra,
+            generate_unique_id_function=route.generate_unique_id_function,
+            strict_content_type=route.strict_content_type,
+            max_body_size=route.max_body_size,
+            form_limits=route.form_limits or None,
+            route_class_override=type(route),
+        )
 
 
 PROBE_TAGS: list[str | Enum] = ["health"]

@@ -198,10 +198,17 @@ def mint_token(
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+"""The ``Authorization: Bearer`` credentials; as a dependency it is also what documents
+the ``HTTPBearer`` security scheme of an operation in OpenAPI."""
+
+
+async def authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
+    """The caller of ``request`` (401 without a valid bearer token), also kept in
+    ``request.state.principal``; shared by ``current_principal`` and
+    ``servicekit.guard``."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
     verifier: TokenVerifier = request.app.state.token_verifier
@@ -210,7 +217,22 @@ async def current_principal(
     return principal
 
 
+async def current_principal(request: Request, credentials: BearerCredentials) -> Principal:
+    return await authenticate(request, credentials)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def check_roles(principal: Principal, wanted: frozenset[Role]) -> None:
+    """403 ``insufficient-role`` unless the caller holds one of ``wanted`` (or admin)."""
+    if not principal.has_any(wanted):
+        needed = ", ".join(sorted(r.value for r in wanted))
+        raise Forbidden(
+            f"this action needs one of the roles: {needed}",
+            code="insufficient-role",
+            required_roles=sorted(r.value for r in wanted),
+        )
 
 
 def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
@@ -218,13 +240,7 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     wanted = frozenset(roles)
 
     async def dependency(principal: CurrentPrincipal) -> Principal:
-        if not principal.has_any(wanted):
-            needed = ", ".join(sorted(r.value for r in wanted))
-            raise Forbidden(
-                f"this action needs one of the roles: {needed}",
-                code="insufficient-role",
-                required_roles=sorted(r.value for r in wanted),
-            )
+        check_roles(principal, wanted)
         return principal
 
     return dependency

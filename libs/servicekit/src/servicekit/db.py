@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from sqlalchemy import MetaData, event, text
@@ -51,6 +51,38 @@ _IDLE_SINCE = "servicekit.idle_since"
 """Key in the pool entry's ``info``: when the connection went back to the pool. The pool
 clears ``info`` whenever it opens a new connection for the entry, so a fresh connection
 has no stamp and is never pinged."""
+
+
+class _ReadSession:
+    """The end of a read session (``Database.read_session``), as a plain class: a
+    ``GET``'s session is opened on every request, and the generator-based context
+    managers (``read_session`` over ``_committed`` over the session's own) were ~100
+    Python calls of a ticket page, half of them a ``commit()`` that in autocommit sends
+    nothing (docs/decisions/0040-flatten-one-guard-one-match.md).
+
+    Without pending ORM changes there is nothing to commit: the statements ran in
+    autocommit, so the session is only closed (its connection back to the pool). With
+    some (a bug: a write on a ``GET``), it commits, so the flush reaches PostgreSQL and
+    is refused there, loudly, as before. On an error it rolls back, like a unit of
+    work."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> AsyncSession:
+        return self.session
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        session = self.session
+        try:
+            if exc_type is not None:
+                await session.rollback()
+            elif session.new or session.dirty or session.deleted:
+                await session.commit()
+        finally:
+            await session.__aexit__(None, None, None)  # closes it, shielded as usual
 
 
 class Database:
@@ -130,16 +162,14 @@ class Database:
             self._read_engine = engine
         return self._read_engine
 
-    @asynccontextmanager
-    async def read_session(self) -> AsyncIterator[AsyncSession]:
+    def read_session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session on the read-only autocommit pool: one round trip per statement.
 
         Same session options (``info``: caches, the outbox source…) as
-        ``sessionmaker``. It ends as a unit of work does, so ORM changes someone added
-        are flushed and refused by PostgreSQL rather than silently dropped.
+        ``sessionmaker``. ORM changes someone added on it are flushed when it ends, as a
+        unit of work would, and refused by PostgreSQL rather than silently dropped.
         """
-        async with self._committed(self.sessionmaker(bind=self.read_engine)) as session:
-            yield session
+        return _ReadSession(self.sessionmaker(bind=self.read_engine))
 
     @property
     def asyncpg_dsn(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,13 +26,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     ``COMMIT`` round trips (docs/decisions/0039-reads-without-a-transaction.md). A
     route that must write on a GET takes ``WriteSessionDep``.
     """
+    async with request_session(request) as session:
+        yield session
+
+
+def request_session(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
+    """The session ``get_session`` gives ``request``: the read session for a ``GET`` or
+    ``HEAD``, the unit of work otherwise (shared with ``servicekit.guard``)."""
     db: Database = request.app.state.db
-    if request.method in READ_METHODS:
-        async with db.read_session() as session:
-            yield session
-    else:
-        async with db.unit_of_work() as session:
-            yield session
+    return db.read_session() if request.method in READ_METHODS else db.unit_of_work()
 
 
 async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:

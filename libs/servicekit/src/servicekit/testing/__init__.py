@@ -25,7 +25,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -294,9 +294,11 @@ def sync_dependencies(app: FastAPI) -> list[str]:
                 found.append(getattr(call, "__qualname__", repr(call)))
             walk(sub)
 
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            walk(route.dependant)
+    # every route as served, those of included routers too (FastAPI 0.165 keeps an
+    # included router as one entry of ``app.routes``)
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            walk(context.dependant)
     return sorted(set(found))
 
 

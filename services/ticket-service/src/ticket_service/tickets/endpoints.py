@@ -11,6 +11,7 @@ from servicekit.authz import STAFF, owned
 from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
 from servicekit.etag import IfMatchHeader, etag
+from servicekit.guard import AgentOrServiceCtx
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep, SortDep
@@ -41,17 +42,12 @@ Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
     summary="Open a ticket (Idempotency-Key honoured)",
     response_model=TicketOut,
 )
-async def create_ticket(
-    body: TicketIn,
-    session: SessionDep,
-    principal: AgentOrService,
-    idem: IdempotencyDep,
-    clock: ClockDep,
-) -> Response:
+async def create_ticket(body: TicketIn, ctx: AgentOrServiceCtx, idem: IdempotencyDep) -> Response:
+    session, principal = ctx.session, ctx.principal
     await idem.start(session, body)
     principal.ensure_tenant(body.tenant_id, resource="tenant")
     await service.ensure_own_requester(session, principal, body)
-    at = clock.now()
+    at = ctx.now()
     ticket = await creation.create_ticket(session, body=body, actor=Actor.of(principal), at=at)
     out = service.to_out(ticket, now=at)
     headers = {"ETag": etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
@@ -66,11 +62,9 @@ async def create_ticket(
     summary="List and search tickets (newest first; `sort`)",
 )
 async def list_tickets(
-    session: SessionDep,
-    principal: AgentOrService,
+    ctx: AgentOrServiceCtx,
     page: PageDep,
     sort: SortDep,
-    clock: ClockDep,
     status: TicketStatus | None = None,
     priority: TicketPriority | None = None,
     queue: Filter = None,
@@ -90,9 +84,9 @@ async def list_tickets(
         ),
     ] = None,
 ) -> Page[TicketOut]:
-    now = clock.now()
+    now = ctx.now()
     filters = TicketFilters(
-        tenant_id=principal.tenant_filter(tenant_id),
+        tenant_id=ctx.principal.tenant_filter(tenant_id),
         status=status,
         priority=priority,
         queue=queue,
@@ -103,7 +97,7 @@ async def list_tickets(
         sla_state=sla_state,
     )
     rows, cursor = await service.tickets_page(
-        session, filters, params=page, now=now, direction=sort.direction
+        ctx.session, filters, params=page, now=now, direction=sort.direction
     )
     return Page[TicketOut](items=[service.to_out(t, now=now) for t in rows], next_cursor=cursor)
 
@@ -116,13 +110,8 @@ async def list_tickets(
     summary="One ticket with its timeline and account context",
     response_model=TicketDetail,
 )
-async def get_ticket(
-    ticket_id: uuid.UUID,
-    session: SessionDep,
-    principal: AgentOrService,
-    clock: ClockDep,
-) -> Response:
-    out = await service.get_detail(session, ticket_id, principal=principal, now=clock.now())
+async def get_ticket(ticket_id: uuid.UUID, ctx: AgentOrServiceCtx) -> Response:
+    out = await service.get_detail(ctx.session, ticket_id, principal=ctx.principal, now=ctx.now())
     # the detail is validated once, where it is built; FastAPI sends its JSON as it is
     return model_response(out, headers={"ETag": etag(out.version)})
 

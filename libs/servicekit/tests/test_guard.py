@@ -1,0 +1,249 @@
+"""servicekit.guard: one dependency gives a route its caller (roles checked), its session,
+its clock and the ownership check of the ids it names, with the same answers as the
+separate dependencies (401, 403, 404 for another tenant's id, a read-only session on a
+GET), the check run exactly once, and fewer dependencies for FastAPI to solve."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import httpx
+import kitapp
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import APIRouter, Depends, FastAPI, routing
+from fastapi.dependencies.models import Dependant
+from pydantic import BaseModel
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.app import create_service_app
+from servicekit.auth import Role
+from servicekit.authz import Owner, Ownership, owned, owner_of
+from servicekit.clock import ClockDep
+from servicekit.deps import SessionDep
+from servicekit.guard import Ctx, GuardMisuse, guard
+from servicekit.roles import AgentOnly
+from servicekit.testing import TestClock, auth, topic_prefix
+
+AgentCtx = Annotated[Ctx, Depends(guard(Role.agent), scope="function")]
+StaffAgentCtx = Annotated[Ctx, Depends(guard(Role.agent, staff_only=True), scope="function")]
+AT = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+RESOLVED: list[str] = []
+ownership = Ownership()
+
+
+@ownership.resolver("tenant")
+async def tenant_owner(session: AsyncSession, value: str) -> Owner:
+    return value
+
+
+@ownership.resolver("item")
+async def item_owner(session: AsyncSession, value: str) -> Owner:
+    RESOLVED.append(value)
+    return await owner_of(
+        session, select(kitapp.Item.tenant_id).where(kitapp.Item.id == uuid.UUID(value))
+    )
+
+
+router = APIRouter(prefix="/v1/guarded")
+
+
+class ItemView(BaseModel):
+    name: str
+    subject: str
+    now: datetime
+    read_only: str
+
+
+async def _read_only(session: AsyncSession) -> str:
+    found = await session.scalar(text("SHOW transaction_read_only"))
+    return str(found)
+
+
+@router.get("/items/{item_id}", dependencies=[owned(path={"item_id": "item"})])
+async def read_item(item_id: uuid.UUID, ctx: AgentCtx) -> ItemView:
+    item = await ctx.session.get(kitapp.Item, item_id)
+    assert item is not None
+    return ItemView(
+        name=item.name,
+        subject=ctx.principal.subject,
+        now=ctx.now(),
+        read_only=await _read_only(ctx.session),
+    )
+
+
+@router.post("/items/{item_id}/rename", dependencies=[owned(path={"item_id": "item"})])
+async def rename_item(item_id: uuid.UUID, ctx: AgentCtx) -> dict[str, Any]:
+    item = await ctx.session.get(kitapp.Item, item_id)
+    assert item is not None
+    item.name = "renamed"
+    return {"read_only": await _read_only(ctx.session)}
+
+
+@router.get("/items", dependencies=[owned(query={"tenant_id": "tenant"})])
+async def list_items(ctx: AgentCtx, tenant_id: str | None = None) -> dict[str, Any]:
+    return {"tenant": ctx.principal.tenant_filter(tenant_id)}
+
+
+@router.get("/staff-only")
+async def staff_only(ctx: StaffAgentCtx) -> dict[str, str]:
+    return {"subject": ctx.principal.subject}
+
+
+# the same page with the separate dependencies, for the OpenAPI comparison
+plain = APIRouter(prefix="/v1/plain")
+
+
+@plain.get("/items/{item_id}", dependencies=[owned(path={"item_id": "item"})])
+async def plain_read_item(
+    item_id: uuid.UUID, session: SessionDep, principal: AgentOnly, clock: ClockDep
+) -> ItemView:
+    raise AssertionError("documented, never called")
+
+
+def build(settings: kitapp.KitSettings, *routers: APIRouter) -> FastAPI:
+    defn = kitapp.definition(settings)
+    return create_service_app(
+        dataclasses.replace(
+            defn, routers=list(routers or (router, plain)), ownership=ownership, clock=TestClock(AT)
+        )
+    )
+
+
+@pytest.fixture
+def kit_settings(kit_db_url: str) -> kitapp.KitSettings:
+    return kitapp.KitSettings(
+        database_url=kit_db_url,
+        kafka_topic_prefix=topic_prefix(),
+        environment="test",
+        run_relay=False,
+        run_consumers=False,
+    )
+
+
+@pytest.fixture
+async def guarded(kit_settings: kitapp.KitSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = build(kit_settings)
+    async with LifespanManager(app, startup_timeout=30):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kit") as client:
+            yield client
+
+
+async def _item(client: httpx.AsyncClient, tenant: str) -> str:
+    app = client._transport.app  # type: ignore[attr-defined]
+    async with app.state.db.unit_of_work() as session:
+        item = kitapp.Item(tenant_id=tenant, name=f"item of {tenant}")
+        session.add(item)
+        await session.flush()
+        return str(item.id)
+
+
+async def test_a_guarded_page_answers_as_the_separate_dependencies_did(
+    guarded: httpx.AsyncClient,
+) -> None:
+    mine, theirs = f"ten-{uuid.uuid4().hex[:6]}", f"ten-{uuid.uuid4().hex[:6]}"
+    item = await _item(guarded, mine)
+    url = f"/v1/guarded/items/{item}"
+
+    missing = await guarded.get(url)
+    assert missing.status_code == 401
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    wrong_role = await guarded.get(url, headers=auth("billing"))
+    assert wrong_role.status_code == 403
+    assert wrong_role.json()["required_roles"] == ["agent"]
+
+    RESOLVED.clear()
+    other_tenant = await guarded.get(url, headers=auth("agent", tenant_id=theirs))
+    assert other_tenant.status_code == 404
+    assert [item] == RESOLVED, "the id is resolved once"
+    unknown = await guarded.get(f"/v1/guarded/items/{uuid.uuid4()}", headers=auth("agent"))
+    assert unknown.status_code == 404
+
+    RESOLVED.clear()
+    page = await guarded.get(url, headers=auth("agent", tenant_id=mine, subject="ann"))
+    assert page.status_code == 200, page.text
+    # the caller, the app's clock, and a read-only session for a GET
+    assert page.json() == {
+        "name": f"item of {mine}",
+        "subject": "ann",
+        "now": AT.isoformat().replace("+00:00", "Z"),
+        "read_only": "on",
+    }
+    assert [item] == RESOLVED, "the check runs once, not in the guard and in owned() too"
+
+
+async def test_a_guarded_write_gets_the_unit_of_work(guarded: httpx.AsyncClient) -> None:
+    tenant = f"ten-{uuid.uuid4().hex[:6]}"
+    item = await _item(guarded, tenant)
+    url = f"/v1/guarded/items/{item}/rename"
+    foreign = await guarded.post(url, headers=auth("agent", tenant_id="someone-else"))
+    assert foreign.status_code == 404
+    done = await guarded.post(url, headers=auth("agent", tenant_id=tenant))
+    assert done.status_code == 200, done.text
+    assert done.json() == {"read_only": "off"}
+    page = await guarded.get(f"/v1/guarded/items/{item}", headers=auth("agent"))
+    assert page.json()["name"] == "renamed", "committed"
+
+
+async def test_query_ids_and_staff_only(guarded: httpx.AsyncClient) -> None:
+    confined = auth("agent", tenant_id="ten-a")
+    own = await guarded.get("/v1/guarded/items?tenant_id=ten-a", headers=confined)
+    assert own.json() == {"tenant": "ten-a"}
+    assert (
+        await guarded.get("/v1/guarded/items?tenant_id=ten-b", headers=confined)
+    ).status_code == 404
+    refused = await guarded.get("/v1/guarded/staff-only", headers=confined)
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("staff-only")
+    assert (await guarded.get("/v1/guarded/staff-only", headers=auth("agent"))).status_code == 200
+
+
+def _solved(app: FastAPI, path: str) -> int:
+    """How many dependencies FastAPI solves for the GET of ``path``."""
+    for context in routing.iter_route_contexts(app.routes):
+        if context.path == path and "GET" in (context.methods or ()):
+            stack: list[Dependant] = list(context.dependant.dependencies)
+            seen = 0
+            while stack:
+                node = stack.pop()
+                seen += 1
+                stack.extend(node.dependencies)
+            return seen
+    raise AssertionError(path)
+
+
+def test_fastapi_solves_two_dependencies_instead_of_eleven(
+    kit_settings: kitapp.KitSettings,
+) -> None:
+    app = build(kit_settings)
+    assert _solved(app, "/v1/guarded/items/{item_id}") == 2  # the guard, its bearer scheme
+    assert _solved(app, "/v1/plain/items/{item_id}") >= 10
+
+
+def test_the_openapi_operation_says_the_same(kit_settings: kitapp.KitSettings) -> None:
+    paths = build(kit_settings).openapi()["paths"]
+    guarded_op = paths["/v1/guarded/items/{item_id}"]["get"]
+    plain_op = paths["/v1/plain/items/{item_id}"]["get"]
+    for key in ("security", "parameters", "responses"):
+        assert guarded_op[key] == plain_op[key], key
+    assert guarded_op["security"] == [{"HTTPBearer": []}]
+
+
+def test_a_guard_beside_a_session_of_its_own_fails_the_start(
+    kit_settings: kitapp.KitSettings,
+) -> None:
+    twice = APIRouter()
+
+    @twice.get("/twice")
+    async def two_sessions(ctx: AgentCtx, session: SessionDep) -> dict[str, str]:
+        return {}
+
+    with pytest.raises(GuardMisuse, match="two sessions"):
+        build(kit_settings, twice)
