@@ -30,7 +30,7 @@ from ticket_service.main import create_app
 from ticket_service.models import Ticket
 
 PAGE_CALLS_RATIO = 1.8
-"""Python calls of a ticket page over an ORM get's: 2.25x before decision 0040 (2,775
+"""Python calls of a ticket page over an ORM get's: 2.25x before decision 0042 (2,775
 calls against 1,235), 1.65x after (2,036); ~10 % slack. A ratio rather than a count:
 whatever this process has instrumented globally (another test's SQL spans) costs both
 apps alike."""
@@ -95,7 +95,7 @@ async def test_a_ticket_page_costs_a_bounded_number_of_python_calls(
     """The console's hottest read stays lean (issue #15: GET /v1/tickets/{id} at >= 0.6x
     an ORM get's capacity). Its caller, role, session, clock and ownership check are one
     dependency (``servicekit.guard``) and its route is matched once
-    (``servicekit.app.add_router_routes``); docs/decisions/0040-flatten-one-guard-one-match.md."""
+    (``servicekit.app.add_router_routes``); docs/decisions/0042-one-guard-one-match.md."""
     # as the service runs without a span exporter (another test of this process may
     # have set one up: recording spans is not what is measured here)
     monkeypatch.setattr(telemetry, "_exported", False)

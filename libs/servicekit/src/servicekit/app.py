@@ -334,7 +334,7 @@ def add_router_routes(app: FastAPI, router: APIRouter) -> None:
     before FastAPI 0.165, instead of one included-router entry: FastAPI (0.165) matches an
     included router's routes twice per request (once to select the router, once to
     handle it) with scope bookkeeping around every candidate, ~170 calls of a ticket page
-    (docs/decisions/0040-flatten-one-guard-one-match.md).
+    (docs/decisions/0042-one-guard-one-match.md).
 
     A router's ``APIRoute`` already holds what the router added to it (prefix, tags,
     dependencies, responses, callbacks, default response class); each is declared again

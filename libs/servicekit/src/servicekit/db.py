@@ -58,7 +58,7 @@ class _ReadSession:
     ``GET``'s session is opened on every request, and the generator-based context
     managers (``read_session`` over ``_committed`` over the session's own) were ~100
     Python calls of a ticket page, half of them a ``commit()`` that in autocommit sends
-    nothing (docs/decisions/0040-flatten-one-guard-one-match.md).
+    nothing (docs/decisions/0042-one-guard-one-match.md).
 
     Without pending ORM changes there is nothing to commit: the statements ran in
     autocommit, so the session is only closed (its connection back to the pool). With
