@@ -247,3 +247,37 @@ def test_a_guard_beside_a_session_of_its_own_fails_the_start(
 
     with pytest.raises(GuardMisuse, match="two sessions"):
         build(kit_settings, twice)
+
+
+async def test_every_operation_of_the_document_refuses_another_tenants_ids(
+    guarded: httpx.AsyncClient,
+) -> None:
+    """The class, not examples: every operation of this app's OpenAPI document that names
+    an id, called with a token confined to another tenant and the first tenant's ids, is
+    refused with a problem, and the record is unchanged (guarded and plain routes alike)."""
+    mine, theirs = f"ten-{uuid.uuid4().hex[:6]}", f"ten-{uuid.uuid4().hex[:6]}"
+    item = await _item(guarded, mine)
+    values = {"item_id": item, "tenant_id": mine}
+    app = guarded._transport.app  # type: ignore[attr-defined]
+    probed: list[str] = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, op in operations.items():
+            names = {p["name"]: p["in"] for p in op.get("parameters", [])}
+            if not set(names) & set(values):
+                continue
+            url = path.format(**{n: values[n] for n, where in names.items() if where == "path"})
+            query = {n: values[n] for n, where in names.items() if where == "query"}
+            answer = await guarded.request(
+                method.upper(), url, params=query, headers=auth("agent", tenant_id=theirs)
+            )
+            assert answer.status_code in (403, 404), (method, path, answer.text)
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            probed.append(f"{method.upper()} {path}")
+    assert sorted(probed) == [
+        "GET /v1/guarded/items",
+        "GET /v1/guarded/items/{item_id}",
+        "GET /v1/plain/items/{item_id}",
+        "POST /v1/guarded/items/{item_id}/rename",
+    ]
+    page = await guarded.get(f"/v1/guarded/items/{item}", headers=auth("agent"))
+    assert page.json()["name"] == f"item of {mine}", "nothing was changed"
