@@ -9,24 +9,34 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import httpx
 import kitapp
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi import APIRouter, Depends, FastAPI, routing
+from fastapi import APIRouter, Depends, FastAPI, WebSocket, routing
 from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.app import create_service_app
 from servicekit.auth import Role
-from servicekit.authz import Owner, Ownership, owned, owner_of
+from servicekit.authz import (
+    Declaration,
+    Owner,
+    Ownership,
+    api_routes,
+    declaration_of,
+    owned,
+    owner_of,
+)
 from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
-from servicekit.guard import Ctx, GuardMisuse, guard
+from servicekit.guard import Ctx, GuardMisuse, binding_of, guard, guard_nodes
 from servicekit.roles import AgentOnly
 from servicekit.testing import TestClock, auth, topic_prefix
 
@@ -94,6 +104,27 @@ async def list_items(ctx: AgentCtx, tenant_id: str | None = None) -> dict[str, A
 @router.get("/staff-only")
 async def staff_only(ctx: StaffAgentCtx) -> dict[str, str]:
     return {"subject": ctx.principal.subject}
+
+
+class Claim(BaseModel):
+    tenant_id: str
+
+
+@router.post("/claims", dependencies=[owned(body={"tenant_id": "tenant"})])
+async def claim(body: Claim, ctx: AgentCtx) -> dict[str, str]:
+    return {"tenant": body.tenant_id}
+
+
+async def _item_page(item_id: uuid.UUID, ctx: AgentCtx) -> ItemView:
+    """A sub-dependency that takes the guard (the endpoint does not)."""
+    item = await ctx.session.get(kitapp.Item, item_id)
+    assert item is not None
+    return ItemView(name=item.name, subject=ctx.principal.subject, now=ctx.now(), read_only="")
+
+
+@router.get("/nested/{item_id}", dependencies=[owned(path={"item_id": "item"})])
+async def nested_item(page: Annotated[ItemView, Depends(_item_page)]) -> ItemView:
+    return page
 
 
 # the same page with the separate dependencies, for the OpenAPI comparison
@@ -276,8 +307,131 @@ async def test_every_operation_of_the_document_refuses_another_tenants_ids(
     assert sorted(probed) == [
         "GET /v1/guarded/items",
         "GET /v1/guarded/items/{item_id}",
+        "GET /v1/guarded/nested/{item_id}",
         "GET /v1/plain/items/{item_id}",
         "POST /v1/guarded/items/{item_id}/rename",
     ]
     page = await guarded.get(f"/v1/guarded/items/{item}", headers=auth("agent"))
     assert page.json()["name"] == f"item of {mine}", "nothing was changed"
+
+
+# --- the declaration is bound to the route's guard, not looked up at request time -------
+
+
+def _serve_with_another_route_object(app: FastAPI, prefix: str) -> list[str]:
+    """What a FastAPI that puts another object than the declared route in
+    ``scope["route"]`` does (its included-router route context, a copy of the route): the
+    routes under ``prefix`` handle their requests with a stand-in there."""
+    relabelled = []
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and route.path.startswith(prefix):
+            inner = route.app
+            stand_in = SimpleNamespace(path=route.path, methods=route.methods)
+
+            async def handle(
+                scope: Any, receive: Any, send: Any, inner: Any = inner, stand_in: Any = stand_in
+            ) -> None:
+                scope["route"] = stand_in
+                await inner(scope, receive, send)
+
+            route.app = handle
+            relabelled.append(route.path)
+    return relabelled
+
+
+async def test_the_check_does_not_depend_on_the_route_object_in_the_scope(
+    guarded: httpx.AsyncClient,
+) -> None:
+    """Regression: the guard read its route's declaration from ``scope["route"]``; another
+    object there (not the one ``install_guards`` decorated) and it checked nothing:
+    another tenant's item was served, renamed, listed and claimed."""
+    app = guarded._transport.app  # type: ignore[attr-defined]
+    assert "/v1/guarded/items/{item_id}" in _serve_with_another_route_object(app, "/v1/guarded")
+    mine, theirs = f"ten-{uuid.uuid4().hex[:6]}", f"ten-{uuid.uuid4().hex[:6]}"
+    item = await _item(guarded, mine)
+    intruder = auth("agent", tenant_id=theirs)
+
+    refused = [
+        await guarded.get(f"/v1/guarded/items/{item}", headers=intruder),
+        await guarded.post(f"/v1/guarded/items/{item}/rename", headers=intruder),
+        await guarded.get(f"/v1/guarded/nested/{item}", headers=intruder),
+        await guarded.get("/v1/guarded/items", params={"tenant_id": mine}, headers=intruder),
+        await guarded.post("/v1/guarded/claims", json={"tenant_id": mine}, headers=intruder),
+    ]
+    assert [r.status_code for r in refused] == [404] * 5, [r.text for r in refused]
+    assert all(r.headers["content-type"] == "application/problem+json" for r in refused)
+
+    owner = auth("agent", tenant_id=mine)
+    page = await guarded.get(f"/v1/guarded/items/{item}", headers=owner)
+    assert page.status_code == 200, page.text
+    assert page.json()["name"] == f"item of {mine}", "not renamed by the intruder"
+    claimed = await guarded.post("/v1/guarded/claims", json={"tenant_id": mine}, headers=owner)
+    assert claimed.json() == {"tenant": mine}
+
+
+async def test_a_guard_on_a_route_install_guards_never_saw_fails_closed(
+    guarded: httpx.AsyncClient,
+) -> None:
+    """The same router included a second way, after the factory built the app: its
+    guards were never bound to a declaration. They answer a problem and the endpoint
+    does not run (it used to run with nothing checked by the guard)."""
+    app = guarded._transport.app  # type: ignore[attr-defined]
+    app.include_router(router, prefix="/again")
+    tenant = f"ten-{uuid.uuid4().hex[:6]}"
+    item = await _item(guarded, tenant)
+    owner = auth("agent", tenant_id=tenant)
+
+    answers = [
+        await guarded.get("/again/v1/guarded/staff-only", headers=auth("agent")),
+        await guarded.get(f"/again/v1/guarded/items/{item}", headers=owner),
+        await guarded.post(f"/again/v1/guarded/items/{item}/rename", headers=owner),
+    ]
+    for answer in answers:
+        assert answer.status_code == 500, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        problem = answer.json()
+        assert problem["type"].endswith("/guard-not-installed"), problem
+        assert "Traceback" not in answer.text
+    page = await guarded.get(f"/v1/guarded/items/{item}", headers=owner)
+    assert page.json()["name"] == f"item of {tenant}", "the rename did not run"
+
+
+def test_each_route_s_guard_carries_that_route_s_declaration(
+    kit_settings: kitapp.KitSettings,
+) -> None:
+    """The dependency FastAPI calls for a guarded route is bound to exactly that route's
+    ``owned(...)`` declaration (none for a route that names no id), nested or not."""
+    app = build(kit_settings)
+    seen: dict[str, Declaration | None] = {}
+    for context in api_routes(app):
+        for node in guard_nodes(context.dependant):
+            binding = binding_of(node.call)
+            assert binding is not None, f"{context.path}: an unbound guard"
+            assert binding.declaration is declaration_of(context), context.path
+            assert binding.dependant is context.dependant, context.path
+            seen[f"{sorted(context.methods)[0]} {context.path}"] = binding.declaration
+    assert set(seen) == {
+        "GET /v1/guarded/items/{item_id}",
+        "POST /v1/guarded/items/{item_id}/rename",
+        "GET /v1/guarded/items",
+        "GET /v1/guarded/staff-only",
+        "POST /v1/guarded/claims",
+        "GET /v1/guarded/nested/{item_id}",
+    }
+    assert seen["GET /v1/guarded/staff-only"] is None
+    assert _solved(app, "/v1/guarded/nested/{item_id}") == 3  # the page, the guard, bearer
+
+
+def test_a_guard_that_cannot_be_bound_fails_the_start(
+    kit_settings: kitapp.KitSettings,
+) -> None:
+    """A guard on a websocket route has no HTTP request to check: refused at start-up
+    rather than answering a problem on every connection."""
+    sockets = APIRouter()
+
+    @sockets.websocket("/v1/socket")
+    async def socket(websocket: WebSocket, ctx: AgentCtx) -> None:
+        await websocket.close()
+
+    with pytest.raises(GuardMisuse, match="websocket"):
+        build(kit_settings, sockets)

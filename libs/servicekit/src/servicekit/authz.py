@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import Depends, FastAPI, Request, routing
+from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
@@ -37,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal, current_principal
 from servicekit.deps import SessionDep
-from servicekit.errors import NotFound, Unprocessable
+from servicekit.errors import NotFound, ProblemError, Unprocessable
 
 
 class _Global:
@@ -153,13 +154,35 @@ class _OwnedDependency:
 
 
 async def enforce(
-    request: Request, declaration: Declaration, principal: Principal, session: AsyncSession
+    request: Request,
+    declaration: Declaration,
+    principal: Principal,
+    session: AsyncSession,
+    *,
+    dependant: Dependant | None = None,
+    embed_body_fields: bool = False,
 ) -> None:
     """Resolves every id ``declaration`` names in ``request`` on ``session`` and refuses
-    the ones ``principal`` may not name (404 / 422, see the module's docstring)."""
+    the ones ``principal`` may not name (404 / 422, see the module's docstring).
+
+    ``dependant`` (and ``embed_body_fields``): the route's, whose parameters say how to
+    parse the ids; a route's guard passes the ones it was bound to. Without them, those
+    of the route in ``scope["route"]``."""
     if not declaration.refs:
         return
-    parsed = await _parsed(request)
+    if dependant is None:
+        route = request.scope.get("route")
+        dependant = getattr(route, "dependant", None)
+        embed_body_fields = bool(getattr(route, "_embed_body_fields", False))
+        if dependant is None:
+            # nothing says how to parse the ids: refuse rather than check none of them
+            raise ProblemError(
+                "this route's authorization cannot read its parameters",
+                status=500,
+                code="authorization-unavailable",
+                title="Authorization unavailable",
+            )
+    parsed = await _parsed(request, dependant, embed_body_fields)
     if parsed is None:
         return  # invalid input: FastAPI's validation refuses it (422) before the endpoint
     ownership: Ownership = request.app.state.ownership
@@ -223,11 +246,7 @@ class _Parsed:
             yield from _body_values(self.body, ref.name.split("."))
 
 
-async def _parsed(request: Request) -> _Parsed | None:
-    route = request.scope.get("route")
-    dependant = getattr(route, "dependant", None)
-    if dependant is None:  # pragma: no cover - every API route has one
-        return _Parsed({}, {}, None, request)
+async def _parsed(request: Request, dependant: Dependant, embedded: bool) -> _Parsed | None:
     # Path parameters are one plain value each (never a list, never a parameter model):
     # validated straight by their field, which is what ``request_params_to_args`` ends
     # up doing after ~45 calls of sequence and alias checks per parameter.
@@ -250,7 +269,6 @@ async def _parsed(request: Request) -> _Parsed | None:
             raw = await request.json() if await request.body() else None
         except ValueError:
             return None
-        embedded = bool(getattr(route, "_embed_body_fields", False))
         values, body_errors = await request_body_to_args(
             body_fields=dependant.body_params, received_body=raw, embed_body_fields=embedded
         )
