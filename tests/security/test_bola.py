@@ -36,6 +36,7 @@ from servicekit.auth import CurrentPrincipal
 from servicekit.authz import api_routes, declaration_of
 from servicekit.db import Database
 from servicekit.deps import SessionDep
+from servicekit.guard import binding_of, guard_nodes
 from servicekit.testing import (
     app_client,
     auth,
@@ -144,6 +145,7 @@ async def probe_all(
         str(f) for f in report.findings[:30]
     )
     assert_every_named_record_probed(service, app, report)
+    assert_every_guarded_id_probed(service, app, report)
     return report
 
 
@@ -202,6 +204,35 @@ def assert_every_named_record_probed(service: str, app: FastAPI, report: Report)
                     undecided.append(f"{label}: {name}")
     assert not unprobed, f"{service}: tenant ids never probed with another tenant's: {unprobed}"
     assert not undecided, f"{service}: records owned by nobody? decide and list: {undecided}"
+
+
+def guarded_ids(app: FastAPI) -> dict[str, list[tuple[str, str]]]:
+    """Per operation (``"GET /path"``) whose ownership check runs in its guard
+    (``servicekit.guard``), the ids the guard is bound to check."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for route in api_routes(app):
+        bindings = {binding_of(node.call) for node in guard_nodes(route.dependant)}
+        for binding in bindings:
+            assert binding is not None, f"{route.path}: a guard install_guards did not bind"
+            if binding.declaration is None or not route.include_in_schema:
+                continue
+            for method in route.methods:
+                found[f"{method} {route.path}"] = [
+                    (ref.location, ref.name) for ref in binding.declaration.refs
+                ]
+    return found
+
+
+def assert_every_guarded_id_probed(service: str, app: FastAPI, report: Report) -> None:
+    """The guarded routes (the check inside the guard, bound at start-up) are probed like
+    every other: each id their guard checks was sent with another tenant's value."""
+    unprobed = [
+        f"{label}: {location} {name}"
+        for label, ids in guarded_ids(app).items()
+        for location, name in ids
+        if (label, location, name) not in report.positions
+    ]
+    assert not unprobed, f"{service}: guarded ids never probed: {unprobed}"
 
 
 async def ticket_tenants(app: FastAPI, client: httpx.AsyncClient) -> list[Tenant]:
@@ -285,6 +316,12 @@ async def test_ticket_service_refuses_every_foreign_id() -> None:
         assert "GET /v1/tickets/{ticket_id}" in report.operations
         assert "GET /v1/attachments/{attachment_id}" in report.operations
         assert "GET /v1/tickets/{ticket_id}/attachments" in report.operations
+        # the console's hot paths take a guard (decision 0042); their ids are probed too
+        assert set(guarded_ids(app)) >= {
+            "POST /v1/tickets",
+            "GET /v1/tickets",
+            "GET /v1/tickets/{ticket_id}",
+        }
 
 
 async def test_the_suite_catches_an_endpoint_that_forgets_the_check() -> None:

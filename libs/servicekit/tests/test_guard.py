@@ -36,7 +36,7 @@ from servicekit.authz import (
 )
 from servicekit.clock import ClockDep
 from servicekit.deps import SessionDep
-from servicekit.guard import Ctx, GuardMisuse, binding_of, guard, guard_nodes
+from servicekit.guard import Ctx, GuardMisuse, binding_of, guard, guard_nodes, install_guards
 from servicekit.roles import AgentOnly
 from servicekit.testing import TestClock, auth, topic_prefix
 
@@ -435,3 +435,24 @@ def test_a_guard_that_cannot_be_bound_fails_the_start(
 
     with pytest.raises(GuardMisuse, match="websocket"):
         build(kit_settings, sockets)
+
+
+def test_installing_the_guards_again_keeps_each_route_s_binding(
+    kit_settings: kitapp.KitSettings,
+) -> None:
+    """A second ``install_guards`` (the owned dependencies already gone) must not rebind
+    the guards to nothing: the page still carries its declaration."""
+    app = build(kit_settings)
+
+    def bindings() -> dict[str, Any]:
+        return {
+            f"{sorted(c.methods)[0]} {c.path}": binding_of(node.call)
+            for c in api_routes(app)
+            for node in guard_nodes(c.dependant)
+        }
+
+    before = bindings()
+    install_guards(app)
+    assert bindings() == before
+    page = before["GET /v1/guarded/items/{item_id}"]
+    assert page.declaration is not None and page.declaration.refs

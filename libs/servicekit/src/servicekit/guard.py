@@ -90,7 +90,7 @@ class _Spec:
     staff_only: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # one per route: compared by identity
 class Binding:
     """What a route's guard enforces: the route's ``owned(...)`` declaration (``None``
     when the route names no id) and the route's dependant, whose path, query and body
