@@ -456,3 +456,18 @@ def test_installing_the_guards_again_keeps_each_route_s_binding(
     assert bindings() == before
     page = before["GET /v1/guarded/items/{item_id}"]
     assert page.declaration is not None and page.declaration.refs
+
+
+async def test_owned_without_a_route_to_parse_by_refuses_rather_than_checks_nothing(
+    guarded: httpx.AsyncClient,
+) -> None:
+    """A route with the separate ``owned(...)`` dependency still parses its ids by the
+    route in ``scope["route"]``; an object there without parameters used to mean no body
+    id was read (none checked). Now: a problem, the endpoint not run."""
+    app = guarded._transport.app  # type: ignore[attr-defined]
+    assert _serve_with_another_route_object(app, "/v1/plain") == ["/v1/plain/items/{item_id}"]
+    item = await _item(guarded, "ten-a")
+    answer = await guarded.get(f"/v1/plain/items/{item}", headers=auth("agent"))
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"].endswith("/authorization-unavailable")
