@@ -240,8 +240,10 @@ def _bind(
         return []
     specs = {getattr(node.call, _GUARD_MARK) for node in nodes}
     problems: list[str] = []
-    if len(specs) > 1 or bindings:
+    if len(specs) > 1:
         problems.append(f"{where}: more than one guard")
+    if bindings:  # some nodes bound by an earlier call, some added since: whose check?
+        problems.append(f"{where}: a guard bound before and another one not")
     # the owned dependency's own session is the one the guard replaces
     owned_ids = {id(d) for d, _ in owned}
     calls = [
