@@ -1,4 +1,4 @@
-"""The four services' guards are bound (docs/decisions/0043-guardbind-bound-guards.md):
+"""The four services' guards are bound (docs/decisions/0043-bound-guards.md):
 every route of the four apps that takes a guard (``servicekit.guard``) has, in the
 dependency tree FastAPI solves for it, a guard bound to exactly that route's
 ``owned(...)`` declaration and parameters, and no ``owned`` dependency left beside it.

@@ -23,7 +23,7 @@ What it does, in the order the separate dependencies did it:
    tenant's id…). The declaration stays where it is, in ``dependencies=[...]``, for the
    start-up check and the security suites.
 
-The declaration is **bound, not looked up** (docs/decisions/0043-guardbind-bound-guards.md):
+The declaration is **bound, not looked up** (docs/decisions/0043-bound-guards.md):
 ``guard(...)`` returns a placeholder; ``install_guards`` (the app factory calls it after
 the ownership check) replaces it, in each route's dependency tree, by a guard of that
 route closed over the route's declaration and parameters (the same signature, so the
