@@ -20,6 +20,8 @@ over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce t
         bge-small-en-v1.5-q e5-small-v2-q all-minilm-l6-v2-q
     # the rule's training-precision level chosen by CV (decision 0041, session 8 round 2)
     uv run --frozen python -m scripts.dup_variants --levels
+    # per-field embeddings beside the whole-report one (decision 0043, pre-registered)
+    uv run --frozen python -m scripts.dup_variants --fields
 """
 
 from __future__ import annotations
@@ -115,6 +117,104 @@ def level_table(train: list[dict[str, Any]], feature_sets: list[tuple[str, Matri
         out.write(f"\nselected: L = {chosen[0]:.2f}, features = {feature_sets[chosen[1]][0]}\n")
 
 
+# Session 9 (decision 0043): per-field embeddings. Fixed before measuring: the candidates,
+# the precision floor, the required gain over the shipped variant and the tie-break.
+FIELD_PRECISION_FLOOR = 0.92
+FIELD_MIN_GAIN = 0.03
+FieldVariant = tuple[str, Matrix, int, int]
+"""(name, features, number of signals, embeddings per filing)."""
+
+
+def select_field_variant(rows: list[tuple[FieldVariant, dict[str, Any]]]) -> int | None:
+    """Index of the variant adopted by decision 0043's rule: the highest CV recall among
+    CV precision >= ``FIELD_PRECISION_FLOOR`` (ties: fewer signals, then fewer embeddings),
+    only if it beats the shipped variant (row 0) by >= ``FIELD_MIN_GAIN``; else None."""
+    shipped = round(rows[0][1]["recall"], 3)
+    eligible = [
+        (i, v, r)
+        for i, (v, r) in enumerate(rows)
+        if i > 0 and round(r["precision"], 3) >= FIELD_PRECISION_FLOOR
+    ]
+    if not eligible:
+        return None
+    i, _, r = max(eligible, key=lambda row: (round(row[2]["recall"], 3), -row[1][2], -row[1][3]))
+    # one pair is 1/98 of recall: compare in pairs' worth, not in float noise
+    return i if round(r["recall"], 3) - shipped >= FIELD_MIN_GAIN - 1e-9 else None
+
+
+def field_cosines(train: list[dict[str, Any]]) -> dict[str, Matrix]:
+    """Per pair, the cosines of the service's encoder over parts of the two reports: the
+    titles, the symptoms (actual + error; 0 when either has none), title + symptom, and the
+    cross (one's title against the other's symptom, the better way round)."""
+    from escalation_service.bugs.encoder import encoder
+
+    model = encoder()
+    cache: dict[str, NDArray[np.float32]] = {}
+
+    def vec(text: str) -> NDArray[np.float32] | None:
+        if not text.strip():
+            return None
+        if text not in cache:
+            cache[text] = model.vector(text)
+        return cache[text]
+
+    def cos(a: str, b: str) -> float:
+        va, vb = vec(a), vec(b)
+        return float(va @ vb) if va is not None and vb is not None else 0.0
+
+    out: dict[str, list[float]] = {"title": [], "symptom": [], "gist": [], "cross": []}
+    for pair in train:
+        a, b = probe(pair["a"]), probe(pair["b"])
+        out["title"].append(cos(a.title, b.title))
+        out["symptom"].append(cos(a.actual, b.actual))
+        out["gist"].append(cos(f"{a.title}\n{a.actual}", f"{b.title}\n{b.actual}"))
+        cross = max(cos(a.title, b.actual), cos(a.actual, b.title))
+        out["cross"].append(cross if a.actual.strip() and b.actual.strip() else 0.0)
+    return {k: np.array(v)[:, None] for k, v in out.items()}
+
+
+def field_table(train: list[dict[str, Any]], x: Matrix) -> None:
+    """Decision 0043's pre-registered variants A-G (E equals C on these pairs), the rule."""
+    f = field_cosines(train)
+    title, symptom, gist, cross = f["title"], f["symptom"], f["gist"], f["cross"]
+    n = x.shape[1]
+    best = np.maximum.reduce([x[:, 5:6], title, symptom])
+    variants: list[FieldVariant] = [
+        ("shipped (10 signals)", x, n, 1),
+        ("A: + title_semantic", np.hstack([x, title]), n + 1, 2),
+        ("B: + symptom_semantic", np.hstack([x, symptom]), n + 1, 2),
+        ("C: + title_semantic + symptom_semantic", np.hstack([x, title, symptom]), n + 2, 3),
+        ("D: semantic = max(whole, title, symptom)", np.hstack([x[:, :5], best, x[:, 6:]]), n, 3),
+        ("F: + gist_semantic (title + actual)", np.hstack([x, gist]), n + 1, 2),
+        ("G: C + cross_semantic", np.hstack([x, title, symptom, cross]), n + 3, 3),
+    ]
+    out = sys.stdout
+    out.write(
+        "| variant | signals | embeddings | CV precision | CV recall | CV links "
+        "| fold precision min / max | threshold (all pairs) |\n"
+    )
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for v in variants:
+        r = cross_validate(train, v[1])
+        rows.append((v, r))
+        out.write(
+            f"| {v[0]} | {v[2]} | {v[3]} | {r['precision']:.3f} | {r['recall']:.3f} "
+            f"| {r['links']} | {r['fold_precision_min']:.3f} / {r['fold_precision_max']:.3f} "
+            f"| {r['threshold']:.2f} |\n"
+        )
+    out.write(
+        "| E: C, title and actual never cut | = C (no training report reaches 256 tokens) "
+        "| | | | | | |\n"
+    )
+    chosen = select_field_variant(rows)
+    out.write(
+        "\nselected: none (the shipped variant stays)\n"
+        if chosen is None
+        else f"\nselected: {variants[chosen][0]}\n"
+    )
+
+
 def _slots(report: dict[str, Any], kind: str) -> set[str]:
     p = probe(report)
     found = report_slots(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
@@ -194,6 +294,11 @@ def main() -> None:
         action="store_true",
         help="the rule's precision level by CV (session 8, second round), nothing else",
     )
+    parser.add_argument(
+        "--fields",
+        action="store_true",
+        help="per-field embeddings (decision 0043, pre-registered), nothing else",
+    )
     args = parser.parse_args()
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
     (signals,) = asyncio.run(quality_signals(train))
@@ -203,6 +308,9 @@ def main() -> None:
     jaccard = np.array([[slot_jaccard_distance(p)] for p in train])
     agree_symptom = np.array([[slot_agreement(p, "symptom:")] for p in train])
     agree_format = np.array([[slot_agreement(p, "format:")] for p in train])
+    if args.fields:
+        field_table(train, x)
+        return
     if args.levels:
         level_table(train, [("in use", x), ("in use + symptom Jaccard", np.hstack([x, jaccard]))])
         return
