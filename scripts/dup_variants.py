@@ -20,6 +20,10 @@ over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce t
         bge-small-en-v1.5-q e5-small-v2-q all-minilm-l6-v2-q
     # the rule's training-precision level chosen by CV (decision 0041, session 8 round 2)
     uv run --frozen python -m scripts.dup_variants --levels
+    # per-field embeddings beside the whole-report one (decision 0043, pre-registered)
+    uv run --frozen python -m scripts.dup_variants --fields
+    # a learned similarity on the embeddings (decision 0044, pre-registered)
+    uv run --frozen python -m scripts.dup_variants --adapt
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 from sklearn.model_selection import GroupKFold
 
 from benchmarks.quality import CORPUS, features, legacy_pairs, pick_threshold, probe, read_jsonl
@@ -42,27 +48,49 @@ from escalation_service.bugs.similarity import document, report_slots
 Matrix = NDArray[np.float64]
 
 
+FoldFeatures = Callable[[NDArray[np.intp], NDArray[np.intp]], tuple[Matrix, Matrix]]
+"""Extra features fitted inside a fold: (training indices, test indices) -> (the training
+pairs' features, the test pairs' features), fitted on the training indices only."""
+
+
 def cross_validate(
-    train: list[dict[str, Any]], x: Matrix, c: float = 10.0, level: float = 0.95
+    train: list[dict[str, Any]],
+    x: Matrix,
+    c: float = 10.0,
+    level: float = 0.95,
+    extra: FoldFeatures | None = None,
 ) -> dict[str, Any]:
     """Family-grouped 5-fold CV of the rule at training-precision ``level``: per fold, refit
-    on the training folds, pick the threshold there, link the held-out fold's pairs."""
+    on the training folds, pick the threshold there, link the held-out fold's pairs.
+    ``extra`` adds features fitted on the training folds only (decision 0044)."""
     y = np.array([p["duplicate"] for p in train])
     pinned = np.array([p["id"].startswith("legacy-") and not p["duplicate"] for p in train])
     groups = np.array([p.get("family", p["id"]) for p in train])
     linked = np.zeros(len(train), dtype=bool)
+    cv_scores = np.zeros(len(train))
     fold_precisions = []
+
+    def columns(fit_idx: NDArray[np.intp], test_idx: NDArray[np.intp]) -> tuple[Matrix, Matrix]:
+        if extra is None:
+            return x[fit_idx], x[test_idx]
+        e_fit, e_test = extra(fit_idx, test_idx)
+        return np.hstack([x[fit_idx], e_fit]), np.hstack([x[test_idx], e_test])
+
     for fit_idx, test_idx in GroupKFold(5).split(x, y, groups):
-        fold = LogisticRegression(C=c, max_iter=5000).fit(x[fit_idx], y[fit_idx])
-        seen = fold.predict_proba(x[fit_idx])[:, 1]
+        x_fit, x_test = columns(fit_idx, test_idx)
+        fold = LogisticRegression(C=c, max_iter=5000).fit(x_fit, y[fit_idx])
+        seen = fold.predict_proba(x_fit)[:, 1]
         threshold = pick_threshold(y[fit_idx], seen, level, never_link=seen[pinned[fit_idx]])
-        linked[test_idx] = fold.predict_proba(x[test_idx])[:, 1] >= threshold
+        cv_scores[test_idx] = fold.predict_proba(x_test)[:, 1]
+        linked[test_idx] = cv_scores[test_idx] >= threshold
         fold_links = linked[test_idx]
         # a fold that links nothing has no wrong link: precision 1.0, as for the whole run
         fold_tp = int((fold_links & y[test_idx]).sum())
         fold_precisions.append(fold_tp / fold_links.sum() if fold_links.sum() else 1.0)
-    whole = LogisticRegression(C=c, max_iter=5000).fit(x, y)
-    scores = whole.predict_proba(x)[:, 1]
+    every = np.arange(len(train))
+    x_all, _ = columns(every, every[:0])
+    whole = LogisticRegression(C=c, max_iter=5000).fit(x_all, y)
+    scores = whole.predict_proba(x_all)[:, 1]
     tp = int((linked & y).sum())
     return {
         "precision": tp / linked.sum() if linked.sum() else 1.0,
@@ -71,6 +99,8 @@ def cross_validate(
         "threshold": pick_threshold(y, scores, level, never_link=scores[pinned]),
         "fold_precision_min": min(fold_precisions),
         "fold_precision_max": max(fold_precisions),
+        "fold_precisions": fold_precisions,
+        "cv_scores": cv_scores,
     }
 
 
@@ -113,6 +143,172 @@ def level_table(train: list[dict[str, Any]], feature_sets: list[tuple[str, Matri
         out.write(f"\nselected: none has CV precision >= {CV_PRECISION_FLOOR}\n")
     else:
         out.write(f"\nselected: L = {chosen[0]:.2f}, features = {feature_sets[chosen[1]][0]}\n")
+
+
+# Session 9 (decision 0043): per-field embeddings. Fixed before measuring: the candidates,
+# the precision floor, the required gain over the shipped variant and the tie-break.
+FIELD_PRECISION_FLOOR = 0.92
+FIELD_MIN_GAIN = 0.03
+FieldVariant = tuple[str, Matrix, int, int]
+"""(name, features, number of signals, embeddings per filing)."""
+
+
+def select_field_variant(rows: list[tuple[FieldVariant, dict[str, Any]]]) -> int | None:
+    """Index of the variant adopted by decision 0043's rule: the highest CV recall among
+    CV precision >= ``FIELD_PRECISION_FLOOR`` (ties: fewer signals, then fewer embeddings),
+    only if it beats the shipped variant (row 0) by >= ``FIELD_MIN_GAIN``; else None."""
+    shipped = round(rows[0][1]["recall"], 3)
+    eligible = [
+        (i, v, r)
+        for i, (v, r) in enumerate(rows)
+        if i > 0 and round(r["precision"], 3) >= FIELD_PRECISION_FLOOR
+    ]
+    if not eligible:
+        return None
+    i, _, r = max(eligible, key=lambda row: (round(row[2]["recall"], 3), -row[1][2], -row[1][3]))
+    # one pair is 1/98 of recall: compare in pairs' worth, not in float noise
+    return i if round(r["recall"], 3) - shipped >= FIELD_MIN_GAIN - 1e-9 else None
+
+
+def field_cosines(train: list[dict[str, Any]]) -> dict[str, Matrix]:
+    """Per pair, the cosines of the service's encoder over parts of the two reports: the
+    titles, the symptoms (actual + error; 0 when either has none), title + symptom, and the
+    cross (one's title against the other's symptom, the better way round)."""
+    from escalation_service.bugs.encoder import encoder
+
+    model = encoder()
+    cache: dict[str, NDArray[np.float32]] = {}
+
+    def vec(text: str) -> NDArray[np.float32] | None:
+        if not text.strip():
+            return None
+        if text not in cache:
+            cache[text] = model.vector(text)
+        return cache[text]
+
+    def cos(a: str, b: str) -> float:
+        va, vb = vec(a), vec(b)
+        return float(va @ vb) if va is not None and vb is not None else 0.0
+
+    out: dict[str, list[float]] = {"title": [], "symptom": [], "gist": [], "cross": []}
+    for pair in train:
+        a, b = probe(pair["a"]), probe(pair["b"])
+        out["title"].append(cos(a.title, b.title))
+        out["symptom"].append(cos(a.actual, b.actual))
+        out["gist"].append(cos(f"{a.title}\n{a.actual}", f"{b.title}\n{b.actual}"))
+        cross = max(cos(a.title, b.actual), cos(a.actual, b.title))
+        out["cross"].append(cross if a.actual.strip() and b.actual.strip() else 0.0)
+    return {k: np.array(v)[:, None] for k, v in out.items()}
+
+
+def field_table(train: list[dict[str, Any]], x: Matrix) -> None:
+    """Decision 0043's pre-registered variants A-G (E equals C on these pairs), the rule."""
+    f = field_cosines(train)
+    title, symptom, gist, cross = f["title"], f["symptom"], f["gist"], f["cross"]
+    n = x.shape[1]
+    best = np.maximum.reduce([x[:, 5:6], title, symptom])
+    variants: list[FieldVariant] = [
+        ("shipped (10 signals)", x, n, 1),
+        ("A: + title_semantic", np.hstack([x, title]), n + 1, 2),
+        ("B: + symptom_semantic", np.hstack([x, symptom]), n + 1, 2),
+        ("C: + title_semantic + symptom_semantic", np.hstack([x, title, symptom]), n + 2, 3),
+        ("D: semantic = max(whole, title, symptom)", np.hstack([x[:, :5], best, x[:, 6:]]), n, 3),
+        ("F: + gist_semantic (title + actual)", np.hstack([x, gist]), n + 1, 2),
+        ("G: C + cross_semantic", np.hstack([x, title, symptom, cross]), n + 3, 3),
+    ]
+    out = sys.stdout
+    out.write(
+        "| variant | signals | embeddings | CV precision | CV recall | CV links "
+        "| fold precision min / max | threshold (all pairs) |\n"
+    )
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for v in variants:
+        r = cross_validate(train, v[1])
+        rows.append((v, r))
+        out.write(
+            f"| {v[0]} | {v[2]} | {v[3]} | {r['precision']:.3f} | {r['recall']:.3f} "
+            f"| {r['links']} | {r['fold_precision_min']:.3f} / {r['fold_precision_max']:.3f} "
+            f"| {r['threshold']:.2f} |\n"
+        )
+    out.write(
+        "| E: C, title and actual never cut | = C (no training report reaches 256 tokens) "
+        "| | | | | | |\n"
+    )
+    chosen = select_field_variant(rows)
+    out.write(
+        "\nselected: none (the shipped variant stays)\n"
+        if chosen is None
+        else f"\nselected: {variants[chosen][0]}\n"
+    )
+
+
+# Session 9 (decision 0044): a learned similarity on the embeddings. Fixed before measuring:
+# the candidates, the floor, the required gain and the order of simplicity for ties.
+ADAPT_PRECISION_FLOOR = 0.92
+ADAPT_MIN_GAIN = 0.05
+ADAPT_SIMPLICITY = ("K", "H8", "J", "H32", "I")
+
+
+def select_adapted(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Name of the candidate adopted by decision 0044's rule: the highest CV recall among
+    CV precision >= ``ADAPT_PRECISION_FLOOR`` (ties: the simpler, ``ADAPT_SIMPLICITY``),
+    only if it beats the shipped variant (row 0) by >= ``ADAPT_MIN_GAIN``; else None."""
+    shipped = round(rows[0][1]["recall"], 3)
+    eligible = [
+        (name, r) for name, r in rows[1:] if round(r["precision"], 3) >= ADAPT_PRECISION_FLOOR
+    ]
+    if not eligible:
+        return None
+    name, r = max(
+        eligible,
+        key=lambda row: (round(row[1]["recall"], 3), -ADAPT_SIMPLICITY.index(row[0])),
+    )
+    return name if round(r["recall"], 3) - shipped >= ADAPT_MIN_GAIN - 1e-9 else None
+
+
+def adapt_table(train: list[dict[str, Any]], x: Matrix) -> None:
+    """Decision 0044's pre-registered candidates (each fitted inside the folds), the rule."""
+    from scripts import dup_adapt
+
+    a, b = dup_adapt.report_vectors(train)
+    y = np.array([p["duplicate"] for p in train])
+    groups = np.array([p.get("family", p["id"]) for p in train])
+    candidates: list[tuple[str, str, FoldFeatures | None]] = [
+        ("shipped", "shipped (10 signals)", None),
+        ("H8", "H8: + [a*b, |a-b|] on 8 PCs", dup_adapt.pca_hook(a, b, 8)),
+        ("H32", "H32: + [a*b, |a-b|] on 32 PCs", dup_adapt.pca_hook(a, b, 32)),
+        ("I", "I: + 384-d a*b (C 0.1)", dup_adapt.product_hook(a, b)),
+        ("J", "J: + adapter cos(Wa, Wb), W 384x64", dup_adapt.adapter_hook(a, b, y, groups)),
+        ("K", "K: + all-but-the-top cosine (8 PCs)", dup_adapt.abtt_hook(a, b)),
+    ]
+    out = sys.stdout
+    out.write(
+        "| candidate | CV precision | CV recall | CV links | precision per fold "
+        "| threshold (all pairs) | CV AP / AUC | CV recall at best P >= 0.90 |\n"
+    )
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for key, name, hook in candidates:
+        r = cross_validate(train, x, extra=hook)
+        rows.append((key, r))
+        folds = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
+        # diagnostics, not the rule: how well the out-of-fold scores rank the pairs
+        cv = r["cv_scores"]
+        precision, recall, _ = precision_recall_curve(y, cv)
+        best = float(recall[precision >= 0.90].max())
+        out.write(
+            f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} "
+            f"| {folds} | {r['threshold']:.2f} | {average_precision_score(y, cv):.3f} / "
+            f"{roc_auc_score(y, cv):.3f} | {best:.3f} |\n"
+        )
+        out.flush()
+    chosen = select_adapted(rows)
+    out.write(
+        "\nselected: none (the shipped variant stays)\n"
+        if chosen is None
+        else f"\nselected: {chosen}\n"
+    )
 
 
 def _slots(report: dict[str, Any], kind: str) -> set[str]:
@@ -194,6 +390,16 @@ def main() -> None:
         action="store_true",
         help="the rule's precision level by CV (session 8, second round), nothing else",
     )
+    parser.add_argument(
+        "--fields",
+        action="store_true",
+        help="per-field embeddings (decision 0043, pre-registered), nothing else",
+    )
+    parser.add_argument(
+        "--adapt",
+        action="store_true",
+        help="a learned similarity on the embeddings (decision 0044, pre-registered)",
+    )
     args = parser.parse_args()
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
     (signals,) = asyncio.run(quality_signals(train))
@@ -203,6 +409,12 @@ def main() -> None:
     jaccard = np.array([[slot_jaccard_distance(p)] for p in train])
     agree_symptom = np.array([[slot_agreement(p, "symptom:")] for p in train])
     agree_format = np.array([[slot_agreement(p, "format:")] for p in train])
+    if args.fields:
+        field_table(train, x)
+        return
+    if args.adapt:
+        adapt_table(train, x)
+        return
     if args.levels:
         level_table(train, [("in use", x), ("in use + symptom Jaccard", np.hstack([x, jaccard]))])
         return
