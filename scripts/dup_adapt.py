@@ -1,4 +1,4 @@
-"""A learned similarity on the report embeddings: decision 0044's candidates, measured by CV.
+"""A learned similarity on the report embeddings: decision 0046's candidates, measured by CV.
 
 The shipped semantic signal is one cosine of the two reports' MiniLM embeddings: every
 direction of meaning weighs alike. Each candidate here lets the training pairs weigh them:
@@ -36,7 +36,7 @@ Index = NDArray[np.intp]
 Hook = Callable[[Index, Index], tuple[Matrix, Matrix]]
 """(training pairs, test pairs) -> their extra features, fitted on the training pairs."""
 
-# Fixed in the plan (decision 0044) before measuring.
+# Fixed in the plan (decision 0046) before measuring.
 I_BLOCK_SCALE = 0.1  # effective C of the a*b block: 10 x 0.1^2 = 0.1
 ADAPTER_DIM = 64
 ADAPTER_L2 = 0.01

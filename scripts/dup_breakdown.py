@@ -1,5 +1,5 @@
 """Where the duplicate model wins and loses on the training pairs, by the session that wrote
-them (decision 0043-pairs): the shipped weights at the shipped threshold, then the
+them (decision 0045): the shipped weights at the shipped threshold, then the
 family-grouped 5-fold CV of ``python -m benchmarks.quality --fit`` split into the pairs
 written before session 9 and the ``s9-*`` families, with out-of-fold ranking (average
 precision, ROC AUC) and the best recall one global threshold reaches at precision >= 0.90.

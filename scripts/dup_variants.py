@@ -20,9 +20,9 @@ over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce t
         bge-small-en-v1.5-q e5-small-v2-q all-minilm-l6-v2-q
     # the rule's training-precision level chosen by CV (decision 0041, session 8 round 2)
     uv run --frozen python -m scripts.dup_variants --levels
-    # per-field embeddings beside the whole-report one (decision 0043, pre-registered)
+    # per-field embeddings beside the whole-report one (decision 0044, pre-registered)
     uv run --frozen python -m scripts.dup_variants --fields
-    # a learned similarity on the embeddings (decision 0044, pre-registered)
+    # a learned similarity on the embeddings (decision 0046, pre-registered)
     uv run --frozen python -m scripts.dup_variants --adapt
 """
 
@@ -62,7 +62,7 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Family-grouped 5-fold CV of the rule at training-precision ``level``: per fold, refit
     on the training folds, pick the threshold there, link the held-out fold's pairs.
-    ``extra`` adds features fitted on the training folds only (decision 0044)."""
+    ``extra`` adds features fitted on the training folds only (decision 0046)."""
     y = np.array([p["duplicate"] for p in train])
     pinned = np.array([p["id"].startswith("legacy-") and not p["duplicate"] for p in train])
     groups = np.array([p.get("family", p["id"]) for p in train])
@@ -145,7 +145,7 @@ def level_table(train: list[dict[str, Any]], feature_sets: list[tuple[str, Matri
         out.write(f"\nselected: L = {chosen[0]:.2f}, features = {feature_sets[chosen[1]][0]}\n")
 
 
-# Session 9 (decision 0043): per-field embeddings. Fixed before measuring: the candidates,
+# Session 9 (decision 0044): per-field embeddings. Fixed before measuring: the candidates,
 # the precision floor, the required gain over the shipped variant and the tie-break.
 FIELD_PRECISION_FLOOR = 0.92
 FIELD_MIN_GAIN = 0.03
@@ -154,7 +154,7 @@ FieldVariant = tuple[str, Matrix, int, int]
 
 
 def select_field_variant(rows: list[tuple[FieldVariant, dict[str, Any]]]) -> int | None:
-    """Index of the variant adopted by decision 0043's rule: the highest CV recall among
+    """Index of the variant adopted by decision 0044's rule: the highest CV recall among
     CV precision >= ``FIELD_PRECISION_FLOOR`` (ties: fewer signals, then fewer embeddings),
     only if it beats the shipped variant (row 0) by >= ``FIELD_MIN_GAIN``; else None."""
     shipped = round(rows[0][1]["recall"], 3)
@@ -202,7 +202,7 @@ def field_cosines(train: list[dict[str, Any]]) -> dict[str, Matrix]:
 
 
 def field_table(train: list[dict[str, Any]], x: Matrix) -> None:
-    """Decision 0043's pre-registered variants A-G (E equals C on these pairs), the rule."""
+    """Decision 0044's pre-registered variants A-G (E equals C on these pairs), the rule."""
     f = field_cosines(train)
     title, symptom, gist, cross = f["title"], f["symptom"], f["gist"], f["cross"]
     n = x.shape[1]
@@ -243,7 +243,7 @@ def field_table(train: list[dict[str, Any]], x: Matrix) -> None:
     )
 
 
-# Session 9 (decision 0044): a learned similarity on the embeddings. Fixed before measuring:
+# Session 9 (decision 0046): a learned similarity on the embeddings. Fixed before measuring:
 # the candidates, the floor, the required gain and the order of simplicity for ties.
 ADAPT_PRECISION_FLOOR = 0.92
 ADAPT_MIN_GAIN = 0.05
@@ -251,7 +251,7 @@ ADAPT_SIMPLICITY = ("K", "H8", "J", "H32", "I")
 
 
 def select_adapted(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
-    """Name of the candidate adopted by decision 0044's rule: the highest CV recall among
+    """Name of the candidate adopted by decision 0046's rule: the highest CV recall among
     CV precision >= ``ADAPT_PRECISION_FLOOR`` (ties: the simpler, ``ADAPT_SIMPLICITY``),
     only if it beats the shipped variant (row 0) by >= ``ADAPT_MIN_GAIN``; else None."""
     shipped = round(rows[0][1]["recall"], 3)
@@ -268,7 +268,7 @@ def select_adapted(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
 
 
 def adapt_table(train: list[dict[str, Any]], x: Matrix) -> None:
-    """Decision 0044's pre-registered candidates (each fitted inside the folds), the rule."""
+    """Decision 0046's pre-registered candidates (each fitted inside the folds), the rule."""
     from scripts import dup_adapt
 
     a, b = dup_adapt.report_vectors(train)
@@ -393,12 +393,12 @@ def main() -> None:
     parser.add_argument(
         "--fields",
         action="store_true",
-        help="per-field embeddings (decision 0043, pre-registered), nothing else",
+        help="per-field embeddings (decision 0044, pre-registered), nothing else",
     )
     parser.add_argument(
         "--adapt",
         action="store_true",
-        help="a learned similarity on the embeddings (decision 0044, pre-registered)",
+        help="a learned similarity on the embeddings (decision 0046, pre-registered)",
     )
     args = parser.parse_args()
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()

@@ -1,4 +1,4 @@
-"""Decision 0044's learned similarity (``scripts.dup_adapt``), on synthetic vectors: the
+"""Decision 0046's learned similarity (``scripts.dup_adapt``), on synthetic vectors: the
 adapter learns the one direction that tells duplicates apart when the plain cosine sees
 only the shared topic, and a fold's features are fitted on its training pairs alone (the
 CV figures of the record would be optimistic otherwise). Never reads the held-out file."""
