@@ -12,9 +12,9 @@ class EscalationSettings(ServiceSettings):
     default_database = "escalation"
     secret_fields = ServiceSettings.secret_fields | {"jira_api_token", "jira_webhook_secret"}
 
-    duplicate_threshold: float = 0.73
+    duplicate_threshold: float = 0.82
     """Combined duplicate score (0-1, ``bugs.similarity``) at or above which a new report is
-    linked to an open bug automatically; chosen on the training pairs for precision >= 0.95
+    linked to an open bug automatically; chosen on the training pairs for precision >= 0.94
     with none of the legacy near-misses linked (``python -m benchmarks.quality --fit``).
     Lower-scoring candidates are only listed for a human."""
     qa_tracker: str = "internal"
