@@ -45,3 +45,10 @@ CONSUMER_WATCHDOG_RESTARTS = Counter(
     "Kafka consumers restarted because a partition had lag and made no progress",
     ["group"],
 )
+EVENT_LOOP_LAG = Histogram(
+    "event_loop_lag_seconds",
+    "How late the event loop woke a probe that sleeps EVENT_LOOP_LAG_PROBE_SECONDS: a loop "
+    "blocked by a CPU-bound or synchronous call delays every request it holds by as much",
+    ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
