@@ -29,6 +29,14 @@ async def block_the_loop() -> dict[str, str]:
     return {"blocked": "yes"}
 
 
+@blocking.post("/burn")
+async def burn_the_cpu() -> dict[str, str]:
+    until = time.process_time() + BLOCK_SECONDS  # CPU-bound work that does not yield
+    while time.process_time() < until:
+        pass
+    return {"burnt": "yes"}
+
+
 async def _client(settings: KitSettings) -> AsyncIterator[httpx.AsyncClient]:
     defn = definition(settings)
     defn.routers = [*defn.routers, blocking]
@@ -39,12 +47,13 @@ async def _client(settings: KitSettings) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def _lags(text: str) -> tuple[float, float]:
-    """(observations, observations over 50 ms) of the kit-test service's probe."""
+def _lags(text: str, where: str = "off_cpu") -> tuple[float, float]:
+    """(observations, observations over 50 ms) of the kit-test service's probe, of the
+    lags spent ``where`` (on_cpu, off_cpu)."""
     total = under = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.labels.get("service") != "kit-test":
+            if sample.labels.get("service") != "kit-test" or sample.labels.get("where") != where:
                 continue
             if sample.name == "event_loop_lag_seconds_count":
                 total = sample.value
@@ -82,10 +91,27 @@ async def test_a_blocked_loop_shows_in_the_lag_histogram(probed: httpx.AsyncClie
     await eventually(stall_seen, timeout=10)
 
 
+async def test_a_stall_says_whether_the_process_was_running(probed: httpx.AsyncClient) -> None:
+    # a CPU-bound stall is on_cpu; the sleeping one above (a blocking call) is off_cpu
+    _, burns_before = _lags((await probed.get("/metrics")).text, "on_cpu")
+    _, waits_before = _lags((await probed.get("/metrics")).text, "off_cpu")
+    assert (await probed.post("/v1/burn")).status_code == 200
+
+    async def burn_seen() -> None:
+        _, burns = _lags((await probed.get("/metrics")).text, "on_cpu")
+        assert burns >= burns_before + 1
+
+    await eventually(burn_seen, timeout=10)
+    assert _lags((await probed.get("/metrics")).text, "off_cpu")[1] == waits_before
+
+
 async def test_off_by_default(unprobed: httpx.AsyncClient, settings: KitSettings) -> None:
     assert settings.event_loop_lag_probe_seconds == 0
-    before = _lags((await unprobed.get("/metrics")).text)
+    text = (await unprobed.get("/metrics")).text
+    before = _lags(text, "on_cpu"), _lags(text, "off_cpu")
     assert (await unprobed.post("/v1/block")).status_code == 200
+    assert (await unprobed.post("/v1/burn")).status_code == 200
     for _ in range(3):
         await unprobed.get("/healthz")
-    assert _lags((await unprobed.get("/metrics")).text) == before
+    text = (await unprobed.get("/metrics")).text
+    assert (_lags(text, "on_cpu"), _lags(text, "off_cpu")) == before

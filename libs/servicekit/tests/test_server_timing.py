@@ -17,7 +17,7 @@ from kitapp import KitSettings, definition
 
 from servicekit.app import create_service_app
 
-SERVER_TIMING = re.compile(r"^app;dur=(\d+\.\d)$")
+SERVER_TIMING = re.compile(r"^app;dur=(\d+\.\d), cpu;dur=(\d+\.\d)$")
 PAUSE_SECONDS = 0.05
 
 slow = APIRouter(prefix="/v1")
@@ -29,12 +29,23 @@ async def slow_answer() -> dict[str, str]:
     return {"ok": "yes"}
 
 
+@slow.get("/busy")
+async def busy_answer() -> dict[str, str]:
+    until = time.process_time() + PAUSE_SECONDS  # CPU the header must account for
+    while time.process_time() < until:
+        pass
+    return {"ok": "yes"}
+
+
 @pytest.fixture
 async def timed_client(settings: KitSettings) -> AsyncIterator[httpx.AsyncClient]:
     defn = definition(settings)
     defn.routers = [*defn.routers, slow]
     app: FastAPI = create_service_app(defn)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
+        # the producer's boot runs on the same loop: let it finish, or its CPU would land
+        # in the first requests' figures
+        await asyncio.wait_for(app.state.kafka.ready.wait(), 30)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://kit") as client:
             yield client
@@ -46,12 +57,17 @@ async def _timed(client: httpx.AsyncClient, method: str, url: str) -> tuple[http
     return response, (time.perf_counter() - started) * 1000
 
 
-def _app_ms(response: httpx.Response) -> float:
+def _timings(response: httpx.Response) -> tuple[float, float]:
+    """(app, cpu) in ms."""
     values = response.headers.get_list("server-timing")
     assert len(values) == 1, values
     match = SERVER_TIMING.match(values[0])
     assert match, values[0]
-    return float(match.group(1))
+    return float(match.group(1)), float(match.group(2))
+
+
+def _app_ms(response: httpx.Response) -> float:
+    return _timings(response)[0]
 
 
 async def test_a_response_says_how_long_the_service_took(
@@ -66,6 +82,18 @@ async def test_a_response_says_how_long_the_service_took(
     assert probe.status_code == 200
     assert 0 <= _app_ms(probe) <= probe_wall_ms + 0.1
     assert _app_ms(probe) < PAUSE_SECONDS * 1000  # measured per request, not carried over
+
+
+async def test_a_response_says_how_much_of_that_time_was_cpu(
+    timed_client: httpx.AsyncClient,
+) -> None:
+    await timed_client.get("/v1/slow")  # a first request builds what routes build lazily
+    waited = await timed_client.get("/v1/slow")  # 50 ms asleep: off the CPU
+    app, cpu = _timings(waited)
+    assert cpu < app - PAUSE_SECONDS * 1000 / 2
+    busy = await timed_client.get("/v1/busy")  # 50 ms of CPU
+    app, cpu = _timings(busy)
+    assert PAUSE_SECONDS * 1000 <= cpu <= app + 1.0
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -238,13 +239,22 @@ async def probe_loop_lag(service: str, interval: float) -> None:
     the loop woke us (``event_loop_lag_seconds``): the time the loop spent on something
     that did not yield (a CPU-bound call, a synchronous library, a long collection), which
     every request waiting on that loop waited too. Without it a slow request whose own
-    work was quick looks like the network's fault."""
+    work was quick looks like the network's fault.
+
+    Each lag is labelled by where the time went: ``on_cpu`` when the process used at least
+    half of it in CPU (the loop ran code that did not yield: ours, a library's, the
+    garbage collector), ``off_cpu`` otherwise (the process waited for a core, a CPU quota,
+    or a blocking system call: the machine's doing, or a synchronous call)."""
     loop = asyncio.get_running_loop()
-    observe = EVENT_LOOP_LAG.labels(service).observe
+    on_cpu = EVENT_LOOP_LAG.labels(service, "on_cpu").observe
+    off_cpu = EVENT_LOOP_LAG.labels(service, "off_cpu").observe
+    cpu = time.process_time
     while True:
         asked = loop.time() + interval
+        used = cpu()
         await asyncio.sleep(interval)
-        observe(max(0.0, loop.time() - asked))
+        lag = max(0.0, loop.time() - asked)
+        (on_cpu if cpu() - used >= lag / 2 else off_cpu)(lag)
 
 
 @asynccontextmanager
