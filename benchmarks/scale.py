@@ -7,10 +7,14 @@ measured in one run at a fixed arrival rate.
 
 Each size gets its own databases (unique names, migrated, dropped afterwards), seeded
 with COPY: tenants of very different sizes, realistic statuses, queues, agents, tags,
-SLA deadlines, bodies made of real words, timelines. Every request runs in-process
-(ASGI) against the real service app; latency is from the request's scheduled time to
-its response (open model: a late request does not delay the next one). Not a test: the
-figures go to docs/benchmarks.md; ``tests/perf`` runs a smoke size to keep this working.
+SLA deadlines, bodies made of real words, timelines. Each service is served by uvicorn
+in a process of its own and the requests are sent by a load generator in another
+(``--in-process``: the app and the generator in this one); latency is from the request's
+scheduled time to its response (open model: a late request does not delay the next
+one). Every request over 50 ms is split into the generator's lateness, the service's own
+time and CPU (its ``Server-Timing`` header) and the rest, next to the service's
+event-loop stalls during the cell (decision 0043-tails). Not a test: the figures go to
+docs/benchmarks.md; ``tests/perf`` runs a smoke size to keep this working.
 """
 
 from __future__ import annotations
@@ -938,7 +942,8 @@ async def served(service: str, url: str, args: argparse.Namespace) -> AsyncItera
         serve(service, factory, env) as subject,
         httpx.AsyncClient(base_url=subject.base_url, timeout=60.0) as client,
     ):
-        generator = LoadGenerator(client, subject.base_url)
+        # ``--generator main``: the way before decision 0043-tails, for comparison
+        generator = LoadGenerator(client, subject.base_url if args.generator == "process" else None)
         try:
             yield generator
         finally:
@@ -1263,6 +1268,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=2.0, help="a slower response times out")
     p.add_argument(
         "--in-process", action="store_true", help="serve the apps in this process (ASGI)"
+    )
+    p.add_argument(
+        "--generator",
+        choices=("process", "main"),
+        default="process",
+        help="where the load generator runs: a spawned process of its own (default) or the "
+        "benchmark's own event loop (as before; to compare)",
     )
     p.add_argument("--deep-pages", type=int, default=DEEP_PAGES, help="the deep cursor's page")
     p.add_argument(
