@@ -1192,9 +1192,17 @@ def attribution(rows: list[Row], sizes: tuple[int, int]) -> list[str]:
                 + f"; loop stalls: {stalls}; slowest: "
                 + "; ".join(str(split) for split in splits[:3])
             )
+    every = [stats for row in rows for stats in (row.small, row.large) if stats.loop_stalls]
+    stalls = (
+        f"the service's loop stalls (>= {STALL_S * 1000:g} ms) in all cells: "
+        f"{sum(st.stalls('on_cpu') for st in every)} on CPU / "
+        f"{sum(st.stalls('off_cpu') for st in every)} off CPU"
+        if every
+        else "the service's loop stalls: not measured"
+    )
     if totals["slow"] == 0:
-        return [f"No request slower than {SLOW_MS:g} ms."]
-    lines.append(f"- all cells: slow requests: {totals['slow']}; " + _blame(totals))
+        return [f"No request slower than {SLOW_MS:g} ms; {stalls}."]
+    lines.append(f"- all cells: slow requests: {totals['slow']}; " + _blame(totals) + f"; {stalls}")
     return lines
 
 

@@ -77,6 +77,7 @@ def test_a_slow_request_is_split_and_blamed_on_its_largest_part() -> None:
         "the generator: 1, the rest: 1; loop stalls: 1 on CPU / 2 off CPU" in line
         for line in lines
     ), lines
+    assert lines[-1].endswith("in all cells: 1 on CPU / 2 off CPU"), lines
 
 
 async def test_request_path_baselines_answer_and_statements_are_counted() -> None:

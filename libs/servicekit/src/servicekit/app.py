@@ -241,14 +241,15 @@ async def probe_loop_lag(service: str, interval: float) -> None:
     every request waiting on that loop waited too. Without it a slow request whose own
     work was quick looks like the network's fault.
 
-    Each lag is labelled by where the time went: ``on_cpu`` when the process used at least
-    half of it in CPU (the loop ran code that did not yield: ours, a library's, the
-    garbage collector), ``off_cpu`` otherwise (the process waited for a core, a CPU quota,
-    or a blocking system call: the machine's doing, or a synchronous call)."""
+    Each lag is labelled by where the time went: ``on_cpu`` when the loop's thread used at
+    least half of it in CPU (the loop ran code that did not yield: ours, a library's, the
+    garbage collector), ``off_cpu`` otherwise (the thread waited for a core, a CPU quota,
+    or a blocking system call: the machine's doing, or a synchronous call). The thread's
+    CPU, not the process's: other threads (a thread pool's work) do not block the loop."""
     loop = asyncio.get_running_loop()
     on_cpu = EVENT_LOOP_LAG.labels(service, "on_cpu").observe
     off_cpu = EVENT_LOOP_LAG.labels(service, "off_cpu").observe
-    cpu = time.process_time
+    cpu = time.thread_time
     while True:
         asked = loop.time() + interval
         used = cpu()
