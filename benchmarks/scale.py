@@ -7,10 +7,14 @@ measured in one run at a fixed arrival rate.
 
 Each size gets its own databases (unique names, migrated, dropped afterwards), seeded
 with COPY: tenants of very different sizes, realistic statuses, queues, agents, tags,
-SLA deadlines, bodies made of real words, timelines. Every request runs in-process
-(ASGI) against the real service app; latency is from the request's scheduled time to
-its response (open model: a late request does not delay the next one). Not a test: the
-figures go to docs/benchmarks.md; ``tests/perf`` runs a smoke size to keep this working.
+SLA deadlines, bodies made of real words, timelines. Each service is served by uvicorn
+in a process of its own and the requests are sent by a load generator in another
+(``--in-process``: the app and the generator in this one); latency is from the request's
+scheduled time to its response (open model: a late request does not delay the next
+one). Every request over 50 ms is split into the generator's lateness, the service's own
+time and CPU (its ``Server-Timing`` header) and the rest, next to the service's
+event-loop stalls during the cell (decision 0043-tails). Not a test: the figures go to
+docs/benchmarks.md; ``tests/perf`` runs a smoke size to keep this working.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import collections
 import contextlib
 import csv
 import functools
+import gc
 import io
 import json
 import multiprocessing
@@ -40,6 +45,7 @@ import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.request_path import ticket_app
 from servicekit.testing import (
@@ -630,6 +636,12 @@ async def seed_invoices(url: str, count: int, *, seed: int = 15) -> Dataset:
 # --- load -----------------------------------------------------------------------------------
 
 
+SLOW_MS = 50.0
+"""A request slower than this is a "slow request" the report explains (the target p99)."""
+STALL_S = 0.025
+"""A service event-loop lag at least this long counts as a stall in the report."""
+
+
 @dataclass
 class Stats:
     latencies_ms: list[float]
@@ -637,8 +649,18 @@ class Stats:
     timeouts: int
     late_ms: list[float] = field(default_factory=list)
     """Per request (same order as ``latencies_ms``): how late the load generator sent it
-    after its scheduled time. A slow request that was also sent late was held up in this
-    process (its event loop, its garbage collector), not in the service or PostgreSQL."""
+    after its scheduled time. A slow request that was also sent late was held up in the
+    load generator (its event loop, its process not scheduled), not in the service."""
+    app_ms: list[float] = field(default_factory=list)
+    """Per request: the service's own time, from its ``Server-Timing: app;dur=`` header
+    (request entering the app to the response start); NaN when there was no answer."""
+    cpu_ms: list[float] = field(default_factory=list)
+    """Per request: the CPU the service's process used meanwhile (``cpu;dur=``); the rest
+    of ``app_ms`` it waited (for PostgreSQL, or for a core)."""
+    loop_stalls: dict[tuple[str, float], int] = field(default_factory=dict)
+    """The served service's event-loop lags during the cell (its ``event_loop_lag_seconds``
+    histogram, before/after): how many exceeded each bucket bound (seconds), by where
+    the time went (``on_cpu``: the loop ran code; ``off_cpu``: the process waited)."""
 
     def slowest(self, n: int = 3) -> list[tuple[float, float]]:
         """The ``n`` slowest requests as (latency, send lateness) in ms: what a p99 is."""
@@ -650,14 +672,109 @@ class Stats:
             return float("nan")
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
+    def splits(self) -> list[Split]:
+        """Every slow request (> ``SLOW_MS``), slowest first, split into its parts."""
+        nan = [float("nan")] * len(self.latencies_ms)
+        found = [
+            Split(total, late, served, cpu)
+            for total, late, served, cpu in zip(
+                self.latencies_ms,
+                self.late_ms,
+                self.app_ms or nan,
+                self.cpu_ms or nan,
+                strict=True,
+            )
+            if total > SLOW_MS
+        ]
+        return sorted(found, key=lambda split: split.total, reverse=True)
+
+    def stalls(self, where: str, at_least: float = STALL_S) -> int:
+        return self.loop_stalls.get((where, at_least), 0)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One slow request's time (ms, from its scheduled time to its response) in parts: how
+    late the load generator sent it; the service's own time (``Server-Timing: app``), of
+    which ``cpu`` its process spent on the CPU and the remainder it waited (for PostgreSQL
+    or for a core); and the rest: the connection and both processes waiting for a core
+    (or, if the service's loop was blocked before it read the request, that wait: see
+    ``Stats.loop_stalls``)."""
+
+    total: float
+    late: float
+    app: float  # NaN: no Server-Timing (a timeout)
+    cpu: float = float("nan")
+
+    @property
+    def rest(self) -> float:
+        return max(0.0, self.total - self.late - (0.0 if self.app != self.app else self.app))
+
+    @property
+    def parts(self) -> dict[str, float]:
+        if self.app != self.app:  # NaN: timed out, the service never answered in time
+            return {"generator": self.late, "service wait": self.total - self.late}
+        cpu = min(self.app, 0.0 if self.cpu != self.cpu else self.cpu)
+        return {
+            "generator": self.late,
+            "service CPU": cpu,
+            "service wait": self.app - cpu,
+            "rest": self.rest,
+        }
+
+    @property
+    def cause(self) -> str:
+        """The largest part: which one made this request slow."""
+        parts = self.parts
+        return max(parts, key=lambda k: parts[k])
+
+    def __str__(self) -> str:
+        if self.app != self.app:
+            return f"{self.total:.0f} ms = {self.late:.0f} late + timed out"
+        p = self.parts
+        return (
+            f"{self.total:.0f} ms = {self.late:.0f} late + {self.app:.0f} app "
+            f"({p['service CPU']:.0f} CPU) + {self.rest:.0f} rest"
+        )
+
 
 @dataclass(frozen=True)
 class Probe:
-    """One console request: a name, a target p99 (ms) and how to send it."""
+    """One console request: a name, a target p99 (ms) and what to send. Plain data, so a
+    load generator in another process can send it: ``{n}`` in the body's strings is
+    replaced by the request's number (a ticket create needs unique values)."""
 
     name: str
     target_ms: float | None
-    send: Callable[[httpx.AsyncClient], Any]
+    path: str
+    headers: dict[str, str]
+    method: str = "GET"
+    body: dict[str, Any] | None = None
+
+    def send(self, client: httpx.AsyncClient, n: int = 0) -> Any:
+        if self.body is None:
+            return client.request(self.method, self.path, headers=self.headers)
+        return client.request(
+            self.method, self.path, headers=self.headers, json=_fill(self.body, n)
+        )
+
+
+def _fill(value: Any, n: int) -> Any:
+    if isinstance(value, str):
+        return value.replace("{n}", str(n))
+    if isinstance(value, dict):
+        return {k: _fill(v, n) for k, v in value.items()}
+    return value
+
+
+def _timings(response: httpx.Response) -> tuple[float, float]:
+    """The service's ``Server-Timing: app;dur=<ms>, cpu;dur=<ms>`` (NaN without them)."""
+    found = {"app": float("nan"), "cpu": float("nan")}
+    for part in response.headers.get("server-timing", "").split(","):
+        name, _, params = part.strip().partition(";")
+        if name in found and params.startswith("dur="):
+            found[name] = float(params[4:])
+    return found["app"], found["cpu"]
 
 
 async def open_model(
@@ -670,25 +787,123 @@ async def open_model(
     start = loop.time() + 0.05
     latencies: list[float] = []
     late: list[float] = []
+    app: list[float] = []
+    cpu: list[float] = []
     counts = {"errors": 0, "timeouts": 0}
 
-    async def one(due: float) -> None:
+    async def one(n: int, due: float) -> None:
         await asyncio.sleep(max(0.0, due - loop.time()))
         sent_late = (loop.time() - due) * 1000
         try:
-            response = await asyncio.wait_for(probe.send(client), timeout)
+            response = await asyncio.wait_for(probe.send(client, n), timeout)
         except TimeoutError:
             counts["timeouts"] += 1
             latencies.append(timeout * 1000)
             late.append(sent_late)
+            app.append(float("nan"))
+            cpu.append(float("nan"))
             return
         latencies.append((loop.time() - due) * 1000)
         late.append(sent_late)
+        served, used = _timings(response)
+        app.append(served)
+        cpu.append(used)
         if response.status_code >= 400:
             counts["errors"] += 1
 
-    await asyncio.gather(*(one(start + n / rate) for n in range(total)))
-    return Stats(latencies, counts["errors"], counts["timeouts"], late)
+    await asyncio.gather(*(one(n, start + n / rate) for n in range(total)))
+    return Stats(latencies, counts["errors"], counts["timeouts"], late, app, cpu)
+
+
+def generate_load(
+    base_url: str, probe: Probe, rate: float, seconds: float, timeout: float, warm: int
+) -> Stats:
+    """One cell, run in the load generator's own process (``LoadGenerator``): a fresh loop
+    and client, ``warm`` requests first (prepared statements, caches, connections), then
+    the open model with the garbage collector off (300 requests make little garbage; a
+    collection in the middle would send requests late)."""
+
+    async def cell() -> Stats:
+        async with httpx.AsyncClient(
+            base_url=base_url,
+            limits=httpx.Limits(max_connections=100),
+            timeout=60.0,  # the open model times requests out itself
+        ) as client:
+            for n in range(warm):
+                await probe.send(client, -n - 1)
+            gc.collect()
+            gc.disable()
+            try:
+                return await open_model(client, probe, rate=rate, seconds=seconds, timeout=timeout)
+            finally:
+                gc.enable()
+
+    return asyncio.run(cell())
+
+
+class LoadGenerator:
+    """The load generator in a process of its own that does nothing else while a cell
+    runs; the benchmark's process (seeding connections, the served service's pipes) only
+    waits for the result. ``--in-process`` keeps the old way: the benchmark's own loop
+    sends the requests (and shares a core with the app it serves in-process)."""
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str | None) -> None:
+        self.client = client
+        self.base_url = base_url
+        self._pool: ProcessPoolExecutor | None = None
+        if base_url is not None:
+            # spawned, not forked: a fork of a process with a running event loop and open
+            # asyncpg connections inherits both
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+    async def cell(
+        self, probe: Probe, *, rate: float, seconds: float, timeout: float, warm: int
+    ) -> Stats:
+        before = await loop_lag_buckets(self.client)
+        if self._pool is None or self.base_url is None:
+            for n in range(warm):
+                await probe.send(self.client, -n - 1)
+            stats = await open_model(
+                self.client, probe, rate=rate, seconds=seconds, timeout=timeout
+            )
+        else:
+            stats = await asyncio.get_running_loop().run_in_executor(
+                self._pool,
+                generate_load,
+                self.base_url,
+                probe,
+                rate,
+                seconds,
+                timeout,
+                warm,
+            )
+        after = await loop_lag_buckets(self.client)
+        stats.loop_stalls = {key: int(after[key] - before.get(key, 0)) for key in after}
+        return stats
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+async def loop_lag_buckets(client: httpx.AsyncClient) -> dict[tuple[str, float], float]:
+    """How many of the served service's event-loop lags exceeded each bound so far, by
+    where the time went, ``(where, bound)`` (its ``event_loop_lag_seconds`` histogram;
+    empty when the probe is off)."""
+    text = (await client.get("/metrics")).text
+    count: dict[str, float] = {}
+    under: dict[tuple[str, float], float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "event_loop_lag_seconds":
+            continue
+        for sample in family.samples:
+            where = sample.labels.get("where", "")
+            if sample.name.endswith("_count"):
+                count[where] = count.get(where, 0.0) + sample.value
+            elif sample.name.endswith("_bucket") and sample.labels["le"] != "+Inf":
+                key = (where, float(sample.labels["le"]))
+                under[key] = under.get(key, 0.0) + sample.value
+    return {key: count.get(key[0], 0.0) - n for key, n in under.items()}
 
 
 SERVED = {
@@ -699,15 +914,14 @@ SERVED = {
 
 
 @contextlib.asynccontextmanager
-async def served(
-    service: str, url: str, args: argparse.Namespace
-) -> AsyncIterator[httpx.AsyncClient]:
+async def served(service: str, url: str, args: argparse.Namespace) -> AsyncIterator[LoadGenerator]:
     """The service in a uvicorn process of its own (``--in-process``: as an ASGI app in
-    this one, which then shares one core with the load generator)."""
+    this one, which then shares one core with the load generator), and the load
+    generator that sends it each cell: a process of its own too."""
     if args.in_process:
         make = {"ticket": ticket_app, "escalation": _escalation_app, "billing": _billing_app}
         async with running(make[service](url)) as client:
-            yield client
+            yield LoadGenerator(client, None)
         return
     from benchmarks.request_path import serve
 
@@ -717,19 +931,23 @@ async def served(
         "KAFKA_TOPIC_PREFIX": topic_prefix(),
         "ENVIRONMENT": "test",
         "GC_FREEZE": "true",  # as deployed: on outside ENVIRONMENT=test
+        # the service's loop lags, read before and after each cell: a slow request whose
+        # own time (Server-Timing) was short may have waited for a blocked loop
+        "EVENT_LOOP_LAG_PROBE_SECONDS": "0.01",
         "LOG_LEVEL": "WARNING",
         f"{prefix}RUN_RELAY": "false",
         f"{prefix}RUN_CONSUMERS": "false",
     }
     async with (
         serve(service, factory, env) as subject,
-        httpx.AsyncClient(
-            base_url=subject.base_url,
-            limits=httpx.Limits(max_connections=100),
-            timeout=60.0,  # the open model times requests out itself
-        ) as client,
+        httpx.AsyncClient(base_url=subject.base_url, timeout=60.0) as client,
     ):
-        yield client
+        # ``--generator main``: the way before decision 0043-tails, for comparison
+        generator = LoadGenerator(client, subject.base_url if args.generator == "process" else None)
+        try:
+            yield generator
+        finally:
+            generator.close()
 
 
 @contextlib.asynccontextmanager
@@ -770,32 +988,18 @@ def ticket_probes(data: Dataset, deep_cursor: str) -> list[Probe]:
         "full-text rare word": (f"&q={RARE_WORD}", 50),
     }
     probes = [
-        Probe(
-            name, target, lambda c, p=params: c.get(f"/v1/tickets?limit={PAGE}{p}", headers=staff)
-        )
+        Probe(name, target, f"/v1/tickets?limit={PAGE}{params}", staff)
         for name, (params, target) in lists.items()
     ]
-    probes.append(
-        Probe(
-            "tenant-scoped token",
-            50,
-            lambda c: c.get(f"/v1/tickets?limit={PAGE}", headers=scoped),
-        )
-    )
-    counter = iter(range(10**9))
-
-    def create(c: httpx.AsyncClient) -> Any:
-        n = next(counter)
-        body = {
-            "tenant_id": data.big_tenant,
-            "requester": {"email": f"bench{n}@example.com", "name": "Bench"},
-            "channel": "email",
-            "subject": f"Invoice {n} was charged twice",
-            "body": "Hello, our card was charged twice for the same invoice this month.",
-        }
-        return c.post("/v1/tickets", json=body, headers=staff)
-
-    probes.append(Probe("ticket create", None, create))
+    probes.append(Probe("tenant-scoped token", 50, f"/v1/tickets?limit={PAGE}", scoped))
+    body = {
+        "tenant_id": data.big_tenant,
+        "requester": {"email": "bench{n}@example.com", "name": "Bench"},
+        "channel": "email",
+        "subject": "Invoice {n} was charged twice",
+        "body": "Hello, our card was charged twice for the same invoice this month.",
+    }
+    probes.append(Probe("ticket create", None, "/v1/tickets", staff, "POST", body))
     return probes
 
 
@@ -822,18 +1026,17 @@ async def run_tickets(
             notes[f"tickets {count:,} settled (VACUUM, CHECKPOINT) in"] = (
                 f"{await settle(url):.1f} s"
             )
-            async with served("ticket", url, args) as client:
+            async with served("ticket", url, args) as generator:
                 staff = auth("agent", subject="bench-agent")
                 deep = await cursor_deep(
-                    client, f"/v1/tickets?limit={PAGE}", staff, args.deep_pages
+                    generator.client, f"/v1/tickets?limit={PAGE}", staff, args.deep_pages
                 )
                 probes = ticket_probes(data, deep)
                 probes_order = probes
                 for probe in probes:
-                    for _ in range(5):  # warm: prepared statements, caches
-                        await probe.send(client)
-                    results.setdefault(probe.name, {})[label] = await open_model(
-                        client, probe, rate=args.rate, seconds=args.seconds, timeout=args.timeout
+                    # warm: 5 requests (prepared statements, caches) before each cell
+                    results.setdefault(probe.name, {})[label] = await generator.cell(
+                        probe, rate=args.rate, seconds=args.seconds, timeout=args.timeout, warm=5
                     )
         finally:
             await drop_database(name)
@@ -867,8 +1070,10 @@ async def run_list(
             notes[f"{kind} {count:,} settled (VACUUM, CHECKPOINT) in"] = (
                 f"{await settle(url):.1f} s"
             )
-            async with served(kind, url, args) as client:
-                deep = await cursor_deep(client, f"{path}?limit={PAGE}", headers, args.deep_pages)
+            async with served(kind, url, args) as generator:
+                deep = await cursor_deep(
+                    generator.client, f"{path}?limit={PAGE}", headers, args.deep_pages
+                )
                 probes = {
                     "first page": f"{path}?limit={PAGE}",
                     "status filter": f"{path}?limit={PAGE}&{status}",
@@ -876,12 +1081,11 @@ async def run_list(
                     "cursor deep": f"{path}?limit={PAGE}&cursor={deep}",
                 }
                 for probe_name, url_ in probes.items():
-                    probe = Probe(probe_name, 50, lambda c, u=url_, h=headers: c.get(u, headers=h))
-                    await probe.send(client)
+                    probe = Probe(probe_name, 50, url_, headers)
                     if probe_name not in names:
                         names.append(probe_name)
-                    results.setdefault(probe_name, {})[label] = await open_model(
-                        client, probe, rate=args.rate, seconds=args.seconds, timeout=args.timeout
+                    results.setdefault(probe_name, {})[label] = await generator.cell(
+                        probe, rate=args.rate, seconds=args.seconds, timeout=args.timeout, warm=1
                     )
         finally:
             await drop_database(name)
@@ -949,18 +1153,66 @@ def table(title: str, rows: list[Row], sizes: tuple[int, int], args: argparse.Na
             f"| {row.large.percentile(0.5):.1f} | {row.large.percentile(0.99):.1f} "
             f"| {row.large.timeouts}/{row.large.errors} | {target} | {verdict(row)} |"
         )
-    # where a p99 over 50 ms came from: a request sent late was held up in the load
-    # generator itself; one sent on time waited in the service or PostgreSQL
-    tails = [
-        f"- {row.name} ({label}): slowest "
-        + ", ".join(f"{lat:.0f} ms (sent {sent:.0f} ms late)" for lat, sent in stats.slowest())
-        for row in rows
-        for label, stats in ((f"{small:,}", row.small), (f"{large:,}", row.large))
-        if stats.percentile(0.99) > 50
-    ]
-    if tails:
-        lines += ["", "p99 over 50 ms, its three slowest requests:", *tails]
+    lines += ["", *attribution(rows, sizes)]
     return "\n".join(lines)
+
+
+def attribution(rows: list[Row], sizes: tuple[int, int]) -> list[str]:
+    """Where each slow request's time went (``Split``), per cell: how many were slow, how
+    many the service explains (its own time, ``Server-Timing``, was the largest part),
+    how many the load generator (sent late) and how many the rest (connection, the
+    processes waiting for a core, or the service's loop blocked before it read the
+    request: the cell's loop stalls say whether it was)."""
+    lines = [
+        f"Slow requests (> {SLOW_MS:g} ms), each split into: late (the load generator sent it "
+        "late) + app (the service's Server-Timing; of it, CPU its process used, the remainder "
+        "waiting for PostgreSQL or a core) + rest (connection, both processes waiting for a "
+        "core, or the service's loop blocked before reading it); each is blamed on its largest "
+        f"part. 'loop stalls' = the service's event-loop lags >= {STALL_S * 1000:g} ms during "
+        "the cell, on CPU (its loop ran code) / off CPU (it waited for a core or a blocking "
+        "call):",
+    ]
+    totals: collections.Counter[str] = collections.Counter()
+    for row in rows:
+        for label, stats in ((f"{sizes[0]:,}", row.small), (f"{sizes[1]:,}", row.large)):
+            splits = stats.splits()
+            if not splits:
+                continue
+            causes = collections.Counter(split.cause for split in splits)
+            totals.update(causes)
+            totals["slow"] += len(splits)
+            stalls = (
+                f"{stats.stalls('on_cpu')} on CPU / {stats.stalls('off_cpu')} off CPU"
+                if stats.loop_stalls
+                else "not measured"
+            )
+            lines.append(
+                f"- {row.name} ({label}): slow requests: {len(splits)}; "
+                + _blame(causes)
+                + f"; loop stalls: {stalls}; slowest: "
+                + "; ".join(str(split) for split in splits[:3])
+            )
+    every = [stats for row in rows for stats in (row.small, row.large) if stats.loop_stalls]
+    stalls = (
+        f"the service's loop stalls (>= {STALL_S * 1000:g} ms) in all cells: "
+        f"{sum(st.stalls('on_cpu') for st in every)} on CPU / "
+        f"{sum(st.stalls('off_cpu') for st in every)} off CPU"
+        if every
+        else "the service's loop stalls: not measured"
+    )
+    if totals["slow"] == 0:
+        return [f"No request slower than {SLOW_MS:g} ms; {stalls}."]
+    lines.append(f"- all cells: slow requests: {totals['slow']}; " + _blame(totals) + f"; {stalls}")
+    return lines
+
+
+def _blame(causes: collections.Counter[str]) -> str:
+    service = causes["service CPU"] + causes["service wait"]
+    return (
+        f"explained by the service: {service} ({causes['service CPU']} CPU, "
+        f"{causes['service wait']} waiting), the generator: {causes['generator']}, "
+        f"the rest: {causes['rest']}"
+    )
 
 
 async def seed_only(args: argparse.Namespace) -> dict[str, Any]:
@@ -1024,6 +1276,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=2.0, help="a slower response times out")
     p.add_argument(
         "--in-process", action="store_true", help="serve the apps in this process (ASGI)"
+    )
+    p.add_argument(
+        "--generator",
+        choices=("process", "main"),
+        default="process",
+        help="where the load generator runs: a spawned process of its own (default) or the "
+        "benchmark's own event loop (as before; to compare)",
     )
     p.add_argument("--deep-pages", type=int, default=DEEP_PAGES, help="the deep cursor's page")
     p.add_argument(

@@ -37,12 +37,47 @@ async def test_scale_benchmark_smoke() -> None:
         for stats in (row.small, row.large):
             assert stats.errors == stats.timeouts == 0, row.name
             assert len(stats.latencies_ms) == 5, row.name
+            # the service's own time of every request, from its Server-Timing header
+            assert len(stats.app_ms) == 5, row.name
+            assert all(
+                0 <= app <= total
+                for app, total in zip(stats.app_ms, stats.latencies_ms, strict=True)
+            )
     for kind in ("escalation", "billing"):
         assert {r.name for r in report["rows"][kind]} == {
             "first page", "status filter", "tenant", "cursor deep"
         }  # fmt: skip
     assert all("| ticket create |" in t or "Tickets" not in t for t in report["tables"][:1])
     assert "tickets 4,000 seeded in" in report["notes"]
+    # every table says where its slow requests' time went (or that there was none)
+    assert all("Slow requests (> 50 ms)" in t or "No request slower" in t for t in report["tables"])
+
+
+def test_a_slow_request_is_split_and_blamed_on_its_largest_part() -> None:
+    stats = scale.Stats(
+        latencies_ms=[12.0, 90.0, 85.0, 80.0, 70.0, 2000.0],
+        errors=0,
+        timeouts=1,
+        late_ms=[0.5, 1.0, 0.0, 60.0, 2.0, 0.0],
+        app_ms=[10.0, 75.0, 80.0, 10.0, 8.0, float("nan")],
+        cpu_ms=[9.0, 70.0, 5.0, 8.0, 6.0, float("nan")],
+        loop_stalls={("on_cpu", 0.025): 1, ("off_cpu", 0.025): 2, ("on_cpu", 0.05): 0},
+    )
+    splits = stats.splits()
+    assert [s.total for s in splits] == [2000.0, 90.0, 85.0, 80.0, 70.0]
+    assert [s.cause for s in splits] == [
+        "service wait", "service CPU", "service wait", "generator", "rest"
+    ]  # fmt: skip
+    assert str(splits[1]) == "90 ms = 1 late + 75 app (70 CPU) + 14 rest"
+    assert (stats.stalls("on_cpu"), stats.stalls("off_cpu")) == (1, 2)
+    row = scale.Row("tenant", 50, stats, scale.Stats([10.0], 0, 0, [0.0], [9.0], [8.0]))
+    lines = scale.attribution([row], (10_000, 1_000_000))
+    assert any(
+        "tenant (10,000): slow requests: 5; explained by the service: 3 (1 CPU, 2 waiting), "
+        "the generator: 1, the rest: 1; loop stalls: 1 on CPU / 2 off CPU" in line
+        for line in lines
+    ), lines
+    assert lines[-1].endswith("in all cells: 1 on CPU / 2 off CPU"), lines
 
 
 async def test_request_path_baselines_answer_and_statements_are_counted() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from servicekit.guard import install_guards
 from servicekit.kafka import client_options, ensure_topics, make_producer
 from servicekit.live import LiveEvents, events_topics, live_router
 from servicekit.liveness import ProgressWatch, consumer_signal
+from servicekit.metrics import EVENT_LOOP_LAG
 from servicekit.middleware import ServiceHttpMiddleware, telemetry_config
 from servicekit.openapi import install_problem_documentation
 from servicekit.outbox import SOURCE_INFO_KEY
@@ -232,6 +234,45 @@ def freeze_startup_heap(*, enabled: bool) -> None:
         gc.freeze()
 
 
+async def probe_loop_lag(service: str, interval: float) -> None:
+    """Sleep ``interval`` seconds, again and again, and record how much later than asked
+    the loop woke us (``event_loop_lag_seconds``): the time the loop spent on something
+    that did not yield (a CPU-bound call, a synchronous library, a long collection), which
+    every request waiting on that loop waited too. Without it a slow request whose own
+    work was quick looks like the network's fault.
+
+    Each lag is labelled by where the time went: ``on_cpu`` when the loop's thread used at
+    least half of it in CPU (the loop ran code that did not yield: ours, a library's, the
+    garbage collector), ``off_cpu`` otherwise (the thread waited for a core, a CPU quota,
+    or a blocking system call: the machine's doing, or a synchronous call). The thread's
+    CPU, not the process's: other threads (a thread pool's work) do not block the loop."""
+    loop = asyncio.get_running_loop()
+    on_cpu = EVENT_LOOP_LAG.labels(service, "on_cpu").observe
+    off_cpu = EVENT_LOOP_LAG.labels(service, "off_cpu").observe
+    cpu = time.thread_time
+    while True:
+        asked = loop.time() + interval
+        used = cpu()
+        await asyncio.sleep(interval)
+        lag = max(0.0, loop.time() - asked)
+        (on_cpu if cpu() - used >= lag / 2 else off_cpu)(lag)
+
+
+@asynccontextmanager
+async def loop_lag_probe(service: str, interval: float) -> AsyncIterator[None]:
+    """``probe_loop_lag`` for as long as the block runs; nothing when ``interval`` is 0."""
+    if interval <= 0:
+        yield
+        return
+    task = asyncio.create_task(probe_loop_lag(service, interval), name=f"{service}-loop-lag")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def create_service_app(defn: ServiceDefinition) -> FastAPI:
     settings = defn.settings
     setup_logging(defn.name, level=settings.log_level, json_logs=settings.log_json)
@@ -276,13 +317,15 @@ def create_service_app(defn: ServiceDefinition) -> FastAPI:
         app.state.live = live
         await kafka.start()
         try:
-            if defn.extra_lifespan is not None:
-                async with defn.extra_lifespan(app):
+            # around the service's own start-up and shutdown: they block the loop too
+            async with loop_lag_probe(defn.name, settings.event_loop_lag_probe_seconds):
+                if defn.extra_lifespan is not None:
+                    async with defn.extra_lifespan(app):
+                        freeze_startup_heap(enabled=bool(settings.gc_freeze))
+                        yield
+                else:
                     freeze_startup_heap(enabled=bool(settings.gc_freeze))
                     yield
-            else:
-                freeze_startup_heap(enabled=bool(settings.gc_freeze))
-                yield
         finally:
             await live.stop()
             await kafka.stop()

@@ -45,3 +45,12 @@ CONSUMER_WATCHDOG_RESTARTS = Counter(
     "Kafka consumers restarted because a partition had lag and made no progress",
     ["group"],
 )
+EVENT_LOOP_LAG = Histogram(
+    "event_loop_lag_seconds",
+    "How late the event loop woke a probe that sleeps EVENT_LOOP_LAG_PROBE_SECONDS: a loop "
+    "blocked by a CPU-bound or synchronous call delays every request it holds by as much; "
+    "where: on_cpu (the process ran code meanwhile) or off_cpu (it waited for a core or a "
+    "blocking call)",
+    ["service", "where"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)

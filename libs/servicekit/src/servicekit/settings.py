@@ -129,6 +129,11 @@ class ServiceSettings(BaseSettings):
     # decision 0040). Unset means on, except under ENVIRONMENT=test, where one process starts
     # hundreds of apps and a frozen app's cycles would never be collected.
     gc_freeze: bool | None = _shared("GC_FREEZE", None)
+    # Every this many seconds a task measures how late the event loop wakes it, into the
+    # ``event_loop_lag_seconds`` histogram: a blocked loop (CPU-bound or synchronous work)
+    # delays every request it holds. 0 (the default) runs no probe; the scale benchmark
+    # sets 0.01 to tell a service that stalled from a request held up elsewhere.
+    event_loop_lag_probe_seconds: float = _shared("EVENT_LOOP_LAG_PROBE_SECONDS", 0.0, ge=0)
     relay_batch_size: int = 500
     relay_poll_interval_seconds: float = 1.0
     # the relay's own pool: request traffic exhausting db_pool_size never stops delivery
