@@ -13,7 +13,7 @@ in a process of its own and the requests are sent by a load generator in another
 scheduled time to its response (open model: a late request does not delay the next
 one). Every request over 50 ms is split into the generator's lateness, the service's own
 time and CPU (its ``Server-Timing`` header) and the rest, next to the service's
-event-loop stalls during the cell (decision 0043-tails). Not a test: the figures go to
+event-loop stalls during the cell (decision 0047). Not a test: the figures go to
 docs/benchmarks.md; ``tests/perf`` runs a smoke size to keep this working.
 """
 
@@ -942,7 +942,7 @@ async def served(service: str, url: str, args: argparse.Namespace) -> AsyncItera
         serve(service, factory, env) as subject,
         httpx.AsyncClient(base_url=subject.base_url, timeout=60.0) as client,
     ):
-        # ``--generator main``: the way before decision 0043-tails, for comparison
+        # ``--generator main``: the way before decision 0047, for comparison
         generator = LoadGenerator(client, subject.base_url if args.generator == "process" else None)
         try:
             yield generator

@@ -116,7 +116,7 @@ async def test_problem_responses_are_timed_too(
 async def test_cross_origin_pages_get_no_timing_allowance(
     timed_client: httpx.AsyncClient,
 ) -> None:
-    # decision 0043-tails: devtools show Server-Timing anyway; a page script on another
+    # decision 0047: devtools show Server-Timing anyway; a page script on another
     # origin does not read the service's timings (no Timing-Allow-Origin)
     response = await timed_client.get("/healthz", headers={"Origin": "http://localhost:5173"})
     assert response.status_code == 200
