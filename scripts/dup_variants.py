@@ -369,10 +369,13 @@ def select_nested(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
     return name if round(r["recall"], 3) - baseline >= NESTED_MIN_GAIN - 1e-9 else None
 
 
-def nested_table(train: list[dict[str, Any]], x: Matrix) -> None:
-    """Decision 0047's candidates: the baseline (in-sample rule) and S-N, H32-N, J-N."""
+def nested_table(train: list[dict[str, Any]], x: Matrix, level: float | None = None) -> None:
+    """Decision 0047's candidates: the baseline (in-sample rule) and S-N, H32-N, J-N, at
+    the rule's level ``RULE_LEVEL``; another ``level`` is a diagnostic (no selection)."""
     from benchmarks.quality import RULE_LEVEL
     from scripts import dup_adapt
+
+    level = RULE_LEVEL if level is None else level
 
     y = np.array([p["duplicate"] for p in train])
     groups = np.array([p.get("family", p["id"]) for p in train])
@@ -395,7 +398,7 @@ def nested_table(train: list[dict[str, Any]], x: Matrix) -> None:
     out.write("|---|---|---|---|---|---|---|---|\n")
     rows = []
     for key, name, nested, hook in candidates:
-        r = cross_validate(train, x, level=RULE_LEVEL, extra=hook(), nested=nested)
+        r = cross_validate(train, x, level=level, extra=hook(), nested=nested)
         rows.append((key, r))
         folds = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
         thresholds = " / ".join(f"{t:.2f}" for t in r["fold_thresholds"])
@@ -406,6 +409,9 @@ def nested_table(train: list[dict[str, Any]], x: Matrix) -> None:
             f"{roc_auc_score(y, cv):.3f} |\n"
         )
         out.flush()
+    if level != RULE_LEVEL:
+        out.write(f"\n(level {level:.2f}: a diagnostic, decision 0047 selects at {RULE_LEVEL})\n")
+        return
     chosen = select_nested(rows)
     out.write(
         "\nselected: none (the baseline stays)\n" if chosen is None else f"\nselected: {chosen}\n"
@@ -506,6 +512,11 @@ def main() -> None:
         action="store_true",
         help="the threshold on cross-fitted scores, rule N (decision 0047, pre-registered)",
     )
+    parser.add_argument(
+        "--level",
+        type=float,
+        help="with --nested: the rule's level for a diagnostic table (default RULE_LEVEL)",
+    )
     args = parser.parse_args()
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
     (signals,) = asyncio.run(quality_signals(train))
@@ -522,7 +533,7 @@ def main() -> None:
         adapt_table(train, x)
         return
     if args.nested:
-        nested_table(train, x)
+        nested_table(train, x, args.level)
         return
     if args.levels:
         level_table(train, [("in use", x), ("in use + symptom Jaccard", np.hstack([x, jaccard]))])
