@@ -24,6 +24,8 @@ over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce t
     uv run --frozen python -m scripts.dup_variants --fields
     # a learned similarity on the embeddings (decision 0046, pre-registered)
     uv run --frozen python -m scripts.dup_variants --adapt
+    # the threshold picked on cross-fitted scores, rule N (decision 0047, pre-registered)
+    uv run --frozen python -m scripts.dup_variants --nested
 """
 
 from __future__ import annotations
@@ -53,22 +55,41 @@ FoldFeatures = Callable[[NDArray[np.intp], NDArray[np.intp]], tuple[Matrix, Matr
 pairs' features, the test pairs' features), fitted on the training indices only."""
 
 
+def cross_fitted(
+    y: NDArray[np.bool_],
+    groups: NDArray[Any],
+    idx: NDArray[np.intp],
+    fit_and_score: Callable[[NDArray[np.intp], NDArray[np.intp]], tuple[Matrix, Matrix]],
+) -> Matrix:
+    """Scores of the pairs ``idx``, each by the whole model fitted without its family
+    (inner family-grouped 5 folds within ``idx``): the scores rule N picks its threshold on
+    (decision 0047), as the model will meet unseen pairs, not as it fits its own."""
+    scores = np.zeros(len(idx))
+    for inner_fit, inner_test in GroupKFold(5).split(idx, y[idx], groups[idx]):
+        _, scores[inner_test] = fit_and_score(idx[inner_fit], idx[inner_test])
+    return scores
+
+
 def cross_validate(
     train: list[dict[str, Any]],
     x: Matrix,
     c: float = 10.0,
     level: float = 0.95,
     extra: FoldFeatures | None = None,
+    nested: bool = False,
 ) -> dict[str, Any]:
     """Family-grouped 5-fold CV of the rule at training-precision ``level``: per fold, refit
     on the training folds, pick the threshold there, link the held-out fold's pairs.
-    ``extra`` adds features fitted on the training folds only (decision 0046)."""
+    ``extra`` adds features fitted on the training folds only (decision 0046). ``nested``:
+    rule N (decision 0047), the threshold picked on the training folds' cross-fitted scores
+    (an inner family-grouped 5-fold inside them) instead of their in-sample scores."""
     y = np.array([p["duplicate"] for p in train])
     pinned = np.array([p["id"].startswith("legacy-") and not p["duplicate"] for p in train])
     groups = np.array([p.get("family", p["id"]) for p in train])
     linked = np.zeros(len(train), dtype=bool)
     cv_scores = np.zeros(len(train))
     fold_precisions = []
+    fold_thresholds = []
 
     def columns(fit_idx: NDArray[np.intp], test_idx: NDArray[np.intp]) -> tuple[Matrix, Matrix]:
         if extra is None:
@@ -76,27 +97,39 @@ def cross_validate(
         e_fit, e_test = extra(fit_idx, test_idx)
         return np.hstack([x[fit_idx], e_fit]), np.hstack([x[test_idx], e_test])
 
-    for fit_idx, test_idx in GroupKFold(5).split(x, y, groups):
+    def fit_and_score(
+        fit_idx: NDArray[np.intp], test_idx: NDArray[np.intp]
+    ) -> tuple[Matrix, Matrix]:
+        """(in-sample scores of ``fit_idx``, scores of ``test_idx``) of the whole model
+        (extra features + logistic regression) fitted on ``fit_idx`` only."""
         x_fit, x_test = columns(fit_idx, test_idx)
-        fold = LogisticRegression(C=c, max_iter=5000).fit(x_fit, y[fit_idx])
-        seen = fold.predict_proba(x_fit)[:, 1]
-        threshold = pick_threshold(y[fit_idx], seen, level, never_link=seen[pinned[fit_idx]])
-        cv_scores[test_idx] = fold.predict_proba(x_test)[:, 1]
+        model = LogisticRegression(C=c, max_iter=5000).fit(x_fit, y[fit_idx])
+        tested = model.predict_proba(x_test)[:, 1] if len(test_idx) else np.zeros(0)
+        return model.predict_proba(x_fit)[:, 1], tested
+
+    def rule(fit_idx: NDArray[np.intp], seen: Matrix) -> float:
+        if nested:
+            seen = cross_fitted(y, groups, fit_idx, fit_and_score)
+        return pick_threshold(y[fit_idx], seen, level, never_link=seen[pinned[fit_idx]])
+
+    for fit_idx, test_idx in GroupKFold(5).split(x, y, groups):
+        seen, cv_scores[test_idx] = fit_and_score(fit_idx, test_idx)
+        threshold = rule(fit_idx, seen)
+        fold_thresholds.append(threshold)
         linked[test_idx] = cv_scores[test_idx] >= threshold
         fold_links = linked[test_idx]
         # a fold that links nothing has no wrong link: precision 1.0, as for the whole run
         fold_tp = int((fold_links & y[test_idx]).sum())
         fold_precisions.append(fold_tp / fold_links.sum() if fold_links.sum() else 1.0)
     every = np.arange(len(train))
-    x_all, _ = columns(every, every[:0])
-    whole = LogisticRegression(C=c, max_iter=5000).fit(x_all, y)
-    scores = whole.predict_proba(x_all)[:, 1]
+    scores, _ = fit_and_score(every, every[:0])
     tp = int((linked & y).sum())
     return {
         "precision": tp / linked.sum() if linked.sum() else 1.0,
         "recall": tp / y.sum(),
         "links": int(linked.sum()),
-        "threshold": pick_threshold(y, scores, level, never_link=scores[pinned]),
+        "threshold": rule(every, scores),
+        "fold_thresholds": fold_thresholds,
         "fold_precision_min": min(fold_precisions),
         "fold_precision_max": max(fold_precisions),
         "fold_precisions": fold_precisions,
@@ -311,6 +344,80 @@ def adapt_table(train: list[dict[str, Any]], x: Matrix) -> None:
     )
 
 
+# Session 9 (decision 0047): the threshold picked on cross-fitted scores (rule N). Fixed
+# before measuring: the candidates, the floor, the required gain over the baseline (the
+# shipped signals with the in-sample rule) and the order of simplicity for ties.
+NESTED_PRECISION_FLOOR = 0.92
+NESTED_MIN_GAIN = 0.05
+NESTED_SIMPLICITY = ("S-N", "H32-N", "J-N")
+
+
+def select_nested(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Name of the candidate adopted by decision 0047's rule: the highest CV recall among
+    rule-N candidates with CV precision >= ``NESTED_PRECISION_FLOOR`` (ties: the simpler,
+    ``NESTED_SIMPLICITY``), only if it beats the baseline (row 0) by >= ``NESTED_MIN_GAIN``."""
+    baseline = round(rows[0][1]["recall"], 3)
+    eligible = [
+        (name, r) for name, r in rows[1:] if round(r["precision"], 3) >= NESTED_PRECISION_FLOOR
+    ]
+    if not eligible:
+        return None
+    name, r = max(
+        eligible,
+        key=lambda row: (round(row[1]["recall"], 3), -NESTED_SIMPLICITY.index(row[0])),
+    )
+    return name if round(r["recall"], 3) - baseline >= NESTED_MIN_GAIN - 1e-9 else None
+
+
+def nested_table(train: list[dict[str, Any]], x: Matrix, level: float | None = None) -> None:
+    """Decision 0047's candidates: the baseline (in-sample rule) and S-N, H32-N, J-N, at
+    the rule's level ``RULE_LEVEL``; another ``level`` is a diagnostic (no selection)."""
+    from benchmarks.quality import RULE_LEVEL
+    from scripts import dup_adapt
+
+    level = RULE_LEVEL if level is None else level
+
+    y = np.array([p["duplicate"] for p in train])
+    groups = np.array([p.get("family", p["id"]) for p in train])
+    candidates: list[tuple[str, str, bool, Callable[[], FoldFeatures | None]]] = [
+        ("S", "baseline S: 10 signals, in-sample rule", False, lambda: None),
+        ("S-N", "S-N: 10 signals, rule N", True, lambda: None),
+    ]
+    a, b = dup_adapt.report_vectors(train)
+    candidates += [
+        ("H32-N", "H32-N: + [a*b, |a-b|] on 32 PCs, rule N", True,
+         lambda: dup_adapt.pca_hook(a, b, 32)),
+        ("J-N", "J-N: + adapter cos(Wa, Wb), rule N", True,
+         lambda: dup_adapt.adapter_hook(a, b, y, groups)),
+    ]  # fmt: skip
+    out = sys.stdout
+    out.write(
+        "| candidate | CV precision | CV recall | CV links | precision per fold "
+        "| threshold per fold | threshold (all pairs) | CV AP / AUC |\n"
+    )
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for key, name, nested, hook in candidates:
+        r = cross_validate(train, x, level=level, extra=hook(), nested=nested)
+        rows.append((key, r))
+        folds = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
+        thresholds = " / ".join(f"{t:.2f}" for t in r["fold_thresholds"])
+        cv = r["cv_scores"]  # diagnostics, not the rule: the out-of-fold ranking
+        out.write(
+            f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} | {folds} "
+            f"| {thresholds} | {r['threshold']:.2f} | {average_precision_score(y, cv):.3f} / "
+            f"{roc_auc_score(y, cv):.3f} |\n"
+        )
+        out.flush()
+    if level != RULE_LEVEL:
+        out.write(f"\n(level {level:.2f}: a diagnostic, decision 0047 selects at {RULE_LEVEL})\n")
+        return
+    chosen = select_nested(rows)
+    out.write(
+        "\nselected: none (the baseline stays)\n" if chosen is None else f"\nselected: {chosen}\n"
+    )
+
+
 def _slots(report: dict[str, Any], kind: str) -> set[str]:
     p = probe(report)
     found = report_slots(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
@@ -400,6 +507,16 @@ def main() -> None:
         action="store_true",
         help="a learned similarity on the embeddings (decision 0046, pre-registered)",
     )
+    parser.add_argument(
+        "--nested",
+        action="store_true",
+        help="the threshold on cross-fitted scores, rule N (decision 0047, pre-registered)",
+    )
+    parser.add_argument(
+        "--level",
+        type=float,
+        help="with --nested: the rule's level for a diagnostic table (default RULE_LEVEL)",
+    )
     args = parser.parse_args()
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
     (signals,) = asyncio.run(quality_signals(train))
@@ -414,6 +531,9 @@ def main() -> None:
         return
     if args.adapt:
         adapt_table(train, x)
+        return
+    if args.nested:
+        nested_table(train, x, args.level)
         return
     if args.levels:
         level_table(train, [("in use", x), ("in use + symptom Jaccard", np.hstack([x, jaccard]))])
