@@ -24,7 +24,7 @@ over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce t
     uv run --frozen python -m scripts.dup_variants --fields
     # a learned similarity on the embeddings (decision 0046, pre-registered)
     uv run --frozen python -m scripts.dup_variants --adapt
-    # the threshold picked on cross-fitted scores, rule N (decision 0047, pre-registered)
+    # the threshold picked on cross-fitted scores, rule N (decision 0048, pre-registered)
     uv run --frozen python -m scripts.dup_variants --nested
 """
 
@@ -63,7 +63,7 @@ def cross_fitted(
 ) -> Matrix:
     """Scores of the pairs ``idx``, each by the whole model fitted without its family
     (inner family-grouped 5 folds within ``idx``): the scores rule N picks its threshold on
-    (decision 0047), as the model will meet unseen pairs, not as it fits its own."""
+    (decision 0048), as the model will meet unseen pairs, not as it fits its own."""
     scores = np.zeros(len(idx))
     for inner_fit, inner_test in GroupKFold(5).split(idx, y[idx], groups[idx]):
         _, scores[inner_test] = fit_and_score(idx[inner_fit], idx[inner_test])
@@ -81,7 +81,7 @@ def cross_validate(
     """Family-grouped 5-fold CV of the rule at training-precision ``level``: per fold, refit
     on the training folds, pick the threshold there, link the held-out fold's pairs.
     ``extra`` adds features fitted on the training folds only (decision 0046). ``nested``:
-    rule N (decision 0047), the threshold picked on the training folds' cross-fitted scores
+    rule N (decision 0048), the threshold picked on the training folds' cross-fitted scores
     (an inner family-grouped 5-fold inside them) instead of their in-sample scores."""
     y = np.array([p["duplicate"] for p in train])
     pinned = np.array([p["id"].startswith("legacy-") and not p["duplicate"] for p in train])
@@ -344,7 +344,7 @@ def adapt_table(train: list[dict[str, Any]], x: Matrix) -> None:
     )
 
 
-# Session 9 (decision 0047): the threshold picked on cross-fitted scores (rule N). Fixed
+# Session 9 (decision 0048): the threshold picked on cross-fitted scores (rule N). Fixed
 # before measuring: the candidates, the floor, the required gain over the baseline (the
 # shipped signals with the in-sample rule) and the order of simplicity for ties.
 NESTED_PRECISION_FLOOR = 0.92
@@ -353,7 +353,7 @@ NESTED_SIMPLICITY = ("S-N", "H32-N", "J-N")
 
 
 def select_nested(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
-    """Name of the candidate adopted by decision 0047's rule: the highest CV recall among
+    """Name of the candidate adopted by decision 0048's rule: the highest CV recall among
     rule-N candidates with CV precision >= ``NESTED_PRECISION_FLOOR`` (ties: the simpler,
     ``NESTED_SIMPLICITY``), only if it beats the baseline (row 0) by >= ``NESTED_MIN_GAIN``."""
     baseline = round(rows[0][1]["recall"], 3)
@@ -370,7 +370,7 @@ def select_nested(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
 
 
 def nested_table(train: list[dict[str, Any]], x: Matrix, level: float | None = None) -> None:
-    """Decision 0047's candidates: the baseline (in-sample rule) and S-N, H32-N, J-N, at
+    """Decision 0048's candidates: the baseline (in-sample rule) and S-N, H32-N, J-N, at
     the rule's level ``RULE_LEVEL``; another ``level`` is a diagnostic (no selection)."""
     from benchmarks.quality import RULE_LEVEL
     from scripts import dup_adapt
@@ -410,7 +410,7 @@ def nested_table(train: list[dict[str, Any]], x: Matrix, level: float | None = N
         )
         out.flush()
     if level != RULE_LEVEL:
-        out.write(f"\n(level {level:.2f}: a diagnostic, decision 0047 selects at {RULE_LEVEL})\n")
+        out.write(f"\n(level {level:.2f}: a diagnostic, decision 0048 selects at {RULE_LEVEL})\n")
         return
     chosen = select_nested(rows)
     out.write(
@@ -510,7 +510,7 @@ def main() -> None:
     parser.add_argument(
         "--nested",
         action="store_true",
-        help="the threshold on cross-fitted scores, rule N (decision 0047, pre-registered)",
+        help="the threshold on cross-fitted scores, rule N (decision 0048, pre-registered)",
     )
     parser.add_argument(
         "--level",

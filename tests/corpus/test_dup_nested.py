@@ -1,4 +1,4 @@
-"""Decision 0047's rule N (``scripts.dup_variants``, ``--nested``): the auto-link threshold
+"""Decision 0048's rule N (``scripts.dup_variants``, ``--nested``): the auto-link threshold
 picked on cross-fitted scores. On synthetic pairs: a flexible model's in-sample scores make
 the in-sample rule link far below its precision level on unseen pairs, while rule N keeps
 it; a cross-fitted score never comes from a model that saw the pair's family; the
