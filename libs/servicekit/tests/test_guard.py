@@ -284,22 +284,37 @@ async def test_every_operation_of_the_document_refuses_another_tenants_ids(
     guarded: httpx.AsyncClient,
 ) -> None:
     """The class, not examples: every operation of this app's OpenAPI document that names
-    an id, called with a token confined to another tenant and the first tenant's ids, is
-    refused with a problem, and the record is unchanged (guarded and plain routes alike)."""
+    an id (in its path, its query or its JSON body), called with a token confined to
+    another tenant and the first tenant's ids, is refused with a problem, and the record is
+    unchanged (guarded and plain routes alike)."""
     mine, theirs = f"ten-{uuid.uuid4().hex[:6]}", f"ten-{uuid.uuid4().hex[:6]}"
     item = await _item(guarded, mine)
     values = {"item_id": item, "tenant_id": mine}
     app = guarded._transport.app  # type: ignore[attr-defined]
+    document = app.openapi()
     probed: list[str] = []
-    for path, operations in app.openapi()["paths"].items():
+    for path, operations in document["paths"].items():
         for method, op in operations.items():
             names = {p["name"]: p["in"] for p in op.get("parameters", [])}
-            if not set(names) & set(values):
+            schema = (
+                op.get("requestBody", {})
+                .get("content", {})
+                .get("application/json", {})
+                .get("schema", {})
+            )
+            if "$ref" in schema:
+                schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+            body = {n: values[n] for n in schema.get("properties", {}) if n in values}
+            if not (set(names) & set(values) or body):
                 continue
             url = path.format(**{n: values[n] for n, where in names.items() if where == "path"})
             query = {n: values[n] for n, where in names.items() if where == "query"}
             answer = await guarded.request(
-                method.upper(), url, params=query, headers=auth("agent", tenant_id=theirs)
+                method.upper(),
+                url,
+                params=query,
+                json=body or None,
+                headers=auth("agent", tenant_id=theirs),
             )
             assert answer.status_code in (403, 404), (method, path, answer.text)
             assert answer.headers["content-type"].startswith("application/problem+json")
@@ -309,6 +324,7 @@ async def test_every_operation_of_the_document_refuses_another_tenants_ids(
         "GET /v1/guarded/items/{item_id}",
         "GET /v1/guarded/nested/{item_id}",
         "GET /v1/plain/items/{item_id}",
+        "POST /v1/guarded/claims",
         "POST /v1/guarded/items/{item_id}/rename",
     ]
     page = await guarded.get(f"/v1/guarded/items/{item}", headers=auth("agent"))
