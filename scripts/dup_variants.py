@@ -283,21 +283,35 @@ ADAPT_MIN_GAIN = 0.05
 ADAPT_SIMPLICITY = ("K", "H8", "J", "H32", "I")
 
 
-def select_adapted(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
-    """Name of the candidate adopted by decision 0046's rule: the highest CV recall among
-    CV precision >= ``ADAPT_PRECISION_FLOOR`` (ties: the simpler, ``ADAPT_SIMPLICITY``),
-    only if it beats the shipped variant (row 0) by >= ``ADAPT_MIN_GAIN``; else None."""
-    shipped = round(rows[0][1]["recall"], 3)
-    eligible = [
-        (name, r) for name, r in rows[1:] if round(r["precision"], 3) >= ADAPT_PRECISION_FLOOR
-    ]
+def select_named(
+    rows: list[tuple[str, dict[str, Any]]],
+    *,
+    floor: float,
+    min_gain: float,
+    simplicity: tuple[str, ...],
+) -> str | None:
+    """The pre-registered rule of decisions 0046 and 0048: the name of the candidate with
+    the highest CV recall among those (rows after the first) with CV precision >= ``floor``
+    (ties: the earlier in ``simplicity``), only if it beats the first row's recall by >=
+    ``min_gain``; else None."""
+    reference = round(rows[0][1]["recall"], 3)
+    eligible = [(name, r) for name, r in rows[1:] if round(r["precision"], 3) >= floor]
     if not eligible:
         return None
     name, r = max(
         eligible,
-        key=lambda row: (round(row[1]["recall"], 3), -ADAPT_SIMPLICITY.index(row[0])),
+        key=lambda row: (round(row[1]["recall"], 3), -simplicity.index(row[0])),
     )
-    return name if round(r["recall"], 3) - shipped >= ADAPT_MIN_GAIN - 1e-9 else None
+    return name if round(r["recall"], 3) - reference >= min_gain - 1e-9 else None
+
+
+def select_adapted(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Name of the candidate adopted by decision 0046's rule: the highest CV recall among
+    CV precision >= ``ADAPT_PRECISION_FLOOR`` (ties: the simpler, ``ADAPT_SIMPLICITY``),
+    only if it beats the shipped variant (row 0) by >= ``ADAPT_MIN_GAIN``; else None."""
+    return select_named(
+        rows, floor=ADAPT_PRECISION_FLOOR, min_gain=ADAPT_MIN_GAIN, simplicity=ADAPT_SIMPLICITY
+    )
 
 
 def adapt_table(train: list[dict[str, Any]], x: Matrix) -> None:
@@ -356,17 +370,9 @@ def select_nested(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
     """Name of the candidate adopted by decision 0048's rule: the highest CV recall among
     rule-N candidates with CV precision >= ``NESTED_PRECISION_FLOOR`` (ties: the simpler,
     ``NESTED_SIMPLICITY``), only if it beats the baseline (row 0) by >= ``NESTED_MIN_GAIN``."""
-    baseline = round(rows[0][1]["recall"], 3)
-    eligible = [
-        (name, r) for name, r in rows[1:] if round(r["precision"], 3) >= NESTED_PRECISION_FLOOR
-    ]
-    if not eligible:
-        return None
-    name, r = max(
-        eligible,
-        key=lambda row: (round(row[1]["recall"], 3), -NESTED_SIMPLICITY.index(row[0])),
+    return select_named(
+        rows, floor=NESTED_PRECISION_FLOOR, min_gain=NESTED_MIN_GAIN, simplicity=NESTED_SIMPLICITY
     )
-    return name if round(r["recall"], 3) - baseline >= NESTED_MIN_GAIN - 1e-9 else None
 
 
 def nested_table(train: list[dict[str, Any]], x: Matrix, level: float | None = None) -> None:

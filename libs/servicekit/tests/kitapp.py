@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import DateTime, Integer, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from servicekit.app import ServiceDefinition
+from servicekit.app import ServiceDefinition, create_service_app
 from servicekit.auth import Principal, Role, require_roles
 from servicekit.authz import Owner, Ownership, owned, owner_of
 from servicekit.db import ServiceBase, make_metadata
@@ -146,6 +151,23 @@ def definition(settings: KitSettings) -> ServiceDefinition:
         produces=["tickets.events"],
         ownership=ownership,
     )
+
+
+@contextlib.asynccontextmanager
+async def served_client(
+    settings: KitSettings, *extra: APIRouter
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The kit app with ``extra`` routers, started, its producer booted (its boot runs on
+    the same loop: a test timing requests or the loop would count it otherwise), and a
+    client on it that gets the app's 500 answers instead of its exceptions."""
+    defn = definition(settings)
+    defn.routers = [*defn.routers, *extra]
+    app: FastAPI = create_service_app(defn)
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
+        await asyncio.wait_for(app.state.kafka.ready.wait(), 30)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kit") as client:
+            yield client
 
 
 def now() -> datetime:

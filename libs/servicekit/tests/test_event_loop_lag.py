@@ -13,13 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import APIRouter, FastAPI
-from kitapp import KitSettings, definition
+from fastapi import APIRouter
+from kitapp import KitSettings, served_client
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from servicekit.app import create_service_app, probe_loop_lag
+from servicekit.app import probe_loop_lag
 from servicekit.testing import eventually
 
 BLOCK_SECONDS = 0.08
@@ -42,15 +41,8 @@ async def burn_the_cpu() -> dict[str, str]:
 
 
 async def _client(settings: KitSettings) -> AsyncIterator[httpx.AsyncClient]:
-    defn = definition(settings)
-    defn.routers = [*defn.routers, blocking]
-    app: FastAPI = create_service_app(defn)
-    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
-        # the producer's boot runs on the same loop: let it finish first
-        await asyncio.wait_for(app.state.kafka.ready.wait(), 30)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://kit") as client:
-            yield client
+    async with served_client(settings, blocking) as client:
+        yield client
 
 
 def _lags(text: str, where: str, service: str = "kit-test") -> tuple[float, float]:

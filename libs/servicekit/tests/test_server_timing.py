@@ -11,11 +11,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import APIRouter, FastAPI
-from kitapp import KitSettings, definition
-
-from servicekit.app import create_service_app
+from fastapi import APIRouter
+from kitapp import KitSettings, served_client
 
 SERVER_TIMING = re.compile(r"^app;dur=(\d+\.\d), cpu;dur=(\d+\.\d)$")
 PAUSE_SECONDS = 0.05
@@ -39,16 +36,9 @@ async def busy_answer() -> dict[str, str]:
 
 @pytest.fixture
 async def timed_client(settings: KitSettings) -> AsyncIterator[httpx.AsyncClient]:
-    defn = definition(settings)
-    defn.routers = [*defn.routers, slow]
-    app: FastAPI = create_service_app(defn)
-    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
-        # the producer's boot runs on the same loop: let it finish, or its CPU would land
-        # in the first requests' figures
-        await asyncio.wait_for(app.state.kafka.ready.wait(), 30)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://kit") as client:
-            yield client
+    # the producer's boot is awaited first: its CPU would land in the first requests' figures
+    async with served_client(settings, slow) as client:
+        yield client
 
 
 async def _timed(client: httpx.AsyncClient, method: str, url: str) -> tuple[httpx.Response, float]:
