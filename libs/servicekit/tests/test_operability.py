@@ -299,14 +299,20 @@ async def test_requests_answer_503_with_retry_after_while_the_database_is_unreac
         }
     )
     app = create_service_app(kitapp.definition(gone))
+    # a browser console's request: the 503 must reach it with its CORS headers, or the
+    # browser hides the status and the Retry-After from the page
+    browser = {**auth("agent"), "Origin": "http://localhost:5173", "X-Correlation-Id": "c-1"}
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        # raise_app_exceptions stays on: the error is answered inside the app, through
+        # the kit's middleware, and nothing escapes to the server (which would log a
+        # second, unstructured traceback and send a response without those headers)
+        transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://kit") as client:
-            listing = await client.get("/v1/items", headers=auth("agent"))
+            listing = await client.get("/v1/items", headers=browser)
             write = await client.post(
-                "/v1/items/with-event", json={"tenant_id": "t"}, headers=auth("agent")
+                "/v1/items/with-event", json={"tenant_id": "t"}, headers=browser
             )
-            bug = await client.get("/v1/boom", headers=auth("agent"))
+            bug = await client.get("/v1/boom", headers=browser)
     for response in (listing, write):
         assert response.status_code == 503, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
@@ -315,6 +321,13 @@ async def test_requests_answer_503_with_retry_after_while_the_database_is_unreac
         assert body["type"] == "https://supportops.dev/problems/unavailable"
         assert "5432" not in response.text and "Connect call" not in response.text
     assert bug.status_code == 500  # a bug is still a bug
+    assert bug.json()["type"] == "https://supportops.dev/problems/internal-error"
+    for response in (listing, write, bug):
+        # the same headers as every other response: CORS, the correlation id, the timing
+        assert response.headers["access-control-allow-origin"] == "http://localhost:5173"
+        assert "Retry-After" in response.headers["access-control-expose-headers"]
+        assert response.headers["X-Correlation-Id"] == "c-1"
+        assert response.headers["Server-Timing"].startswith("app;dur=")
     documented = app.openapi()["paths"]["/v1/items"]["get"]["responses"]["503"]
     assert "application/problem+json" in documented["content"]
     assert "Retry-After" in documented["headers"]

@@ -255,6 +255,23 @@ class SendResponse(Exception):
         self.response = response
 
 
+async def unhandled_problem(request: Request, exc: Exception) -> JSONResponse:
+    """An exception no handler took: a 503 when PostgreSQL or Kafka is away (nothing is
+    wrong with the request), otherwise a logged 500 that shows no stack trace."""
+    if is_infrastructure_error(exc):
+        return _unavailable(request, exc)
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        problem_body(
+            status=500,
+            code="internal-error",
+            title="Internal server error",
+            detail="An unexpected error occurred; it has been logged.",
+            instance=request.url.path,
+        )
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error leaves the service as problem+json; no stack trace ever does."""
 
@@ -329,19 +346,9 @@ def install_problem_handlers(app: FastAPI) -> None:
                     instance=request.url.path,
                 )
             )
-        return await _unhandled(request, exc)
+        return await unhandled_problem(request, exc)
 
-    @app.exception_handler(Exception)
-    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-        if is_infrastructure_error(exc):
-            return _unavailable(request, exc)
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            problem_body(
-                status=500,
-                code="internal-error",
-                title="Internal server error",
-                detail="An unexpected error occurred; it has been logged.",
-                instance=request.url.path,
-            )
-        )
+    # What escapes the endpoint is answered by the kit's middleware (``unhandled_problem``
+    # there), inside CORS and the correlation id; this handler, in Starlette's outermost
+    # layer, is the last resort for what fails outside it.
+    app.add_exception_handler(Exception, unhandled_problem)

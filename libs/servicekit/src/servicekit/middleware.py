@@ -20,11 +20,12 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.context import EventContext, current_event_context
 from servicekit.cors import cors_layer
-from servicekit.errors import problem_body, problem_response
+from servicekit.errors import problem_body, problem_response, unhandled_problem
 from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from servicekit.telemetry import tracing_exported
 
@@ -164,7 +165,7 @@ class ServiceHttpMiddleware:
             correlation_value = correlation
         method: str = scope["method"]
         path: str = scope["path"]
-        status = 500
+        status = 0  # no response started yet
         waited: float | None = None
 
         async def send_with_headers(message: Message) -> None:
@@ -239,7 +240,20 @@ class ServiceHttpMiddleware:
                     await self.app(scope, receive, send_with_headers)
                 finally:
                     otel_context.detach(ctx_token)
+        except Exception as exc:
+            # What no exception handler took (Starlette hands ``Exception`` to its
+            # outermost layer, outside this one): answered here, so a 503 or a 500 gets
+            # CORS, the correlation id and Server-Timing like any response, and nothing
+            # escapes to the server to be logged twice. Once a response has started, it
+            # cannot be replaced: the error goes on to the server, which drops the
+            # connection.
+            if status:
+                raise
+            response = await unhandled_problem(Request(scope), exc)
+            await response(scope, receive, send_with_headers)
         finally:
+            if not status:
+                status = 500
             current_event_context.reset(event_token)
             route = scope.get("route")
             key = (method, route.path if route is not None else "unmatched", status)
