@@ -26,6 +26,8 @@ over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce t
     uv run --frozen python -m scripts.dup_variants --adapt
     # the threshold picked on cross-fitted scores, rule N (decision 0048, pre-registered)
     uv run --frozen python -m scripts.dup_variants --nested
+    # a larger or unquantised encoder instead of the shipped one (decision 0049, pre-registered)
+    uv run --frozen python -m scripts.dup_variants --encoders all-minilm-l6-v2
 """
 
 from __future__ import annotations
@@ -424,6 +426,96 @@ def nested_table(train: list[dict[str, Any]], x: Matrix, level: float | None = N
     )
 
 
+# Decision 0049 (pre-registered): a larger or unquantised encoder instead of the shipped
+# int8 MiniLM. Fixed before measuring: the floor, the gain over the baseline (same run),
+# the CPU bound per report (p99, one onnxruntime thread) and the source requirement (the
+# download and the ONNX file pinned by sha256, a license that allows use).
+ENCODER_PRECISION_FLOOR = 0.92
+ENCODER_MIN_GAIN = 0.05
+ENCODER_CPU_P99_MS = 100.0
+ALLOWED_LICENSES = ("Apache-2.0", "MIT")
+
+
+def select_encoder(
+    rows: list[tuple[str, dict[str, Any]]],
+    cpu_p99_ms: dict[str, float],
+    sources: dict[str, tuple[str, str, str]],
+) -> str | None:
+    """Decision 0049's rule: among the candidates (rows after the baseline, row 0) whose CV
+    precision is >= ``ENCODER_PRECISION_FLOOR`` and CV recall >= the baseline's +
+    ``ENCODER_MIN_GAIN`` (both rounded to 3 places), whose CPU per report p99 is <=
+    ``ENCODER_CPU_P99_MS`` and whose source (download sha256, ONNX sha256, license) is
+    pinned and allowed, the one with the highest CV recall; else None."""
+    reference = round(rows[0][1]["recall"], 3)
+
+    def qualifies(name: str, r: dict[str, Any]) -> bool:
+        download, onnx, license_ = sources.get(name, ("", "", ""))
+        return (
+            round(r["precision"], 3) >= ENCODER_PRECISION_FLOOR
+            and round(r["recall"], 3) - reference >= ENCODER_MIN_GAIN - 1e-9
+            and cpu_p99_ms.get(name, float("inf")) <= ENCODER_CPU_P99_MS
+            and bool(download and onnx)
+            and license_ in ALLOWED_LICENSES
+        )
+
+    eligible = [(name, r) for name, r in rows[1:] if qualifies(name, r)]
+    if not eligible:
+        return None
+    return max(eligible, key=lambda row: round(row[1]["recall"], 3))[0]
+
+
+def encoder_table(
+    train: list[dict[str, Any]], x: Matrix, names: list[str], jars: Path | None
+) -> None:
+    """Decision 0049's variant per model: its cosine instead of the shipped ``semantic``
+    column, the other 9 signals unchanged, at ``RULE_LEVEL``; the baseline in the same run;
+    then each model's CPU per report (100 training reports, one thread) and the rule."""
+    from benchmarks.quality import RULE_LEVEL
+    from scripts.onnx_models import LICENSES, MODELS, corpus_texts, footprint
+
+    y = np.array([p["duplicate"] for p in train])
+    lexical, conflicts = x[:, :5], x[:, 6:]
+    candidates = [("baseline", "shipped: all-minilm-l6-v2-q + 9 signals (10 signals)", x)]
+    for name in names:
+        ctx = onnx_cosines(name, train, jars)[:, None]
+        label = f"{name} instead of all-minilm-l6-v2-q (same 9 signals)"
+        candidates.append((name, label, np.hstack([lexical, ctx, conflicts])))
+    out = sys.stdout
+    out.write(
+        "| variant | CV precision | CV recall | CV links | precision per fold "
+        "| threshold per fold | threshold (all pairs) | CV AP / AUC |\n"
+    )
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for key, label, matrix in candidates:
+        r = cross_validate(train, matrix, level=RULE_LEVEL)
+        rows.append((key, r))
+        folds = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
+        thresholds = " / ".join(f"{t:.2f}" for t in r["fold_thresholds"])
+        cv = r["cv_scores"]  # diagnostics, not the rule: the out-of-fold ranking
+        out.write(
+            f"| {label} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} | {folds} "
+            f"| {thresholds} | {r['threshold']:.2f} | {average_precision_score(y, cv):.3f} / "
+            f"{roc_auc_score(y, cv):.3f} |\n"
+        )
+        out.flush()
+    texts = corpus_texts(100)
+    cpu = {}
+    for name in names:
+        # CPU only (process time): the RSS of a shared process is not the model's; the
+        # record's RSS comes from `scripts.onnx_models footprint`, one process per model
+        f = footprint(MODELS[name], texts)
+        cpu[name] = f["cpu_ms_p99"]
+        out.write(f"\n{name}: CPU ms per report p50 {f['cpu_ms_p50']} / p99 {f['cpu_ms_p99']}")
+    sources = {n: (MODELS[n].jar_sha256, MODELS[n].onnx_sha256, LICENSES.get(n, "")) for n in names}
+    chosen = select_encoder(rows, cpu, sources)
+    out.write(
+        "\n\nselected: none (the baseline stays)\n"
+        if chosen is None
+        else f"\n\nselected: {chosen}\n"
+    )
+
+
 def _slots(report: dict[str, Any], kind: str) -> set[str]:
     p = probe(report)
     found = report_slots(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
@@ -519,6 +611,12 @@ def main() -> None:
         help="the threshold on cross-fitted scores, rule N (decision 0048, pre-registered)",
     )
     parser.add_argument(
+        "--encoders",
+        nargs="+",
+        metavar="MODEL",
+        help="models of scripts.onnx_models instead of the shipped encoder (decision 0049)",
+    )
+    parser.add_argument(
         "--level",
         type=float,
         help="with --nested: the rule's level for a diagnostic table (default RULE_LEVEL)",
@@ -540,6 +638,9 @@ def main() -> None:
         return
     if args.nested:
         nested_table(train, x, args.level)
+        return
+    if args.encoders:
+        encoder_table(train, x, args.encoders, args.jars)
         return
     if args.levels:
         level_table(train, [("in use", x), ("in use + symptom Jaccard", np.hstack([x, jaccard]))])

