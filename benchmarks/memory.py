@@ -338,6 +338,9 @@ class Trace:
 
     idle_mib: float = 0.0
     samples: list[tuple[float, float]] = field(default_factory=list)  # (s since load, MiB)
+    # (s since load, RssAnon MiB, RssFile MiB): the heap's share of the RSS, and pages of
+    # mapped files (code, libraries) touched for the first time, which only ever step up
+    kinds: list[tuple[float, float, float]] = field(default_factory=list)
     answers: Counter[str] = field(default_factory=Counter)  # "create 201", …
     errors: int = 0
 
@@ -380,9 +383,37 @@ async def sample(
         now = loop.time()
         for name, subject in subjects.items():
             traces[name].samples.append((now - start, subject.rss_mib()))
+            traces[name].kinds.append((now - start, *rss_kinds(subject.process.pid)))
         if now + every > until + 0.5 * every:
             break
         await asyncio.sleep(max(0.0, start + n * every - loop.time()))
+
+
+def kinds_line(trace: Trace, warmup: float) -> str:
+    """The heap's and the mapped files' RSS after the warm-up, at the end, and the
+    heap's slope: growth of the files' share is pages touched once, not a leak."""
+    after = [k for k in trace.kinds if k[0] >= warmup] or trace.kinds[-1:]
+    if not after:
+        return "no samples"
+    (_, anon0, file0), (_, anon1, file1) = after[0], after[-1]
+    slope = 0.0
+    if len(after) >= 2:
+        minutes, heap = [t / 60 for t, *_ in after], [a for _, a, _ in after]
+        slope = statistics.linear_regression(minutes, heap).slope
+    return (
+        f"heap {anon0:.1f} → {anon1:.1f} ({anon1 - anon0:+.1f}, {slope:+.2f}/min), "
+        f"files {file0:.1f} → {file1:.1f} ({file1 - file0:+.1f})"
+    )
+
+
+def rss_kinds(pid: int) -> tuple[float, float]:
+    """The process's anonymous and file-backed resident MiB (``/proc/<pid>/status``)."""
+    found = {"RssAnon:": float("nan"), "RssFile:": float("nan")}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":", 1)[0] + ":"
+        if key in found:
+            found[key] = int(line.split()[1]) / 1024
+    return found["RssAnon:"], found["RssFile:"]
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -501,6 +532,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "summaries": summaries,
         "traces": traces,
         "table": table(summaries, bare_idle, args),
+        "warmup": warmup,
     }
     if args.tracemalloc:
         report["growth"] = growth(snapshots)
@@ -635,6 +667,9 @@ if __name__ == "__main__":
     for service, trace in result["traces"].items():
         answers = ", ".join(f"{k} x{v}" for k, v in sorted(trace.answers.items()))
         print(f"- {service}: {answers}")  # noqa: T201
+    print("\nWhere the RSS after the warm-up went (heap = RssAnon, files = RssFile, MiB):")  # noqa: T201
+    for service, trace in result["traces"].items():
+        print(f"- {service}: {kinds_line(trace, result['warmup'])}")  # noqa: T201
     for service, lines in result.get("growth", {}).items():
         print(f"\n### tracemalloc growth, {service} (warm-up → end)")  # noqa: T201
         for line in lines:

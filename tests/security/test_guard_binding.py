@@ -1,7 +1,8 @@
 """The four services' guards are bound (docs/decisions/0043-bound-guards.md):
 every route of the four apps that takes a guard (``servicekit.guard``) has, in the
 dependency tree FastAPI solves for it, a guard bound to exactly that route's
-``owned(...)`` declaration and parameters, and no ``owned`` dependency left beside it.
+``owned(...)`` declaration and parameters, and no ``owned`` dependency left beside it;
+every route with ``owned(...)`` and no guard has that check bound to it the same way.
 An unbound guard answers a 500 problem ``guard-not-installed``: this is the proof that
 no shipped route can. (That the guarded ids are probed with another tenant's values:
 ``test_bola.py``, ``assert_every_guarded_id_probed``.)"""
@@ -21,7 +22,7 @@ from escalation_service.config import EscalationSettings
 from escalation_service.main import create_app as escalation_app
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.main import create_app as onboarding_app
-from servicekit.authz import Declaration, declaration_of
+from servicekit.authz import OWNED_BINDING_MARK, Declaration, declaration_of
 from servicekit.guard import binding_of, guard_nodes
 from servicekit.settings import ServiceSettings
 from servicekit.testing import topic_prefix
@@ -100,3 +101,31 @@ def test_each_guarded_route_has_a_guard_of_its_own(apps: dict[str, FastAPI]) -> 
                 label = f"{name}: {sorted(context.methods or ())} {context.path}"
                 assert owners.setdefault(id(node.call), label) == label, (owners, label)
     assert owners, "no guarded route at all?"
+
+
+def test_every_owned_check_outside_a_guard_is_bound_to_its_route(
+    apps: dict[str, FastAPI],
+) -> None:
+    """A route that takes ``owned(...)`` without a guard: the node FastAPI calls is a
+    check bound to that route's declaration and parameters (``authz.bound_owned``), not
+    the function that parses by ``scope["route"]``; and no node serves two routes."""
+    checked: dict[str, int] = {name: 0 for name in apps}
+    owners: dict[int, str] = {}
+    for name, app in apps.items():
+        for context in routing.iter_route_contexts(app.routes):
+            dependant: Dependant | None = getattr(context, "dependant", None)
+            if dependant is None or guard_nodes(dependant):
+                continue
+            where = f"{name}: {sorted(context.methods or ())} {context.path}"
+            for node in dependant.dependencies:
+                declaration = getattr(node.call, "declaration", None)
+                if not isinstance(declaration, Declaration) or not declaration.refs:
+                    continue
+                assert declaration is declaration_of(context), where
+                assert getattr(node.call, OWNED_BINDING_MARK, None) is dependant, (
+                    f"{where}: owned(...) not bound to this route's parameters"
+                )
+                assert owners.setdefault(id(node.call), where) == where, (owners, where)
+                checked[name] += 1
+    # every service has routes naming ids without a guard (the guards cover the hot paths)
+    assert all(checked.values()), checked

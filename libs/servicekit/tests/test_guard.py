@@ -24,7 +24,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.app import create_service_app
-from servicekit.auth import Role
+from servicekit.auth import Principal, Role, require_roles
 from servicekit.authz import (
     Declaration,
     Owner,
@@ -42,6 +42,7 @@ from servicekit.testing import TestClock, auth, topic_prefix
 
 AgentCtx = Annotated[Ctx, Depends(guard(Role.agent), scope="function")]
 StaffAgentCtx = Annotated[Ctx, Depends(guard(Role.agent, staff_only=True), scope="function")]
+AnyAgent = Annotated[Principal, Depends(require_roles(Role.agent))]
 AT = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 RESOLVED: list[str] = []
@@ -135,7 +136,19 @@ plain = APIRouter(prefix="/v1/plain")
 async def plain_read_item(
     item_id: uuid.UUID, session: SessionDep, principal: AgentOnly, clock: ClockDep
 ) -> ItemView:
-    raise AssertionError("documented, never called")
+    item = await session.get(kitapp.Item, item_id)
+    assert item is not None
+    return ItemView(name=item.name, subject=principal.subject, now=clock.now(), read_only="")
+
+
+@plain.get("/tenant-items/{item_id}", dependencies=[owned(path={"item_id": "item"})])
+async def plain_tenant_item(
+    item_id: uuid.UUID, session: SessionDep, principal: AnyAgent, clock: ClockDep
+) -> ItemView:
+    """The separate dependencies on a route tenant-scoped tokens may call."""
+    item = await session.get(kitapp.Item, item_id)
+    assert item is not None
+    return ItemView(name=item.name, subject=principal.subject, now=clock.now(), read_only="")
 
 
 def build(settings: kitapp.KitSettings, *routers: APIRouter) -> FastAPI:
@@ -324,6 +337,7 @@ async def test_every_operation_of_the_document_refuses_another_tenants_ids(
         "GET /v1/guarded/items/{item_id}",
         "GET /v1/guarded/nested/{item_id}",
         "GET /v1/plain/items/{item_id}",
+        "GET /v1/plain/tenant-items/{item_id}",
         "POST /v1/guarded/claims",
         "POST /v1/guarded/items/{item_id}/rename",
     ]
@@ -474,16 +488,42 @@ def test_installing_the_guards_again_keeps_each_route_s_binding(
     assert page.declaration is not None and page.declaration.refs
 
 
-async def test_owned_without_a_route_to_parse_by_refuses_rather_than_checks_nothing(
+async def test_a_plain_owned_route_checks_by_its_own_parameters_whatever_the_scope_holds(
     guarded: httpx.AsyncClient,
 ) -> None:
-    """A route with the separate ``owned(...)`` dependency still parses its ids by the
-    route in ``scope["route"]``; an object there without parameters used to mean no body
-    id was read (none checked). Now: a problem, the endpoint not run."""
+    """Regression: a route with the separate ``owned(...)`` dependency parsed its ids by
+    the route in ``scope["route"]``; with another object there, every request was refused
+    (a 500, session 9), and before that none of its body ids was checked. Now its check is
+    bound to the route at start-up: the owner is served, another tenant gets a 404."""
     app = guarded._transport.app  # type: ignore[attr-defined]
-    assert _serve_with_another_route_object(app, "/v1/plain") == ["/v1/plain/items/{item_id}"]
-    item = await _item(guarded, "ten-a")
-    answer = await guarded.get(f"/v1/plain/items/{item}", headers=auth("agent"))
+    assert "/v1/plain/tenant-items/{item_id}" in _serve_with_another_route_object(app, "/v1/plain")
+    mine, theirs = f"ten-{uuid.uuid4().hex[:6]}", f"ten-{uuid.uuid4().hex[:6]}"
+    item = await _item(guarded, mine)
+    page = f"/v1/plain/tenant-items/{item}"
+    owner = await guarded.get(page, headers=auth("agent", tenant_id=mine))
+    assert owner.status_code == 200, owner.text
+    assert owner.json()["name"] == f"item of {mine}"
+    intruder = await guarded.get(page, headers=auth("agent", tenant_id=theirs))
+    assert intruder.status_code == 404, intruder.text
+    assert intruder.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_owned_route_install_guards_never_saw_refuses_rather_than_checks_nothing(
+    guarded: httpx.AsyncClient,
+) -> None:
+    """An ``owned(...)`` route added after the factory (never bound) falls back to the
+    route in ``scope["route"]``; an object there without parameters used to mean no body
+    id was read (none checked). It answers a problem and the endpoint does not run."""
+    app = guarded._transport.app  # type: ignore[attr-defined]
+    app.add_api_route(
+        "/later/items/{item_id}",
+        plain_tenant_item,
+        dependencies=[owned(path={"item_id": "item"})],
+    )
+    assert _serve_with_another_route_object(app, "/later") == ["/later/items/{item_id}"]
+    tenant = f"ten-{uuid.uuid4().hex[:6]}"
+    item = await _item(guarded, tenant)
+    answer = await guarded.get(f"/later/items/{item}", headers=auth("agent", tenant_id=tenant))
     assert answer.status_code == 500
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["type"].endswith("/authorization-unavailable")

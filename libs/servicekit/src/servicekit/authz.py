@@ -343,10 +343,42 @@ def owned(
     async def guarded(
         request: Request, _: Annotated[None, Depends(_principal_and_session)]
     ) -> None:
+        # unbound: a route ``install_guards`` never saw (an app not built by the
+        # factory); its ids are parsed by the route in ``scope["route"]``, or refused
         await dependency(request)
 
     guarded.declaration = dependency.declaration  # type: ignore[attr-defined]
     return Depends(guarded)  # type: ignore[no-any-return]
+
+
+OWNED_BINDING_MARK: Final = "__servicekit_owned_binding__"
+"""Attribute of a route's bound ``owned(...)`` check: the dependant it parses by."""
+
+
+def bound_owned(
+    declaration: Declaration, dependant: Dependant, embed_body_fields: bool
+) -> Callable[..., Awaitable[None]]:
+    """The ``owned(...)`` check of one route, closed over that route's declaration and
+    parameters (``servicekit.guard.install_guards`` puts it in the route's dependency
+    node): the same parameters as ``owned``'s own function, so FastAPI solves the same
+    sub-dependencies; nothing is read from ``scope["route"]``."""
+
+    async def checked(
+        request: Request, _: Annotated[None, Depends(_principal_and_session)]
+    ) -> None:
+        principal: Principal = request.state.principal
+        await enforce(
+            request,
+            declaration,
+            principal,
+            request.state.authz_session,
+            dependant=dependant,
+            embed_body_fields=embed_body_fields,
+        )
+
+    checked.declaration = declaration  # type: ignore[attr-defined]
+    setattr(checked, OWNED_BINDING_MARK, dependant)
+    return checked
 
 
 def declaration_of(route: Any) -> Declaration | None:

@@ -52,7 +52,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import BearerCredentials, Principal, Role, authenticate, check_roles
-from servicekit.authz import Declaration, enforce
+from servicekit.authz import OWNED_BINDING_MARK, Declaration, bound_owned, enforce
 from servicekit.clock import Clock, clock_of
 from servicekit.deps import get_session, get_write_session, request_session
 from servicekit.errors import ProblemError
@@ -205,7 +205,10 @@ def install_guards(app: FastAPI) -> None:
     tree call a guard bound to the route's ``owned(...)`` declaration, and the
     ``owned`` dependency leaves the tree (the check runs once, in the guard). Called by
     the app factory after ``install_ownership`` (which puts ``app.state.ownership`` in
-    place). Refuses to start an app with a guard it cannot bind."""
+    place). Refuses to start an app with a guard it cannot bind.
+
+    A route with ``owned(...)`` and no guard gets the same: its ``owned`` node calls a
+    check bound to the route's declaration and parameters (``authz.bound_owned``)."""
     problems: list[str] = []
     bound_nodes: dict[int, str] = {}
     for context in routing.iter_route_contexts(app.routes):
@@ -213,15 +216,37 @@ def install_guards(app: FastAPI) -> None:
         if dependant is None:
             continue
         nodes = guard_nodes(dependant)
-        if not nodes:
-            continue
         where = f"{' '.join(sorted(context.methods or ()))} {context.path}".strip()
+        if not nodes:
+            problems += _bind_owned(context, dependant, where, bound_nodes)
+            continue
         if not isinstance(context.original_route, APIRoute):
             problems.append(f"{where}: a guard on a websocket route (no HTTP request)")
             continue
         problems += _bind(context, dependant, nodes, where, bound_nodes)
     if problems:
         raise GuardMisuse("guarded routes:\n  " + "\n  ".join(problems))
+
+
+def _bind_owned(context: Any, dependant: Dependant, where: str, seen: dict[int, str]) -> list[str]:
+    """A route without a guard: its ``owned(...)`` node calls a check bound to this
+    route's declaration and parameters (``authz.bound_owned``), as a guard is bound, so
+    the ids checked are parsed by the route's own parameters, never by whatever is in
+    ``scope["route"]``. Bound already (a second call): left as it is."""
+    problems: list[str] = []
+    embedded = bool(getattr(context, "_embed_body_fields", False))
+    for node in dependant.dependencies:
+        declaration = getattr(node.call, "declaration", None)
+        if not isinstance(declaration, Declaration) or not declaration.refs:
+            continue
+        if getattr(node.call, OWNED_BINDING_MARK, None) is not None:
+            continue
+        other = seen.setdefault(id(node), where)
+        if other != where:
+            problems.append(f"{where}: its owned(...) dependency node is {other}'s too")
+            continue
+        node.call = bound_owned(declaration, dependant, embedded)
+    return problems
 
 
 def _bind(
