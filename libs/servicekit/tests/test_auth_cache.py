@@ -87,3 +87,21 @@ async def test_the_memory_of_tokens_is_bounded() -> None:
     assert verifier.decoded == 3
     assert (await verifier.verify(b)).subject == "agent-1"
     assert verifier.decoded == 4
+
+
+async def test_a_remembered_principal_s_claims_cannot_be_changed_by_one_request() -> None:
+    """The remembered principal is handed to every request with that token: its claims
+    (nested lists included) are read-only, so no request can change what the next sees."""
+    verifier = CountingVerifier(secret=SECRET)
+    bearer = mint_token(
+        secret=SECRET, roles=["agent"], subject="agent-1", tenant_id="ten-a", ttl_seconds=600
+    )
+    first = await verifier.verify(bearer)
+    with pytest.raises(TypeError):
+        first.claims["tenant_id"] = "ten-b"  # type: ignore[index]
+    with pytest.raises((TypeError, AttributeError)):
+        first.claims["roles"].append("admin")
+    again = await verifier.verify(bearer)
+    assert again is first and verifier.decoded == 1
+    assert again.claims["tenant_id"] == "ten-a" and list(again.claims["roles"]) == ["agent"]
+    assert again.tenant_id == "ten-a" and again.roles == frozenset({Role.agent})

@@ -6,9 +6,10 @@ import asyncio
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Annotated, Any
 
 import jwt
@@ -36,7 +37,11 @@ class Principal:
     tenant_id: str | None = None
     email: str | None = None
     name: str | None = None
-    claims: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # read-only (``frozen_claims``): a remembered principal serves every request with its
+    # token, so no request may change what the next one sees
+    claims: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, hash=False
+    )
 
     def has_any(self, roles: Iterable[Role]) -> bool:
         return Role.admin in self.roles or bool(self.roles & set(roles))
@@ -140,7 +145,17 @@ class TokenVerifier:
         return principal_from_claims(claims)
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
+def frozen_claims(value: Any) -> Any:
+    """The token's claims, read-only all the way down: mappings as ``MappingProxyType``,
+    lists as tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: frozen_claims(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(frozen_claims(v) for v in value)
+    return value
+
+
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     raw_roles = claims.get("roles", [])
     if isinstance(raw_roles, str):
         raw_roles = [raw_roles]
@@ -157,7 +172,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         tenant_id=str(tenant) if tenant else None,
         email=claims.get("email"),
         name=claims.get("name"),
-        claims=claims,
+        claims=frozen_claims(claims),
     )
 
 
