@@ -132,13 +132,19 @@ async def nested_item(page: Annotated[ItemView, Depends(_item_page)]) -> ItemVie
 plain = APIRouter(prefix="/v1/plain")
 
 
-@plain.get("/items/{item_id}", dependencies=[owned(path={"item_id": "item"})])
-async def plain_read_item(
-    item_id: uuid.UUID, session: SessionDep, principal: AgentOnly, clock: ClockDep
+async def _plain_view(
+    session: AsyncSession, item_id: uuid.UUID, principal: Principal, clock: Any
 ) -> ItemView:
     item = await session.get(kitapp.Item, item_id)
     assert item is not None
     return ItemView(name=item.name, subject=principal.subject, now=clock.now(), read_only="")
+
+
+@plain.get("/items/{item_id}", dependencies=[owned(path={"item_id": "item"})])
+async def plain_read_item(
+    item_id: uuid.UUID, session: SessionDep, principal: AgentOnly, clock: ClockDep
+) -> ItemView:
+    return await _plain_view(session, item_id, principal, clock)
 
 
 @plain.get("/tenant-items/{item_id}", dependencies=[owned(path={"item_id": "item"})])
@@ -146,9 +152,7 @@ async def plain_tenant_item(
     item_id: uuid.UUID, session: SessionDep, principal: AnyAgent, clock: ClockDep
 ) -> ItemView:
     """The separate dependencies on a route tenant-scoped tokens may call."""
-    item = await session.get(kitapp.Item, item_id)
-    assert item is not None
-    return ItemView(name=item.name, subject=principal.subject, now=clock.now(), read_only="")
+    return await _plain_view(session, item_id, principal, clock)
 
 
 def build(settings: kitapp.KitSettings, *routers: APIRouter) -> FastAPI:
