@@ -14,6 +14,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
+from servicekit.context import current_event_context
+
 _configured = False
 _exported = False
 
@@ -95,6 +97,11 @@ class JsonFormatter(logging.Formatter):
         if span_context.is_valid:
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")
+        # the request's (or the handled event's) correlation id: the one a caller got in
+        # ``X-Correlation-Id``, whether or not the request was traced
+        correlation = current_event_context.get().correlation_id
+        if correlation is not None:
+            entry["correlation_id"] = correlation
         for key in ("event_id", "event_type", "topic", "tenant_id"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
