@@ -144,8 +144,12 @@ bench-memory: install ## RSS of the four services over a 10-minute load (relay a
 bench-quality: install ## Triage and duplicate-detection quality on the held-out corpus (tables + .local/bench/quality.png)
 	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.quality $(BENCH_ARGS)
 
+.PHONY: bench-dup-retrieval
+bench-dup-retrieval: install ## Duplicate detection end to end on the held-out corpus, as filing runs it, with 0-100k open bugs (decision 0050)
+	scripts/with-infra.sh $(UV) run --frozen python -m benchmarks.dup_retrieval --split heldout $(BENCH_ARGS)
+
 .PHONY: bench
-bench: bench-events bench-request-path bench-scale bench-memory bench-quality ## Run every benchmark (about 40 minutes; each prints its table with the targets)
+bench: bench-events bench-request-path bench-scale bench-memory bench-quality bench-dup-retrieval ## Run every benchmark (about 45 minutes; each prints its table with the targets)
 
 VERSION ?=
 DIGESTS ?=
