@@ -273,3 +273,16 @@ async def reminders_after(
     principal: Agent, after: Annotated[IsoDateTime | None, Query()] = None
 ) -> dict[str, str | None]:
     return {"after": after.isoformat() if after else None}
+
+
+def without_database(settings: KitSettings) -> KitSettings:
+    """The same service pointed at a port where no PostgreSQL listens (and no relay):
+    every request that needs the database meets an infrastructure error."""
+    from throwaway_pg import free_port
+
+    return settings.model_copy(
+        update={
+            "database_url": f"postgresql+asyncpg://supportops:supportops@127.0.0.1:{free_port()}/x",
+            "run_relay": False,
+        }
+    )

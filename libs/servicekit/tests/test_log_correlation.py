@@ -13,7 +13,6 @@ import httpx
 import kitapp
 import pytest
 from asgi_lifespan import LifespanManager
-from throwaway_pg import free_port
 
 from servicekit.app import create_service_app
 from servicekit.telemetry import JsonFormatter
@@ -38,12 +37,7 @@ def json_lines() -> Iterator[io.StringIO]:
 async def test_a_failed_request_s_log_line_names_its_correlation_id(
     settings: kitapp.KitSettings, json_lines: io.StringIO
 ) -> None:
-    gone = settings.model_copy(
-        update={
-            "database_url": f"postgresql+asyncpg://supportops:supportops@127.0.0.1:{free_port()}/x",
-            "run_relay": False,
-        }
-    )
+    gone = kitapp.without_database(settings)
     app = create_service_app(kitapp.definition(gone))
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app)

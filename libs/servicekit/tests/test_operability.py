@@ -292,12 +292,7 @@ async def test_api_pods_are_ready_without_kafka_and_workers_are_not(
 async def test_requests_answer_503_with_retry_after_while_the_database_is_unreachable(
     settings: kitapp.KitSettings,
 ) -> None:
-    gone = settings.model_copy(
-        update={
-            "database_url": f"postgresql+asyncpg://supportops:supportops@127.0.0.1:{free_port()}/x",
-            "run_relay": False,
-        }
-    )
+    gone = kitapp.without_database(settings)
     app = create_service_app(kitapp.definition(gone))
     # a browser console's request: the 503 must reach it with its CORS headers, or the
     # browser hides the status and the Retry-After from the page
