@@ -577,15 +577,17 @@ async def main(args: argparse.Namespace) -> list[str]:
         f"for {s:g} s, CPU at {r:g} req/s for {args.cpu_seconds:g} s per measurement",
         "",
         "| measure | ticket-service (median) | baseline (median, same rounds) "
-        "| ratio (median of rounds) | spread of the rounds' ratios | target |",
-        "|---|---|---|---|---|---|",
+        "| ratio (median of rounds) | spread of the rounds' ratios | target | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
     for measure in measures.values():
         ratios = [x for x in measure.ratios if x == x] or [float("nan")]  # not NaN
+        # three places: a ratio at its target's edge must not round onto it
         lines.append(
             f"| {measure.what} | {measure.subject:.1f} | {measure.baseline:.1f} "
-            f"({measure.baseline_name}) | **{measure.ratio:.2f}x** "
-            f"| {min(ratios):.2f} to {max(ratios):.2f}x | {measure.target} |"
+            f"({measure.baseline_name}) | **{measure.ratio:.3f}x** "
+            f"| {min(ratios):.2f} to {max(ratios):.2f}x | {measure.target} "
+            f"| {verdict(measure.ratio, measure.target)} |"
         )
     lines += [
         "",
@@ -599,6 +601,15 @@ async def main(args: argparse.Namespace) -> list[str]:
     for what, mib in rss.items():
         lines.append(f"| {what} | {mib:.0f} | {mib / rss['bare FastAPI']:.2f}x |")
     return lines
+
+
+def verdict(ratio: float, target: str) -> str:
+    """ "met" or "MISSED" against a target written ``≥ 0.5x`` or ``≤ 1.3x``; "-" without."""
+    bound = target.removeprefix("≥").removeprefix("≤").strip().removesuffix("x")
+    if target[:1] not in ("≥", "≤") or ratio != ratio:
+        return "-"
+    met = ratio >= float(bound) if target.startswith("≥") else ratio <= float(bound)
+    return "met" if met else "MISSED"
 
 
 def parser() -> argparse.ArgumentParser:

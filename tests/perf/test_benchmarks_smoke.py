@@ -154,6 +154,17 @@ async def test_request_path_rounds_alternate_so_a_load_change_does_not_move_the_
     assert min(measure.ratios) < measure.ratio < max(measure.ratios)  # the spread shown
 
 
+def test_request_path_verdicts_are_not_decided_by_rounding() -> None:
+    """A ratio of 0.497 reads "0.50x" to two places, which looks like the 0.5x target met;
+    the table shows three places and says so itself."""
+    assert request_path.verdict(0.497, "≥ 0.5x") == "MISSED"
+    assert request_path.verdict(0.5, "≥ 0.5x") == "met"
+    assert request_path.verdict(1.29, "≤ 1.3x") == "met"
+    assert request_path.verdict(1.31, "≤ 1.3x") == "MISSED"
+    assert request_path.verdict(0.3, "-") == "-"
+    assert request_path.verdict(float("nan"), "≥ 0.5x") == "-"
+
+
 async def test_events_benchmark_alternates_rounds_and_reports_the_median_ratio() -> None:
     result = await events.run(events=200, rate=50.0, seconds=1.0, rounds=2)
     assert result["rounds"] == 2 and len(result["per_round"]) == 2
