@@ -79,10 +79,7 @@ DISTRACTOR_SEED = 17
 TENANT = "5a1e0c2e-0000-4000-8000-00000000d0b1"
 NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
 OUT = quality.OUT
-
-
-def say(line: str = "") -> None:
-    print(line)  # noqa: T201 - the report
+say = quality.say
 
 
 # --- the pure part: defects, outcomes, figures ------------------------------------------
@@ -320,11 +317,6 @@ async def search_all(
     return searches, took
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
-
-
 async def measure(split: str, sizes: Sequence[int]) -> dict[str, Any]:
     pairs = quality.read_jsonl(SPLITS[split])
     threshold = EscalationSettings().duplicate_threshold
@@ -374,8 +366,8 @@ async def measure(split: str, sizes: Sequence[int]) -> dict[str, Any]:
                 "filing_links": links,
                 "filing_wrong_links": wrong,
                 "score_mismatches": mismatched,
-                "p50_ms": percentile(took, 0.50),
-                "p99_ms": percentile(took, 0.99),
+                "p50_ms": round(scale.percentile(took, 0.50), 1),
+                "p99_ms": round(scale.percentile(took, 0.99), 1),
                 "seed_seconds": round(seeded, 1),
             }
             rows.append(row)

@@ -383,7 +383,8 @@ async def sample(
         now = loop.time()
         for name, subject in subjects.items():
             traces[name].samples.append((now - start, subject.rss_mib()))
-            traces[name].kinds.append((now - start, *rss_kinds(subject.process.pid)))
+            kinds = subject.status_mib("RssAnon", "RssFile")
+            traces[name].kinds.append((now - start, kinds["RssAnon"], kinds["RssFile"]))
         if now + every > until + 0.5 * every:
             break
         await asyncio.sleep(max(0.0, start + n * every - loop.time()))
@@ -404,16 +405,6 @@ def kinds_line(trace: Trace, warmup: float) -> str:
         f"heap {anon0:.1f} → {anon1:.1f} ({anon1 - anon0:+.1f}, {slope:+.2f}/min), "
         f"files {file0:.1f} → {file1:.1f} ({file1 - file0:+.1f})"
     )
-
-
-def rss_kinds(pid: int) -> tuple[float, float]:
-    """The process's anonymous and file-backed resident MiB (``/proc/<pid>/status``)."""
-    found = {"RssAnon:": float("nan"), "RssFile:": float("nan")}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key = line.split(":", 1)[0] + ":"
-        if key in found:
-            found[key] = int(line.split()[1]) / 1024
-    return found["RssAnon:"], found["RssFile:"]
 
 
 # --- the run ------------------------------------------------------------------------------------

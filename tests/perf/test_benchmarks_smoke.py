@@ -142,7 +142,7 @@ async def test_request_path_rounds_alternate_so_a_load_change_does_not_move_the_
 
         return run
 
-    measure = request_path.Measure("capacity", "baseline", "-", True)
+    measure = request_path.Measure("capacity", "baseline", None, True)
     group = request_path.Group(
         {"subject": measured(2.0), "baseline": measured(4.0)},
         [(measure, "subject", "baseline")],
@@ -157,12 +157,16 @@ async def test_request_path_rounds_alternate_so_a_load_change_does_not_move_the_
 def test_request_path_verdicts_are_not_decided_by_rounding() -> None:
     """A ratio of 0.497 reads "0.50x" to two places, which looks like the 0.5x target met;
     the table shows three places and says so itself."""
-    assert request_path.verdict(0.497, "≥ 0.5x") == "MISSED"
-    assert request_path.verdict(0.5, "≥ 0.5x") == "met"
-    assert request_path.verdict(1.29, "≤ 1.3x") == "met"
-    assert request_path.verdict(1.31, "≤ 1.3x") == "MISSED"
-    assert request_path.verdict(0.3, "-") == "-"
-    assert request_path.verdict(float("nan"), "≥ 0.5x") == "-"
+    assert request_path.verdict(0.497, 0.5, True) == "MISSED"
+    assert request_path.verdict(0.5, 0.5, True) == "met"
+    assert request_path.verdict(1.29, 1.3, False) == "met"
+    assert request_path.verdict(1.31, 1.3, False) == "MISSED"
+    assert request_path.verdict(0.3, None, True) == "-"
+    assert request_path.verdict(float("nan"), 0.5, True) == "-"
+    # the table's target column says the same bound and direction
+    assert request_path.Measure("c", "b", 0.5, True).target == "≥ 0.5x"
+    assert request_path.Measure("h", "b", 1.3, False).target == "≤ 1.3x"
+    assert request_path.Measure("r", "b", None, True).target == "-"
 
 
 async def test_events_benchmark_alternates_rounds_and_reports_the_median_ratio() -> None:

@@ -22,7 +22,7 @@ from escalation_service.config import EscalationSettings
 from escalation_service.main import create_app as escalation_app
 from onboarding_service.config import OnboardingSettings
 from onboarding_service.main import create_app as onboarding_app
-from servicekit.authz import OWNED_BINDING_MARK, Declaration, declaration_of
+from servicekit.authz import OWNED_BINDING_MARK, Declaration, declaration_of, owned_nodes
 from servicekit.guard import binding_of, guard_nodes
 from servicekit.settings import ServiceSettings
 from servicekit.testing import topic_prefix
@@ -117,9 +117,8 @@ def test_every_owned_check_outside_a_guard_is_bound_to_its_route(
             if dependant is None or guard_nodes(dependant):
                 continue
             where = f"{name}: {sorted(context.methods or ())} {context.path}"
-            for node in dependant.dependencies:
-                declaration = getattr(node.call, "declaration", None)
-                if not isinstance(declaration, Declaration) or not declaration.refs:
+            for node, declaration in owned_nodes(dependant):
+                if not declaration.refs:
                     continue
                 assert declaration is declaration_of(context), where
                 assert getattr(node.call, OWNED_BINDING_MARK, None) is dependant, (

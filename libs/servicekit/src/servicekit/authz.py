@@ -136,10 +136,21 @@ class Declaration:
 
 
 class _OwnedDependency:
-    """The dependency ``owned()`` returns; the start-up check finds it on the route."""
+    """The dependency ``owned()`` returns; the start-up check finds it on the route.
 
-    def __init__(self, declaration: Declaration) -> None:
+    ``dependant`` (and ``embed_body_fields``): the route's, when ``install_guards`` bound
+    the check to its route (``bound_owned``); ``None`` before, when the ids are parsed by
+    the route in ``scope["route"]`` (see ``enforce``)."""
+
+    def __init__(
+        self,
+        declaration: Declaration,
+        dependant: Dependant | None = None,
+        embed_body_fields: bool = False,
+    ) -> None:
         self.declaration = declaration
+        self.dependant = dependant
+        self.embed_body_fields = embed_body_fields
 
     async def __call__(self, request: Request) -> None:
         if not self.declaration.refs:
@@ -150,7 +161,14 @@ class _OwnedDependency:
         principal: Principal | None = getattr(request.state, "principal", None)
         if principal is None:
             raise RuntimeError("owned() runs after the principal dependency")  # pragma: no cover
-        await enforce(request, self.declaration, principal, request.state.authz_session)
+        await enforce(
+            request,
+            self.declaration,
+            principal,
+            request.state.authz_session,
+            dependant=self.dependant,
+            embed_body_fields=self.embed_body_fields,
+        )
 
 
 async def enforce(
@@ -336,23 +354,30 @@ def owned(
         for name, kind in (mapping or {}).items()
     )
     dependency = _OwnedDependency(Declaration(refs=refs, exempt=dict(exempt or {})))
-
     if not refs:
         return Depends(dependency)  # type: ignore[no-any-return]
-
-    async def guarded(
-        request: Request, _: Annotated[None, Depends(_principal_and_session)]
-    ) -> None:
-        # unbound: a route ``install_guards`` never saw (an app not built by the
-        # factory); its ids are parsed by the route in ``scope["route"]``, or refused
-        await dependency(request)
-
-    guarded.declaration = dependency.declaration  # type: ignore[attr-defined]
-    return Depends(guarded)  # type: ignore[no-any-return]
+    # unbound until ``install_guards`` binds it to its route (``bound_owned``)
+    return Depends(_check_node(dependency))  # type: ignore[no-any-return]
 
 
 OWNED_BINDING_MARK: Final = "__servicekit_owned_binding__"
 """Attribute of a route's bound ``owned(...)`` check: the dependant it parses by."""
+
+
+def _check_node(dependency: _OwnedDependency) -> Callable[..., Awaitable[None]]:
+    """The function FastAPI calls for an ``owned(...)`` naming ids: after the principal
+    and the session (``_principal_and_session``), the check. Bound or not, the same
+    parameters, so rebinding a route's node changes nothing FastAPI solves."""
+
+    async def checked(
+        request: Request, _: Annotated[None, Depends(_principal_and_session)]
+    ) -> None:
+        await dependency(request)
+
+    checked.declaration = dependency.declaration  # type: ignore[attr-defined]
+    if dependency.dependant is not None:
+        setattr(checked, OWNED_BINDING_MARK, dependency.dependant)
+    return checked
 
 
 def bound_owned(
@@ -360,25 +385,17 @@ def bound_owned(
 ) -> Callable[..., Awaitable[None]]:
     """The ``owned(...)`` check of one route, closed over that route's declaration and
     parameters (``servicekit.guard.install_guards`` puts it in the route's dependency
-    node): the same parameters as ``owned``'s own function, so FastAPI solves the same
-    sub-dependencies; nothing is read from ``scope["route"]``."""
+    node): nothing is read from ``scope["route"]``."""
+    return _check_node(_OwnedDependency(declaration, dependant, embed_body_fields))
 
-    async def checked(
-        request: Request, _: Annotated[None, Depends(_principal_and_session)]
-    ) -> None:
-        principal: Principal = request.state.principal
-        await enforce(
-            request,
-            declaration,
-            principal,
-            request.state.authz_session,
-            dependant=dependant,
-            embed_body_fields=embed_body_fields,
-        )
 
-    checked.declaration = declaration  # type: ignore[attr-defined]
-    setattr(checked, OWNED_BINDING_MARK, dependant)
-    return checked
+def owned_nodes(dependant: Dependant) -> list[tuple[Dependant, Declaration]]:
+    """The route's own ``owned(...)`` dependency nodes, with their declarations."""
+    return [
+        (node, found)
+        for node in dependant.dependencies
+        if isinstance(found := getattr(node.call, "declaration", None), Declaration)
+    ]
 
 
 def declaration_of(route: Any) -> Declaration | None:

@@ -52,7 +52,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import BearerCredentials, Principal, Role, authenticate, check_roles
-from servicekit.authz import OWNED_BINDING_MARK, Declaration, bound_owned, enforce
+from servicekit.authz import OWNED_BINDING_MARK, Declaration, bound_owned, enforce, owned_nodes
 from servicekit.clock import Clock, clock_of
 from servicekit.deps import get_session, get_write_session, request_session
 from servicekit.errors import ProblemError
@@ -235,11 +235,8 @@ def _bind_owned(context: Any, dependant: Dependant, where: str, seen: dict[int, 
     ``scope["route"]``. Bound already (a second call): left as it is."""
     problems: list[str] = []
     embedded = bool(getattr(context, "_embed_body_fields", False))
-    for node in dependant.dependencies:
-        declaration = getattr(node.call, "declaration", None)
-        if not isinstance(declaration, Declaration) or not declaration.refs:
-            continue
-        if getattr(node.call, OWNED_BINDING_MARK, None) is not None:
+    for node, declaration in owned_nodes(dependant):
+        if not declaration.refs or getattr(node.call, OWNED_BINDING_MARK, None) is not None:
             continue
         other = seen.setdefault(id(node), where)
         if other != where:
@@ -253,11 +250,7 @@ def _bind(
     context: Any, dependant: Dependant, nodes: list[Dependant], where: str, seen: dict[int, str]
 ) -> list[str]:
     """Binds one route's guard nodes; the problems that prevent it."""
-    owned = [
-        (d, found)
-        for d in dependant.dependencies
-        if isinstance(found := getattr(d.call, "declaration", None), Declaration)
-    ]
+    owned = owned_nodes(dependant)
     bindings = {binding_of(node.call) for node in nodes} - {None}
     if bindings and len(nodes) == sum(binding_of(n.call) is not None for n in nodes):
         # already bound (the factory's call, then another): the owned dependency is gone,
