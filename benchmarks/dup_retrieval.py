@@ -35,6 +35,11 @@ Definitions (fixed before measuring):
 - per distinct new report (a filing): a **link** is a top candidate >= threshold; it is
   **wrong** unless that candidate is a report of b's own defect (a distractor, a near-miss
   of another defect or of another family all count as wrong).
+- a duplicate pair is **listed** when a report of a's defect is among the candidates
+  filing returns to the filer: the top ``LISTED`` (5, filing's default ``limit``) scoring
+  >= ``filing.SUGGEST_FLOOR`` (0.2) - what an agent sees to merge by hand when b is not
+  auto-linked (the human-review path; decision 0052). Counted whatever the top candidate
+  is: a listed pair may also be linked, rightly or not.
 
 Run only ``--split train`` while working; the held-out split is the lead's, once. The
 distractors never come from the other split: a held-out run must not see training reports
@@ -65,6 +70,7 @@ from escalation_service.bugs import repository
 from escalation_service.bugs.schemas import BugCreate, EnvironmentIn
 from escalation_service.bugs.service import filing
 from escalation_service.bugs.service.common import Context
+from escalation_service.bugs.service.filing import SUGGEST_FLOOR
 from escalation_service.config import EscalationSettings
 from servicekit.db import Database
 from servicekit.testing import drop_database, migrated_database
@@ -74,6 +80,8 @@ SPLITS = {
     "heldout": quality.CORPUS / "bug-pairs-heldout.jsonl",
 }
 SIZES = (0, 1_000, 10_000, 100_000)
+LISTED = 5
+"""Candidates filing lists to the filer (``duplicate_candidates``' default ``limit``)."""
 DISTRACTOR_SEED = 17
 """The distractors' generator seed (any fixed value: the same pool on every run)."""
 TENANT = "5a1e0c2e-0000-4000-8000-00000000d0b1"
@@ -138,6 +146,8 @@ class Outcome:
     """... and it is a report of a's defect."""
     linked_to_a: bool
     """... and it is a itself."""
+    listed: bool
+    """a report of a's defect is among the top ``LISTED`` candidates >= ``SUGGEST_FLOOR``."""
     pair_score: float
     """the pair's own score (``pair_signals``, as ``bench-quality`` computes it)."""
 
@@ -162,6 +172,7 @@ def judge(
     top_key, top_score = candidates[0] if candidates else (None, 0.0)
     linked = bool(candidates) and top_score >= threshold
     in_defect = top_key is not None and defect_of.get(top_key, top_key) == defect
+    shown = [key for key, score in candidates if score >= SUGGEST_FLOOR][:LISTED]
     return Outcome(
         pair_id=pair["id"],
         duplicate=bool(pair["duplicate"]),
@@ -172,6 +183,7 @@ def judge(
         linked=linked,
         linked_to_defect=linked and in_defect,
         linked_to_a=linked and top_key == a,
+        listed=any(k is not None and defect_of.get(k, k) == defect for k in shown),
         pair_score=pair_score,
     )
 
@@ -210,6 +222,7 @@ def summarise(outcomes: Sequence[Outcome], *, threshold: float) -> dict[str, Any
         "median_rank": statistics.median(ranks) if ranks else None,
         "recall_end_to_end": round(found / n, 3),
         "recall_a_itself": round(sum(o.linked_to_a for o in dup) / n, 3),
+        "listed": round(sum(o.listed for o in dup) / n, 3),
         "found": found,
         "false_links": false_links,
         "precision_end_to_end": round(found / (found + false_links), 3)
@@ -325,7 +338,7 @@ async def measure(split: str, sizes: Sequence[int]) -> dict[str, Any]:
     name, url = await migrated_database("bench_dupretr", quality.ESCALATION_MIGRATIONS)
     db = Database(url)
     rows: list[dict[str, Any]] = []
-    outcomes: list[Outcome] = []
+    outcomes_by_size: dict[int, list[Outcome]] = {}
     try:
         started = time.perf_counter()
         ids = await file_reports(db, reports, threshold=threshold)
@@ -371,13 +384,17 @@ async def measure(split: str, sizes: Sequence[int]) -> dict[str, Any]:
                 "seed_seconds": round(seeded, 1),
             }
             rows.append(row)
+            outcomes_by_size[size] = outcomes
             say_row(row)
         return {
             "split": split,
             "threshold": threshold,
             "retrieved_per_search": repository.RETRIEVED,
             "rows": rows,
-            "outcomes_at_largest_pool": [asdict(o) for o in outcomes],
+            # per pool size: to compare two runs pair by pair
+            "outcomes": {
+                str(size): [asdict(o) for o in found] for size, found in outcomes_by_size.items()
+            },
         }
     finally:
         await db.dispose()
@@ -392,6 +409,7 @@ def say_row(row: dict[str, Any]) -> None:
         f"median rank {row['median_rank']}), "
         f"recall end to end {row['recall_end_to_end']:.3f} (a itself "
         f"{row['recall_a_itself']:.3f}) vs pair-level {pl['recall']:.3f}; "
+        f"listed {row['listed']:.3f}; "
         f"false links {row['false_links']}, precision {row['precision_end_to_end']:.3f} "
         f"vs pair-level {pl['precision']:.3f}; lost {row['lost']} "
         f"(unretrieved {row['lost_unretrieved']}); filings linked {row['filing_links']}/"
@@ -410,7 +428,7 @@ def table(result: dict[str, Any]) -> None:
     )
     head = [
         "distractors", "a retrieved", "defect retr.", "recall e2e", "(a itself)",
-        "recall pair", "false links", "prec. e2e", "prec. pair", "lost (unretr.)",
+        "recall pair", "listed", "false links", "prec. e2e", "prec. pair", "lost (unretr.)",
         "wrong filings", "p50 ms", "p99 ms",
     ]  # fmt: skip
     rows = [head]
@@ -424,6 +442,7 @@ def table(result: dict[str, Any]) -> None:
                 f"{r['recall_end_to_end']:.3f}",
                 f"{r['recall_a_itself']:.3f}",
                 f"{pl['recall']:.3f}",
+                f"{r['listed']:.3f}",
                 str(r["false_links"]),
                 f"{r['precision_end_to_end']:.3f}",
                 f"{pl['precision']:.3f}",

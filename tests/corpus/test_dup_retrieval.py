@@ -147,6 +147,29 @@ def test_the_figures_of_a_pool() -> None:
     assert figures["median_rank"] == 2  # a's ranks: x12 1, x23 2, y12 2
 
 
+def test_a_pair_is_listed_when_its_defect_is_in_the_top_five_above_the_suggestion_floor() -> None:
+    # x13: a sibling of a (x2) is shown, below the threshold: listed, not linked
+    shown = judge(
+        PAIRS[1], ranked((None, 0.6), ("x2", 0.5)), DEFECT, threshold=THRESHOLD, pair_score=0.4
+    )
+    assert shown.listed and not shown.linked
+    # sixth place, or under the floor (0.2): retrieved and scored, but not shown
+    sixth = judge(
+        PAIRS[1],
+        ranked(*[(None, 0.9 - n / 100) for n in range(5)], ("x1", 0.5)),
+        DEFECT,
+        threshold=THRESHOLD,
+        pair_score=0.5,
+    )
+    assert sixth.retrieved and not sixth.listed
+    low = judge(PAIRS[1], ranked(("x1", 0.19)), DEFECT, threshold=THRESHOLD, pair_score=0.19)
+    assert low.retrieved and not low.listed
+    # a near-miss (y1) listed is not a's defect
+    other = judge(PAIRS[1], ranked(("y1", 0.7)), DEFECT, threshold=THRESHOLD, pair_score=0.3)
+    assert not other.listed
+    assert summarise([shown, sixth, low, other], threshold=THRESHOLD)["listed"] == 0.25
+
+
 def test_a_filing_linked_to_a_distractor_or_another_defect_is_wrong() -> None:
     searches = {
         K["x3"]: ranked(("x1", 0.9)),  # right
