@@ -6,19 +6,26 @@ the budget) it matches every word, as before. The title arm uses the trigram ind
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from escalation_fixtures import AGENT, Running, create, report, uid
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+import escalation_service
 from escalation_service.bugs import repository
 from escalation_service.bugs.service.filing import SUGGEST_FLOOR
 from servicekit.db import Database
+from servicekit.migrations import alembic_config, upgrade
+from servicekit.testing import create_database, drop_database, unique_name
 
 # The words the seeded bugs are made of: those of the default report's area (invoices, PDF
 # export, billing) and other support words - every seeded bug shares several words with it
@@ -219,3 +226,38 @@ async def test_the_title_arm_can_use_the_trigram_index_on_lower_title(
     assert '"Index Name": "ix_bugs_title_lower_trgm"' in nodes
     assert '"Index Name": "ix_bugs_search"' in nodes
     assert '"Relation Name": "bugs"' in nodes and '"Node Type": "Seq Scan"' not in nodes
+
+
+async def test_the_migration_moves_the_trigram_index_to_lower_title_and_back() -> None:
+    service_dir = Path(escalation_service.__file__).parent
+    name = unique_name("escalation_trgm")
+    url = await create_database(name)
+
+    async def indexes() -> dict[str, str]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(
+                    text(
+                        "SELECT indexname, indexdef FROM pg_indexes"
+                        " WHERE tablename = 'bugs' AND indexdef LIKE '%gin_trgm_ops%'"
+                    )
+                )
+                return dict(rows.tuples().all())
+        finally:
+            await engine.dispose()
+
+    try:
+        await asyncio.to_thread(upgrade, service_dir, url, "head")
+        at_head = await indexes()
+        config = alembic_config(service_dir, url)
+        await asyncio.to_thread(command.downgrade, config, "20261206_embedder_minilm")
+        before = await indexes()
+        await asyncio.to_thread(upgrade, service_dir, url, "head")
+        again = await indexes()
+    finally:
+        await drop_database(name)
+    assert list(at_head) == ["ix_bugs_title_lower_trgm"]
+    assert "lower((title)::text) gin_trgm_ops" in at_head["ix_bugs_title_lower_trgm"]
+    assert list(before) == ["ix_bugs_title_trgm"]
+    assert again == at_head
