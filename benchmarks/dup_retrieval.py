@@ -6,9 +6,11 @@
 ``make bench-quality`` scores every labelled pair directly (``repository.pair_signals``):
 its recall assumes the existing report is always among the candidates. Filing does not
 score every open bug: ``repository.duplicate_candidates`` first retrieves at most
-``RETRIEVED`` (50) open bugs lexically (any shared word, ranked by ``ts_rank``; a shared
-error fingerprint; a title trigram similarity > 0.3) and scores only those; the embedding
-(the semantic signal) never retrieves. This measures what that costs.
+``RETRIEVED`` (50) open bugs lexically (a shared word - since decision 0052 only the
+report's rarer words are matched once the table is large, the matches still ranked by
+``ts_rank`` over all its words; a shared error fingerprint; a title trigram similarity
+> 0.3) and scores only those; the embedding (the semantic signal) never retrieves. This
+measures what that costs, and how long the search takes.
 
 In a throwaway migrated escalation database, every distinct report of the split's pairs is
 filed as a bug by the service's own ``filing.file_report`` (``force_new``: the columns the
