@@ -133,8 +133,8 @@ def judge(
     min_precision: float = MIN_PRECISION,
 ) -> Fit:
     """The threshold of fitted weights by the rule, and the guard: a fit with no threshold
-    meeting the rule, or whose in-sample precision there is below ``min_precision``, is
-    rejected."""
+    meeting the rule, whose threshold links no pair (precision is vacuous there), or whose
+    in-sample precision there is below ``min_precision``, is rejected."""
     x, y, pinned = arrays(pairs)
     scores = 1.0 / (1.0 + np.exp(-(x @ np.asarray(weights, dtype=float) + intercept)))
     named = {name: float(w) for name, w in zip(SIGNALS, weights, strict=True)}
@@ -151,7 +151,14 @@ def judge(
             rejection=f"no threshold reaches precision {level} on the training pairs",
         )
     at = prf(y, scores, threshold)
-    accepted = at["precision"] >= min_precision
+    rejection = None
+    if not at["linked"]:
+        # precision is vacuous where nothing is linked: such a model never links at all
+        rejection = f"the threshold {threshold} links no training pair"
+    elif at["precision"] < min_precision:
+        rejection = (
+            f"in-sample precision {at['precision']:.3f} at {threshold} is below {min_precision}"
+        )
     return Fit(
         named,
         float(intercept),
@@ -159,10 +166,8 @@ def judge(
         at["precision"],
         at["recall"],
         int(at["linked"]),
-        accepted=accepted,
-        rejection=None
-        if accepted
-        else f"in-sample precision {at['precision']:.3f} at {threshold} is below {min_precision}",
+        accepted=rejection is None,
+        rejection=rejection,
     )
 
 
