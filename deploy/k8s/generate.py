@@ -230,8 +230,7 @@ SERVICES = (
                 "duplicates-refit",
                 "53 3 * * *",
                 600,
-                "refits the duplicate-detection weights from the corpus pairs and agents' "
-                "verdicts",
+                "refits the duplicate-detection weights from the corpus pairs and agents' verdicts",
             ),
         ),
     ),
