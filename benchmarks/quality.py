@@ -35,15 +35,9 @@ from sqlalchemy import text
 
 from escalation_service.bugs import repository
 from escalation_service.bugs.fitting import regression
-from escalation_service.bugs.learning import (
-    RULE_LEVEL,
-    TRAINING_PAIRS,
-    Pair,
-    pick_threshold,
-    prf,
-    training_document,
-)
+from escalation_service.bugs.learning import RULE_LEVEL, TRAINING_PAIRS, Pair, training_document
 from escalation_service.bugs.similarity import INTERCEPT, SIGNALS, WEIGHTS, Signals
+from escalation_service.bugs.threshold import pick_threshold, prf
 from escalation_service.config import EscalationSettings
 from servicekit.db import Database
 from servicekit.testing import drop_database, migrated_database

@@ -30,7 +30,7 @@ from benchmarks.quality import (
     signals_of,
 )
 from escalation_service.bugs.fitting import regression
-from escalation_service.bugs.learning import pick_threshold, prf
+from escalation_service.bugs.threshold import pick_threshold, prf
 from escalation_service.config import EscalationSettings
 
 Bools = NDArray[np.bool_]

@@ -47,8 +47,8 @@ from sklearn.model_selection import GroupKFold
 
 from benchmarks.quality import CORPUS, features, legacy_pairs, probe, read_jsonl
 from benchmarks.quality import signals_of as quality_signals
-from escalation_service.bugs.learning import pick_threshold
 from escalation_service.bugs.similarity import document, report_slots
+from escalation_service.bugs.threshold import pick_threshold
 
 Matrix = NDArray[np.float64]
 

@@ -14,14 +14,10 @@ import pytest
 from escalation_fixtures import AGENT, QA, Running, create, report, uid
 
 from escalation_service.bugs import repository
-from escalation_service.bugs.learning import (
-    Pair,
-    data_version,
-    judge,
-    load_corpus_pairs,
-)
+from escalation_service.bugs.learning import Pair, data_version, load_corpus_pairs
 from escalation_service.bugs.service.verdicts import model_in_use, refit
 from escalation_service.bugs.similarity import INTERCEPT, SHIPPED, SIGNALS, WEIGHTS
+from escalation_service.bugs.threshold import judge
 from servicekit.db import Database
 from servicekit.testing import auth
 
@@ -245,6 +241,7 @@ async def test_different_verdicts_on_pairs_the_shipped_model_links_stop_the_link
     assert before["items"][0]["score"] >= before["auto_link_threshold"]  # it would link
 
     refitted = (await running.client.post("/v1/duplicate-model/refit", headers=ADMIN)).json()
+    print(f"refitted on 15 'different' verdicts: {refitted}")
     assert refitted["accepted"] is True, refitted
     assert refitted["verdicts"] == 15
     model = (await running.client.get("/v1/duplicate-model", headers=QA)).json()
@@ -253,6 +250,7 @@ async def test_different_verdicts_on_pairs_the_shipped_model_links_stop_the_link
 
     # Another report of that kind is now filed as a new bug, its look-alikes only listed.
     filed = await file(running, paraphrase(6))
+    print(f"before: {before['items'][0]['score']}; after: {filed['candidates']}")
     assert filed["outcome"] == "created", filed["candidates"]
     assert filed["candidates"], "the look-alikes are still listed for a human"
     assert max(c["score"] for c in filed["candidates"]) < model["threshold"]

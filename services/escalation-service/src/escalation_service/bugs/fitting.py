@@ -12,14 +12,8 @@ from collections.abc import Sequence
 
 from sklearn.linear_model import LogisticRegression
 
-from escalation_service.bugs.learning import (
-    REGULARISATION_C,
-    RULE_LEVEL,
-    Fit,
-    Pair,
-    arrays,
-    judge,
-)
+from escalation_service.bugs.learning import REGULARISATION_C, RULE_LEVEL, Fit, Pair
+from escalation_service.bugs.threshold import arrays, judge
 
 
 def regression() -> LogisticRegression:
