@@ -339,7 +339,7 @@ async def merge_bug(
     status_code=201,
     summary="Judge a listed duplicate candidate: the same defect, or a different one",
 )
-async def judge_candidate(
+async def record_duplicate_verdict(
     bug_id: uuid.UUID,
     body: DuplicateVerdictIn,
     session: SessionDep,
@@ -369,7 +369,7 @@ async def judge_candidate(
     dependencies=[owned(query={"bug_id": "bug"})],
     summary="Agents' duplicate verdicts, the latest change first",
 )
-async def list_verdicts(
+async def list_duplicate_verdicts(
     session: SessionDep,
     principal: DuplicateModelReader,
     page: PageDep,
@@ -384,7 +384,7 @@ async def list_verdicts(
     dependencies=[owned()],
     summary="The duplicate model in use: version, threshold, weights, verdicts",
 )
-async def duplicate_model(
+async def get_duplicate_model(
     session: SessionDep, principal: DuplicateModelReader, settings: SettingsDep
 ) -> DuplicateModelOut:
     """The newest accepted refit (else the shipped weights and the configured threshold),
