@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,17 +112,21 @@ async def record_verdict(
     )
 
 
-async def verdict_out(
-    session: AsyncSession, verdict: DuplicateVerdict, *, seen_through: int | None = None
+async def verdict_out(session: AsyncSession, verdict: DuplicateVerdict) -> DuplicateVerdictOut:
+    """One verdict as the API shows it (the newest refit's coverage read here)."""
+    newest = await repository.newest_model(session, accepted_only=False)
+    order = await repository.filing_order(session, [verdict.bug_a_id, verdict.bug_b_id])
+    return _verdict_out(
+        verdict, seen_through=newest.verdicts_through if newest is not None else 0, order=order
+    )
+
+
+def _verdict_out(
+    verdict: DuplicateVerdict, *, seen_through: int, order: dict[uuid.UUID, tuple[Any, ...]]
 ) -> DuplicateVerdictOut:
-    if seen_through is None:
-        newest = await repository.newest_model(session, accepted_only=False)
-        seen_through = newest.verdicts_through if newest is not None else 0
-    a = await repository.get(session, verdict.bug_a_id)
-    b = await repository.get(session, verdict.bug_b_id)
     pair = [verdict.bug_a_id, verdict.bug_b_id]
-    if a is not None and b is not None and (b.created_at, b.number) < (a.created_at, a.number):
-        pair.reverse()
+    if all(i in order for i in pair):
+        pair.sort(key=lambda i: order[i])  # the older report (filing compared against) first
     return DuplicateVerdictOut(
         bug_ids=pair,
         verdict=Verdict(verdict.verdict),
@@ -141,8 +146,11 @@ async def verdict_page(
     rows, cursor = await repository.verdict_page(session, params=params, bug_id=bug_id)
     newest = await repository.newest_model(session, accepted_only=False)
     through = newest.verdicts_through if newest is not None else 0
+    order = await repository.filing_order(
+        session, [i for v in rows for i in (v.bug_a_id, v.bug_b_id)]
+    )
     return Page[DuplicateVerdictOut](
-        items=[await verdict_out(session, v, seen_through=through) for v in rows],
+        items=[_verdict_out(v, seen_through=through, order=order) for v in rows],
         next_cursor=cursor,
     )
 
