@@ -11,15 +11,16 @@ import uuid
 from typing import Any
 
 import pytest
-from escalation_fixtures import AGENT, QA, Running, create, report, uid
+from escalation_fixtures import AGENT, QA, Running, create, escalated_ticket, report, uid
 
 from escalation_service.bugs import repository
 from escalation_service.bugs.learning import Pair, data_version, load_corpus_pairs
 from escalation_service.bugs.service.verdicts import model_in_use, refit
 from escalation_service.bugs.similarity import INTERCEPT, SHIPPED, SIGNALS, WEIGHTS
 from escalation_service.bugs.threshold import judge
+from escalation_service.cli import run_duplicates_refit
 from servicekit.db import Database
-from servicekit.testing import auth
+from servicekit.testing import auth, eventually, send_events
 
 ADMIN = auth("admin", subject="admin-ops")
 
@@ -210,6 +211,12 @@ async def test_a_refit_without_verdicts_reproduces_the_shipped_model_once(
         "/v1/bugs/similar", json={"title": "Invoice PDF is blank"}, headers=AGENT
     )
     assert similar.json()["model_version"] == fitted["version"]
+    # an auto-link records the model that decided it
+    first = await create(running.client, paraphrase(0))
+    linked = await file(running, paraphrase(7))
+    assert linked["outcome"] == "linked_to_duplicate" and linked["bug"]["id"] == first["id"]
+    links = linked["bug"]["linked_tickets"]
+    assert [link["linked_by_model"] for link in links] == [None, fitted["version"]]
 
 
 async def test_different_verdicts_on_pairs_the_shipped_model_links_stop_the_linking(
@@ -258,6 +265,31 @@ async def test_different_verdicts_on_pairs_the_shipped_model_links_stop_the_link
     assert after["model_version"] == refitted["version"]
     assert after["auto_link_threshold"] == refitted["threshold"]
 
+    # The ticket.escalated consumer files with the same model: another customer's ticket
+    # telling the same defect is a new bug too, not linked to one of the six.
+    title, summary, actual = PARAPHRASES[7]
+    ticket = escalated_ticket(
+        tenant_id=uid("ten"),
+        ticket_id=uid("tkt"),
+        title=title,
+        description=summary,
+        steps=["Open Billing > Invoices", "Open any paid invoice", "Click Export as PDF"],
+        actual=actual,
+    )
+    await send_events([ticket], prefix=running.prefix)
+
+    async def filed_from_ticket() -> dict[str, Any]:
+        response = await running.client.get(
+            "/v1/bugs", params={"ticket_id": ticket.ticket_id}, headers=QA
+        )
+        items: list[dict[str, Any]] = response.json()["items"]
+        assert items
+        return items[0]
+
+    from_ticket = await eventually(filed_from_ticket)
+    assert from_ticket["id"] not in {b["id"] for b in bugs}
+    assert from_ticket["title"] == title
+
 
 async def test_a_rejected_refit_is_recorded_and_never_served(running: Running) -> None:
     # Labels that carry no information: every pair twice, once a duplicate and once not;
@@ -284,6 +316,17 @@ async def test_a_rejected_refit_is_recorded_and_never_served(running: Running) -
     assert model["version"] == "shipped"
     assert model["latest_refit"]["accepted"] is False
     assert model["latest_refit"]["version"] == result.row.version
+
+
+async def test_the_refit_command_reports_what_it_recorded(running: Running) -> None:
+    first = await run_duplicates_refit(running.settings, clock=running.clock)
+    again = await run_duplicates_refit(running.settings, clock=running.clock)
+    version = data_version(load_corpus_pairs())
+    assert first == (
+        f"duplicates-refit: model {version} recorded; 575 corpus pairs + 0 verdicts; "
+        "accepted: auto-link threshold 0.82, in-sample precision 0.946 / recall 0.477"
+    )
+    assert again.startswith(f"duplicates-refit: model {version} unchanged (same data")
 
 
 def test_the_guard_rejects_a_fit_whose_precision_at_its_threshold_is_too_low() -> None:
