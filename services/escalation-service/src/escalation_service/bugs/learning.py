@@ -1,12 +1,12 @@
-"""Duplicate detection learns from agents' verdicts: the training data, the auto-link
-threshold rule and a refit's guard (pure: numpy, no database, no scikit-learn).
+"""Duplicate detection learns from agents' verdicts: the training data, the rule's
+constants and a fit's version (pure: no numpy, no database, no scikit-learn).
 
 A refit fits the logistic regression of ``bugs.similarity`` (C = 10, the signals in
 ``similarity.SIGNALS`` order) on the corpus's training pairs - their signal vectors are
 packaged with the service (``training_pairs.json``, written by ``python -m
 benchmarks.quality --fit`` and held equal to a fresh computation by
 tests/corpus/test_dup_training_pairs.py) - plus every stored verdict's signals, then picks
-the auto-link threshold by the documented rule (decisions 0045, 0048):
+the auto-link threshold by the documented rule (decisions 0045, 0048; ``threshold``):
 
     the lowest threshold (0.05, 0.06, ... 0.98) whose in-sample precision on the pairs is
     >= ``RULE_LEVEL``, with none of the ``never_link`` pairs (the 16 legacy agent-written
@@ -24,10 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from escalation_service.bugs.similarity import SIGNALS
 
@@ -68,7 +67,6 @@ class Fit:
     accepted: bool
     rejection: str | None = None
     fit_seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_corpus_pairs(path: Path = TRAINING_PAIRS) -> list[Pair]:
