@@ -2,6 +2,7 @@
 
     make bench-quality              (or: uv run python -m benchmarks.quality)
     uv run python -m benchmarks.quality --fit    # training pairs only: refit the duplicate weights
+                                                 # (and write bugs/training_pairs.json)
 
 Triage: accuracy, macro-F1 and the confusion matrix of the classifier on the held-out
 tickets, the seeded keyword rules measured the same way side by side, the review queue's
@@ -28,13 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_curve
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sqlalchemy import text
 
 from escalation_service.bugs import repository
-from escalation_service.bugs.similarity import INTERCEPT, WEIGHTS, Signals
+from escalation_service.bugs.fitting import regression
+from escalation_service.bugs.learning import RULE_LEVEL, TRAINING_PAIRS, Pair, training_document
+from escalation_service.bugs.similarity import INTERCEPT, SIGNALS, WEIGHTS, Signals
+from escalation_service.bugs.threshold import pick_threshold, prf
 from escalation_service.config import EscalationSettings
 from servicekit.db import Database
 from servicekit.testing import drop_database, migrated_database
@@ -276,47 +279,6 @@ def features(signals: Sequence[Signals]) -> np.ndarray:
     return np.array([[float(getattr(s, name)) for name in SIGNALS] for s in signals])
 
 
-def prf(truth: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
-    predicted = scores >= threshold
-    tp = int((predicted & truth).sum())
-    precision = tp / predicted.sum() if predicted.sum() else 1.0
-    recall = tp / truth.sum() if truth.sum() else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "threshold": round(threshold, 3),
-        "precision": round(float(precision), 3),
-        "recall": round(float(recall), 3),
-        "f1": round(float(f1), 3),
-        "linked": int(predicted.sum()),
-        "true_links": tp,
-    }
-
-
-RULE_LEVEL = 0.94
-"""The training precision the auto-link threshold must reach: chosen by cross-validation
-(``python -m scripts.dup_variants --levels``, the rule of decision 0041's second round:
-the highest CV recall among CV precision >= 0.92, ties to the higher level); 0.95 until
-session 9's pairs (decision 0045), 0.94 since."""
-
-
-def pick_threshold(
-    truth: np.ndarray,
-    scores: np.ndarray,
-    precision: float = RULE_LEVEL,
-    never_link: np.ndarray | None = None,
-) -> float:
-    """The lowest threshold whose training precision is >= ``precision``: auto-linking must
-    be right; the rest is listed for a human. ``never_link`` (scores of the legacy
-    agent-written near-misses, which the escalation-service test pins: none of them may be
-    linked) must all stay below it."""
-    for threshold in np.arange(0.05, 0.99, 0.01):
-        if never_link is not None and never_link.size and never_link.max() >= threshold:
-            continue
-        if prf(truth, scores, float(threshold))["precision"] >= precision:
-            return round(float(threshold), 2)
-    return 0.99
-
-
 def legacy_pairs() -> list[dict[str, Any]]:
     """The 12 pairs the escalation tests were written with (short, steps-heavy reports):
     training material too, so the weights also fit terse agent-written reports."""
@@ -344,30 +306,31 @@ async def signals_of(*pair_sets: list[dict[str, Any]]) -> list[list[tuple[Signal
         await drop_database(name)
 
 
-SIGNALS = [
-    "fulltext",
-    "rank",
-    "title",
-    "title_words",
-    "error",
-    "semantic",
-    "symptom_conflict",
-    "format_conflict",
-    "error_conflict",
-    "operation_conflict",
-]
+def training_pairs(train: list[dict[str, Any]], signals: Sequence[Signals]) -> list[Pair]:
+    """The pairs as the service's refit sees them (``bugs/training_pairs.json``): each one's
+    signal vector and label; the legacy near-misses must never be linked."""
+    return [
+        Pair(
+            id=p["id"],
+            signals=tuple(s.vector()),
+            duplicate=bool(p["duplicate"]),
+            never_link=p["id"].startswith("legacy-") and not p["duplicate"],
+        )
+        for p, s in zip(train, signals, strict=True)
+    ]
 
 
-def regression() -> LogisticRegression:
-    return LogisticRegression(C=10.0, max_iter=1000)
-
-
-async def fit_duplicates() -> dict[str, Any]:
+async def fit_duplicates(write: bool = True) -> dict[str, Any]:
     """Training pairs only: refit the weights, choose the auto-link threshold by the rule
     (lowest with training precision >= ``RULE_LEVEL``), and estimate by 5-fold cross-validation
-    grouped by family (a family's pairs never straddle a fold) how that rule generalises."""
+    grouped by family (a family's pairs never straddle a fold) how that rule generalises.
+    With ``write``, the pairs' signal vectors go to the service's ``training_pairs.json``
+    (what ``escalation-service duplicates-refit`` fits on, with the agents' verdicts)."""
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
     (train_signals,) = await signals_of(train)
+    if write:
+        pairs = training_pairs(train, [s for s, _ in train_signals])
+        TRAINING_PAIRS.write_text(training_document(pairs))
     x = features([s for s, _ in train_signals])
     y = np.array([p["duplicate"] for p in train])
     pinned = np.array([p["id"].startswith("legacy-") and not p["duplicate"] for p in train])

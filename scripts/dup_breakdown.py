@@ -26,12 +26,11 @@ from benchmarks.quality import (
     CORPUS,
     features,
     legacy_pairs,
-    pick_threshold,
-    prf,
     read_jsonl,
-    regression,
     signals_of,
 )
+from escalation_service.bugs.fitting import regression
+from escalation_service.bugs.threshold import pick_threshold, prf
 from escalation_service.config import EscalationSettings
 
 Bools = NDArray[np.bool_]

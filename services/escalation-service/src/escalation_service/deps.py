@@ -14,6 +14,9 @@ from servicekit.roles import roles
 
 BugReader = Annotated[Principal, Depends(roles(Role.agent, Role.qa, Role.service))]
 """Who reads bugs: agents, QA and other services (tenant tokens confined to their tenant)."""
+DuplicateModelReader = Annotated[Principal, Depends(roles(Role.agent, Role.qa, staff_only=True))]
+"""Who reads the duplicate model and the verdicts: support staff (agents, QA). The verdicts
+name bugs of every tenant, so a tenant-scoped token is refused (403 ``staff-only``)."""
 
 
 async def _settings(request: Request) -> EscalationSettings:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Computed,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -20,7 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from servicekit.db import ServiceBase, make_metadata
@@ -114,6 +115,9 @@ class BugLink(Base):
     tenant_id: Mapped[str] = mapped_column(String(64))
     is_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
     linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the duplicate model (``duplicate_models.version``, or "shipped") that auto-linked the
+    # ticket; NULL for a link made by hand, a merge or a new bug's own tickets
+    linked_by_model: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class BugHistory(Base):
@@ -180,3 +184,52 @@ class KnownTenant(Base):
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(32))
     heard_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DuplicateVerdict(Base):
+    """An agent's judgement of two bugs: duplicates or different defects (decision 0053).
+
+    One row per unordered pair (``bug_a_id`` < ``bug_b_id``; the latest verdict wins), with
+    the pair's signals computed when the verdict was given (``similarity.SIGNALS`` order),
+    so a refit needs no re-encoding. ``revision`` takes the next value of a sequence on
+    every change: the verdicts a model has not seen are those above its ``verdicts_through``.
+    """
+
+    __tablename__ = "duplicate_verdicts"
+    __table_args__ = (UniqueConstraint("bug_a_id", "bug_b_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    bug_a_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bugs.id"))
+    bug_b_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bugs.id"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    signals: Mapped[list[float]] = mapped_column(JSONB)
+    score: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    judged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    judged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revision: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class DuplicateModelVersion(Base):
+    """One refit of the duplicate weights (decision 0053): the version is a hash of the data
+    it saw, so the same data records no second row. Only ``accepted`` rows are served (the
+    newest by ``seq``); a rejected one says why."""
+
+    __tablename__ = "duplicate_models"
+    __table_args__ = (Index("ix_duplicate_models_accepted_seq", "accepted", "seq"),)
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    weights: Mapped[dict[str, float]] = mapped_column(JSONB)
+    intercept: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    precision: Mapped[float] = mapped_column(Float)
+    recall: Mapped[float] = mapped_column(Float)
+    corpus_pairs: Mapped[int] = mapped_column(Integer)
+    verdicts: Mapped[int] = mapped_column(Integer)
+    verdicts_through: Mapped[int] = mapped_column(BigInteger)
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    rejection: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fit_seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

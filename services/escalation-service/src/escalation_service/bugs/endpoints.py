@@ -14,6 +14,10 @@ from escalation_service.bugs.schemas import (
     BugOut,
     BugSettable,
     BugState,
+    DuplicateModelOut,
+    DuplicateRefitOut,
+    DuplicateVerdictIn,
+    DuplicateVerdictOut,
     LinkIn,
     MergeIn,
     ReproductionIn,
@@ -23,9 +27,17 @@ from escalation_service.bugs.schemas import (
     SimilarOut,
     TransitionIn,
 )
-from escalation_service.bugs.service import access, editing, filing, links, transitions, views
+from escalation_service.bugs.service import (
+    access,
+    editing,
+    filing,
+    links,
+    transitions,
+    verdicts,
+    views,
+)
 from escalation_service.bugs.service.common import Context
-from escalation_service.deps import BugReader, SettingsDep, TrackerDep
+from escalation_service.deps import BugReader, DuplicateModelReader, SettingsDep, TrackerDep
 from escalation_service.models import Reproduction
 from servicekit.auth import Principal
 from servicekit.authz import owned
@@ -36,7 +48,7 @@ from servicekit.etag import IfMatchHeader, etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.merge_patch import MergePatch, merge_patch_route
 from servicekit.pagination import Page, PageDep, SortDep
-from servicekit.roles import AgentOrQa, Qa
+from servicekit.roles import AdminOnly, AgentOrQa, Qa
 from supportops_events.escalation import BugSeverity
 
 router = APIRouter(prefix="/v1", tags=["bugs"])
@@ -112,14 +124,16 @@ async def similar_bugs(
 ) -> SimilarOut:
     """Scores the whole report (title, description, steps, actual and the error messages in
     them) against every open bug: PostgreSQL full-text and trigram signals plus an error
-    fingerprint, combined into one score. Nothing is written."""
-    found = await filing.similar(
+    fingerprint, combined into one score by the duplicate model in use (the newest accepted
+    refit, else the shipped weights). Nothing is written."""
+    found, threshold, version = await filing.similar(
         session,
         title=body.title,
         description=body.description,
         steps=body.steps,
         actual=body.actual,
         limit=body.limit,
+        duplicate_threshold=settings.duplicate_threshold,
     )
     found = await access.visible_candidates(session, principal, found)
     return SimilarOut(
@@ -134,7 +148,8 @@ async def similar_bugs(
             )
             for c in found
         ],
-        auto_link_threshold=settings.duplicate_threshold,
+        auto_link_threshold=threshold,
+        model_version=version,
     )
 
 
@@ -299,15 +314,96 @@ async def merge_bug(
     session: SessionDep,
     principal: Qa,
     clock: ClockDep,
+    settings: SettingsDep,
     response: Response,
 ) -> BugDetail:
-    """Fold this bug into ``into_bug_id``: links, reproductions and history move there."""
+    """Fold this bug into ``into_bug_id``: links, reproductions and history move there; the
+    pair is stored as a ``duplicate`` verdict the next duplicates refit learns from."""
     source, target = await access.lock_pair_to_change(
         session, principal, source_id=bug_id, target_id=body.into_bug_id
     )
-    await editing.merge(session, source=source, target=target, ctx=_ctx(principal, clock))
+    await editing.merge(
+        session,
+        source=source,
+        target=target,
+        ctx=_ctx(principal, clock),
+        duplicate_threshold=settings.duplicate_threshold,
+    )
     response.headers["ETag"] = etag(target.version)
     return await views.to_detail(session, target, tenant_scope=principal.tenant_id)
+
+
+@router.post(
+    "/bugs/{bug_id}/duplicate-verdicts",
+    dependencies=[owned(path={"bug_id": "bug"}, body={"other_bug_id": "bug"})],
+    status_code=201,
+    summary="Judge a listed duplicate candidate: the same defect, or a different one",
+)
+async def record_duplicate_verdict(
+    bug_id: uuid.UUID,
+    body: DuplicateVerdictIn,
+    session: SessionDep,
+    principal: Qa,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> DuplicateVerdictOut:
+    """Stores the pair's verdict with its signals (the latest verdict on a pair wins); the
+    next duplicates refit learns from it. ``duplicate`` records the judgement only: merging
+    is ``POST /v1/bugs/{bug_id}/merge`` (which records ``duplicate`` too)."""
+    bug = await access.visible_bug(session, principal, bug_id, to_change=True)
+    verdicts.refuse_self(bug_id, body.other_bug_id)  # 422
+    other = await access.visible_bug(session, principal, body.other_bug_id, to_change=True)
+    stored = await verdicts.record_verdict(
+        session,
+        bugs=(bug, other),
+        verdict=body.verdict,
+        source="verdict",
+        ctx=_ctx(principal, clock),
+        default_threshold=settings.duplicate_threshold,
+    )
+    return await verdicts.verdict_out(session, stored)
+
+
+@router.get(
+    "/duplicate-verdicts",
+    dependencies=[owned(query={"bug_id": "bug"})],
+    summary="Agents' duplicate verdicts, the latest change first",
+)
+async def list_duplicate_verdicts(
+    session: SessionDep,
+    principal: DuplicateModelReader,
+    page: PageDep,
+    bug_id: uuid.UUID | None = None,
+) -> Page[DuplicateVerdictOut]:
+    """``bug_id``: the verdicts naming that bug. Each says whether the newest refit saw it."""
+    return await verdicts.verdict_page(session, params=page, bug_id=bug_id)
+
+
+@router.get(
+    "/duplicate-model",
+    dependencies=[owned()],
+    summary="The duplicate model in use: version, threshold, weights, verdicts",
+)
+async def get_duplicate_model(
+    session: SessionDep, principal: DuplicateModelReader, settings: SettingsDep
+) -> DuplicateModelOut:
+    """The newest accepted refit (else the shipped weights and the configured threshold),
+    the verdicts it saw, those waiting for the next refit, and the newest refit's outcome."""
+    return await verdicts.model_info(session, default_threshold=settings.duplicate_threshold)
+
+
+@router.post(
+    "/duplicate-model/refit",
+    dependencies=[owned()],
+    summary="Refit the duplicate weights from the corpus and the verdicts (admin)",
+)
+async def refit_duplicate_model(
+    session: SessionDep, principal: AdminOnly, clock: ClockDep
+) -> DuplicateRefitOut:
+    """Fits the corpus's training pairs plus every verdict, picks the threshold by the
+    rule; the same data gives the same version (``created`` false). A refit the guard
+    rejects (``accepted`` false, ``rejection`` says why) is recorded and never used."""
+    return verdicts.refit_out(await verdicts.refit(session, at=clock.now()))
 
 
 def _reproduction_out(reproduction: Reproduction) -> ReproductionOut:

@@ -15,13 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs.embedding import embed, off_loop
 from escalation_service.bugs.similarity import (
+    SHIPPED,
+    DuplicateModel,
     Signals,
     disjoint,
     document,
     error_fingerprints,
     report_slots,
 )
-from escalation_service.models import Bug, BugHistory, BugLink, Reproduction
+from escalation_service.models import (
+    Bug,
+    BugHistory,
+    BugLink,
+    DuplicateModelVersion,
+    DuplicateVerdict,
+    Reproduction,
+)
 from servicekit.pagination import PageParams, paginate
 
 FILING_LOCK_KEY = 0x4553_4331_4649_4C45
@@ -278,8 +287,10 @@ async def duplicate_candidates(
     min_score: float,
     limit: int = 5,
     exclude_id: uuid.UUID | None = None,
+    model: DuplicateModel = SHIPPED,
 ) -> list[Candidate]:
-    """Open bugs scoring at least ``min_score`` against ``probe``, best first.
+    """Open bugs scoring at least ``min_score`` against ``probe`` (by ``model``'s weights),
+    best first.
 
     PostgreSQL finds the bugs sharing one of the report's rarer words (``match_terms``; GIN
     on ``search``), a close title (trigram GIN on ``lower(title)``) or an error fingerprint
@@ -299,9 +310,9 @@ async def duplicate_candidates(
     # whose slightly different title the (negative) title weight happens to favour.
     scored = sorted(
         ((row.id, _signals(row, probe)) for row in rows),
-        key=lambda pair: (-round(pair[1].score(), 3), -pair[1].fulltext, str(pair[0])),
+        key=lambda pair: (-round(pair[1].score(model), 3), -pair[1].fulltext, str(pair[0])),
     )
-    kept = [(i, s) for i, s in scored if s.score() >= min_score][:limit]
+    kept = [(i, s) for i, s in scored if s.score(model) >= min_score][:limit]
     if not kept:
         return []
     bugs = {
@@ -309,7 +320,7 @@ async def duplicate_candidates(
         for b in (await session.scalars(select(Bug).where(Bug.id.in_([i for i, _ in kept])))).all()
     }
     return [
-        Candidate(bug=bugs[i], score=round(s.score(), 3), reasons=s.reasons())
+        Candidate(bug=bugs[i], score=round(s.score(model), 3), reasons=s.reasons(model))
         for i, s in kept
         if i in bugs
     ]
@@ -387,6 +398,7 @@ async def insert_link(
     tenant_id: str,
     is_duplicate: bool,
     linked_at: datetime,
+    linked_by_model: str | None = None,
 ) -> bool:
     """Link a ticket unless it is linked already (to any bug); True when this call linked it.
 
@@ -401,6 +413,7 @@ async def insert_link(
             tenant_id=tenant_id,
             is_duplicate=is_duplicate,
             linked_at=linked_at,
+            linked_by_model=linked_by_model,
         )
         .on_conflict_do_nothing(index_elements=[BugLink.ticket_id])
         .returning(BugLink.id)
@@ -580,3 +593,144 @@ async def move_links_and_history(
     await session.execute(
         update(Reproduction).where(Reproduction.bug_id == source_id).values(bug_id=target_id)
     )
+
+
+# --- verdicts and duplicate models (decision 0053) ----------------------------------------
+
+
+async def probe_of_bug(session: AsyncSession, bug: Bug) -> Probe:
+    """A stored bug as a probe, as filing compared it (pasted log excerpts are part of the
+    actual result), with its stored embedding (encoded only when it has none)."""
+    logs = [str(a.get("content")) for a in bug.attachments if a.get("kind") == "log_excerpt"]
+    probe = Probe(
+        title=bug.title,
+        description=bug.summary,
+        steps=tuple(bug.steps),
+        actual="\n".join([bug.actual, *logs]),
+    )
+    stored = await session.scalar(select(Bug.embedding).where(Bug.id == bug.id))
+    if stored:
+        probe.__dict__["embedding"] = list(stored)  # the cached_property's own slot
+    return await embedded(probe)
+
+
+async def store_verdict(
+    session: AsyncSession,
+    *,
+    bug_a_id: uuid.UUID,
+    bug_b_id: uuid.UUID,
+    verdict: str,
+    signals: list[float],
+    score: float,
+    model_version: str,
+    source: str,
+    judged_by: str | None,
+    judged_at: datetime,
+) -> DuplicateVerdict:
+    """Insert the pair's verdict, or replace the one it had (the latest wins). The revision
+    moves only when the verdict or the signals change, so a verdict given again unchanged
+    leaves nothing waiting for a refit."""
+    revision = func.nextval("duplicate_verdict_revisions")
+    values = {
+        "verdict": verdict,
+        "signals": signals,
+        "score": score,
+        "model_version": model_version,
+        "source": source,
+        "judged_by": judged_by,
+        "judged_at": judged_at,
+    }
+    stmt = insert(DuplicateVerdict).values(
+        id=uuid.uuid4(), bug_a_id=bug_a_id, bug_b_id=bug_b_id, revision=revision, **values
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[DuplicateVerdict.bug_a_id, DuplicateVerdict.bug_b_id],
+        set_={**{k: stmt.excluded[k] for k in values}, "revision": revision},
+        where=or_(
+            DuplicateVerdict.verdict != stmt.excluded.verdict,
+            DuplicateVerdict.signals != stmt.excluded.signals,
+        ),
+    )
+    await session.execute(stmt)
+    found = await session.scalars(
+        select(DuplicateVerdict)
+        .where(DuplicateVerdict.bug_a_id == bug_a_id, DuplicateVerdict.bug_b_id == bug_b_id)
+        .execution_options(populate_existing=True)
+    )
+    return found.one()
+
+
+async def filing_order(
+    session: AsyncSession, bug_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Any, ...]]:
+    """Each bug's place in filing order (``created_at, number``), in one query."""
+    if not bug_ids:
+        return {}
+    rows = await session.execute(
+        select(Bug.id, Bug.created_at, Bug.number).where(Bug.id.in_(list(set(bug_ids))))
+    )
+    return {row.id: (row.created_at, row.number) for row in rows}
+
+
+async def all_verdicts(session: AsyncSession) -> list[DuplicateVerdict]:
+    """Every verdict in a stable order (the pair's ids): what a refit fits on."""
+    stmt = select(DuplicateVerdict).order_by(DuplicateVerdict.bug_a_id, DuplicateVerdict.bug_b_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def verdicts_after(session: AsyncSession, revision: int) -> int:
+    """How many verdicts changed after ``revision`` (waiting for the next refit)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(DuplicateVerdict)
+        .where(DuplicateVerdict.revision > revision)
+    )
+    return int(count or 0)
+
+
+async def verdict_page(
+    session: AsyncSession, *, params: PageParams, bug_id: uuid.UUID | None = None
+) -> tuple[list[DuplicateVerdict], str | None]:
+    """Verdicts, the latest change first (keyset on ``revision, id``)."""
+    stmt = select(DuplicateVerdict)
+    if bug_id is not None:
+        stmt = stmt.where(
+            or_(DuplicateVerdict.bug_a_id == bug_id, DuplicateVerdict.bug_b_id == bug_id)
+        )
+    rows, cursor = await paginate(
+        session,
+        stmt,
+        keys=[DuplicateVerdict.revision, DuplicateVerdict.id],
+        params=params,
+        direction="desc",
+    )
+    return list(rows), cursor
+
+
+async def newest_model(
+    session: AsyncSession, *, accepted_only: bool = True
+) -> DuplicateModelVersion | None:
+    """The newest recorded refit (accepted only: the one serving uses; one indexed row)."""
+    stmt = select(DuplicateModelVersion)
+    if accepted_only:
+        stmt = stmt.where(DuplicateModelVersion.accepted.is_(True))
+    stmt = stmt.order_by(DuplicateModelVersion.seq.desc()).limit(1)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def model_version(session: AsyncSession, version: str) -> DuplicateModelVersion | None:
+    return await session.get(DuplicateModelVersion, version)
+
+
+async def add_model(session: AsyncSession, row: DuplicateModelVersion) -> bool:
+    """Record a refit unless its version is recorded (two refits of the same data at once);
+    True when this call recorded it."""
+    values = {c.name: getattr(row, c.key) for c in DuplicateModelVersion.__table__.columns}
+    values.pop("seq")
+    inserted = await session.execute(
+        insert(DuplicateModelVersion)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[DuplicateModelVersion.version])
+        .returning(DuplicateModelVersion.version)
+    )
+    return inserted.first() is not None

@@ -180,6 +180,9 @@ class LinkedTicket(BaseModel):
     tenant_id: str
     is_duplicate: bool
     linked_at: datetime
+    linked_by_model: str | None = None
+    """The duplicate model (``GET /v1/duplicate-model``'s version, or ``shipped``) that
+    linked the ticket automatically; null for a link made by hand or by a merge."""
     ticket_status: str | None = None
     sla_state: str | None = None
 
@@ -261,9 +264,80 @@ class SimilarOut(BaseModel):
     items: list[SimilarBug]
     auto_link_threshold: float
     """A report scoring this much against an item would be linked to it when filed."""
+    model_version: str = "shipped"
+    """The duplicate model that scored the items (``GET /v1/duplicate-model``)."""
 
 
 class BugCreateResult(BaseModel):
     outcome: Literal["created", "linked_to_duplicate"]
     bug: BugOut
     candidates: list[DuplicateCandidate]
+
+
+class Verdict(StrEnum):
+    duplicate = "duplicate"
+    different = "different"
+
+
+class DuplicateVerdictIn(Input):
+    """An agent's judgement of a listed candidate: ``duplicate`` records it (a merge
+    folds the bugs; it records ``duplicate`` too), ``different`` says the two are separate
+    defects. The refit learns from both (decision 0053)."""
+
+    other_bug_id: uuid.UUID
+    verdict: Verdict
+
+
+class DuplicateVerdictOut(BaseModel):
+    bug_ids: list[uuid.UUID]
+    """The pair, the older report (the one filing compared against) first."""
+    verdict: Verdict
+    signals: dict[str, float]
+    """The pair's signals when the verdict was given: what a refit is fitted on."""
+    score: float
+    """The pair's score by the model in use when the verdict was given."""
+    model_version: str
+    source: Literal["merge", "verdict"]
+    judged_by: str | None
+    judged_at: datetime
+    waiting_for_refit: bool
+    """Not yet seen by the newest refit (accepted or rejected)."""
+
+
+class DuplicateModelOut(BaseModel):
+    version: str
+    """The model that scores duplicates now: ``shipped`` (the constants of
+    ``bugs.similarity``) until a refit is accepted."""
+    threshold: float
+    """Its auto-link threshold (``ESCALATION_DUPLICATE_THRESHOLD`` for the shipped model)."""
+    weights: dict[str, float]
+    intercept: float
+    corpus_pairs: int | None
+    verdicts_seen: int
+    """The verdicts the model in use was fitted on."""
+    verdicts_waiting: int
+    """Verdicts given or changed since the newest refit: the next refit fits them."""
+    verdicts_total: int
+    created_at: datetime | None
+    latest_refit: DuplicateRefitOut | None = None
+    """The newest refit, accepted or not (a rejected one is never used)."""
+
+
+class DuplicateRefitOut(BaseModel):
+    version: str
+    created: bool
+    """False: this data was fitted before (the same version, nothing recorded)."""
+    accepted: bool
+    rejection: str | None
+    threshold: float | None
+    weights: dict[str, float]
+    intercept: float
+    in_sample_precision: float
+    in_sample_recall: float
+    corpus_pairs: int
+    verdicts: int
+    fit_seconds: float
+    created_at: datetime
+
+
+DuplicateModelOut.model_rebuild()

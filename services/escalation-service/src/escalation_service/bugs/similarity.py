@@ -40,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 # Fitted on benchmarks/corpus/bug-pairs-train.jsonl by `python -m benchmarks.quality --fit`
@@ -80,6 +80,24 @@ WEIGHTS = {
     "operation_conflict": -1.44,
 }
 INTERCEPT = -6.5
+SIGNALS = tuple(WEIGHTS)
+"""The weighted signals in the order of a model's feature vector (``Signals.vector``)."""
+
+
+@dataclass(frozen=True)
+class DuplicateModel:
+    """The weights a score is computed with: the shipped constants above, or a refit from
+    the corpus pairs and the agents' verdicts (``bugs.learning``, ``duplicate_models``).
+    ``threshold`` is the refit's own auto-link threshold; ``None`` for the shipped model,
+    whose threshold is ``ESCALATION_DUPLICATE_THRESHOLD``."""
+
+    version: str
+    weights: Mapping[str, float]
+    intercept: float
+    threshold: float | None = None
+
+
+SHIPPED = DuplicateModel(version="shipped", weights=WEIGHTS, intercept=INTERCEPT)
 SEMANTIC_REASON = 0.6
 """A cosine from which "same meaning" is listed as a reason. With the contextual encoder
 (decision 0041) the training pairs' different defects average 0.40 (90 % below 0.57) and
@@ -239,24 +257,33 @@ class Signals:
     differing: tuple[str, ...] = ()
     """The slots that differ (``symptom:blank vs symptom:server_error``), for the reasons."""
 
-    def score(self) -> float:
+    def vector(self) -> list[float]:
+        """The weighted signals in ``SIGNALS`` order (booleans as 1.0 / 0.0): what a
+        verdict stores and a refit is fitted on."""
+        return [float(getattr(self, name)) for name in SIGNALS]
+
+    def score(self, model: DuplicateModel = SHIPPED) -> float:
         # every weighted signal is a field of the same name (booleans count 1 or 0)
-        z = INTERCEPT + sum(weight * float(getattr(self, name)) for name, weight in WEIGHTS.items())
+        weights = model.weights
+        z = model.intercept + sum(
+            weight * float(getattr(self, name)) for name, weight in weights.items()
+        )
         return 1.0 / (1.0 + math.exp(-z))
 
-    def reasons(self) -> list[str]:
+    def reasons(self, model: DuplicateModel = SHIPPED) -> list[str]:
         """Why the two look alike, strongest first, for the agent deciding."""
+        weights = model.weights
         found: list[tuple[float, str]] = []
         if self.error:
-            found.append((WEIGHTS["error"], "same error fingerprint"))
+            found.append((weights["error"], "same error fingerprint"))
         if self.fulltext > 0:
-            found.append((WEIGHTS["fulltext"] * self.fulltext, f"shared words {self.fulltext:.0%}"))
-        if self.title > 0 and WEIGHTS["title"] > 0:  # a reason only when it raised the score
-            found.append((WEIGHTS["title"] * self.title, f"similar title {self.title:.0%}"))
-        if self.semantic >= SEMANTIC_REASON and WEIGHTS["semantic"] > 0:
-            found.append((WEIGHTS["semantic"] * self.semantic, f"same meaning {self.semantic:.0%}"))
+            found.append((weights["fulltext"] * self.fulltext, f"shared words {self.fulltext:.0%}"))
+        if self.title > 0 and weights["title"] > 0:  # a reason only when it raised the score
+            found.append((weights["title"] * self.title, f"similar title {self.title:.0%}"))
+        if self.semantic >= SEMANTIC_REASON and weights["semantic"] > 0:
+            found.append((weights["semantic"] * self.semantic, f"same meaning {self.semantic:.0%}"))
         if self.rank > 0:
-            found.append((WEIGHTS["rank"] * self.rank, f"full-text rank {self.rank:.2f}"))
+            found.append((weights["rank"] * self.rank, f"full-text rank {self.rank:.2f}"))
         reasons = [text for _, text in sorted(found, reverse=True)]
         # the counter-evidence after the likeness: what an agent should check before merging
         return reasons + list(self.differing)

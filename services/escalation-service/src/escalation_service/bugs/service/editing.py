@@ -10,9 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs import repository
 from escalation_service.bugs.embedding import embed_async
-from escalation_service.bugs.schemas import BugSettable, BugState, ReproductionIn, TransitionIn
+from escalation_service.bugs.schemas import (
+    BugSettable,
+    BugState,
+    ReproductionIn,
+    TransitionIn,
+    Verdict,
+)
 from escalation_service.bugs.service.common import Context, event_state, refresh_quality
 from escalation_service.bugs.service.transitions import transition
+from escalation_service.bugs.service.verdicts import record_verdict
 from escalation_service.bugs.similarity import document, error_fingerprints, report_slots
 from escalation_service.bugs.workflow import is_after_fix
 from escalation_service.models import Bug, BugHistory, Reproduction
@@ -118,9 +125,18 @@ async def update_report(
     return bug
 
 
-async def merge(session: AsyncSession, *, source: Bug, target: Bug, ctx: Context) -> Bug:
+async def merge(
+    session: AsyncSession,
+    *,
+    source: Bug,
+    target: Bug,
+    ctx: Context,
+    duplicate_threshold: float,
+) -> Bug:
     """Fold ``source`` into ``target``: links, history and reproductions move; the source
     closes as a duplicate (``bug.closed``), each moved ticket is ``bug.linked`` to the target.
+    The pair is stored as an agent's ``duplicate`` verdict, with its signals taken before
+    anything moves (decision 0053).
 
     A moved ticket that was linked after the target was fixed is a regression: the target
     reopens (``bug.reopened``). The caller holds both bugs' row locks."""
@@ -131,6 +147,14 @@ async def merge(session: AsyncSession, *, source: Bug, target: Bug, ctx: Context
             raise Conflict(
                 f"{bug.key} is closed or merged already", code="bug-closed", bug_id=str(bug.id)
             )
+    await record_verdict(
+        session,
+        bugs=(source, target),
+        verdict=Verdict.duplicate,
+        source="merge",
+        ctx=ctx,
+        default_threshold=duplicate_threshold,
+    )
     moved = await repository.links_of(session, source.id)
     repository.add(
         session,

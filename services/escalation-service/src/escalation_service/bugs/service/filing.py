@@ -17,6 +17,7 @@ from escalation_service.bugs.service.common import (
     refresh_quality,
 )
 from escalation_service.bugs.service.links import link_ticket, refuse_if_linked_elsewhere
+from escalation_service.bugs.service.verdicts import model_in_use
 from escalation_service.models import Bug, BugHistory
 from servicekit.outbox import publish
 from supportops_events.escalation import BugReported
@@ -28,6 +29,7 @@ class FilingResult:
     outcome: str
     bug: Bug
     candidates: list[repository.Candidate]
+    model_version: str = "shipped"
 
 
 async def file_report(
@@ -84,19 +86,30 @@ async def _file(
 ) -> FilingResult:
     # The caller holds the filing lock: no other report is being filed right now.
     steps_text = "\n".join(report.steps)
+    # The newest accepted refit of the duplicate weights, with its own threshold (else the
+    # shipped weights and ``duplicate_threshold``): read under the lock, per filing.
+    in_use = await model_in_use(session, default_threshold=duplicate_threshold)
+    threshold, version = in_use.threshold, in_use.model.version
     # Candidates above the suggestion floor are listed for a human; only those above the
     # (high-confidence) duplicate threshold are linked automatically.
     candidates = await repository.duplicate_candidates(
-        session, probe=probe, min_score=min(SUGGEST_FLOOR, duplicate_threshold)
+        session, probe=probe, min_score=min(SUGGEST_FLOOR, threshold), model=in_use.model
     )
     if not report.force_new:
-        for candidate in (c for c in candidates if c.score >= duplicate_threshold):
+        for candidate in (c for c in candidates if c.score >= threshold):
             # Lock the bug and read it again: it may have been closed or merged meanwhile.
             target = await repository.get(session, candidate.bug.id, for_update=True)
             if target is None or not _takes_duplicates(target):
                 continue
-            await _link_duplicate(session, target=target, report=report, ctx=ctx)
-            return FilingResult(outcome="linked_to_duplicate", bug=target, candidates=candidates)
+            await _link_duplicate(
+                session, target=target, report=report, ctx=ctx, model_version=version
+            )
+            return FilingResult(
+                outcome="linked_to_duplicate",
+                bug=target,
+                candidates=candidates,
+                model_version=version,
+            )
 
     for ref in report.linked_tickets:
         await refuse_if_linked_elsewhere(session, ticket_id=ref.ticket_id, bug_id=None)
@@ -157,7 +170,7 @@ async def _file(
             reported_at=ctx.now,
         ),
     )
-    return FilingResult(outcome="created", bug=bug, candidates=candidates)
+    return FilingResult(outcome="created", bug=bug, candidates=candidates, model_version=version)
 
 
 SUGGEST_FLOOR = 0.2
@@ -172,14 +185,18 @@ async def similar(
     steps: list[str],
     actual: str,
     limit: int,
-) -> list[repository.Candidate]:
-    """Open bugs like the report, best first, for an agent deciding before filing."""
+    duplicate_threshold: float,
+) -> tuple[list[repository.Candidate], float, str]:
+    """Open bugs like the report, best first, for an agent deciding before filing; with
+    the auto-link threshold and the version of the model that scored them."""
     probe = repository.Probe(
         title=title, description=description, steps=tuple(steps), actual=actual
     )
-    return await repository.duplicate_candidates(
-        session, probe=probe, min_score=SUGGEST_FLOOR, limit=limit
+    in_use = await model_in_use(session, default_threshold=duplicate_threshold)
+    found = await repository.duplicate_candidates(
+        session, probe=probe, min_score=SUGGEST_FLOOR, limit=limit, model=in_use.model
     )
+    return found, in_use.threshold, in_use.model.version
 
 
 def report_from_ticket(data: TicketEscalated) -> BugCreate:
@@ -219,13 +236,20 @@ def _takes_duplicates(bug: Bug) -> bool:
 
 
 async def _link_duplicate(
-    session: AsyncSession, *, target: Bug, report: BugCreate, ctx: Context
+    session: AsyncSession, *, target: Bug, report: BugCreate, ctx: Context, model_version: str
 ) -> None:
     # Refuse before changing anything: one ticket cannot belong to two bugs.
     for ref in report.linked_tickets:
         await refuse_if_linked_elsewhere(session, ticket_id=ref.ticket_id, bug_id=target.id)
     for ref in report.linked_tickets:
-        await link_ticket(session, bug=target, ref=ref, is_duplicate=True, ctx=ctx)
+        await link_ticket(
+            session,
+            bug=target,
+            ref=ref,
+            is_duplicate=True,
+            ctx=ctx,
+            linked_by_model=model_version,
+        )
     new_tenants = {report.tenant_id, *report.affected_tenants} - set(target.affected_tenants)
     if new_tenants:
         target.affected_tenants = sorted({*target.affected_tenants, *new_tenants})

@@ -34,13 +34,20 @@ async def refuse_if_linked_elsewhere(
 
 
 async def link_ticket(
-    session: AsyncSession, *, bug: Bug, ref: TicketRef, is_duplicate: bool, ctx: Context
+    session: AsyncSession,
+    *,
+    bug: Bug,
+    ref: TicketRef,
+    is_duplicate: bool,
+    ctx: Context,
+    linked_by_model: str | None = None,
 ) -> bool:
     """Link a ticket (``bug.linked``); after a fix this is a regression and reopens the bug
     (``bug.reopened``). The caller holds the bug's row lock.
 
     Returns False when the ticket was already linked to this bug (nothing happens); a 409
-    when it is linked to another bug, also when that link is being made concurrently."""
+    when it is linked to another bug, also when that link is being made concurrently.
+    ``linked_by_model``: the duplicate model that decided an automatic link."""
     await refuse_if_linked_elsewhere(session, ticket_id=ref.ticket_id, bug_id=bug.id)
     linked = await repository.insert_link(
         session,
@@ -49,6 +56,7 @@ async def link_ticket(
         tenant_id=ref.tenant_id,
         is_duplicate=is_duplicate,
         linked_at=ctx.now,
+        linked_by_model=linked_by_model,
     )
     if not linked:
         await refuse_if_linked_elsewhere(session, ticket_id=ref.ticket_id, bug_id=bug.id)

@@ -176,6 +176,7 @@ def _out(bug: Bug, scoped: _Scoped, data: _PageData) -> BugOut:
                 tenant_id=link.tenant_id,
                 is_duplicate=link.is_duplicate,
                 linked_at=link.linked_at,
+                linked_by_model=link.linked_by_model,
                 ticket_status=views[link.ticket_id].status if link.ticket_id in views else None,
                 sla_state=views[link.ticket_id].sla_state if link.ticket_id in views else None,
             )

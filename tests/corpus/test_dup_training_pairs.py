@@ -1,0 +1,35 @@
+"""The training pairs' signal vectors packaged with the escalation-service
+(``bugs/training_pairs.json``, what ``escalation-service duplicates-refit`` fits on with the
+agents' verdicts, decision 0053) are what ``python -m benchmarks.quality --fit`` computes
+from the committed training pairs today: a corpus, a signal or an encoder changed without
+regenerating them would leave the service refitting on stale data. Only the training part
+is read: the held-out file is never opened here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.quality import CORPUS, legacy_pairs, read_jsonl, signals_of, training_pairs
+from escalation_service.bugs.learning import TRAINING_PAIRS, load_corpus_pairs
+from escalation_service.bugs.similarity import SIGNALS
+
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
+
+
+async def test_the_packaged_training_signals_are_those_of_the_committed_pairs() -> None:
+    train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
+    (computed,) = await signals_of(train)
+    fresh = training_pairs(train, [s for s, _ in computed])
+    packaged = load_corpus_pairs()
+    assert json.loads(TRAINING_PAIRS.read_text())["signals"] == list(SIGNALS)
+    assert [p.id for p in packaged] == [p.id for p in fresh]
+    assert [(p.duplicate, p.never_link) for p in packaged] == [
+        (p.duplicate, p.never_link) for p in fresh
+    ]
+    assert sum(p.never_link for p in packaged) == sum(
+        1 for p in train if p["id"].startswith("legacy-") and not p["duplicate"]
+    )
+    for old, new in zip(packaged, fresh, strict=True):
+        assert old.signals == pytest.approx(new.signals, abs=1e-5), old.id
