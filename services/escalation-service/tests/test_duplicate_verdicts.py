@@ -128,6 +128,7 @@ async def test_a_merge_stores_a_duplicate_verdict_with_the_pairs_signals(
     assert model["version"] == "shipped"
     assert model["threshold"] == running.settings.duplicate_threshold
     assert model["weights"] == WEIGHTS
+    assert model["in_sample_recall"] is None  # not recorded for the constants
     assert (model["verdicts_seen"], model["verdicts_waiting"], model["verdicts_total"]) == (0, 1, 1)
 
 
@@ -254,6 +255,8 @@ async def test_different_verdicts_on_pairs_the_shipped_model_links_stop_the_link
     model = (await running.client.get("/v1/duplicate-model", headers=QA)).json()
     assert model["version"] == refitted["version"]
     assert (model["verdicts_seen"], model["verdicts_waiting"]) == (15, 0)
+    assert model["in_sample_recall"] == refitted["in_sample_recall"]
+    assert model["in_sample_precision"] == refitted["in_sample_precision"] >= 0.94
 
     # Another report of that kind is now filed as a new bug, its look-alikes only listed.
     filed = await file(running, paraphrase(6))

@@ -312,6 +312,10 @@ class DuplicateModelOut(BaseModel):
     """Its auto-link threshold (``ESCALATION_DUPLICATE_THRESHOLD`` for the shipped model)."""
     weights: dict[str, float]
     intercept: float
+    in_sample_precision: float | None
+    """Precision and recall on the pairs it was fitted on, at its threshold (null for the
+    shipped model: `python -m benchmarks.quality --fit` prints them, 0.946 / 0.477)."""
+    in_sample_recall: float | None
     corpus_pairs: int | None
     verdicts_seen: int
     """The verdicts the model in use was fitted on."""

@@ -240,6 +240,8 @@ async def model_info(session: AsyncSession, *, default_threshold: float) -> Dupl
         threshold=in_use.threshold,
         weights={name: round(float(in_use.model.weights[name]), 4) for name in SIGNALS},
         intercept=round(in_use.model.intercept, 4),
+        in_sample_precision=row.precision if row is not None else None,
+        in_sample_recall=row.recall if row is not None else None,
         corpus_pairs=row.corpus_pairs if row is not None else None,
         verdicts_seen=row.verdicts if row is not None else 0,
         verdicts_waiting=waiting,
