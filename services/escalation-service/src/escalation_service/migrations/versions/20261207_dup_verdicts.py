@@ -3,7 +3,7 @@
 (every refit, versioned by the data it saw) and the model that auto-linked a ticket.
 
 Revision ID: 20261207_dup_verdicts
-Revises: 20261206_embedder_minilm
+Revises: 20261207_dup_search_speed
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "20261207_dup_verdicts"
-down_revision: str | None = "20261206_embedder_minilm"
+down_revision: str | None = "20261207_dup_search_speed"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
