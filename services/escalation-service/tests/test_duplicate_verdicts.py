@@ -132,6 +132,21 @@ async def test_a_merge_stores_a_duplicate_verdict_with_the_pairs_signals(
     assert (model["verdicts_seen"], model["verdicts_waiting"], model["verdicts_total"]) == (0, 1, 1)
 
 
+async def test_a_tenant_scoped_merge_stores_no_verdict(running: Running) -> None:
+    target = await create(running.client, paraphrase(0))
+    source = await create(
+        running.client, paraphrase(1, force_new=True, tenant_id=target["tenant_id"])
+    )
+    tenant_qa = auth("qa", tenant_id=target["tenant_id"], subject="qa-tenant")
+    merged = await running.client.post(
+        f"/v1/bugs/{source['id']}/merge", json={"into_bug_id": target["id"]}, headers=tenant_qa
+    )
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["id"] == target["id"]
+    listed = await running.client.get("/v1/duplicate-verdicts", headers=QA)
+    assert listed.json()["items"] == []
+
+
 async def test_a_judged_candidate_is_stored_once_per_pair_the_latest_verdict_winning(
     running: Running,
 ) -> None:
@@ -177,8 +192,14 @@ async def test_a_verdict_is_refused_for_itself_an_unknown_or_a_foreign_bug(
     assert unknown_other.status_code == 422
     assert unknown_other.json()["errors"][0]["field"] == "other_bug_id"
     tenant_qa = auth("qa", tenant_id=mine["tenant_id"], subject="qa-tenant")
+    # a verdict trains every tenant's model: a tenant's QA may give none, whichever bugs it
+    # names (another tenant's, or its own tenant's pair): 403 before any id is looked at
     foreign = await judge_pair(running, mine["id"], theirs["id"], "different", **tenant_qa)
-    assert foreign.status_code == 404, foreign.text
+    own = await create(running.client, paraphrase(1, force_new=True, tenant_id=mine["tenant_id"]))
+    refused = await judge_pair(running, mine["id"], own["id"], "different", **tenant_qa)
+    for answer in (foreign, refused):
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["type"].endswith("/staff-only")
     # the verdicts name every tenant's bugs: staff only
     listed = await running.client.get("/v1/duplicate-verdicts", headers=tenant_qa)
     assert listed.status_code == 403

@@ -17,6 +17,11 @@ BugReader = Annotated[Principal, Depends(roles(Role.agent, Role.qa, Role.service
 DuplicateModelReader = Annotated[Principal, Depends(roles(Role.agent, Role.qa, staff_only=True))]
 """Who reads the duplicate model and the verdicts: support staff (agents, QA). The verdicts
 name bugs of every tenant, so a tenant-scoped token is refused (403 ``staff-only``)."""
+DuplicateJudge = Annotated[Principal, Depends(roles(Role.qa, staff_only=True))]
+"""Who gives duplicate verdicts: support QA staff. A verdict trains the one duplicate model
+every tenant's filings are scored by, so a tenant-scoped token is refused (403
+``staff-only``): a customer cannot teach the model to link or stop linking other tenants'
+reports."""
 
 
 async def _settings(request: Request) -> EscalationSettings:

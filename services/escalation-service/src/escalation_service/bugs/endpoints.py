@@ -37,7 +37,13 @@ from escalation_service.bugs.service import (
     views,
 )
 from escalation_service.bugs.service.common import Context
-from escalation_service.deps import BugReader, DuplicateModelReader, SettingsDep, TrackerDep
+from escalation_service.deps import (
+    BugReader,
+    DuplicateJudge,
+    DuplicateModelReader,
+    SettingsDep,
+    TrackerDep,
+)
 from escalation_service.models import Reproduction
 from servicekit.auth import Principal
 from servicekit.authz import owned
@@ -317,8 +323,9 @@ async def merge_bug(
     settings: SettingsDep,
     response: Response,
 ) -> BugDetail:
-    """Fold this bug into ``into_bug_id``: links, reproductions and history move there; the
-    pair is stored as a ``duplicate`` verdict the next duplicates refit learns from."""
+    """Fold this bug into ``into_bug_id``: links, reproductions and history move there; a
+    staff merge stores the pair as a ``duplicate`` verdict the next duplicates refit learns
+    from (a tenant-scoped token's merge does not: the model is every tenant's)."""
     source, target = await access.lock_pair_to_change(
         session, principal, source_id=bug_id, target_id=body.into_bug_id
     )
@@ -328,6 +335,8 @@ async def merge_bug(
         target=target,
         ctx=_ctx(principal, clock),
         duplicate_threshold=settings.duplicate_threshold,
+        # a verdict trains the model every tenant is scored by: staff merges only
+        learn=not principal.is_tenant_scoped,
     )
     response.headers["ETag"] = etag(target.version)
     return await views.to_detail(session, target, tenant_scope=principal.tenant_id)
@@ -343,7 +352,7 @@ async def record_duplicate_verdict(
     bug_id: uuid.UUID,
     body: DuplicateVerdictIn,
     session: SessionDep,
-    principal: Qa,
+    principal: DuplicateJudge,
     clock: ClockDep,
     settings: SettingsDep,
 ) -> DuplicateVerdictOut:

@@ -132,11 +132,12 @@ async def merge(
     target: Bug,
     ctx: Context,
     duplicate_threshold: float,
+    learn: bool = True,
 ) -> Bug:
     """Fold ``source`` into ``target``: links, history and reproductions move; the source
     closes as a duplicate (``bug.closed``), each moved ticket is ``bug.linked`` to the target.
-    The pair is stored as an agent's ``duplicate`` verdict, with its signals taken before
-    anything moves (decision 0053).
+    With ``learn`` (a staff merge), the pair is stored as an agent's ``duplicate`` verdict,
+    with its signals taken before anything moves (decision 0053).
 
     A moved ticket that was linked after the target was fixed is a regression: the target
     reopens (``bug.reopened``). The caller holds both bugs' row locks."""
@@ -147,14 +148,15 @@ async def merge(
             raise Conflict(
                 f"{bug.key} is closed or merged already", code="bug-closed", bug_id=str(bug.id)
             )
-    await record_verdict(
-        session,
-        bugs=(source, target),
-        verdict=Verdict.duplicate,
-        source="merge",
-        ctx=ctx,
-        default_threshold=duplicate_threshold,
-    )
+    if learn:
+        await record_verdict(
+            session,
+            bugs=(source, target),
+            verdict=Verdict.duplicate,
+            source="merge",
+            ctx=ctx,
+            default_threshold=duplicate_threshold,
+        )
     moved = await repository.links_of(session, source.id)
     repository.add(
         session,
