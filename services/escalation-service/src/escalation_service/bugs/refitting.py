@@ -3,11 +3,10 @@ is ~100 MiB the serving process never imports (decision 0031's pattern, decision
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 from escalation_service.bugs.learning import RULE_LEVEL, Fit, Pair
+from servicekit.processes import run_in_child
 
 
 def _fit_here(pairs: tuple[Pair, ...], level: float) -> Fit:
@@ -20,6 +19,4 @@ def _fit_here(pairs: tuple[Pair, ...], level: float) -> Fit:
 
 def fit_in_child(pairs: Sequence[Pair], *, level: float = RULE_LEVEL) -> Fit:
     """Fit in a spawned child process (blocking: ``asyncio.to_thread`` from async code)."""
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked state
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_fit_here, tuple(pairs), level).result()
+    return run_in_child(_fit_here, tuple(pairs), level)

@@ -27,15 +27,14 @@ transform by a test.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from servicekit.processes import run_in_child
 from ticket_service.triage.parameters import EVIDENCE_SIZE as EVIDENCE_SIZE
 from ticket_service.triage.parameters import Block as Block
 from ticket_service.triage.parameters import Evidence as Evidence
@@ -155,9 +154,7 @@ def _fitted(examples: tuple[Example, ...], hyper: HyperParameters) -> FittedPara
     """The same examples always give the same model: the current and the previous set
     are kept (every app of a test process, a refit of examples already fitted), not more -
     each holds the vocabularies and coefficients."""
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked state
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_fit_parameters, examples, hyper).result()
+    return run_in_child(_fit_parameters, examples, hyper)
 
 
 def fit_model(
