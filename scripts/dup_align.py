@@ -47,8 +47,8 @@ def token_vectors(model: Encoder, text: str) -> Tokens:
     keep = np.array(encoding.special_tokens_mask) == 0
     vectors = np.asarray(hidden[keep], dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = vectors / np.where(norms > 0, norms, 1.0)
-    return ids[0][keep], vectors
+    unit: NDArray[np.float32] = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return ids[0][keep], unit
 
 
 def bertscore(
