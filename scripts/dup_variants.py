@@ -28,6 +28,8 @@ over the static vectors of decision 0036 (commit 591aa93 and earlier reproduce t
     uv run --frozen python -m scripts.dup_variants --nested
     # a larger or unquantised encoder instead of the shipped one (decision 0049, pre-registered)
     uv run --frozen python -m scripts.dup_variants --encoders all-minilm-l6-v2
+    # contextual token alignment, BERTScore F1 (decision 0054, pre-registered)
+    uv run --frozen python -m scripts.dup_variants --align
 """
 
 from __future__ import annotations
@@ -517,6 +519,83 @@ def encoder_table(
     )
 
 
+# Decision 0054 (pre-registered): BERTScore F1 over the shipped encoder's contextual token
+# vectors. Fixed before measuring: the candidates, the floor, the required gain over the
+# baseline (same run) and the order of simplicity for ties.
+ALIGN_PRECISION_FLOOR = 0.92
+ALIGN_MIN_GAIN = 0.05
+ALIGN_SIMPLICITY = ("B", "A", "A-idf")
+
+
+def select_align(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Name of the candidate adopted by decision 0054's rule: the highest CV recall among
+    candidates with CV precision >= ``ALIGN_PRECISION_FLOOR`` (ties: the simpler,
+    ``ALIGN_SIMPLICITY``), only if it beats the baseline (row 0) by >= ``ALIGN_MIN_GAIN``."""
+    return select_named(
+        rows, floor=ALIGN_PRECISION_FLOOR, min_gain=ALIGN_MIN_GAIN, simplicity=ALIGN_SIMPLICITY
+    )
+
+
+def align_table(train: list[dict[str, Any]], x: Matrix) -> None:
+    """Decision 0054's candidates at ``RULE_LEVEL``: the baseline, A (+ align), A-idf
+    (+ align, IDF fitted per fold), B (align instead of semantic); the rule; the cost."""
+    from escalation_service.bugs.learning import RULE_LEVEL
+    from scripts import dup_align
+
+    y = np.array([p["duplicate"] for p in train])
+    texts_a, texts_b, cache = dup_align.pair_tokens(train)
+    plain = dup_align.align_plain(texts_a, texts_b, cache)
+    lexical, conflicts = x[:, :5], x[:, 6:]
+    candidates: list[tuple[str, str, Matrix, FoldFeatures | None]] = [
+        ("baseline", "baseline: shipped 10 signals", x, None),
+        ("A", "A: 10 signals + align (plain)", np.hstack([x, plain]), None),
+        ("A-idf", "A-idf: 10 signals + align (IDF per fold)", x,
+         dup_align.idf_hook(texts_a, texts_b, cache)),
+        ("B", "B: align (plain) instead of semantic", np.hstack([lexical, plain, conflicts]),
+         None),
+    ]  # fmt: skip
+    out = sys.stdout
+    out.write(
+        "| candidate | CV precision | CV recall | CV links | precision per fold "
+        "| threshold per fold | threshold (all pairs) | CV AP / AUC |\n"
+    )
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for key, name, matrix, hook in candidates:
+        r = cross_validate(train, matrix, level=RULE_LEVEL, extra=hook)
+        rows.append((key, r))
+        folds = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
+        thresholds = " / ".join(f"{t:.2f}" for t in r["fold_thresholds"])
+        cv = r["cv_scores"]  # diagnostics, not the rule: the out-of-fold ranking
+        out.write(
+            f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} | {folds} "
+            f"| {thresholds} | {r['threshold']:.2f} | {average_precision_score(y, cv):.3f} / "
+            f"{roc_auc_score(y, cv):.3f} |\n"
+        )
+        out.flush()
+    semantic = x[:, 5]
+    for label, column in (("semantic (cosine)", semantic), ("align (plain)", plain[:, 0])):
+        out.write(
+            f"\n{label} alone: AP {average_precision_score(y, column):.3f} / AUC "
+            f"{roc_auc_score(y, column):.3f}; duplicates mean {column[y].mean():.3f}, "
+            f"different defects {column[~y].mean():.3f}"
+        )
+    distinct = sorted(set(texts_a) | set(texts_b))
+    cost = dup_align.serving_cost(distinct, list(zip(texts_a, texts_b, strict=True)))
+    out.write(
+        f"\n\ncost ({len(distinct)} distinct reports, {len(train)} pairs; process time, one "
+        f"onnxruntime thread): token vectors per report p50 {cost['encode_ms_p50']:.1f} / p99 "
+        f"{cost['encode_ms_p99']:.1f} ms; alignment per pair p50 {cost['align_ms_p50']:.3f} / "
+        f"p99 {cost['align_ms_p99']:.3f} ms; word pieces per report p50 "
+        f"{cost['tokens_p50']:.0f} / p99 {cost['tokens_p99']:.0f} / max "
+        f"{cost['tokens_max']:.0f}\n"
+    )
+    chosen = select_align(rows)
+    out.write(
+        "\nselected: none (the baseline stays)\n" if chosen is None else f"\nselected: {chosen}\n"
+    )
+
+
 def _slots(report: dict[str, Any], kind: str) -> set[str]:
     p = probe(report)
     found = report_slots(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
@@ -618,6 +697,11 @@ def main() -> None:
         help="models of scripts.onnx_models instead of the shipped encoder (decision 0049)",
     )
     parser.add_argument(
+        "--align",
+        action="store_true",
+        help="contextual token alignment, BERTScore F1 (decision 0054, pre-registered)",
+    )
+    parser.add_argument(
         "--level",
         type=float,
         help="with --nested: the rule's level for a diagnostic table (default RULE_LEVEL)",
@@ -639,6 +723,9 @@ def main() -> None:
         return
     if args.nested:
         nested_table(train, x, args.level)
+        return
+    if args.align:
+        align_table(train, x)
         return
     if args.encoders:
         encoder_table(train, x, args.encoders, args.jars)
