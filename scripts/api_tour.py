@@ -134,7 +134,7 @@ class Tour:
             path,
             roles=roles,
             tenant_id=tenant_id,
-            subject=None if tenant_id is None else "pat@tour.example",
+            subject=None if tenant_id is None else f"pat@tour-{self.run_id}.example",
             json_body=body,
             params=params,
             headers=headers,
@@ -734,6 +734,73 @@ class Tour:
             "linked ticket gets a note and the approved reply, and is solved."
         )
         await self.call("GET", "escalation", f"/v1/bugs/{bug_id}", roles=("qa",), expect=200)
+        await self.duplicate_verdicts(tenant_id, bug_id, environment)
+
+    async def duplicate_verdicts(
+        self, tenant_id: str, bug_id: str, environment: dict[str, str]
+    ) -> None:
+        self.section(
+            "Duplicates: candidates, verdicts and the model that learns from them",
+            "Before filing, an agent asks which open bugs look like a report "
+            "(`POST /v1/bugs/similar`: each candidate with its score and the reasons, "
+            "counter-evidence included, and the auto-link threshold of the model in use). "
+            "Filing links automatically only above that threshold; below it the "
+            "candidates are listed for a human. QA's judgement of a listed candidate is "
+            "stored with the pair's signals (`POST /v1/bugs/{id}/duplicate-verdicts`; "
+            "merging records `duplicate` too) and the nightly refit "
+            "(`escalation-service duplicates-refit`, or `POST /v1/duplicate-model/refit` "
+            "for an admin) learns from it (docs/triage.md, decision 0053).",
+        )
+        report = {
+            "title": "Renaming a saved view to an empty name is accepted",
+            "summary": "A saved view can be renamed to an empty name; it then shows as "
+            "an unnamed row in the list.",
+            "steps": ["Open Saved views", "Rename a view", "Clear the name and press Enter"],
+            "expected": "The empty name is refused",
+            "actual": "The view is saved with no name",
+            "environment": environment,
+        }
+        await self.call(
+            "POST",
+            "escalation",
+            "/v1/bugs/similar",
+            roles=("agent",),
+            body={
+                "title": report["title"],
+                "description": report["summary"],
+                "steps": report["steps"],
+                "actual": report["actual"],
+            },
+            expect=200,
+        )
+        self.say(
+            "The agent files it as a new bug anyway (`force_new`), and QA records that the "
+            "listed look-alike is a different defect:"
+        )
+        other = (
+            await self.call(
+                "POST",
+                "escalation",
+                "/v1/bugs",
+                roles=("agent",),
+                body={**report, "tenant_id": tenant_id, "severity": "low", "force_new": True},
+                headers={"Idempotency-Key": f"tour-{self.run_id}-near-miss"},
+                expect=201,
+            )
+        ).json()["bug"]
+        await self.call(
+            "POST",
+            "escalation",
+            f"/v1/bugs/{other['id']}/duplicate-verdicts",
+            roles=("qa",),
+            body={"other_bug_id": bug_id, "verdict": "different"},
+            expect=201,
+        )
+        self.say(
+            "The model in use, its threshold and weights, and the verdicts waiting for the "
+            "next refit:"
+        )
+        await self.call("GET", "escalation", "/v1/duplicate-model", roles=("qa",), expect=200)
 
     async def pagination(self) -> None:
         self.section(
