@@ -1,0 +1,186 @@
+"""The encoder fine-tuned on the labelled pairs, cross-fitted (decision 0055, pre-registered).
+
+A two-process pipeline: torch and sentence-transformers never enter the project's venv.
+
+    # 1. the project venv: the pairs' service texts and the CV folds (no PostgreSQL)
+    uv run --frozen python -m scripts.dup_finetune dump /tmp/ft/run/pairs.json
+    # 2. a throwaway venv with torch + sentence-transformers (decision 0055's appendix):
+    #    15 fine-tunes, the cross-fitted and out-of-fold fine-tuned cosines
+    /tmp/ft/venv/bin/python /tmp/ft/finetune.py /tmp/ft/run/pairs.json /tmp/ft/run/ft.json
+    # 3. the project venv (PostgreSQL for the 10 signals): the table and the rule
+    uv run --frozen python -m scripts.dup_finetune table /tmp/ft/run/ft.json
+
+Reads the training and legacy pairs only, never the held-out file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import GroupKFold
+
+from benchmarks.quality import CORPUS, features, legacy_pairs, probe, read_jsonl
+from benchmarks.quality import signals_of as quality_signals
+from escalation_service.bugs.similarity import document
+from scripts.dup_variants import FoldFeatures, Matrix, cross_validate, select_named
+
+FT_PRECISION_FLOOR = 0.92
+FT_MIN_GAIN = 0.05
+FT_SIMPLICITY = ("R", "P")
+
+
+def training_set() -> list[dict[str, Any]]:
+    """The pairs in ``scripts.dup_variants``' order: the corpus training split + legacy."""
+    return read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
+
+
+def text(report: dict[str, Any]) -> str:
+    """A report as ``bugs.embedding`` embeds it: ``similarity.document`` of its probe."""
+    p = probe(report)
+    return document(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
+
+
+def dump(train: list[dict[str, Any]]) -> dict[str, Any]:
+    """The texts, labels, groups and folds the torch part needs: the outer folds exactly as
+    ``cross_validate`` splits, and per outer fold its training part's two family halves."""
+    y = np.array([p["duplicate"] for p in train])
+    groups = np.array([p.get("family", p["id"]) for p in train])
+    folds = []
+    for fit_idx, test_idx in GroupKFold(5).split(np.zeros((len(train), 1)), y, groups):
+        halves = [
+            fit_idx[half].tolist()
+            for _, half in GroupKFold(2).split(fit_idx, y[fit_idx], groups[fit_idx])
+        ]
+        folds.append({"fit": fit_idx.tolist(), "test": test_idx.tolist(), "halves": halves})
+    return {
+        "ids": [p["id"] for p in train],
+        "duplicate": y.tolist(),
+        "groups": groups.tolist(),
+        "a": [text(p["a"]) for p in train],
+        "b": [text(p["b"]) for p in train],
+        "folds": folds,
+    }
+
+
+def fold_hook(folds: dict[str, Any], n: int) -> tuple[FoldFeatures, Matrix]:
+    """The ``FoldFeatures`` hook of the fine-tuned cosine: an outer fold's training pairs get
+    their cross-fitted cosines (a half's model scores the other half), its test pairs the
+    cosines of the model fine-tuned on the whole training part. The whole set (the
+    "threshold (all pairs)" diagnostic) gets every pair's out-of-fold cosine. Also returns
+    that out-of-fold column."""
+    by_test: dict[frozenset[int], dict[str, Any]] = {
+        frozenset(int(i) for i in f["test"]): f for f in folds.values()
+    }
+    oof = np.full(n, np.nan)
+    for f in folds.values():
+        for i, c in f["test"].items():
+            oof[int(i)] = c
+
+    def hook(fit_idx: NDArray[np.intp], test_idx: NDArray[np.intp]) -> tuple[Matrix, Matrix]:
+        if len(test_idx) == 0 and len(fit_idx) == n:
+            if np.isnan(oof).any():
+                raise ValueError("out-of-fold cosines are missing for some pairs")
+            return oof[fit_idx][:, None], np.zeros((0, 1))
+        fold = by_test.get(frozenset(int(i) for i in test_idx))
+        if fold is None:
+            raise ValueError("no fine-tuned cosines for this split")
+        fit = np.array([fold["fit"][str(int(i))] for i in fit_idx])
+        test = np.array([fold["test"][str(int(i))] for i in test_idx])
+        return fit[:, None], test[:, None]
+
+    return hook, oof
+
+
+def select_finetuned(rows: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Decision 0055's rule: among R and P (rows after the baseline, row 0) with CV
+    precision >= ``FT_PRECISION_FLOOR`` the highest CV recall (ties: R), adopted only if it
+    beats the baseline's CV recall by >= ``FT_MIN_GAIN`` (3 places); else None."""
+    return select_named(
+        rows, floor=FT_PRECISION_FLOOR, min_gain=FT_MIN_GAIN, simplicity=FT_SIMPLICITY
+    )
+
+
+def table(train: list[dict[str, Any]], x: Matrix, tuned: dict[str, Any]) -> None:
+    """The baseline, R and P at ``RULE_LEVEL``, the diagnostics, the rule (only when all
+    five outer folds are there)."""
+    from escalation_service.bugs.learning import RULE_LEVEL
+
+    y = np.array([p["duplicate"] for p in train])
+    folds = tuned["folds"]
+    complete = len(folds) == 5
+    out = sys.stdout
+    if not complete:
+        out.write(f"INCOMPLETE: {len(folds)} of 5 outer folds; no rule, no CV figures\n")
+        return
+    hook, oof = fold_hook(folds, len(train))
+    nine = np.hstack([x[:, :5], x[:, 6:]])  # the 10 signals without `semantic`
+    candidates: list[tuple[str, str, Matrix, FoldFeatures | None]] = [
+        ("baseline", "baseline: shipped 10 signals", x, None),
+        ("R", "R: fine-tuned cosine instead of semantic", nine, hook),
+        ("P", "P: 10 signals + fine-tuned cosine", x, hook),
+    ]
+    out.write(
+        "| candidate | CV precision | CV recall | CV links | precision per fold "
+        "| threshold per fold | threshold (all pairs) | CV AP / AUC |\n"
+    )
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for key, name, matrix, extra in candidates:
+        r = cross_validate(train, matrix, level=RULE_LEVEL, extra=extra)
+        rows.append((key, r))
+        per_fold = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
+        thresholds = " / ".join(f"{t:.2f}" for t in r["fold_thresholds"])
+        cv = r["cv_scores"]  # diagnostics, not the rule: the out-of-fold ranking
+        out.write(
+            f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} | {per_fold} "
+            f"| {thresholds} | {r['threshold']:.2f} | {average_precision_score(y, cv):.3f} / "
+            f"{roc_auc_score(y, cv):.3f} |\n"
+        )
+        out.flush()
+    columns = (
+        ("shipped semantic (int8 ONNX, 256 tokens)", x[:, 5]),
+        ("un-tuned fp32 MiniLM cosine (128 tokens)", np.array(tuned["pretrained"])),
+        ("fine-tuned cosine, out-of-fold", oof),
+    )
+    for label, column in columns:
+        out.write(
+            f"\n{label} alone: AP {average_precision_score(y, column):.3f} / AUC "
+            f"{roc_auc_score(y, column):.3f}; duplicates mean {column[y].mean():.3f}, "
+            f"different defects {column[~y].mean():.3f}"
+        )
+    seconds = [s for f in folds.values() for s in f["seconds"]]
+    out.write(
+        f"\n\nfine-tune wall seconds (half A, half B, whole per fold): "
+        f"{' | '.join(', '.join(f'{s:.0f}' for s in f['seconds']) for f in folds.values())}"
+        f" (total {sum(seconds):.0f})\n"
+    )
+    chosen = select_finetuned(rows)
+    out.write(
+        "\nselected: none (the baseline stays)\n" if chosen is None else f"\nselected: {chosen}\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", choices=("dump", "table"))
+    parser.add_argument("path", type=Path, help="dump: the file to write; table: ft cosines")
+    args = parser.parse_args()
+    train = training_set()
+    if args.step == "dump":
+        args.path.write_text(json.dumps(dump(train)))
+        return
+    tuned = json.loads(args.path.read_text())
+    (signals,) = asyncio.run(quality_signals(train))
+    table(train, features([s for s, _ in signals]), tuned)
+
+
+if __name__ == "__main__":
+    main()
