@@ -30,7 +30,14 @@ from sklearn.model_selection import GroupKFold
 from benchmarks.quality import CORPUS, features, legacy_pairs, probe, read_jsonl
 from benchmarks.quality import signals_of as quality_signals
 from escalation_service.bugs.similarity import document
-from scripts.dup_variants import FoldFeatures, Matrix, cross_validate, select_named
+from scripts.dup_variants import (
+    FoldFeatures,
+    Matrix,
+    cross_validate,
+    select_named,
+    write_cv_header,
+    write_cv_row,
+)
 
 FT_PRECISION_FLOOR = 0.92
 FT_MIN_GAIN = 0.05
@@ -127,24 +134,12 @@ def table(train: list[dict[str, Any]], x: Matrix, tuned: dict[str, Any]) -> None
         ("R", "R: fine-tuned cosine instead of semantic", nine, hook),
         ("P", "P: 10 signals + fine-tuned cosine", x, hook),
     ]
-    out.write(
-        "| candidate | CV precision | CV recall | CV links | precision per fold "
-        "| threshold per fold | threshold (all pairs) | CV AP / AUC |\n"
-    )
-    out.write("|---|---|---|---|---|---|---|---|\n")
+    write_cv_header(out)
     rows = []
     for key, name, matrix, extra in candidates:
         r = cross_validate(train, matrix, level=RULE_LEVEL, extra=extra)
         rows.append((key, r))
-        per_fold = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
-        thresholds = " / ".join(f"{t:.2f}" for t in r["fold_thresholds"])
-        cv = r["cv_scores"]  # diagnostics, not the rule: the out-of-fold ranking
-        out.write(
-            f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} | {per_fold} "
-            f"| {thresholds} | {r['threshold']:.2f} | {average_precision_score(y, cv):.3f} / "
-            f"{roc_auc_score(y, cv):.3f} |\n"
-        )
-        out.flush()
+        write_cv_row(out, name, r, y)
     columns = (
         ("shipped semantic (int8 ONNX, 256 tokens)", x[:, 5]),
         ("un-tuned fp32 MiniLM cosine (128 tokens)", np.array(tuned["pretrained"])),

@@ -39,7 +39,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -402,24 +402,12 @@ def nested_table(train: list[dict[str, Any]], x: Matrix, level: float | None = N
          lambda: dup_adapt.adapter_hook(a, b, y, groups)),
     ]  # fmt: skip
     out = sys.stdout
-    out.write(
-        "| candidate | CV precision | CV recall | CV links | precision per fold "
-        "| threshold per fold | threshold (all pairs) | CV AP / AUC |\n"
-    )
-    out.write("|---|---|---|---|---|---|---|---|\n")
+    write_cv_header(out)
     rows = []
     for key, name, nested, hook in candidates:
         r = cross_validate(train, x, level=level, extra=hook(), nested=nested)
         rows.append((key, r))
-        folds = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
-        thresholds = " / ".join(f"{t:.2f}" for t in r["fold_thresholds"])
-        cv = r["cv_scores"]  # diagnostics, not the rule: the out-of-fold ranking
-        out.write(
-            f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} | {folds} "
-            f"| {thresholds} | {r['threshold']:.2f} | {average_precision_score(y, cv):.3f} / "
-            f"{roc_auc_score(y, cv):.3f} |\n"
-        )
-        out.flush()
+        write_cv_row(out, name, r, y)
     if level != RULE_LEVEL:
         out.write(f"\n(level {level:.2f}: a diagnostic, decision 0048 selects at {RULE_LEVEL})\n")
         return
@@ -484,24 +472,12 @@ def encoder_table(
         label = f"{name} instead of all-minilm-l6-v2-q (same 9 signals)"
         candidates.append((name, label, np.hstack([lexical, ctx, conflicts])))
     out = sys.stdout
-    out.write(
-        "| variant | CV precision | CV recall | CV links | precision per fold "
-        "| threshold per fold | threshold (all pairs) | CV AP / AUC |\n"
-    )
-    out.write("|---|---|---|---|---|---|---|---|\n")
+    write_cv_header(out, first="variant")
     rows = []
     for key, label, matrix in candidates:
         r = cross_validate(train, matrix, level=RULE_LEVEL)
         rows.append((key, r))
-        folds = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
-        thresholds = " / ".join(f"{t:.2f}" for t in r["fold_thresholds"])
-        cv = r["cv_scores"]  # diagnostics, not the rule: the out-of-fold ranking
-        out.write(
-            f"| {label} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} | {folds} "
-            f"| {thresholds} | {r['threshold']:.2f} | {average_precision_score(y, cv):.3f} / "
-            f"{roc_auc_score(y, cv):.3f} |\n"
-        )
-        out.flush()
+        write_cv_row(out, label, r, y)
     texts = corpus_texts(100)
     cpu = {}
     for name in names:
@@ -555,24 +531,12 @@ def align_table(train: list[dict[str, Any]], x: Matrix) -> None:
          None),
     ]  # fmt: skip
     out = sys.stdout
-    out.write(
-        "| candidate | CV precision | CV recall | CV links | precision per fold "
-        "| threshold per fold | threshold (all pairs) | CV AP / AUC |\n"
-    )
-    out.write("|---|---|---|---|---|---|---|---|\n")
+    write_cv_header(out)
     rows = []
     for key, name, matrix, hook in candidates:
         r = cross_validate(train, matrix, level=RULE_LEVEL, extra=hook)
         rows.append((key, r))
-        folds = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
-        thresholds = " / ".join(f"{t:.2f}" for t in r["fold_thresholds"])
-        cv = r["cv_scores"]  # diagnostics, not the rule: the out-of-fold ranking
-        out.write(
-            f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} | {folds} "
-            f"| {thresholds} | {r['threshold']:.2f} | {average_precision_score(y, cv):.3f} / "
-            f"{roc_auc_score(y, cv):.3f} |\n"
-        )
-        out.flush()
+        write_cv_row(out, name, r, y)
     semantic = x[:, 5]
     for label, column in (("semantic (cosine)", semantic), ("align (plain)", plain[:, 0])):
         out.write(
@@ -662,6 +626,29 @@ def onnx_cosines(name: str, train: list[dict[str, Any]], jars: Path | None) -> M
         return cache[text]
 
     return np.array([float(embed(p["a"]) @ embed(p["b"])) for p in train])
+
+
+def write_cv_header(out: TextIO, first: str = "candidate") -> None:
+    """The header of the rounds' CV table (decisions 0048, 0049, 0054, 0055)."""
+    out.write(
+        f"| {first} | CV precision | CV recall | CV links | precision per fold "
+        "| threshold per fold | threshold (all pairs) | CV AP / AUC |\n"
+    )
+    out.write("|---|---|---|---|---|---|---|---|\n")
+
+
+def write_cv_row(out: TextIO, name: str, r: dict[str, Any], y: NDArray[np.bool_]) -> None:
+    """One candidate's row: ``cross_validate``'s figures, and as diagnostics (not the rule)
+    the out-of-fold scores' AP / AUC."""
+    folds = " / ".join(f"{p:.3f}" for p in r["fold_precisions"])
+    thresholds = " / ".join(f"{t:.2f}" for t in r["fold_thresholds"])
+    cv = r["cv_scores"]
+    out.write(
+        f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['links']} | {folds} "
+        f"| {thresholds} | {r['threshold']:.2f} | {average_precision_score(y, cv):.3f} / "
+        f"{roc_auc_score(y, cv):.3f} |\n"
+    )
+    out.flush()
 
 
 def main() -> None:
