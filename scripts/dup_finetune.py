@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import GroupKFold
 
 from benchmarks.quality import CORPUS, features, legacy_pairs, probe, read_jsonl
@@ -35,8 +34,10 @@ from scripts.dup_variants import (
     Matrix,
     cross_validate,
     select_named,
+    write_alone,
     write_cv_header,
     write_cv_row,
+    write_selected,
 )
 
 FT_PRECISION_FLOOR = 0.92
@@ -146,11 +147,7 @@ def table(train: list[dict[str, Any]], x: Matrix, tuned: dict[str, Any]) -> None
         ("fine-tuned cosine, out-of-fold", oof),
     )
     for label, column in columns:
-        out.write(
-            f"\n{label} alone: AP {average_precision_score(y, column):.3f} / AUC "
-            f"{roc_auc_score(y, column):.3f}; duplicates mean {column[y].mean():.3f}, "
-            f"different defects {column[~y].mean():.3f}"
-        )
+        write_alone(out, label, column, y)
     seconds = [s for f in folds.values() for s in f["seconds"]]
     out.write(
         f"\n\nfine-tune wall seconds (half A, half B, whole per fold): "
@@ -158,9 +155,7 @@ def table(train: list[dict[str, Any]], x: Matrix, tuned: dict[str, Any]) -> None
         f" (total {sum(seconds):.0f})\n"
     )
     chosen = select_finetuned(rows)
-    out.write(
-        "\nselected: none (the baseline stays)\n" if chosen is None else f"\nselected: {chosen}\n"
-    )
+    write_selected(out, chosen)
 
 
 def main() -> None:

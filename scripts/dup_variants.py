@@ -412,9 +412,7 @@ def nested_table(train: list[dict[str, Any]], x: Matrix, level: float | None = N
         out.write(f"\n(level {level:.2f}: a diagnostic, decision 0048 selects at {RULE_LEVEL})\n")
         return
     chosen = select_nested(rows)
-    out.write(
-        "\nselected: none (the baseline stays)\n" if chosen is None else f"\nselected: {chosen}\n"
-    )
+    write_selected(out, chosen)
 
 
 # Decision 0049 (pre-registered): a larger or unquantised encoder instead of the shipped
@@ -539,11 +537,7 @@ def align_table(train: list[dict[str, Any]], x: Matrix) -> None:
         write_cv_row(out, name, r, y)
     semantic = x[:, 5]
     for label, column in (("semantic (cosine)", semantic), ("align (plain)", plain[:, 0])):
-        out.write(
-            f"\n{label} alone: AP {average_precision_score(y, column):.3f} / AUC "
-            f"{roc_auc_score(y, column):.3f}; duplicates mean {column[y].mean():.3f}, "
-            f"different defects {column[~y].mean():.3f}"
-        )
+        write_alone(out, label, column, y)
     distinct = sorted(set(texts_a) | set(texts_b))
     cost = dup_align.serving_cost(distinct, list(zip(texts_a, texts_b, strict=True)))
     out.write(
@@ -555,9 +549,7 @@ def align_table(train: list[dict[str, Any]], x: Matrix) -> None:
         f"{cost['tokens_max']:.0f}\n"
     )
     chosen = select_align(rows)
-    out.write(
-        "\nselected: none (the baseline stays)\n" if chosen is None else f"\nselected: {chosen}\n"
-    )
+    write_selected(out, chosen)
 
 
 def _slots(report: dict[str, Any], kind: str) -> set[str]:
@@ -649,6 +641,22 @@ def write_cv_row(out: TextIO, name: str, r: dict[str, Any], y: NDArray[np.bool_]
         f"{roc_auc_score(y, cv):.3f} |\n"
     )
     out.flush()
+
+
+def write_alone(out: TextIO, label: str, column: NDArray[np.float64], y: NDArray[np.bool_]) -> None:
+    """One signal on its own: how its values rank the pairs (a diagnostic)."""
+    out.write(
+        f"\n{label} alone: AP {average_precision_score(y, column):.3f} / AUC "
+        f"{roc_auc_score(y, column):.3f}; duplicates mean {column[y].mean():.3f}, "
+        f"different defects {column[~y].mean():.3f}"
+    )
+
+
+def write_selected(out: TextIO, chosen: str | None) -> None:
+    """The rule's outcome line."""
+    out.write(
+        "\nselected: none (the baseline stays)\n" if chosen is None else f"\nselected: {chosen}\n"
+    )
 
 
 def main() -> None:

@@ -204,7 +204,13 @@ async def test_a_verdict_is_refused_for_itself_an_unknown_or_a_foreign_bug(
     listed = await running.client.get("/v1/duplicate-verdicts", headers=tenant_qa)
     assert listed.status_code == 403
     assert (await running.client.get("/v1/duplicate-verdicts", headers=QA)).json()["items"] == []
-    # refitting is for an admin
+    # the model names no tenant's bug but is every tenant's: staff only, refitting admin
+    # staff only (a tenant-scoped admin token is a customer's)
+    model = await running.client.get("/v1/duplicate-model", headers=tenant_qa)
+    assert model.status_code == 403 and model.json()["type"].endswith("/staff-only")
+    tenant_admin = auth("admin", tenant_id=mine["tenant_id"], subject="admin-tenant")
+    refit = await running.client.post("/v1/duplicate-model/refit", headers=tenant_admin)
+    assert refit.status_code == 403 and refit.json()["type"].endswith("/staff-only")
     assert (await running.client.post("/v1/duplicate-model/refit", headers=QA)).status_code == 403
 
 

@@ -189,7 +189,8 @@ class KnownTenant(Base):
 class DuplicateVerdict(Base):
     """An agent's judgement of two bugs: duplicates or different defects (decision 0053).
 
-    One row per unordered pair (``bug_a_id`` < ``bug_b_id``; the latest verdict wins), with
+    One row per pair, in filing order (``bug_a_id`` the older report, ``bug_b_id`` the newer:
+    ``created_at, number`` never change, so a pair has one row; the latest verdict wins), with
     the pair's signals computed when the verdict was given (``similarity.SIGNALS`` order),
     so a refit needs no re-encoding. ``revision`` takes the next value of a sequence on
     every change: the verdicts a model has not seen are those above its ``verdicts_through``.

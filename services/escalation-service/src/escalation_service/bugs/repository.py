@@ -660,18 +660,6 @@ async def store_verdict(
     return found.one()
 
 
-async def filing_order(
-    session: AsyncSession, bug_ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, tuple[Any, ...]]:
-    """Each bug's place in filing order (``created_at, number``), in one query."""
-    if not bug_ids:
-        return {}
-    rows = await session.execute(
-        select(Bug.id, Bug.created_at, Bug.number).where(Bug.id.in_(list(set(bug_ids))))
-    )
-    return {row.id: (row.created_at, row.number) for row in rows}
-
-
 async def all_verdicts(session: AsyncSession) -> list[DuplicateVerdict]:
     """Every verdict in a stable order (the pair's ids): what a refit fits on."""
     stmt = select(DuplicateVerdict).order_by(DuplicateVerdict.bug_a_id, DuplicateVerdict.bug_b_id)

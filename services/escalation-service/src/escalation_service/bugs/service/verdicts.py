@@ -8,7 +8,6 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,11 +96,11 @@ async def record_verdict(
         new=await repository.probe_of_bug(session, newer),
     )
     in_use = await model_in_use(session, default_threshold=default_threshold)
-    low, high = sorted((first.id, second.id))
+    # stored in filing order: (created_at, number) never change, so a pair has one row
     return await repository.store_verdict(
         session,
-        bug_a_id=low,
-        bug_b_id=high,
+        bug_a_id=older.id,
+        bug_b_id=newer.id,
         verdict=verdict.value,
         signals=signals.vector(),
         score=round(signals.score(in_use.model), 4),
@@ -115,20 +114,12 @@ async def record_verdict(
 async def verdict_out(session: AsyncSession, verdict: DuplicateVerdict) -> DuplicateVerdictOut:
     """One verdict as the API shows it (the newest refit's coverage read here)."""
     newest = await repository.newest_model(session, accepted_only=False)
-    order = await repository.filing_order(session, [verdict.bug_a_id, verdict.bug_b_id])
-    return _verdict_out(
-        verdict, seen_through=newest.verdicts_through if newest is not None else 0, order=order
-    )
+    return _verdict_out(verdict, seen_through=newest.verdicts_through if newest is not None else 0)
 
 
-def _verdict_out(
-    verdict: DuplicateVerdict, *, seen_through: int, order: dict[uuid.UUID, tuple[Any, ...]]
-) -> DuplicateVerdictOut:
-    pair = [verdict.bug_a_id, verdict.bug_b_id]
-    if all(i in order for i in pair):
-        pair.sort(key=lambda i: order[i])  # the older report (filing compared against) first
+def _verdict_out(verdict: DuplicateVerdict, *, seen_through: int) -> DuplicateVerdictOut:
     return DuplicateVerdictOut(
-        bug_ids=pair,
+        bug_ids=[verdict.bug_a_id, verdict.bug_b_id],  # the older report first
         verdict=Verdict(verdict.verdict),
         signals=dict(zip(SIGNALS, verdict.signals, strict=True)),
         score=verdict.score,
@@ -146,11 +137,8 @@ async def verdict_page(
     rows, cursor = await repository.verdict_page(session, params=params, bug_id=bug_id)
     newest = await repository.newest_model(session, accepted_only=False)
     through = newest.verdicts_through if newest is not None else 0
-    order = await repository.filing_order(
-        session, [i for v in rows for i in (v.bug_a_id, v.bug_b_id)]
-    )
     return Page[DuplicateVerdictOut](
-        items=[_verdict_out(v, seen_through=through, order=order) for v in rows],
+        items=[_verdict_out(v, seen_through=through) for v in rows],
         next_cursor=cursor,
     )
 
