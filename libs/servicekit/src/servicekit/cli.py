@@ -5,18 +5,46 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Role, mint_token
+from servicekit.db import Database
 from servicekit.kafka import client_options, ensure_topics
 from servicekit.migrations import upgrade
+from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.settings import ServiceSettings
 from supportops_events import registry
 
 Command = Callable[[ServiceSettings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+T = TypeVar("T")
+
+
+async def in_unit_of_work(
+    settings: ServiceSettings,
+    service: str,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    configure: Callable[[Database], object] | None = None,
+) -> T:
+    """Run ``work`` in one unit of work of the service's database, as a command (a scan, a
+    refit) does: the sessions marked as ``service``'s (the outbox's source), ``configure``
+    applied to the database first (the service's own session set-up), disposed after."""
+    db = Database(settings.database_url)
+    db.sessionmaker.configure(info={SOURCE_INFO_KEY: service})
+    if configure is not None:
+        configure(db)
+    try:
+        async with db.unit_of_work() as session:
+            return await work(session)
+    finally:
+        await db.dispose()
 
 
 @dataclass

@@ -8,10 +8,8 @@ from pathlib import Path
 
 from escalation_service.config import EscalationSettings
 from escalation_service.main import PRODUCES, SERVICE_NAME
-from servicekit.cli import ServiceCli
+from servicekit.cli import ServiceCli, in_unit_of_work
 from servicekit.clock import Clock, SystemClock
-from servicekit.db import Database
-from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,13 +29,7 @@ async def run_duplicates_refit(settings: ServiceSettings, *, clock: Clock | None
     from escalation_service.bugs.service.verdicts import refit
 
     at = (clock or SystemClock()).now()
-    db = Database(settings.database_url)
-    db.sessionmaker.configure(info={SOURCE_INFO_KEY: SERVICE_NAME})
-    try:
-        async with db.unit_of_work() as session:
-            result = await refit(session, at=at)
-    finally:
-        await db.dispose()
+    result = await in_unit_of_work(settings, SERVICE_NAME, lambda session: refit(session, at=at))
     row = result.row
     state = "recorded" if result.created else "unchanged (same data, fitted before)"
     verdict = (

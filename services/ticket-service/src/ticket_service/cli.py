@@ -10,10 +10,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.cli import ServiceCli
+from servicekit.cli import ServiceCli, in_unit_of_work
 from servicekit.clock import Clock, SystemClock
-from servicekit.db import Database
-from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.settings import ServiceSettings
 from ticket_service.config import TicketSettings
 from ticket_service.main import PRODUCES, SERVICE_NAME, configure_sessions
@@ -28,15 +26,12 @@ T = TypeVar("T")
 async def _in_unit_of_work(
     settings: ServiceSettings, work: Callable[[AsyncSession], Awaitable[T]]
 ) -> T:
-    db = Database(settings.database_url)
-    db.sessionmaker.configure(info={SOURCE_INFO_KEY: SERVICE_NAME})
-    if isinstance(settings, TicketSettings):
-        configure_sessions(db, settings)
-    try:
-        async with db.unit_of_work() as session:
-            return await work(session)
-    finally:
-        await db.dispose()
+    configure = (
+        (lambda db: configure_sessions(db, settings))
+        if isinstance(settings, TicketSettings)
+        else None
+    )
+    return await in_unit_of_work(settings, SERVICE_NAME, work, configure=configure)
 
 
 async def run_sla_scan(settings: ServiceSettings, *, clock: Clock | None = None) -> dict[str, int]:
