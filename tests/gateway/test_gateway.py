@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -27,7 +26,14 @@ import ticket_service
 from billing_service.config import BillingSettings
 from billing_service.main import create_app as billing_app
 from servicekit.errors import PROBLEM_BASE, PROBLEM_JSON
-from servicekit.testing import auth, drop_database, known_tenant, migrated_database, topic_prefix
+from servicekit.testing import (
+    auth,
+    drop_database,
+    free_ports,
+    known_tenant,
+    migrated_database,
+    topic_prefix,
+)
 from ticket_service.config import TicketSettings
 from ticket_service.main import create_app as ticket_app
 
@@ -36,13 +42,6 @@ pytestmark = [pytest.mark.infra, pytest.mark.timeout(180)]
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "deploy/local/gateway.sh"
 STREAM_PATH = "/__test_stream"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -124,7 +123,8 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
         BillingSettings(database_url=billing_url, kafka_topic_prefix=topic_prefix(), **quiet)
     )
     ticket, billing = Recorder(t_app), Recorder(b_app)
-    ports = {name: free_port() for name in ("gw", "ticket", "billing", "onboarding", "escalation")}
+    names = ("gw", "ticket", "billing", "onboarding", "escalation")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
         "SUPPORTOPS_STATE_DIR": str(tmp_path / "state"),
         "SUPPORTOPS_GATEWAY_PORT": str(ports["gw"]),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,13 @@ from pathlib import Path
 import httpx
 
 from servicekit.localstack import default_smtp_url, default_stripe_api_base
-from servicekit.testing import create_database, drop_database, topic_prefix, unique_name
+from servicekit.testing import (
+    create_database,
+    drop_database,
+    free_ports,
+    topic_prefix,
+    unique_name,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".local" / "logs" / "tests"
@@ -87,15 +92,20 @@ class Stack:
         return self.services[name]
 
     async def wait_ready(self, *names: str, timeout: float = 90.0) -> None:
+        """Until each service answers ``/readyz`` as itself: another process on its port
+        (a port taken between choosing and binding it) is not it being ready. Its process
+        exiting raises ``ServiceExited``."""
         wanted = [self.services[n] for n in names] if names else list(self.services.values())
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=3) as client:
             for svc in wanted:
                 while True:
                     if svc.process is not None and svc.process.poll() is not None:
-                        raise RuntimeError(f"{svc.name} exited:\n{svc.log_tail()}")
+                        raise ServiceExited(svc)
                     try:
-                        if (await client.get(f"{svc.url}/readyz")).status_code == 200:
+                        if (await client.get(f"{svc.url}/readyz")).status_code == 200 and (
+                            await answers_as(client, svc)
+                        ):
                             break
                     except httpx.HTTPError:
                         pass
@@ -103,15 +113,56 @@ class Stack:
                         raise TimeoutError(f"{svc.name} not ready:\n{svc.log_tail()}")
                     await asyncio.sleep(0.25)
 
+    async def launch(self, *, move_when_taken: bool = True, attempts: int = 3) -> None:
+        """Start every service on its port and wait until all are ready. A service whose
+        port something else bound first (it exits: address already in use) moves to a
+        fresh free port, up to ``attempts`` times, unless ``move_when_taken`` is off."""
+        for svc in self.services.values():
+            svc.start()
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.wait_ready()
+                return
+            except ServiceExited as exited:
+                if not (exited.port_taken and move_when_taken) or attempt == attempts:
+                    raise
+                (exited.svc.port,) = free_ports(1)
+                exited.svc.start()
+
     def restart(self, name: str) -> None:
         self.services[name].start()
 
 
-def free_port() -> int:
-    """A port nobody listens on now: runs in parallel never collide on fixed ports."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+class ServiceExited(RuntimeError):
+    def __init__(self, svc: ServiceProcess) -> None:
+        self.svc = svc
+        self.port_taken = "address already in use" in svc.log_tail().lower()
+        super().__init__(f"{svc.name} exited:\n{svc.log_tail()}")
+
+
+async def answers_as(client: httpx.AsyncClient, svc: ServiceProcess) -> bool:
+    """Whether the process on ``svc``'s port is that service (its OpenAPI title)."""
+    response = await client.get(f"{svc.url}/openapi.json")
+    return response.status_code == 200 and response.json()["info"]["title"] == (
+        f"supportops {svc.name}"
+    )
+
+
+async def prepared_service(name: str, env_prefix: str, common: dict[str, str]) -> ServiceProcess:
+    """``name`` on a fresh migrated database, not started and with no port yet."""
+    database = unique_name(f"it_{name.split('-')[0]}")
+    url = await create_database(database)
+    env = {**common, f"{env_prefix}DATABASE_URL": url}
+    migrate = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).parent / name), "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if migrate.returncode != 0:
+        raise RuntimeError(f"{name} migrate failed:\n{migrate.stderr}")
+    return ServiceProcess(name=name, prefix=env_prefix, port=0, database=database, env=env)
 
 
 async def start_stack(
@@ -139,30 +190,17 @@ async def start_stack(
         # export spans to the journeys' collector, in small batches without delay
         common["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
         common["OTEL_BSP_SCHEDULE_DELAY"] = "200"
-    for offset, (name, env_prefix) in enumerate(SERVICES):
-        database = unique_name(f"it_{name.split('-')[0]}")
-        url = await create_database(database)
-        env = {**common, f"{env_prefix}DATABASE_URL": url}
-        svc = ServiceProcess(
-            name=name,
-            prefix=env_prefix,
-            port=free_port() if base_port is None else base_port + offset,
-            database=database,
-            env=env,
-        )
-        migrate = await asyncio.to_thread(
-            subprocess.run,
-            [str(Path(sys.executable).parent / name), "migrate"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if migrate.returncode != 0:
-            raise RuntimeError(f"{name} migrate failed:\n{migrate.stderr}")
-        stack.services[name] = svc
-    for svc in stack.services.values():
-        svc.start()
-    await stack.wait_ready()
+    for name, env_prefix in SERVICES:
+        stack.services[name] = await prepared_service(name, env_prefix, common)
+    # the ports are chosen together, just before the services bind them
+    ports = (
+        free_ports(len(SERVICES))
+        if base_port is None
+        else [base_port + offset for offset in range(len(SERVICES))]
+    )
+    for svc, port in zip(stack.services.values(), ports, strict=True):
+        svc.port = port
+    await stack.launch(move_when_taken=base_port is None)
     return stack
 
 

@@ -17,7 +17,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -39,6 +38,7 @@ from servicekit.testing import (
     asyncpg_url,
     auth,
     eventually,
+    free_ports,
     read_topic,
     send_events,
 )
@@ -69,20 +69,6 @@ def user_env() -> dict[str, str]:
 
 BILLING = str(VENV_BIN / "billing-service")
 PLAN = "team-monthly"  # one of the plans `seed-plans` creates
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct ports nobody listens on now (all held open together while chosen)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def pid_alive(pid: int) -> bool:

@@ -43,11 +43,10 @@ from tracing import (
     TraceSpan,
     ancestors,
     broken_links,
-    free_ports,
     zipkin_trace,
 )
 
-from servicekit.testing import eventually
+from servicekit.testing import eventually, free_ports
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(420)]
 

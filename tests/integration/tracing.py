@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -248,17 +247,3 @@ class TraceBackends:
         if not failures:
             shutil.rmtree(self.state_dir, ignore_errors=True)
         assert not failures, failures
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct ports nobody listens on now (all held open together while chosen)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()

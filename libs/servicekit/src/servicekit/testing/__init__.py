@@ -72,6 +72,24 @@ async def drop_database(name: str) -> None:
         await conn.close()
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct local ports nobody listens on now: all are held open together
+    while chosen, so the kernel cannot hand the same one out twice (probing one at a time
+    can, and two services of one stack once got the same port)."""
+    import socket
+
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
