@@ -14,6 +14,7 @@ import pytest
 from escalation_fixtures import AGENT, QA, Running, create, escalated_ticket, report, uid
 
 from escalation_service.bugs import repository
+from escalation_service.bugs.embedding import EMBEDDING_MODEL
 from escalation_service.bugs.learning import Pair, data_version, load_corpus_pairs
 from escalation_service.bugs.service.verdicts import model_in_use, refit
 from escalation_service.bugs.similarity import INTERCEPT, SHIPPED, SIGNALS, WEIGHTS
@@ -351,7 +352,7 @@ async def test_a_rejected_refit_is_recorded_and_never_served(running: Running) -
 async def test_the_refit_command_reports_what_it_recorded(running: Running) -> None:
     first = await run_duplicates_refit(running.settings, clock=running.clock)
     again = await run_duplicates_refit(running.settings, clock=running.clock)
-    version = data_version(load_corpus_pairs())
+    version = data_version(load_corpus_pairs(), encoder=EMBEDDING_MODEL)
     assert first == (
         f"duplicates-refit: model {version} recorded; 575 corpus pairs + 0 verdicts; "
         "accepted: auto-link threshold 0.82, in-sample precision 0.946 / recall 0.477"
@@ -377,6 +378,8 @@ def test_the_version_names_the_data() -> None:
     flipped = [*pairs[:-1], Pair(pairs[-1].id, pairs[-1].signals, not pairs[-1].duplicate)]
     assert data_version(flipped) != data_version(pairs)
     assert data_version(pairs, level=0.95) != data_version(pairs)
+    # the same numbers under another encoder are another model (decision 0057)
+    assert data_version(pairs, encoder="a") != data_version(pairs, encoder="b")
 
 
 def test_the_serving_process_does_not_import_scikit_learn() -> None:

@@ -94,7 +94,7 @@ for the scripts that reproduce earlier rounds."""
 
 DUP_TUNED = ModelSpec(
     name="minilm-l6-dup-tuned-q",
-    onnx_sha256="afdb6f1a0e45b715d0bb9b11772f032c399babd23bfc31fed1c170afc848bdb1",
+    onnx_sha256="7639a1b5efb6bc853817c004af603044a3647531b33e731f34377f5898ac2d30",
     tokenizer_sha256="da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0",
     pooling="mean",
     prefix="",
