@@ -94,7 +94,7 @@ for the scripts that reproduce earlier rounds."""
 
 DUP_TUNED = ModelSpec(
     name="minilm-l6-dup-tuned-q",
-    onnx_sha256="7639a1b5efb6bc853817c004af603044a3647531b33e731f34377f5898ac2d30",
+    onnx_sha256="fe38215089bf4316c4d63ccf67ef6e9f5658ed12672f8e64a9e193543c84efbc",
     tokenizer_sha256="da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0",
     pooling="mean",
     prefix="",
@@ -103,8 +103,8 @@ DUP_TUNED = ModelSpec(
     packaged=PACKAGED,
 )
 """all-MiniLM-L6-v2 fine-tuned on the 575 training pairs (decision 0055's candidate R,
-CoSENT, 2 epochs, 128 tokens), exported to ONNX and int8-quantised: committed in
-``bugs/model/`` (decision 0057)."""
+CoSENT, 2 epochs, 128 tokens), exported to ONNX and int8-quantised (decision 0056):
+committed in ``bugs/model/`` (decision 0057)."""
 MODEL = DUP_TUNED
 
 
