@@ -155,6 +155,23 @@ def crossfit(dumped: dict[str, Any], out: Path, max_tokens: int) -> None:
     write_atomically(out / "crossfit.json", {ids[i]: by[i] for i in range(len(ids))})
 
 
+def compare(dumped: dict[str, Any], first: Path, second: Path, max_tokens: int) -> None:
+    """Two ONNX models' pair cosines (``Encoder``, ``max_tokens``): how far apart, and how
+    each ranks the pairs (a diagnostic: does a recipe reproduce a shipped file)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    a, b = dumped["a"], dumped["b"]
+    y = np.array(dumped["duplicate"])
+    one, two = (encoder_cosines(f, a, b, max_tokens) for f in (first, second))
+    gap = np.abs(one - two)
+    sys.stdout.write(
+        f"{len(y)} pairs, {max_tokens} tokens: |difference| mean {gap.mean():.4f}, "
+        f"max {gap.max():.4f}; AP / AUC {average_precision_score(y, one):.3f} / "
+        f"{roc_auc_score(y, one):.3f} ({first}) vs {average_precision_score(y, two):.3f} / "
+        f"{roc_auc_score(y, two):.3f} ({second})\n"
+    )
+
+
 def write_atomically(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=0))
@@ -246,12 +263,14 @@ def table(train: list[dict[str, Any]], x: Matrix, tuned: dict[str, Any]) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("dump", "table", "encode", "crossfit"))
+    parser.add_argument("step", choices=("dump", "table", "encode", "crossfit", "compare"))
     parser.add_argument(
         "path", type=Path, help="dump: the file to write; table: ft cosines; else dump's file"
     )
     parser.add_argument("models", type=Path, nargs="?", help="encode, crossfit: the models")
-    parser.add_argument("out", type=Path, nargs="?", help="encode: the file to write")
+    parser.add_argument(
+        "out", type=Path, nargs="?", help="encode: the file to write; compare: a model"
+    )
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--untuned", type=Path, help="encode: the un-tuned model's int8 folder")
     parser.add_argument("--seconds", type=Path, help="encode: the build's fp32_cosines.json")
@@ -260,8 +279,11 @@ def main() -> None:
     if args.step == "dump":
         args.path.write_text(json.dumps(dump(train)))
         return
-    if args.step in ("encode", "crossfit"):
+    if args.step in ("encode", "crossfit", "compare"):
         dumped = checked_pairs(args.path, train)
+        if args.step == "compare":
+            compare(dumped, args.models, args.out, args.max_tokens)
+            return
         if args.step == "crossfit":
             crossfit(dumped, args.models, args.max_tokens)
             return
