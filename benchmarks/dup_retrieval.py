@@ -16,7 +16,7 @@ In a throwaway migrated escalation database, every distinct report of the split'
 filed as a bug by the service's own ``filing.file_report`` (``force_new``: the columns the
 search reads - the generated ``search`` tsvector, ``error_fingerprints``, ``embedding``,
 ``symptom_slots`` - are written exactly as filing writes them). Then word-salad distractor
-bugs (``benchmarks.scale._bug_chunk``, by COPY) are added, cumulatively, to each pool size.
+bugs (``benchmarks.scale.bug_chunk``, by COPY) are added, cumulatively, to each pool size.
 For every pair (a existing, b new) the new report b searches the pool as filing would
 (``duplicate_candidates(probe=b, min_score=0, limit=RETRIEVED, exclude_id=b's own bug)``:
 b is in the pool as a report of other pairs, and excluding it is the same search as never
@@ -282,16 +282,16 @@ async def file_reports(
     return ids
 
 
-def _distractor_chunk(offset: int, count: int, seed: int, first: int, size: int) -> scale._Chunk:
+def _distractor_chunk(offset: int, count: int, seed: int, first: int, size: int) -> scale.Chunk:
     # rows numbered from ``offset``: each pool size adds new rows (own ids), never again
-    return scale._bug_chunk(count, seed, offset + first, size)
+    return scale.bug_chunk(count, seed, offset + first, size)
 
 
 async def add_distractors(url: str, have: int, want: int) -> float:
     """Word-salad open bugs ``have`` .. ``want`` by COPY (no embedding, fingerprint or
     slots: they compete for the retrieved places, hardly for the top); seconds taken."""
     started = time.perf_counter()
-    async with scale._bulk_load(url, "bugs"):
+    async with scale.bulk_load(url, "bugs"):
         await scale.parallel_copy(
             url,
             functools.partial(_distractor_chunk, have),
@@ -299,7 +299,7 @@ async def add_distractors(url: str, have: int, want: int) -> float:
             seed=DISTRACTOR_SEED,
             workers=1,  # a shared machine: one core for the generation
         )
-    conn = await asyncpg.connect(scale._dsn(url))
+    conn = await asyncpg.connect(scale.asyncpg_dsn(url))
     try:
         await conn.execute("VACUUM ANALYZE bugs")
     finally:

@@ -40,6 +40,7 @@ import asyncpg
 import httpx
 
 from benchmarks.request_path import BENCH_TENANTS, ROOT, Subject, seed_tenants, serve
+from benchmarks.targets import verdict as target_verdict
 from servicekit.testing import auth, drop_database, migrated_database, topic_prefix
 
 MIGRATIONS = {
@@ -432,7 +433,7 @@ class Summary:
 
     @property
     def verdict(self) -> str:
-        size = "ok" if self.idle_ratio <= IDLE_TARGET else "MISS"
+        size = target_verdict(self.idle_ratio, IDLE_TARGET, False)
         return f"idle {size}, {'flat' if self.flat else 'GROWS'}"
 
 

@@ -33,6 +33,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sqlalchemy import text
 
+from benchmarks.targets import verdict
 from escalation_service.bugs import repository
 from escalation_service.bugs.fitting import regression
 from escalation_service.bugs.learning import RULE_LEVEL, TRAINING_PAIRS, Pair, training_document
@@ -406,7 +407,7 @@ def table(rows: list[list[str]]) -> None:
 
 
 def mark(value: float, target: float) -> str:
-    return f"{value:.3f} {'ok' if value >= target else 'MISSED'} (target {target})"
+    return f"{value:.3f} {verdict(value, target, True)} (target {target})"
 
 
 def report(tri: dict[str, Any], dup: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from benchmarks.targets import verdict
 from servicekit.testing import auth, drop_database, migrated_database, topic_prefix
 
 if TYPE_CHECKING:
@@ -615,15 +616,6 @@ async def main(args: argparse.Namespace) -> list[str]:
     for what, mib in rss.items():
         lines.append(f"| {what} | {mib:.0f} | {mib / rss['bare FastAPI']:.2f}x |")
     return lines
-
-
-def verdict(ratio: float, bound: float | None, higher_is_better: bool) -> str:
-    """ "met" or "MISSED" against a floor (``higher_is_better``) or a ceiling; "-" without
-    a target or a figure."""
-    if bound is None or ratio != ratio:
-        return "-"
-    met = ratio >= bound if higher_is_better else ratio <= bound
-    return "met" if met else "MISSED"
 
 
 def parser() -> argparse.ArgumentParser:

@@ -48,6 +48,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.request_path import ticket_app
+from benchmarks.targets import verdict as target_verdict
 from servicekit.testing import (
     auth,
     drop_database,
@@ -267,7 +268,7 @@ def _ts(seconds: int) -> str:
     return days[day] + times[second]
 
 
-def _ticket_chunk(count: int, seed: int, first: int, size: int) -> _Chunk:
+def _ticket_chunk(count: int, seed: int, first: int, size: int) -> Chunk:
     """Tickets ``first`` .. ``first + size`` of ``count`` as CSV, and the timelines of ~10 %
     of them. Written for speed (a million rows): plain string building, the draws by
     bisecting cumulative weights, ids as 32 hex digits (PostgreSQL's uuid input)."""
@@ -338,7 +339,7 @@ def _ticket_chunk(count: int, seed: int, first: int, size: int) -> _Chunk:
     copies = [("tickets", TICKET_COLUMNS, "".join(lines).encode())]
     if entries:
         copies.append(("timeline_entries", TIMELINE_COLUMNS, "".join(entries).encode()))
-    return _Chunk(copies, size, time.process_time() - started)
+    return Chunk(copies, size, time.process_time() - started)
 
 
 BUG_COLUMNS = [
@@ -352,7 +353,7 @@ BUG_STATUSES = (
 )  # fmt: skip
 
 
-def _bug_chunk(count: int, seed: int, first: int, size: int) -> _Chunk:
+def bug_chunk(count: int, seed: int, first: int, size: int) -> Chunk:
     started = time.process_time()
     tenants, weights = _tenants(max(20, count // 50))
     rng = _rng(seed, "bugs", first)
@@ -371,7 +372,7 @@ def _bug_chunk(count: int, seed: int, first: int, size: int) -> _Chunk:
                 rng.randint(0, 100), 0, 1, created, created,
             )
         )  # fmt: skip
-    return _Chunk([("bugs", BUG_COLUMNS, _csv(rows))], size, time.process_time() - started)
+    return Chunk([("bugs", BUG_COLUMNS, _csv(rows))], size, time.process_time() - started)
 
 
 INVOICE_COLUMNS = [
@@ -382,7 +383,7 @@ INVOICE_COLUMNS = [
 ]  # fmt: skip
 
 
-def _invoice_chunk(count: int, seed: int, first: int, size: int) -> _Chunk:
+def _invoice_chunk(count: int, seed: int, first: int, size: int) -> Chunk:
     started = time.process_time()
     tenants, weights = _tenants(max(20, count // 100))
     rng = _rng(seed, "invoices", first)
@@ -404,25 +405,25 @@ def _invoice_chunk(count: int, seed: int, first: int, size: int) -> _Chunk:
                 created + timedelta(days=30), False, True, 0, 0, 1, created,
             )
         )  # fmt: skip
-    return _Chunk([("invoices", INVOICE_COLUMNS, _csv(rows))], size, time.process_time() - started)
+    return Chunk([("invoices", INVOICE_COLUMNS, _csv(rows))], size, time.process_time() - started)
 
 
 @dataclass
-class _Chunk:
+class Chunk:
     copies: list[tuple[str, list[str], bytes]]  # (table, columns, CSV), in FK order
     rows: int
     cpu_seconds: float
 
 
-ChunkMaker = Callable[[int, int, int, int], _Chunk]
+ChunkMaker = Callable[[int, int, int, int], Chunk]
 
 
-def _dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def _generate(
-    make: ChunkMaker, count: int, seed: int, out: asyncio.Queue[_Chunk | None], *, workers: int
+    make: ChunkMaker, count: int, seed: int, out: asyncio.Queue[Chunk | None], *, workers: int
 ) -> None:
     """Every chunk of ``count`` rows into ``out``: by ``workers`` processes (a few chunks
     ahead of the COPY, no more: memory stays bounded), or here for small loads."""
@@ -437,7 +438,7 @@ async def _generate(
     # a forked one only runs the pure-Python generation and leaves by os._exit, never
     # touching the parent's event loop or connections it inherited
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        pending: collections.deque[asyncio.Future[_Chunk]] = collections.deque()
+        pending: collections.deque[asyncio.Future[Chunk]] = collections.deque()
         for first, size in bounds:
             if len(pending) > workers:
                 await out.put(await pending.popleft())
@@ -446,7 +447,7 @@ async def _generate(
             await out.put(await pending.popleft())
 
 
-async def _copy_chunks(dsn: str, chunks: asyncio.Queue[_Chunk | None]) -> None:
+async def _copy_chunks(dsn: str, chunks: asyncio.Queue[Chunk | None]) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         while (chunk := await chunks.get()) is not None:
@@ -466,12 +467,12 @@ async def parallel_copy(
     if workers is None:
         workers = (os.cpu_count() or 1) if count >= POOL_FROM else 1
     connections = COPY_CONNECTIONS if workers > 1 else 1
-    chunks: asyncio.Queue[_Chunk | None] = asyncio.Queue(maxsize=connections)
+    chunks: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=connections)
     cpu = 0.0
 
     async def produce() -> None:
         nonlocal cpu
-        counted: asyncio.Queue[_Chunk | None] = asyncio.Queue(maxsize=1)
+        counted: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=1)
 
         async def forward() -> None:
             nonlocal cpu
@@ -489,17 +490,17 @@ async def parallel_copy(
     async with asyncio.TaskGroup() as group:
         group.create_task(produce())
         for _ in range(connections):
-            group.create_task(_copy_chunks(_dsn(url), chunks))
+            group.create_task(_copy_chunks(asyncpg_dsn(url), chunks))
     return cpu
 
 
 @contextlib.asynccontextmanager
-async def _bulk_load(url: str, *tables: str) -> AsyncIterator[dict[str, float]]:
+async def bulk_load(url: str, *tables: str) -> AsyncIterator[dict[str, float]]:
     """Load without maintaining secondary indexes and user triggers row by row: drop the
     indexes (not the primary key or unique constraints), load, then rebuild them, each
     ``CREATE INDEX`` on one of several connections at once (both cores busy)."""
     timings: dict[str, float] = {}
-    conn = await asyncpg.connect(_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         rows = await conn.fetch(
             """
@@ -529,7 +530,7 @@ async def _bulk_load(url: str, *tables: str) -> AsyncIterator[dict[str, float]]:
     )
 
     async def build() -> None:
-        builder = await asyncpg.connect(_dsn(url))
+        builder = await asyncpg.connect(asyncpg_dsn(url))
         try:
             await builder.execute("SET maintenance_work_mem = '256MB'")
             await builder.execute("SET max_parallel_maintenance_workers = 1")
@@ -551,7 +552,7 @@ async def seed_tickets(
     world = _ticket_world(count, seed)
     data.big_tenant = world.tenants[0]
     data.assignee = world.agents[3]
-    conn = await asyncpg.connect(_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await conn.executemany(
             "INSERT INTO accounts (tenant_id, company_name, plan_tier, tenant_status,"
@@ -566,7 +567,7 @@ async def seed_tickets(
             [(a, a, [QUEUES[n % len(QUEUES)], "support"]) for n, a in enumerate(world.agents)],
         )
         started = time.perf_counter()
-        async with _bulk_load(url, "tickets", "timeline_entries") as timings:
+        async with bulk_load(url, "tickets", "timeline_entries") as timings:
             cpu = await parallel_copy(url, _ticket_chunk, count, seed=seed, workers=workers)
             data.seed_seconds["tickets + timelines COPY"] = time.perf_counter() - started
         data.seed_seconds["generation CPU (overlapped)"] = cpu
@@ -595,7 +596,7 @@ async def settle(url: str) -> float:
     bulk load's dirty pages written now, not by a spread checkpoint of ~200 s running
     under the measured requests). Not part of the seeding figure. Returns seconds."""
     started = time.perf_counter()
-    conn = await asyncpg.connect(_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await conn.execute("VACUUM")
         await conn.execute("CHECKPOINT")
@@ -608,11 +609,11 @@ async def _seed_list(
     url: str, table: str, make: ChunkMaker, tenants: list[str], count: int, seed: int
 ) -> Dataset:
     data = Dataset(big_tenant=tenants[0])
-    conn = await asyncpg.connect(_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await _known_tenants(conn, tenants)
         started = time.perf_counter()
-        async with _bulk_load(url, table) as timings:
+        async with bulk_load(url, table) as timings:
             cpu = await parallel_copy(url, make, count, seed=seed)
             data.seed_seconds[f"{table} COPY"] = time.perf_counter() - started
         data.seed_seconds["generation CPU (overlapped)"] = cpu
@@ -625,7 +626,7 @@ async def _seed_list(
 
 async def seed_bugs(url: str, count: int, *, seed: int = 15) -> Dataset:
     tenants, _ = _tenants(max(20, count // 50))
-    return await _seed_list(url, "bugs", _bug_chunk, tenants, count, seed)
+    return await _seed_list(url, "bugs", bug_chunk, tenants, count, seed)
 
 
 async def seed_invoices(url: str, count: int, *, seed: int = 15) -> Dataset:
@@ -1138,8 +1139,8 @@ def verdict(row: Row) -> str:
         return "FAIL (timeouts/errors)"
     if row.target_ms is None:  # create: within 1.2x of its small-table latency
         ratio = large.percentile(0.5) / max(row.small.percentile(0.5), 0.001)
-        return f"{'ok' if ratio <= 1.2 else 'MISS'} ({ratio:.2f}x of small p50, target <= 1.2x)"
-    return "ok" if large.percentile(0.99) <= row.target_ms else "MISS"
+        return f"{target_verdict(ratio, 1.2, False)} ({ratio:.2f}x of small p50, target <= 1.2x)"
+    return target_verdict(large.percentile(0.99), row.target_ms, False)
 
 
 def table(title: str, rows: list[Row], sizes: tuple[int, int], args: argparse.Namespace) -> str:

@@ -981,7 +981,9 @@ def render(tour: Tour, services: Services, *, generated_at: datetime) -> str:
         "make api-tour    # runs scripts/api_tour.py and rewrites docs/api-tour.md",
         "```",
         "",
-        "The script needs a monthly billing plan (`make up` seeds them) and "
+        "`make test` runs the same tour against its own stack "
+        "(`tests/integration/test_api_tour.py`), so every request here still answers "
+        "as shown. The script needs a monthly billing plan (`make up` seeds them) and "
         "adds one tenant (`Tour Analytics`, domain `tour-<run id>.example`) with a ticket "
         "and a bug each time it runs.",
         "",

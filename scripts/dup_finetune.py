@@ -10,6 +10,17 @@ A two-process pipeline: torch and sentence-transformers never enter the project'
     # 3. the project venv (PostgreSQL for the 10 signals): the table and the rule
     uv run --frozen python -m scripts.dup_finetune table /tmp/ft/run/ft.json
 
+Decision 0056, the same with the int8 ONNX exports the service would run
+(``scripts/dup_encoder_build.py`` builds them in the throwaway venv); the cosines are the
+escalation-service's ``Encoder``'s at ``--max-tokens`` (128: the fine-tune's length)::
+
+    # the 15 CV models' int8 cosines in the format `table` reads
+    uv run --frozen python -m scripts.dup_finetune encode /tmp/ftm/pairs.json /tmp/ftm/cv \
+        /tmp/ftm/int8-128.json --max-tokens 128 --untuned /tmp/ftm/untuned
+    uv run --frozen python -m scripts.dup_finetune table /tmp/ftm/int8-128.json
+    # the serving set: every pair's cosine by the family-half model that did not see it
+    uv run --frozen python -m scripts.dup_finetune crossfit /tmp/ftm/pairs.json /work/ftout
+
 Reads the training and legacy pairs only, never the held-out file.
 """
 
@@ -17,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,6 +81,7 @@ def dump(train: list[dict[str, Any]]) -> dict[str, Any]:
             for _, half in GroupKFold(2).split(fit_idx, y[fit_idx], groups[fit_idx])
         ]
         folds.append({"fit": fit_idx.tolist(), "test": test_idx.tolist(), "halves": halves})
+    every = np.arange(len(train))
     return {
         "ids": [p["id"] for p in train],
         "duplicate": y.tolist(),
@@ -75,7 +89,93 @@ def dump(train: list[dict[str, Any]]) -> dict[str, Any]:
         "a": [text(p["a"]) for p in train],
         "b": [text(p["b"]) for p in train],
         "folds": folds,
+        # the two family halves of all the pairs (the serving encoder's cross-fit, 0056)
+        "halves": [every[half].tolist() for _, half in GroupKFold(2).split(every, y, groups)],
     }
+
+
+def encoder_cosines(
+    folder: Path, a: list[str], b: list[str], max_tokens: int
+) -> NDArray[np.float64]:
+    """The pairs' cosines by the escalation-service's ``Encoder`` over the ONNX model in
+    ``folder`` (``model.onnx`` + ``tokenizer.json``): the shipped MiniLM spec (mean pooling,
+    no prefix) truncated at ``max_tokens``, each distinct text embedded once."""
+    from escalation_service.bugs.encoder import MINILM, Encoder
+
+    spec = dataclasses.replace(MINILM, name=folder.name, onnx_sha256="", max_tokens=max_tokens)
+    embedder = Encoder(folder, spec)
+    vectors = {t: embedder.vector(t) for t in sorted(set(a) | set(b))}
+    return np.array([float(vectors[x] @ vectors[z]) for x, z in zip(a, b, strict=True)])
+
+
+def checked_pairs(path: Path, train: list[dict[str, Any]]) -> dict[str, Any]:
+    """``dump``'s file, refused unless its texts are today's service texts of ``train``."""
+    dumped: dict[str, Any] = json.loads(path.read_text())
+    if dumped["a"] != [text(p["a"]) for p in train] or dumped["b"] != [text(p["b"]) for p in train]:
+        raise ValueError(f"{path}: not the service texts of the training pairs")
+    return dumped
+
+
+def encode(dumped: dict[str, Any], models: Path, max_tokens: int) -> dict[str, Any]:
+    """The int8 models of the 15 CV fine-tunes (``models/fold<k>/{half0,half1,whole}``, as
+    ``dup_encoder_build.py cv`` writes them) as ``table``'s input: per outer fold the
+    outer-training pairs' cross-fitted cosines (half h's model scores the other half) and
+    the test fold's by the whole part's model. Also every pair's cosine per model
+    (``all``: the fp32 vs int8 diagnostic)."""
+    a, b = dumped["a"], dumped["b"]
+    folds: dict[str, Any] = {}
+    every: dict[str, list[float]] = {}
+    for k, fold in enumerate(dumped["folds"]):
+        cos = {
+            name: encoder_cosines(models / f"fold{k}" / name, a, b, max_tokens)
+            for name in ("half0", "half1", "whole")
+        }
+        every.update({f"{k}/{name}": c.tolist() for name, c in cos.items()})
+        fit = {i: float(cos[f"half{h}"][i]) for h in range(2) for i in fold["halves"][1 - h]}
+        folds[str(k)] = {
+            "fit": {str(i): fit[i] for i in fold["fit"]},
+            "test": {str(i): float(cos["whole"][i]) for i in fold["test"]},
+        }
+    return {"max_tokens": max_tokens, "folds": folds, "all": every}
+
+
+def crossfit(dumped: dict[str, Any], out: Path, max_tokens: int) -> None:
+    """The serving set's cosines: ``crossfit.json`` (every training pair by the family-half
+    model that did not see it: ``half_a`` fine-tuned on ``halves[0]`` scores ``halves[1]``)
+    and ``served_cosines.json`` (every pair by ``served``; in-sample, a diagnostic)."""
+    a, b, ids = dumped["a"], dumped["b"], dumped["ids"]
+    half_a = encoder_cosines(out / "half_a", a, b, max_tokens)
+    half_b = encoder_cosines(out / "half_b", a, b, max_tokens)
+    by = {i: float(half_a[i]) for i in dumped["halves"][1]}
+    by.update({i: float(half_b[i]) for i in dumped["halves"][0]})
+    if sorted(by) != list(range(len(ids))):
+        raise ValueError("the halves do not cover every pair exactly once")
+    served = encoder_cosines(out / "served", a, b, max_tokens)
+    write_atomically(out / "served_cosines.json", {ids[i]: float(c) for i, c in enumerate(served)})
+    write_atomically(out / "crossfit.json", {ids[i]: by[i] for i in range(len(ids))})
+
+
+def compare(dumped: dict[str, Any], first: Path, second: Path, max_tokens: int) -> None:
+    """Two ONNX models' pair cosines (``Encoder``, ``max_tokens``): how far apart, and how
+    each ranks the pairs (a diagnostic: does a recipe reproduce a shipped file)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    a, b = dumped["a"], dumped["b"]
+    y = np.array(dumped["duplicate"])
+    one, two = (encoder_cosines(f, a, b, max_tokens) for f in (first, second))
+    gap = np.abs(one - two)
+    sys.stdout.write(
+        f"{len(y)} pairs, {max_tokens} tokens: |difference| mean {gap.mean():.4f}, "
+        f"max {gap.max():.4f}; AP / AUC {average_precision_score(y, one):.3f} / "
+        f"{roc_auc_score(y, one):.3f} ({first}) vs {average_precision_score(y, two):.3f} / "
+        f"{roc_auc_score(y, two):.3f} ({second})\n"
+    )
+
+
+def write_atomically(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=0))
+    os.replace(tmp, path)
 
 
 def fold_hook(folds: dict[str, Any], n: int) -> tuple[FoldFeatures, Matrix]:
@@ -143,7 +243,10 @@ def table(train: list[dict[str, Any]], x: Matrix, tuned: dict[str, Any]) -> None
         write_cv_row(out, name, r, y)
     columns = (
         ("shipped semantic (int8 ONNX, 256 tokens)", x[:, 5]),
-        ("un-tuned fp32 MiniLM cosine (128 tokens)", np.array(tuned["pretrained"])),
+        (
+            tuned.get("pretrained_label", "un-tuned fp32 MiniLM cosine (128 tokens)"),
+            np.array(tuned["pretrained"]),
+        ),
         ("fine-tuned cosine, out-of-fold", oof),
     )
     for label, column in columns:
@@ -160,12 +263,40 @@ def table(train: list[dict[str, Any]], x: Matrix, tuned: dict[str, Any]) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("dump", "table"))
-    parser.add_argument("path", type=Path, help="dump: the file to write; table: ft cosines")
+    parser.add_argument("step", choices=("dump", "table", "encode", "crossfit", "compare"))
+    parser.add_argument(
+        "path", type=Path, help="dump: the file to write; table: ft cosines; else dump's file"
+    )
+    parser.add_argument("models", type=Path, nargs="?", help="encode, crossfit: the models")
+    parser.add_argument(
+        "out", type=Path, nargs="?", help="encode: the file to write; compare: a model"
+    )
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--untuned", type=Path, help="encode: the un-tuned model's int8 folder")
+    parser.add_argument("--seconds", type=Path, help="encode: the build's fp32_cosines.json")
     args = parser.parse_args()
     train = training_set()
     if args.step == "dump":
         args.path.write_text(json.dumps(dump(train)))
+        return
+    if args.step in ("encode", "crossfit", "compare"):
+        dumped = checked_pairs(args.path, train)
+        if args.step == "compare":
+            compare(dumped, args.models, args.out, args.max_tokens)
+            return
+        if args.step == "crossfit":
+            crossfit(dumped, args.models, args.max_tokens)
+            return
+        result = encode(dumped, args.models, args.max_tokens)
+        if args.untuned:
+            result["pretrained"] = encoder_cosines(
+                args.untuned, dumped["a"], dumped["b"], args.max_tokens
+            ).tolist()
+            result["pretrained_label"] = f"un-tuned int8 MiniLM cosine ({args.max_tokens} tokens)"
+        built = json.loads(args.seconds.read_text()) if args.seconds else {"folds": {}}
+        for k, fold in result["folds"].items():
+            fold["seconds"] = built["folds"].get(k, {}).get("seconds", [])
+        write_atomically(args.out, result)
         return
     tuned = json.loads(args.path.read_text())
     (signals,) = asyncio.run(quality_signals(train))

@@ -1,15 +1,20 @@
 """Decision 0055's pipeline plumbing (``scripts.dup_finetune``): the dumped folds are
 ``cross_validate``'s outer folds with family-disjoint halves, the hook hands the training
 folds their cross-fitted cosines and the test fold the whole-part model's, and the rule
-adopts by the pre-registered gain. Never reads the held-out file."""
+adopts by the pre-registered gain. Decision 0056: the int8 exports' cosines (``encode``,
+``crossfit``) come from the model that did not see each pair, by the service's ``Encoder``
+at the given length. Never reads the held-out file."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from escalation_service.bugs.encoder import model_dir
 from scripts import dup_finetune
 
 
@@ -75,3 +80,89 @@ def test_rule_needs_the_floor_and_the_gain() -> None:
     assert dup_finetune.select_finetuned([base, row("R", 0.93, 0.53), row("P", 0.95, 0.53)]) is None
     assert dup_finetune.select_finetuned([base, row("R", 0.915, 0.7), row("P", 0.92, 0.6)]) == "P"
     assert dup_finetune.select_finetuned([base, row("R", 0.94, 0.6), row("P", 0.95, 0.6)]) == "R"
+
+
+# --- decision 0056: the int8 exports' cosines by the service's Encoder ------------------
+
+
+def test_dump_splits_all_pairs_into_two_family_halves(dumped: dict[str, Any]) -> None:
+    groups = np.array(dumped["groups"])
+    half_a, half_b = (set(h) for h in dumped["halves"])
+    assert half_a | half_b == set(range(len(groups))) and not half_a & half_b
+    assert not set(groups[list(half_a)]) & set(groups[list(half_b)])
+
+
+def by_folder(monkeypatch: pytest.MonkeyPatch, offsets: dict[str, float]) -> list[tuple[str, int]]:
+    """``encoder_cosines`` replaced by one that tells the folders apart: the folder's offset
+    + the pair's index / 1000 (the routing under test, not the encoder). The calls made."""
+    calls: list[tuple[str, int]] = []
+
+    def fake(folder: Path, a: list[str], b: list[str], max_tokens: int) -> np.ndarray:
+        calls.append((folder.name, max_tokens))
+        return offsets[folder.name] + np.arange(len(a)) / 1000
+
+    monkeypatch.setattr(dup_finetune, "encoder_cosines", fake)
+    return calls
+
+
+def test_encode_gives_the_fold_cosines_of_the_models_that_did_not_see_the_pairs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    n = 10
+    folds = []
+    for k in range(5):
+        test = [i for i in range(n) if i % 5 == k]
+        fit = [i for i in range(n) if i % 5 != k]
+        folds.append({"fit": fit, "test": test, "halves": [fit[:4], fit[4:]]})
+    dumped = {"a": ["x"] * n, "b": ["y"] * n, "folds": folds}
+    calls = by_folder(monkeypatch, {"half0": 0.1, "half1": 0.2, "whole": 0.5})
+    out = dup_finetune.encode(dumped, tmp_path, 128)
+    assert {c[1] for c in calls} == {128} and len(calls) == 15
+    for k, fold in enumerate(folds):
+        got = out["folds"][str(k)]
+        for i in fold["halves"][0]:  # fine-tuned on half 0: scored by half 1's model
+            assert got["fit"][str(i)] == pytest.approx(0.2 + i / 1000)
+        for i in fold["halves"][1]:
+            assert got["fit"][str(i)] == pytest.approx(0.1 + i / 1000)
+        assert got["test"] == {str(i): pytest.approx(0.5 + i / 1000) for i in fold["test"]}
+    assert len(out["all"]) == 15
+
+
+def test_crossfit_scores_each_pair_by_the_half_that_did_not_see_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    dumped = {
+        "ids": [f"p{i}" for i in range(6)],
+        "a": ["x"] * 6,
+        "b": ["y"] * 6,
+        "halves": [[0, 2, 4], [1, 3, 5]],
+    }
+    by_folder(monkeypatch, {"half_a": 0.1, "half_b": 0.2, "served": 0.9})
+    dup_finetune.crossfit(dumped, tmp_path, 128)
+    crossfit = json.loads((tmp_path / "crossfit.json").read_text())
+    # half_a was fine-tuned on halves[0]: it scores halves[1], and half_b the others
+    assert crossfit == {
+        f"p{i}": pytest.approx((0.2 if i % 2 == 0 else 0.1) + i / 1000) for i in range(6)
+    }
+    served = json.loads((tmp_path / "served_cosines.json").read_text())
+    assert served == {f"p{i}": pytest.approx(0.9 + i / 1000) for i in range(6)}
+    assert not list(tmp_path.glob(".*.tmp"))  # written under a temporary name, renamed
+    dumped["halves"] = [[0, 2], [1, 3, 5]]
+    with pytest.raises(ValueError, match="cover every pair"):
+        dup_finetune.crossfit(dumped, tmp_path, 128)
+
+
+def test_encoder_cosines_are_the_service_encoders_at_the_given_length() -> None:
+    from escalation_service.bugs.encoder import Encoder
+
+    folder = model_dir()
+    a = ["Export to CSV hangs on large boards", "Login page spins forever " * 20]
+    b = ["CSV export never finishes for big boards", "Login page spins forever " * 20]
+    shipped = Encoder(folder)  # the service's own spec: 256 tokens
+    expected = [float(shipped.vector(x) @ shipped.vector(z)) for x, z in zip(a, b, strict=True)]
+    got = dup_finetune.encoder_cosines(folder, a, b, 256)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    assert got[1] == pytest.approx(1.0, abs=1e-5)
+    short = dup_finetune.encoder_cosines(folder, a[:1], [a[0] + " on Tuesdays"], 4)
+    full = dup_finetune.encoder_cosines(folder, a[:1], [a[0] + " on Tuesdays"], 256)
+    assert short[0] == pytest.approx(1.0, abs=1e-5) and full[0] < 0.999  # truncated alike

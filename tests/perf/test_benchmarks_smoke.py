@@ -11,6 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from benchmarks import events, memory, request_path, scale
+from benchmarks.targets import verdict
 from servicekit.testing import drop_database, migrated_database
 
 pytestmark = pytest.mark.infra
@@ -154,15 +155,15 @@ async def test_request_path_rounds_alternate_so_a_load_change_does_not_move_the_
     assert min(measure.ratios) < measure.ratio < max(measure.ratios)  # the spread shown
 
 
-def test_request_path_verdicts_are_not_decided_by_rounding() -> None:
+def test_benchmark_verdicts_are_not_decided_by_rounding() -> None:
     """A ratio of 0.497 reads "0.50x" to two places, which looks like the 0.5x target met;
     the table shows three places and says so itself."""
-    assert request_path.verdict(0.497, 0.5, True) == "MISSED"
-    assert request_path.verdict(0.5, 0.5, True) == "met"
-    assert request_path.verdict(1.29, 1.3, False) == "met"
-    assert request_path.verdict(1.31, 1.3, False) == "MISSED"
-    assert request_path.verdict(0.3, None, True) == "-"
-    assert request_path.verdict(float("nan"), 0.5, True) == "-"
+    assert verdict(0.497, 0.5, True) == "MISSED"
+    assert verdict(0.5, 0.5, True) == "met"
+    assert verdict(1.29, 1.3, False) == "met"
+    assert verdict(1.31, 1.3, False) == "MISSED"
+    assert verdict(0.3, None, True) == "-"
+    assert verdict(float("nan"), 0.5, True) == "-"
     # the table's target column says the same bound and direction
     assert request_path.Measure("c", "b", 0.5, True).target == "≥ 0.5x"
     assert request_path.Measure("h", "b", 1.3, False).target == "≤ 1.3x"

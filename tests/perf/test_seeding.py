@@ -26,7 +26,7 @@ async def _seeded(workers: int) -> tuple[scale.Dataset, dict[str, object]]:
     name, url = await migrated_database("seed_workers", scale.MIGRATIONS["ticket"])
     try:
         data = await scale.seed_tickets(url, 3_000, workers=workers)
-        conn = await asyncpg.connect(scale._dsn(url))
+        conn = await asyncpg.connect(scale.asyncpg_dsn(url))
         try:
             facts: dict[str, object] = {t: await conn.fetchval(q) for t, q in DIGESTS.items()}
             facts["counts"] = tuple(
@@ -68,7 +68,7 @@ async def test_worker_processes_seed_the_same_complete_data_set(
     assert active > 0  # the agents' load was computed for the loaded tickets
     fresh, url = await migrated_database("seed_fresh", scale.MIGRATIONS["ticket"])
     try:
-        conn = await asyncpg.connect(scale._dsn(url))
+        conn = await asyncpg.connect(scale.asyncpg_dsn(url))
         try:
             expected = sorted(
                 await conn.fetch(

@@ -274,6 +274,10 @@ async def test_api_pods_are_ready_without_kafka_and_workers_are_not(
     )
     async with LifespanManager(api, startup_timeout=30, shutdown_timeout=30):
         response = await readyz(api)
+        # it publishes nothing (the workers' relay does): no producer, no broker retries
+        await asyncio.wait_for(api.state.kafka.ready.wait(), 5)
+        assert api.state.kafka.producer is None
+        assert [t.get_name() for t in api.state.kafka._tasks if not t.done()] == []
     assert response.status_code == 200, response.text
     assert response.json()["checks"] == {"database": "ok"}
 

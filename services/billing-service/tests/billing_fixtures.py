@@ -20,7 +20,7 @@ from billing_service.config import (
 )
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.db import Database
-from servicekit.testing import TestClock, auth, known_tenant
+from servicekit.testing import TestClock, auth, eventually, known_tenant
 from servicekit.testing.stripe import (
     charge_object,
     dispute_object,
@@ -176,3 +176,39 @@ def metric_value(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+async def active_subscription(
+    billing: BillingApp, plan: dict[str, Any], *, period_days: int, **extra: Any
+) -> tuple[dict[str, Any], int, int]:
+    """A subscription whose Stripe period (set by a signed webhook) ends in ``period_days``."""
+    tenant = await billing.tenant()
+    response = await billing.client.post(
+        "/v1/subscriptions",
+        json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3, **extra},
+        headers=BILLING,
+    )
+    assert response.status_code == 201, response.text
+    sub: dict[str, Any] = response.json()
+    now = int(billing.clock.now().timestamp())
+    start, end = now - (30 - period_days) * 86400, now + period_days * 86400
+    event = stripe_event(
+        "customer.subscription.updated",
+        subscription_object(
+            sub,
+            status="active",
+            price_id=plan["stripe_price_id"],
+            quantity=3,
+            period_start=start,
+            period_end=end,
+        ),
+        created=now,
+    )
+    await deliver(billing.client, event)
+
+    async def applied() -> None:
+        got = await billing.client.get(f"/v1/subscriptions/{sub['id']}", headers=AGENT)
+        assert got.json()["status"] == "active"
+
+    await eventually(applied)
+    return sub, start, end

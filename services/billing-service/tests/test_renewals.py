@@ -13,6 +13,7 @@ from billing_fixtures import (
     BILLING,
     AlteredStripe,
     BillingApp,
+    active_subscription,
     card_expiring,
     deliver,
     if_match,
@@ -30,42 +31,6 @@ from billing_service.renewals.payment_methods import payment_method_risk
 from billing_service.stripe_gateway import StripeGateway
 from servicekit.testing import eventually, read_topic
 from supportops_events.billing import RenewalRiskReason
-
-
-async def active_subscription(
-    billing: BillingApp, plan: dict[str, Any], *, period_days: int, **extra: Any
-) -> tuple[dict[str, Any], int, int]:
-    """A subscription whose Stripe period (set by a signed webhook) ends in ``period_days``."""
-    tenant = await billing.tenant()
-    response = await billing.client.post(
-        "/v1/subscriptions",
-        json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3, **extra},
-        headers=BILLING,
-    )
-    assert response.status_code == 201, response.text
-    sub: dict[str, Any] = response.json()
-    now = int(billing.clock.now().timestamp())
-    start, end = now - (30 - period_days) * 86400, now + period_days * 86400
-    event = stripe_event(
-        "customer.subscription.updated",
-        subscription_object(
-            sub,
-            status="active",
-            price_id=plan["stripe_price_id"],
-            quantity=3,
-            period_start=start,
-            period_end=end,
-        ),
-        created=now,
-    )
-    await deliver(billing.client, event)
-
-    async def applied() -> None:
-        got = await billing.client.get(f"/v1/subscriptions/{sub['id']}", headers=AGENT)
-        assert got.json()["status"] == "active"
-
-    await eventually(applied)
-    return sub, start, end
 
 
 async def scan(billing: BillingApp) -> None:

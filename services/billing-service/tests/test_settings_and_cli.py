@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 import pytest
-from billing_fixtures import ADMIN, BillingApp
+from billing_fixtures import ADMIN, BillingApp, active_subscription, of_tenant
 
 from billing_service.cli import build_cli, reconcile_stripe, renewal_scan, seed_plans
 from billing_service.config import BillingSettings
 from billing_service.plans.service import DEFAULT_PLANS
+from servicekit.testing import read_topic
 
 
 def test_production_refuses_placeholder_stripe_secrets() -> None:
@@ -61,3 +63,19 @@ async def test_seed_plans_command_seeds_every_default_plan_idempotently(
     seeded = {p["code"]: p for p in listed.json()["items"] if p["code"] in codes}
     assert set(seeded) == set(codes)
     assert all(p["stripe_price_id"].startswith("price_") for p in seeded.values())
+
+
+async def test_events_a_command_emits_name_the_billing_service_as_their_source(
+    billing: BillingApp, plan: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The renewal-scan CronJob's events are the billing-service's (CloudEvents ``source``),
+    as the same scan's are when run through the API."""
+    sub, _, _ = await active_subscription(billing, plan, period_days=10)  # inside the window
+    assert await renewal_scan(billing.settings, argparse.Namespace()) == 0
+    assert json.loads(capsys.readouterr().out)["upcoming"] >= 1
+    envelopes = await read_topic(
+        billing.events_topic,
+        until=lambda es: bool(of_tenant(es, sub["tenant_id"], "renewal.upcoming")),
+    )
+    (upcoming,) = of_tenant(envelopes, sub["tenant_id"], "renewal.upcoming")
+    assert upcoming.source == "billing-service"

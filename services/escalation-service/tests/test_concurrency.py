@@ -17,6 +17,7 @@ from escalation_fixtures import (
     uid,
 )
 
+from escalation_service.config import EscalationSettings
 from escalation_service.consumers import build_events
 from servicekit.db import Database
 from servicekit.testing import payload
@@ -119,7 +120,8 @@ async def test_escalations_handled_at_once_by_two_replicas_make_one_bug(
 ) -> None:
     """Two consumer replicas (one per partition) filing escalations of one bug at once,
     and the same escalation carried by two event ids."""
-    handler = build_events().handlers["ticket.escalated"]
+    threshold = EscalationSettings().duplicate_threshold
+    handler = build_events(duplicate_threshold=threshold).handlers["ticket.escalated"]
     escalations = [
         escalated_ticket(tenant_id=uid("ten"), ticket_id=uid("tkt"), **SAME_BUG) for _ in range(4)
     ]

@@ -97,6 +97,11 @@ class KafkaRuntime:
 
     async def _boot(self) -> None:
         s = self.defn.settings
+        if not self.needed_for_readiness:
+            # an API-only pod publishes nothing (the workers' relay does) and consumes
+            # nothing: no producer, no topic creation, no retrying an absent broker
+            self.ready.set()
+            return
         backoff = 0.5
         while not self._stopping:
             producer = make_producer(self.options)
@@ -216,8 +221,8 @@ class KafkaRuntime:
     @property
     def needed_for_readiness(self) -> bool:
         """Only workers (relay, consumers) need Kafka to do their job; an API-only pod
-        never produces (the outbox does), so a broker outage must not take it out of
-        its Service (docs/decisions/0003)."""
+        never produces (the outbox does) and does not even connect, so a broker outage
+        must not take it out of its Service (docs/decisions/0003)."""
         s = self.defn.settings
         return s.run_relay or s.run_consumers
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,28 @@ Command = Callable[[ServiceSettings, argparse.Namespace], Coroutine[Any, Any, in
 T = TypeVar("T")
 
 
+@asynccontextmanager
+async def command_database(
+    settings: ServiceSettings,
+    service: str,
+    *,
+    pool_size: int = 2,
+    configure: Callable[[Database], object] | None = None,
+) -> AsyncIterator[Database]:
+    """The service's database for a command (a scan, a refit, a reconciliation): its
+    sessions marked as ``service``'s, so the events it emits carry the service as their
+    source as the app's do; ``configure`` applied first (the service's own session
+    set-up); disposed after. A command is one process doing one thing: a small pool."""
+    db = Database(settings.database_url, pool_size=pool_size)
+    db.sessionmaker.configure(info={SOURCE_INFO_KEY: service})
+    if configure is not None:
+        configure(db)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
 async def in_unit_of_work(
     settings: ServiceSettings,
     service: str,
@@ -33,18 +56,12 @@ async def in_unit_of_work(
     *,
     configure: Callable[[Database], object] | None = None,
 ) -> T:
-    """Run ``work`` in one unit of work of the service's database, as a command (a scan, a
-    refit) does: the sessions marked as ``service``'s (the outbox's source), ``configure``
-    applied to the database first (the service's own session set-up), disposed after."""
-    db = Database(settings.database_url)
-    db.sessionmaker.configure(info={SOURCE_INFO_KEY: service})
-    if configure is not None:
-        configure(db)
-    try:
-        async with db.unit_of_work() as session:
-            return await work(session)
-    finally:
-        await db.dispose()
+    """Run ``work`` in one unit of work of the service's ``command_database``."""
+    async with (
+        command_database(settings, service, configure=configure) as db,
+        db.unit_of_work() as session,
+    ):
+        return await work(session)
 
 
 @dataclass

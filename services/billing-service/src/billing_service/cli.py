@@ -12,9 +12,8 @@ from billing_service.main import PRODUCES, SERVICE_NAME, build_stripe
 from billing_service.plans import service as plans
 from billing_service.renewals import scan as renewals
 from billing_service.webhooks.worker import StripeWorker, reconcile
-from servicekit.cli import ServiceCli
+from servicekit.cli import ServiceCli, command_database
 from servicekit.clock import SystemClock
-from servicekit.db import Database
 from servicekit.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,8 +22,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def renewal_scan(settings: ServiceSettings, args: argparse.Namespace) -> int:
     """For a Kubernetes CronJob: idempotent, safe to overlap with another run."""
     assert isinstance(settings, BillingSettings)
-    db = Database(settings.database_url)
-    try:
+    async with command_database(settings, SERVICE_NAME) as db:
         report = await renewals.scan(
             db=db,
             stripe=build_stripe(settings),
@@ -33,8 +31,6 @@ async def renewal_scan(settings: ServiceSettings, args: argparse.Namespace) -> i
             grace_hours=settings.renewal_grace_hours,
             claim_timeout=timedelta(seconds=settings.renewal_claim_timeout_seconds),
         )
-    finally:
-        await db.dispose()
     print(json.dumps(report.__dict__))
     return 1 if report.errors else 0
 
@@ -43,15 +39,12 @@ async def reconcile_stripe(settings: ServiceSettings, args: argparse.Namespace) 
     """Store and process the last 3 days of Stripe events that never arrived as webhooks,
     and re-drive intents left pending by a crash."""
     assert isinstance(settings, BillingSettings)
-    db = Database(settings.database_url)
     stripe = build_stripe(settings)
-    try:
+    async with command_database(settings, SERVICE_NAME) as db:
         worker = StripeWorker(db=db, stripe=stripe, clock=SystemClock(), poll_seconds=1.0)
         listed, stored = await reconcile(
             db=db, stripe=stripe, worker=worker, since=SystemClock().now() - timedelta(days=3)
         )
-    finally:
-        await db.dispose()
     print(json.dumps({"listed": listed, "stored": stored}))
     return 0
 
@@ -60,11 +53,8 @@ async def seed_plans(settings: ServiceSettings, args: argparse.Namespace) -> int
     """The default plan set (one monthly and one yearly plan per tier), on Stripe too.
     Idempotent: run by ``make up`` on every start; plans that exist are left alone."""
     assert isinstance(settings, BillingSettings)
-    db = Database(settings.database_url)
-    try:
+    async with command_database(settings, SERVICE_NAME) as db:
         report = await plans.seed_plans(db=db, stripe=build_stripe(settings))
-    finally:
-        await db.dispose()
     print(json.dumps(report.__dict__))
     return 0
 

@@ -19,7 +19,6 @@ from supportops_events.onboarding import (
     TenantSuspended,
 )
 
-DEFAULT_DUPLICATE_THRESHOLD = 0.71
 TENANT_EVENTS: tuple[type[TenantEvent], ...] = (
     TenantCreated,
     TenantActivated,
@@ -38,7 +37,8 @@ async def on_tenant_event(session: AsyncSession, received: Received[TenantEvent]
     )
 
 
-def build_events(*, duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> EventRouter:
+def build_events(*, duplicate_threshold: float) -> EventRouter:
+    """The service's consumers; ``duplicate_threshold`` is the settings' (one source)."""
     events = EventRouter()
     bugs_consumers.register(events, duplicate_threshold=duplicate_threshold)
     impact_consumers.register(events)

