@@ -178,18 +178,32 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+async def subscribed(
+    billing: BillingApp,
+    plan: dict[str, Any],
+    tenant: str | None = None,
+    *,
+    idempotency_key: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A new 3-seat subscription to ``plan`` (of a new tenant unless ``tenant``)."""
+    tenant = tenant or await billing.tenant()
+    key = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    response = await billing.client.post(
+        "/v1/subscriptions",
+        json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3, **extra},
+        headers={**BILLING, **key},
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 async def active_subscription(
     billing: BillingApp, plan: dict[str, Any], *, period_days: int, **extra: Any
 ) -> tuple[dict[str, Any], int, int]:
     """A subscription whose Stripe period (set by a signed webhook) ends in ``period_days``."""
-    tenant = await billing.tenant()
-    response = await billing.client.post(
-        "/v1/subscriptions",
-        json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3, **extra},
-        headers=BILLING,
-    )
-    assert response.status_code == 201, response.text
-    sub: dict[str, Any] = response.json()
+    sub = await subscribed(billing, plan, **extra)
     now = int(billing.clock.now().timestamp())
     start, end = now - (30 - period_days) * 86400, now + period_days * 86400
     event = stripe_event(

@@ -18,6 +18,7 @@ from billing_fixtures import (
     new_tenant,
     of_tenant,
     stripe_event,
+    subscribed,
     subscription_object,
 )
 from sqlalchemy import select
@@ -37,14 +38,7 @@ from supportops_events.onboarding import TenantCreated, TenantStatus
 async def create_subscription(
     billing: BillingApp, plan: dict[str, Any], tenant: str, **extra: Any
 ) -> dict[str, Any]:
-    response = await billing.client.post(
-        "/v1/subscriptions",
-        json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3, **extra},
-        headers={**BILLING, "Idempotency-Key": f"create-{tenant}"},
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await subscribed(billing, plan, tenant, idempotency_key=f"create-{tenant}", **extra)
 
 
 async def read(billing: BillingApp, sub_id: str) -> tuple[dict[str, Any], str]:

@@ -10,7 +10,6 @@ from typing import Any
 
 from billing_fixtures import (
     AGENT,
-    BILLING,
     BillingApp,
     charge_object,
     deliver,
@@ -20,6 +19,7 @@ from billing_fixtures import (
     of_tenant,
     sign,
     stripe_event,
+    subscribed,
     subscription_object,
     upcoming_invoice_object,
 )
@@ -34,18 +34,6 @@ from servicekit.testing import auth, eventually, read_topic
 
 NOW = int(time.time())
 DAY = 86400
-
-
-async def subscribed(billing: BillingApp, plan: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    tenant = await billing.tenant()
-    response = await billing.client.post(
-        "/v1/subscriptions",
-        json={"tenant_id": tenant, "plan_code": plan["code"], "seats": 3, **extra},
-        headers=BILLING,
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def stored_count(billing: BillingApp) -> int:
