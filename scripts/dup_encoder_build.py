@@ -18,17 +18,28 @@ onnxruntime), never with the project's venv (torch never enters its uv.lock)::
     # 3. the un-tuned model through the same recipe (compare with the shipped int8 file)
     /tmp/ft/venv/bin/python scripts/dup_encoder_build.py untuned /tmp/ftm/pairs.json \
         /tmp/ftm/untuned
+    # decision 0058: the recipe (symmetric embedding tables) against the shipped file
+    /tmp/ft/venv/bin/python scripts/dup_encoder_build.py gate /tmp/ftsym/untuned/model.onnx \
+        .local/models/all-minilm-l6-v2-q/model.onnx
+    # decision 0058: 0056's saved fp32 serving exports quantised by the recipe
+    /tmp/ft/venv/bin/python scripts/dup_encoder_build.py requantise /tmp/ftm/pairs.json \
+        /work/ftout-sym --scratch /tmp/ftm/scratch-serve
+
+``--recipe`` picks the quantisation: "0058" (the default: 0056's plus
+``ActivationSymmetric``, i.e. symmetric uint8 embedding tables as the shipped langchain4j
+file has; decision 0058) or "0056" (asymmetric embedding tables).
 
 ``load``, ``finetune`` and ``cosines`` are decision 0055's (Appendix B) unchanged: the
 seeded fine-tune is bit-identical run to run on the same CPU. Each fine-tuned model is then
 exported (``torch.onnx.export`` of its Transformer module: ``input_ids``,
 ``attention_mask``, ``token_type_ids`` -> ``last_hidden_state``, dynamic batch and
 sequence axes; the escalation-service's ``Encoder`` pools and normalises) and quantised by
-``onnxruntime.quantization.quantize_dynamic`` (int8 weights, per channel, 7-bit range as
-the shipped langchain4j file). A model folder holds ``model.onnx`` and ``tokenizer.json``
-(the shipped tokenizer, once it is checked to give the fine-tune's token ids on every
-training text). The cosines the rule reads are computed by the service's ``Encoder`` in
-the project venv (``scripts.dup_finetune encode`` / ``crossfit``).
+``onnxruntime.quantization.quantize_dynamic`` (int8 weights, per channel, 7-bit range and
+symmetric embedding tables, as the shipped langchain4j file). A model folder holds
+``model.onnx`` and ``tokenizer.json`` (the shipped tokenizer, once it is checked to give
+the fine-tune's token ids on every training text). The cosines the rule reads are
+computed by the service's ``Encoder`` in the project venv
+(``scripts.dup_finetune encode`` / ``crossfit``).
 """
 
 from __future__ import annotations
