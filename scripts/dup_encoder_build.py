@@ -18,17 +18,28 @@ onnxruntime), never with the project's venv (torch never enters its uv.lock)::
     # 3. the un-tuned model through the same recipe (compare with the shipped int8 file)
     /tmp/ft/venv/bin/python scripts/dup_encoder_build.py untuned /tmp/ftm/pairs.json \
         /tmp/ftm/untuned
+    # decision 0058: the recipe (symmetric embedding tables) against the shipped file
+    /tmp/ft/venv/bin/python scripts/dup_encoder_build.py gate /tmp/ftsym/untuned/model.onnx \
+        .local/models/all-minilm-l6-v2-q/model.onnx
+    # decision 0058: 0056's saved fp32 serving exports quantised by the recipe
+    /tmp/ft/venv/bin/python scripts/dup_encoder_build.py requantise /tmp/ftm/pairs.json \
+        /work/ftout-sym --scratch /tmp/ftm/scratch-serve
+
+``--recipe`` picks the quantisation: "0058" (the default: 0056's plus
+``ActivationSymmetric``, i.e. symmetric uint8 embedding tables as the shipped langchain4j
+file has; decision 0058) or "0056" (asymmetric embedding tables).
 
 ``load``, ``finetune`` and ``cosines`` are decision 0055's (Appendix B) unchanged: the
 seeded fine-tune is bit-identical run to run on the same CPU. Each fine-tuned model is then
 exported (``torch.onnx.export`` of its Transformer module: ``input_ids``,
 ``attention_mask``, ``token_type_ids`` -> ``last_hidden_state``, dynamic batch and
 sequence axes; the escalation-service's ``Encoder`` pools and normalises) and quantised by
-``onnxruntime.quantization.quantize_dynamic`` (int8 weights, per channel, 7-bit range as
-the shipped langchain4j file). A model folder holds ``model.onnx`` and ``tokenizer.json``
-(the shipped tokenizer, once it is checked to give the fine-tune's token ids on every
-training text). The cosines the rule reads are computed by the service's ``Encoder`` in
-the project venv (``scripts.dup_finetune encode`` / ``crossfit``).
+``onnxruntime.quantization.quantize_dynamic`` (int8 weights, per channel, 7-bit range and
+symmetric embedding tables, as the shipped langchain4j file). A model folder holds
+``model.onnx`` and ``tokenizer.json`` (the shipped tokenizer, once it is checked to give
+the fine-tune's token ids on every training text). The cosines the rule reads are
+computed by the service's ``Encoder`` in the project venv
+(``scripts.dup_finetune encode`` / ``crossfit``).
 """
 
 from __future__ import annotations
@@ -69,6 +80,14 @@ QUANTISATION: dict[str, Any] = {
     "op_types_to_quantize": None,
     "extra_options": {"MatMulConstBOnly": True},
 }
+# Decision 0058: 0056's recipe with symmetric 8-bit embedding tables (zero point 128), the
+# langchain4j file's recipe (0056's diagnostic: every quantised initializer bit-identical).
+QUANTISATION_SYMMETRIC: dict[str, Any] = {
+    **QUANTISATION,
+    "extra_options": {"MatMulConstBOnly": True, "ActivationSymmetric": True},
+}
+RECIPES = {"0056": QUANTISATION, "0058": QUANTISATION_SYMMETRIC}
+RECIPE = "0058"
 
 
 def log(message: str) -> None:
@@ -180,8 +199,8 @@ def export(model: Any, texts: list[str], fp32: Path) -> float:
     return difference
 
 
-def quantise(fp32: Path, int8: Path) -> None:
-    options = dict(QUANTISATION)
+def quantise(fp32: Path, int8: Path, recipe: str | None = None) -> None:
+    options = dict(RECIPES[recipe or RECIPE])
     options["weight_type"] = getattr(QuantType, options["weight_type"])
     quantize_dynamic(str(fp32), str(int8), **options)
 
@@ -302,7 +321,9 @@ def cv(args: argparse.Namespace) -> None:
             seconds.append(secs)
             every = cosines(model, a, b)
             (fit_cos if name != "whole" else test_cos).update({i: every[i] for i in score})
-            info = write_folder(model, texts, args.out / f"fold{k}" / name, args.scratch)
+            info = write_folder(
+                model, texts, args.out / f"fold{k}" / name, args.scratch / f"fold{k}" / name
+            )
             out["all"][f"{k}/{name}"] = {"cosines": every, "load": os.getloadavg(), **info}
             log(f"fold {k} {name}: {len(train)} pairs, {secs:.1f} s, {info}")
         out["folds"][str(k)] = {
@@ -322,6 +343,60 @@ def untuned(args: argparse.Namespace) -> None:
     log(f"untuned: {info}")
 
 
+def requantise(args: argparse.Namespace) -> None:
+    """Decision 0058: saved fp32 exports (``SCRATCH/<name>/model-fp32.onnx``, as ``serve
+    --save`` keeps them) quantised by the recipe into ``OUT/<name>/`` (+ the shipped
+    tokenizer.json), each file written under a temporary name and renamed; ``served``
+    last."""
+    names = [n for n in ("half_a", "half_b", "served") if n not in args.skip]
+    for name in names:
+        folder = args.out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / ".model.onnx.tmp"
+        started = time.perf_counter()
+        quantise(args.scratch / name / "model-fp32.onnx", tmp)
+        tokenizer_tmp = folder / ".tokenizer.json.tmp"
+        shutil.copyfile(SHIPPED_TOKENIZER, tokenizer_tmp)
+        os.replace(tokenizer_tmp, folder / "tokenizer.json")
+        os.replace(tmp, folder / "model.onnx")
+        log(f"{name}: quantised ({RECIPE}) in {time.perf_counter() - started:.1f} s")
+
+
+def gate(args: argparse.Namespace) -> None:
+    """Decision 0058's gate 1: every quantised initializer of ``pairs`` (here: an int8 ONNX
+    file) against ``out`` (the shipped int8 file). A quantised tensor is its int8 / uint8
+    weights with their scale and zero point (``<name>_quantized``, ``_scale``,
+    ``_zero_point``); the exporters number the MatMul weights differently
+    (``onnx::MatMul_<n>``), so the two files' tensors are compared as multisets of
+    (dtype, shape, bytes) triples, each must have a bit-identical twin. Exits 1 otherwise."""
+    import onnx
+    from onnx import numpy_helper
+
+    def quantised(path: Path) -> list[str]:
+        graph = onnx.load(str(path)).graph
+        arrays = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        triples = []
+        for name in arrays:
+            if not name.endswith("_quantized"):
+                continue
+            base = name.removesuffix("_quantized")
+            digest = hashlib.sha256()
+            for part in (name, f"{base}_scale", f"{base}_zero_point"):
+                value = arrays[part]
+                digest.update(f"{value.dtype}{value.shape}".encode())
+                digest.update(value.tobytes())
+            triples.append(digest.hexdigest())
+        return sorted(triples)
+
+    ours, theirs = quantised(args.pairs), quantised(args.out)
+    unmatched = len(ours) - sum(min(ours.count(t), theirs.count(t)) for t in set(ours))
+    log(
+        f"gate 1: {len(ours)} quantised tensors in ours, {len(theirs)} in theirs; "
+        f"{unmatched} of ours without a bit-identical twin"
+    )
+    sys.exit(1 if unmatched or len(ours) != len(theirs) or not ours else 0)
+
+
 def config() -> dict[str, Any]:
     return {
         "max_seq": MAX_SEQ,
@@ -333,13 +408,14 @@ def config() -> dict[str, Any]:
         "weight_decay": WEIGHT_DECAY,
         "loss": "CoSENT(scale=20)",
         "opset": OPSET,
-        "quantisation": QUANTISATION,
+        "quantisation": RECIPES[RECIPE],
+        "recipe": RECIPE,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("serve", "cv", "untuned"))
+    parser.add_argument("step", choices=("serve", "cv", "untuned", "requantise", "gate"))
     parser.add_argument("pairs", type=Path, help="scripts.dup_finetune dump's file")
     parser.add_argument("out", type=Path, help="the folder the int8 models go to")
     parser.add_argument("--base", type=Path, default=BASE, help="the wheel's model/ folder")
@@ -347,10 +423,15 @@ def main() -> None:
     parser.add_argument("--folds", default="0,1,2,3,4", help="cv: the outer folds to run")
     parser.add_argument("--skip", default="", help="serve: models not to build (comma list)")
     parser.add_argument("--save", action="store_true", help="serve: keep the torch models")
+    parser.add_argument(
+        "--recipe", choices=tuple(RECIPES), default=RECIPE, help="the quantisation recipe"
+    )
     args = parser.parse_args()
     args.skip = set(filter(None, args.skip.split(",")))
+    globals()["RECIPE"] = args.recipe  # the recipe quantise() and config() use
     torch.set_num_threads(2)
-    {"serve": serve, "cv": cv, "untuned": untuned}[args.step](args)
+    steps = {"serve": serve, "cv": cv, "untuned": untuned, "requantise": requantise, "gate": gate}
+    steps[args.step](args)
 
 
 if __name__ == "__main__":
