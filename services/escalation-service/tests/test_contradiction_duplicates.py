@@ -122,11 +122,14 @@ async def test_the_journey_near_miss_is_told_apart_by_its_symptom_and_format(
     ]
     threshold = running.settings.duplicate_threshold
     assert signals.score() < threshold
-    # the counter-evidence is what keeps it far out: the same pair without it scores at
-    # the threshold's edge (0.82 with the session-9 weights, decision 0045; above the
-    # session-8 threshold 0.73), with it well below anything a human would be shown first
+    # the counter-evidence keeps it far out. With the base encoder the same pair without
+    # it scored at the threshold's edge (>= 0.77: semantic 0.64, decision 0045); the
+    # fine-tuned encoder (decision 0057) places these two defects apart itself (semantic
+    # 0.42), so even unaware of the conflicts it stays below the threshold; with them it
+    # scores lower still, well below anything a human would be shown first
     unaware = dataclasses.replace(signals, symptom_conflict=False, format_conflict=False)
-    assert unaware.score() >= threshold - 0.05
+    assert unaware.score() < threshold
+    assert signals.score() < unaware.score() - 0.1
     assert signals.score() < 0.2
 
 

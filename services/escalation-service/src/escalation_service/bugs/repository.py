@@ -13,9 +13,10 @@ from sqlalchemy import ColumnElement, Select, cast, exists, func, or_, select, t
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from escalation_service.bugs.embedding import embed, off_loop
+from escalation_service.bugs.embedding import EMBEDDING_MODEL, embed, off_loop
 from escalation_service.bugs.similarity import (
     SHIPPED,
+    SIGNALS,
     DuplicateModel,
     Signals,
     disjoint,
@@ -109,7 +110,8 @@ _PROBE = """
                         ' & ', ' | ') AS tsquery) AS q,
            lower(:title) AS title,
            CAST(:fps AS varchar[]) AS fps,
-           CAST(:emb AS real[]) AS emb
+           CAST(:emb AS real[]) AS emb,
+           CAST(:emb_model AS varchar) AS emb_model
 """
 
 
@@ -188,7 +190,8 @@ def retrieval(
     most words with the report (``ts_rank`` over ALL its words), each with its signals."""
     words = "probe.q" if terms is None else "CAST(:match AS tsquery)"
     found = (
-        " SELECT b.id, b.title, b.search, b.error_fingerprints, b.embedding, b.symptom_slots"
+        " SELECT b.id, b.title, b.search, b.error_fingerprints, b.embedding, b.embedding_model,"
+        " b.symptom_slots"
         " FROM bugs b, probe"
         " WHERE b.status NOT IN ('closed', 'wont_fix') AND b.duplicate_of_id IS NULL"
         " AND (CAST(:exclude AS uuid) IS NULL OR b.id <> :exclude)"
@@ -206,8 +209,10 @@ def retrieval(
 
 def _signals_sql(candidates: str) -> str:
     """The signals of ``similarity.Signals`` for every row of ``candidates`` (which yields
-    id, title, search, error_fingerprints, embedding and symptom_slots) against the probe;
-    the slot conflicts are decided in Python (``_signals``) from the returned slots."""
+    id, title, search, error_fingerprints, embedding, embedding_model and symptom_slots)
+    against the probe; the slot conflicts are decided in Python (``_signals``) from the
+    returned slots. A candidate embedded by another encoder than the probe's scores
+    semantic 0, as one not embedded: vectors of two encoders are never compared."""
     return f"""
     WITH probe AS ({_PROBE}), cand AS ({candidates})
     SELECT cand.id,
@@ -227,9 +232,12 @@ def _signals_sql(candidates: str) -> str:
            (cardinality(cand.error_fingerprints) > 0 AND cardinality(probe.fps) > 0
             AND NOT cand.error_fingerprints && probe.fps) AS error_conflict,
            cand.symptom_slots,
-           -- both are unit vectors: the dot product is the cosine (0: not embedded yet)
-           coalesce((SELECT sum(x * y) FROM unnest(cand.embedding, probe.emb) AS v(x, y)), 0)
-             AS semantic
+           -- both are unit vectors: the dot product is the cosine (0: not embedded yet, or
+           -- by another encoder until `escalation-service reembed` has re-embedded it)
+           CASE WHEN cand.embedding_model = probe.emb_model
+                THEN coalesce((SELECT sum(x * y) FROM unnest(cand.embedding, probe.emb)
+                               AS v(x, y)), 0)
+                ELSE 0 END AS semantic
     FROM cand, probe
     """
 
@@ -240,6 +248,7 @@ def _params(probe: Probe) -> dict[str, Any]:
         "body": probe.body,
         "fps": probe.fingerprints,
         "emb": probe.embedding,
+        "emb_model": EMBEDDING_MODEL,
     }
 
 
@@ -335,6 +344,7 @@ async def pair_signals(session: AsyncSession, *, existing: Probe, new: Probe) ->
         " || setweight(to_tsvector('english', :c_body), 'B') AS search,"
         " CAST(:c_fps AS varchar[]) AS error_fingerprints,"
         " CAST(:c_emb AS real[]) AS embedding,"
+        " CAST(:emb_model AS varchar) AS embedding_model,"  # both probes: the current encoder
         " CAST(:c_slots AS varchar[]) AS symptom_slots"
     )
     row = (
@@ -598,20 +608,75 @@ async def move_links_and_history(
 # --- verdicts and duplicate models (decision 0053) ----------------------------------------
 
 
-async def probe_of_bug(session: AsyncSession, bug: Bug) -> Probe:
-    """A stored bug as a probe, as filing compared it (pasted log excerpts are part of the
-    actual result), with its stored embedding (encoded only when it has none)."""
+def probe_from(bug: Bug) -> Probe:
+    """A stored bug's report as filing read it (pasted log excerpts are part of the actual
+    result), not embedded yet."""
     logs = [str(a.get("content")) for a in bug.attachments if a.get("kind") == "log_excerpt"]
-    probe = Probe(
+    return Probe(
         title=bug.title,
         description=bug.summary,
         steps=tuple(bug.steps),
         actual="\n".join([bug.actual, *logs]),
     )
-    stored = await session.scalar(select(Bug.embedding).where(Bug.id == bug.id))
-    if stored:
-        probe.__dict__["embedding"] = list(stored)  # the cached_property's own slot
+
+
+async def probe_of_bug(session: AsyncSession, bug: Bug) -> Probe:
+    """A stored bug as a probe, with its stored embedding when the current encoder wrote it
+    (encoded again otherwise: never a vector of another encoder)."""
+    probe = probe_from(bug)
+    stored = (
+        await session.execute(select(Bug.embedding, Bug.embedding_model).where(Bug.id == bug.id))
+    ).one_or_none()
+    if stored is not None and stored.embedding and stored.embedding_model == EMBEDDING_MODEL:
+        probe.__dict__["embedding"] = list(stored.embedding)  # the cached_property's own slot
     return await embedded(probe)
+
+
+# --- re-embedding with the current encoder (decision 0057) --------------------------------
+
+
+async def count_stale_embeddings(session: AsyncSession) -> int:
+    """Bugs whose embedding is not the current encoder's (or missing)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Bug)
+        .where(Bug.embedding_model.is_distinct_from(EMBEDDING_MODEL))
+    )
+    return int(count or 0)
+
+
+async def reembed_batch(
+    session: AsyncSession, *, size: int, among: Collection[uuid.UUID] | None = None
+) -> int:
+    """Re-embed up to ``size`` bugs (of ``among`` if given) whose embedding is not the
+    current encoder's, the lowest ids first, locked meanwhile so an edit cannot interleave;
+    how many. The encoder runs in its worker thread, off the event loop. ``updated_at`` and
+    ``version`` stay: the report did not change."""
+    stmt = select(Bug).where(Bug.embedding_model.is_distinct_from(EMBEDDING_MODEL))
+    if among is not None:
+        stmt = stmt.where(Bug.id.in_(list(among)))
+    bugs = list(
+        (
+            await session.scalars(
+                stmt.order_by(Bug.id)
+                .limit(size)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+    )
+    if not bugs:
+        return 0
+    probes = [probe_from(bug) for bug in bugs]
+    vectors = await off_loop(lambda: [p.embedding for p in probes])
+    await session.execute(
+        update(Bug),
+        [
+            {"id": bug.id, "embedding": vector, "embedding_model": EMBEDDING_MODEL}
+            for bug, vector in zip(bugs, vectors, strict=True)
+        ],
+    )
+    return len(bugs)
 
 
 async def store_verdict(
@@ -626,6 +691,7 @@ async def store_verdict(
     source: str,
     judged_by: str | None,
     judged_at: datetime,
+    encoder: str = EMBEDDING_MODEL,
 ) -> DuplicateVerdict:
     """Insert the pair's verdict, or replace the one it had (the latest wins). The revision
     moves only when the verdict or the signals change, so a verdict given again unchanged
@@ -636,6 +702,7 @@ async def store_verdict(
         "signals": signals,
         "score": score,
         "model_version": model_version,
+        "encoder": encoder,
         "source": source,
         "judged_by": judged_by,
         "judged_at": judged_at,
@@ -649,6 +716,7 @@ async def store_verdict(
         where=or_(
             DuplicateVerdict.verdict != stmt.excluded.verdict,
             DuplicateVerdict.signals != stmt.excluded.signals,
+            DuplicateVerdict.encoder != stmt.excluded.encoder,
         ),
     )
     await session.execute(stmt)
@@ -658,6 +726,36 @@ async def store_verdict(
         .execution_options(populate_existing=True)
     )
     return found.one()
+
+
+async def verdicts_of_other_encoders(session: AsyncSession) -> list[DuplicateVerdict]:
+    """Verdicts whose stored signals were computed from another encoder's embeddings."""
+    stmt = select(DuplicateVerdict).where(DuplicateVerdict.encoder != EMBEDDING_MODEL)
+    return list((await session.scalars(stmt)).all())
+
+
+async def recompute_verdict_semantics(session: AsyncSession) -> int:
+    """Give the verdicts of another encoder the ``semantic`` signal of their two bugs'
+    current embeddings (the other signals do not depend on the encoder), computed as the
+    search computes it (the newer report's vector against the older's, in PostgreSQL), and
+    the current encoder's name; each such verdict takes a new revision (its signals
+    changed). Their bugs must be embedded by the current encoder (``reembed_batch``)."""
+    index = SIGNALS.index("semantic")
+    changed = await session.execute(
+        text(
+            "UPDATE duplicate_verdicts v"
+            " SET signals = jsonb_set(v.signals, CAST(:path AS text[]), to_jsonb(CAST(coalesce("
+            "       (SELECT sum(x * y) FROM unnest(a.embedding, b.embedding) AS e(x, y)), 0)"
+            "       AS double precision))),"
+            "     encoder = :m, revision = nextval('duplicate_verdict_revisions')"
+            " FROM bugs a, bugs b"
+            " WHERE a.id = v.bug_a_id AND b.id = v.bug_b_id AND v.encoder <> :m"
+            "   AND a.embedding_model = :m AND b.embedding_model = :m"
+            " RETURNING v.id"
+        ),
+        {"path": [str(index)], "m": EMBEDDING_MODEL},
+    )
+    return len(changed.all())
 
 
 async def all_verdicts(session: AsyncSession) -> list[DuplicateVerdict]:
@@ -696,12 +794,15 @@ async def verdict_page(
 
 
 async def newest_model(
-    session: AsyncSession, *, accepted_only: bool = True
+    session: AsyncSession, *, accepted_only: bool = True, encoder: str | None = None
 ) -> DuplicateModelVersion | None:
-    """The newest recorded refit (accepted only: the one serving uses; one indexed row)."""
+    """The newest recorded refit (accepted only and of the current ``encoder``: the one
+    serving uses; one indexed row)."""
     stmt = select(DuplicateModelVersion)
     if accepted_only:
         stmt = stmt.where(DuplicateModelVersion.accepted.is_(True))
+    if encoder is not None:
+        stmt = stmt.where(DuplicateModelVersion.encoder == encoder)
     stmt = stmt.order_by(DuplicateModelVersion.seq.desc()).limit(1)
     return (await session.scalars(stmt)).one_or_none()
 

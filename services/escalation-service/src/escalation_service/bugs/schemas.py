@@ -297,6 +297,9 @@ class DuplicateVerdictOut(BaseModel):
     score: float
     """The pair's score by the model in use when the verdict was given."""
     model_version: str
+    encoder: str
+    """The encoder of the embeddings behind ``signals``' semantic (a refit recomputes it
+    from the bugs' current embeddings when the encoder has changed since)."""
     source: Literal["merge", "verdict"]
     judged_by: str | None
     judged_at: datetime
@@ -322,6 +325,9 @@ class DuplicateModelOut(BaseModel):
     verdicts_waiting: int
     """Verdicts given or changed since the newest refit: the next refit fits them."""
     verdicts_total: int
+    encoder: str
+    """The sentence encoder of the semantic signal (``bugs.embedding_model``): only refits
+    fitted with it are served."""
     created_at: datetime | None
     latest_refit: DuplicateRefitOut | None = None
     """The newest refit, accepted or not (a rejected one is never used)."""
@@ -341,6 +347,8 @@ class DuplicateRefitOut(BaseModel):
     corpus_pairs: int
     verdicts: int
     fit_seconds: float
+    encoder: str
+    """The encoder whose semantic signal it was fitted on: served only with that encoder."""
     created_at: datetime
 
 

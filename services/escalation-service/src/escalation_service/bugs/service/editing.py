@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs import repository
-from escalation_service.bugs.embedding import embed_async
+from escalation_service.bugs.embedding import EMBEDDING_MODEL, embed_async
 from escalation_service.bugs.schemas import (
     BugSettable,
     BugState,
@@ -115,6 +115,7 @@ async def update_report(
     bug.embedding = await embed_async(
         document(title=bug.title, description=bug.summary, steps=bug.steps, actual=actual_with_logs)
     )
+    bug.embedding_model = EMBEDDING_MODEL
     bug.symptom_slots = report_slots(
         title=bug.title, description=bug.summary, steps=bug.steps, actual=actual_with_logs
     )

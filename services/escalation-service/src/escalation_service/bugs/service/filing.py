@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs import repository
+from escalation_service.bugs.embedding import EMBEDDING_MODEL
 from escalation_service.bugs.schemas import BugCreate, BugState, EnvironmentIn, TicketRef
 from escalation_service.bugs.service.common import (
     Context,
@@ -125,6 +126,7 @@ async def _file(
         environment=report.environment.model_dump(),
         error_fingerprints=probe.fingerprints,
         embedding=probe.embedding,
+        embedding_model=EMBEDDING_MODEL,
         symptom_slots=probe.slots,
         severity=report.severity.value,
         attachments=[a.model_dump() for a in report.attachments],

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from escalation_service.bugs import repository
+from escalation_service.bugs.embedding import EMBEDDING_MODEL
 from escalation_service.bugs.learning import (
     RULE_LEVEL,
     Pair,
@@ -42,12 +43,14 @@ class InUse:
 
 
 async def model_in_use(session: AsyncSession, *, default_threshold: float) -> InUse:
-    """The newest accepted refit, or the shipped constants with the configured threshold.
+    """The newest accepted refit fitted with the current encoder, or the shipped constants
+    with the configured threshold (a refit of another encoder's semantic signal is never
+    served: its weights mean nothing on the new cosines, decision 0057).
 
     Read per call (one indexed row, ``ix_duplicate_models_accepted_seq``): filings are rare
     and wait for the filing lock anyway, and every replica then switches at the commit of
     a refit, with no poll and no cache to expire."""
-    row = await repository.newest_model(session)
+    row = await repository.newest_model(session, encoder=EMBEDDING_MODEL)
     if row is None or row.threshold is None:
         return InUse(SHIPPED, default_threshold)
     model = DuplicateModel(
@@ -105,6 +108,7 @@ async def record_verdict(
         signals=signals.vector(),
         score=round(signals.score(in_use.model), 4),
         model_version=in_use.model.version,
+        encoder=EMBEDDING_MODEL,  # probe_of_bug gives the current encoder's vectors
         source=source,
         judged_by=ctx.actor_id,
         judged_at=ctx.now,
@@ -124,6 +128,7 @@ def _verdict_out(verdict: DuplicateVerdict, *, seen_through: int) -> DuplicateVe
         signals=dict(zip(SIGNALS, verdict.signals, strict=True)),
         score=verdict.score,
         model_version=verdict.model_version,
+        encoder=verdict.encoder,
         source="merge" if verdict.source == "merge" else "verdict",
         judged_by=verdict.judged_by,
         judged_at=verdict.judged_at,
@@ -161,6 +166,7 @@ async def refit(
     version: nothing new is recorded. A fit the guard rejects is recorded (so the same data
     is not fitted again) and never served."""
     corpus = load_corpus_pairs() if corpus is None else corpus
+    await current_verdict_signals(session)
     verdicts = await repository.all_verdicts(session)
     pairs = corpus + [
         Pair(
@@ -170,7 +176,7 @@ async def refit(
         )
         for v in verdicts
     ]
-    version = data_version(pairs, level=level)
+    version = data_version(pairs, level=level, encoder=EMBEDDING_MODEL)
     existing = await repository.model_version(session, version)
     if existing is not None:
         return RefitResult(existing, created=False)
@@ -188,12 +194,30 @@ async def refit(
         accepted=fit.accepted,
         rejection=fit.rejection,
         fit_seconds=round(fit.fit_seconds, 3),
+        encoder=EMBEDDING_MODEL,
         created_at=at,
     )
     created = await repository.add_model(session, row)
     recorded = await repository.model_version(session, version)
     assert recorded is not None  # inserted now, or by a concurrent refit of the same data
     return RefitResult(recorded, created=created)
+
+
+REEMBED_BATCH = 100
+
+
+async def current_verdict_signals(session: AsyncSession) -> int:
+    """Bring the verdicts stored under another encoder to the current one before a refit:
+    their bugs re-embedded if ``reembed`` has not reached them yet, then their ``semantic``
+    recomputed from the current embeddings (a verdict is an agent's judgement of two
+    reports: it stays valid whatever the encoder; only its cosine changes). How many."""
+    stale = await repository.verdicts_of_other_encoders(session)
+    if not stale:
+        return 0
+    bug_ids = {v.bug_a_id for v in stale} | {v.bug_b_id for v in stale}
+    while await repository.reembed_batch(session, size=REEMBED_BATCH, among=bug_ids):
+        pass
+    return await repository.recompute_verdict_semantics(session)
 
 
 def refit_out(result: RefitResult) -> DuplicateRefitOut:
@@ -211,6 +235,7 @@ def refit_out(result: RefitResult) -> DuplicateRefitOut:
         corpus_pairs=row.corpus_pairs,
         verdicts=row.verdicts,
         fit_seconds=row.fit_seconds,
+        encoder=row.encoder,
         created_at=row.created_at,
     )
 
@@ -234,6 +259,7 @@ async def model_info(session: AsyncSession, *, default_threshold: float) -> Dupl
         verdicts_seen=row.verdicts if row is not None else 0,
         verdicts_waiting=waiting,
         verdicts_total=total,
+        encoder=EMBEDDING_MODEL,
         created_at=row.created_at if row is not None else None,
         latest_refit=refit_out(RefitResult(latest, created=False)) if latest is not None else None,
     )
