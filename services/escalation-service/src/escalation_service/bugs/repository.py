@@ -635,6 +635,10 @@ async def probe_of_bug(session: AsyncSession, bug: Bug) -> Probe:
 # --- re-embedding with the current encoder (decision 0057) --------------------------------
 
 
+REEMBED_BATCH = 100
+"""Bugs re-embedded per transaction: ~0.5-1 s of encoding, so the rows stay locked briefly."""
+
+
 async def count_stale_embeddings(session: AsyncSession) -> int:
     """Bugs whose embedding is not the current encoder's (or missing)."""
     count = await session.scalar(

@@ -203,9 +203,6 @@ async def refit(
     return RefitResult(recorded, created=created)
 
 
-REEMBED_BATCH = 100
-
-
 async def current_verdict_signals(session: AsyncSession) -> int:
     """Bring the verdicts stored under another encoder to the current one before a refit:
     their bugs re-embedded if ``reembed`` has not reached them yet, then their ``semantic``
@@ -215,7 +212,7 @@ async def current_verdict_signals(session: AsyncSession) -> int:
     if not stale:
         return 0
     bug_ids = {v.bug_a_id for v in stale} | {v.bug_b_id for v in stale}
-    while await repository.reembed_batch(session, size=REEMBED_BATCH, among=bug_ids):
+    while await repository.reembed_batch(session, size=repository.REEMBED_BATCH, among=bug_ids):
         pass
     return await repository.recompute_verdict_semantics(session)
 
