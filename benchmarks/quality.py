@@ -62,8 +62,8 @@ SEED_MIGRATION = (
 LEGACY_PAIRS = ROOT / "services/escalation-service/tests/escalation_duplicate_pairs.json"
 CROSS_FITTED = CORPUS / "bug-pairs-train-semantic.json"
 """The training pairs' ``semantic`` signal as the fine-tuned encoder gives it to a pair it
-was not tuned on (decision 0056): each pair's cosine from the model tuned on the other
-family half. The served encoder was tuned on every training pair, so its own cosine of a
+was not tuned on (decisions 0056, 0058): each pair's cosine from the int8 model tuned on the
+other family half. The served encoder was tuned on every training pair, so its own cosine of a
 training pair is in-sample (too confident); the weights, the threshold and the service's
 ``training_pairs.json`` are fitted on these instead."""
 TARGETS = {"accuracy": 0.90, "macro_f1": 0.85, "precision": 0.90, "recall": 0.80}
@@ -323,7 +323,7 @@ def cross_fitted_semantic() -> dict[str, float]:
         raise SystemExit(
             f"{CROSS_FITTED.name} holds cross-fitted cosines for {document['encoder']} "
             f"({document['onnx_sha256'][:12]}), the service runs {MODEL.name} "
-            f"({MODEL.onnx_sha256[:12]}): regenerate them (decision 0056)"
+            f"({MODEL.onnx_sha256[:12]}): regenerate them (decisions 0056, 0058)"
         )
     return {pair: float(cosine) for pair, cosine in document["cosines"].items()}
 
@@ -332,6 +332,13 @@ async def training_signals(train: list[dict[str, Any]]) -> list[tuple[Signals, f
     """The training pairs' signals as every fit uses them: computed by PostgreSQL like
     any pair, with ``semantic`` the cross-fitted cosine (``CROSS_FITTED``)."""
     (computed,) = await signals_of(train)
+    return cross_fitted(train, computed)
+
+
+def cross_fitted(
+    train: list[dict[str, Any]], computed: Sequence[tuple[Signals, float]]
+) -> list[tuple[Signals, float]]:
+    """``computed`` (the training pairs' signals) with ``semantic`` the cross-fitted cosine."""
     cosines = cross_fitted_semantic()
     missing = [p["id"] for p in train if p["id"] not in cosines]
     if missing:
@@ -402,8 +409,8 @@ async def fit_duplicates(write: bool = True) -> dict[str, Any]:
 async def bench_duplicates(settings: EscalationSettings) -> dict[str, Any]:
     train = read_jsonl(CORPUS / "bug-pairs-train.jsonl") + legacy_pairs()
     heldout = read_jsonl(CORPUS / "bug-pairs-heldout.jsonl")
-    (heldout_signals,) = await signals_of(heldout)
-    train_signals = await training_signals(train)
+    computed, heldout_signals = await signals_of(train, heldout)
+    train_signals = cross_fitted(train, computed)
     y_train = np.array([p["duplicate"] for p in train])
     y_heldout = np.array([p["duplicate"] for p in heldout])
     train_scores = np.array([s.score() for s, _ in train_signals])

@@ -32,6 +32,7 @@ import dataclasses
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +40,15 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.model_selection import GroupKFold
 
-from benchmarks.quality import CORPUS, features, legacy_pairs, probe, read_jsonl
-from benchmarks.quality import signals_of as quality_signals
+from benchmarks.quality import CORPUS, features, legacy_pairs, probe, read_jsonl, training_signals
 from escalation_service.bugs.similarity import document
 from scripts.dup_variants import (
     FoldFeatures,
     Matrix,
     cross_validate,
+    cv_table,
     select_named,
     write_alone,
-    write_cv_header,
-    write_cv_row,
     write_selected,
 )
 
@@ -235,14 +234,16 @@ def table(train: list[dict[str, Any]], x: Matrix, tuned: dict[str, Any]) -> None
         ("R", "R: fine-tuned cosine instead of semantic", nine, hook),
         ("P", "P: 10 signals + fine-tuned cosine", x, hook),
     ]
-    write_cv_header(out)
-    rows = []
-    for key, name, matrix, extra in candidates:
-        r = cross_validate(train, matrix, level=RULE_LEVEL, extra=extra)
-        rows.append((key, r))
-        write_cv_row(out, name, r, y)
+    rows = cv_table(
+        out,
+        y,
+        [
+            (key, name, partial(cross_validate, train, matrix, level=RULE_LEVEL, extra=extra))
+            for key, name, matrix, extra in candidates
+        ],
+    )
     columns = (
-        ("shipped semantic (int8 ONNX, 256 tokens)", x[:, 5]),
+        ("shipped semantic (cross-fitted)", x[:, 5]),
         (
             tuned.get("pretrained_label", "un-tuned fp32 MiniLM cosine (128 tokens)"),
             np.array(tuned["pretrained"]),
@@ -299,7 +300,8 @@ def main() -> None:
         write_atomically(args.out, result)
         return
     tuned = json.loads(args.path.read_text())
-    (signals,) = asyncio.run(quality_signals(train))
+    # the shipped signals as every fit sees them (semantic cross-fitted: decision 0058)
+    signals = asyncio.run(training_signals(train))
     table(train, features([s for s, _ in signals]), tuned)
 
 

@@ -37,7 +37,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -401,12 +402,14 @@ def nested_table(train: list[dict[str, Any]], x: Matrix, level: float | None = N
          lambda: dup_adapt.adapter_hook(a, b, y, groups)),
     ]  # fmt: skip
     out = sys.stdout
-    write_cv_header(out)
-    rows = []
-    for key, name, nested, hook in candidates:
-        r = cross_validate(train, x, level=level, extra=hook(), nested=nested)
-        rows.append((key, r))
-        write_cv_row(out, name, r, y)
+    rows = cv_table(
+        out,
+        y,
+        [
+            (key, name, partial(_cv_with, train, x, level, hook, nested))
+            for key, name, nested, hook in candidates
+        ],
+    )
     if level != RULE_LEVEL:
         out.write(f"\n(level {level:.2f}: a diagnostic, decision 0048 selects at {RULE_LEVEL})\n")
         return
@@ -469,12 +472,15 @@ def encoder_table(
         label = f"{name} instead of all-minilm-l6-v2-q (same 9 signals)"
         candidates.append((name, label, np.hstack([lexical, ctx, conflicts])))
     out = sys.stdout
-    write_cv_header(out, first="variant")
-    rows = []
-    for key, label, matrix in candidates:
-        r = cross_validate(train, matrix, level=RULE_LEVEL)
-        rows.append((key, r))
-        write_cv_row(out, label, r, y)
+    rows = cv_table(
+        out,
+        y,
+        [
+            (key, label, partial(cross_validate, train, matrix, level=RULE_LEVEL))
+            for key, label, matrix in candidates
+        ],
+        first="variant",
+    )
     texts = corpus_texts(100)
     cpu = {}
     for name in names:
@@ -528,12 +534,14 @@ def align_table(train: list[dict[str, Any]], x: Matrix) -> None:
          None),
     ]  # fmt: skip
     out = sys.stdout
-    write_cv_header(out)
-    rows = []
-    for key, name, matrix, hook in candidates:
-        r = cross_validate(train, matrix, level=RULE_LEVEL, extra=hook)
-        rows.append((key, r))
-        write_cv_row(out, name, r, y)
+    rows = cv_table(
+        out,
+        y,
+        [
+            (key, name, partial(cross_validate, train, matrix, level=RULE_LEVEL, extra=hook))
+            for key, name, matrix, hook in candidates
+        ],
+    )
     semantic = x[:, 5]
     for label, column in (("semantic (cosine)", semantic), ("align (plain)", plain[:, 0])):
         write_alone(out, label, column, y)
@@ -619,6 +627,17 @@ def onnx_cosines(name: str, train: list[dict[str, Any]], jars: Path | None) -> M
     return np.array([float(embed(p["a"]) @ embed(p["b"])) for p in train])
 
 
+def _cv_with(
+    train: list[dict[str, Any]],
+    x: Matrix,
+    level: float,
+    hook: Callable[[], FoldFeatures | None],
+    nested: bool,
+) -> dict[str, Any]:
+    """``cross_validate`` with the features of ``hook()``, built only when the row runs."""
+    return cross_validate(train, x, level=level, extra=hook(), nested=nested)
+
+
 def write_cv_header(out: TextIO, first: str = "candidate") -> None:
     """The header of the rounds' CV table (decisions 0048, 0049, 0054, 0055)."""
     out.write(
@@ -640,6 +659,24 @@ def write_cv_row(out: TextIO, name: str, r: dict[str, Any], y: NDArray[np.bool_]
         f"{roc_auc_score(y, cv):.3f} |\n"
     )
     out.flush()
+
+
+def cv_table(
+    out: TextIO,
+    y: NDArray[np.bool_],
+    candidates: Sequence[tuple[str, str, Callable[[], dict[str, Any]]]],
+    *,
+    first: str = "candidate",
+) -> list[tuple[str, dict[str, Any]]]:
+    """The rounds' CV table: each candidate ``(key, label, run)`` cross-validated by ``run``
+    and written as a row; the ``(key, result)`` rows for the rule."""
+    write_cv_header(out, first)
+    rows = []
+    for key, label, run in candidates:
+        r = run()
+        rows.append((key, r))
+        write_cv_row(out, label, r, y)
+    return rows
 
 
 def write_alone(out: TextIO, label: str, column: NDArray[np.float64], y: NDArray[np.bool_]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from escalation_service.config import EscalationSettings
 from escalation_service.main import PRODUCES, SERVICE_NAME
-from servicekit.cli import ServiceCli, in_unit_of_work
+from servicekit.cli import ServiceCli, command_database, in_unit_of_work
 from servicekit.clock import Clock, SystemClock
 from servicekit.settings import ServiceSettings
 
@@ -73,29 +73,28 @@ async def run_reembed(
     report: Callable[[str], object] = print,
 ) -> Reembedded:
     """Re-embed every bug whose embedding is not the current encoder's (decision 0057), in
-    batches, each its own transaction (``in_unit_of_work``): stopped anywhere, the next run
-    goes on where it stopped, and with nothing left it changes nothing (one count; the
-    model is not even loaded). The encoding runs off the event loop."""
+    batches, each its own transaction on one database for the whole run: stopped anywhere,
+    the next run goes on where it stopped, and with nothing left it changes nothing (one
+    count; the model is not even loaded). The encoding runs off the event loop."""
     from escalation_service.bugs import repository
     from escalation_service.bugs.embedding import EMBEDDING_MODEL
 
     size = batch or repository.REEMBED_BATCH
-    stale = await in_unit_of_work(settings, SERVICE_NAME, repository.count_stale_embeddings)
-    done = 0
-    deadline = time.monotonic() + budget_seconds
-    while stale and time.monotonic() < deadline:
-        count = await in_unit_of_work(
-            settings, SERVICE_NAME, lambda session: repository.reembed_batch(session, size=size)
-        )
-        if not count:
-            break
-        done += count
-        report(f"reembed: {done} re-embedded")
-    left = (
-        await in_unit_of_work(settings, SERVICE_NAME, repository.count_stale_embeddings)
-        if stale
-        else 0
-    )
+    done = left = 0
+    async with command_database(settings, SERVICE_NAME) as db:
+        async with db.unit_of_work() as session:
+            stale = await repository.count_stale_embeddings(session)
+        deadline = time.monotonic() + budget_seconds
+        while stale and time.monotonic() < deadline:
+            async with db.unit_of_work() as session:
+                count = await repository.reembed_batch(session, size=size)
+            if not count:
+                break
+            done += count
+            report(f"reembed: {done} re-embedded")
+        if stale:
+            async with db.unit_of_work() as session:
+                left = await repository.count_stale_embeddings(session)
     report(
         f"reembed: {done} bugs re-embedded with {EMBEDDING_MODEL}; {left} left"
         + (" (the next run goes on)" if left else "")

@@ -103,8 +103,8 @@ DUP_TUNED = ModelSpec(
     packaged=PACKAGED,
 )
 """all-MiniLM-L6-v2 fine-tuned on the 575 training pairs (decision 0055's candidate R,
-CoSENT, 2 epochs, 128 tokens), exported to ONNX and int8-quantised (decision 0056):
-committed in ``bugs/model/`` (decision 0057)."""
+CoSENT, 2 epochs, 128 tokens), exported to ONNX and int8-quantised by the shipped
+langchain4j recipe (decisions 0056, 0058): committed in ``bugs/model/`` (decision 0057)."""
 MODEL = DUP_TUNED
 
 

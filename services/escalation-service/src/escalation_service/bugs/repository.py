@@ -207,6 +207,12 @@ def retrieval(
     return _signals_sql(found), params
 
 
+def _dot(a: str, b: str) -> str:
+    """SQL for the dot product of two ``real[]`` columns: the cosine of two unit vectors
+    (0 when either is missing)."""
+    return f"coalesce((SELECT sum(x * y) FROM unnest({a}, {b}) AS v(x, y)), 0)"
+
+
 def _signals_sql(candidates: str) -> str:
     """The signals of ``similarity.Signals`` for every row of ``candidates`` (which yields
     id, title, search, error_fingerprints, embedding, embedding_model and symptom_slots)
@@ -235,9 +241,7 @@ def _signals_sql(candidates: str) -> str:
            -- both are unit vectors: the dot product is the cosine (0: not embedded yet, or
            -- by another encoder until `escalation-service reembed` has re-embedded it)
            CASE WHEN cand.embedding_model = probe.emb_model
-                THEN coalesce((SELECT sum(x * y) FROM unnest(cand.embedding, probe.emb)
-                               AS v(x, y)), 0)
-                ELSE 0 END AS semantic
+                THEN {_dot("cand.embedding", "probe.emb")} ELSE 0 END AS semantic
     FROM cand, probe
     """
 
@@ -732,10 +736,15 @@ async def store_verdict(
     return found.one()
 
 
-async def verdicts_of_other_encoders(session: AsyncSession) -> list[DuplicateVerdict]:
-    """Verdicts whose stored signals were computed from another encoder's embeddings."""
-    stmt = select(DuplicateVerdict).where(DuplicateVerdict.encoder != EMBEDDING_MODEL)
-    return list((await session.scalars(stmt)).all())
+async def bugs_of_other_encoders_verdicts(session: AsyncSession) -> set[uuid.UUID]:
+    """The bugs of the verdicts whose stored signals were computed from another encoder's
+    embeddings."""
+    rows = await session.execute(
+        select(DuplicateVerdict.bug_a_id, DuplicateVerdict.bug_b_id).where(
+            DuplicateVerdict.encoder != EMBEDDING_MODEL
+        )
+    )
+    return {bug_id for row in rows for bug_id in row}
 
 
 async def recompute_verdict_semantics(session: AsyncSession) -> int:
@@ -748,9 +757,8 @@ async def recompute_verdict_semantics(session: AsyncSession) -> int:
     changed = await session.execute(
         text(
             "UPDATE duplicate_verdicts v"
-            " SET signals = jsonb_set(v.signals, CAST(:path AS text[]), to_jsonb(CAST(coalesce("
-            "       (SELECT sum(x * y) FROM unnest(a.embedding, b.embedding) AS e(x, y)), 0)"
-            "       AS double precision))),"
+            " SET signals = jsonb_set(v.signals, CAST(:path AS text[]),"
+            f"       to_jsonb(CAST({_dot('a.embedding', 'b.embedding')} AS double precision))),"
             "     encoder = :m, revision = nextval('duplicate_verdict_revisions')"
             " FROM bugs a, bugs b"
             " WHERE a.id = v.bug_a_id AND b.id = v.bug_b_id AND v.encoder <> :m"

@@ -208,10 +208,9 @@ async def current_verdict_signals(session: AsyncSession) -> int:
     their bugs re-embedded if ``reembed`` has not reached them yet, then their ``semantic``
     recomputed from the current embeddings (a verdict is an agent's judgement of two
     reports: it stays valid whatever the encoder; only its cosine changes). How many."""
-    stale = await repository.verdicts_of_other_encoders(session)
-    if not stale:
+    bug_ids = await repository.bugs_of_other_encoders_verdicts(session)
+    if not bug_ids:
         return 0
-    bug_ids = {v.bug_a_id for v in stale} | {v.bug_b_id for v in stale}
     while await repository.reembed_batch(session, size=repository.REEMBED_BATCH, among=bug_ids):
         pass
     return await repository.recompute_verdict_semantics(session)
