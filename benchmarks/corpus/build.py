@@ -17,8 +17,6 @@ service fits its model from it. Tuning reads the training part alone.
 Bug-report pairs come from ``source/bugs-*.yaml`` (see :func:`bug_pairs`) and go to
 ``bug-pairs-train.jsonl`` and ``bug-pairs-heldout.jsonl``; the duplicate detector's weights
 and threshold are fitted on the training pairs only.
-Families in ``source/bugs-train-*.yaml`` are training material only, whatever the hash says
-(decision 0059: written to train the encoder; the held-out yardstick stays what it is).
 
 Run: ``uv run --frozen python benchmarks/corpus/build.py``
 """
@@ -193,8 +191,7 @@ def bug_pairs() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Pairs of bug reports from ``source/bugs-*.yaml``: every two reports of one defect
     are a duplicate pair; every report of one defect against every report of the other
     defect of its family (same area, shared words) is a near-miss. A whole family is held
-    out or not (its defects never straddle the split), by the same hash rule as tickets,
-    except that the families of ``bugs-train-*.yaml`` are never held out (decision 0059)."""
+    out or not (its defects never straddle the split), by the same hash rule as tickets."""
     train: list[dict[str, Any]] = []
     heldout: list[dict[str, Any]] = []
     for path in sorted((HERE / "source").glob("bugs-*.yaml")):
@@ -206,8 +203,7 @@ def bug_pairs() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 for n, bug in enumerate((first, second))
                 for a, b in itertools.combinations(bug, 2)
             ] + [(a, b, False, f"{name}/x") for a in first for b in second]
-            training_only = path.name.startswith("bugs-train-")
-            target = heldout if is_heldout(f"bugs:{name}") and not training_only else train
+            target = heldout if is_heldout(f"bugs:{name}") else train
             for i, (a, b, duplicate, group) in enumerate(pairs):
                 target.append(
                     {

@@ -80,6 +80,11 @@ def test_rule_needs_the_floor_and_the_gain() -> None:
     assert dup_finetune.select_finetuned([base, row("R", 0.93, 0.53), row("P", 0.95, 0.53)]) is None
     assert dup_finetune.select_finetuned([base, row("R", 0.915, 0.7), row("P", 0.92, 0.6)]) == "P"
     assert dup_finetune.select_finetuned([base, row("R", 0.94, 0.6), row("P", 0.95, 0.6)]) == "R"
+    # decision 0059's gain (+0.03) and its outcome: R below the floor, P without the gain
+    assert dup_finetune.select_finetuned([base, row("R", 0.93, 0.516)], 0.03) == "R"
+    base = row("baseline", 0.911, 0.347)
+    rows = [base, row("R", 0.874, 0.354), row("P", 0.907, 0.357)]
+    assert dup_finetune.select_finetuned(rows, 0.03) is None
 
 
 # --- decision 0056: the int8 exports' cosines by the service's Encoder ------------------
