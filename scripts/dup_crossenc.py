@@ -11,9 +11,10 @@ schedule constants and helpers are imported, not copied::
     /tmp/ft/venv/bin/python -m scripts.dup_crossenc time /tmp/xenc/pairs.json
     # cost only: inference ms per pair (both orders, 256 tokens, 2 threads)
     /tmp/ft/venv/bin/python -m scripts.dup_crossenc cost /tmp/xenc/pairs.json
-    # the 15 fine-tunes of decision 0055's honest CV -> `table`'s input format
+    # the 15 fine-tunes of decision 0055's honest CV -> `table`'s input format (decision
+    # 0060 ran 1 epoch by its time box: --epochs 1; the default is 0055's 2)
     /tmp/ft/venv/bin/python -m scripts.dup_crossenc cv /tmp/xenc/pairs.json \
-        /tmp/xenc/xenc_scores.json --pretrained /tmp/ft/run/ft_cosines.json
+        /tmp/xenc/xenc_scores.json --epochs 1 --pretrained /tmp/ft/run/ft_cosines.json
     # the project venv (PostgreSQL for the 10 signals): the table and 0055's rule
     uv run --frozen python -m scripts.dup_finetune table /tmp/xenc/xenc_scores.json
 
@@ -22,8 +23,9 @@ The model: ``sentence_transformers.CrossEncoder`` over all-MiniLM-L6-v2's BERT w
 head (torch seeded 0 before construction), one sequence ``[CLS] a [SEP] b [SEP]`` truncated
 at 256 tokens (the tokenizer's ``longest_first``). Loss: BCEWithLogits (duplicate 1,
 different 0) over both orders (a, b) and (b, a) of every fitting pair; AdamW, linear
-schedule with warm-up, batch, epochs and seed exactly as ``dup_encoder_build`` (0055's
-config). A pair's score: sigmoid of the mean logit of its two orders (eval mode).
+schedule with warm-up, batch and seed exactly as ``dup_encoder_build`` (0055's config),
+``--epochs`` (default 0055's 2; decision 0060 measured 1). A pair's score: sigmoid of the
+mean logit of its two orders (eval mode).
 
 Reads the training and legacy pairs only, never the held-out file.
 """
@@ -76,7 +78,7 @@ def finetune(
     base: Path, a: list[str], b: list[str], y: list[bool], epochs: int = EPOCHS
 ) -> tuple[Any, float]:
     """The one config: BCEWithLogits over both orders of every pair, AdamW lr 2e-5 (weight
-    decay 0.01), linear schedule with 10% warm-up, batch 16, 2 epochs, seed 0."""
+    decay 0.01), linear schedule with 10% warm-up, batch 16, ``epochs`` (0055: 2), seed 0."""
     torch.manual_seed(SEED)
     random.seed(SEED)
     np.random.seed(SEED)
