@@ -336,15 +336,22 @@ async def training_signals(train: list[dict[str, Any]]) -> list[tuple[Signals, f
 
 
 def cross_fitted(
-    train: list[dict[str, Any]], computed: Sequence[tuple[Signals, float]]
+    train: list[dict[str, Any]],
+    computed: Sequence[tuple[Signals, float]],
+    *,
+    unseen_keep_own: bool = False,
 ) -> list[tuple[Signals, float]]:
-    """``computed`` (the training pairs' signals) with ``semantic`` the cross-fitted cosine."""
+    """``computed`` (the training pairs' signals) with ``semantic`` the cross-fitted cosine.
+    A pair without one is refused, unless ``unseen_keep_own``: a pair the served encoder was
+    never tuned on (decision 0059's families) keeps its own cosine, out of sample for it."""
     cosines = cross_fitted_semantic()
     missing = [p["id"] for p in train if p["id"] not in cosines]
-    if missing:
+    if missing and not unseen_keep_own:
         raise SystemExit(f"{CROSS_FITTED.name}: no cross-fitted cosine for {missing[:5]}")
     return [
         (dataclasses.replace(signals, semantic=cosines[p["id"]]), old)
+        if p["id"] in cosines
+        else (signals, old)
         for p, (signals, old) in zip(train, computed, strict=True)
     ]
 

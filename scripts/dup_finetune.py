@@ -42,6 +42,7 @@ from sklearn.model_selection import GroupKFold
 
 from benchmarks.quality import (
     CORPUS,
+    cross_fitted,
     cross_fitted_semantic,
     features,
     legacy_pairs,
@@ -66,15 +67,10 @@ FT_SIMPLICITY = ("R", "P")
 
 
 async def baseline_signals(train: list[dict[str, Any]]) -> list[tuple[Signals, float]]:
-    """The shipped system's signals of ``train``: ``training_signals`` where the pair has a
-    cross-fitted cosine; a pair added after the served encoder was tuned (decision 0059's
-    families) keeps the served encoder's own cosine, which is out of sample for it."""
+    """The shipped system's signals of ``train``: the cross-fitted ``semantic`` where the
+    served encoder was tuned on the pair, its own cosine where it never was (decision 0059)."""
     (computed,) = await signals_of(train)
-    known = cross_fitted_semantic()
-    return [
-        (dataclasses.replace(s, semantic=known[p["id"]]), old) if p["id"] in known else (s, old)
-        for p, (s, old) in zip(train, computed, strict=True)
-    ]
+    return cross_fitted(train, computed, unseen_keep_own=True)
 
 
 def training_set() -> list[dict[str, Any]]:

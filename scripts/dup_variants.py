@@ -136,10 +136,10 @@ def cross_validate(
         "threshold": rule(every, scores),
         "fold_thresholds": fold_thresholds,
         "fold_precision_min": min(fold_precisions),
-        "linked": linked,
         "fold_precision_max": max(fold_precisions),
         "fold_precisions": fold_precisions,
         "cv_scores": cv_scores,
+        "linked": linked,
     }
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from benchmarks.quality import (
     CORPUS,
+    cross_fitted,
     cross_fitted_semantic,
     legacy_pairs,
     read_jsonl,
@@ -21,7 +22,7 @@ from benchmarks.quality import (
     training_signals,
 )
 from escalation_service.bugs.learning import TRAINING_PAIRS, load_corpus_pairs
-from escalation_service.bugs.similarity import SIGNALS
+from escalation_service.bugs.similarity import SIGNALS, Signals
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 
@@ -54,3 +55,16 @@ def test_the_cross_fitted_cosines_are_the_served_encoders_for_every_training_pai
     different = [cosines[p["id"]] for p in train if not p["duplicate"]]
     # the tuned meaning separates them on pairs it never saw (0055: 0.647 vs 0.396)
     assert sum(duplicates) / len(duplicates) > sum(different) / len(different) + 0.15
+
+
+def test_a_pair_without_a_cross_fitted_cosine_is_refused_unless_it_keeps_its_own() -> None:
+    """The refit never fits a training pair on the served encoder's in-sample cosine; only
+    decision 0059's table may score a pair the served encoder was never tuned on with its
+    own (out-of-sample) cosine."""
+    known_id, known = next(iter(cross_fitted_semantic().items()))
+    own = Signals(fulltext=0.1, rank=0.2, title=0.3, title_words=0.4, error=False, semantic=0.5)
+    pairs = [{"id": known_id}, {"id": "s13-unseen-00"}]
+    with pytest.raises(SystemExit, match="no cross-fitted cosine"):
+        cross_fitted(pairs, [(own, 0.0), (own, 0.0)])
+    kept = cross_fitted(pairs, [(own, 0.0), (own, 0.0)], unseen_keep_own=True)
+    assert [s.semantic for s, _ in kept] == [known, 0.5]
