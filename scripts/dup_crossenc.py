@@ -34,18 +34,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import random
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from sentence_transformers import CrossEncoder
-from transformers import get_linear_schedule_with_warmup
 
 from scripts.dup_encoder_build import (
     BASE,
@@ -56,6 +52,8 @@ from scripts.dup_encoder_build import (
     WARMUP,
     WEIGHT_DECAY,
     log,
+    seed_all,
+    seeded_batches,
     write_json,
 )
 
@@ -77,33 +75,17 @@ def logits(model: Any, first: list[str], second: list[str]) -> Any:
 def finetune(
     base: Path, a: list[str], b: list[str], y: list[bool], epochs: int = EPOCHS
 ) -> tuple[Any, float]:
-    """The one config: BCEWithLogits over both orders of every pair, AdamW lr 2e-5 (weight
-    decay 0.01), linear schedule with 10% warm-up, batch 16, ``epochs`` (0055: 2), seed 0."""
-    torch.manual_seed(SEED)
-    random.seed(SEED)
-    np.random.seed(SEED)
+    """The one config: BCEWithLogits over both orders of every pair, ``dup_encoder_build``'s
+    seeded schedule (0055's), ``epochs`` (0055: 2), seed 0."""
+    seed_all()
     wall = time.perf_counter()
     model = load(base)
     first, second = a + b, b + a
     labels = [1.0 if d else 0.0 for d in y + y]
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-    n = len(labels)
-    steps = epochs * math.ceil(n / BATCH)
-    sched = get_linear_schedule_with_warmup(opt, int(WARMUP * steps), steps)
-    order_rng = torch.Generator().manual_seed(SEED)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=order_rng).tolist()
-        for s in range(0, n, BATCH):
-            idx = order[s : s + BATCH]
-            out = logits(model, [first[i] for i in idx], [second[i] for i in idx])
-            loss = loss_fn(out, torch.tensor([labels[i] for i in idx]))
-            loss.backward()
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-    model.eval()
+    for idx in seeded_batches(model, len(labels), epochs):
+        out = logits(model, [first[i] for i in idx], [second[i] for i in idx])
+        loss_fn(out, torch.tensor([labels[i] for i in idx])).backward()
     return model, time.perf_counter() - wall
 
 

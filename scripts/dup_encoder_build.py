@@ -29,8 +29,10 @@ onnxruntime), never with the project's venv (torch never enters its uv.lock)::
 ``ActivationSymmetric``, i.e. symmetric uint8 embedding tables as the shipped langchain4j
 file has; decision 0058) or "0056" (asymmetric embedding tables).
 
-``load``, ``finetune`` and ``cosines`` are decision 0055's (Appendix B) unchanged: the
-seeded fine-tune is bit-identical run to run on the same CPU. Each fine-tuned model is then
+``load``, ``finetune`` and ``cosines`` are decision 0055's (Appendix B): the seeded
+fine-tune is bit-identical run to run on the same CPU (its loop, ``seeded_batches``, is shared
+with decision 0060's cross-encoder since session 13; both fine-tunes were checked
+bit-identical to their earlier code on 40 pairs). Each fine-tuned model is then
 exported (``torch.onnx.export`` of its Transformer module: ``input_ids``,
 ``attention_mask``, ``token_type_ids`` -> ``last_hidden_state``, dynamic batch and
 sequence axes; the escalation-service's ``Encoder`` pools and normalises) and quantised by
@@ -53,6 +55,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,34 +107,44 @@ def load(base: Path) -> Any:
     return model
 
 
-def finetune(base: Path, a: list[str], b: list[str], y: list[bool]) -> tuple[Any, float]:
-    """The one config: CoSENT (scale 20) over the labelled pairs (duplicate 1, else 0), AdamW
-    lr 2e-5 (weight decay 0.01), linear schedule with 10% warm-up, batch 16, 2 epochs, seed 0."""
-    torch.manual_seed(SEED)
-    random.seed(SEED)
-    np.random.seed(SEED)
-    wall = time.perf_counter()
-    model = load(base)
-    loss_fn = CoSENTLoss(model)
+def seeded_batches(model: Any, n: int, epochs: int = EPOCHS) -> Iterator[list[int]]:
+    """0055's schedule over ``n`` examples, shared by the fine-tunes (this one, decision
+    0060's cross-encoder): AdamW lr 2e-5 (weight decay 0.01), linear schedule with 10%
+    warm-up, batch 16, the batch order from a ``torch.Generator`` seeded 0. Yields each
+    batch's indices in train mode; the caller's ``loss.backward()`` runs before the step."""
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-    n = len(y)
-    steps = EPOCHS * math.ceil(n / BATCH)
+    steps = epochs * math.ceil(n / BATCH)
     sched = get_linear_schedule_with_warmup(opt, int(WARMUP * steps), steps)
     order_rng = torch.Generator().manual_seed(SEED)
     model.train()
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         order = torch.randperm(n, generator=order_rng).tolist()
         for s in range(0, n, BATCH):
-            idx = order[s : s + BATCH]
-            fa = model.tokenize([a[i] for i in idx])
-            fb = model.tokenize([b[i] for i in idx])
-            labels = torch.tensor([1.0 if y[i] else 0.0 for i in idx])
-            loss = loss_fn([fa, fb], labels)
-            loss.backward()
+            yield order[s : s + BATCH]
             opt.step()
             sched.step()
             opt.zero_grad()
     model.eval()
+
+
+def seed_all() -> None:
+    torch.manual_seed(SEED)
+    random.seed(SEED)
+    np.random.seed(SEED)
+
+
+def finetune(base: Path, a: list[str], b: list[str], y: list[bool]) -> tuple[Any, float]:
+    """The one config: CoSENT (scale 20) over the labelled pairs (duplicate 1, else 0),
+    ``seeded_batches``' schedule, 2 epochs, seed 0."""
+    seed_all()
+    wall = time.perf_counter()
+    model = load(base)
+    loss_fn = CoSENTLoss(model)
+    for idx in seeded_batches(model, len(y)):
+        fa = model.tokenize([a[i] for i in idx])
+        fb = model.tokenize([b[i] for i in idx])
+        labels = torch.tensor([1.0 if y[i] else 0.0 for i in idx])
+        loss_fn([fa, fb], labels).backward()
     return model, time.perf_counter() - wall
 
 
