@@ -215,9 +215,12 @@ def quantise(fp32: Path, int8: Path, recipe: str | None = None) -> None:
     quantize_dynamic(str(fp32), str(int8), **options)
 
 
-def write_folder(model: Any, texts: list[str], folder: Path, scratch: Path) -> dict[str, Any]:
-    """Export, quantise and install ``model.onnx`` (int8) + the shipped ``tokenizer.json``
-    into ``folder``: each file written under a temporary name and renamed, the model last."""
+def write_folder(
+    model: Any, texts: list[str], folder: Path, scratch: Path, tokenizer: Path = SHIPPED_TOKENIZER
+) -> dict[str, Any]:
+    """Export, quantise and install ``model.onnx`` (int8) + ``tokenizer`` (the shipped
+    ``tokenizer.json`` unless told) into ``folder``: each file written under a temporary name
+    and renamed, the model last."""
     scratch.mkdir(parents=True, exist_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     fp32 = scratch / "model-fp32.onnx"
@@ -228,7 +231,7 @@ def write_folder(model: Any, texts: list[str], folder: Path, scratch: Path) -> d
     quantise(fp32, tmp)
     quantised = time.perf_counter()
     tokenizer_tmp = folder / ".tokenizer.json.tmp"
-    shutil.copyfile(SHIPPED_TOKENIZER, tokenizer_tmp)
+    shutil.copyfile(tokenizer, tokenizer_tmp)
     os.replace(tokenizer_tmp, folder / "tokenizer.json")
     os.replace(tmp, folder / "model.onnx")
     return {
@@ -240,12 +243,15 @@ def write_folder(model: Any, texts: list[str], folder: Path, scratch: Path) -> d
     }
 
 
-def check_tokenizer(model: Any, texts: list[str]) -> dict[str, int]:
-    """The shipped tokenizer.json as the service runs it (``Encoder``: no padding,
-    truncation at max_tokens) against the fine-tune's tokenizer, on every distinct text at
-    128 and 256 tokens; raises on any difference. The number of texts checked."""
+def check_tokenizer(
+    model: Any, texts: list[str], tokenizer: Path = SHIPPED_TOKENIZER
+) -> dict[str, int]:
+    """``tokenizer`` (the shipped tokenizer.json unless told) as the service runs it
+    (``Encoder``: no padding, truncation at max_tokens) against the fine-tune's tokenizer, on
+    every distinct text at 128 and 256 tokens; raises on any difference. The number of
+    texts checked."""
     distinct = sorted(set(texts))
-    shipped = Tokenizer.from_file(str(SHIPPED_TOKENIZER))
+    shipped = Tokenizer.from_file(str(tokenizer))
     shipped.no_padding()
     checked = {}
     for tokens in (MAX_SEQ, 256):
@@ -278,7 +284,9 @@ def serve(args: argparse.Namespace) -> None:
     d = json.loads(args.pairs.read_text())
     a, b, y = d["a"], d["b"], d["duplicate"]
     base = args.base
-    report: dict[str, Any] = {"tokenizer_checked": check_tokenizer(load(base), a + b)}
+    report: dict[str, Any] = {
+        "tokenizer_checked": check_tokenizer(load(base), a + b, args.tokenizer)
+    }
     log(f"tokenizer: identical on {report['tokenizer_checked']} distinct texts (128 / 256)")
     halves = d["halves"]
     runs = [("served", list(range(len(y))))]
@@ -291,7 +299,7 @@ def serve(args: argparse.Namespace) -> None:
         fp32 = cosines(model, a, b)
         if args.save:
             model.save(str(args.scratch / name / "sentence-transformer"))
-        info = write_folder(model, a + b, args.out / name, args.scratch / name)
+        info = write_folder(model, a + b, args.out / name, args.scratch / name, args.tokenizer)
         log(f"{name}: int8 written {info}")
         report[name] = {
             "trained_on": [d["ids"][i] for i in idx],
@@ -311,6 +319,8 @@ def cv(args: argparse.Namespace) -> None:
     d = json.loads(args.pairs.read_text())
     a, b, y = d["a"], d["b"], d["duplicate"]
     texts = a + b
+    checked = check_tokenizer(load(args.base), texts, args.tokenizer)
+    log(f"tokenizer {args.tokenizer}: identical on {checked} distinct texts (128 / 256)")
     out_path = args.out / "fp32_cosines.json"
     out: dict[str, Any] = (
         json.loads(out_path.read_text())
@@ -332,7 +342,11 @@ def cv(args: argparse.Namespace) -> None:
             every = cosines(model, a, b)
             (fit_cos if name != "whole" else test_cos).update({i: every[i] for i in score})
             info = write_folder(
-                model, texts, args.out / f"fold{k}" / name, args.scratch / f"fold{k}" / name
+                model,
+                texts,
+                args.out / f"fold{k}" / name,
+                args.scratch / f"fold{k}" / name,
+                args.tokenizer,
             )
             out["all"][f"{k}/{name}"] = {"cosines": every, "load": os.getloadavg(), **info}
             log(f"fold {k} {name}: {len(train)} pairs, {secs:.1f} s, {info}")
@@ -349,7 +363,7 @@ def untuned(args: argparse.Namespace) -> None:
     d = json.loads(args.pairs.read_text())
     model = load(args.base)
     model.eval()
-    info = write_folder(model, d["a"] + d["b"], args.out, args.scratch)
+    info = write_folder(model, d["a"] + d["b"], args.out, args.scratch, args.tokenizer)
     log(f"untuned: {info}")
 
 
@@ -366,7 +380,7 @@ def requantise(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         quantise(args.scratch / name / "model-fp32.onnx", tmp)
         tokenizer_tmp = folder / ".tokenizer.json.tmp"
-        shutil.copyfile(SHIPPED_TOKENIZER, tokenizer_tmp)
+        shutil.copyfile(args.tokenizer, tokenizer_tmp)
         os.replace(tokenizer_tmp, folder / "tokenizer.json")
         os.replace(tmp, folder / "model.onnx")
         log(f"{name}: quantised ({RECIPE}) in {time.perf_counter() - started:.1f} s")
@@ -407,6 +421,83 @@ def gate(args: argparse.Namespace) -> None:
     sys.exit(1 if unmatched or len(ours) != len(theirs) or not ours else 0)
 
 
+def import_onnx(args: argparse.Namespace) -> None:
+    """Decision 0062: a base model for the fine-tune from an fp32 BERT ONNX export (here
+    langchain4j's bge-small-en-v1.5 jar, the Xenova export; no registry here serves its
+    torch weights): ``pairs`` is the ONNX file, ``out`` the sentence-transformers folder
+    written (BertModel without a pooler, ``--tokenizer``'s tokenizer.json, CLS pooling,
+    normalised). Initializers keep their module names except the MatMul weights
+    (``onnx::MatMul_<n>``, stored transposed): each is the weight of the module whose bias
+    the Add after it reads. Checked: the torch model's ``last_hidden_state`` against the
+    ONNX file's on a padded batch (``EXPORT_TOLERANCE``)."""
+    import onnx
+    from onnx import numpy_helper
+    from transformers import BertConfig, BertModel
+
+    graph = onnx.load(str(args.pairs)).graph
+    arrays = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    state = {k: v for k, v in arrays.items() if not k.startswith("onnx::")}
+    for node in graph.node:
+        weights = [i for i in node.input if i in arrays]
+        if node.op_type != "MatMul" or not weights:
+            continue
+        (add,) = [n for n in readers[node.output[0]] if n.op_type == "Add"]
+        (bias,) = [i for i in add.input if i.endswith(".bias") and i in arrays]
+        state[bias.removesuffix(".bias") + ".weight"] = arrays[weights[0]].T
+    hidden = state["embeddings.word_embeddings.weight"].shape[1]
+    layers = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("encoder.layer."))
+    bert_config = BertConfig(
+        vocab_size=state["embeddings.word_embeddings.weight"].shape[0],
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 32,  # bge-small: 12 heads of 32
+        intermediate_size=state["encoder.layer.0.intermediate.dense.bias"].shape[0],
+        max_position_embeddings=state["embeddings.position_embeddings.weight"].shape[0],
+        type_vocab_size=state["embeddings.token_type_embeddings.weight"].shape[0],
+    )
+    bert = BertModel(bert_config, add_pooling_layer=False)
+    tensors = {k: torch.from_numpy(np.array(v)) for k, v in state.items()}
+    missing, unexpected = bert.load_state_dict(tensors, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise RuntimeError(f"weights missing {missing}, unexpected {unexpected}")
+    out = args.out
+    bert.save_pretrained(str(out))
+    shutil.copyfile(args.tokenizer, out / "tokenizer.json")
+    special = {t: f"[{t.split('_')[0].upper()}]" for t in ("cls_token", "sep_token", "pad_token")}
+    special |= {"unk_token": "[UNK]", "mask_token": "[MASK]"}
+    tokenizer_config = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, **special}
+    (out / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    (out / "1_Pooling").mkdir(exist_ok=True)
+    pooling = {"word_embedding_dimension": hidden, "pooling_mode_cls_token": True}
+    (out / "1_Pooling/config.json").write_text(json.dumps(pooling))
+    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 512}))
+    modules = [("0", "", "Transformer"), ("1", "1_Pooling", "Pooling"), ("2", "", "Normalize")]
+    (out / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": i, "name": n, "path": p, "type": f"sentence_transformers.models.{t}"}
+                for i, (n, p, t) in enumerate(modules)
+            ]
+        )
+    )
+    model = load(out)
+    batch = model.tokenize(["Editor drops characters", "Invoice PDF export shows a blank page"])
+    with torch.no_grad():
+        expected = model[0].auto_model(**{k: batch[k] for k in INPUTS}).last_hidden_state
+    session = ort.InferenceSession(str(args.pairs), providers=["CPUExecutionProvider"])
+    found = session.run(None, {name: batch[name].numpy() for name in INPUTS})[0]
+    real = batch["attention_mask"].numpy().astype(bool)
+    difference = float(np.abs(found - expected.numpy())[real].max())
+    if difference > EXPORT_TOLERANCE:
+        raise RuntimeError(f"{out}: torch differs from the ONNX file by {difference}")
+    log(f"imported {layers} layers x {hidden} into {out}; max |torch - onnx| {difference:.2e}")
+
+
 def config() -> dict[str, Any]:
     return {
         "max_seq": MAX_SEQ,
@@ -425,8 +516,12 @@ def config() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("serve", "cv", "untuned", "requantise", "gate"))
-    parser.add_argument("pairs", type=Path, help="scripts.dup_finetune dump's file")
+    parser.add_argument(
+        "step", choices=("serve", "cv", "untuned", "requantise", "gate", "import-onnx")
+    )
+    parser.add_argument(
+        "pairs", type=Path, help="scripts.dup_finetune dump's file (import-onnx: the ONNX file)"
+    )
     parser.add_argument("out", type=Path, help="the folder the int8 models go to")
     parser.add_argument("--base", type=Path, default=BASE, help="the wheel's model/ folder")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/ftm/scratch"))
@@ -434,13 +529,23 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="serve: models not to build (comma list)")
     parser.add_argument("--save", action="store_true", help="serve: keep the torch models")
     parser.add_argument(
+        "--tokenizer", type=Path, default=SHIPPED_TOKENIZER, help="the tokenizer.json to ship"
+    )
+    parser.add_argument(
         "--recipe", choices=tuple(RECIPES), default=RECIPE, help="the quantisation recipe"
     )
     args = parser.parse_args()
     args.skip = set(filter(None, args.skip.split(",")))
     globals()["RECIPE"] = args.recipe  # the recipe quantise() and config() use
     torch.set_num_threads(2)
-    steps = {"serve": serve, "cv": cv, "untuned": untuned, "requantise": requantise, "gate": gate}
+    steps = {
+        "serve": serve,
+        "cv": cv,
+        "untuned": untuned,
+        "requantise": requantise,
+        "gate": gate,
+        "import-onnx": import_onnx,
+    }
     steps[args.step](args)
 
 

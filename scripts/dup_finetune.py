@@ -110,14 +110,17 @@ def dump(train: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def encoder_cosines(
-    folder: Path, a: list[str], b: list[str], max_tokens: int
+    folder: Path, a: list[str], b: list[str], max_tokens: int, pooling: str = "mean"
 ) -> NDArray[np.float64]:
     """The pairs' cosines by the escalation-service's ``Encoder`` over the ONNX model in
-    ``folder`` (``model.onnx`` + ``tokenizer.json``): the shipped MiniLM spec (mean pooling,
-    no prefix) truncated at ``max_tokens``, each distinct text embedded once."""
+    ``folder`` (``model.onnx`` + ``tokenizer.json``): the shipped MiniLM spec (no prefix)
+    with ``pooling`` ("mean", or "cls" for bge-small: decision 0062) truncated at
+    ``max_tokens``, each distinct text embedded once."""
     from escalation_service.bugs.encoder import MINILM, Encoder
 
-    spec = dataclasses.replace(MINILM, name=folder.name, onnx_sha256="", max_tokens=max_tokens)
+    spec = dataclasses.replace(
+        MINILM, name=folder.name, onnx_sha256="", max_tokens=max_tokens, pooling=pooling
+    )
     embedder = Encoder(folder, spec)
     vectors = {t: embedder.vector(t) for t in sorted(set(a) | set(b))}
     return np.array([float(vectors[x] @ vectors[z]) for x, z in zip(a, b, strict=True)])
@@ -131,7 +134,9 @@ def checked_pairs(path: Path, train: list[dict[str, Any]]) -> dict[str, Any]:
     return dumped
 
 
-def encode(dumped: dict[str, Any], models: Path, max_tokens: int) -> dict[str, Any]:
+def encode(
+    dumped: dict[str, Any], models: Path, max_tokens: int, pooling: str = "mean"
+) -> dict[str, Any]:
     """The int8 models of the 15 CV fine-tunes (``models/fold<k>/{half0,half1,whole}``, as
     ``dup_encoder_build.py cv`` writes them) as ``table``'s input: per outer fold the
     outer-training pairs' cross-fitted cosines (half h's model scores the other half) and
@@ -142,7 +147,7 @@ def encode(dumped: dict[str, Any], models: Path, max_tokens: int) -> dict[str, A
     every: dict[str, list[float]] = {}
     for k, fold in enumerate(dumped["folds"]):
         cos = {
-            name: encoder_cosines(models / f"fold{k}" / name, a, b, max_tokens)
+            name: encoder_cosines(models / f"fold{k}" / name, a, b, max_tokens, pooling)
             for name in ("half0", "half1", "whole")
         }
         every.update({f"{k}/{name}": c.tolist() for name, c in cos.items()})
@@ -151,33 +156,35 @@ def encode(dumped: dict[str, Any], models: Path, max_tokens: int) -> dict[str, A
             "fit": {str(i): fit[i] for i in fold["fit"]},
             "test": {str(i): float(cos["whole"][i]) for i in fold["test"]},
         }
-    return {"max_tokens": max_tokens, "folds": folds, "all": every}
+    return {"max_tokens": max_tokens, "pooling": pooling, "folds": folds, "all": every}
 
 
-def crossfit(dumped: dict[str, Any], out: Path, max_tokens: int) -> None:
+def crossfit(dumped: dict[str, Any], out: Path, max_tokens: int, pooling: str = "mean") -> None:
     """The serving set's cosines: ``crossfit.json`` (every training pair by the family-half
     model that did not see it: ``half_a`` fine-tuned on ``halves[0]`` scores ``halves[1]``)
     and ``served_cosines.json`` (every pair by ``served``; in-sample, a diagnostic)."""
     a, b, ids = dumped["a"], dumped["b"], dumped["ids"]
-    half_a = encoder_cosines(out / "half_a", a, b, max_tokens)
-    half_b = encoder_cosines(out / "half_b", a, b, max_tokens)
+    half_a = encoder_cosines(out / "half_a", a, b, max_tokens, pooling)
+    half_b = encoder_cosines(out / "half_b", a, b, max_tokens, pooling)
     by = {i: float(half_a[i]) for i in dumped["halves"][1]}
     by.update({i: float(half_b[i]) for i in dumped["halves"][0]})
     if sorted(by) != list(range(len(ids))):
         raise ValueError("the halves do not cover every pair exactly once")
-    served = encoder_cosines(out / "served", a, b, max_tokens)
+    served = encoder_cosines(out / "served", a, b, max_tokens, pooling)
     write_atomically(out / "served_cosines.json", {ids[i]: float(c) for i, c in enumerate(served)})
     write_atomically(out / "crossfit.json", {ids[i]: by[i] for i in range(len(ids))})
 
 
-def compare(dumped: dict[str, Any], first: Path, second: Path, max_tokens: int) -> None:
+def compare(
+    dumped: dict[str, Any], first: Path, second: Path, max_tokens: int, pooling: str = "mean"
+) -> None:
     """Two ONNX models' pair cosines (``Encoder``, ``max_tokens``): how far apart, and how
     each ranks the pairs (a diagnostic: does a recipe reproduce a shipped file)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     a, b = dumped["a"], dumped["b"]
     y = np.array(dumped["duplicate"])
-    one, two = (encoder_cosines(f, a, b, max_tokens) for f in (first, second))
+    one, two = (encoder_cosines(f, a, b, max_tokens, pooling) for f in (first, second))
     gap = np.abs(one - two)
     sys.stdout.write(
         f"{len(y)} pairs, {max_tokens} tokens: |difference| mean {gap.mean():.4f}, "
@@ -298,6 +305,9 @@ def main() -> None:
         "out", type=Path, nargs="?", help="encode: the file to write; compare: a model"
     )
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument(
+        "--pooling", choices=("mean", "cls"), default="mean", help="the models' pooling"
+    )
     parser.add_argument("--untuned", type=Path, help="encode: the un-tuned model's int8 folder")
     parser.add_argument("--seconds", type=Path, help="encode: the build's fp32_cosines.json")
     parser.add_argument(
@@ -311,17 +321,19 @@ def main() -> None:
     if args.step in ("encode", "crossfit", "compare"):
         dumped = checked_pairs(args.path, train)
         if args.step == "compare":
-            compare(dumped, args.models, args.out, args.max_tokens)
+            compare(dumped, args.models, args.out, args.max_tokens, args.pooling)
             return
         if args.step == "crossfit":
-            crossfit(dumped, args.models, args.max_tokens)
+            crossfit(dumped, args.models, args.max_tokens, args.pooling)
             return
-        result = encode(dumped, args.models, args.max_tokens)
+        result = encode(dumped, args.models, args.max_tokens, args.pooling)
         if args.untuned:
             result["pretrained"] = encoder_cosines(
-                args.untuned, dumped["a"], dumped["b"], args.max_tokens
+                args.untuned, dumped["a"], dumped["b"], args.max_tokens, args.pooling
             ).tolist()
-            result["pretrained_label"] = f"un-tuned int8 MiniLM cosine ({args.max_tokens} tokens)"
+            result["pretrained_label"] = (
+                f"un-tuned int8 {args.untuned.name} cosine ({args.max_tokens} tokens)"
+            )
         built = json.loads(args.seconds.read_text()) if args.seconds else {"folds": {}}
         for k, fold in result["folds"].items():
             fold["seconds"] = built["folds"].get(k, {}).get("seconds", [])
