@@ -107,12 +107,13 @@ def load(base: Path) -> Any:
     return model
 
 
-def seeded_batches(model: Any, n: int, epochs: int = EPOCHS) -> Iterator[list[int]]:
+def seeded_batches(model: Any, n: int, epochs: int = EPOCHS, lr: float = LR) -> Iterator[list[int]]:
     """0055's schedule over ``n`` examples, shared by the fine-tunes (this one, decision
-    0060's cross-encoder): AdamW lr 2e-5 (weight decay 0.01), linear schedule with 10%
-    warm-up, batch 16, the batch order from a ``torch.Generator`` seeded 0. Yields each
-    batch's indices in train mode; the caller's ``loss.backward()`` runs before the step."""
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    0060's cross-encoder): AdamW lr 2e-5 unless told (weight decay 0.01), linear schedule
+    with 10% warm-up, batch 16, the batch order from a ``torch.Generator`` seeded 0. Yields
+    each batch's indices in train mode; the caller's ``loss.backward()`` runs before the
+    step."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
     steps = epochs * math.ceil(n / BATCH)
     sched = get_linear_schedule_with_warmup(opt, int(WARMUP * steps), steps)
     order_rng = torch.Generator().manual_seed(SEED)
@@ -133,14 +134,22 @@ def seed_all() -> None:
     np.random.seed(SEED)
 
 
-def finetune(base: Path, a: list[str], b: list[str], y: list[bool]) -> tuple[Any, float]:
-    """The one config: CoSENT (scale 20) over the labelled pairs (duplicate 1, else 0),
-    ``seeded_batches``' schedule, 2 epochs, seed 0."""
+def finetune(
+    base: Path,
+    a: list[str],
+    b: list[str],
+    y: list[bool],
+    epochs: int = EPOCHS,
+    lr: float = LR,
+) -> tuple[Any, float]:
+    """0055's config: CoSENT (scale 20) over the labelled pairs (duplicate 1, else 0),
+    ``seeded_batches``' schedule, 2 epochs at lr 2e-5 unless told (decision 0063: 3 at
+    5e-5), seed 0."""
     seed_all()
     wall = time.perf_counter()
     model = load(base)
     loss_fn = CoSENTLoss(model)
-    for idx in seeded_batches(model, len(y)):
+    for idx in seeded_batches(model, len(y), epochs, lr):
         fa = model.tokenize([a[i] for i in idx])
         fb = model.tokenize([b[i] for i in idx])
         labels = torch.tensor([1.0 if y[i] else 0.0 for i in idx])
@@ -294,7 +303,14 @@ def serve(args: argparse.Namespace) -> None:
     for name, idx in runs:
         if name in args.skip:
             continue
-        model, secs = finetune(base, [a[i] for i in idx], [b[i] for i in idx], [y[i] for i in idx])
+        model, secs = finetune(
+            base,
+            [a[i] for i in idx],
+            [b[i] for i in idx],
+            [y[i] for i in idx],
+            args.epochs,
+            args.lr,
+        )
         log(f"{name}: fine-tuned on {len(idx)} pairs in {secs:.1f} s ({os.getloadavg()})")
         fp32 = cosines(model, a, b)
         if args.save:
@@ -325,7 +341,7 @@ def cv(args: argparse.Namespace) -> None:
     out: dict[str, Any] = (
         json.loads(out_path.read_text())
         if out_path.exists()
-        else {"config": config(), "folds": {}, "all": {}}
+        else {"config": config(args), "folds": {}, "all": {}}
     )
     for k in [int(f) for f in args.folds.split(",")]:
         fold = d["folds"][k]
@@ -336,7 +352,12 @@ def cv(args: argparse.Namespace) -> None:
         test_cos: dict[int, float] = {}
         for name, train, score in runs:
             model, secs = finetune(
-                args.base, [a[i] for i in train], [b[i] for i in train], [y[i] for i in train]
+                args.base,
+                [a[i] for i in train],
+                [b[i] for i in train],
+                [y[i] for i in train],
+                args.epochs,
+                args.lr,
             )
             seconds.append(secs)
             every = cosines(model, a, b)
@@ -498,11 +519,12 @@ def import_onnx(args: argparse.Namespace) -> None:
     log(f"imported {layers} layers x {hidden} into {out}; max |torch - onnx| {difference:.2e}")
 
 
-def config() -> dict[str, Any]:
+def config(args: argparse.Namespace) -> dict[str, Any]:
     return {
+        "base": str(args.base),
         "max_seq": MAX_SEQ,
-        "epochs": EPOCHS,
-        "lr": LR,
+        "epochs": args.epochs,
+        "lr": args.lr,
         "batch": BATCH,
         "seed": SEED,
         "warmup": WARMUP,
@@ -528,6 +550,8 @@ def main() -> None:
     parser.add_argument("--folds", default="0,1,2,3,4", help="cv: the outer folds to run")
     parser.add_argument("--skip", default="", help="serve: models not to build (comma list)")
     parser.add_argument("--save", action="store_true", help="serve: keep the torch models")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="serve, cv: the fine-tune's")
+    parser.add_argument("--lr", type=float, default=LR, help="serve, cv: the fine-tune's")
     parser.add_argument(
         "--tokenizer", type=Path, default=SHIPPED_TOKENIZER, help="the tokenizer.json to ship"
     )
