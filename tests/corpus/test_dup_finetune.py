@@ -102,7 +102,9 @@ def by_folder(monkeypatch: pytest.MonkeyPatch, offsets: dict[str, float]) -> lis
     + the pair's index / 1000 (the routing under test, not the encoder). The calls made."""
     calls: list[tuple[str, int]] = []
 
-    def fake(folder: Path, a: list[str], b: list[str], max_tokens: int) -> np.ndarray:
+    def fake(
+        folder: Path, a: list[str], b: list[str], max_tokens: int, pooling: str = "mean"
+    ) -> np.ndarray:
         calls.append((folder.name, max_tokens))
         return offsets[folder.name] + np.arange(len(a)) / 1000
 

@@ -124,12 +124,12 @@ async def test_the_journey_near_miss_is_told_apart_by_its_symptom_and_format(
     assert signals.score() < threshold
     # the counter-evidence keeps it far out. With the base encoder the same pair without
     # it scored at the threshold's edge (>= 0.77: semantic 0.64, decision 0045); the
-    # fine-tuned encoder (decision 0057) places these two defects apart itself (semantic
-    # 0.42), so even unaware of the conflicts it stays below the threshold; with them it
-    # scores lower still, well below anything a human would be shown first
+    # fine-tuned encoder (decisions 0057, 0063) places these two defects apart itself, so
+    # even unaware of the conflicts it stays far below the threshold (0.02 since 0063); with
+    # them it scores lower still (under half), below anything a human would be shown first
     unaware = dataclasses.replace(signals, symptom_conflict=False, format_conflict=False)
     assert unaware.score() < threshold
-    assert signals.score() < unaware.score() - 0.1
+    assert signals.score() < unaware.score() / 2
     assert signals.score() < 0.2
 
 

@@ -65,7 +65,7 @@ async def stored(running: Running) -> dict[str, tuple[list[float] | None, str | 
 
 
 def test_the_embedding_model_is_the_served_encoders_name() -> None:
-    assert EMBEDDING_MODEL == encoder.MODEL.name == "minilm-l6-dup-tuned-q"
+    assert EMBEDDING_MODEL == encoder.MODEL.name == "minilm-l6-dup-tuned-v2-q"
     assert EMBEDDING_MODEL != PREVIOUS
 
 

@@ -95,10 +95,10 @@ async def test_a_likely_but_unsure_match_is_filed_new_with_candidates_listed(
     # same area, words and meaning, but another symptom (slow, not twice): listed for a
     # human with the difference named, never linked
     near_miss = report(
-        title="Outlook sync of follow-ups is slow",
-        summary="Follow-ups take a long time to appear in Outlook calendar.",
-        steps=[],
-        actual="Entries appear after a while",
+        title="Outlook calendar sync of follow-ups is slow",
+        summary="With Outlook sync on, each follow-up takes minutes to reach the Outlook calendar.",
+        steps=["Enable Outlook sync", "Create a follow-up"],
+        actual="The calendar entry for the follow-up appears in Outlook after several minutes",
         expected="",
     )
     response = await running.client.post(
@@ -119,7 +119,16 @@ async def test_similar_shows_a_tenant_only_bugs_it_may_see_and_refuses_bad_input
     marker = uid("iso")
     mine, theirs = uid("ten"), uid("ten")
     text = f"Webhook {marker} payload lost the priority field"
-    await create(running.client, report(tenant_id=theirs, title=text, force_new=True))
+    stored = report(
+        tenant_id=theirs,
+        title=text,
+        summary="Webhook deliveries no longer carry the ticket's priority.",
+        steps=["Subscribe a webhook to ticket.updated", "Change a ticket's priority"],
+        expected="The payload has a priority field",
+        actual="KeyError: 'priority' in our webhook consumer",
+        force_new=True,
+    )
+    await create(running.client, stored)
     query = {"title": text, "actual": "KeyError: 'priority'"}
     confined = auth("agent", tenant_id=mine, subject="agent-confined")
     seen = (await running.client.post("/v1/bugs/similar", json=query, headers=confined)).json()
