@@ -52,6 +52,7 @@ from scripts.dup_encoder_build import (
     WARMUP,
     WEIGHT_DECAY,
     log,
+    pairs_at,
     seed_all,
     seeded_batches,
     write_json,
@@ -126,13 +127,7 @@ def cv(args: argparse.Namespace) -> None:
         seconds: list[float] = []
         found: list[dict[int, float]] = []
         for train, score in runs:
-            model, secs = finetune(
-                args.base,
-                [a[i] for i in train],
-                [b[i] for i in train],
-                [y[i] for i in train],
-                args.epochs,
-            )
+            model, secs = finetune(args.base, *pairs_at(a, b, y, train), args.epochs)
             seconds.append(secs)
             found.append(
                 dict(
@@ -157,13 +152,7 @@ def timing(args: argparse.Namespace) -> None:
     """Cost only: one fine-tune on the first family half of all pairs; no score computed."""
     d = json.loads(args.pairs.read_text())
     idx = d["halves"][0]
-    _, secs = finetune(
-        args.base,
-        [d["a"][i] for i in idx],
-        [d["b"][i] for i in idx],
-        [d["duplicate"][i] for i in idx],
-        args.epochs,
-    )
+    _, secs = finetune(args.base, *pairs_at(d["a"], d["b"], d["duplicate"], idx), args.epochs)
     log(f"timing: {len(idx)} pairs ({2 * len(idx)} examples), {args.epochs} epochs, {secs:.1f} s")
     log(f"load {os.getloadavg()}")
 

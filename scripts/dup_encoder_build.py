@@ -141,6 +141,13 @@ def seed_all() -> None:
     np.random.seed(SEED)
 
 
+def pairs_at(
+    a: list[str], b: list[str], y: list[bool], idx: list[int]
+) -> tuple[list[str], list[str], list[bool]]:
+    """The pairs at ``idx``: their two texts and labels (the fitting set of one fine-tune)."""
+    return [a[i] for i in idx], [b[i] for i in idx], [y[i] for i in idx]
+
+
 def finetune(
     base: Path,
     a: list[str],
@@ -310,14 +317,7 @@ def serve(args: argparse.Namespace) -> None:
     for name, idx in runs:
         if name in args.skip:
             continue
-        model, secs = finetune(
-            base,
-            [a[i] for i in idx],
-            [b[i] for i in idx],
-            [y[i] for i in idx],
-            args.epochs,
-            args.lr,
-        )
+        model, secs = finetune(base, *pairs_at(a, b, y, idx), args.epochs, args.lr)
         log(f"{name}: fine-tuned on {len(idx)} pairs in {secs:.1f} s ({os.getloadavg()})")
         fp32 = cosines(model, a, b)
         if args.save:
@@ -358,14 +358,7 @@ def cv(args: argparse.Namespace) -> None:
         runs.append(("whole", fold["fit"], fold["test"]))
         test_cos: dict[int, float] = {}
         for name, train, score in runs:
-            model, secs = finetune(
-                args.base,
-                [a[i] for i in train],
-                [b[i] for i in train],
-                [y[i] for i in train],
-                args.epochs,
-                args.lr,
-            )
+            model, secs = finetune(args.base, *pairs_at(a, b, y, train), args.epochs, args.lr)
             seconds.append(secs)
             every = cosines(model, a, b)
             (fit_cos if name != "whole" else test_cos).update({i: every[i] for i in score})
@@ -495,31 +488,22 @@ def import_onnx(args: argparse.Namespace) -> None:
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:
         raise RuntimeError(f"weights missing {missing}, unexpected {unexpected}")
+    # the sentence-transformers folder by the libraries' own save calls: the BERT and its
+    # tokenizer (transformers), then Transformer + CLS pooling + Normalize
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from transformers import BertTokenizerFast
+
     out = args.out
-    bert.save_pretrained(str(out))
-    shutil.copyfile(args.tokenizer, out / "tokenizer.json")
-    special = {
-        "cls_token": "[CLS]",
-        "sep_token": "[SEP]",
-        "pad_token": "[PAD]",
-        "unk_token": "[UNK]",
-        "mask_token": "[MASK]",
-    }
-    tokenizer_config = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, **special}
-    (out / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
-    (out / "1_Pooling").mkdir(exist_ok=True)
-    pooling = {"word_embedding_dimension": hidden, "pooling_mode_cls_token": True}
-    (out / "1_Pooling/config.json").write_text(json.dumps(pooling))
-    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 512}))
-    modules = [("0", "", "Transformer"), ("1", "1_Pooling", "Pooling"), ("2", "", "Normalize")]
-    (out / "modules.json").write_text(
-        json.dumps(
-            [
-                {"idx": i, "name": n, "path": p, "type": f"sentence_transformers.models.{t}"}
-                for i, (n, p, t) in enumerate(modules)
-            ]
-        )
+    bert_dir = out.with_name(f".{out.name}.bert")
+    bert.save_pretrained(str(bert_dir))
+    BertTokenizerFast(tokenizer_file=str(args.tokenizer), do_lower_case=True).save_pretrained(
+        str(bert_dir)
     )
+    # no pooler (CLS pooling reads the hidden states; the ONNX file has none to import)
+    transformer = Transformer(str(bert_dir), model_kwargs={"add_pooling_layer": False})
+    modules = [transformer, Pooling(hidden, pooling_mode="cls"), Normalize()]
+    SentenceTransformer(modules=modules, device="cpu").save(str(out))
+    shutil.rmtree(bert_dir)
     model = load(out)
     batch = model.tokenize(["Editor drops characters", "Invoice PDF export shows a blank page"])
     with torch.no_grad():
