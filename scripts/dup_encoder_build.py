@@ -114,16 +114,19 @@ def load(base: Path) -> Any:
     return model
 
 
-def seeded_batches(model: Any, n: int, epochs: int = EPOCHS, lr: float = LR) -> Iterator[list[int]]:
+def seeded_batches(
+    model: Any, n: int, epochs: int = EPOCHS, lr: float = LR, seed: int = SEED
+) -> Iterator[list[int]]:
     """0055's schedule over ``n`` examples, shared by the fine-tunes (this one, decision
     0060's cross-encoder): AdamW lr 2e-5 unless told (weight decay 0.01), linear schedule
-    with 10% warm-up, batch 16, the batch order from a ``torch.Generator`` seeded 0. Yields
+    with 10% warm-up, batch 16, the batch order from a ``torch.Generator`` seeded 0 unless
+    told (decision 0064's soup: seeds 0, 1, 2). Yields
     each batch's indices in train mode; the caller's ``loss.backward()`` runs before the
     step."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
     steps = epochs * math.ceil(n / BATCH)
     sched = get_linear_schedule_with_warmup(opt, int(WARMUP * steps), steps)
-    order_rng = torch.Generator().manual_seed(SEED)
+    order_rng = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(n, generator=order_rng).tolist()
@@ -135,10 +138,10 @@ def seeded_batches(model: Any, n: int, epochs: int = EPOCHS, lr: float = LR) -> 
     model.eval()
 
 
-def seed_all() -> None:
-    torch.manual_seed(SEED)
-    random.seed(SEED)
-    np.random.seed(SEED)
+def seed_all(seed: int = SEED) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def pairs_at(
@@ -155,15 +158,16 @@ def finetune(
     y: list[bool],
     epochs: int = EPOCHS,
     lr: float = LR,
+    seed: int = SEED,
 ) -> tuple[Any, float]:
     """0055's config: CoSENT (scale 20) over the labelled pairs (duplicate 1, else 0),
     ``seeded_batches``' schedule, 2 epochs at lr 2e-5 unless told (decision 0063: 3 at
-    5e-5), seed 0."""
-    seed_all()
+    5e-5), seed 0 unless told (the seed sets the batch order and the dropout masks)."""
+    seed_all(seed)
     wall = time.perf_counter()
     model = load(base)
     loss_fn = CoSENTLoss(model)
-    for idx in seeded_batches(model, len(y), epochs, lr):
+    for idx in seeded_batches(model, len(y), epochs, lr, seed):
         fa = model.tokenize([a[i] for i in idx])
         fb = model.tokenize([b[i] for i in idx])
         labels = torch.tensor([1.0 if y[i] else 0.0 for i in idx])
@@ -379,6 +383,64 @@ def cv(args: argparse.Namespace) -> None:
         write_json(out_path, out)
 
 
+def uniform_soup(models: list[Any]) -> Any:
+    """Decision 0064: the uniform model soup (Wortsman et al., ICML 2022) of fine-tunes of
+    one base: every floating-point tensor the mean of the models' (in the models' order),
+    loaded into the first model, which is returned in eval mode."""
+    states = [m.state_dict() for m in models]
+    soup = {
+        name: (
+            torch.stack([s[name] for s in states]).mean(dim=0)
+            if tensor.is_floating_point()
+            else tensor
+        )
+        for name, tensor in states[0].items()
+    }
+    models[0].load_state_dict(soup)
+    models[0].eval()
+    return models[0]
+
+
+def soup(args: argparse.Namespace) -> None:
+    """Decision 0064: per run, one fine-tune per seed of ``--seeds`` on the run's pairs and
+    their uniform soup, exported and quantised into ``OUT/<run>/``. ``--folds all``: one
+    run on every pair, ``OUT/served``; else per outer fold ``OUT/fold<k>/whole`` on the
+    fold's fitting part, its ``half0`` / ``half1`` linked from ``--halves-from`` (the
+    cross-fitted training cosines stay the single models', as they ship). fp32 torch cosines
+    of every seed's model and of the soup in ``OUT/fp32_cosines.json``."""
+    d = json.loads(args.pairs.read_text())
+    a, b, y = d["a"], d["b"], d["duplicate"]
+    seeds = [int(x) for x in args.seeds.split(",")]
+    out_path = args.out / "fp32_cosines.json"
+    out: dict[str, Any] = (
+        json.loads(out_path.read_text())
+        if out_path.exists()
+        else {"config": {**config(args), "seed": seeds, "soup": "uniform"}, "all": {}}
+    )
+    if args.folds == "all":
+        runs = [("served", list(range(len(y))))]
+    else:
+        runs = [(f"fold{k}/whole", d["folds"][int(k)]["fit"]) for k in args.folds.split(",")]
+    for name, train in runs:
+        models, seconds = [], []
+        for seed in seeds:
+            model, secs = finetune(args.base, *pairs_at(a, b, y, train), args.epochs, args.lr, seed)
+            models.append(model)
+            seconds.append(round(secs, 1))
+            out["all"][f"{name}/seed{seed}"] = {"cosines": cosines(model, a, b)}
+            log(f"{name} seed {seed}: {len(train)} pairs, {secs:.1f} s ({os.getloadavg()})")
+        model = uniform_soup(models)
+        info = write_folder(model, a + b, args.out / name, args.scratch / name, args.tokenizer)
+        out["all"][name] = {"cosines": cosines(model, a, b), "seconds": seconds, **info}
+        if name.endswith("/whole"):
+            for half in ("half0", "half1"):
+                link = args.out / name.replace("whole", half)
+                if not link.exists():
+                    link.symlink_to((args.halves_from / name.replace("whole", half)).resolve())
+        log(f"{name}: soup of {len(seeds)} written {info}")
+        write_json(out_path, out)
+
+
 def untuned(args: argparse.Namespace) -> None:
     """The base model through the same export and quantisation (no fine-tune)."""
     d = json.loads(args.pairs.read_text())
@@ -537,7 +599,8 @@ def config(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "step", choices=("serve", "cv", "untuned", "requantise", "gate", "import-onnx")
+        "step",
+        choices=("serve", "cv", "soup", "untuned", "requantise", "gate", "import-onnx"),
     )
     parser.add_argument(
         "pairs", type=Path, help="scripts.dup_finetune dump's file (import-onnx: the ONNX file)"
@@ -545,7 +608,13 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="the folder the int8 models go to")
     parser.add_argument("--base", type=Path, default=BASE, help="the wheel's model/ folder")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/ftm/scratch"))
-    parser.add_argument("--folds", default="0,1,2,3,4", help="cv: the outer folds to run")
+    parser.add_argument(
+        "--folds", default="0,1,2,3,4", help="cv, soup: the outer folds to run (soup: or all)"
+    )
+    parser.add_argument("--seeds", default="0,1,2", help="soup: the fine-tunes' seeds")
+    parser.add_argument(
+        "--halves-from", type=Path, help="soup: the cv folder whose half models are linked"
+    )
     parser.add_argument("--skip", default="", help="serve: models not to build (comma list)")
     parser.add_argument("--save", action="store_true", help="serve: keep the torch models")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="serve, cv: the fine-tune's")
@@ -563,6 +632,7 @@ def main() -> None:
     steps = {
         "serve": serve,
         "cv": cv,
+        "soup": soup,
         "untuned": untuned,
         "requantise": requantise,
         "gate": gate,
