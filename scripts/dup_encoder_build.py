@@ -144,6 +144,11 @@ def seed_all(seed: int = SEED) -> None:
     np.random.seed(seed)
 
 
+def but(parts: list[list[int]], j: int) -> list[int]:
+    """Every part's pairs but part ``j``'s, in the parts' order (decision 0065's fit set)."""
+    return [i for n, part in enumerate(parts) if n != j for i in part]
+
+
 def pairs_at(
     a: list[str], b: list[str], y: list[bool], idx: list[int]
 ) -> tuple[list[str], list[str], list[bool]]:
@@ -315,9 +320,11 @@ def serve(args: argparse.Namespace) -> None:
         "tokenizer_checked": check_tokenizer(load(base), a + b, args.tokenizer)
     }
     log(f"tokenizer: identical on {report['tokenizer_checked']} distinct texts (128 / 256)")
-    halves = d["halves"]
     runs = [("served", list(range(len(y))))]
-    runs += [("half_a", halves[0]), ("half_b", halves[1])]
+    if args.parts:  # decision 0065: part<j> fine-tuned on every family part but j
+        runs += [(f"part{j}", but(d["parts"], j)) for j in range(len(d["parts"]))]
+    else:
+        runs += [("half_a", d["halves"][0]), ("half_b", d["halves"][1])]
     for name, idx in runs:
         if name in args.skip:
             continue
@@ -342,7 +349,10 @@ def cv(args: argparse.Namespace) -> None:
     """0055's honest CV: per outer fold the two halves' and the whole part's fine-tunes,
     each exported to ``OUT/fold<k>/{half0,half1,whole}``; their fp32 torch cosines in
     0055's format (``OUT/fp32_cosines.json``: the reproduction check) plus every pair's
-    fp32 cosine per model (the fp32 vs int8 diagnostic)."""
+    fp32 cosine per model (the fp32 vs int8 diagnostic). ``--parts`` (decision 0065): the
+    family parts' fine-tunes (``part<j>``) instead of the halves'; ``--whole-from``: each
+    fold's ``whole`` linked from an earlier run instead of fine-tuned again (the fine-tune
+    is deterministic; its fp32 test cosines are then not in this run's file)."""
     d = json.loads(args.pairs.read_text())
     a, b, y = d["a"], d["b"], d["duplicate"]
     texts = a + b
@@ -358,8 +368,18 @@ def cv(args: argparse.Namespace) -> None:
         fold = d["folds"][k]
         fit_cos: dict[int, float] = {}
         seconds: list[float] = []
-        runs = [(f"half{h}", fold["halves"][h], fold["halves"][1 - h]) for h in range(2)]
-        runs.append(("whole", fold["fit"], fold["test"]))
+        if args.parts:  # decision 0065: part<j> fine-tuned on every family part but j
+            parts = fold["parts"]
+            runs = [(f"part{j}", but(parts, j), parts[j]) for j in range(len(parts))]
+        else:
+            runs = [(f"half{h}", fold["halves"][h], fold["halves"][1 - h]) for h in range(2)]
+        if args.whole_from:  # the whole part's model of an earlier run (deterministic)
+            (args.out / f"fold{k}").mkdir(parents=True, exist_ok=True)
+            (args.out / f"fold{k}" / "whole").symlink_to(
+                (args.whole_from / f"fold{k}" / "whole").resolve()
+            )
+        else:
+            runs.append(("whole", fold["fit"], fold["test"]))
         test_cos: dict[int, float] = {}
         for name, train, score in runs:
             model, secs = finetune(args.base, *pairs_at(a, b, y, train), args.epochs, args.lr)
@@ -612,6 +632,14 @@ def main() -> None:
         "--folds", default="0,1,2,3,4", help="cv, soup: the outer folds to run (soup: or all)"
     )
     parser.add_argument("--seeds", default="0,1,2", help="soup: the fine-tunes' seeds")
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="serve, cv: cross-fit by the dump's family parts (decision 0065), not halves",
+    )
+    parser.add_argument(
+        "--whole-from", type=Path, help="cv: link each fold's whole-part model from this cv"
+    )
     parser.add_argument(
         "--halves-from", type=Path, help="soup: the cv folder whose half models are linked"
     )

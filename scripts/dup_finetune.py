@@ -64,6 +64,8 @@ from scripts.dup_variants import (
 FT_PRECISION_FLOOR = 0.92
 FT_MIN_GAIN = 0.05
 FT_SIMPLICITY = ("R", "P")
+# decision 0065: the family parts of a K-fold cross-fit (scikit-learn's stacking default, 5)
+PARTS = 5
 
 
 async def baseline_signals(train: list[dict[str, Any]]) -> list[tuple[Signals, float]]:
@@ -84,18 +86,29 @@ def text(report: dict[str, Any]) -> str:
     return document(title=p.title, description=p.description, steps=p.steps, actual=p.actual)
 
 
+def family_parts(
+    idx: NDArray[np.intp], y: NDArray[np.bool_], groups: NDArray[Any], k: int
+) -> list[list[int]]:
+    """``idx`` split into ``k`` family-disjoint parts (``GroupKFold(k)``'s test parts)."""
+    return [idx[part].tolist() for _, part in GroupKFold(k).split(idx, y[idx], groups[idx])]
+
+
 def dump(train: list[dict[str, Any]]) -> dict[str, Any]:
     """The texts, labels, groups and folds the torch part needs: the outer folds exactly as
-    ``cross_validate`` splits, and per outer fold its training part's two family halves."""
+    ``cross_validate`` splits, and per outer fold its training part's two family halves and
+    its ``PARTS`` family parts (decision 0065's cross-fit)."""
     y = np.array([p["duplicate"] for p in train])
     groups = np.array([p.get("family", p["id"]) for p in train])
     folds = []
     for fit_idx, test_idx in GroupKFold(5).split(np.zeros((len(train), 1)), y, groups):
-        halves = [
-            fit_idx[half].tolist()
-            for _, half in GroupKFold(2).split(fit_idx, y[fit_idx], groups[fit_idx])
-        ]
-        folds.append({"fit": fit_idx.tolist(), "test": test_idx.tolist(), "halves": halves})
+        folds.append(
+            {
+                "fit": fit_idx.tolist(),
+                "test": test_idx.tolist(),
+                "halves": family_parts(fit_idx, y, groups, 2),
+                "parts": family_parts(fit_idx, y, groups, PARTS),
+            }
+        )
     every = np.arange(len(train))
     return {
         "ids": [p["id"] for p in train],
@@ -105,7 +118,9 @@ def dump(train: list[dict[str, Any]]) -> dict[str, Any]:
         "b": [text(p["b"]) for p in train],
         "folds": folds,
         # the two family halves of all the pairs (the serving encoder's cross-fit, 0056)
-        "halves": [every[half].tolist() for _, half in GroupKFold(2).split(every, y, groups)],
+        "halves": family_parts(every, y, groups, 2),
+        # decision 0065: the PARTS family parts of all the pairs (a K-fold cross-fit)
+        "parts": family_parts(every, y, groups, PARTS),
     }
 
 
@@ -135,23 +150,29 @@ def checked_pairs(path: Path, train: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def encode(
-    dumped: dict[str, Any], models: Path, max_tokens: int, pooling: str = "mean"
+    dumped: dict[str, Any],
+    models: Path,
+    max_tokens: int,
+    pooling: str = "mean",
+    parts: bool = False,
 ) -> dict[str, Any]:
     """The int8 models of the 15 CV fine-tunes (``models/fold<k>/{half0,half1,whole}``, as
     ``dup_encoder_build.py cv`` writes them) as ``table``'s input: per outer fold the
     outer-training pairs' cross-fitted cosines (half h's model scores the other half) and
     the test fold's by the whole part's model. Also every pair's cosine per model
-    (``all``: the fp32 vs int8 diagnostic)."""
+    (``all``: the fp32 vs int8 diagnostic). ``parts`` (decision 0065): the cross-fit is
+    ``models/fold<k>/part<j>``, each scoring the fold's family part j it did not see."""
     a, b = dumped["a"], dumped["b"]
     folds: dict[str, Any] = {}
     every: dict[str, list[float]] = {}
     for k, fold in enumerate(dumped["folds"]):
+        by_part = cross_fit_plan(fold, parts)
         cos = {
             name: encoder_cosines(models / f"fold{k}" / name, a, b, max_tokens, pooling)
-            for name in ("half0", "half1", "whole")
+            for name in (*by_part, "whole")
         }
         every.update({f"{k}/{name}": c.tolist() for name, c in cos.items()})
-        fit = {i: float(cos[f"half{h}"][i]) for h in range(2) for i in fold["halves"][1 - h]}
+        fit = {i: float(cos[name][i]) for name, scored in by_part.items() for i in scored}
         folds[str(k)] = {
             "fit": {str(i): fit[i] for i in fold["fit"]},
             "test": {str(i): float(cos["whole"][i]) for i in fold["test"]},
@@ -159,17 +180,34 @@ def encode(
     return {"max_tokens": max_tokens, "pooling": pooling, "folds": folds, "all": every}
 
 
-def crossfit(dumped: dict[str, Any], out: Path, max_tokens: int, pooling: str = "mean") -> None:
-    """The serving set's cosines: ``crossfit.json`` (every training pair by the family-half
-    model that did not see it: ``half_a`` fine-tuned on ``halves[0]`` scores ``halves[1]``)
-    and ``served_cosines.json`` (every pair by ``served``; in-sample, a diagnostic)."""
+def cross_fit_plan(split: dict[str, Any], parts: bool) -> dict[str, list[int]]:
+    """Which model folder scores which pairs in a cross-fit of ``split`` (an outer fold, or
+    the whole dump): the two family halves (``half0`` fine-tuned on ``halves[0]`` scores
+    ``halves[1]``, decision 0055), or with ``parts`` the family parts (``part<j>`` fine-tuned
+    on every part but j scores part j, decision 0065)."""
+    if parts:
+        return {f"part{j}": part for j, part in enumerate(split["parts"])}
+    return {f"half{h}": split["halves"][1 - h] for h in range(2)}
+
+
+def crossfit(
+    dumped: dict[str, Any], out: Path, max_tokens: int, pooling: str = "mean", parts: bool = False
+) -> None:
+    """The serving set's cosines: ``crossfit.json`` (every training pair by the model that
+    did not see it: ``half_a`` fine-tuned on ``halves[0]`` scores ``halves[1]``; with
+    ``parts``, ``part<j>`` scores family part j, decision 0065) and ``served_cosines.json``
+    (every pair by ``served``; in-sample, a diagnostic)."""
     a, b, ids = dumped["a"], dumped["b"], dumped["ids"]
-    half_a = encoder_cosines(out / "half_a", a, b, max_tokens, pooling)
-    half_b = encoder_cosines(out / "half_b", a, b, max_tokens, pooling)
-    by = {i: float(half_a[i]) for i in dumped["halves"][1]}
-    by.update({i: float(half_b[i]) for i in dumped["halves"][0]})
-    if sorted(by) != list(range(len(ids))):
-        raise ValueError("the halves do not cover every pair exactly once")
+    plan = {
+        {"half0": "half_a", "half1": "half_b"}.get(name, name): scored
+        for name, scored in cross_fit_plan(dumped, parts).items()
+    }
+    by: dict[int, float] = {}
+    for name, scored in plan.items():
+        cos = encoder_cosines(out / name, a, b, max_tokens, pooling)
+        by.update({i: float(cos[i]) for i in scored})
+    if sorted(by) != list(range(len(ids))) or sum(map(len, plan.values())) != len(ids):
+        raise ValueError("the cross-fit's parts do not cover every pair exactly once")
     served = encoder_cosines(out / "served", a, b, max_tokens, pooling)
     write_atomically(out / "served_cosines.json", {ids[i]: float(c) for i, c in enumerate(served)})
     write_atomically(out / "crossfit.json", {ids[i]: by[i] for i in range(len(ids))})
@@ -313,6 +351,11 @@ def main() -> None:
     parser.add_argument(
         "--min-gain", type=float, default=FT_MIN_GAIN, help="table: the rule's recall gain"
     )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="encode, crossfit: the cross-fit of the family parts (decision 0065), not halves",
+    )
     args = parser.parse_args()
     train = training_set()
     if args.step == "dump":
@@ -324,9 +367,9 @@ def main() -> None:
             compare(dumped, args.models, args.out, args.max_tokens, args.pooling)
             return
         if args.step == "crossfit":
-            crossfit(dumped, args.models, args.max_tokens, args.pooling)
+            crossfit(dumped, args.models, args.max_tokens, args.pooling, args.parts)
             return
-        result = encode(dumped, args.models, args.max_tokens, args.pooling)
+        result = encode(dumped, args.models, args.max_tokens, args.pooling, args.parts)
         if args.untuned:
             result["pretrained"] = encoder_cosines(
                 args.untuned, dumped["a"], dumped["b"], args.max_tokens, args.pooling
