@@ -159,6 +159,65 @@ def test_crossfit_scores_each_pair_by_the_half_that_did_not_see_it(
         dup_finetune.crossfit(dumped, tmp_path, 128)
 
 
+# --- decision 0065: the cross-fit over five family parts ----------------------------------
+
+
+def test_dump_splits_each_training_part_and_all_pairs_into_five_family_parts(
+    dumped: dict[str, Any],
+) -> None:
+    groups = np.array(dumped["groups"])
+    for split, every in [(f, set(f["fit"])) for f in dumped["folds"]] + [
+        (dumped, set(range(len(groups))))
+    ]:
+        parts = [set(p) for p in split["parts"]]
+        assert len(parts) == dup_finetune.PARTS == 5
+        assert set().union(*parts) == every and sum(map(len, parts)) == len(every)
+        for j, part in enumerate(parts):  # no family in two parts
+            rest = set().union(*(q for n, q in enumerate(parts) if n != j))
+            assert not set(groups[list(part)]) & set(groups[list(rest)])
+
+
+def test_encode_with_parts_scores_each_fitting_pair_by_the_part_model_that_did_not_see_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    n = 25
+    folds = []
+    for k in range(5):
+        test = [i for i in range(n) if i % 5 == k]
+        fit = [i for i in range(n) if i % 5 != k]
+        folds.append({"fit": fit, "test": test, "parts": [fit[j::5] for j in range(5)]})
+    dumped = {"a": ["x"] * n, "b": ["y"] * n, "folds": folds}
+    offsets = {f"part{j}": 0.1 * (j + 1) for j in range(5)} | {"whole": 0.9}
+    calls = by_folder(monkeypatch, offsets)
+    out = dup_finetune.encode(dumped, tmp_path, 128, parts=True)
+    assert len(calls) == 30 and len(out["all"]) == 30  # five parts and the whole, per fold
+    for k, fold in enumerate(folds):
+        got = out["folds"][str(k)]
+        for j, part in enumerate(fold["parts"]):  # part j's model was fine-tuned without it
+            for i in part:
+                assert got["fit"][str(i)] == pytest.approx(0.1 * (j + 1) + i / 1000)
+        assert got["test"] == {str(i): pytest.approx(0.9 + i / 1000) for i in fold["test"]}
+
+
+def test_crossfit_with_parts_scores_each_pair_by_the_part_model_that_did_not_see_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    dumped = {
+        "ids": [f"p{i}" for i in range(10)],
+        "a": ["x"] * 10,
+        "b": ["y"] * 10,
+        "parts": [[i, i + 5] for i in range(5)],
+    }
+    offsets = {f"part{j}": 0.1 * (j + 1) for j in range(5)} | {"served": 0.9}
+    by_folder(monkeypatch, offsets)
+    dup_finetune.crossfit(dumped, tmp_path, 128, parts=True)
+    crossfit = json.loads((tmp_path / "crossfit.json").read_text())
+    assert crossfit == {f"p{i}": pytest.approx(0.1 * (i % 5 + 1) + i / 1000) for i in range(10)}
+    dumped["parts"] = [[0, 5], [1, 6], [2, 7], [3, 8], [4, 9, 0]]  # pair 0 twice
+    with pytest.raises(ValueError, match="cover every pair"):
+        dup_finetune.crossfit(dumped, tmp_path, 128, parts=True)
+
+
 def test_encoder_cosines_are_the_service_encoders_at_the_given_length() -> None:
     from escalation_service.bugs.encoder import Encoder
 
