@@ -12,7 +12,7 @@ class EscalationSettings(ServiceSettings):
     default_database = "escalation"
     secret_fields = ServiceSettings.secret_fields | {"jira_api_token", "jira_webhook_secret"}
 
-    duplicate_threshold: float = 0.77
+    duplicate_threshold: float = 0.72
     """Combined duplicate score (0-1, ``bugs.similarity``) at or above which a new report is
     linked to an open bug automatically; chosen on the training pairs for precision >= 0.94
     with none of the legacy near-misses linked (``python -m benchmarks.quality --fit``).
