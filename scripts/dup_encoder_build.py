@@ -17,6 +17,9 @@ onnxruntime), never with the project's venv (torch never enters its uv.lock)::
     #    reproduce their figures)
     /tmp/ft/venv/bin/python scripts/dup_encoder_build.py serve /tmp/ftm/pairs.json /work/ftout \
         --epochs 3 --lr 5e-5
+    #    since decision 0065 the training cosines are cross-fitted over five family parts:
+    #    add --parts (part0..part4 instead of half_a / half_b), then
+    #    `uv run --frozen python -m scripts.dup_finetune crossfit <pairs> /work/ftout --parts`
     # 2. the 15 fine-tunes of 0055's honest CV, each exported to int8 (decision 0056)
     /tmp/ft/venv/bin/python scripts/dup_encoder_build.py cv /tmp/ftm/pairs.json /tmp/ftm/cv
     # 3. the un-tuned model through the same recipe (compare with the shipped int8 file)
@@ -25,6 +28,12 @@ onnxruntime), never with the project's venv (torch never enters its uv.lock)::
     # decision 0058: the recipe (symmetric embedding tables) against the shipped file
     /tmp/ft/venv/bin/python scripts/dup_encoder_build.py gate /tmp/ftsym/untuned/model.onnx \
         .local/models/all-minilm-l6-v2-q/model.onnx
+    # decision 0064: per CV fold a uniform soup of three seeds' fine-tunes (the halves linked)
+    /tmp/ft/venv/bin/python scripts/dup_encoder_build.py soup /tmp/ftm/pairs.json /tmp/ftm/cv64 \
+        --seeds 0,1,2 --epochs 3 --lr 5e-5 --halves-from /tmp/ftm/cv63
+    # decision 0065: the CV with the five family parts' cross-fit (the whole models linked)
+    /tmp/ft/venv/bin/python scripts/dup_encoder_build.py cv /tmp/ftm/pairs.json /tmp/ftm/cv65 \
+        --parts --whole-from /tmp/ftm/cv63 --epochs 3 --lr 5e-5
     # decision 0062: a base model read back from a langchain4j jar's fp32 ONNX (bge-small)
     /tmp/ft/venv/bin/python scripts/dup_encoder_build.py import-onnx bge-small-en-v1.5.onnx \
         /tmp/bge/model --tokenizer bge-small-en-v1.5-tokenizer.json

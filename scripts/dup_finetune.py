@@ -21,6 +21,10 @@ escalation-service's ``Encoder``'s at ``--max-tokens`` (128: the fine-tune's len
     # the serving set: every pair's cosine by the family-half model that did not see it
     uv run --frozen python -m scripts.dup_finetune crossfit /tmp/ftm/pairs.json /work/ftout
 
+Decision 0065 (what ships since): ``--parts`` on ``encode`` and ``crossfit`` reads the
+five family parts' models (``part0`` .. ``part4``: each fine-tuned on the other four parts,
+``dup_encoder_build.py cv|serve --parts``) instead of the two halves'.
+
 Reads the training and legacy pairs only, never the held-out file.
 """
 
