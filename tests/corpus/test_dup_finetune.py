@@ -8,6 +8,7 @@ at the given length. Never reads the held-out file."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,15 +113,21 @@ def by_folder(monkeypatch: pytest.MonkeyPatch, offsets: dict[str, float]) -> lis
     return calls
 
 
+def five_folds(n: int, cross_fit: Callable[[list[int]], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Five outer folds over n pairs (test: i % 5 == k), each with its cross-fit's split of
+    the fitting part (``cross_fit(fit)``: halves or parts)."""
+    folds = []
+    for k in range(5):
+        fit = [i for i in range(n) if i % 5 != k]
+        folds.append({"fit": fit, "test": [i for i in range(n) if i % 5 == k], **cross_fit(fit)})
+    return folds
+
+
 def test_encode_gives_the_fold_cosines_of_the_models_that_did_not_see_the_pairs(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     n = 10
-    folds = []
-    for k in range(5):
-        test = [i for i in range(n) if i % 5 == k]
-        fit = [i for i in range(n) if i % 5 != k]
-        folds.append({"fit": fit, "test": test, "halves": [fit[:4], fit[4:]]})
+    folds = five_folds(n, lambda fit: {"halves": [fit[:4], fit[4:]]})
     dumped = {"a": ["x"] * n, "b": ["y"] * n, "folds": folds}
     calls = by_folder(monkeypatch, {"half0": 0.1, "half1": 0.2, "whole": 0.5})
     out = dup_finetune.encode(dumped, tmp_path, 128)
@@ -181,11 +188,7 @@ def test_encode_with_parts_scores_each_fitting_pair_by_the_part_model_that_did_n
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     n = 25
-    folds = []
-    for k in range(5):
-        test = [i for i in range(n) if i % 5 == k]
-        fit = [i for i in range(n) if i % 5 != k]
-        folds.append({"fit": fit, "test": test, "parts": [fit[j::5] for j in range(5)]})
+    folds = five_folds(n, lambda fit: {"parts": [fit[j::5] for j in range(5)]})
     dumped = {"a": ["x"] * n, "b": ["y"] * n, "folds": folds}
     offsets = {f"part{j}": 0.1 * (j + 1) for j in range(5)} | {"whole": 0.9}
     calls = by_folder(monkeypatch, offsets)
