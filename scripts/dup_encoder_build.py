@@ -383,10 +383,10 @@ def cv(args: argparse.Namespace) -> None:
         else:
             runs = [(f"half{h}", fold["halves"][h], fold["halves"][1 - h]) for h in range(2)]
         if args.whole_from:  # the whole part's model of an earlier run (deterministic)
-            (args.out / f"fold{k}").mkdir(parents=True, exist_ok=True)
-            (args.out / f"fold{k}" / "whole").symlink_to(
-                (args.whole_from / f"fold{k}" / "whole").resolve()
-            )
+            link = args.out / f"fold{k}" / "whole"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():  # a re-run of the fold keeps its link
+                link.symlink_to((args.whole_from / f"fold{k}" / "whole").resolve())
         else:
             runs.append(("whole", fold["fit"], fold["test"]))
         test_cos: dict[int, float] = {}
